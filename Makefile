@@ -1,0 +1,53 @@
+# sanafarm — build, test and benchmark targets. `make` alone lists them.
+
+GO       ?= go
+GO_TAGS  ?=
+PKGS     ?= ./...
+BIN      ?= bin
+TESTFLAGS ?= -count=1 -timeout 20m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## compile every package (pure Go, CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build -tags '$(GO_TAGS)' $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet (also for arm64), import rules of DESIGN.md §2
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	CGO_ENABLED=0 $(GO) vet -tags '$(GO_TAGS)' $(PKGS)
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet -tags '$(GO_TAGS)' ./kernels/...
+	$(GO) test -count=1 ./internal/archtest/
+
+.PHONY: test
+test: lint ## lint, then run the whole test suite without cgo (no GPU needed)
+	CGO_ENABLED=0 $(GO) test -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
+
+.PHONY: test-race
+test-race: ## run the tests with the race detector (needs cgo)
+	CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
+
+.PHONY: bench
+bench: bench-ops bench-gemm ## all benchmarks that report ratios against a same-run baseline
+
+.PHONY: bench-gemm
+bench-gemm: ## single-thread sgemm vs OpenBLAS at Sana shapes (needs libopenblas-dev); last line is the ratio
+	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { echo "bench-gemm needs OpenBLAS: apt-get install -y libopenblas-dev"; exit 1; }
+	CGO_ENABLED=1 $(GO) run -tags openblas ./kernels/cpu/internal/gemmbench
+
+.PHONY: bench-ops
+bench-ops: ## depthwise conv, linear attention, norm+modulate vs straightforward loops (ratios)
+	SANAFARM_OPBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestReportOpRatios' -v ./kernels/cpu/ | grep -E '^op=|^(ok|FAIL)'
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
+	@echo "no fuzz targets yet"
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf $(BIN)
