@@ -45,8 +45,12 @@ bench-ops: ## depthwise conv, linear attention, norm+modulate vs straightforward
 	SANAFARM_OPBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestReportOpRatios' -v ./kernels/cpu/ | grep -E '^op=|^(ok|FAIL)'
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target briefly (FUZZTIME=30s)
-	@echo "no fuzz targets yet"
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; done
 
 .PHONY: clean
 clean: ## remove build outputs
