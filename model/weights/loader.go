@@ -65,7 +65,7 @@ func (l *Loader) read(name string, shape []int) *kernels.Tensor {
 		return nil
 	}
 	if !in.DType.IsFloat() {
-		l.problems = append(l.problems, fmt.Sprintf("%s has dtype %v, want a float type", name, in.DType))
+		l.problems = append(l.problems, fmt.Sprintf("%s has dtype %s, want F32, BF16 or F16", name, in.Raw))
 		return nil
 	}
 	t, err := l.src.Tensor(name)

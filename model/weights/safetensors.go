@@ -22,8 +22,12 @@ const maxHeaderLen = 100 << 20
 
 // Info describes one tensor in a safetensors file.
 type Info struct {
-	Name  string
+	Name string
+	// DType is the kernels dtype, or 0 for a dtype kernels does not hold
+	// (F64, I8, U8, BOOL, ...: readable only through Float64s).
 	DType kernels.DType
+	// Raw is the dtype as spelled in the header ("F32", "F64", ...).
+	Raw   string
 	Shape []int
 	// Begin and End are byte offsets relative to the start of the data
 	// section (after the header).
@@ -86,14 +90,14 @@ func parseEntry(name string, msg json.RawMessage, dataLen int64) (Info, error) {
 	if err := json.Unmarshal(msg, &e); err != nil {
 		return Info{}, fmt.Errorf("tensor %q: bad header entry: %w", name, err)
 	}
-	dt, err := parseDType(e.DType)
+	dt, size, err := parseDType(e.DType)
 	if err != nil {
 		return Info{}, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	if len(e.DataOffsets) != 2 {
 		return Info{}, fmt.Errorf("tensor %q: data_offsets has %d values, want 2", name, len(e.DataOffsets))
 	}
-	info := Info{Name: name, DType: dt, Begin: e.DataOffsets[0], End: e.DataOffsets[1]}
+	info := Info{Name: name, DType: dt, Raw: e.DType, Begin: e.DataOffsets[0], End: e.DataOffsets[1]}
 	n := int64(1)
 	for _, d := range e.Shape {
 		if d < 0 || (d > 0 && n > math.MaxInt32*int64(1<<16)/d) {
@@ -109,27 +113,34 @@ func parseEntry(name string, msg json.RawMessage, dataLen int64) (Info, error) {
 		return Info{}, fmt.Errorf("tensor %q: data_offsets [%d, %d] outside the %d-byte data section",
 			name, info.Begin, info.End, dataLen)
 	}
-	if want := n * int64(dt.Size()); info.End-info.Begin != want {
-		return Info{}, fmt.Errorf("tensor %q: %v%v needs %d bytes, data_offsets give %d",
-			name, dt, info.Shape, want, info.End-info.Begin)
+	if want := n * int64(size); info.End-info.Begin != want {
+		return Info{}, fmt.Errorf("tensor %q: %s%v needs %d bytes, data_offsets give %d",
+			name, e.DType, info.Shape, want, info.End-info.Begin)
 	}
 	return info, nil
 }
 
-func parseDType(s string) (kernels.DType, error) {
+// rawSizes are the element sizes of safetensors dtypes that kernels does
+// not hold but that may appear in files (golden outputs carry F64).
+var rawSizes = map[string]int{"F64": 8, "I8": 1, "U8": 1, "BOOL": 1, "I16": 2, "U16": 2, "U32": 4, "U64": 8}
+
+func parseDType(s string) (kernels.DType, int, error) {
 	switch s {
 	case "F32":
-		return kernels.Float32, nil
+		return kernels.Float32, 4, nil
 	case "BF16":
-		return kernels.BFloat16, nil
+		return kernels.BFloat16, 2, nil
 	case "F16":
-		return kernels.Float16, nil
+		return kernels.Float16, 2, nil
 	case "I64":
-		return kernels.Int64, nil
+		return kernels.Int64, 8, nil
 	case "I32":
-		return kernels.Int32, nil
+		return kernels.Int32, 4, nil
 	}
-	return 0, fmt.Errorf("unsupported dtype %q (want F32, BF16, F16, I64 or I32)", s)
+	if size, ok := rawSizes[s]; ok {
+		return 0, size, nil
+	}
+	return 0, 0, fmt.Errorf("unsupported dtype %q", s)
 }
 
 func checkOverlap(h *Header) error {
@@ -242,6 +253,9 @@ func (f *File) Tensor(name string) (*kernels.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("weights %s: no tensor %q", f.name, name)
 	}
+	if in.DType == 0 {
+		return nil, fmt.Errorf("weights %s: tensor %q has dtype %s, which sanafarm cannot compute with", f.name, name, in.Raw)
+	}
 	t, err := kernels.New(in.DType, in.Shape...)
 	if err != nil {
 		return nil, fmt.Errorf("weights %s: tensor %q: %w", f.name, name, err)
@@ -253,6 +267,56 @@ func (f *File) Tensor(name string) (*kernels.Tensor, error) {
 	}
 	decodeLE(t, buf)
 	return t, nil
+}
+
+// Float64s reads any numeric tensor (including F64, integer and bool
+// dtypes) as float64 values, for comparisons against reference data.
+func (f *File) Float64s(name string) ([]float64, []int, error) {
+	in, ok := f.Header.Tensors[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("weights %s: no tensor %q", f.name, name)
+	}
+	if in.DType != 0 {
+		t, err := f.Tensor(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]float64, t.Len())
+		for i := range out {
+			out[i] = t.At(i)
+		}
+		return out, in.Shape, nil
+	}
+	b := make([]byte, in.End-in.Begin)
+	if _, err := f.r.ReadAt(b, f.dataOff+in.Begin); err != nil {
+		return nil, nil, fmt.Errorf("weights %s: tensor %q: %w", f.name, name, err)
+	}
+	return decodeRaw(in.Raw, b), in.Shape, nil
+}
+
+func decodeRaw(dt string, b []byte) []float64 {
+	size := rawSizes[dt]
+	out := make([]float64, len(b)/size)
+	for i := range out {
+		p := b[i*size:]
+		switch dt {
+		case "F64":
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(p))
+		case "I8":
+			out[i] = float64(int8(p[0]))
+		case "U8", "BOOL":
+			out[i] = float64(p[0])
+		case "I16":
+			out[i] = float64(int16(binary.LittleEndian.Uint16(p)))
+		case "U16":
+			out[i] = float64(binary.LittleEndian.Uint16(p))
+		case "U32":
+			out[i] = float64(binary.LittleEndian.Uint32(p))
+		case "U64":
+			out[i] = float64(binary.LittleEndian.Uint64(p))
+		}
+	}
+	return out
 }
 
 // decodeLE fills t from little-endian bytes of exactly t's size.

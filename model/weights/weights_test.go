@@ -139,7 +139,7 @@ func TestCorruptFiles(t *testing.T) {
 
 func TestParseHeaderErrors(t *testing.T) {
 	cases := []struct{ name, js, want string }{
-		{"dtype", `{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}`, `unsupported dtype "F64"`},
+		{"dtype", `{"a":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}`, `unsupported dtype "C64"`},
 		{"size", `{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, "needs 12 bytes"},
 		{"offsets", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}`, "data_offsets has 1"},
 		{"neg shape", `{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, "bad shape"},
