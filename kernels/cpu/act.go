@@ -1,0 +1,100 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/sanafarm/sanafarm/kernels"
+)
+
+// Elementwise grains: below ~16K elements a goroutine costs more than the work.
+const ewGrain = 1 << 14
+
+// silu64 is x·σ(x) evaluated in float64 (exp overflow gives the right limit).
+func silu64(x float64) float64 { return x / (1 + math.Exp(-x)) }
+
+// tanh64 is tanh via one exp; exact enough in float64 for float32 results
+// and cheaper than math.Tanh.
+func tanh64(x float64) float64 {
+	if x > 20 {
+		return 1
+	}
+	if x < -20 {
+		return -1
+	}
+	if math.Abs(x) < 1e-4 { // avoid cancellation; tanh x ≈ x − x³/3
+		return x - x*x*x/3
+	}
+	return 1 - 2/(math.Exp(2*x)+1)
+}
+
+// geluTanh64 is PyTorch's GELU(approximate="tanh").
+func geluTanh64(x float64) float64 {
+	const c = 0.7978845608028654 // √(2/π)
+	return 0.5 * x * (1 + tanh64(c*(x+0.044715*x*x*x)))
+}
+
+// actSlice applies act to src into dst (same length; may be the same slice).
+func actSlice(dst, src []float32, act kernels.Act) {
+	dst = dst[:len(src)]
+	switch act {
+	case kernels.ActNone:
+		copy(dst, src)
+	case kernels.ActReLU:
+		for i, v := range src {
+			dst[i] = max(v, 0)
+			if v != v { // keep NaN visible
+				dst[i] = v
+			}
+		}
+	case kernels.ActSiLU:
+		for i, v := range src {
+			dst[i] = float32(silu64(float64(v)))
+		}
+	case kernels.ActGELUTanh:
+		for i, v := range src {
+			dst[i] = float32(geluTanh64(float64(v)))
+		}
+	}
+}
+
+// Activate applies act elementwise; dst may be x.
+func (b *Backend) Activate(dst, x *kernels.Tensor, act kernels.Act) error {
+	n, err := kernels.CheckActivate(dst, x, act)
+	if err != nil {
+		return err
+	}
+	if err := host("activate", dst, x); err != nil {
+		return err
+	}
+	d, s := dst.F32(), x.F32()
+	b.parallelFor(n, ewGrain, func(lo, hi int) { actSlice(d[lo:hi], s[lo:hi], act) })
+	return nil
+}
+
+// GLU computes dst[..., H] = value ⊙ act(gate) from the two halves of x.
+func (b *Backend) GLU(dst, x *kernels.Tensor, act kernels.Act, gateFirst bool) error {
+	rows, h, err := kernels.CheckGLU(dst, x, act)
+	if err != nil {
+		return err
+	}
+	if err := host("glu", dst, x); err != nil {
+		return err
+	}
+	d, s := dst.F32(), x.F32()
+	vOff, gOff := 0, h
+	if gateFirst {
+		vOff, gOff = h, 0
+	}
+	b.parallelFor(rows, max(1, ewGrain/max(h, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			out := d[r*h : (r+1)*h]
+			in := s[r*2*h : (r+1)*2*h]
+			actSlice(out, in[gOff:gOff+h], act)
+			val := in[vOff : vOff+h]
+			for i := range out {
+				out[i] *= val[i]
+			}
+		}
+	})
+	return nil
+}
