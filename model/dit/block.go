@@ -1,0 +1,120 @@
+package dit
+
+import "github.com/sanafarm/sanafarm/kernels"
+
+// modulation splits sst [6, D] + tmod [B, 6D] into six [B, D] tensors:
+// shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp.
+func (m *Model) modulation(r *run, sst, tmod *kernels.Tensor) [6]*kernels.Tensor {
+	B, D := tmod.Dim(0), m.cfg.Dim()
+	all := r.alloc(B, 6, D)
+	r.do(func() error { return m.be.Add(all, tmod.MustReshape(B, 6, D), sst) })
+	var parts [6]*kernels.Tensor
+	dsts := make([]*kernels.Tensor, 6)
+	for k := range parts {
+		dsts[k] = r.alloc(B, 1, D)
+	}
+	r.do(func() error { return m.be.Split(dsts, 1, all) })
+	for k := range parts {
+		if dsts[k] != nil {
+			parts[k] = dsts[k].MustReshape(B, D)
+		}
+	}
+	return parts
+}
+
+// block runs transformer block i in place on hid [B, N, D].
+func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int) {
+	bl := &m.w.blocks[i]
+	mod := m.modulation(r, bl.sst, tmod)
+	eps := float32(m.cfg.NormEps)
+	B, N, D := hid.Dim(0), hid.Dim(1), hid.Dim(2)
+
+	a := r.alloc(B, N, D)
+	r.do(func() error { return m.be.LayerNormModulate(a, hid, mod[0], mod[1], eps) })
+	att := m.selfAttention(r, bl, a)
+	r.do(func() error { return m.be.GatedAdd(hid, hid, mod[2], att) })
+
+	cross := m.crossAttention(r, bl, hid, cd, i)
+	r.do(func() error { return m.be.Add(hid, hid, cross) })
+
+	f := a // reuse: the self-attention input is dead here
+	r.do(func() error { return m.be.LayerNormModulate(f, hid, mod[3], mod[4], eps) })
+	ff := m.mixFFN(r, bl, f, h, w)
+	r.do(func() error { return m.be.GatedAdd(hid, hid, mod[5], ff) })
+}
+
+// selfAttention is attn1: ReLU linear attention over the image tokens.
+func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor) *kernels.Tensor {
+	B, N, D := a.Dim(0), a.Dim(1), a.Dim(2)
+	q, k, v := r.alloc(B, N, D), r.alloc(B, N, D), r.alloc(B, N, D)
+	r.linear(q, a, bl.q1)
+	r.linear(k, a, bl.k1)
+	r.linear(v, a, bl.v1)
+	if bl.nq1 != nil {
+		r.do(func() error { return m.be.RMSNorm(q, q, bl.nq1, nil, kernels.NormParams{Eps: 1e-5}) })
+		r.do(func() error { return m.be.RMSNorm(k, k, bl.nk1, nil, kernels.NormParams{Eps: 1e-5}) })
+	}
+	o := r.alloc(B, N, D)
+	r.do(func() error {
+		return m.be.LinearAttention(o, q, k, v, kernels.LinAttnParams{Heads: m.cfg.NumAttentionHeads, Eps: 1e-15})
+	})
+	out := q // q is dead after the attention
+	r.linear(out, o, bl.o1)
+	return out
+}
+
+// crossAttention is attn2: softmax attention from image tokens to the
+// cached caption keys/values of block i, with the padding bias.
+func (m *Model) crossAttention(r *run, bl *block, hid *kernels.Tensor, cd *Cond, i int) *kernels.Tensor {
+	B, N, D := hid.Dim(0), hid.Dim(1), hid.Dim(2)
+	q := r.alloc(B, N, D)
+	r.linear(q, hid, bl.q2)
+	if bl.nq2 != nil {
+		r.do(func() error { return m.be.RMSNorm(q, q, bl.nq2, nil, kernels.NormParams{Eps: 1e-5}) })
+	}
+	o := r.alloc(B, N, D)
+	r.do(func() error {
+		return m.be.Attention(o, q, cd.k[i], cd.v[i], cd.mask, kernels.AttnParams{Heads: m.cfg.NumCrossAttnHeads})
+	})
+	out := q
+	r.linear(out, o, bl.o2)
+	return out
+}
+
+// mixFFN is GLUMBConv: 1×1 expand, SiLU, depthwise 3×3 on the (h, w)
+// grid, value ⊙ SiLU(gate), 1×1 project (no bias).
+func (m *Model) mixFFN(r *run, bl *block, f *kernels.Tensor, h, w int) *kernels.Tensor {
+	B, N, D, H := f.Dim(0), f.Dim(1), f.Dim(2), m.cfg.Hidden()
+	u := r.alloc(B, N, 2*H)
+	r.linear(u, f, bl.ffIn)
+	r.do(func() error { return m.be.Activate(u, u, kernels.ActSiLU) })
+	u2 := r.alloc(B, h, w, 2*H)
+	r.do(func() error {
+		return m.be.Conv2D(u2, u.MustReshape(B, h, w, 2*H), bl.ffDepthW, bl.ffDepthB,
+			kernels.ConvParams{Stride: 1, Pad: 1, Groups: 2 * H})
+	})
+	g := r.alloc(B, N, H)
+	r.do(func() error { return m.be.GLU(g, u2.MustReshape(B, N, 2*H), kernels.ActSiLU, false) })
+	out := r.alloc(B, N, D)
+	r.linear(out, g, bl.ffOut)
+	return out
+}
+
+// finalLayer modulates with the embedded timestep e (not tmod), projects,
+// and unpatchifies to NCHW [B, out, h, w].
+func (m *Model) finalLayer(r *run, hid, e *kernels.Tensor, h, w int) *kernels.Tensor {
+	B, N, D, C := hid.Dim(0), hid.Dim(1), hid.Dim(2), m.cfg.Out()
+	shift, scale := r.alloc(B, D), r.alloc(B, D)
+	r.do(func() error { return m.be.Add(shift, e, m.w.sstShift) })
+	r.do(func() error { return m.be.Add(scale, e, m.w.sstScale) })
+	hn := r.alloc(B, N, D)
+	r.do(func() error { return m.be.LayerNormModulate(hn, hid, shift, scale, float32(m.cfg.NormEps)) })
+	tok := r.alloc(B, N, C)
+	r.linear(tok, hn, m.w.projOut)
+	out := r.alloc(B, C, N)
+	r.do(func() error { return m.be.Transpose(out, tok) })
+	if out == nil {
+		return nil
+	}
+	return out.MustReshape(B, C, h, w)
+}

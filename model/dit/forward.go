@@ -1,0 +1,221 @@
+package dit
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/sanafarm/sanafarm/kernels"
+)
+
+// Model is a loaded transformer bound to a backend.
+type Model struct {
+	cfg Config
+	w   *Weights
+	be  kernels.Backend
+}
+
+// New returns a model computing with be.
+func New(cfg Config, w *Weights, be kernels.Backend) *Model { return &Model{cfg: cfg, w: w, be: be} }
+
+// Config returns the model's config.
+func (m *Model) Config() Config { return m.cfg }
+
+// run records the first error of a sequence of backend calls, so forward
+// code reads as the math; later calls after an error are skipped.
+type run struct {
+	be  kernels.Backend
+	err error
+}
+
+func (r *run) alloc(shape ...int) *kernels.Tensor {
+	if r.err != nil {
+		return nil
+	}
+	t, err := r.be.Alloc(kernels.Float32, shape...)
+	r.err = err
+	return t
+}
+
+func (r *run) do(f func() error) {
+	if r.err == nil {
+		r.err = f()
+	}
+}
+
+func (r *run) linear(dst, x *kernels.Tensor, l linear) {
+	r.do(func() error { return r.be.MatMul(dst, x, l.w, l.b) })
+}
+
+// Cond is the prompt-dependent work shared by every denoising step: the
+// projected, normalised caption and each block's cross-attention K and V.
+type Cond struct {
+	B, T int
+	mask *kernels.Tensor // additive [B, T]: 0 keep, −10000 padding
+	k, v []*kernels.Tensor
+}
+
+// PrepareCond projects caption embeddings enc [B, T, caption_channels]
+// with mask [B, T] (1 keep, 0 pad; Int64, Int32 or Float32).
+func (m *Model) PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*Cond, error) {
+	c := m.cfg
+	if enc == nil || enc.Rank() != 3 || enc.Dim(2) != c.CaptionChannels {
+		return nil, fmt.Errorf("dit: caption embeddings %v, want [B, T, %d]", enc, c.CaptionChannels)
+	}
+	B, T, D := enc.Dim(0), enc.Dim(1), c.Dim()
+	bias, err := maskBias(mask, B, T)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{be: m.be}
+	cd := &Cond{B: B, T: T, mask: r.alloc(B, T)}
+	r.do(func() error { return m.be.Copy(cd.mask, bias) })
+	h1, y := r.alloc(B, T, D), r.alloc(B, T, D)
+	r.linear(h1, enc, m.w.caption.l1)
+	r.do(func() error { return m.be.Activate(h1, h1, kernels.ActGELUTanh) })
+	r.linear(y, h1, m.w.caption.l2)
+	r.do(func() error { return m.be.RMSNorm(y, y, m.w.captionNrm, nil, kernels.NormParams{Eps: 1e-5}) })
+	for _, bl := range m.w.blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		k, v := r.alloc(B, T, D), r.alloc(B, T, D)
+		r.linear(k, y, bl.k2)
+		r.linear(v, y, bl.v2)
+		if bl.nk2 != nil {
+			r.do(func() error { return m.be.RMSNorm(k, k, bl.nk2, nil, kernels.NormParams{Eps: 1e-5}) })
+		}
+		cd.k, cd.v = append(cd.k, k), append(cd.v, v)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("dit: preparing caption: %w", r.err)
+	}
+	return cd, nil
+}
+
+// maskBias turns a 0/1 mask into diffusers' additive bias (1 − m)·(−10000).
+func maskBias(mask *kernels.Tensor, B, T int) (*kernels.Tensor, error) {
+	out := kernels.MustNew(kernels.Float32, B, T)
+	if mask == nil {
+		return out, nil
+	}
+	if !mask.OnHost() || mask.Len() != B*T || !kernels.SameShape(mask, out) {
+		return nil, fmt.Errorf("dit: attention mask %v, want host [%d %d]", mask, B, T)
+	}
+	for i := range out.F32() {
+		out.F32()[i] = float32(1-mask.At(i)) * -10000
+	}
+	return out, nil
+}
+
+// Forward predicts the flow velocity for latents x [B, C, h, w] (NCHW,
+// Float32) at timesteps t (len B, already scaled by timestep_scale) and,
+// for Sprint models, guidance values (len B, already multiplied by
+// guidance_embeds_scale; nil otherwise). It returns [B, out_channels, h, w].
+func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []float32, cd *Cond) (*kernels.Tensor, error) {
+	c := m.cfg
+	if x == nil || x.Rank() != 4 || x.Dim(1) != c.InChannels {
+		return nil, fmt.Errorf("dit: latents %v, want [B, %d, h, w]", x, c.InChannels)
+	}
+	B, h, w := x.Dim(0), x.Dim(2), x.Dim(3)
+	switch {
+	case cd == nil || cd.B != B:
+		return nil, fmt.Errorf("dit: caption batch does not match latents batch %d", B)
+	case len(t) != B:
+		return nil, fmt.Errorf("dit: %d timesteps for batch %d", len(t), B)
+	case c.GuidanceEmbeds && len(guidance) != B:
+		return nil, fmt.Errorf("dit: model has guidance_embeds: need %d guidance values, got %d", B, len(guidance))
+	}
+	r := &run{be: m.be}
+	hid := m.embedPatches(r, x, h, w)
+	e, tmod := m.embedTime(r, t, guidance)
+	for i := range m.w.blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m.block(r, i, hid, tmod, cd, h, w)
+	}
+	out := m.finalLayer(r, hid, e, h, w)
+	if r.err != nil {
+		return nil, fmt.Errorf("dit: forward: %w", r.err)
+	}
+	return out, nil
+}
+
+// embedPatches maps NCHW latents to tokens [B, N, D] (+ sin-cos PE).
+func (m *Model) embedPatches(r *run, x *kernels.Tensor, h, w int) *kernels.Tensor {
+	c := m.cfg
+	B, N, D := x.Dim(0), h*w, c.Dim()
+	tok := r.alloc(B, N, c.InChannels)
+	r.do(func() error { return m.be.Transpose(tok, x.MustReshape(B, c.InChannels, N)) })
+	hid := r.alloc(B, N, D)
+	r.linear(hid, tok, m.w.patch)
+	if c.InterpolationScale != nil {
+		pe := r.alloc(N, D)
+		r.do(func() error { return m.be.Copy(pe, sinCosPE(D, h, w, c.SampleSize, *c.InterpolationScale)) })
+		r.do(func() error { return m.be.Add(hid, hid, pe) })
+	}
+	return hid
+}
+
+// embedTime returns the embedded timestep e [B, D] and the block
+// modulation vector tmod [B, 6D].
+func (m *Model) embedTime(r *run, t, guidance []float32) (e, tmod *kernels.Tensor) {
+	B, D := len(t), m.cfg.Dim()
+	e = m.sinusoidMLP(r, t, m.w.timeEmb)
+	if m.w.guideEmb != nil {
+		g := m.sinusoidMLP(r, guidance, *m.w.guideEmb)
+		r.do(func() error { return m.be.Add(e, e, g) })
+	}
+	se := r.alloc(B, D)
+	r.do(func() error { return m.be.Activate(se, e, kernels.ActSiLU) })
+	tmod = r.alloc(B, 6*D)
+	r.linear(tmod, se, m.w.timeLinear)
+	return e, tmod
+}
+
+func (m *Model) sinusoidMLP(r *run, vals []float32, p mlp) *kernels.Tensor {
+	B, D := len(vals), m.cfg.Dim()
+	host, err := kernels.FromF32(append([]float32(nil), vals...), B)
+	if err != nil {
+		r.err = err
+		return nil
+	}
+	tv, s := r.alloc(B), r.alloc(B, 256)
+	r.do(func() error { return m.be.Copy(tv, host) })
+	r.do(func() error {
+		return m.be.TimestepEmbedding(s, tv, kernels.TimestepParams{Dim: 256, FlipSinToCos: true})
+	})
+	h1, out := r.alloc(B, D), r.alloc(B, D)
+	r.linear(h1, s, p.l1)
+	r.do(func() error { return m.be.Activate(h1, h1, kernels.ActSiLU) })
+	r.linear(out, h1, p.l2)
+	return out
+}
+
+// sinCosPE is diffusers' 2-D sin-cos embedding for an h×w grid: grid
+// coordinates in float32, frequencies and sin/cos in float64; the first
+// half of the channels encodes the column (x), the second the row (y).
+func sinCosPE(D, h, w, base int, scale float64) *kernels.Tensor {
+	pe := kernels.MustNew(kernels.Float32, h*w, D)
+	q := D / 4
+	omega := make([]float64, q)
+	for k := range omega {
+		omega[k] = 1 / math.Pow(10000, float64(k)/float64(q))
+	}
+	coord := func(i, n int) float64 { // torch: arange/(n/base)/scale in float32
+		return float64(float32(float32(i)/float32(float64(n)/float64(base))) / float32(scale))
+	}
+	d := pe.F32()
+	for i := 0; i < h; i++ {
+		for j := 0; j < w; j++ {
+			row := d[(i*w+j)*D:]
+			x, y := coord(j, w), coord(i, h)
+			for k, om := range omega {
+				row[k], row[q+k] = float32(math.Sin(x*om)), float32(math.Cos(x*om))
+				row[2*q+k], row[3*q+k] = float32(math.Sin(y*om)), float32(math.Cos(y*om))
+			}
+		}
+	}
+	return pe
+}
