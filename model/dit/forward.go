@@ -18,6 +18,9 @@ type Model struct {
 // New returns a model computing with be.
 func New(cfg Config, w *Weights, be kernels.Backend) *Model { return &Model{cfg: cfg, w: w, be: be} }
 
+// Backend returns the backend the model computes with.
+func (m *Model) Backend() kernels.Backend { return m.be }
+
 // Config returns the model's config.
 func (m *Model) Config() Config { return m.cfg }
 

@@ -48,7 +48,7 @@ func tensor(t *testing.T, f *weights.File, name string) *kernels.Tensor {
 func TestGolden(t *testing.T) {
 	for _, gc := range goldenCases {
 		t.Run(gc.dir+"/"+gc.weights, func(t *testing.T) {
-			fsys := os.DirFS(path.Join("testdata", gc.dir))
+			fsys := os.DirFS(path.Join("../../testdata/golden", gc.dir))
 			cfg, err := ReadConfig(fsys, "config.json")
 			if err != nil {
 				t.Fatal(err)

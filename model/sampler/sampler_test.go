@@ -24,7 +24,7 @@ var goldenCases = []goldenCase{
 
 func openGolden(t *testing.T, dir, name string) *weights.File {
 	t.Helper()
-	f, err := weights.Open(os.DirFS("testdata/"+dir), name)
+	f, err := weights.Open(os.DirFS("../../testdata/golden/"+dir), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func read(t *testing.T, f *weights.File, name string) []float64 {
 // timesteps exactly, sigmas to float32 rounding.
 func TestGoldenGrids(t *testing.T) {
 	for _, gc := range goldenCases {
-		cfg, err := ReadConfig(os.DirFS("testdata/"+gc.dir), "scheduler_config.json")
+		cfg, err := ReadConfig(os.DirFS("../../testdata/golden/"+gc.dir), "scheduler_config.json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func TestGoldenGrids(t *testing.T) {
 // v = 0.5·x + 0.1·(t/1000) + c and compares every latent.
 func TestGoldenRuns(t *testing.T) {
 	for _, gc := range goldenCases {
-		cfg, err := ReadConfig(os.DirFS("testdata/"+gc.dir), "scheduler_config.json")
+		cfg, err := ReadConfig(os.DirFS("../../testdata/golden/"+gc.dir), "scheduler_config.json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,10 +171,10 @@ func TestConfigValidation(t *testing.T) {
 // FuzzParseConfig: arbitrary config bytes never panic parsing, validation
 // or grid construction.
 func FuzzParseConfig(f *testing.F) {
-	if b, err := os.ReadFile("testdata/flow_dpm_solver/scheduler_config.json"); err == nil {
+	if b, err := os.ReadFile("../../testdata/golden/flow_dpm_solver/scheduler_config.json"); err == nil {
 		f.Add(b, 20)
 	}
-	if b, err := os.ReadFile("testdata/flow_euler/scheduler_config.json"); err == nil {
+	if b, err := os.ReadFile("../../testdata/golden/flow_euler/scheduler_config.json"); err == nil {
 		f.Add(b, 3)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, n int) {

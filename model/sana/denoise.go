@@ -1,0 +1,168 @@
+// Package sana is the Sana text-to-image pipeline. This file holds the
+// denoising loop: classifier-free guidance around the transformer and a
+// flow sampler, from prompt embeddings and initial latents to final
+// latents (VAE decoding is separate).
+package sana
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/dit"
+	"github.com/sanafarm/sanafarm/model/sampler"
+)
+
+// DenoiseRequest is the input of the denoising loop.
+type DenoiseRequest struct {
+	// PromptEmbeds [B, T, caption_channels] and PromptMask [B, T] (1 keep,
+	// 0 pad) condition the positive branch.
+	PromptEmbeds, PromptMask *kernels.Tensor
+	// NegativeEmbeds/NegativeMask condition the unconditional branch; they
+	// are required when GuidanceScale > 1.
+	NegativeEmbeds, NegativeMask *kernels.Tensor
+	// Latents [B, C, h, w] Float32 host tensor: the initial noise.
+	Latents *kernels.Tensor
+	// GuidanceScale > 1 enables classifier-free guidance.
+	GuidanceScale float32
+	// Guidance is the embedded guidance of Sprint models (already scaled
+	// by guidance_embeds_scale); ignored by other models.
+	Guidance float32
+	// OnStep, if set, is called after every step with the current latents.
+	OnStep func(step, total int, latents *kernels.Tensor)
+}
+
+// Denoise runs the sampler's steps and returns the final latents (a new
+// host tensor; req.Latents is not modified).
+func Denoise(ctx context.Context, m *dit.Model, s sampler.Sampler, req DenoiseRequest) (*kernels.Tensor, error) {
+	x := req.Latents
+	if x == nil || !x.OnHost() || x.DType() != kernels.Float32 || x.Rank() != 4 {
+		return nil, fmt.Errorf("denoise: latents %v, want a host F32 [B, C, h, w] tensor", x)
+	}
+	cfg := req.GuidanceScale > 1
+	cd, err := prepare(ctx, m, req, cfg)
+	if err != nil {
+		return nil, err
+	}
+	lat := x.Clone()
+	for i := 0; i < s.Steps(); i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		v, err := velocity(ctx, m, cd, lat, s.Timestep(i)*m.Config().TimeScale(), req, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("denoise: step %d: %w", i, err)
+		}
+		if err := s.Step(i, v, lat.F32()); err != nil {
+			return nil, fmt.Errorf("denoise: step %d: %w", i, err)
+		}
+		if req.OnStep != nil {
+			req.OnStep(i, s.Steps(), lat)
+		}
+	}
+	return lat, nil
+}
+
+// prepare builds the caption condition, batched [negative, positive] under
+// CFG as diffusers does.
+func prepare(ctx context.Context, m *dit.Model, req DenoiseRequest, cfg bool) (*dit.Cond, error) {
+	emb, mask := req.PromptEmbeds, req.PromptMask
+	if emb == nil || mask == nil || emb.Rank() != 3 || emb.Dim(0) != req.Latents.Dim(0) {
+		return nil, fmt.Errorf("denoise: prompt embeddings %v and mask %v do not match latents %v", emb, mask, req.Latents)
+	}
+	if cfg {
+		if req.NegativeEmbeds == nil || req.NegativeMask == nil {
+			return nil, fmt.Errorf("denoise: guidance scale %g needs negative prompt embeddings", req.GuidanceScale)
+		}
+		var err error
+		if emb, err = concat0(req.NegativeEmbeds, emb); err != nil {
+			return nil, fmt.Errorf("denoise: negative/positive embeddings: %w", err)
+		}
+		if mask, err = concat0(req.NegativeMask, mask); err != nil {
+			return nil, fmt.Errorf("denoise: negative/positive masks: %w", err)
+		}
+	}
+	return m.PrepareCond(ctx, emb, mask)
+}
+
+// velocity evaluates the transformer at timestep t and combines the CFG
+// branches in float32: v = v_u + g·(v_c − v_u).
+func velocity(ctx context.Context, m *dit.Model, cd *dit.Cond, lat *kernels.Tensor, t float32, req DenoiseRequest, cfg bool) ([]float32, error) {
+	in := lat
+	if cfg {
+		var err error
+		if in, err = concat0(lat, lat); err != nil {
+			return nil, err
+		}
+	}
+	n := in.Dim(0)
+	ts := make([]float32, n)
+	var g []float32
+	for i := range ts {
+		ts[i] = t
+	}
+	if m.Config().GuidanceEmbeds {
+		g = make([]float32, n)
+		for i := range g {
+			g[i] = req.Guidance
+		}
+	}
+	out, err := m.Forward(ctx, in, ts, g, cd)
+	if err != nil {
+		return nil, err
+	}
+	host, err := toHostF32(m.Backend(), out)
+	if err != nil {
+		return nil, err
+	}
+	v := host.F32()
+	if !cfg {
+		return v, nil
+	}
+	half := len(v) / 2
+	u, c := v[:half], v[half:]
+	res := make([]float32, half)
+	for i := range res {
+		res[i] = u[i] + float32(req.GuidanceScale*float32(c[i]-u[i]))
+	}
+	return res, nil
+}
+
+// toHostF32 returns t as a host Float32 tensor, copying it off the
+// backend's device when needed.
+func toHostF32(be kernels.Backend, t *kernels.Tensor) (*kernels.Tensor, error) {
+	if t.OnHost() && t.DType() == kernels.Float32 {
+		return t, nil
+	}
+	host, err := kernels.New(kernels.Float32, t.Shape()...)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Copy(host, t); err != nil {
+		return nil, fmt.Errorf("copying model output to the host: %w", err)
+	}
+	return host, nil
+}
+
+// concat0 concatenates two host tensors of the same dtype along dim 0.
+func concat0(a, b *kernels.Tensor) (*kernels.Tensor, error) {
+	if a.DType() != b.DType() || a.Rank() != b.Rank() || a.Len()/max(a.Dim(0), 1) != b.Len()/max(b.Dim(0), 1) {
+		return nil, fmt.Errorf("cannot concatenate %v and %v", a, b)
+	}
+	shape := append([]int{a.Dim(0) + b.Dim(0)}, a.Shape()[1:]...)
+	out, err := kernels.New(a.DType(), shape...)
+	if err != nil {
+		return nil, err
+	}
+	switch a.DType() {
+	case kernels.Float32:
+		copy(out.F32()[copy(out.F32(), a.F32()):], b.F32())
+	case kernels.Int64:
+		copy(out.I64()[copy(out.I64(), a.I64()):], b.I64())
+	case kernels.Int32:
+		copy(out.I32()[copy(out.I32(), a.I32()):], b.I32())
+	default:
+		copy(out.U16()[copy(out.U16(), a.U16()):], b.U16())
+	}
+	return out, nil
+}
