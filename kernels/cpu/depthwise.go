@@ -27,7 +27,7 @@ func (b *Backend) depthwise(d kernels.ConvDims, out, x []float32, w *kernels.Ten
 			for ox := range d.Wo {
 				xo, wo = dwTaps(d, xo[:0], wo[:0], bi, oy, ox)
 				o := out[((row)*d.Wo+ox)*c : ((row)*d.Wo+ox+1)*c]
-				dwPixel(o, x, wt, bias, xo, wo)
+				dwPixel(o, x, wt, bias, xo, wo, b.simd)
 			}
 		}
 	})
@@ -53,18 +53,30 @@ func dwTaps(d kernels.ConvDims, xo, wo []int, bi, oy, ox int) ([]int, []int) {
 	return xo, wo
 }
 
-// dwPixel computes one output pixel o (all channels) from the listed taps,
-// channel block by channel block, three taps per pass.
-func dwPixel(o, x, wt, bias []float32, xo, wo []int) {
-	c := len(o)
-	for c0 := 0; c0 < c; c0 += dwChanBlock {
-		c1 := min(c0+dwChanBlock, c)
-		acc := o[c0:c1]
-		if bias != nil {
-			copy(acc, bias[c0:c1])
-		} else {
-			clear(acc)
-		}
+// dwPixel computes one output pixel o (all channels) from the listed taps.
+// The SIMD kernel keeps accumulators in registers across all taps; the
+// channels it leaves (a tail below 8, or everything without SIMD) go
+// through dwPixelGo.
+func dwPixel(o, x, wt, bias []float32, xo, wo []int, simd bool) {
+	if bias != nil {
+		copy(o, bias)
+	} else {
+		clear(o)
+	}
+	done := 0
+	if simd {
+		done = dwTapsSIMD(o, x, wt, xo, wo)
+	}
+	if done < len(o) {
+		dwPixelGo(o[done:], x[done:], wt[done:], xo, wo)
+	}
+}
+
+// dwPixelGo adds the taps to o channel block by channel block (the block
+// of accumulators stays in L1), three taps per pass.
+func dwPixelGo(o, x, wt []float32, xo, wo []int) {
+	for c0 := 0; c0 < len(o); c0 += dwChanBlock {
+		acc := o[c0:min(c0+dwChanBlock, len(o))]
 		t := 0
 		for ; t+3 <= len(xo); t += 3 {
 			dwAcc3(acc, x[xo[t]+c0:], wt[wo[t]+c0:], x[xo[t+1]+c0:], wt[wo[t+1]+c0:], x[xo[t+2]+c0:], wt[wo[t+2]+c0:])

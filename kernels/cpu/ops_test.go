@@ -194,6 +194,8 @@ func TestOpConvPaths(t *testing.T) {
 	}{
 		{5, 6, 8, 8, 3, kernels.ConvParams{Stride: 1, Pad: 1, Groups: 8}},
 		{5, 6, 8, 8, 5, kernels.ConvParams{Stride: 2, Pad: 2, Groups: 8}},
+		{4, 5, 45, 45, 3, kernels.ConvParams{Stride: 1, Pad: 1, Groups: 45}}, // SIMD 32 + 8 + Go tail
+		{3, 3, 3, 3, 2, kernels.ConvParams{Stride: 1, Pad: 0, Groups: 3}},
 		{5, 6, 6, 9, 3, kernels.ConvParams{Stride: 1, Pad: 1, Groups: 1}},
 		{5, 6, 6, 4, 3, kernels.ConvParams{Stride: 2, Pad: 0, Groups: 2}},
 		{4, 4, 6, 6, 1, kernels.ConvParams{Stride: 1, Pad: 0, Groups: 3}},
