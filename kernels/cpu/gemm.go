@@ -65,6 +65,8 @@ type gemmJob struct {
 	c   []float32
 	ldc int
 	acc bool
+	// simd selects the assembly packers.
+	simd bool
 	// kern is the micro-kernel: C tile (mr×nr at c, row stride ldc) =
 	// (acc ? C : 0) + packed A panel · packed B panel.
 	kern func(kc int, a, b []float32, c []float32, ldc int, acc bool)
@@ -90,7 +92,7 @@ func (b *Backend) gemm(m, n, k int, a []float32, lda int, bm matB, c []float32, 
 		}
 		return
 	}
-	job := &gemmJob{k: k, a: a, lda: lda, b: bm, c: c, ldc: ldc, acc: accumulate, kern: kernGo}
+	job := &gemmJob{k: k, a: a, lda: lda, b: bm, c: c, ldc: ldc, acc: accumulate, simd: b.simd, kern: kernGo}
 	if b.simd {
 		job.kern = kernSIMD
 	}
@@ -178,7 +180,7 @@ func (g *gemmJob) run(m0, m1, n0, n1 int) {
 		nb := min(nc, n1-jc)
 		for pc := 0; pc < g.k; pc += kc {
 			kb := min(kc, g.k-pc)
-			packB(bufs.b, g.b, pc, kb, jc, nb)
+			packB(bufs.b, g.b, pc, kb, jc, nb, g.simd)
 			// Only the first rank-kc update may overwrite C.
 			acc := g.acc || pc > 0
 			for ic := m0; ic < m1; ic += mc {

@@ -48,12 +48,16 @@ func packAFull(pan, a []float32, lda, off, kb int) {
 // packB copies rows [pc, pc+kb) × columns [jc, jc+nb) of the logical K×N
 // operand into dst as consecutive nr-column panels; within a panel the nr
 // values of one row are adjacent (dst[panel·kb·nr + p·nr + j]). Columns
-// past nb are zero. 16-bit storage is widened to float32 here.
-func packB(dst []float32, b matB, pc, kb, jc, nb int) {
+// past nb are zero. 16-bit storage is widened to float32 here. With simd,
+// complete panels of a transposed B use the assembly transposer.
+func packB(dst []float32, b matB, pc, kb, jc, nb int, simd bool) {
 	for jr := 0; jr < nb; jr += gemmNR {
 		pan := dst[jr*kb : (jr+gemmNR)*kb]
 		cols := min(gemmNR, nb-jr)
 		j0 := jc + jr
+		if simd && b.trans && cols == gemmNR && packBTransFast(pan, b, pc, kb, j0) {
+			continue
+		}
 		switch {
 		case b.trans && b.f32 != nil:
 			packBTransF32(pan, b.f32, b.ld, pc, kb, j0, cols)
