@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestGoldenCommand(t *testing.T) {
+	cases := []struct {
+		args  []string
+		code  int
+		lines []string
+	}{
+		{[]string{"golden", "../../testdata/golden/flow_euler", "../../testdata/golden/sana_transformer"}, 0,
+			[]string{"PASS flow_euler max_abs=", "PASS sana_transformer max_abs=", "PASS sana_transformer[bf16] max_abs="}},
+		{[]string{"golden", "../../testdata/golden/tokenizer"}, 1, []string{"FAIL tokenizer error: unknown case"}},
+		{[]string{"golden", "/nonexistent"}, 1, []string{"FAIL /nonexistent error: not a case folder"}},
+		{[]string{"golden"}, 2, nil},
+		{[]string{"golden", "--tol", "1e-12", "../../testdata/golden/sana_transformer_v15"}, 1, []string{"FAIL sana_transformer_v15 max_abs="}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), c.args, &out, &errb)
+			if code != c.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, out.String(), errb.String())
+			}
+			for _, l := range c.lines {
+				if !strings.Contains(out.String(), l) {
+					t.Errorf("stdout lacks %q:\n%s", l, out.String())
+				}
+			}
+		})
+	}
+}

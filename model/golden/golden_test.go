@@ -1,0 +1,82 @@
+package golden
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/kernels/cpu"
+	"github.com/sanafarm/sanafarm/model/weights"
+)
+
+const goldenDir = "../../testdata/golden"
+
+func TestPublicCases(t *testing.T) {
+	r := &Runner{Backend: cpu.New(cpu.Config{})}
+	want := map[string]int{ // case → number of result lines
+		"sana_transformer": 2, "sana_transformer_posembed": 1, "sana_transformer_posembed_resized": 1,
+		"sana_transformer_sprint": 1, "sana_transformer_v15": 1,
+		"flow_dpm_solver": 1, "flow_euler": 1, "pipeline_loop": 1,
+	}
+	for name, lines := range want {
+		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, name)), name)
+		if len(res) != lines {
+			t.Errorf("%s: %d results, want %d: %v", name, len(res), lines, res)
+		}
+		for _, x := range res {
+			t.Log(x)
+			if !x.Pass() || !strings.HasPrefix(x.String(), "PASS "+name) {
+				t.Errorf("%s: %v", name, x)
+			}
+		}
+	}
+}
+
+func TestUnknownCase(t *testing.T) {
+	r := &Runner{Backend: cpu.New(cpu.Config{})}
+	for _, dir := range []string{"tokenizer", "."} {
+		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, dir)), dir)
+		if len(res) != 1 || !errors.Is(res[0].Err, ErrUnknownCase) || !strings.HasPrefix(res[0].String(), "FAIL") {
+			t.Errorf("%s: %v", dir, res)
+		}
+	}
+}
+
+// TestUnseenCaseAndFailure copies a case under a new name (nothing may be
+// keyed on folder names) and then corrupts its reference output, which
+// must turn PASS into FAIL.
+func TestUnseenCaseAndFailure(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(goldenDir, "sana_transformer_v15")
+	for _, f := range []string{"config.json", "inputs.safetensors", "model.safetensors", "outputs.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	r := &Runner{Backend: cpu.New(cpu.Config{})}
+	if res := r.Run(context.Background(), os.DirFS(dir), "my-port"); !res[0].Pass() {
+		t.Fatalf("copied case: %v", res)
+	}
+	out, err := weights.Open(os.DirFS(src), "outputs.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sample, _ := out.Tensor("sample")
+	sample.F32()[5] += 1e-3
+	f, _ := os.Create(filepath.Join(dir, "outputs.safetensors"))
+	if err := weights.Write(f, map[string]*kernels.Tensor{"sample": sample}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	res := r.Run(context.Background(), os.DirFS(dir), "my-port")
+	if res[0].Pass() || !strings.HasPrefix(res[0].String(), "FAIL my-port max_abs=") {
+		t.Errorf("corrupted reference should fail: %v", res)
+	}
+}
