@@ -14,7 +14,7 @@ import (
 // Op benchmarks: each hot op against a straightforward reference loop
 // ("naive"), as sub-benchmarks .../ours and .../naive.
 // TestReportOpRatios (SANAFARM_OPBENCH=1) times both interleaved and
-// prints op=<name> ours=<t> naive=<t> ratio=<naive/ours> lines.
+// prints op=<name> threads=<n> ours=<t> naive=<t> ratio=<naive/ours> lines.
 
 // naiveDepthwise is the textbook NHWC depthwise conv with OIHW-style
 // per-channel weights w[c][ky][kx] (OHWI with one input channel).
@@ -182,16 +182,20 @@ func TestReportOpRatios(t *testing.T) {
 	if os.Getenv("SANAFARM_OPBENCH") != "1" {
 		t.Skip("set SANAFARM_OPBENCH=1 to time ops against naive loops")
 	}
-	be := New(Config{})
-	t.Logf("threads=%d simd=%v", be.Threads(), be.SIMD())
-	for _, c := range opCases(be) {
-		ours, naive := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-		c.ours() // warm up
-		for range 7 {
-			ours = min(ours, timeOnce(c.ours))
-			naive = min(naive, timeOnce(c.naive))
+	// threads=1 isolates per-core kernel quality (the naive loops are
+	// single-threaded); threads=0 is the backend as used.
+	for _, threads := range []int{0, 1} {
+		be := New(Config{Threads: threads})
+		for _, c := range opCases(be) {
+			ours, naive := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+			c.ours() // warm up
+			for range 7 {
+				ours = min(ours, timeOnce(c.ours))
+				naive = min(naive, timeOnce(c.naive))
+			}
+			fmt.Printf("op=%s threads=%d ours=%v naive=%v ratio=%.2f\n",
+				c.name, be.Threads(), ours, naive, float64(naive)/float64(ours))
 		}
-		fmt.Printf("op=%s ours=%v naive=%v ratio=%.2f\n", c.name, ours, naive, float64(naive)/float64(ours))
 	}
 }
 
