@@ -55,8 +55,9 @@ type AttnParams struct {
 	KVHeads int     // Hkv; 0 means Heads
 	Scale   float32 // multiplies q·k; 0 means 1/√Dh
 	SoftCap float32 // > 0: s = SoftCap·tanh(s/SoftCap), applied before the mask
-	Causal  bool    // key j visible to query i only when j ≤ i
-	// Window > 0 additionally hides keys with i − j ≥ Window (sliding window).
+	Causal  bool    // key j visible to query i only when j ≤ i (top-left aligned)
+	// Window > 0 additionally hides keys with i − j ≥ Window (sliding window;
+	// used together with Causal, as Gemma-2's local layers do).
 	Window int
 }
 
@@ -78,8 +79,10 @@ type RoPEParams struct {
 
 // TimestepParams describes the sinusoidal timestep embedding (diffusers
 // get_timestep_embedding): with half = Dim/2, f_k =
-// exp(−ln(MaxPeriod)·k/(half − DownscaleFreqShift)), emb = [sin(t·f), cos(t·f)]
-// ([cos, sin] when FlipSinToCos), times Scale.
+// exp(−ln(MaxPeriod)·k/(half − DownscaleFreqShift)), arg = Scale·t·f_k
+// (Scale multiplies the argument, as diffusers does), emb = [sin(arg),
+// cos(arg)] ([cos, sin] when FlipSinToCos); an odd Dim gets a zero last
+// column.
 type TimestepParams struct {
 	Dim                int
 	FlipSinToCos       bool

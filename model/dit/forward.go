@@ -222,3 +222,18 @@ func sinCosPE(D, h, w, base int, scale float64) *kernels.Tensor {
 	}
 	return pe
 }
+
+// RunBlock runs transformer block i in place on hid [B, h·w, D] with the
+// modulation vector tmod [B, 6D] (exposed for benchmarks and for the
+// parallel DiT, which schedules blocks itself).
+func (m *Model) RunBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int) error {
+	if i < 0 || i >= len(m.w.blocks) {
+		return fmt.Errorf("dit: block %d of %d", i, len(m.w.blocks))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &run{be: m.be}
+	m.block(r, i, hid, tmod, cd, h, w)
+	return r.err
+}
