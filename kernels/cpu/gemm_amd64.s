@@ -51,6 +51,29 @@ TEXT ·kernAVX2(SB), NOSPLIT, $0-41
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8 // row stride in bytes
 
+	// Start loading the C tile now: it is needed only after the k loop,
+	// and this way its (likely L2/L3) latency overlaps the FMAs. A row
+	// is 64 bytes, so touch its first and last element (two cache lines
+	// when unaligned).
+	MOVQ       DX, AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 60(AX)
+	ADDQ       R8, AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 60(AX)
+	ADDQ       R8, AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 60(AX)
+	ADDQ       R8, AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 60(AX)
+	ADDQ       R8, AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 60(AX)
+	ADDQ       R8, AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 60(AX)
+
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6

@@ -5,7 +5,10 @@
 // [N, K] layout, through the public (*cpu.Backend).MatMul. Ours and
 // OpenBLAS are timed in interleaved rounds (the machine is shared and
 // noisy, so only same-run ratios mean anything) and the median GFLOP/s of
-// each is compared. The last line is `sgemm_vs_openblas <median ratio>`.
+// each is compared. Single-threaded runs are timed in CPU time of the
+// calling OS thread (CLOCK_THREAD_CPUTIME_ID; -wall for wall-clock), so
+// time slices lost to other processes on the shared machine do not count
+// against either side. The last line is `sgemm_vs_openblas <median ratio>`.
 //
 //	CGO_ENABLED=1 go run -tags openblas ./kernels/cpu/internal/gemmbench
 package main
@@ -13,6 +16,13 @@ package main
 /*
 #cgo LDFLAGS: -lopenblas
 #include <cblas.h>
+#include <time.h>
+
+static double thread_seconds(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 */
 import "C"
 
@@ -22,6 +32,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 	"unsafe"
@@ -95,13 +106,23 @@ func (p *problem) maxRelErr() float64 {
 	return diff / scale
 }
 
-// timeIt runs fn iters times and returns the seconds per call.
-func timeIt(iters int, fn func()) float64 {
+// wallTimeIt runs fn iters times and returns the wall-clock seconds per call.
+func wallTimeIt(iters int, fn func()) float64 {
 	t0 := time.Now()
 	for range iters {
 		fn()
 	}
 	return time.Since(t0).Seconds() / float64(iters)
+}
+
+// cpuTimeIt is wallTimeIt in CPU seconds of the calling thread, for
+// single-threaded code (main locks its goroutine to its OS thread).
+func cpuTimeIt(iters int, fn func()) float64 {
+	t0 := float64(C.thread_seconds())
+	for range iters {
+		fn()
+	}
+	return (float64(C.thread_seconds()) - t0) / float64(iters)
 }
 
 func median(xs []float64) float64 {
@@ -121,12 +142,16 @@ func itersFor(p *problem, target float64) int {
 
 // compare times ours and OpenBLAS in interleaved rounds and returns the
 // median GFLOP/s of each.
-func compare(p *problem, be *cpu.Backend, rounds int, target float64) (ours, blas float64) {
+func compare(p *problem, be *cpu.Backend, rounds int, target float64, wall bool) (ours, blas float64) {
 	iters := itersFor(p, target)
+	clock := cpuTimeIt
+	if wall {
+		clock = wallTimeIt
+	}
 	var o, b []float64
 	for range rounds {
-		o = append(o, p.flops()/timeIt(iters, func() { p.runOurs(be) })/1e9)
-		b = append(b, p.flops()/timeIt(iters, p.runBLAS)/1e9)
+		o = append(o, p.flops()/clock(iters, func() { p.runOurs(be) })/1e9)
+		b = append(b, p.flops()/clock(iters, p.runBLAS)/1e9)
 	}
 	return median(o), median(b)
 }
@@ -139,8 +164,8 @@ func scaling(p *problem, rounds int, target float64) float64 {
 	iters := itersFor(p, target)
 	var r []float64
 	for range rounds {
-		t1 := timeIt(iters, func() { p.runOurs(one) })
-		t2 := timeIt(iters, func() { p.runOurs(two) })
+		t1 := wallTimeIt(iters, func() { p.runOurs(one) })
+		t2 := wallTimeIt(iters, func() { p.runOurs(two) })
 		r = append(r, t1/t2)
 	}
 	return median(r)
@@ -149,15 +174,21 @@ func scaling(p *problem, rounds int, target float64) float64 {
 func main() {
 	rounds := flag.Int("rounds", 7, "interleaved timing rounds per shape (median is reported)")
 	quick := flag.Bool("quick", false, "3 rounds of short measurements (smoke test)")
+	wall := flag.Bool("wall", false, "time single-threaded runs in wall-clock instead of thread CPU time")
 	flag.Parse()
+	runtime.LockOSThread() // so thread CPU time is the benchmark's own
 	target := 0.15
 	if *quick {
 		*rounds, target = 3, 0.04
 	}
 	C.openblas_set_num_threads(1)
 	be := cpu.New(cpu.Config{Threads: 1})
-	fmt.Printf("openblas %s core=%s; ours simd=%v\n",
-		C.GoString(C.openblas_get_config()), C.GoString(C.openblas_get_corename()), be.SIMD())
+	clock := "thread CPU time"
+	if *wall {
+		clock = "wall clock"
+	}
+	fmt.Printf("openblas %s core=%s; ours simd=%v; single-thread timing: %s\n",
+		C.GoString(C.openblas_get_config()), C.GoString(C.openblas_get_corename()), be.SIMD(), clock)
 
 	var ratios []float64
 	for _, s := range shapes {
@@ -165,7 +196,7 @@ func main() {
 		p.runOurs(be) // warm-up, and the results to compare
 		p.runBLAS()
 		rel := p.maxRelErr()
-		ours, blas := compare(p, be, *rounds, target)
+		ours, blas := compare(p, be, *rounds, target, *wall)
 		ratios = append(ratios, ours/blas)
 		fmt.Printf("shape M=%d K=%d N=%d ours=%.1f GFLOP/s openblas=%.1f GFLOP/s ratio=%.2f maxrelerr=%.1e\n",
 			p.m, p.k, p.n, ours, blas, ours/blas, rel)
