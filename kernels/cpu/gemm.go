@@ -48,8 +48,14 @@ const (
 	gemmNR = 16  // micro-tile columns: two 8-lane ymm vectors of B
 	gemmKC = 320 // max depth of a rank-kc update: B micro-panel kc·nr·4 B = 20 KiB ≤ L1
 	gemmMC = 96  // max rows of a packed A block: mc·kc·4 B = 120 KiB, in L2
+	// gemmNC is the max width of a packed B block (kc·nc·4 B ≈ 2.5 MiB,
+	// from L3); wide enough that A is repacked rarely, and a thread's N
+	// share at the Sana shapes (≤ 2880) takes one or two blocks.
 	gemmNC = 2048
 )
+
+// Block sizes were tuned on a Zen 4 EPYC (32 KiB L1d, 1 MiB L2) against
+// OpenBLAS with kernels/cpu/internal/gemmbench; blockSize balances them.
 
 // gemmMinColsPerThread is the smallest N share worth a thread of its own
 // (below it threads split M instead, and each packs all of B).
@@ -143,11 +149,12 @@ func splitRange(n, parts, i, unit int) (lo, hi int) {
 	return lo, hi
 }
 
-// blockSize splits extent into the fewest blocks of at most max and returns
-// the (balanced) block size rounded up to a multiple of unit: K=1152 with a
-// max of 320 becomes 4 blocks of 288 instead of 320+320+320+192.
-func blockSize(extent, max, unit int) int {
-	blocks := (extent + max - 1) / max
+// blockSize splits extent into the fewest blocks of at most limit and
+// returns the (balanced) block size rounded up to a multiple of unit:
+// K=1152 with a limit of 320 becomes 4 blocks of 288 instead of
+// 320+320+320+192, so no rank-kc update is a short, overhead-heavy one.
+func blockSize(extent, limit, unit int) int {
+	blocks := (extent + limit - 1) / limit
 	bs := (extent + blocks - 1) / blocks
 	return (bs + unit - 1) / unit * unit
 }
