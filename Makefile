@@ -33,12 +33,16 @@ test-race: ## run the tests with the race detector (needs cgo)
 	CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
 
 .PHONY: bench
-bench: bench-ops bench-gemm ## all benchmarks that report ratios against a same-run baseline
+bench: bench-ops bench-gemm bench-dit ## all benchmarks that report ratios against a same-run baseline
 
 .PHONY: bench-gemm
 bench-gemm: ## single-thread sgemm vs OpenBLAS at Sana shapes (needs libopenblas-dev); last line is the ratio
 	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { echo "bench-gemm needs OpenBLAS: apt-get install -y libopenblas-dev"; exit 1; }
 	CGO_ENABLED=1 $(GO) run -tags openblas ./kernels/cpu/internal/gemmbench
+
+.PHONY: bench-dit
+bench-dit: ## one Sana-600M block at 512² vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
+	CGO_ENABLED=0 $(GO) run ./model/dit/internal/blockbench -threads $(or $(THREADS),1)
 
 .PHONY: bench-ops
 bench-ops: ## depthwise conv, linear attention, norm+modulate vs straightforward loops (ratios)
