@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sanafarm/sanafarm/kernels"
 )
@@ -107,20 +108,41 @@ func (b *Backend) gemm(m, n, k int, a []float32, lda int, bm matB, c []float32, 
 		job.run(0, m, 0, n)
 		return
 	}
+	job.parallel(b.threads, m, n, tm, tn)
+}
+
+// gemmChunksPerThread over-decomposes the N split: on a shared machine a
+// thread can lose its core for a while, and with one static piece per
+// thread the whole op would wait for it. Smaller pieces handed out on
+// demand let the other threads take up the slack. Each piece costs one
+// more packing of A (M×K values, about 1% of a piece's time at the Sana
+// shapes), so the pieces stay few.
+const gemmChunksPerThread = 2
+
+// parallel runs the tm×tn grid of C blocks on threads goroutines, with
+// each column block further cut into gemmChunksPerThread pieces (of at
+// least gemmMinColsPerThread columns) that the goroutines claim in order.
+func (g *gemmJob) parallel(threads, m, n, tm, tn int) {
+	cn := max(tn, min(tn*gemmChunksPerThread, n/gemmMinColsPerThread))
+	items := tm * cn
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for ti := range tm {
-		m0, m1 := splitRange(m, tm, ti, gemmMR)
-		for tj := range tn {
-			n0, n1 := splitRange(n, tn, tj, gemmNR)
-			if m0 >= m1 || n0 >= n1 {
-				continue
+	for range min(threads, items) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				it := int(next.Add(1) - 1)
+				if it >= items {
+					return
+				}
+				m0, m1 := splitRange(m, tm, it/cn, gemmMR)
+				n0, n1 := splitRange(n, cn, it%cn, gemmNR)
+				if m0 < m1 && n0 < n1 {
+					g.run(m0, m1, n0, n1)
+				}
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				job.run(m0, m1, n0, n1)
-			}()
-		}
+		}()
 	}
 	wg.Wait()
 }
