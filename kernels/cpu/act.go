@@ -1,37 +1,9 @@
 package cpu
 
-import (
-	"math"
-
-	"github.com/sanafarm/sanafarm/kernels"
-)
+import "github.com/sanafarm/sanafarm/kernels"
 
 // Elementwise grains: below ~16K elements a goroutine costs more than the work.
 const ewGrain = 1 << 14
-
-// silu64 is x·σ(x) evaluated in float64 (exp overflow gives the right limit).
-func silu64(x float64) float64 { return x / (1 + math.Exp(-x)) }
-
-// tanh64 is tanh via one exp; exact enough in float64 for float32 results
-// and cheaper than math.Tanh.
-func tanh64(x float64) float64 {
-	if x > 20 {
-		return 1
-	}
-	if x < -20 {
-		return -1
-	}
-	if math.Abs(x) < 1e-4 { // avoid cancellation; tanh x ≈ x − x³/3
-		return x - x*x*x/3
-	}
-	return 1 - 2/(math.Exp(2*x)+1)
-}
-
-// geluTanh64 is PyTorch's GELU(approximate="tanh").
-func geluTanh64(x float64) float64 {
-	const c = 0.7978845608028654 // √(2/π)
-	return 0.5 * x * (1 + tanh64(c*(x+0.044715*x*x*x)))
-}
 
 // actSlice applies act to src into dst (same length; may be the same slice).
 func actSlice(dst, src []float32, act kernels.Act) {
@@ -47,13 +19,9 @@ func actSlice(dst, src []float32, act kernels.Act) {
 			}
 		}
 	case kernels.ActSiLU:
-		for i, v := range src {
-			dst[i] = float32(silu64(float64(v)))
-		}
+		siluGo(dst, src, 0)
 	case kernels.ActGELUTanh:
-		for i, v := range src {
-			dst[i] = float32(geluTanh64(float64(v)))
-		}
+		geluGo(dst, src, 0)
 	}
 }
 

@@ -25,8 +25,8 @@ type attnJob struct {
 
 // Attention is scaled-dot-product attention, parallel over (batch, head,
 // query block). Scores are computed in float32 by GEMM, then scaled,
-// soft-capped, masked (additive mask, causal, window) and normalized in
-// float64. A query that sees no key at all (every score −Inf) gets an
+// soft-capped, masked (additive mask, causal, window) and normalized with
+// a float32 exp and a float64 sum. A query that sees no key at all (every score −Inf) gets an
 // all-zero output row rather than NaN.
 func (b *Backend) Attention(dst, q, k, v, mask *kernels.Tensor, p kernels.AttnParams) error {
 	d, err := kernels.CheckAttention(dst, q, k, v, mask, p)

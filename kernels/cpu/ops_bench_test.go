@@ -112,6 +112,33 @@ func naiveRMSNorm(out, x, w []float32, rows, d int, eps float32) {
 	}
 }
 
+// naiveSiLU is x·σ(x) with a float64 exp.
+func naiveSiLU(out, x []float32) {
+	for i, v := range x {
+		out[i] = float32(float64(v) / (1 + math.Exp(-float64(v))))
+	}
+}
+
+// naiveSoftmax normalizes rows of length t with float64 exp and sum.
+func naiveSoftmax(out, x []float32, t int) {
+	for r := 0; r < len(x); r += t {
+		row, o := x[r:r+t], out[r:r+t]
+		m := row[0]
+		for _, v := range row {
+			m = max(m, v)
+		}
+		var sum float64
+		for i, v := range row {
+			e := math.Exp(float64(v - m))
+			o[i] = float32(e)
+			sum += e
+		}
+		for i := range o {
+			o[i] = float32(float64(o[i]) / sum)
+		}
+	}
+}
+
 // opCase is one benchmarked op: ours and naive run the same computation.
 type opCase struct {
 	name        string
@@ -150,6 +177,20 @@ func opCases(be *Backend) []opCase {
 		cs = append(cs, opCase{"rmsnorm_2x1024x1152",
 			func() { must(be.RMSNorm(dst, x, w, nil, kernels.NormParams{Eps: 1e-5})) },
 			func() { naiveRMSNorm(dst.F32(), x.F32(), w.F32(), nb*n, d, 1e-5) }})
+	}
+	{
+		x := opRand(rng, 2, 256, 5760)
+		dst := kernels.MustNew(kernels.Float32, 2, 256, 5760)
+		cs = append(cs, opCase{"silu_2x256x5760",
+			func() { must(be.Activate(dst, x, kernels.ActSiLU)) },
+			func() { naiveSiLU(dst.F32(), x.F32()) }})
+	}
+	{
+		x := opRand(rng, 16, 256, 300)
+		dst := kernels.MustNew(kernels.Float32, 16, 256, 300)
+		cs = append(cs, opCase{"softmax_16x256x300",
+			func() { must(be.Softmax(dst, x, nil, 0)) },
+			func() { naiveSoftmax(dst.F32(), x.F32(), 300) }})
 	}
 	return cs
 }

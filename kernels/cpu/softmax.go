@@ -37,6 +37,21 @@ func (b *Backend) Softmax(dst, x, mask *kernels.Tensor, softCap float32) error {
 	return nil
 }
 
+// tanh64 is tanh via one exp, exact enough in float64 for float32 results
+// and cheaper than math.Tanh. Soft-capping is rare, so it stays float64.
+func tanh64(x float64) float64 {
+	if x > 20 {
+		return 1
+	}
+	if x < -20 {
+		return -1
+	}
+	if math.Abs(x) < 1e-4 { // avoid cancellation; tanh x ≈ x − x³/3
+		return x - x*x*x/3
+	}
+	return 1 - 2/(math.Exp(2*x)+1)
+}
+
 // capMaskRow applies soft-capping (softCap > 0) and then the additive
 // mask (non-nil) to s in place.
 func capMaskRow(s []float32, softCap float32, mask []float32) {
@@ -68,14 +83,7 @@ func softmaxRow(s []float32) {
 		clear(s)
 		return
 	}
-	mf := float64(m)
-	var sum float64
-	for i, v := range s {
-		e := math.Exp(float64(v) - mf)
-		s[i] = float32(e)
-		sum += e
-	}
-	inv := float32(1 / sum)
+	inv := float32(1 / expSubSumGo(s, s, 0, m))
 	for i := range s {
 		s[i] *= inv
 	}
