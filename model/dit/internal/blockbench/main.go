@@ -147,6 +147,10 @@ func startTorch(py string, s shape, threads int) (*torchProc, error) {
 	}
 	cmd := exec.Command(py, args...)
 	cmd.Stderr = os.Stderr
+	// torch.set_num_threads does not reach the pthread OpenBLAS that
+	// Debian's torch calls for matmuls: pin every pool explicitly.
+	n := strconv.Itoa(threads)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
