@@ -14,6 +14,7 @@ import (
 	"path"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/gemma2"
 	"github.com/sanafarm/sanafarm/model/weights"
 )
 
@@ -81,6 +82,9 @@ func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {
 		}
 		if class == "SanaTransformer2DModel" {
 			return r.runTransformer(ctx, fsys, name)
+		}
+		if class == "model_type "+gemma2.ModelType {
+			return r.runGemma2(ctx, fsys, name)
 		}
 		return fail(fmt.Errorf("%w: config.json names %q, which is not implemented", ErrUnknownCase, class))
 	case exists(fsys, "scheduler_config.json"):
