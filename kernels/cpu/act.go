@@ -5,8 +5,9 @@ import "github.com/sanafarm/sanafarm/kernels"
 // Elementwise grains: below ~16K elements a goroutine costs more than the work.
 const ewGrain = 1 << 14
 
-// actSlice applies act to src into dst (same length; may be the same slice).
-func actSlice(dst, src []float32, act kernels.Act) {
+// actSlice applies act to src into dst (same length; may be the same
+// slice), with the vector kernels when simd.
+func actSlice(dst, src []float32, act kernels.Act, simd bool) {
 	dst = dst[:len(src)]
 	switch act {
 	case kernels.ActNone:
@@ -19,9 +20,17 @@ func actSlice(dst, src []float32, act kernels.Act) {
 			}
 		}
 	case kernels.ActSiLU:
-		siluGo(dst, src, 0)
+		i := 0
+		if simd {
+			i = siluSIMD(dst, src)
+		}
+		siluGo(dst, src, i)
 	case kernels.ActGELUTanh:
-		geluGo(dst, src, 0)
+		i := 0
+		if simd {
+			i = geluSIMD(dst, src)
+		}
+		geluGo(dst, src, i)
 	}
 }
 
@@ -35,7 +44,7 @@ func (b *Backend) Activate(dst, x *kernels.Tensor, act kernels.Act) error {
 		return err
 	}
 	d, s := dst.F32(), x.F32()
-	b.parallelFor(n, ewGrain, func(lo, hi int) { actSlice(d[lo:hi], s[lo:hi], act) })
+	b.parallelFor(n, ewGrain, func(lo, hi int) { actSlice(d[lo:hi], s[lo:hi], act, b.simd) })
 	return nil
 }
 
@@ -57,9 +66,13 @@ func (b *Backend) GLU(dst, x *kernels.Tensor, act kernels.Act, gateFirst bool) e
 		for r := lo; r < hi; r++ {
 			out := d[r*h : (r+1)*h]
 			in := s[r*2*h : (r+1)*2*h]
-			actSlice(out, in[gOff:gOff+h], act)
+			actSlice(out, in[gOff:gOff+h], act, b.simd)
 			val := in[vOff : vOff+h]
-			for i := range out {
+			i := 0
+			if b.simd {
+				i = mulSIMD(out, out, val)
+			}
+			for ; i < len(out); i++ {
 				out[i] *= val[i]
 			}
 		}

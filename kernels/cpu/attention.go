@@ -117,5 +117,5 @@ func (j *attnJob) finishRow(row []float32, bi, i, jlo int) {
 			row[c] = ninf
 		}
 	}
-	softmaxRow(row)
+	softmaxRow(row, j.g.simd)
 }

@@ -72,32 +72,59 @@ func TestExpfSpecial(t *testing.T) {
 	}
 }
 
-// TestActfAccuracy checks siluf and geluf against float64 references on
-// a dense sweep, relative to max(|ref|, 1e-6) as the conformance suite's
-// absolute floor would.
-func TestActfAccuracy(t *testing.T) {
-	xs := expSweep(-120, 120, 301)
-	for _, c := range []struct {
-		name string
-		f    func(float32) float32
-		ref  func(float64) float64
-		tol  float64
-	}{
-		{"silu", siluf, func(x float64) float64 { return x / (1 + math.Exp(-x)) }, 4e-7},
-		{"gelu", geluf, func(x float64) float64 {
-			return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
-		}, 2e-6},
-	} {
-		worst, wx := 0.0, float32(0)
-		for _, x := range xs {
-			w := c.ref(float64(x))
-			if e := math.Abs(float64(c.f(x))-w) / max(math.Abs(w), 1e-6); e > worst {
-				worst, wx = e, x
+// actCase is an activation's portable and vector slice forms with its
+// float64 reference and the error bound for TestActAccuracy.
+type actCase struct {
+	name string
+	goFn func(dst, src []float32, i int)
+	simd func(dst, src []float32) int
+	ref  func(float64) float64
+	tol  float64
+}
+
+var actCases = []actCase{
+	{"silu", siluGo, siluSIMD, func(x float64) float64 { return x / (1 + math.Exp(-x)) }, 4e-7},
+	// GELU's exp argument z = −2u carries |z|·ulp of rounding, which the
+	// result inherits relative to its (then tiny) size.
+	{"gelu", geluGo, geluSIMD, func(x float64) float64 {
+		return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+	}, 2e-6},
+}
+
+// TestActAccuracy checks SiLU and GELU (portable, and vector where
+// available) against float64 references on a dense sweep, relative to
+// max(|ref|, 1e-6) as the conformance suite's absolute floor allows.
+func TestActAccuracy(t *testing.T) {
+	xs := append(expSweep(-120, 120, 301), simdSpecials()...)
+	got := make([]float32, len(xs))
+	for _, c := range actCases {
+		for _, simd := range []bool{false, true} {
+			if simd && !hasAVX2FMA() {
+				continue
 			}
-		}
-		t.Logf("%s: max err %.3g at x=%v", c.name, worst, wx)
-		if worst > c.tol {
-			t.Errorf("%s: max err %.3g at x=%v > %g", c.name, worst, wx, c.tol)
+			i := 0
+			if simd {
+				i = c.simd(got, xs)
+			}
+			c.goFn(got, xs, i)
+			worst, wx := 0.0, float32(0)
+			for j, x := range xs {
+				w := c.ref(float64(x))
+				e := math.Abs(float64(got[j])-w) / max(math.Abs(w), 1e-6)
+				if w != w || math.IsInf(w, 0) {
+					if float64(got[j]) != w && (w == w || got[j] == got[j]) {
+						t.Errorf("%s simd=%v (%v) = %v, want %v", c.name, simd, x, got[j], w)
+					}
+					continue
+				}
+				if e > worst || e != e {
+					worst, wx = e, x
+				}
+			}
+			t.Logf("%s simd=%v: max err %.3g at x=%v", c.name, simd, worst, wx)
+			if !(worst <= c.tol) {
+				t.Errorf("%s simd=%v: max err %.3g at x=%v > %g", c.name, simd, worst, wx, c.tol)
+			}
 		}
 	}
 }

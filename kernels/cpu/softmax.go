@@ -31,7 +31,7 @@ func (b *Backend) Softmax(dst, x, mask *kernels.Tensor, softCap float32) error {
 				mr = ms[mi*t : (mi+1)*t]
 			}
 			capMaskRow(or, softCap, mr)
-			softmaxRow(or)
+			softmaxRow(or, b.simd)
 		}
 	})
 	return nil
@@ -69,12 +69,19 @@ func capMaskRow(s []float32, softCap float32, mask []float32) {
 	}
 }
 
-// softmaxRow normalizes s in place. A row whose entries are all −Inf (fully
-// masked) becomes all zeros instead of NaN, so masked-out queries
-// contribute nothing downstream.
-func softmaxRow(s []float32) {
-	m := float32(math.Inf(-1))
-	for _, v := range s {
+// softmaxRow normalizes s in place, with the vector kernels when simd. A
+// row whose entries are all −Inf (fully masked) becomes all zeros instead
+// of NaN, so masked-out queries contribute nothing downstream. A NaN
+// anywhere makes the whole row NaN.
+func softmaxRow(s []float32, simd bool) {
+	m, i := float32(math.Inf(-1)), 0
+	if simd {
+		i, m = maxSIMD(s)
+		if i == 0 {
+			m = float32(math.Inf(-1))
+		}
+	}
+	for _, v := range s[i:] {
 		if v > m || v != v {
 			m = v
 		}
@@ -83,8 +90,17 @@ func softmaxRow(s []float32) {
 		clear(s)
 		return
 	}
-	inv := float32(1 / expSubSumGo(s, s, 0, m))
-	for i := range s {
+	var sum float64
+	i = 0
+	if simd {
+		i, sum = expSubSumSIMD(s, s, m)
+	}
+	inv := float32(1 / (sum + expSubSumGo(s, s, i, m)))
+	i = 0
+	if simd {
+		i = scaleSIMD(s, s, inv)
+	}
+	for ; i < len(s); i++ {
 		s[i] *= inv
 	}
 }
