@@ -40,7 +40,8 @@ func (m *Model) decodeNHWC(ctx context.Context, r *run, z *kernels.Tensor) *kern
 	x := r.alloc(B, h, w, C)
 	r.conv3(x, z, d.convIn, 1)
 	m.emit(r, "intermediate.decoder.conv_in", x) // the module output, before the shortcut
-	if m.cfg.DecoderInShortcut { // + each latent channel repeated C/Cl times (interleaved)
+	// In-shortcut: + each latent channel repeated C/Cl times (interleaved).
+	if m.cfg.DecoderInShortcut {
 		rep := r.alloc(B, h, w, C)
 		r.do(func() error { return m.be.RepeatChannels(rep, z, C/Cl) })
 		r.do(func() error { return m.be.Add(x, x, rep) })
