@@ -83,6 +83,9 @@ func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {
 		if class == "SanaTransformer2DModel" {
 			return r.runTransformer(ctx, fsys, name)
 		}
+		if class == "AutoencoderDC" {
+			return r.runDCAE(ctx, fsys, name)
+		}
 		if class == "model_type "+gemma2.ModelType {
 			return r.runGemma2(ctx, fsys, name)
 		}
