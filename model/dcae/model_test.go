@@ -268,3 +268,35 @@ func TestQuadraticMatchesLinear(t *testing.T) {
 		t.Errorf("quadratic vs linear attention: max abs diff %g", d)
 	}
 }
+
+// TestSanaParameterCounts checks the bound tensor list against the
+// published Sana DC-AE f32c32 sizes (encoder 153,027,104, decoder
+// 159,223,171 parameters) using the shipped vae/config.json.
+func TestSanaParameterCounts(t *testing.T) {
+	js := `{"_class_name": "AutoencoderDC", "attention_head_dim": 32,
+	 "decoder_block_types": ["ResBlock","ResBlock","ResBlock","EfficientViTBlock","EfficientViTBlock","EfficientViTBlock"],
+	 "encoder_block_types": ["ResBlock","ResBlock","ResBlock","EfficientViTBlock","EfficientViTBlock","EfficientViTBlock"],
+	 "decoder_block_out_channels": [128,256,512,512,1024,1024], "encoder_block_out_channels": [128,256,512,512,1024,1024],
+	 "decoder_layers_per_block": [3,3,3,3,3,3], "encoder_layers_per_block": [2,2,2,3,3,3],
+	 "decoder_qkv_multiscales": [[],[],[],[5],[5],[5]], "encoder_qkv_multiscales": [[],[],[],[5],[5],[5]],
+	 "decoder_norm_types": "rms_norm", "decoder_act_fns": "silu", "downsample_block_type": "Conv",
+	 "upsample_block_type": "interpolate", "in_channels": 3, "latent_channels": 32, "scaling_factor": 0.41407}`
+	c := DefaultConfig()
+	if err := weights.DecodeJSON([]byte(js), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, s := range specs(c) {
+		n := 1
+		for _, d := range s.shape {
+			n *= d
+		}
+		count[strings.SplitN(s.name, ".", 2)[0]] += n
+	}
+	if count["encoder"] != 153027104 || count["decoder"] != 159223171 {
+		t.Errorf("parameters: encoder %d, decoder %d; want 153027104, 159223171", count["encoder"], count["decoder"])
+	}
+}
