@@ -41,7 +41,7 @@ func TestRandomSpecsMatchGolden(t *testing.T) {
 	f := openFile(t, "model.safetensors")
 	got := map[string][]int{}
 	for _, s := range specs(goldenConfig(t)) {
-		got[s.name] = s.shape
+		got[s.Name] = s.Shape
 	}
 	names := f.Header.Names()
 	if len(names) != len(got) {
@@ -291,10 +291,10 @@ func TestSanaParameterCounts(t *testing.T) {
 	count := map[string]int{}
 	for _, s := range specs(c) {
 		n := 1
-		for _, d := range s.shape {
+		for _, d := range s.Shape {
 			n *= d
 		}
-		count[strings.SplitN(s.name, ".", 2)[0]] += n
+		count[strings.SplitN(s.Name, ".", 2)[0]] += n
 	}
 	if count["encoder"] != 153027104 || count["decoder"] != 159223171 {
 		t.Errorf("parameters: encoder %d, decoder %d; want 153027104, 159223171", count["encoder"], count["decoder"])

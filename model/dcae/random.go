@@ -1,13 +1,10 @@
 package dcae
 
 import (
-	"bytes"
 	"fmt"
-	"math"
-	"math/rand/v2"
 
 	"github.com/sanafarm/sanafarm/kernels"
-	"github.com/sanafarm/sanafarm/model/weights"
+	"github.com/sanafarm/sanafarm/model/internal/nn"
 )
 
 // RandomTensors returns deterministic random weights with every tensor
@@ -18,26 +15,7 @@ func RandomTensors(c Config, seed uint64) (map[string]*kernels.Tensor, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(seed, 0xdcae))
-	out := map[string]*kernels.Tensor{}
-	for _, s := range specs(c) {
-		t := kernels.MustNew(kernels.Float32, s.shape...)
-		d := t.F32()
-		fanIn := t.Len() / s.shape[0]
-		for i := range d {
-			n := rng.NormFloat64()
-			switch s.kind {
-			case 'w':
-				d[i] = float32(n / math.Sqrt(float64(fanIn)))
-			case 'n':
-				d[i] = float32(1 + 0.2*n)
-			default:
-				d[i] = float32(0.2 * n)
-			}
-		}
-		out[s.name] = t
-	}
-	return out, nil
+	return nn.Random(specs(c), seed, 0xdcae), nil
 }
 
 // RandomWeights is RandomTensors bound as Weights.
@@ -46,43 +24,33 @@ func RandomWeights(c Config, seed uint64, parts Part) (*Weights, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := weights.Write(&buf, ts, nil); err != nil {
-		return nil, err
-	}
-	f, err := weights.OpenBytes("random", buf.Bytes())
+	f, err := nn.MemFile(ts, "random")
 	if err != nil {
 		return nil, err
 	}
 	return Load(c, f, fmt.Sprintf("random(seed %d)", seed), parts)
 }
 
-type spec struct {
-	name  string
-	shape []int
-	kind  byte // 'w' conv/linear weight, 'b' bias, 'n' norm weight
-}
+type specList []nn.Spec
 
-type specList []spec
-
-func (s *specList) add(name string, kind byte, shape ...int) {
-	*s = append(*s, spec{name, shape, kind})
+func (s *specList) add(name string, init nn.Init, shape ...int) {
+	*s = append(*s, nn.S(name, shape, init))
 }
 
 func (s *specList) conv(p string, cout, cinG, k int, bias bool) {
-	s.add(p+".weight", 'w', cout, cinG, k, k)
+	s.add(p+".weight", nn.Matrix, cout, cinG, k, k)
 	if bias {
-		s.add(p+".bias", 'b', cout)
+		s.add(p+".bias", nn.Bias, cout)
 	}
 }
 
 func (s *specList) norm(p string, c int) {
-	s.add(p+".weight", 'n', c)
-	s.add(p+".bias", 'b', c)
+	s.add(p+".weight", nn.Norm, c)
+	s.add(p+".bias", nn.Bias, c)
 }
 
 // specs lists every tensor of both halves, mirroring bindEncoder/bindDecoder.
-func specs(c Config) []spec {
+func specs(c Config) []nn.Spec {
 	var s specList
 	enc, dec := c.encoderStages(), c.decoderStages()
 	n := len(enc)
@@ -123,14 +91,14 @@ func (s *specList) layer(c Config, sd stageDesc, p string) {
 		return
 	}
 	for _, n := range []string{"to_q", "to_k", "to_v"} {
-		s.add(p+".attn."+n+".weight", 'w', C, C)
+		s.add(p+".attn."+n+".weight", nn.Matrix, C, C)
 	}
 	for i, k := range sd.scales {
 		mp := fmt.Sprintf("%s.attn.to_qkv_multiscale.%d.", p, i)
 		s.conv(mp+"proj_in", 3*C, 1, k, false)
 		s.conv(mp+"proj_out", 3*C, Dh, 1, false)
 	}
-	s.add(p+".attn.to_out.weight", 'w', C, C*(1+len(sd.scales)))
+	s.add(p+".attn.to_out.weight", nn.Matrix, C, C*(1+len(sd.scales)))
 	s.norm(p+".attn.norm_out", C)
 	s.conv(p+".conv_out.conv_inverted", 8*C, C, 1, true)
 	s.conv(p+".conv_out.conv_depth", 8*C, 1, 3, true)
