@@ -89,18 +89,7 @@ type binder struct {
 	errs []error
 }
 
-func (b *binder) vector(name string, n int) *kernels.Tensor {
-	t := b.l.Get(name, n)
-	if t == nil {
-		return nil
-	}
-	f, err := t.ToF32()
-	if err != nil {
-		b.errs = append(b.errs, fmt.Errorf("%s: %w", name, err))
-		return nil
-	}
-	return f
-}
+func (b *binder) vector(name string, n int) *kernels.Tensor { return b.l.GetF32(name, n) }
 
 // conv binds prefix.weight [cout, cinG, k, k] (+ prefix.bias).
 func (b *binder) conv(prefix string, cout, cinG, k int, bias bool) conv {

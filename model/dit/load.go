@@ -53,17 +53,7 @@ func (b binder) matrix(name string, shape ...int) *kernels.Tensor {
 	return t
 }
 
-func (b binder) vector(name string, shape ...int) *kernels.Tensor {
-	t := b.l.Get(name, shape...)
-	if t == nil {
-		return nil
-	}
-	f, err := t.ToF32()
-	if err != nil {
-		return nil
-	}
-	return f
-}
+func (b binder) vector(name string, shape ...int) *kernels.Tensor { return b.l.GetF32(name, shape...) }
 
 func (b binder) linear(prefix string, out, in int, bias bool) linear {
 	l := linear{w: b.matrix(prefix+".weight", out, in)}

@@ -53,17 +53,7 @@ func (b binder) matrix(name string, shape ...int) *kernels.Tensor {
 	return b.l.Get(b.prefix+name, shape...)
 }
 
-func (b binder) vector(name string, n int) *kernels.Tensor {
-	t := b.l.Get(b.prefix+name, n)
-	if t == nil {
-		return nil
-	}
-	f, err := t.ToF32()
-	if err != nil {
-		return nil
-	}
-	return f
-}
+func (b binder) vector(name string, n int) *kernels.Tensor { return b.l.GetF32(b.prefix+name, n) }
 
 func (b binder) linear(name string, out, in int, bias bool) linear {
 	l := linear{w: b.matrix(name+".weight", out, in)}

@@ -43,6 +43,21 @@ func (l *Loader) Get(name string, shape ...int) *kernels.Tensor {
 	return l.read(name, shape)
 }
 
+// GetF32 is Get for small tensors (biases, norm weights, modulation
+// tables) that are widened to Float32 once at load time.
+func (l *Loader) GetF32(name string, shape ...int) *kernels.Tensor {
+	t := l.Get(name, shape...)
+	if t == nil {
+		return nil
+	}
+	f, err := t.ToF32()
+	if err != nil {
+		l.problems = append(l.problems, fmt.Sprintf("%s: %v", name, err))
+		return nil
+	}
+	return f
+}
+
 // Optional is Get for a tensor that may be absent (returns nil silently).
 func (l *Loader) Optional(name string, shape ...int) *kernels.Tensor {
 	if _, ok := l.src.Info(name); !ok {
