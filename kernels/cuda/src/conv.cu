@@ -1,0 +1,117 @@
+// 2-D convolution on NHWC activations with OHWI weights of any float
+// dtype (widened on load).
+//
+//  * conv_depthwise: Groups == Cin == Cout. One thread per output element;
+//    consecutive threads take consecutive channels, so input reads of a
+//    tap are coalesced.
+//  * conv_gemm: everything else, as an implicit GEMM per group g:
+//    C[m][n] = Σ_k A[m][k]·W[n][k] with m an output pixel, n an output
+//    channel of the group and k = (ky·KW + kx)·CinG + ci, which is exactly
+//    the OHWI weight row of channel g·CoutG + n. A is gathered from x on
+//    the fly (zero outside the image), so there is no im2col buffer.
+//    64×64 output tiles, BK = 16, 256 threads with a 4×4 register tile
+//    each (rows ty+16r, columns tx+16c, so stores are coalesced).
+#include "common.cuh"
+
+extern "C" __global__ void conv_depthwise(float *dst, const float *x, const void *w, int32_t wdt,
+                                          const void *bias, int32_t bdt, int32_t nb, int32_t hh, int32_t ww,
+                                          int32_t c, int32_t ho, int32_t wo, int32_t kh, int32_t kw,
+                                          int32_t stride, int32_t pad) {
+    int64_t n = (int64_t)nb * ho * wo * c;
+    FOR_N(i, n) {
+        int ch = (int)(i % c);
+        int64_t p = i / c;
+        int ox = (int)(p % wo), oy = (int)((p / wo) % ho);
+        int64_t b = p / ((int64_t)wo * ho);
+        float acc = bias != nullptr ? ldw(bias, bdt, ch) : 0.0f;
+        for (int ky = 0; ky < kh; ky++) {
+            int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= hh) continue;
+            for (int kx = 0; kx < kw; kx++) {
+                int ix = ox * stride - pad + kx;
+                if (ix < 0 || ix >= ww) continue;
+                float xv = x[((b * hh + iy) * ww + ix) * c + ch];
+                acc = fmaf(xv, ldw(w, wdt, ((int64_t)ch * kh + ky) * kw + kx), acc);
+            }
+        }
+        dst[i] = acc;
+    }
+}
+
+#define CG_BM 64
+#define CG_BN 64
+#define CG_BK 16
+
+// Shape of one convolution, passed by value.
+struct ConvShape {
+    int nb, hh, ww, cin, ho, wo, cout, kh, kw, cinG, coutG, stride, pad;
+};
+
+// gatherA returns A[m][k] (0 outside the image or past M/K).
+static __device__ __forceinline__ float gatherA(const float *x, const ConvShape &s, int g, int64_t m,
+                                                int64_t mTotal, int k, int kTotal) {
+    if (m >= mTotal || k >= kTotal) return 0.0f;
+    int tap = k / s.cinG, ci = k - tap * s.cinG;
+    int ky = tap / s.kw, kx = tap - ky * s.kw;
+    int ox = (int)(m % s.wo), oy = (int)((m / s.wo) % s.ho);
+    int64_t b = m / ((int64_t)s.wo * s.ho);
+    int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+    if (iy < 0 || iy >= s.hh || ix < 0 || ix >= s.ww) return 0.0f;
+    return x[((b * s.hh + iy) * s.ww + ix) * s.cin + (int64_t)g * s.cinG + ci];
+}
+
+// conv_gemm: grid (ceil(M/64), ceil(CoutG/64), Groups), 256 threads.
+extern "C" __global__ void __launch_bounds__(256)
+    conv_gemm(float *dst, const float *x, const void *w, int32_t wdt, const void *bias, int32_t bdt, int32_t nb,
+              int32_t hh, int32_t ww, int32_t cin, int32_t ho, int32_t wo, int32_t cout, int32_t kh, int32_t kw,
+              int32_t groups, int32_t stride, int32_t pad) {
+    __shared__ float As[CG_BK][CG_BM + 1];
+    __shared__ float Bs[CG_BK][CG_BN + 1];
+    ConvShape s{nb, hh, ww, cin, ho, wo, cout, kh, kw, cin / groups, cout / groups, stride, pad};
+    const int g = blockIdx.z;
+    const int64_t mTotal = (int64_t)nb * ho * wo;
+    const int kTotal = kh * kw * s.cinG;
+    const int64_t m0 = (int64_t)blockIdx.x * CG_BM;
+    const int n0 = blockIdx.y * CG_BN;
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    float acc[4][4] = {};
+    for (int k0 = 0; k0 < kTotal; k0 += CG_BK) {
+        // 1024 elements of each tile, 4 per thread; kk varies fastest so
+        // consecutive threads read consecutive channels (contiguous in x
+        // and in the weight rows).
+        for (int e = threadIdx.x; e < CG_BM * CG_BK; e += blockDim.x) {
+            int kk = e % CG_BK, r = e / CG_BK;
+            As[kk][r] = gatherA(x, s, g, m0 + r, mTotal, k0 + kk, kTotal);
+            int n = n0 + r, k = k0 + kk;
+            Bs[kk][r] = (n < s.coutG && k < kTotal)
+                            ? ldw(w, wdt, ((int64_t)g * s.coutG + n) * kTotal + k)
+                            : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < CG_BK; kk++) {
+            float a[4], bv[4];
+#pragma unroll
+            for (int r = 0; r < 4; r++) a[r] = As[kk][ty + 16 * r];
+#pragma unroll
+            for (int c = 0; c < 4; c++) bv[c] = Bs[kk][tx + 16 * c];
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+#pragma unroll
+                for (int c = 0; c < 4; c++) acc[r][c] = fmaf(a[r], bv[c], acc[r][c]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        int n = n0 + tx + 16 * c;
+        if (n >= s.coutG) continue;
+        int co = g * s.coutG + n;
+        float bb = bias != nullptr ? ldw(bias, bdt, co) : 0.0f;
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            int64_t m = m0 + ty + 16 * r;
+            if (m < mTotal) dst[m * cout + co] = acc[r][c] + bb;
+        }
+    }
+}
