@@ -200,8 +200,8 @@ func replay(cfg sampler.Config, io files, n int) (float64, error) {
 }
 
 // runLoop runs a model_index.json pipeline case through the denoising loop
-// and compares `final_latent` (VAE decoding and text encoding arrive with
-// their modules).
+// and compares `final_latent` and, when the case has a vae/ folder,
+// `decoded` and `image_pt` too; one result, the worst over the outputs.
 func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result {
 	fail := func(err error) []Result { return []Result{{Case: name, Err: err}} }
 	idx, err := jsonNames(fsys, "model_index.json")
@@ -221,5 +221,10 @@ func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result 
 	}
 	defer io.Close()
 	d, err := maxAbs(got, io.out, "final_latent")
+	if err == nil && exists(fsys, "vae/config.json") {
+		var dd float64
+		dd, err = r.loopDecode(ctx, fsys, got, io.out)
+		d = math.Max(d, dd)
+	}
 	return []Result{{Case: name, MaxAbs: d, Tol: r.tol(TolLoop), Err: err}}
 }

@@ -80,3 +80,38 @@ func TestUnseenCaseAndFailure(t *testing.T) {
 		t.Errorf("corrupted reference should fail: %v", res)
 	}
 }
+
+// TestLoopComparesDecoded corrupts pipeline_loop's `decoded` reference:
+// the pipeline case must then fail, proving the VAE decode is compared.
+func TestLoopComparesDecoded(t *testing.T) {
+	src := filepath.Join(goldenDir, "pipeline_loop")
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := weights.Open(os.DirFS(src), "outputs.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ts := map[string]*kernels.Tensor{}
+	for _, n := range []string{"final_latent", "decoded", "image_pt"} {
+		if ts[n], err = out.Tensor(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts["decoded"].F32()[100] += 1e-2
+	f, err := os.Create(filepath.Join(dir, "outputs.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := weights.Write(f, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r := &Runner{Backend: cpu.New(cpu.Config{})}
+	res := r.Run(context.Background(), os.DirFS(dir), "loop-bad-decoded")
+	if len(res) != 1 || res[0].Pass() || res[0].MaxAbs < 9e-3 {
+		t.Errorf("corrupted decoded should fail: %v", res)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math"
 	"regexp"
 	"strconv"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/sana"
@@ -101,4 +103,43 @@ func loopRequest(in *weights.File, p loopParams) (sana.DenoiseRequest, error) {
 		req.NegativeEmbeds, req.NegativeMask = get("negative_prompt_embeds"), get("negative_prompt_attention_mask")
 	}
 	return req, firstErr
+}
+
+// loopDecode decodes the loop's final latents as the pipeline does
+// (latents / scaling_factor → vae.decode) and compares `decoded` and,
+// after (x/2 + 0.5).clamp(0, 1), `image_pt` — those of them the case has.
+func (r *Runner) loopDecode(ctx context.Context, fsys fs.FS, lat *kernels.Tensor, out *weights.File) (float64, error) {
+	cfg, err := dcae.ReadConfig(fsys, "vae/config.json")
+	if err != nil {
+		return 0, err
+	}
+	wpath, err := weights.FindCheckpoint(fsys, "vae", "diffusion_pytorch_model", "")
+	if err != nil {
+		return 0, err
+	}
+	ck, err := weights.OpenCheckpoint(fsys, wpath)
+	if err != nil {
+		return 0, err
+	}
+	defer ck.Close()
+	w, err := dcae.Load(cfg, ck, wpath, dcae.PartDecoder)
+	if err != nil {
+		return 0, err
+	}
+	img, err := sana.Decode(ctx, dcae.New(cfg, w, r.Backend), lat)
+	if err != nil {
+		return 0, err
+	}
+	worst := 0.0
+	for name, got := range map[string]*kernels.Tensor{"decoded": img, "image_pt": sana.PostprocessPT(img)} {
+		if _, ok := out.Info(name); !ok {
+			continue
+		}
+		d, err := maxAbs(got, out, name)
+		if err != nil {
+			return 0, err
+		}
+		worst = math.Max(worst, d)
+	}
+	return worst, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"image"
 	"io/fs"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -109,5 +110,24 @@ func TestGenerateErrors(t *testing.T) {
 		if _, err := p.Generate(context.Background(), r); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+func TestPresets(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range Presets() {
+		if seen[p.Name] || p.Size == 0 || p.Steps == 0 || (p.Repo == "") != (p.Name == TinyPreset) {
+			t.Errorf("bad preset %+v", p)
+		}
+		seen[p.Name] = true
+		if p.Sprint && p.Steps != 2 {
+			t.Errorf("%s: Sprint default steps %d, want 2", p.Name, p.Steps)
+		}
+	}
+	if len(seen) != 11 {
+		t.Errorf("%d presets, want 11", len(seen))
+	}
+	if _, err := LookupPreset("sana-9000"); err == nil || !strings.Contains(err.Error(), "sana-600m-512") {
+		t.Errorf("unknown preset error should list valid names: %v", err)
 	}
 }
