@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -130,8 +131,7 @@ func (rc repoCache) link(commit, file, etag string) error {
 	if err != nil {
 		return fmt.Errorf("linking %s of %s: %w", file, rc.repo, err)
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", dst, os.Getpid())
-	_ = os.Remove(tmp)
+	tmp := fmt.Sprintf("%s.%d-%d.tmp", dst, os.Getpid(), rand.Uint64())
 	if err := os.Symlink(rel, tmp); err != nil {
 		return fmt.Errorf("linking %s of %s: %w", file, rc.repo, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,7 +153,10 @@ func (c *Client) fetchBlob(ctx context.Context, p *plan, file string, meta fileM
 		}
 		return nil // another process finished it while we waited
 	}
-	d := &blobDownload{c: c, p: p, file: file, meta: meta, sum: sum, prog: prog, path: blob + ".incomplete"}
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		return fmt.Errorf("creating blobs folder of %s in %s: %w: %w", p.repo, p.rc.root, errDisk, err)
+	}
+	d := &blobDownload{c: c, p: p, file: file, meta: meta, sum: sum, prog: prog, path: blob + ".incomplete", url: meta.location}
 	if err := c.retry(ctx, "GET "+file, func() error { return d.attempt(ctx) }); err != nil {
 		return c.describe(err, p.repo, p.rev, file)
 	}
@@ -174,12 +178,19 @@ type blobDownload struct {
 	sum  string // expected sha256, "" for git-stored files
 	prog Progress
 	path string // blobs/{etag}.incomplete
+	url  string // where the bytes are: the HEAD's Location
 	told int64  // bytes already reported to prog
+	try  int
 }
 
 // attempt resumes the download from what the .incomplete file holds and
 // verifies the result once complete.
 func (d *blobDownload) attempt(ctx context.Context) error {
+	if d.try++; d.try > 1 {
+		if err := d.refreshURL(ctx); err != nil {
+			return err
+		}
+	}
 	f, err := os.OpenFile(d.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errDisk, err)
@@ -207,16 +218,35 @@ func (d *blobDownload) attempt(ctx context.Context) error {
 	return d.verify(f, h)
 }
 
+// refreshURL asks the Hub again where the bytes are, since a signed CDN
+// URL may have expired since the first try.
+func (d *blobDownload) refreshURL(ctx context.Context) error {
+	noRedirect := *d.c.http
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	meta, err := d.c.headOnce(ctx, &noRedirect, d.c.resolveURL(d.p.repo, d.p.commit, d.file))
+	if err != nil {
+		return err
+	}
+	if meta.etag != d.meta.etag || meta.size != d.meta.size {
+		return fmt.Errorf("file changed on the hub during the download (etag %s, was %s): %w", meta.etag, d.meta.etag, ErrIntegrity)
+	}
+	d.url = meta.location
+	return nil
+}
+
 // fetchRange GETs bytes from offset on, appending them to f.
 func (d *blobDownload) fetchRange(ctx context.Context, f *os.File, h hash.Hash, offset int64) error {
-	req, err := d.c.newDownloadRequest(ctx, d.c.resolveURL(d.p.repo, d.p.commit, d.file))
+	// Like huggingface_hub, the token goes only to the Hub's own resolve
+	// URL, never to the CDN the Hub redirected to.
+	auth := d.url == d.c.resolveURL(d.p.repo, d.p.commit, d.file)
+	req, err := d.c.newDownloadRequest(ctx, d.url, auth)
 	if err != nil {
 		return err
 	}
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
-	resp, err := d.c.downloadClient().Do(req)
+	resp, err := d.c.http.Do(req)
 	if err != nil {
 		return err
 	}
@@ -317,27 +347,14 @@ func restart(f *os.File, h hash.Hash) (int64, error) {
 
 // newDownloadRequest is a GET for file bytes; identity encoding keeps
 // Range offsets and sizes meaningful.
-func (c *Client) newDownloadRequest(ctx context.Context, u string) (*http.Request, error) {
+func (c *Client) newDownloadRequest(ctx context.Context, u string, auth bool) (*http.Request, error) {
 	req, err := c.newRequest(ctx, http.MethodGet, u)
 	if err != nil {
 		return nil, err
 	}
+	if !auth {
+		req.Header.Del("Authorization")
+	}
 	req.Header.Set("Accept-Encoding", "identity")
 	return req, nil
-}
-
-// downloadClient follows redirects to the CDN but, like huggingface_hub,
-// sends the token only to the Hub itself.
-func (c *Client) downloadClient() *http.Client {
-	hc := *c.http
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 10 {
-			return errors.New("too many redirects")
-		}
-		if req.URL.Host != c.endpoint.Host {
-			req.Header.Del("Authorization")
-		}
-		return nil
-	}
-	return &hc
 }

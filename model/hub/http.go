@@ -229,6 +229,12 @@ func (c *Client) getBody(ctx context.Context, u string, limit int64) ([]byte, er
 func (c *Client) describe(err error, repo, rev, file string) error {
 	var se *statusError
 	if !errors.As(err, &se) {
+		if errors.Is(err, errDisk) {
+			return fmt.Errorf("writing %s of %s (revision %s) to the cache %s: %w", file, repo, rev, c.cacheDir, err)
+		}
+		if errors.Is(err, ErrIntegrity) {
+			return fmt.Errorf("downloading %s of %s (revision %s): %w", file, repo, rev, err)
+		}
 		if errors.Is(err, ErrOffline) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%s %s (revision %s): %w", repo, file, rev, err)
 		}
