@@ -119,3 +119,9 @@ gpu-bins: ## build bin/gpu/: cuda test binaries and sanafarm-cuda for scripts/gp
 	$(CUDA_ENV) $(GO) test -c -tags cuda -trimpath -o $(BIN)/gpu/dcae-cuda.test ./model/dcae
 	$(CUDA_ENV) $(GO) build -tags cuda -trimpath -ldflags='-s -w' -o $(BIN)/gpu/sanafarm-cuda ./cmd/sanafarm
 	@ls -la $(BIN)/gpu
+
+.PHONY: run
+run: ## generate a few images with the offline sana-tiny model into ./out/ (later: the all-in-one farm, sanafarm dev)
+	CGO_ENABLED=0 $(GO) run ./cmd/sanafarm generate --model sana-tiny \
+		-p "a photo of an astronaut riding a horse on mars" -p "a lighthouse on a cliff at sunset over the sea" \
+		-n 2 --seed 1 --steps 10 -o out/ --verbose

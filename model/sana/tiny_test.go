@@ -131,3 +131,36 @@ func TestPresets(t *testing.T) {
 		t.Errorf("unknown preset error should list valid names: %v", err)
 	}
 }
+
+// TestLoadErrors checks that a broken pipeline folder names the file.
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name, want string
+		edit       func(map[string][]byte)
+	}{
+		{"missing tokenizer", "tokenizer/tokenizer.json", func(f map[string][]byte) { delete(f, "tokenizer/tokenizer.json") }},
+		{"corrupt weights", "transformer/diffusion_pytorch_model.safetensors", func(f map[string][]byte) {
+			k := "transformer/diffusion_pytorch_model.safetensors"
+			f[k] = f[k][:len(f[k])/2]
+		}},
+		{"mismatched weights", "vae/diffusion_pytorch_model.safetensors", func(f map[string][]byte) {
+			f["vae/diffusion_pytorch_model.safetensors"] = f["transformer/diffusion_pytorch_model.safetensors"]
+		}},
+		{"bad scheduler", "scheduler/scheduler_config.json", func(f map[string][]byte) {
+			f["scheduler/scheduler_config.json"] = []byte(`{"_class_name": "DDIMScheduler"}`)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			files, err := tinyFiles(TinyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.edit(files)
+			_, err = Load(context.Background(), mapFS(files), Options{Tokenizer: LoadBPETokenizer})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want it to name %s", err, c.want)
+			}
+		})
+	}
+}

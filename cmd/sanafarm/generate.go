@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/sanafarm/sanafarm/kernels/cpu"
+	"github.com/sanafarm/sanafarm/model/sana"
+)
+
+// generateFlags are the options of `sanafarm generate`.
+type generateFlags struct {
+	model, negative, sampler, out, variant string
+	prompts                                []string
+	steps, width, height, count, batch     int
+	threads                                int
+	guidance                               float64
+	seed                                   uint64
+	noBinning, verbose, quiet              bool
+}
+
+func newGenerateCmd() *cobra.Command {
+	var f generateFlags
+	cmd := &cobra.Command{
+		Use:   "generate --prompt TEXT [flags] -o OUT",
+		Short: "Generate images on this machine",
+		Long: `generate runs the Sana pipeline on this machine and writes PNG files whose
+"parameters" text chunk records the prompt, seed, steps, guidance, sampler, model and size.
+
+--model is a preset (see "sanafarm models list"; sana-tiny works offline) or a
+diffusers pipeline folder. OUT is a file for one image, otherwise a directory
+(created) that receives 000.png, 001.png, ...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGenerate(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.model, "model", sana.TinyPreset, "preset name or diffusers pipeline folder")
+	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "prompt (repeat for several)")
+	fl.StringVar(&f.negative, "negative", "", "negative prompt")
+	fl.IntVar(&f.steps, "steps", 0, "denoising steps (default: the preset's, 20; Sprint 2)")
+	fl.Float64Var(&f.guidance, "guidance", 0, "guidance scale (default: the preset's, 4.5)")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed; image i of the run uses its own stream of this seed")
+	fl.IntVar(&f.width, "width", 0, "output width (default: the preset's size)")
+	fl.IntVar(&f.height, "height", 0, "output height (default: the preset's size)")
+	fl.IntVarP(&f.count, "count", "n", 1, "images per prompt")
+	fl.IntVar(&f.batch, "batch", 1, "images denoised together")
+	fl.StringVar(&f.sampler, "sampler", "", "sampler override: dpm or euler (default: the model's scheduler)")
+	fl.BoolVar(&f.noBinning, "no-binning", false, "generate at exactly --width x --height (multiples of 32) instead of the nearest aspect-ratio bin")
+	fl.StringVar(&f.variant, "variant", "", "weights variant (bf16, fp16; default: the preset's)")
+	fl.IntVar(&f.threads, "threads", 0, "CPU threads (default: all)")
+	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
+	_ = cmd.MarkFlagRequired("prompt")
+	_ = cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer) error {
+	start := time.Now()
+	if f.count < 1 || f.batch < 1 {
+		return fmt.Errorf("--count %d and --batch %d must be ≥ 1", f.count, f.batch)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if f.verbose {
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	dir, err := resolveModel(ctx, f.model, f.variant, stderr)
+	if err != nil {
+		return err
+	}
+	preset, isPreset := presetOf(f.model)
+	p, err := sana.Load(ctx, os.DirFS(dir), sana.Options{
+		Backend: cpu.New(cpu.Config{Threads: f.threads}), Variant: pick(f.variant, preset.Variant),
+		Tokenizer: sana.LoadBPETokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset),
+	})
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", dir, err)
+	}
+	defer p.Close()
+	loaded := time.Since(start)
+	req := generateRequest(f, preset, isPreset)
+	bar := newStepBar(f, stderr, len(f.prompts)*f.count)
+	req.Progress = func(pr sana.Progress) {
+		if bar != nil {
+			bar.Add(pr.Batch)
+		}
+	}
+	res, err := p.Generate(ctx, req)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return err
+	}
+	paths, err := writeImages(f.out, res, preset, isPreset)
+	if err != nil {
+		return err
+	}
+	for _, path := range paths {
+		fmt.Fprintln(stdout, path)
+	}
+	if f.verbose {
+		t, n := res.Timings, float64(len(res.Images))
+		fmt.Fprintf(stderr, "timing: %d images %dx%d (generated at %dx%d) in %.3fs: %.3f s/image (load %.3fs, encode %.3fs, denoise %.3fs, decode %.3fs) on %s\n",
+			len(res.Images), req.Width, req.Height, res.GenWidth, res.GenHeight, t.Total.Seconds(), t.Total.Seconds()/n,
+			loaded.Seconds(), t.Encode.Seconds(), t.Denoise.Seconds(), t.Decode.Seconds(), p.Backend().Name())
+	}
+	return nil
+}
+
+func presetOf(model string) (sana.Preset, bool) {
+	if st, err := os.Stat(model); err == nil && st.IsDir() {
+		return sana.Preset{}, false
+	}
+	p, err := sana.LookupPreset(model)
+	return p, err == nil
+}
+
+func originOf(model string, p sana.Preset, isPreset bool) string {
+	switch {
+	case !isPreset:
+		return model
+	case p.Repo == "":
+		return p.Name
+	}
+	return fmt.Sprintf("%s (%s@%s)", p.Name, p.Repo, p.Revision)
+}
+
+func pick(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func generateRequest(f generateFlags, p sana.Preset, isPreset bool) sana.Request {
+	r := sana.Request{Prompts: f.prompts, NegativePrompt: f.negative, Width: f.width, Height: f.height,
+		NoBinning: f.noBinning, Steps: f.steps, Guidance: f.guidance, Sampler: f.sampler, Seed: f.seed,
+		ImagesPerPrompt: f.count, BatchSize: f.batch}
+	if isPreset {
+		if r.Width == 0 && r.Height == 0 {
+			r.Width, r.Height = p.Size, p.Size
+		}
+		if r.Steps == 0 {
+			r.Steps = p.Steps
+		}
+		if r.Guidance == 0 {
+			r.Guidance = p.Guidance
+		}
+	}
+	if r.Width == 0 {
+		r.Width = r.Height
+	}
+	if r.Height == 0 {
+		r.Height = r.Width
+	}
+	return r
+}
+
+// newStepBar counts denoising steps × images (nil when quiet).
+func newStepBar(f generateFlags, w io.Writer, images int) *progressbar.ProgressBar {
+	if f.quiet {
+		return nil
+	}
+	steps := f.steps
+	if steps == 0 {
+		steps = 20
+		if p, ok := presetOf(f.model); ok {
+			steps = p.Steps
+		}
+	}
+	return progressbar.NewOptions(images*steps,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(fmt.Sprintf("generating %d images", images)),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+	)
+}
+
+// writeImages writes one file when there is one image and out does not
+// name a directory, otherwise out/NNN.png.
+func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool) ([]string, error) {
+	st, err := os.Stat(out)
+	isDir := err == nil && st.IsDir() || strings.HasSuffix(out, "/") || len(res.Images) > 1
+	if isDir {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return nil, fmt.Errorf("creating output directory: %w", err)
+		}
+	}
+	var paths []string
+	for _, img := range res.Images {
+		path := out
+		if isDir {
+			path = filepath.Join(out, fmt.Sprintf("%03d.png", img.Index))
+		}
+		if err := writePNG(path, img, p, isPreset); err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// provenance is the JSON of the PNG "parameters" chunk.
+type provenance struct {
+	sana.Params
+	Preset   string `json:"preset,omitempty"`
+	Repo     string `json:"repo,omitempty"`
+	Revision string `json:"revision,omitempty"`
+}
+
+func writePNG(path string, img sana.Image, p sana.Preset, isPreset bool) error {
+	meta := provenance{Params: img.Params}
+	if isPreset {
+		meta.Preset, meta.Repo, meta.Revision = p.Name, p.Repo, p.Revision
+	}
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing image: %w", err)
+	}
+	err = sana.EncodePNG(f, img.Image, map[string]string{"parameters": string(js), "Software": "sanafarm"})
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing %s: %w", path, cerr)
+	}
+	return err
+}
