@@ -57,17 +57,10 @@ extern "C" __global__ void cast_f16_to_f32(float *dst, const __half *src, int64_
     FOR_N(i, n) { dst[i] = __half2float(src[i]); }
 }
 
-// add_bias_rows adds bias [cols] to every row of dst [rows, cols].
-extern "C" __global__ void add_bias_rows(float *dst, const float *bias, int32_t rows, int32_t cols) {
-    int64_t n = (int64_t)rows * cols;
-    FOR_N(i, n) { dst[i] += bias[i % cols]; }
-}
-
-// add_bias_rows_w is add_bias_rows for a bias of any weight dtype.
-extern "C" __global__ void add_bias_rows_w(float *dst, const void *bias, int32_t bdt, int64_t rows,
-                                           int64_t cols) {
-    int64_t n = rows * cols;
-    FOR_N(i, n) { dst[i] += ldw(bias, bdt, i % cols); }
+// add_bias_rows adds a float32 bias [cols] to every row of dst, total =
+// rows·cols elements (the signature MatMul's addBias launches).
+extern "C" __global__ void add_bias_rows(float *dst, const float *bias, int64_t total, int64_t cols) {
+    FOR_N(i, total) { dst[i] += bias[i % cols]; }
 }
 
 // add_bcast: dst[i] = a[i] + b[i mod inner] (b's shape is a suffix of a's).
