@@ -1,24 +1,15 @@
 package sana
 
-import "math/rand/v2"
+import "github.com/sanafarm/sanafarm/model/rng"
 
-// DefaultNoise gives every sample a PCG stream keyed by (seed, i) with
-// Go's ziggurat normal sampler: deterministic across runs, machines and
-// batch sizes, but not PyTorch's stream (a torch-compatible NoiseSource
-// reproduces diffusers' pixels for a given seed).
+// DefaultNoise gives sample i of a request PyTorch's CPU generator seeded
+// with rng.SampleSeed(seed, i): the latents are what
+// torch.randn(1, C, h, w, generator=torch.Generator().manual_seed(
+// SampleSeed(seed, i))) returns, so diffusers given one such generator per
+// sample starts from the same noise.
 type DefaultNoise struct{}
 
 // Sample returns sample i's stream.
 func (DefaultNoise) Sample(seed uint64, i int) Normal {
-	return pcgNormal{rand.New(rand.NewPCG(seed, 0x5a4a_0000_0000+uint64(i)))}
-}
-
-type pcgNormal struct{ r *rand.Rand }
-
-func (p pcgNormal) Randn(n int) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(p.r.NormFloat64())
-	}
-	return out
+	return rng.NewTorch(rng.SampleSeed(seed, i))
 }

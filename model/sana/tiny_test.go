@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/kernels/cpu"
+	"github.com/sanafarm/sanafarm/model/rng"
 )
 
 func mapFS(files map[string][]byte) fs.FS {
@@ -162,5 +163,42 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error %v, want it to name %s", err, c.want)
 			}
 		})
+	}
+}
+
+// BenchmarkTinyGenerate times one sana-tiny image end to end at the
+// preset defaults (512×512, 20 steps, CFG): prompt encoding, denoising,
+// decoding and post-processing.
+func BenchmarkTinyGenerate(b *testing.B) {
+	files, err := tinyFiles(TinyOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := Load(context.Background(), mapFS(files), Options{Tokenizer: LoadBPETokenizer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	req := Request{Prompts: []string{"a red fox in a snowy forest"}, Width: 512, Height: 512, Steps: 20}
+	for b.Loop() {
+		res, err := p.Generate(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res.Timings.Decode.Seconds(), "decode-s/op")
+	}
+}
+
+// TestDefaultNoiseIsTorch pins DefaultNoise to the torch-compatible
+// stream of rng.SampleSeed, continued across calls.
+func TestDefaultNoiseIsTorch(t *testing.T) {
+	a := DefaultNoise{}.Sample(42, 3)
+	g := rng.NewTorch(rng.SampleSeed(42, 3))
+	want := append(g.Randn(8), g.Randn(20)...)
+	got := append(a.Randn(8), a.Randn(20)...)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("value %d = %g, want %g", i, got[i], want[i])
+		}
 	}
 }
