@@ -7,13 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/golden"
 )
 
 func newGoldenCmd() *cobra.Command {
 	var tol float64
-	var threads int
+	var be backendOptions
 	cmd := &cobra.Command{
 		Use:   "golden DIR...",
 		Short: "Check our implementation against reference case folders (golden format)",
@@ -28,7 +27,12 @@ It prints one line per case, "PASS|FAIL <case> max_abs=<x> tol=<t>", and exits 1
 any case fails or is of an unknown kind.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := &golden.Runner{Backend: cpu.New(cpu.Config{Threads: threads}), Tol: tol}
+			backend, closeBackend, err := newBackend(be)
+			if err != nil {
+				return err
+			}
+			defer closeBackend()
+			r := &golden.Runner{Backend: backend, Tol: tol}
 			failed := false
 			for _, dir := range args {
 				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -48,6 +52,8 @@ any case fails or is of an unknown kind.`,
 		},
 	}
 	cmd.Flags().Float64Var(&tol, "tol", 0, "max-abs tolerance for every case (default: per module, from the golden READMEs)")
-	cmd.Flags().IntVar(&threads, "threads", 0, "CPU threads (default: all)")
+	cmd.Flags().IntVar(&be.threads, "threads", 0, "CPU threads (default: all)")
+	cmd.Flags().StringVar(&be.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
+	cmd.Flags().IntVar(&be.device, "device", 0, "CUDA device ordinal (with --backend cuda)")
 	return cmd
 }

@@ -1,0 +1,17 @@
+//go:build cuda
+
+package main
+
+import (
+	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/kernels/cuda"
+)
+
+// newCUDA opens the CUDA backend on device (cuda-tagged builds only).
+var newCUDA = func(device int) (kernels.Backend, func(), error) {
+	be, err := cuda.New(cuda.Config{Device: device})
+	if err != nil {
+		return nil, nil, err
+	}
+	return be, func() { _ = be.Close() }, nil
+}

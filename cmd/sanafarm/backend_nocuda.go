@@ -1,0 +1,8 @@
+//go:build !cuda
+
+package main
+
+import "github.com/sanafarm/sanafarm/kernels"
+
+// newCUDA is nil: this binary has no CUDA backend.
+var newCUDA func(device int) (kernels.Backend, func(), error)

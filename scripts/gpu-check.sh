@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# gpu-check.sh — check the CUDA backend on a GPU host, in one go.
+#
+# Run from the repository root on the GPU machine, with the prebuilt
+# binaries of `make gpu-bins` in bin/gpu/ (the GPU host has no Go):
+#   cuda.test       kernels/cuda tests: conformance suite, GEMM benchmarks
+#   dit-cuda.test   model/dit: Sana-1.6B-shaped step at 1024², batch 2
+#   dcae-cuda.test  model/dcae: DC-AE decode at 1024²
+#   sanafarm-cuda   `sanafarm golden --backend cuda` over testdata/golden/*
+#
+# Every step has a timeout and a failure does not stop the next step; the
+# exit status is 1 when any step failed. Logs go to $GPU_CHECK_LOGS
+# (default: $OUT/gpu-check when $OUT is set, else /tmp/gpu-check). The
+# whole run aims at under 4 minutes; steps are skipped past $DEADLINE s.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=$(realpath -m "${BIN:-bin/gpu}")
+LOGS=${GPU_CHECK_LOGS:-${OUT:+$OUT/gpu-check}}
+LOGS=${LOGS:-/tmp/gpu-check}
+DEADLINE=${DEADLINE:-225}
+mkdir -p "$LOGS"
+start=$SECONDS
+failed=()
+
+# step NAME TIMEOUT CMD...: runs CMD with a timeout, logs to $LOGS/NAME.log.
+step() {
+	local name=$1 limit=$2
+	shift 2
+	if (( SECONDS - start > DEADLINE )); then
+		echo "== $name: SKIPPED (past the ${DEADLINE}s budget)"
+		failed+=("$name(skipped)")
+		return 1
+	fi
+	local t0=$SECONDS rc=0
+	timeout -k 5 "$limit" "$@" >"$LOGS/$name.log" 2>&1 || rc=$?
+	local took=$((SECONDS - t0))
+	if (( rc == 0 )); then
+		echo "== $name: ok (${took}s)"
+	else
+		[[ $rc == 124 || $rc == 137 ]] && echo "== $name: TIMEOUT after ${limit}s" || echo "== $name: FAILED rc=$rc (${took}s)"
+		failed+=("$name")
+	fi
+	return $rc
+}
+
+echo "== device"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>/dev/null || echo "nvidia-smi unavailable"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+for f in cuda.test dit-cuda.test dcae-cuda.test sanafarm-cuda; do
+	[[ -x $BIN/$f ]] || { echo "missing $BIN/$f: run make gpu-bins on the build machine and carry bin/gpu"; failed+=("missing-$f"); }
+done
+
+# 1. Conformance suite and backend unit tests (test binaries run in their package directory).
+step conformance 120 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run 'TestConformance|TestCopyRoundTrip|TestAllocReuseIsZeroed|TestSizeClass' -test.v=true -test.timeout=110s"
+log=$LOGS/conformance.log
+echo "   pass $(grep -c -- '--- PASS' "$log") fail $(grep -c -- '--- FAIL' "$log") skip $(grep -c -- '--- SKIP' "$log")"
+grep -E -- '--- FAIL|panic:|^\s+\S+_test\.go:[0-9]+:|^\s+\S+\.go:[0-9]+:' "$log" | grep -v -- '--- FAIL: TestConformance ' | head -40
+
+# 2. Golden cases with the CUDA backend.
+step golden 120 "$BIN/sanafarm-cuda" golden --backend cuda testdata/golden/*/
+grep -E '^(PASS|FAIL)|sanafarm:' "$LOGS/golden.log" | sed 's/^/   /' | head -40
+
+# 3. Timings.
+step bench-gemm 90 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run '^\$' -test.bench 'BenchmarkGEMM|BenchmarkLaunch' -test.benchtime=20x -test.timeout=85s"
+step bench-dit 150 bash -c "cd model/dit && exec $BIN/dit-cuda.test -test.run '^\$' -test.bench 'BenchmarkCUDAStep1600M1024' -test.benchtime=3x -test.timeout=145s"
+step bench-dcae 90 bash -c "cd model/dcae && exec $BIN/dcae-cuda.test -test.run '^\$' -test.bench 'BenchmarkCUDADecode1024' -test.benchtime=3x -test.timeout=85s"
+
+# Spec peaks (dense, TFLOP/s) for the ratio column.
+case $gpu in
+*H200* | *H100*SXM* | *H100\ 80GB\ HBM3*) p32=67 ptc=989 ;;
+*H100*) p32=51 ptc=756 ;;
+*A100*) p32=19.5 ptc=312 ;;
+*) p32=0 ptc=0 ;;
+esac
+echo
+echo "== timings on ${gpu:-unknown GPU} (spec peaks: fp32 ${p32}, bf16 tensor ${ptc} TFLOP/s)"
+printf '%-44s %12s %8s\n' benchmark result "of peak"
+cat "$LOGS"/bench-*.log 2>/dev/null | awk -v p32="$p32" -v ptc="$ptc" '
+	/^Benchmark/ {
+		name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
+		for (i = 3; i < NF; i++) {
+			if ($(i+1) == "TFLOP/s") {
+				peak = (name ~ /fast|cublas-bf16/) ? ptc : p32
+				pct = (peak > 0) ? sprintf("%.0f%%", 100 * $i / peak) : "-"
+				printf "%-44s %8.1f TF/s %8s\n", name, $i, pct
+			}
+			if ($(i+1) == "ms/step" || $(i+1) == "ms/decode") printf "%-44s %9.1f ms %8s\n", name, $i, "-"
+			if ($(i+1) == "ns/op" && name ~ /Launch/) printf "%-44s %9.2f us %8s\n", name, $i / 1000, "-"
+		}
+	}'
+for b in bench-dit bench-dcae; do
+	grep -qE '^Benchmark' "$LOGS/$b.log" 2>/dev/null || { echo "   $b: no result:"; grep -vE '^(goos|goarch|pkg|cpu):' "$LOGS/$b.log" 2>/dev/null | tail -4 | sed 's/^/      /'; }
+done
+
+echo
+echo "== total $((SECONDS - start))s; logs in $LOGS"
+if (( ${#failed[@]} > 0 )); then
+	echo "FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "ALL OK"
