@@ -274,3 +274,23 @@ func (b *Backend) overlap(x, y *kernels.Tensor) (overlap, identical bool) {
 	overlap = xlo < yhi && ylo < xhi
 	return overlap, overlap && xlo == ylo && xhi == yhi
 }
+
+// Upload returns a device copy of host tensor t with the same dtype and
+// shape (a device tensor of this backend is returned as is). Models load
+// weights as host tensors; this moves them once instead of per op.
+func (b *Backend) Upload(t *kernels.Tensor) (*kernels.Tensor, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if _, ok := b.own(t); ok && t.Dev != nil {
+		return t, nil
+	}
+	d, err := b.Alloc(t.DType(), t.Shape()...)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Copy(d, t); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
