@@ -225,30 +225,37 @@ func (c *Client) getBody(ctx context.Context, u string, limit int64) ([]byte, er
 }
 
 // describe turns a failed Hub request into an error naming the repo,
-// revision and file, with a hint for the common cases.
+// revision and file ("" for the repo listing), with a hint for the common
+// cases: offline, gated (HF_TOKEN), not found, disk.
 func (c *Client) describe(err error, repo, rev, file string) error {
-	var se *statusError
-	if !errors.As(err, &se) {
-		if errors.Is(err, errDisk) {
-			return fmt.Errorf("writing %s of %s (revision %s) to the cache %s: %w", file, repo, rev, c.cacheDir, err)
-		}
-		if errors.Is(err, ErrIntegrity) {
-			return fmt.Errorf("downloading %s of %s (revision %s): %w", file, repo, rev, err)
-		}
-		if errors.Is(err, ErrOffline) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%s %s (revision %s): %w", repo, file, rev, err)
-		}
-		return fmt.Errorf("reaching the hub at %s for %s %s (revision %s): %w", c.endpoint, repo, file, rev, err)
+	target := fmt.Sprintf("repo %s (revision %s)", repo, rev)
+	if file != "" {
+		target = fmt.Sprintf("%s of repo %s (revision %s)", file, repo, rev)
 	}
+	var se *statusError
+	switch {
+	case errors.As(err, &se):
+		return c.describeStatus(se, target, repo, rev, file)
+	case errors.Is(err, errDisk):
+		return fmt.Errorf("writing %s to the cache %s: %w", target, c.cacheDir, err)
+	case errors.Is(err, ErrIntegrity):
+		return fmt.Errorf("downloading %s: %w", target, err)
+	case errors.Is(err, ErrOffline), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", target, err)
+	}
+	return fmt.Errorf("reaching the hub at %s for %s: %w", c.endpoint, target, err)
+}
+
+func (c *Client) describeStatus(se *statusError, target, repo, rev, file string) error {
 	switch {
 	case se.code == http.StatusUnauthorized || se.code == http.StatusForbidden || se.errCode == "GatedRepo":
-		hint := "the repo is gated or private: set HF_TOKEN to a token with access"
+		hint := "the repo is gated or private (or does not exist): set HF_TOKEN to a token with access"
 		if c.token != "" {
 			hint = "the token in HF_TOKEN was not accepted or has no access (a gated repo needs its terms accepted on the Hub)"
 		}
-		return fmt.Errorf("%w to %s (revision %s, file %s): %s: %w", ErrUnauthorized, repo, rev, file, hint, se)
+		return fmt.Errorf("%w to %s: %s: %w", ErrUnauthorized, target, hint, se)
 	case se.code == http.StatusNotFound:
-		what := fmt.Sprintf("repo %s or its file %s at revision %s", repo, file, rev)
+		what := target + ": repo, revision or file"
 		switch se.errCode {
 		case "RepoNotFound":
 			what = "repo " + repo
@@ -259,5 +266,5 @@ func (c *Client) describe(err error, repo, rev, file string) error {
 		}
 		return fmt.Errorf("%s: %w (%w)", what, ErrNotFound, se)
 	}
-	return fmt.Errorf("hub request for %s %s (revision %s): %w", repo, file, rev, se)
+	return fmt.Errorf("hub request for %s: %w", target, se)
 }

@@ -377,10 +377,16 @@ func TestOffline(t *testing.T) {
 		{"unknown ref", "dev", func(string) {}, []string{testRepo, "dev", "not in the cache"}},
 		{"missing shard", "main", func(cache string) {
 			_ = os.Remove(filepath.Join(repoDir(cache), "snapshots", commitA, "text_encoder", "model-00002-of-00002.safetensors"))
-		}, []string{testRepo, "main", "text_encoder/model-00002-of-00002.safetensors"}},
+		}, []string{testRepo, "main", "text_encoder/model-00002-of-00002.safetensors", "HF_HUB_OFFLINE"}},
+		{"missing weights", "main", func(cache string) {
+			_ = os.Remove(filepath.Join(repoDir(cache), "snapshots", commitA, "vae", "diffusion_pytorch_model.safetensors"))
+		}, []string{testRepo, "main", `"vae"`, "weights", "HF_HUB_OFFLINE"}},
+		{"dangling link", "main", func(cache string) {
+			_ = os.Remove(filepath.Join(repoDir(cache), "blobs", gitBlobSHA(files["transformer/config.json"])))
+		}, []string{testRepo, "main", `"transformer"`, "HF_HUB_OFFLINE"}},
 		{"missing model_index", "main", func(cache string) {
 			_ = os.Remove(filepath.Join(repoDir(cache), "snapshots", commitA, "model_index.json"))
-		}, []string{testRepo, "main"}},
+		}, []string{testRepo, "main", "model_index.json", "HF_HUB_OFFLINE"}},
 		{"empty cache", "main", func(cache string) { _ = os.RemoveAll(repoDir(cache)) }, []string{testRepo, "main", "HF_HUB_OFFLINE"}},
 	}
 	for _, tc := range cases {
@@ -406,6 +412,7 @@ func TestOffline(t *testing.T) {
 			if err == nil {
 				t.Fatal("offline download of a missing file succeeded")
 			}
+			t.Logf("error: %v", err)
 			for _, s := range tc.wantErr {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not mention %q", err, s)
@@ -534,6 +541,9 @@ func TestAuthErrors(t *testing.T) {
 			_, err := c.Download(context.Background(), "org/gated", "main", Options{})
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				t.Logf("error: %v", err)
 			}
 			for _, s := range tc.wantText {
 				if !strings.Contains(err.Error(), s) {

@@ -94,10 +94,10 @@ func (c *Client) resolve(ctx context.Context, p *plan) error {
 	if err != nil {
 		var se *statusError
 		if errors.As(err, &se) || ctx.Err() != nil {
-			return c.describe(err, p.repo, p.rev, "(repo info)")
+			return c.describe(err, p.repo, p.rev, "")
 		}
 		c.log.Warn("hub unreachable, using the cache", "repo", p.repo, "revision", p.rev, "err", err)
-		return c.resolveFromCache(p, c.describe(err, p.repo, p.rev, "(repo info)"))
+		return c.resolveFromCache(p, c.describe(err, p.repo, p.rev, ""))
 	}
 	info, err := parseRepoInfo(body)
 	if err != nil {
@@ -203,18 +203,26 @@ func (c *Client) selectFolder(ctx context.Context, p *plan, dir, variant string)
 			aux = append(aux, full)
 		}
 	}
+	if len(names) == 0 && dir == "" {
+		return nil, fmt.Errorf("repo %s at revision %s (commit %s) has neither %s nor files at its top level%s: %w",
+			p.repo, p.rev, p.commit, modelIndex, c.offlineNote(), c.missing())
+	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("component %s of repo %s at revision %s (commit %s): no files: %w",
-			dir, p.repo, p.rev, p.commit, ErrNotFound)
+		return nil, fmt.Errorf("component folder %s/ of repo %s at revision %s (commit %s) has no files%s: %w",
+			dir, p.repo, p.rev, p.commit, c.offlineNote(), c.missing())
 	}
 	sort.Strings(names)
 	weights, index := chooseWeights(names, variant)
-	if weights == "" && slices.ContainsFunc(names, isWeightFile) {
-		return nil, fmt.Errorf("component %q of repo %s at revision %s: no .safetensors or .bin weights to load among %v",
-			dir, p.repo, p.rev, names)
+	if weights == "" && (slices.ContainsFunc(names, isWeightFile) || slices.Contains(names, "config.json")) {
+		return nil, fmt.Errorf("folder %q of repo %s at revision %s has a model config but no .safetensors or .bin weights to load among %v%s: %w",
+			dir, p.repo, p.rev, names, c.offlineNote(), c.missing())
 	}
 	if variant != "" && weights != "" && !strings.Contains(weights, "."+variant+".") {
 		c.log.Info("variant not found, using default weights", "repo", p.repo, "component", dir, "variant", variant, "file", weights)
+	}
+	if weights != "" && dir != "" && !slices.Contains(names, "config.json") {
+		return nil, fmt.Errorf("folder %q of repo %s at revision %s has weights but no config.json%s: %w",
+			dir, p.repo, p.rev, c.offlineNote(), c.missing())
 	}
 	out := aux
 	if weights == "" {
@@ -248,10 +256,19 @@ func (c *Client) shardsOf(ctx context.Context, p *plan, indexFile string) ([]str
 	for _, s := range shards {
 		if _, ok := p.listing[path.Join(dir, s)]; !ok {
 			return nil, fmt.Errorf("shard %s listed by %s is missing from repo %s at revision %s (commit %s)%s: %w",
-				path.Join(dir, s), indexFile, p.repo, p.rev, p.commit, c.offlineNote(), ErrNotFound)
+				path.Join(dir, s), indexFile, p.repo, p.rev, p.commit, c.offlineNote(), c.missing())
 		}
 	}
 	return shards, nil
+}
+
+// missing is the error a missing file wraps: ErrNotFound, and ErrOffline
+// too when only the cache was asked.
+func (c *Client) missing() error {
+	if c.offline {
+		return fmt.Errorf("%w (%w)", ErrNotFound, ErrOffline)
+	}
+	return ErrNotFound
 }
 
 func (c *Client) offlineNote() string {
