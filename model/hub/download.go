@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Download fetches the files Plan selects into the cache and returns the
@@ -108,7 +109,7 @@ func firstRealError(errs []error) error {
 // ensureFile makes snapshots/{commit}/{f.Path} exist and point at a
 // complete, verified blob.
 func (c *Client) ensureFile(ctx context.Context, p *plan, f File, prog Progress) error {
-	if _, ok := p.rc.hasPointer(p.commit, f.Path); ok {
+	if size, ok := p.rc.hasPointer(p.commit, f.Path); ok && (f.Size < 0 || size == f.Size || c.offline) {
 		return nil
 	}
 	if c.offline {
@@ -239,6 +240,12 @@ func (d *blobDownload) fetchRange(ctx context.Context, f *os.File, h hash.Hash, 
 	// Like huggingface_hub, the token goes only to the Hub's own resolve
 	// URL, never to the CDN the Hub redirected to.
 	auth := d.url == d.c.resolveURL(d.p.repo, d.p.commit, d.file)
+	// A body that stops arriving is cut and retried (resuming) rather than
+	// waited on forever.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(stallTimeout, func() { cancel(errStalled) })
+	defer stall.Stop()
 	req, err := d.c.newDownloadRequest(ctx, d.url, auth)
 	if err != nil {
 		return err
@@ -248,7 +255,7 @@ func (d *blobDownload) fetchRange(ctx context.Context, f *os.File, h hash.Hash, 
 	}
 	resp, err := d.c.http.Do(req)
 	if err != nil {
-		return err
+		return stalledOr(ctx, err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -272,15 +279,31 @@ func (d *blobDownload) fetchRange(ctx context.Context, f *os.File, h hash.Hash, 
 	default:
 		return newStatusError(resp)
 	}
-	return d.copyBody(f, h, resp.Body, d.meta.size-offset)
+	err = d.copyBody(f, h, resp.Body, d.meta.size-offset, func() { stall.Reset(stallTimeout) })
+	return stalledOr(ctx, err)
 }
 
-func (d *blobDownload) copyBody(f *os.File, h hash.Hash, body io.Reader, want int64) error {
+// stallTimeout is how long a download may receive nothing before it is
+// cut and retried.
+const stallTimeout = 60 * time.Second
+
+var errStalled = errors.New("download stalled: no data received for a minute")
+
+// stalledOr reports a stall instead of the cancellation it caused.
+func stalledOr(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), errStalled) {
+		return errStalled
+	}
+	return err
+}
+
+func (d *blobDownload) copyBody(f *os.File, h hash.Hash, body io.Reader, want int64, alive func()) error {
 	buf := make([]byte, 256<<10)
 	var got int64
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
+			alive()
 			if got+int64(n) > want {
 				return fmt.Errorf("server sent more than the %d bytes announced: %w", d.meta.size, ErrIntegrity)
 			}

@@ -714,3 +714,27 @@ func TestNewRejectsBadEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncatedBlobRepaired(t *testing.T) {
+	h := newFakeHub(t)
+	files := bigRepo()
+	h.addCommit("org/big", commitA, files, "main")
+	cache := t.TempDir()
+	c := newTestClient(t, h, cache, nil)
+	if _, err := c.Download(context.Background(), "org/big", "main", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256Hex(files["model.safetensors"])
+	blob := filepath.Join(cache, "models--org--big", "blobs", sum)
+	if err := os.Truncate(blob, 100); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := c.Download(context.Background(), "org/big", "main", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil || sha256Hex(got) != sum {
+		t.Errorf("truncated blob not repaired (err %v)", err)
+	}
+}

@@ -74,7 +74,7 @@ func (c *Client) plan(ctx context.Context, repo, rev string, opts Options) (*pla
 	}
 	for _, name := range names {
 		f := File{Path: name, Size: p.listing[name].size, SHA256: p.listing[name].sha256}
-		if size, ok := p.rc.hasPointer(p.commit, name); ok {
+		if size, ok := p.rc.hasPointer(p.commit, name); ok && (f.Size < 0 || f.Size == size) {
 			f.Cached, f.Size = true, size
 		}
 		p.files = append(p.files, f)
