@@ -17,6 +17,13 @@ func (m *Model) Decode(ctx context.Context, z *kernels.Tensor) (*kernels.Tensor,
 	if err := checkNCHW("dcae: decode: latents", z, m.cfg.LatentChannels); err != nil {
 		return nil, err
 	}
+	if err := m.ready(); err != nil {
+		return nil, fmt.Errorf("dcae: decode: %w", err)
+	}
+	z, err := kernels.Upload(m.be, z)
+	if err != nil {
+		return nil, fmt.Errorf("dcae: decode: latents: %w", err)
+	}
 	r := newRun(m.be)
 	x := r.toNHWC(z)
 	img := m.decodeNHWC(ctx, r, x)

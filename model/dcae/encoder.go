@@ -21,6 +21,13 @@ func (m *Model) Encode(ctx context.Context, img *kernels.Tensor) (*kernels.Tenso
 	if f := m.cfg.Compression(); img.Dim(2)%f != 0 || img.Dim(3)%f != 0 {
 		return nil, fmt.Errorf("dcae: encode: image %v: height and width must be multiples of %d", img, f)
 	}
+	if err := m.ready(); err != nil {
+		return nil, fmt.Errorf("dcae: encode: %w", err)
+	}
+	img, err := kernels.Upload(m.be, img)
+	if err != nil {
+		return nil, fmt.Errorf("dcae: encode: image: %w", err)
+	}
 	r := newRun(m.be)
 	x := r.toNHWC(img)
 	lat := m.encodeNHWC(ctx, r, x)

@@ -2,8 +2,10 @@ package dcae
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/internal/nn"
 )
 
 // Model is a loaded autoencoder bound to a backend. Its methods may be
@@ -16,6 +18,17 @@ type Model struct {
 	// trace, when set (tests), receives the NHWC output of every stem and
 	// stage under the golden files' intermediate names.
 	trace func(name string, nhwc *kernels.Tensor)
+
+	placeOnce sync.Once
+	placeErr  error
+}
+
+// ready moves the weights into the backend's memory on first use (a no-op
+// for the CPU backend). The model owns w from New on: a device backend
+// replaces its host tensors with device ones.
+func (m *Model) ready() error {
+	m.placeOnce.Do(func() { m.placeErr = nn.Place(m.be, m.w) })
+	return m.placeErr
 }
 
 // New returns a model computing with be.

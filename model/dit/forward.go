@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/internal/nn"
 )
 
 // Model is a loaded transformer bound to a backend. Its methods may be
@@ -21,7 +22,19 @@ type Model struct {
 	// about a quarter of a block's time on the CPU backend.
 	mu      sync.Mutex
 	scratch map[int][]*kernels.Tensor
+
+	placeOnce sync.Once
+	placeErr  error
 }
+
+// ready moves the weights into the backend's memory on first use (a no-op
+// for the CPU backend). The model owns w from New on: a device backend
+// replaces its host tensors with device ones.
+func (m *Model) ready() error {
+	m.placeOnce.Do(func() { m.placeErr = nn.Place(m.be, m.w) })
+	return m.placeErr
+}
+
 
 // New returns a model computing with be.
 func New(cfg Config, w *Weights, be kernels.Backend) *Model {
@@ -137,6 +150,12 @@ func (m *Model) PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*Co
 	if err != nil {
 		return nil, err
 	}
+	if err := m.ready(); err != nil {
+		return nil, fmt.Errorf("dit: %w", err)
+	}
+	if enc, err = kernels.Upload(m.be, enc); err != nil {
+		return nil, fmt.Errorf("dit: caption embeddings: %w", err)
+	}
 	r := &run{be: m.be}
 	cd := &Cond{B: B, T: T, mask: r.alloc(B, T)}
 	r.do(func() error { return m.be.Copy(cd.mask, bias) })
@@ -195,6 +214,13 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 		return nil, fmt.Errorf("dit: %d timesteps for batch %d", len(t), B)
 	case c.GuidanceEmbeds && len(guidance) != B:
 		return nil, fmt.Errorf("dit: model has guidance_embeds: need %d guidance values, got %d", B, len(guidance))
+	}
+	if err := m.ready(); err != nil {
+		return nil, fmt.Errorf("dit: %w", err)
+	}
+	x, err := kernels.Upload(m.be, x)
+	if err != nil {
+		return nil, fmt.Errorf("dit: latents: %w", err)
 	}
 	r := &run{be: m.be}
 	hid := m.embedPatches(r, x, h, w)
@@ -301,6 +327,9 @@ func (m *Model) RunBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, 
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := m.ready(); err != nil {
+		return fmt.Errorf("dit: %w", err)
 	}
 	return m.runBlock(i, hid, tmod, cd, h, w)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/internal/nn"
 )
 
 // Model is a loaded Gemma2Model bound to a backend. Its methods may be
@@ -21,7 +22,19 @@ type Model struct {
 	// ~50 MB of them).
 	mu   sync.Mutex
 	free map[[2]int][]*scratch
+
+	placeOnce sync.Once
+	placeErr  error
 }
+
+// ready moves the weights into the backend's memory on first use (a no-op
+// for the CPU backend). The model owns w from New on: a device backend
+// replaces its host tensors with device ones.
+func (m *Model) ready() error {
+	m.placeOnce.Do(func() { m.placeErr = nn.Place(m.be, m.w) })
+	return m.placeErr
+}
+
 
 // scratch holds the temporaries of one layer; every op writes all of its
 // destination, so stale contents are harmless.
@@ -126,6 +139,9 @@ func (m *Model) encode(ctx context.Context, ids, mask *kernels.Tensor, hk hook) 
 	bias, err := m.checkInputs(ids, mask)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.ready(); err != nil {
+		return nil, fmt.Errorf("gemma2: %w", err)
 	}
 	B, T := ids.Dim(0), ids.Dim(1)
 	r := &run{be: m.be}
