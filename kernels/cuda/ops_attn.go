@@ -68,8 +68,9 @@ const (
 	laThreads = 384 // linattn_kv block limit (~150 registers per thread)
 )
 
-// LinearAttention is Sana's ReLU linear attention: a KV reduction per
-// (batch, head) into scratch, then the per-token output.
+// LinearAttention is Sana's ReLU linear attention: partial KV sums per
+// (batch, head, token slice) into float64 scratch, their sum, then the
+// per-token output.
 func (b *Backend) LinearAttention(dst, q, k, v *kernels.Tensor, p kernels.LinAttnParams) error {
 	nb, n, h, dh, err := kernels.CheckLinearAttention(dst, q, k, v, p)
 	if err != nil {
@@ -96,13 +97,27 @@ func (b *Backend) LinearAttention(dst, q, k, v *kernels.Tensor, p kernels.LinAtt
 	if err := fit32(op, n, h, dh); err != nil {
 		return err
 	}
-	kv, release, err := b.scratch(nb * h * nout * 4)
+	// Token slices per (batch, head): enough blocks for ~4 per SM of an
+	// H100/H200, each slice a whole number of tiles.
+	slices := max(1, min(ceilDiv(4*132, nb*h), ceilDiv(n, 4*laTN)))
+	per := ceilDiv(ceilDiv(n, slices), laTN) * laTN
+	slices = ceilDiv(n, per)
+	total := nb * h * nout
+	part, releasePart, err := b.scratch(slices * total * 8)
+	if err != nil {
+		return err
+	}
+	defer releasePart()
+	kv, release, err := b.scratch(total * 4)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := b.run(op, "linattn_kv", [3]uint32{uint32(nb * h), 1, 1}, [3]uint32{uint32(threads), 1, 1},
-		uint32(4*(laTN*dh+laTN*(dh+1))), kv, k, v, int32(n), int32(h), int32(dh)); err != nil {
+	if err := b.run(op, "linattn_kv", [3]uint32{uint32(nb * h), uint32(slices), 1}, [3]uint32{uint32(threads), 1, 1},
+		uint32(4*(laTN*dh+laTN*(dh+1))), part, k, v, int32(n), int32(h), int32(dh), int32(per)); err != nil {
+		return err
+	}
+	if err := b.runN(op, "linattn_kv_reduce", total, kv, part, int64(total), int32(slices)); err != nil {
 		return err
 	}
 	tq := 64 // tokens per block of linattn_out

@@ -3,13 +3,20 @@
 package cuda
 
 import (
+	"fmt"
+
+	"gorgonia.org/cu"
+
 	"github.com/sanafarm/sanafarm/kernels"
 )
 
 // Conv2D convolves NHWC x with an OHWI weight w (any float dtype) plus an
 // optional bias (src/conv.cu): a direct kernel for depthwise convolutions
-// (Groups == Cin == Cout), otherwise a tiled implicit GEMM per group that
-// gathers the input patches on the fly.
+// (Groups == Cin == Cout); cuBLAS for dense convolutions (im2col into
+// scratch, in chunks of output pixels) and for 1×1 convolutions of any
+// group count (the NHWC input already is the GEMM operand; one strided
+// batched GEMM over groups); otherwise a tiled implicit GEMM per group
+// that gathers the input patches on the fly.
 func (b *Backend) Conv2D(dst, x, w, bias *kernels.Tensor, p kernels.ConvParams) error {
 	d, err := kernels.CheckConv2D(dst, x, w, bias, p)
 	if err != nil {
@@ -33,6 +40,14 @@ func (b *Backend) Conv2D(dst, x, w, bias *kernels.Tensor, p kernels.ConvParams) 
 			int32(d.B), int32(d.H), int32(d.W), int32(d.Cin), int32(d.Ho), int32(d.Wo),
 			int32(d.KH), int32(d.KW), int32(d.Stride), int32(d.Pad))
 	}
+	pointwise := d.KH == 1 && d.KW == 1 && d.Stride == 1 && d.Pad == 0
+	if d.Gr == 1 || pointwise {
+		err := b.with(func() error { return b.convBLAS(d, dst, x, w, bias, pointwise) })
+		if err != nil {
+			return fmt.Errorf("cuda: %s %v * %v: %w", op, x, w, err)
+		}
+		return nil
+	}
 	if d.Gr > 65535 || ceilDiv(d.CoutG, 64) > 65535 {
 		return notImplemented(op, "groups %d or channels per group %d exceed the grid limit", d.Gr, d.CoutG)
 	}
@@ -40,4 +55,76 @@ func (b *Backend) Conv2D(dst, x, w, bias *kernels.Tensor, p kernels.ConvParams) 
 	return b.run(op, "conv_gemm", grid, [3]uint32{256, 1, 1}, 0, dst, x, w, dtypeCode(w), bias, dtypeCode(bias),
 		int32(d.B), int32(d.H), int32(d.W), int32(d.Cin), int32(d.Ho), int32(d.Wo), int32(d.Cout),
 		int32(d.KH), int32(d.KW), int32(d.Gr), int32(d.Stride), int32(d.Pad))
+}
+
+// convColBudget bounds the im2col scratch of one chunk (floats, 256 MiB).
+const convColBudget = 64 << 20
+
+// convBLAS runs a dense or pointwise convolution as cuBLAS GEMMs:
+// dstᵀ = W·colᵀ in cuBLAS' column-major terms, like MatMul. 16-bit
+// weights are widened into scratch first. The caller is inside with.
+func (b *Backend) convBLAS(d kernels.ConvDims, dst, x, w, bias *kernels.Tensor, pointwise bool) error {
+	dp, xp, wp, err := b.ptrs3(dst, x, w)
+	if err != nil {
+		return err
+	}
+	blas, err := b.blasHandle()
+	if err != nil {
+		return err
+	}
+	k, m := d.KH*d.KW*d.CinG, d.B*d.Ho*d.Wo
+	if wd := w.DType(); wd.IsHalf() {
+		p, release, err := b.castScratch(wp, wd, kernels.Float32, d.Cout*k)
+		if err != nil {
+			return err
+		}
+		defer release()
+		wp = cu.DevicePtr(p)
+	}
+	g := gemmArgs{transA: true, m: d.CoutG, k: k, a: uintptr(wp), lda: k, c: uintptr(dp), ldc: d.Cout,
+		at: cudaR32F, bt: cudaR32F, ct: cudaR32F, alpha: 1}
+	if pointwise { // x [M, Cin] is the operand; group g starts at channel g·CinG
+		g.n, g.b, g.ldb = m, uintptr(xp), d.Cin
+		if d.Gr > 1 {
+			g.batch, g.strideA, g.strideB, g.strideC = d.Gr, int64(d.CoutG*k), int64(d.CinG), int64(d.CoutG)
+		}
+		if err := blas.gemm(g); err != nil {
+			return err
+		}
+	} else if err := b.convIm2col(d, blas, g, x, xp); err != nil {
+		return err
+	}
+	if bias == nil {
+		return nil
+	}
+	return b.launch("add_bias_rows_w", gridFor(m*d.Cout, 256), [3]uint32{256, 1, 1}, 0,
+		dst, bias, dtypeCode(bias), int64(m), int64(d.Cout))
+}
+
+// convIm2col runs a dense convolution chunk by chunk of output pixels:
+// im2col into one reused scratch buffer (stream order keeps the next
+// chunk's im2col behind this chunk's GEMM), then one GEMM into the
+// chunk's dst rows. g is the GEMM template from convBLAS.
+func (b *Backend) convIm2col(d kernels.ConvDims, blas *cublas, g gemmArgs, x *kernels.Tensor, xp cu.DevicePtr) error {
+	m := d.B * d.Ho * d.Wo
+	chunk := max(1, min(m, convColBudget/g.k))
+	col, release, err := b.scratch(chunk * g.k * 4)
+	if err != nil {
+		return err
+	}
+	defer release()
+	dp := g.c
+	for m0 := 0; m0 < m; m0 += chunk {
+		rows := min(chunk, m-m0)
+		if err := b.launch("im2col", gridFor(rows*g.k, 256), [3]uint32{256, 1, 1}, 0, col, x,
+			int32(d.H), int32(d.W), int32(d.Cin), int32(d.Ho), int32(d.Wo), int32(d.KH), int32(d.KW),
+			int32(d.Stride), int32(d.Pad), int64(m0), int64(rows)); err != nil {
+			return err
+		}
+		g.n, g.b, g.ldb, g.c = rows, uintptr(col), g.k, dp+uintptr(m0*d.Cout*4)
+		if err := blas.gemm(g); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -63,6 +63,13 @@ extern "C" __global__ void add_bias_rows(float *dst, const float *bias, int64_t 
     FOR_N(i, total) { dst[i] += bias[i % cols]; }
 }
 
+// add_bias_rows_w adds a bias [cols] of any weight dtype (bdt) to every
+// row of dst [rows, cols] (Conv2D's GEMM path).
+extern "C" __global__ void add_bias_rows_w(float *dst, const void *bias, int32_t bdt, int64_t rows,
+                                           int64_t cols) {
+    FOR_N(i, rows * cols) { dst[i] += ldw(bias, bdt, i % cols); }
+}
+
 // add_bcast: dst[i] = a[i] + b[i mod inner] (b's shape is a suffix of a's).
 extern "C" __global__ void add_bcast(float *dst, const float *a, const float *b, int64_t n, int64_t inner) {
     FOR_N(i, n) { dst[i] = a[i] + b[i % inner]; }

@@ -1,12 +1,15 @@
 // Sana's ReLU linear attention in two kernels per call:
 //
-//  1. linattn_kv, one block per (batch, head): KV[i][j] = Σ_n v_n[i]·k⁺_n[j]
-//     for i < Dh, and row i = Dh holds ksum[j] = Σ_n k⁺_n[j] (v padded
-//     with a constant 1, the trick diffusers uses), into a float scratch
-//     [B·H, Dh+1, Dh]. Tokens are staged in shared memory in tiles of
-//     LA_TN; each thread owns up to LA_MAXO outputs, sums a tile in float32
-//     and adds the tile sum into a float64 accumulator, so long token
-//     counts (16k at 4K resolution) lose no precision.
+//  1. linattn_kv, one block per (batch·head, slice of tokens): partial
+//     KV[i][j] = Σ_n v_n[i]·k⁺_n[j] over the slice for i < Dh, and row
+//     i = Dh holds ksum[j] = Σ_n k⁺_n[j] (v padded with a constant 1, the
+//     trick diffusers uses), into a float64 scratch [S, B·H, Dh+1, Dh].
+//     Tokens are staged in shared memory in tiles of LA_TN; each thread
+//     owns up to LA_MAXO outputs, sums a tile in float32 and adds the tile
+//     sum into a float64 accumulator, so long token counts (16k at 4K
+//     resolution) lose no precision. Slicing the tokens over S blocks
+//     keeps the GPU busy when B·H alone is below the SM count.
+//  1b. linattn_kv_reduce sums the S slices into float KV [B·H, Dh+1, Dh].
 //  2. linattn_out, one block per (tile of tokens, batch·head):
 //     o_n[i] = (KV[i]·q⁺_n) / (ksum·q⁺_n + eps).
 #include "common.cuh"
@@ -16,10 +19,11 @@
 
 static __device__ __forceinline__ float relu(float x) { return (x > 0.0f || x != x) ? x : 0.0f; }
 
-// linattn_kv: grid B·H blocks; blockDim·LA_MAXO ≥ (dh+1)·dh. Dynamic
-// shared memory ks[LA_TN·dh] | vs[LA_TN·(dh+1)] floats.
-extern "C" __global__ void linattn_kv(float *kv, const float *k, const float *v, int32_t n, int32_t h,
-                                      int32_t dh) {
+// linattn_kv: grid (B·H, S); block y handles tokens [y·per, (y+1)·per);
+// blockDim·LA_MAXO ≥ (dh+1)·dh. Dynamic shared memory ks[LA_TN·dh] |
+// vs[LA_TN·(dh+1)] floats.
+extern "C" __global__ void linattn_kv(double *part, const float *k, const float *v, int32_t n, int32_t h,
+                                      int32_t dh, int32_t per) {
     extern __shared__ float smem[];
     float *ks = smem, *vs = smem + LA_TN * dh;
     const int bh = blockIdx.x, b = bh / h, hd = bh % h;
@@ -36,8 +40,9 @@ extern "C" __global__ void linattn_kv(float *kv, const float *k, const float *v,
         oj[c] = o - oi[c] * dh;
         acc[c] = 0.0;
     }
-    for (int t0 = 0; t0 < n; t0 += LA_TN) {
-        const int nt = min(LA_TN, n - t0);
+    const int tEnd = (int)min((int64_t)n, ((int64_t)blockIdx.y + 1) * per);
+    for (int t0 = (int)min((int64_t)n, (int64_t)blockIdx.y * per); t0 < tEnd; t0 += LA_TN) {
+        const int nt = min(LA_TN, tEnd - t0);
         __syncthreads();
         for (int e = threadIdx.x; e < nt * dh; e += blockDim.x) {
             int tt = e / dh, d = e - tt * dh;
@@ -56,11 +61,20 @@ extern "C" __global__ void linattn_kv(float *kv, const float *k, const float *v,
             }
         }
     }
-    float *kvb = kv + (int64_t)bh * nout;
+    double *pb = part + ((int64_t)blockIdx.y * gridDim.x + bh) * nout;
 #pragma unroll
     for (int c = 0; c < LA_MAXO; c++) {
         int o = threadIdx.x + c * blockDim.x;
-        if (o < nout) kvb[o] = (float)acc[c];
+        if (o < nout) pb[o] = acc[c];
+    }
+}
+
+// linattn_kv_reduce: kv[i] = Σ_s part[s·total + i] for i < total.
+extern "C" __global__ void linattn_kv_reduce(float *kv, const double *part, int64_t total, int32_t slices) {
+    FOR_N(i, total) {
+        double s = 0.0;
+        for (int j = 0; j < slices; j++) s += part[(int64_t)j * total + i];
+        kv[i] = (float)s;
     }
 }
 
