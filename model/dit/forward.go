@@ -35,7 +35,6 @@ func (m *Model) ready() error {
 	return m.placeErr
 }
 
-
 // New returns a model computing with be.
 func New(cfg Config, w *Weights, be kernels.Backend) *Model {
 	return &Model{cfg: cfg, w: w, be: be, scratch: map[int][]*kernels.Tensor{}}

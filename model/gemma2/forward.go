@@ -35,7 +35,6 @@ func (m *Model) ready() error {
 	return m.placeErr
 }
 
-
 // scratch holds the temporaries of one layer; every op writes all of its
 // destination, so stale contents are harmless.
 type scratch struct {
