@@ -9,16 +9,21 @@ type symbol struct {
 	gone       bool
 }
 
-// candidate is a possible merge of the symbol at pos with its successor.
+// candidate is a possible merge of the symbol at pos() with its
+// successor into id. key is rank<<32 | position, so that candidates order
+// by rank, then position, as in HF tokenizers' heap.
 type candidate struct {
-	rank, id int32
-	pos      int
+	key uint64
+	id  int32
 }
 
-// less orders candidates by rank, then position, as HF tokenizers' heap.
-func (a candidate) less(b candidate) bool {
-	return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos)
+func newCandidate(m merge, pos int) candidate {
+	return candidate{key: uint64(m.rank)<<32 | uint64(pos), id: m.id}
 }
+
+func (a candidate) pos() int { return int(uint32(a.key)) }
+
+func (a candidate) less(b candidate) bool { return a.key < b.key }
 
 // mergeHeap is a binary min-heap of candidates.
 type mergeHeap []candidate
@@ -26,37 +31,42 @@ type mergeHeap []candidate
 func (h *mergeHeap) push(c candidate) {
 	*h = append(*h, c)
 	s := *h
-	for i := len(s) - 1; i > 0; {
+	i := len(s) - 1
+	for i > 0 {
 		p := (i - 1) / 2
-		if !s[i].less(s[p]) {
+		if !c.less(s[p]) {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		s[i] = s[p]
 		i = p
 	}
+	s[i] = c
 }
 
+// pop removes the smallest candidate, moving a hole down the heap.
 func (h *mergeHeap) pop() candidate {
 	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, m := 2*i+1, i
-		if l < len(s) && s[l].less(s[m]) {
-			m = l
-		}
-		if l+1 < len(s) && s[l+1].less(s[m]) {
-			m = l + 1
-		}
-		if m == i {
+	top, last := s[0], s[len(s)-1]
+	s = s[:len(s)-1]
+	*h = s
+	n, i := len(s), 0
+	for {
+		l := 2*i + 1
+		if l >= n {
 			break
 		}
-		s[i], s[m] = s[m], s[i]
-		i = m
+		if r := l + 1; r < n && s[r].key < s[l].key {
+			l = r
+		}
+		if last.key <= s[l].key {
+			break
+		}
+		s[i] = s[l]
+		i = l
 	}
-	*h = s
+	if n > 0 {
+		s[i] = last
+	}
 	return top
 }
 
@@ -144,12 +154,13 @@ func (t *Tokenizer) mergeAll(syms []symbol) {
 	h := make(mergeHeap, 0, len(syms))
 	for i := 0; i+1 < len(syms); i++ {
 		if m, ok := t.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
-			h.push(candidate{rank: m.rank, id: m.id, pos: i})
+			h.push(newCandidate(m, i))
 		}
 	}
 	for len(h) > 0 {
 		c := h.pop()
-		s := &syms[c.pos]
+		pos := c.pos()
+		s := &syms[pos]
 		if s.gone || s.next < 0 {
 			continue
 		}
@@ -161,16 +172,16 @@ func (t *Tokenizer) mergeAll(syms []symbol) {
 		syms[s.next].gone = true
 		s.next = right.next
 		if right.next >= 0 {
-			syms[right.next].prev = c.pos
+			syms[right.next].prev = pos
 		}
 		if s.prev >= 0 {
 			if m, ok := t.merges[pairKey(syms[s.prev].id, s.id)]; ok {
-				h.push(candidate{rank: m.rank, id: m.id, pos: s.prev})
+				h.push(newCandidate(m, s.prev))
 			}
 		}
 		if s.next >= 0 {
 			if m, ok := t.merges[pairKey(s.id, syms[s.next].id)]; ok {
-				h.push(candidate{rank: m.rank, id: m.id, pos: c.pos})
+				h.push(newCandidate(m, pos))
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -81,16 +82,16 @@ type addedJSON struct {
 }
 
 type modelJSON struct {
-	Type                    string            `json:"type"`
-	Vocab                   map[string]int    `json:"vocab"`
-	Merges                  []json.RawMessage `json:"merges"`
-	UnkToken                *string           `json:"unk_token"`
-	ByteFallback            bool              `json:"byte_fallback"`
-	FuseUnk                 bool              `json:"fuse_unk"`
-	IgnoreMerges            bool              `json:"ignore_merges"`
-	Dropout                 *float64          `json:"dropout"`
-	ContinuingSubwordPrefix *string           `json:"continuing_subword_prefix"`
-	EndOfWordSuffix         *string           `json:"end_of_word_suffix"`
+	Type                    string          `json:"type"`
+	Vocab                   map[string]int  `json:"vocab"`
+	Merges                  json.RawMessage `json:"merges"`
+	UnkToken                *string         `json:"unk_token"`
+	ByteFallback            bool            `json:"byte_fallback"`
+	FuseUnk                 bool            `json:"fuse_unk"`
+	IgnoreMerges            bool            `json:"ignore_merges"`
+	Dropout                 *float64        `json:"dropout"`
+	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
 }
 
 // Parse builds a tokenizer from the contents of a tokenizer.json; name is
@@ -174,13 +175,14 @@ func (t *Tokenizer) setModel(m *modelJSON) error {
 
 // setMerges ranks the merges by position; as in HF tokenizers, a later
 // duplicate of a pair overrides an earlier one.
-func (t *Tokenizer) setMerges(raw []json.RawMessage) error {
-	t.merges = make(map[uint64]merge, len(raw))
-	for i, r := range raw {
-		a, b, err := mergePair(r)
-		if err != nil {
-			return fmt.Errorf("merges[%d]: %w", i, err)
-		}
+func (t *Tokenizer) setMerges(raw json.RawMessage) error {
+	pairs, err := mergePairs(raw)
+	if err != nil {
+		return err
+	}
+	t.merges = make(map[uint64]merge, len(pairs))
+	for i, p := range pairs {
+		a, b := p[0], p[1]
 		aid, ok := t.vocab[a]
 		if !ok {
 			return fmt.Errorf("merges[%d]: token %q not in vocab", i, a)
@@ -198,28 +200,37 @@ func (t *Tokenizer) setMerges(raw []json.RawMessage) error {
 	return nil
 }
 
-// mergePair reads a merge in either format: "a b" or ["a", "b"].
-func mergePair(r json.RawMessage) (string, string, error) {
-	var s string
-	if err := json.Unmarshal(r, &s); err == nil {
-		var a, b string
-		n := 0
-		for i := 0; i < len(s); i++ {
-			if s[i] == ' ' {
-				a, b = s[:i], s[i+1:]
-				n++
+// mergePairs reads the merges in either format: "a b" strings (decoded
+// in one go, the common case) or ["a", "b"] pairs.
+func mergePairs(raw json.RawMessage) ([][2]string, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var strs []string
+	if err := json.Unmarshal(raw, &strs); err == nil {
+		pairs := make([][2]string, len(strs))
+		for i, s := range strs {
+			a, b, ok := strings.Cut(s, " ")
+			if !ok || strings.Contains(b, " ") {
+				return nil, fmt.Errorf("merges[%d]: %q is not two tokens separated by one space", i, s)
 			}
+			pairs[i] = [2]string{a, b}
 		}
-		if n != 1 {
-			return "", "", fmt.Errorf("%q is not two tokens separated by one space", s)
+		return pairs, nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("merges: not a list: %w", err)
+	}
+	pairs := make([][2]string, len(items))
+	for i, r := range items {
+		var p []string
+		if err := json.Unmarshal(r, &p); err != nil || len(p) != 2 {
+			return nil, fmt.Errorf("merges[%d]: not a \"a b\" string or a pair of strings: %s", i, truncate(string(r)))
 		}
-		return a, b, nil
+		pairs[i] = [2]string{p[0], p[1]}
 	}
-	var p []string
-	if err := json.Unmarshal(r, &p); err != nil || len(p) != 2 {
-		return "", "", fmt.Errorf("not a string or a pair of strings: %s", truncate(string(r)))
-	}
-	return p[0], p[1], nil
+	return pairs, nil
 }
 
 func truncate(s string) string {
