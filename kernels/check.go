@@ -145,10 +145,13 @@ func Overlap(a, b *Tensor) bool {
 	return alo < ahi && blo < bhi && alo < bhi && blo < ahi
 }
 
+// sameStorage reports whether a and b are the same host storage. Device
+// tensors have no host range (0, 0) and are never "the same" here: a
+// device backend checks its own aliasing.
 func sameStorage(a, b *Tensor) bool {
 	alo, ahi := storage(a)
 	blo, bhi := storage(b)
-	return alo == blo && ahi == bhi
+	return alo < ahi && alo == blo && ahi == bhi
 }
 
 // RequireHost checks that every non-nil tensor lives in host memory and
