@@ -14,7 +14,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/sana"
 )
 
@@ -23,7 +22,7 @@ type generateFlags struct {
 	model, negative, sampler, out, variant string
 	prompts                                []string
 	steps, width, height, count, batch     int
-	threads                                int
+	backend                                backendOptions
 	guidance                               float64
 	seed                                   uint64
 	noBinning, verbose, quiet              bool
@@ -59,7 +58,9 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.StringVar(&f.sampler, "sampler", "", "sampler override: dpm or euler (default: the model's scheduler)")
 	fl.BoolVar(&f.noBinning, "no-binning", false, "generate at exactly --width x --height (multiples of 32) instead of the nearest aspect-ratio bin")
 	fl.StringVar(&f.variant, "variant", "", "weights variant (bf16, fp16; default: the preset's)")
-	fl.IntVar(&f.threads, "threads", 0, "CPU threads (default: all)")
+	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads (default: all)")
+	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
+	fl.IntVar(&f.backend.device, "device", 0, "CUDA device ordinal (with --backend cuda)")
 	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
@@ -82,9 +83,14 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 		return err
 	}
 	preset, isPreset := presetOf(f.model)
+	be, closeBackend, err := newBackend(f.backend)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
 	p, err := sana.Load(ctx, os.DirFS(dir), sana.Options{
-		Backend: cpu.New(cpu.Config{Threads: f.threads}), Variant: pick(f.variant, preset.Variant),
-		Tokenizer: sana.LoadBPETokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset),
+		Backend: be, Variant: pick(f.variant, preset.Variant),
+		Tokenizer: sana.LoadTokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset),
 	})
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", dir, err)

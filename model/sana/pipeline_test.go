@@ -139,7 +139,7 @@ func TestTokenize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := LoadBPETokenizer(mapFS(files), "tokenizer")
+	tok, err := LoadTokenizer(mapFS(files), "tokenizer")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func loadTiny(t *testing.T, o TinyOptions) *Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Load(context.Background(), mapFS(files), Options{Backend: cpu.New(cpu.Config{}), Tokenizer: LoadBPETokenizer, Origin: "sana-tiny"})
+	p, err := Load(context.Background(), mapFS(files), Options{Backend: cpu.New(cpu.Config{}), Tokenizer: LoadTokenizer, Origin: "sana-tiny"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.edit(files)
-			_, err = Load(context.Background(), mapFS(files), Options{Tokenizer: LoadBPETokenizer})
+			_, err = Load(context.Background(), mapFS(files), Options{Tokenizer: LoadTokenizer})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want it to name %s", err, c.want)
 			}
@@ -174,7 +174,7 @@ func BenchmarkTinyGenerate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := Load(context.Background(), mapFS(files), Options{Tokenizer: LoadBPETokenizer})
+	p, err := Load(context.Background(), mapFS(files), Options{Tokenizer: LoadTokenizer})
 	if err != nil {
 		b.Fatal(err)
 	}
