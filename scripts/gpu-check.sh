@@ -61,7 +61,14 @@ grep -E -- '--- FAIL|panic:|^\s+\S+_test\.go:[0-9]+:|^\s+\S+\.go:[0-9]+:' "$log"
 step golden 120 "$BIN/sanafarm-cuda" golden --backend cuda testdata/golden/*/
 grep -E '^(PASS|FAIL)|sanafarm:' "$LOGS/golden.log" | sed 's/^/   /' | head -40
 
-# 3. Timings.
+# 3. End to end: sana-tiny on the GPU and on this host's CPU, same seed
+#    (the PNGs land in the logs folder; compare them on the build machine).
+step generate 120 bash -c "export SANAFARM_CACHE=$LOGS/cache; \
+	$BIN/sanafarm-cuda generate --backend cuda --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 -o $LOGS/tiny-cuda -v -q && \
+	$BIN/sanafarm-cuda generate --backend cpu --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 -o $LOGS/tiny-cpu -v -q"
+grep -iE 'took|seconds|s/image|error' "$LOGS/generate.log" | tail -6 | sed 's/^/   /'
+
+# 4. Timings.
 step bench-gemm 90 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run '^\$' -test.bench 'BenchmarkGEMM|BenchmarkLaunch' -test.benchtime=20x -test.timeout=85s"
 step bench-dit 150 bash -c "cd model/dit && exec $BIN/dit-cuda.test -test.run '^\$' -test.bench 'BenchmarkCUDAStep1600M1024' -test.benchtime=3x -test.timeout=145s"
 step bench-dcae 90 bash -c "cd model/dcae && exec $BIN/dcae-cuda.test -test.run '^\$' -test.bench 'BenchmarkCUDADecode1024' -test.benchtime=3x -test.timeout=85s"
