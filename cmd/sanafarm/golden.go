@@ -12,6 +12,7 @@ import (
 
 func newGoldenCmd() *cobra.Command {
 	var tol float64
+	var tok string
 	var be backendOptions
 	cmd := &cobra.Command{
 		Use:   "golden DIR...",
@@ -19,9 +20,15 @@ func newGoldenCmd() *cobra.Command {
 		Long: `golden runs each case folder through sanafarm and compares with the reference outputs.
 
 A case folder holds inputs.safetensors, outputs.safetensors and one of:
-  model_index.json       a pipeline (denoising loop; final_latent is compared)
-  config.json            a module named by _class_name (SanaTransformer2DModel)
+  model_index.json       a pipeline: the denoising loop, then the VAE decode when vae/ is
+                         present (final_latent, decoded and image_pt are compared)
+  config.json            a module named by _class_name / model_type: SanaTransformer2DModel,
+                         AutoencoderDC, gemma2 (Gemma2Model)
   scheduler_config.json  a scheduler (DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler)
+  tokens.json            the Gemma tokenizer and Sana prompt handling (needs the real
+                         tokenizer.json: --tokenizer, $SANAFARM_GEMMA_TOKENIZER, or the cache
+                         filled by scripts/fetch-testdata.sh)
+or only seed<S>_<shape> tensors in outputs.safetensors: the torch-compatible randn.
 
 It prints one line per case, "PASS|FAIL <case> max_abs=<x> tol=<t>", and exits 1 if
 any case fails or is of an unknown kind.`,
@@ -32,7 +39,7 @@ any case fails or is of an unknown kind.`,
 				return err
 			}
 			defer closeBackend()
-			r := &golden.Runner{Backend: backend, Tol: tol}
+			r := &golden.Runner{Backend: backend, Tol: tol, Tokenizer: tok}
 			failed := false
 			for _, dir := range args {
 				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -52,6 +59,7 @@ any case fails or is of an unknown kind.`,
 		},
 	}
 	cmd.Flags().Float64Var(&tol, "tol", 0, "max-abs tolerance for every case (default: per module, from the golden READMEs)")
+	cmd.Flags().StringVar(&tok, "tokenizer", "", "Gemma tokenizer.json for tokens.json cases (default: "+golden.GemmaTokenizerPath()+")")
 	cmd.Flags().IntVar(&be.threads, "threads", 0, "CPU threads (default: all)")
 	cmd.Flags().StringVar(&be.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	cmd.Flags().IntVar(&be.device, "device", 0, "CUDA device ordinal (with --backend cuda)")

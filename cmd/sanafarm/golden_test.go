@@ -15,7 +15,11 @@ func TestGoldenCommand(t *testing.T) {
 	}{
 		{[]string{"golden", "../../testdata/golden/flow_euler", "../../testdata/golden/sana_transformer"}, 0,
 			[]string{"PASS flow_euler max_abs=", "PASS sana_transformer max_abs=", "PASS sana_transformer[bf16] max_abs="}},
-		{[]string{"golden", "../../testdata/golden/tokenizer"}, 1, []string{"FAIL tokenizer error: unknown case"}},
+		{[]string{"golden", "../../testdata/golden/tokenizer", "../../testdata/golden/torch_randn"}, 0,
+			[]string{"PASS tokenizer max_abs=0.000e+00", "PASS torch_randn max_abs="}},
+		{[]string{"golden", "--tokenizer", "/nonexistent/tokenizer.json", "../../testdata/golden/tokenizer"}, 1,
+			[]string{"FAIL tokenizer error:", "fetch-testdata.sh"}},
+		{[]string{"golden", "."}, 1, []string{"FAIL . error: unknown case"}},
 		{[]string{"golden", "/nonexistent"}, 1, []string{"FAIL /nonexistent error: not a case folder"}},
 		{[]string{"golden"}, 2, nil},
 		{[]string{"golden", "--tol", "1e-12", "../../testdata/golden/sana_transformer_v15"}, 1, []string{"FAIL sana_transformer_v15 max_abs="}},

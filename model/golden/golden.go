@@ -58,6 +58,9 @@ type Runner struct {
 	Backend kernels.Backend
 	// Tol, when > 0, overrides every default tolerance.
 	Tol float64
+	// Tokenizer is the Gemma tokenizer.json for tokenizer cases (default:
+	// GemmaTokenizerPath()).
+	Tokenizer string
 }
 
 func (r *Runner) tol(def float64) float64 {
@@ -68,8 +71,11 @@ func (r *Runner) tol(def float64) float64 {
 }
 
 // Run dispatches on the files present in the case folder fsys (named name
-// in results): model_index.json → pipeline loop; config.json → the module
-// its _class_name names; scheduler_config.json → the scheduler.
+// in results): model_index.json → pipeline (denoising loop, then decode);
+// config.json → the module its _class_name / model_type names
+// (SanaTransformer2DModel, AutoencoderDC, gemma2); scheduler_config.json →
+// the scheduler; tokens.json → the Gemma tokenizer and Sana prompt
+// handling; only seed<S>_<shape> outputs → the torch-compatible randn.
 func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {
 	fail := func(err error) []Result { return []Result{{Case: name, Err: err}} }
 	switch {
@@ -92,8 +98,12 @@ func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {
 		return fail(fmt.Errorf("%w: config.json names %q, which is not implemented", ErrUnknownCase, class))
 	case exists(fsys, "scheduler_config.json"):
 		return r.runScheduler(fsys, name)
+	case exists(fsys, "tokens.json"):
+		return r.runTokenizer(fsys, name)
+	case isRandnCase(fsys):
+		return r.runRandn(fsys, name)
 	}
-	return fail(fmt.Errorf("%w: no model_index.json, config.json or scheduler_config.json", ErrUnknownCase))
+	return fail(fmt.Errorf("%w: no model_index.json, config.json, scheduler_config.json, tokens.json or seed<S>_<shape> outputs", ErrUnknownCase))
 }
 
 func exists(fsys fs.FS, name string) bool {

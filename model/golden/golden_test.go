@@ -20,7 +20,7 @@ func TestPublicCases(t *testing.T) {
 	want := map[string]int{ // case → number of result lines
 		"sana_transformer": 2, "sana_transformer_posembed": 1, "sana_transformer_posembed_resized": 1,
 		"sana_transformer_sprint": 1, "sana_transformer_v15": 1,
-		"flow_dpm_solver": 1, "flow_euler": 1, "pipeline_loop": 1, "gemma2": 1, "dc_ae": 1,
+		"flow_dpm_solver": 1, "flow_euler": 1, "pipeline_loop": 1, "torch_randn": 1, "tokenizer": 1, "gemma2": 1, "dc_ae": 1,
 	}
 	for name, lines := range want {
 		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, name)), name)
@@ -38,8 +38,10 @@ func TestPublicCases(t *testing.T) {
 
 func TestUnknownCase(t *testing.T) {
 	r := &Runner{Backend: cpu.New(cpu.Config{})}
-	for _, dir := range []string{"tokenizer", "."} {
-		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, dir)), dir)
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "notes.txt"), []byte("x"), 0o644)
+	for _, dir := range []string{empty, goldenDir} {
+		res := r.Run(context.Background(), os.DirFS(dir), dir)
 		if len(res) != 1 || !errors.Is(res[0].Err, ErrUnknownCase) || !strings.HasPrefix(res[0].String(), "FAIL") {
 			t.Errorf("%s: %v", dir, res)
 		}
