@@ -4,6 +4,7 @@ package dcae
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -14,7 +15,7 @@ import (
 // of a 32×32 latent to a 1024² image with random weights on the CUDA
 // backend. Only in cuda-tagged test binaries (scripts/gpu-check.sh).
 func BenchmarkCUDADecode1024(b *testing.B) {
-	be, err := cuda.New(cuda.Config{})
+	be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler)}) // keep the benchmark lines parseable
 	if err != nil {
 		b.Skipf("no usable CUDA device: %v", err)
 	}

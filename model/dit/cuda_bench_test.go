@@ -4,6 +4,7 @@ package dit
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 // weights at 1024² (32×32 latents), batch 2, 300 caption tokens, on
 // the CUDA backend. Only in cuda-tagged test binaries (scripts/gpu-check.sh).
 func BenchmarkCUDAStep1600M1024(b *testing.B) {
-	be, err := cuda.New(cuda.Config{})
+	be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler)}) // keep the benchmark lines parseable
 	if err != nil {
 		b.Skipf("no usable CUDA device: %v", err)
 	}
