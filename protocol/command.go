@@ -1,0 +1,117 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CommandType is the first byte of a Raft log entry. Entries are
+// [type][JSON payload]. A type with IgnoreUnknown set may be skipped by an
+// older server that does not know it (rolling upgrades); an unknown type
+// without the flag is a fatal FSM error.
+type CommandType uint8
+
+// IgnoreUnknown marks a command that older servers may skip.
+const IgnoreUnknown CommandType = 0x80
+
+// Commands. Every payload carries the leader's clock (At) so that Apply is
+// deterministic on every voter.
+const (
+	CmdJobSubmit    CommandType = 1 // JobSubmit
+	CmdJobCancel    CommandType = 2 // JobCancel
+	CmdTaskAssign   CommandType = 3 // TaskAssign
+	CmdTaskProgress CommandType = 4 // TaskProgress (batched; IgnoreUnknown-safe)
+	CmdTaskComplete CommandType = 5 // TaskComplete
+	CmdTaskFail     CommandType = 6 // TaskFail (reported failure, lease expiry, node loss)
+)
+
+func (t CommandType) String() string {
+	names := map[CommandType]string{CmdJobSubmit: "job-submit", CmdJobCancel: "job-cancel", CmdTaskAssign: "task-assign",
+		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail"}
+	if n, ok := names[t&^IgnoreUnknown]; ok {
+		return n
+	}
+	return fmt.Sprintf("command(%d)", uint8(t))
+}
+
+// JobSubmit adds a job and plans its shard tasks.
+type JobSubmit struct {
+	Job Job       `json:"job"`
+	At  time.Time `json:"at"`
+}
+
+// JobCancel cancels a job; its unfinished tasks are dropped.
+type JobCancel struct {
+	ID     JobID     `json:"id"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// TaskAssign leases tasks to a node: each task's attempt becomes Attempt.
+type TaskAssign struct {
+	Node   string     `json:"node"`
+	Leases []TaskNext `json:"leases"`
+	At     time.Time  `json:"at"`
+}
+
+// TaskNext is one lease in a TaskAssign.
+type TaskNext struct {
+	TaskKey
+	Attempt  int       `json:"attempt"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// TaskProgress applies a batch of progress updates (lease extensions and
+// images done), aggregated by the leader instead of one entry per report.
+type TaskProgress struct {
+	Updates []ProgressUpdate `json:"updates"`
+	At      time.Time        `json:"at"`
+}
+
+// ProgressUpdate is one task's progress in a TaskProgress batch.
+type ProgressUpdate struct {
+	TaskKey
+	Attempt  int       `json:"attempt"`
+	Done     int       `json:"done"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// TaskComplete records a shard's result, if Attempt is still current.
+type TaskComplete struct {
+	TaskKey
+	Attempt int       `json:"attempt"`
+	Result  ShardInfo `json:"result"`
+	At      time.Time `json:"at"`
+}
+
+// TaskFail ends the current attempt without a result (Node is "" for a
+// lease expiry); the task is requeued unless attempts are exhausted.
+type TaskFail struct {
+	TaskKey
+	Attempt int       `json:"attempt"`
+	Node    string    `json:"node"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// EncodeCommand renders a log entry.
+func EncodeCommand(t CommandType, payload any) ([]byte, error) {
+	js, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %v command: %w", t, err)
+	}
+	return append([]byte{byte(t)}, js...), nil
+}
+
+// ErrEmptyCommand is returned for a zero-length log entry.
+var ErrEmptyCommand = errors.New("empty raft command")
+
+// DecodeCommand splits a log entry into its type and JSON payload.
+func DecodeCommand(b []byte) (CommandType, []byte, error) {
+	if len(b) == 0 {
+		return 0, nil, ErrEmptyCommand
+	}
+	return CommandType(b[0]), b[1:], nil
+}

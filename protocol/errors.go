@@ -1,0 +1,77 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Code is a stable, machine-readable error code (HTTP bodies, NATS replies).
+type Code string
+
+// Error codes.
+const (
+	CodeBadRequest   Code = "bad_request"
+	CodeUnauthorized Code = "unauthorized"
+	CodeNotFound     Code = "not_found"
+	CodeConflict     Code = "conflict"
+	CodeTooLarge     Code = "too_large"
+	CodeNotLeader    Code = "not_leader"
+	CodeStaleAttempt Code = "stale_attempt"
+	CodeUnavailable  Code = "unavailable"
+	CodeInternal     Code = "internal"
+)
+
+// Error is the wire form of an error: `{"code": ..., "message": ...}`,
+// with field errors for validation failures.
+type Error struct {
+	Code    Code         `json:"code"`
+	Message string       `json:"message"`
+	Fields  []FieldError `json:"fields,omitempty"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Errorf builds an Error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the Code of err (CodeInternal for errors of other kinds).
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// FieldError names an invalid field, its value and the problem.
+type FieldError struct {
+	Field   string `json:"field"`
+	Value   string `json:"value,omitempty"`
+	Problem string `json:"problem"`
+}
+
+func (f FieldError) String() string {
+	if f.Value == "" {
+		return fmt.Sprintf("%s: %s", f.Field, f.Problem)
+	}
+	return fmt.Sprintf("%s = %s: %s", f.Field, f.Value, f.Problem)
+}
+
+// ValidationError is a list of field errors.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = f.String()
+	}
+	return "invalid job spec: " + strings.Join(parts, "; ")
+}
+
+// AsError converts a ValidationError to the wire Error.
+func (v ValidationError) AsError() *Error {
+	return &Error{Code: CodeBadRequest, Message: v.Error(), Fields: v}
+}

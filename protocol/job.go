@@ -1,0 +1,148 @@
+package protocol
+
+import "time"
+
+// JobID identifies a job ("j-" + 16 hex digits when the coordinator
+// assigns it).
+type JobID string
+
+// JobState is the lifecycle state of a job.
+type JobState string
+
+// Job states.
+const (
+	JobQueued    JobState = "queued"    // accepted, no shard done yet
+	JobRunning   JobState = "running"   // at least one shard leased or done
+	JobDone      JobState = "done"      // every shard done
+	JobFailed    JobState = "failed"    // a shard exhausted its attempts
+	JobCancelled JobState = "cancelled" // cancelled by a user
+)
+
+// Terminal reports whether no more work will happen for the job.
+func (s JobState) Terminal() bool { return s == JobDone || s == JobFailed || s == JobCancelled }
+
+// PromptSource says where a job's prompts are. Small jobs may carry their
+// prompts inline; large ones name an object (file://, s3://) and a row
+// count, and nodes read only their tasks' row ranges — millions of
+// prompts never enter the Raft log.
+type PromptSource struct {
+	// Inline prompts (at most MaxInlinePrompts).
+	Inline []string `json:"inline,omitempty"`
+	// URL of a prompt file: file:///path, s3://bucket/key, or a path.
+	URL string `json:"url,omitempty"`
+	// Format of the file: txt, jsonl, csv or parquet ("" = from the URL's
+	// extension).
+	Format string `json:"format,omitempty"`
+	// Rows is the number of prompts in the file (counted at submit time).
+	Rows int64 `json:"rows,omitempty"`
+}
+
+// Count is the number of prompts.
+func (p PromptSource) Count() int64 {
+	if len(p.Inline) > 0 {
+		return int64(len(p.Inline))
+	}
+	return p.Rows
+}
+
+// OutputSpec says where and how results are written.
+type OutputSpec struct {
+	// URL of the output prefix: file:///dir, s3://bucket/prefix, or a path.
+	URL string `json:"url"`
+	// Format: "webdataset" (tar shards) or "files" (default "files").
+	Format string `json:"format,omitempty"`
+}
+
+// JobSpec is what a user submits.
+type JobSpec struct {
+	Name string `json:"name,omitempty"`
+	// Model is a preset name (see Presets) or a Hugging Face repo id
+	// ("org/name").
+	Model    string `json:"model"`
+	Revision string `json:"revision,omitempty"`
+	Variant  string `json:"variant,omitempty"`
+	// Width and Height of the images (0 = the model's native size).
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+	// Steps and Guidance (0 = the model's defaults).
+	Steps    int     `json:"steps,omitempty"`
+	Guidance float64 `json:"guidance,omitempty"`
+	// Sampler override: "", "dpm" or "euler".
+	Sampler string `json:"sampler,omitempty"`
+	// Seed of the job: sample i uses SampleSeed(Seed, i).
+	Seed            uint64       `json:"seed"`
+	ImagesPerPrompt int          `json:"images_per_prompt,omitempty"`
+	NegativePrompt  string       `json:"negative_prompt,omitempty"`
+	Prompts         PromptSource `json:"prompts"`
+	Output          OutputSpec   `json:"output"`
+	// ShardSize is the number of samples (images) per output shard (0 =
+	// DefaultShardSize).
+	ShardSize int `json:"shard_size,omitempty"`
+	// Priority: higher runs first; jobs of equal priority share nodes fairly.
+	Priority int `json:"priority,omitempty"`
+	// MaxAttempts per shard before the job fails (0 = DefaultMaxAttempts).
+	MaxAttempts int `json:"max_attempts,omitempty"`
+}
+
+// Defaults and limits.
+const (
+	DefaultShardSize   = 64
+	DefaultMaxAttempts = 5
+	MaxInlinePrompts   = 10000
+	MaxPromptBytes     = 64 << 10
+	MaxImageSide       = 4096
+	MaxSteps           = 1000
+	MaxImagesPerPrompt = 1000
+	MaxRows            = 1 << 36 // prompts per job (~69 billion)
+)
+
+// Samples is the number of images the job produces.
+func (s JobSpec) Samples() int64 {
+	return s.Prompts.Count() * int64(max(s.ImagesPerPrompt, 1))
+}
+
+// Shards is the number of output shards.
+func (s JobSpec) Shards() int {
+	n := s.Samples()
+	size := int64(s.EffectiveShardSize())
+	return int((n + size - 1) / size)
+}
+
+// EffectiveShardSize is ShardSize or its default.
+func (s JobSpec) EffectiveShardSize() int {
+	if s.ShardSize > 0 {
+		return s.ShardSize
+	}
+	return DefaultShardSize
+}
+
+// EffectiveMaxAttempts is MaxAttempts or its default.
+func (s JobSpec) EffectiveMaxAttempts() int {
+	if s.MaxAttempts > 0 {
+		return s.MaxAttempts
+	}
+	return DefaultMaxAttempts
+}
+
+// SampleRange returns the samples [start, end) of shard i.
+func (s JobSpec) SampleRange(shard int) (start, end int64) {
+	size := int64(s.EffectiveShardSize())
+	start = int64(shard) * size
+	return start, min(start+size, s.Samples())
+}
+
+// Job is a submitted job as the coordinator tracks it.
+type Job struct {
+	ID        JobID     `json:"id"`
+	Spec      JobSpec   `json:"spec"`
+	State     JobState  `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Shard counts by state, and images finished (including in-progress
+	// shards' reported progress).
+	Shards     int    `json:"shards"`
+	ShardsDone int    `json:"shards_done"`
+	Images     int64  `json:"images"`
+	ImagesDone int64  `json:"images_done"`
+	Error      string `json:"error,omitempty"`
+}

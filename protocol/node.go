@@ -1,0 +1,39 @@
+package protocol
+
+import "time"
+
+// NodeInfo is what a node announces in etcd (under NodeKey) and sends with
+// lease requests.
+type NodeInfo struct {
+	ID      string    `json:"id"`
+	Host    string    `json:"host,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Backend string    `json:"backend"` // "cpu" or "cuda"
+	GPUs    []GPUInfo `json:"gpus,omitempty"`
+	// Slots is how many tasks the node runs at once (one per GPU).
+	Slots int `json:"slots"`
+	// Models resident in memory (preset names or repo ids).
+	Models    []string  `json:"models,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	// Draining nodes take no new work.
+	Draining bool `json:"draining,omitempty"`
+}
+
+// GPUInfo describes one GPU (from NVML where available).
+type GPUInfo struct {
+	Index       int     `json:"index"`
+	Name        string  `json:"name"`
+	UUID        string  `json:"uuid,omitempty"`
+	MemoryTotal uint64  `json:"memory_total"`
+	MemoryFree  uint64  `json:"memory_free"`
+	Utilization float64 `json:"utilization,omitempty"` // percent
+}
+
+// FreeMemory is the largest free GPU memory of the node (0 for CPU nodes).
+func (n NodeInfo) FreeMemory() uint64 {
+	var m uint64
+	for _, g := range n.GPUs {
+		m = max(m, g.MemoryFree)
+	}
+	return m
+}

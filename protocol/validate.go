@@ -1,0 +1,169 @@
+package protocol
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+var (
+	reRepo     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	promptExts = []string{"txt", "jsonl", "csv", "parquet"}
+)
+
+// Validate checks a job spec and returns every problem as a
+// ValidationError (nil when valid).
+func (s JobSpec) Validate() error {
+	var v ValidationError
+	add := func(field, value, problem string) {
+		v = append(v, FieldError{Field: field, Value: value, Problem: problem})
+	}
+	s.validateModel(add)
+	s.validateImage(add)
+	s.validatePrompts(add)
+	s.validateOutput(add)
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+type addFunc func(field, value, problem string)
+
+func (s JobSpec) validateModel(add addFunc) {
+	switch {
+	case s.Model == "":
+		add("model", "", "required: a preset name or a Hugging Face repo id")
+	case strings.Contains(s.Model, "/"):
+		if !reRepo.MatchString(s.Model) {
+			add("model", s.Model, "not a Hugging Face repo id (org/name)")
+		}
+	default:
+		if _, err := LookupPreset(s.Model); err != nil {
+			add("model", s.Model, err.Error())
+		}
+	}
+	if s.Variant != "" && s.Variant != "bf16" && s.Variant != "fp16" && s.Variant != "fp32" {
+		add("variant", s.Variant, "want bf16, fp16 or fp32")
+	}
+	if s.Sampler != "" && s.Sampler != "dpm" && s.Sampler != "euler" {
+		add("sampler", s.Sampler, "want dpm or euler")
+	}
+}
+
+func (s JobSpec) validateImage(add addFunc) {
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"width", s.Width}, {"height", s.Height}} {
+		switch {
+		case d.v < 0 || d.v > MaxImageSide:
+			add(d.name, strconv.Itoa(d.v), fmt.Sprintf("want 0 (the model's size) or 32..%d", MaxImageSide))
+		case d.v%32 != 0:
+			add(d.name, strconv.Itoa(d.v), "must be a multiple of 32")
+		}
+	}
+	if s.Steps < 0 || s.Steps > MaxSteps {
+		add("steps", strconv.Itoa(s.Steps), fmt.Sprintf("want 1..%d (or 0 for the model's default)", MaxSteps))
+	}
+	g := s.Guidance
+	if math.IsNaN(g) || math.IsInf(g, 0) || g < 0 || g > 100 {
+		add("guidance", strconv.FormatFloat(g, 'g', -1, 64), "want a finite number in 0..100 (0 = the model's default)")
+	}
+	if s.ImagesPerPrompt < 0 || s.ImagesPerPrompt > MaxImagesPerPrompt {
+		add("images_per_prompt", strconv.Itoa(s.ImagesPerPrompt), fmt.Sprintf("want 1..%d", MaxImagesPerPrompt))
+	}
+	if s.ShardSize < 0 || s.ShardSize > 100000 {
+		add("shard_size", strconv.Itoa(s.ShardSize), "want 1..100000 (0 = default)")
+	}
+	if s.MaxAttempts < 0 || s.MaxAttempts > 100 {
+		add("max_attempts", strconv.Itoa(s.MaxAttempts), "want 1..100 (0 = default)")
+	}
+	if len(s.NegativePrompt) > MaxPromptBytes || !utf8.ValidString(s.NegativePrompt) {
+		add("negative_prompt", "", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxPromptBytes))
+	}
+}
+
+func (s JobSpec) validatePrompts(add addFunc) {
+	p := s.Prompts
+	switch {
+	case len(p.Inline) > 0 && p.URL != "":
+		add("prompts", "", "give either inline prompts or a url, not both")
+	case len(p.Inline) == 0 && p.URL == "":
+		add("prompts", "", "required: inline prompts or a prompt file url")
+	case len(p.Inline) > MaxInlinePrompts:
+		add("prompts.inline", strconv.Itoa(len(p.Inline)), fmt.Sprintf("at most %d inline prompts; upload a file instead", MaxInlinePrompts))
+	case p.URL != "" && (p.Rows <= 0 || p.Rows > MaxRows):
+		add("prompts.rows", strconv.FormatInt(p.Rows, 10), fmt.Sprintf("the prompt file's row count must be 1..%d", int64(MaxRows)))
+	}
+	for i, t := range p.Inline {
+		if len(t) > MaxPromptBytes || !utf8.ValidString(t) || strings.TrimSpace(t) == "" {
+			add(fmt.Sprintf("prompts.inline[%d]", i), "", fmt.Sprintf("must be non-empty valid UTF-8 of at most %d bytes", MaxPromptBytes))
+			break
+		}
+	}
+	if p.URL != "" {
+		if err := checkURL(p.URL); err != nil {
+			add("prompts.url", p.URL, err.Error())
+		}
+		if f := p.FormatOrExt(); !contains(promptExts, f) {
+			add("prompts.format", f, "want txt, jsonl, csv or parquet")
+		}
+	}
+}
+
+func (s JobSpec) validateOutput(add addFunc) {
+	if s.Output.URL == "" {
+		add("output.url", "", "required: file:///dir, s3://bucket/prefix or a path")
+	} else if err := checkURL(s.Output.URL); err != nil {
+		add("output.url", s.Output.URL, err.Error())
+	}
+	if f := s.Output.Format; f != "" && f != "files" && f != "webdataset" {
+		add("output.format", f, "want files or webdataset")
+	}
+}
+
+// FormatOrExt is Format, or the URL's extension when Format is empty.
+func (p PromptSource) FormatOrExt() string {
+	if p.Format != "" {
+		return p.Format
+	}
+	u := p.URL
+	if i := strings.LastIndexByte(u, '.'); i >= 0 && !strings.Contains(u[i:], "/") {
+		return strings.ToLower(u[i+1:])
+	}
+	return ""
+}
+
+// checkURL accepts paths, file:// and s3:// URLs.
+func checkURL(raw string) error {
+	if !strings.Contains(raw, "://") {
+		return nil // a plain path
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	switch {
+	case u.Scheme == "file":
+		return nil
+	case u.Scheme == "s3" && u.Host != "":
+		return nil
+	case u.Scheme == "s3":
+		return fmt.Errorf("s3 URL needs a bucket: s3://bucket/prefix")
+	}
+	return fmt.Errorf("unsupported scheme %q (want file, s3 or a path)", u.Scheme)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
