@@ -1,0 +1,224 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path"
+	"strings"
+)
+
+// tmpPrefix starts the names of files being written; List skips them.
+const tmpPrefix = ".sanafarm-tmp-"
+
+// Local is a Store in a local directory. Every operation goes through an
+// os.Root, so no key (nor a symlink inside the directory) reaches outside
+// it. Put writes a temporary file in the target's directory, syncs it and
+// renames it into place.
+type Local struct {
+	root *os.Root
+	dir  string
+}
+
+var _ Store = (*Local)(nil)
+
+// NewLocal opens (creating if needed) a directory store.
+func NewLocal(dir string) (*Local, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("opening local store: %w", err)
+	}
+	return openLocal(dir)
+}
+
+func openLocal(dir string) (*Local, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening local store: %w", err)
+	}
+	return &Local{root: root, dir: dir}, nil
+}
+
+// Dir is the store's directory.
+func (l *Local) Dir() string { return l.dir }
+
+// Close releases the directory.
+func (l *Local) Close() error { return l.root.Close() }
+
+// Put atomically stores r's bytes under key.
+func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	if err := CheckKey(key); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	dir, base := path.Split(key)
+	if dir != "" {
+		if err := l.root.MkdirAll(strings.TrimSuffix(dir, "/"), 0o755); err != nil {
+			return 0, fmt.Errorf("storing %s: %w", key, err)
+		}
+	}
+	tmp, f, err := l.createTemp(dir, base)
+	if err != nil {
+		return 0, fmt.Errorf("storing %s: %w", key, err)
+	}
+	n, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = l.root.Rename(tmp, key)
+	}
+	if err != nil {
+		_ = l.root.Remove(tmp)
+		return 0, fmt.Errorf("storing %s: %w", key, err)
+	}
+	return n, nil
+}
+
+func (l *Local) createTemp(dir, base string) (string, *os.File, error) {
+	var b [6]byte
+	for range 5 {
+		_, _ = rand.Read(b[:])
+		name := dir + tmpPrefix + base + "-" + hex.EncodeToString(b[:])
+		f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, f, err
+	}
+	return "", nil, errors.New("cannot create a temporary file")
+}
+
+// Get opens the object.
+func (l *Local) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := l.root.Open(key)
+	if err != nil {
+		return nil, l.mapErr(key, err)
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is a directory", ErrNotFound, l.name(key))
+	}
+	return f, nil
+}
+
+// Stat describes the object.
+func (l *Local) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	st, err := l.root.Stat(key)
+	if err != nil {
+		return ObjectInfo{}, l.mapErr(key, err)
+	}
+	if st.IsDir() {
+		return ObjectInfo{}, fmt.Errorf("%w: %s is a directory", ErrNotFound, l.name(key))
+	}
+	return ObjectInfo{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// Delete removes the object.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	err := l.root.Remove(key)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deleting %s: %w", l.name(key), err)
+	}
+	return nil
+}
+
+// List yields the objects under prefix, sorted by name within each
+// directory (a walk of the deepest directory the prefix names; temporary
+// files are skipped).
+func (l *Local) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		if err := checkPrefix(prefix); err != nil {
+			yield(ObjectInfo{}, err)
+			return
+		}
+		start := "."
+		if i := strings.LastIndex(prefix, "/"); i > 0 {
+			start = prefix[:i]
+		}
+		err := fs.WalkDir(l.root.FS(), start, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && p == start {
+					return fs.SkipAll
+				}
+				return err
+			}
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
+			return l.visit(p, d, prefix, yield)
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield(ObjectInfo{}, fmt.Errorf("listing %s: %w", l.name(prefix), err))
+		}
+	}
+}
+
+var errStop = errors.New("stop")
+
+func (l *Local) visit(p string, d fs.DirEntry, prefix string, yield func(ObjectInfo, error) bool) error {
+	if d.IsDir() {
+		if p != "." && !strings.HasPrefix(p+"/", prefix) && !strings.HasPrefix(prefix, p+"/") {
+			return fs.SkipDir
+		}
+		return nil
+	}
+	if strings.HasPrefix(d.Name(), tmpPrefix) || !strings.HasPrefix(p, prefix) || !d.Type().IsRegular() {
+		return nil
+	}
+	info, err := d.Info()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted while listing
+		}
+		return err
+	}
+	if !yield(ObjectInfo{Key: p, Size: info.Size(), ModTime: info.ModTime()}, nil) {
+		return errStop
+	}
+	return nil
+}
+
+func (l *Local) name(key string) string { return path.Join(l.dir, key) }
+
+func (l *Local) mapErr(key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, l.name(key))
+	}
+	return fmt.Errorf("reading %s: %w", l.name(key), err)
+}
+
+// ctxReader stops a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,139 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Errors of every Store.
+var (
+	// ErrNotFound: no object has the key.
+	ErrNotFound = errors.New("object not found")
+	// ErrInvalidKey: the key is not a clean relative slash path.
+	ErrInvalidKey = errors.New("invalid object key")
+	// ErrNotSupported: the URL names a store this build cannot open yet.
+	ErrNotSupported = errors.New("not supported yet")
+)
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Store is an object store as this package's readers and writers use it.
+// Keys are slash-separated relative paths ("00042/000002688.png"); "."
+// and ".." elements, empty elements, backslashes and leading or trailing
+// slashes are rejected with ErrInvalidKey. A Put is atomic: readers see
+// the old object or the whole new one, never a part.
+type Store interface {
+	// Put stores r's bytes under key and returns how many were written.
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// Get opens the object (ErrNotFound when absent).
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Stat describes the object (ErrNotFound when absent).
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List yields the objects whose keys start with prefix.
+	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	// Delete removes the object; deleting an absent object is no error.
+	Delete(ctx context.Context, key string) error
+	// Close releases the store.
+	Close() error
+}
+
+// CheckKey returns ErrInvalidKey (wrapped, naming the key) unless key is
+// a clean relative slash path.
+func CheckKey(key string) error {
+	if key == "" || key == "." || !fs.ValidPath(key) || strings.ContainsAny(key, "\\\x00") {
+		return fmt.Errorf("%w %q: want a relative slash path without . or .. elements", ErrInvalidKey, key)
+	}
+	return nil
+}
+
+// checkPrefix accepts "" or a key, optionally with a trailing slash.
+func checkPrefix(prefix string) error {
+	p := strings.TrimSuffix(prefix, "/")
+	if p == "" && prefix != "/" {
+		return nil
+	}
+	if err := CheckKey(p); err != nil {
+		return fmt.Errorf("list prefix: %w", err)
+	}
+	return nil
+}
+
+// Open opens the store a URL names, rooted at the URL: file:///dir, a
+// plain path (created if missing); s3:// is not supported yet.
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	dir, err := LocalPath(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return NewLocal(dir)
+}
+
+// LocalPath returns the directory or file a file:// URL or plain path
+// names; other schemes are errors (s3:// wraps ErrNotSupported).
+func LocalPath(rawURL string) (string, error) {
+	if rawURL == "" {
+		return "", errors.New("empty storage URL")
+	}
+	scheme, _, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return filepath.Clean(rawURL), nil
+	}
+	switch strings.ToLower(scheme) {
+	case "file":
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return "", fmt.Errorf("storage URL %q: %w", rawURL, err)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return "", fmt.Errorf("storage URL %q: file URLs name a local path (file:///dir), not host %q", rawURL, u.Host)
+		}
+		if u.Path == "" {
+			return "", fmt.Errorf("storage URL %q has no path", rawURL)
+		}
+		return filepath.FromSlash(u.Path), nil
+	case "s3":
+		return "", fmt.Errorf("storage URL %q: s3 object storage is %w (use a file:// URL or a path)", rawURL, ErrNotSupported)
+	}
+	return "", fmt.Errorf("storage URL %q: unknown scheme %q (want file:// or a path)", rawURL, scheme)
+}
+
+// OpenObject opens the single object a URL names (a prompt file, say).
+func OpenObject(ctx context.Context, rawURL string) (io.ReadCloser, error) {
+	p, err := LocalPath(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openLocal(filepath.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.Get(ctx, filepath.Base(p))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return &closeBoth{ReadCloser: r, store: s}, nil
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	store Store
+}
+
+func (c *closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	return errors.Join(err, c.store.Close())
+}

@@ -1,0 +1,189 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func newLocal(t *testing.T) (*Local, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func TestLocalPutGetStatListDelete(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newLocal(t)
+	for _, k := range []string{"00001/000000064.png", "00001/000000064.json", "00000_stats.json", "00002/x.txt"} {
+		if _, err := s.Put(ctx, k, strings.NewReader("data:"+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := s.Get(ctx, "00001/000000064.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "data:00001/000000064.png" {
+		t.Fatalf("got %q", b)
+	}
+	if st, err := s.Stat(ctx, "00000_stats.json"); err != nil || st.Size != int64(len("data:00000_stats.json")) {
+		t.Fatalf("stat %+v %v", st, err)
+	}
+	var keys []string
+	for o, err := range s.List(ctx, "00001/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, o.Key)
+	}
+	if strings.Join(keys, ",") != "00001/000000064.json,00001/000000064.png" {
+		t.Fatalf("list 00001/: %v", keys)
+	}
+	if n := count(t, s, "0000"); n != 4 {
+		t.Fatalf("list 0000: %d objects", n)
+	}
+	if n := count(t, s, "nope/"); n != 0 {
+		t.Fatalf("list nope/: %d objects", n)
+	}
+	if err := s.Delete(ctx, "00002/x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "00002/x.txt"); err != nil {
+		t.Fatalf("deleting twice: %v", err)
+	}
+	if _, err := s.Get(ctx, "00002/x.txt"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get deleted: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00001", "000000064.png")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func count(t *testing.T, s Store, prefix string) int {
+	t.Helper()
+	n := 0
+	for _, err := range s.List(context.Background(), prefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+// failingReader returns some bytes and then an error, like a dropped
+// upload stream.
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n > 0 {
+		f.n = 0
+		return copy(p, "partial"), nil
+	}
+	return 0, errors.New("stream broke")
+}
+
+func TestLocalPutAtomic(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newLocal(t)
+	if _, err := s.Put(ctx, "a/b.png", strings.NewReader("old")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "a/b.png", &failingReader{n: 1}); err == nil {
+		t.Fatal("put from a failing reader succeeded")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "a", "b.png"))
+	if err != nil || string(b) != "old" {
+		t.Fatalf("after a failed put: %q %v, want the old object", b, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "a"))
+	if len(ents) != 1 {
+		t.Fatalf("temporary files left behind: %v", ents)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Put(cctx, "a/c.png", bytes.NewReader([]byte("x"))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put with a cancelled context: %v", err)
+	}
+	// A temporary file from a crashed writer is not listed.
+	os.WriteFile(filepath.Join(dir, "a", tmpPrefix+"b.png-123"), []byte("half"), 0o644)
+	if n := count(t, s, "a/"); n != 1 {
+		t.Fatalf("listed %d objects, want 1 (temporary files hidden)", n)
+	}
+}
+
+func TestLocalRejectsTraversal(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newLocal(t)
+	outside := filepath.Join(filepath.Dir(dir), "outside-"+filepath.Base(dir))
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(outside) })
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"", ".", "..", "../x", "a/../../x", "/etc/passwd", "a//b", "a/", `a\..\b`, "a/./b", "x\x00y"} {
+		if _, err := s.Put(ctx, k, strings.NewReader("x")); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("put %q: %v, want ErrInvalidKey", k, err)
+		}
+		if _, err := s.Get(ctx, k); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("get %q: %v, want ErrInvalidKey", k, err)
+		}
+	}
+	if _, err := s.Put(ctx, "link/escape.txt", strings.NewReader("x")); err == nil {
+		t.Error("put through a symlink out of the store succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "escape.txt")); err == nil {
+		t.Error("a file was written outside the store")
+	}
+	for _, err := range s.List(ctx, "../") {
+		if !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("list ../: %v", err)
+		}
+	}
+}
+
+func TestOpenURLs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, u := range []string{dir + "/out", "file://" + dir + "/out2", "file://localhost" + dir + "/out3"} {
+		s, err := Open(ctx, u)
+		if err != nil {
+			t.Fatalf("open %s: %v", u, err)
+		}
+		s.Close()
+	}
+	cases := map[string]string{
+		"s3://bucket/prefix": "not supported yet",
+		"gs://bucket":        "unknown scheme",
+		"":                   "empty",
+		"file://otherhost/x": "not host",
+		"file://":            "no path",
+	}
+	for u, want := range cases {
+		_, err := Open(ctx, u)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("open %q: %v, want %q", u, err, want)
+		}
+	}
+	if _, err := Open(ctx, "s3://b/p"); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("s3: %v, want ErrNotSupported", err)
+	}
+	if _, err := OpenObject(ctx, "file://"+dir+"/missing.txt"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "missing.txt") {
+		t.Errorf("open missing object: %v", err)
+	}
+}
