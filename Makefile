@@ -33,7 +33,7 @@ test-race: ## run the tests with the race detector (needs cgo)
 	CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
 
 .PHONY: bench
-bench: bench-ops bench-gemm bench-dit ## all benchmarks that report ratios against a same-run baseline
+bench: bench-ops bench-gemm bench-dit bench-dcae bench-gemma ## all benchmarks that report ratios against a same-run baseline
 
 .PHONY: bench-gemm
 bench-gemm: ## single-thread sgemm vs OpenBLAS at Sana shapes (needs libopenblas-dev); last line is the ratio
@@ -125,3 +125,11 @@ run: ## generate a few images with the offline sana-tiny model into ./out/ (late
 	CGO_ENABLED=0 $(GO) run ./cmd/sanafarm generate --model sana-tiny \
 		-p "a photo of an astronaut riding a horse on mars" -p "a lighthouse on a cliff at sunset over the sea" \
 		-n 2 --seed 1 --steps 10 -o out/ --verbose
+
+.PHONY: bench-dcae
+bench-dcae: ## Sana DC-AE decode (real widths, 32×8×8 → 256²) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
+	CGO_ENABLED=0 $(GO) run ./model/dcae/internal/decodebench -threads $(or $(THREADS),1)
+
+.PHONY: bench-gemma
+bench-gemma: ## one Gemma-2 decoder layer (gemma-2-2b widths, 2×300 tokens) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
+	CGO_ENABLED=0 $(GO) run ./model/gemma2/internal/layerbench -threads $(or $(THREADS),1)
