@@ -1,0 +1,298 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// backend is what the HTTP layer needs from the server (a fake in tests).
+type backend interface {
+	SubmitJob(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error)
+	CancelJob(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error)
+	JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, bool)
+	Jobs(state protocol.JobState) []protocol.Job
+	Nodes() []api.NodeStatus
+	Health() api.Health
+	IsLeader() bool
+	LeaderURL(ctx context.Context) (string, error)
+}
+
+var _ backend = (*Server)(nil)
+
+// forwardedHeader marks a write a follower forwarded (never forwarded twice).
+const forwardedHeader = "X-Sanafarm-Forwarded-By"
+
+type apiConfig struct {
+	token   string
+	log     *slog.Logger
+	metrics prometheus.Gatherer
+	id      string
+}
+
+type apiServer struct {
+	b   backend
+	cfg apiConfig
+}
+
+// newAPI builds the v1 routes. Writes on a follower are proxied to the
+// leader (its URL from etcd, see LeaderURL); reads are served locally.
+func newAPI(b backend, cfg apiConfig) http.Handler {
+	a := &apiServer{b: b, cfg: cfg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.PathJobs, a.auth(a.onLeader(a.submit)))
+	mux.HandleFunc("GET "+api.PathJobs, a.auth(a.list))
+	mux.HandleFunc("GET "+api.PathJobs+"/{id}", a.auth(a.get))
+	mux.HandleFunc("POST "+api.PathJobs+"/{id}/cancel", a.auth(a.onLeader(a.cancel)))
+	mux.HandleFunc("GET "+api.PathNodes, a.auth(a.nodes))
+	mux.HandleFunc("GET "+api.PathHealth, a.health)
+	if cfg.metrics != nil {
+		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(cfg.metrics, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, protocol.Errorf(protocol.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
+	if a.cfg.token == "" {
+		return h
+	}
+	want := []byte("Bearer " + a.cfg.token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sanafarm"`)
+			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "missing or wrong bearer token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// onLeader runs h on the leader and proxies the request there otherwise.
+func (a *apiServer) onLeader(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > api.MaxBody {
+			writeError(w, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody))
+			return
+		}
+		if a.b.IsLeader() {
+			h(w, r)
+			return
+		}
+		if r.Header.Get(forwardedHeader) != "" {
+			writeError(w, protocol.Errorf(protocol.CodeNotLeader, "forwarded write reached a non-leader; retry"))
+			return
+		}
+		target, err := a.b.LeaderURL(r.Context())
+		if err != nil {
+			writeError(w, protocol.Errorf(protocol.CodeUnavailable, "no leader to forward to: %v", err))
+			return
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			writeError(w, protocol.Errorf(protocol.CodeInternal, "leader url %q: %v", target, err))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBody)
+		a.proxy(u).ServeHTTP(w, r)
+	}
+}
+
+func (a *apiServer) proxy(u *url.URL) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Header.Set(forwardedHeader, a.cfg.id+"@"+pr.In.Host)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(w, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody))
+				return
+			}
+			writeError(w, protocol.Errorf(protocol.CodeUnavailable, "forwarding to leader %s: %v", u, err))
+		},
+	}
+}
+
+func (a *apiServer) submit(w http.ResponseWriter, r *http.Request) {
+	var spec protocol.JobSpec
+	if err := decodeBody(w, r, &spec); err != nil {
+		writeError(w, err)
+		return
+	}
+	j, err := a.b.SubmitJob(r.Context(), protocol.JobID(r.URL.Query().Get("id")), spec)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, j)
+}
+
+func (a *apiServer) list(w http.ResponseWriter, r *http.Request) {
+	st := protocol.JobState(r.URL.Query().Get("state"))
+	switch st {
+	case "", protocol.JobQueued, protocol.JobRunning, protocol.JobDone, protocol.JobFailed, protocol.JobCancelled:
+	default:
+		writeError(w, &protocol.Error{Code: protocol.CodeBadRequest, Message: "unknown job state",
+			Fields: []protocol.FieldError{{Field: "state", Value: string(st), Problem: "want queued, running, done, failed or cancelled"}}})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.JobList{Jobs: a.b.Jobs(st)})
+}
+
+func (a *apiServer) get(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, from := 0, 0
+	var fields []protocol.FieldError
+	if q.Get("tasks") == "1" || q.Get("tasks") == "true" {
+		limit = queryInt(q, "limit", 1000, &fields)
+		from = queryInt(q, "from", 0, &fields)
+	}
+	if len(fields) > 0 {
+		writeError(w, &protocol.Error{Code: protocol.CodeBadRequest, Message: "bad query", Fields: fields})
+		return
+	}
+	d, ok := a.b.JobDetail(protocol.JobID(r.PathValue("id")), from, limit)
+	if !ok {
+		writeError(w, protocol.Errorf(protocol.CodeNotFound, "job %s not found", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func queryInt(q url.Values, name string, def int, fields *[]protocol.FieldError) int {
+	s := q.Get(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		*fields = append(*fields, protocol.FieldError{Field: name, Value: s, Problem: "want a non-negative integer"})
+	}
+	return n
+}
+
+func (a *apiServer) cancel(w http.ResponseWriter, r *http.Request) {
+	var req api.CancelRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(w, r, &req); err != nil && !errors.Is(err, errEmptyBody) {
+			writeError(w, err)
+			return
+		}
+	}
+	j, err := a.b.CancelJob(r.Context(), protocol.JobID(r.PathValue("id")), req.Reason)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *apiServer) nodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, api.NodeList{Nodes: a.b.Nodes()})
+}
+
+func (a *apiServer) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Health())
+}
+
+var errEmptyBody = protocol.Errorf(protocol.CodeBadRequest, "empty request body")
+
+// reFieldBefore finds the JSON key just before a syntax error.
+var reFieldBefore = regexp.MustCompile(`"([^"\\]+)"\s*:\s*$`)
+
+// decodeBody reads a JSON body of at most api.MaxBody bytes into v,
+// turning decoding problems into bad_request errors naming the field.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody)
+	case err != nil:
+		return protocol.Errorf(protocol.CodeBadRequest, "reading body: %v", err)
+	case len(bytes.TrimSpace(body)) == 0:
+		return errEmptyBody
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(body, err)
+	}
+	if dec.More() {
+		return protocol.Errorf(protocol.CodeBadRequest, "trailing data after the JSON body")
+	}
+	return nil
+}
+
+func jsonError(body []byte, err error) *protocol.Error {
+	e := protocol.Errorf(protocol.CodeBadRequest, "invalid JSON body: %v", err)
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		if m := reFieldBefore.FindSubmatch(body[:max(se.Offset-1, 0)]); m != nil {
+			e.Fields = []protocol.FieldError{{Field: string(m[1]), Problem: "not valid JSON: " + se.Error()}}
+		}
+	case errors.As(err, &te):
+		e.Fields = []protocol.FieldError{{Field: te.Field, Value: te.Value, Problem: fmt.Sprintf("want %v", te.Type)}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		e.Fields = []protocol.FieldError{{Field: f, Problem: "unknown field"}}
+	}
+	return e
+}
+
+// statusOf maps error codes to HTTP statuses.
+func statusOf(c protocol.Code) int {
+	switch c {
+	case protocol.CodeBadRequest:
+		return http.StatusBadRequest
+	case protocol.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case protocol.CodeNotFound:
+		return http.StatusNotFound
+	case protocol.CodeConflict, protocol.CodeStaleAttempt:
+		return http.StatusConflict
+	case protocol.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case protocol.CodeNotLeader, protocol.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	e := wireError(err)
+	if e.Code == protocol.CodeNotLeader || e.Code == protocol.CodeUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, statusOf(e.Code), e)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,76 @@
+// Package api holds the JSON bodies of the coordinator's HTTP API (v1)
+// that are not already protocol types, shared by the server and the Go
+// client. Errors are always protocol.Error bodies.
+package api
+
+import (
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Routes of the v1 API.
+const (
+	PathJobs    = "/v1/jobs"     // POST: submit (body JobSpec, ?id= optional, 201 Job); GET: list (?state=)
+	PathNodes   = "/v1/nodes"    // GET: NodeList
+	PathHealth  = "/v1/health"   // GET: Health (no auth)
+	PathMetrics = "/metrics"     // GET: Prometheus (no auth)
+	MaxBody     = int64(1 << 20) // request bodies larger than this get 413 too_large
+)
+
+// JobPath is /v1/jobs/{id} (GET: JobDetail, ?tasks=1&from=&limit=).
+func JobPath(id protocol.JobID) string { return PathJobs + "/" + string(id) }
+
+// CancelPath is /v1/jobs/{id}/cancel (POST, optional body CancelRequest; 200 Job).
+func CancelPath(id protocol.JobID) string { return JobPath(id) + "/cancel" }
+
+// TaskCounts counts a job's tasks by state.
+type TaskCounts struct {
+	Queued int `json:"queued"`
+	Leased int `json:"leased"`
+	Done   int `json:"done"`
+	Failed int `json:"failed"`
+}
+
+// JobDetail answers GET /v1/jobs/{id}.
+type JobDetail struct {
+	Job    protocol.Job    `json:"job"`
+	Counts TaskCounts      `json:"tasks_by_state"`
+	Tasks  []protocol.Task `json:"tasks,omitempty"` // with ?tasks=1 (paged by from/limit)
+}
+
+// JobList answers GET /v1/jobs.
+type JobList struct {
+	Jobs []protocol.Job `json:"jobs"`
+}
+
+// CancelRequest is the optional body of a cancel.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// NodeStatus is one node as the coordinator sees it: its etcd
+// announcement (Live) and the tasks leased to it.
+type NodeStatus struct {
+	Info   protocol.NodeInfo `json:"info"`
+	Live   bool              `json:"live"`
+	Leases []protocol.Task   `json:"leases,omitempty"`
+}
+
+// NodeList answers GET /v1/nodes.
+type NodeList struct {
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// Health answers GET /v1/health.
+type Health struct {
+	ID           string    `json:"id"`
+	Role         string    `json:"role"` // leader, follower, candidate, shutdown
+	Leader       string    `json:"leader,omitempty"`
+	LeaderAddr   string    `json:"leader_addr,omitempty"` // raft address
+	RaftState    string    `json:"raft_state"`
+	Term         uint64    `json:"term"`
+	LastIndex    uint64    `json:"last_index"`
+	AppliedIndex uint64    `json:"applied_index"`
+	Time         time.Time `json:"time"`
+}

@@ -1,0 +1,162 @@
+// Package client is a small Go client of the coordinator's HTTP API (v1),
+// used by the CLI. Any coordinator may be called: followers forward writes
+// to the leader. Errors from the API are returned as *protocol.Error.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Client calls one coordinator.
+type Client struct {
+	base  string
+	token string
+	// HTTP is the transport (default: a client with a 30 s timeout).
+	HTTP *http.Client
+	// Retries of writes answered not_leader/unavailable (a leader change;
+	// default 20, 250 ms apart). Submits retry under one job id, so a
+	// retried submit never creates a second job.
+	Retries int
+}
+
+// New returns a client of the API at baseURL ("http://host:port").
+func New(baseURL, token string) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token,
+		HTTP: &http.Client{Timeout: 30 * time.Second}, Retries: 20}
+}
+
+// SubmitJob submits a spec and returns the accepted job.
+func (c *Client) SubmitJob(ctx context.Context, spec protocol.JobSpec) (protocol.Job, error) {
+	return c.SubmitJobID(ctx, newID(), spec)
+}
+
+// SubmitJobID submits a spec under a chosen job id (idempotent: the same
+// id and spec return the existing job).
+func (c *Client) SubmitJobID(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
+	var j protocol.Job
+	path := api.PathJobs
+	if id != "" {
+		path += "?id=" + url.QueryEscape(string(id))
+	}
+	err := c.write(ctx, path, spec, &j)
+	return j, err
+}
+
+// Job returns a job's detail; withTasks lists up to limit tasks from shard
+// from on.
+func (c *Client) Job(ctx context.Context, id protocol.JobID, withTasks bool, from, limit int) (api.JobDetail, error) {
+	var d api.JobDetail
+	path := api.JobPath(id)
+	if withTasks {
+		path += "?tasks=1&from=" + strconv.Itoa(from) + "&limit=" + strconv.Itoa(limit)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &d)
+	return d, err
+}
+
+// Jobs lists jobs (state "" = all).
+func (c *Client) Jobs(ctx context.Context, state protocol.JobState) ([]protocol.Job, error) {
+	var l api.JobList
+	path := api.PathJobs
+	if state != "" {
+		path += "?state=" + url.QueryEscape(string(state))
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &l)
+	return l.Jobs, err
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error) {
+	var j protocol.Job
+	err := c.write(ctx, api.CancelPath(id), api.CancelRequest{Reason: reason}, &j)
+	return j, err
+}
+
+// Nodes lists the nodes and their leases.
+func (c *Client) Nodes(ctx context.Context) ([]api.NodeStatus, error) {
+	var l api.NodeList
+	err := c.do(ctx, http.MethodGet, api.PathNodes, nil, &l)
+	return l.Nodes, err
+}
+
+// Health describes the called coordinator's Raft role.
+func (c *Client) Health(ctx context.Context) (api.Health, error) {
+	var h api.Health
+	err := c.do(ctx, http.MethodGet, api.PathHealth, nil, &h)
+	return h, err
+}
+
+// write POSTs, retrying while the cluster has no reachable leader.
+func (c *Client) write(ctx context.Context, path string, body, out any) error {
+	for i := 0; ; i++ {
+		err := c.do(ctx, http.MethodPost, path, body, out)
+		code := protocol.CodeOf(err)
+		if err == nil || i >= c.Retries || (code != protocol.CodeNotLeader && code != protocol.CodeUnavailable) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encoding request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return &protocol.Error{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("%s %s: %v", method, path, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding %s %s response: %w", method, path, err)
+	}
+	return nil
+}
+
+func decodeError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e protocol.Error
+	if json.Unmarshal(b, &e) != nil || e.Code == "" {
+		return &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("http %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))}
+	}
+	return &e
+}
+
+func newID() protocol.JobID {
+	return protocol.JobID(fmt.Sprintf("j-%016x", randUint64()))
+}

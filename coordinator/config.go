@@ -1,0 +1,121 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Peer is one Raft voter.
+type Peer struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"` // host:port of its Raft transport
+}
+
+// PickFunc chooses the leases for a lease request: up to req.Free tasks,
+// attempt = current + 1, deadline = now + lease TTL. The scheduler's
+// (*scheduler.Scheduler).Pick has this shape (wire it with a closure);
+// FIFO is the built-in default.
+type PickFunc func(st SchedulerState, req protocol.LeaseRequest, now time.Time) []protocol.TaskNext
+
+// SchedulerState is the read-only view a PickFunc consumes; it has the
+// method set of scheduler.State, so (*state.Store).View() satisfies both.
+type SchedulerState interface {
+	ActiveJobs() []protocol.Job
+	QueuedTasks(job protocol.JobID, limit int) []protocol.Task
+	LeasedCount(job protocol.JobID) int
+	FailuresOn(job protocol.JobID, node string) int
+}
+
+// Config configures a coordinator.
+type Config struct {
+	// ID is this voter's Raft server id (unique in the cluster).
+	ID string
+	// DataDir holds raft.db (logs, stable store) and snapshots/.
+	DataDir string
+	// RaftBind is the TCP address of the Raft transport ("127.0.0.1:0"
+	// allowed; see Server.RaftAddr). RaftListener, when set, is used
+	// instead (tests allocate every voter's listener before bootstrapping).
+	RaftBind     string
+	RaftListener net.Listener
+	// Bootstrap a new cluster whose voters are Peers (this server included;
+	// empty Peers = a one-voter cluster of this server). Ignored when
+	// DataDir already holds Raft state.
+	Bootstrap bool
+	Peers     []Peer
+	// HTTPAddr is the API address (":0" allowed; see Server.HTTPAddr), or
+	// HTTPListener. HTTPAdvertise is the base URL other coordinators use
+	// to forward writes here (default http://<bound address>).
+	HTTPAddr      string
+	HTTPListener  net.Listener
+	HTTPAdvertise string
+	// NATS carries node traffic (nil: no node traffic). The caller owns it.
+	NATS *nats.Conn
+	// Etcd holds node announcements and coordinator API addresses (nil: no
+	// node watch, followers cannot forward writes). The caller owns it.
+	Etcd *clientv3.Client
+	// Token is the bearer token of the API ("" = no auth).
+	Token string
+	// LeaseTTL is how long a task lease lasts without progress (default 30 s).
+	LeaseTTL time.Duration
+	// ProgressInterval is how often buffered progress is committed and
+	// expired leases are scanned (default 500 ms).
+	ProgressInterval time.Duration
+	// Pick is the scheduler (default FIFO(LeaseTTL)).
+	Pick PickFunc
+	// SnapshotThreshold and SnapshotInterval tune Raft snapshots (0 = raft
+	// defaults).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	Logger            *slog.Logger
+	Clock             func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultLeaseTTL         = 30 * time.Second
+	DefaultProgressInterval = 500 * time.Millisecond
+)
+
+func (c *Config) setDefaults() error {
+	if c.ID == "" {
+		return errors.New("config: ID is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("config: DataDir is required")
+	}
+	if c.RaftBind == "" && c.RaftListener == nil {
+		return errors.New("config: RaftBind or RaftListener is required")
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.Pick == nil {
+		c.Pick = FIFO(c.LeaseTTL)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.HTTPAddr == "" && c.HTTPListener == nil {
+		c.HTTPAddr = "127.0.0.1:0"
+	}
+	for _, p := range c.Peers {
+		if p.ID == "" || p.Addr == "" {
+			return fmt.Errorf("config: peer %+v needs an id and an address", p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"reflect"
+	"regexp"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+var reJobID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// NewJobID returns "j-" + 16 random hex digits.
+func NewJobID() protocol.JobID {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return protocol.JobID("j-" + hex.EncodeToString(b[:]))
+}
+
+// SubmitJob validates a spec and commits a JobSubmit (leader only). The
+// job's tasks are implied by its spec (no per-shard records), so a job of
+// millions of shards commits in one small entry. A non-empty id makes the
+// submit idempotent: resubmitting the same spec under the same id returns
+// the existing job (clients retry with it after a leader change).
+func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
+	if err := spec.Validate(); err != nil {
+		if v, ok := err.(protocol.ValidationError); ok {
+			return protocol.Job{}, v.AsError()
+		}
+		return protocol.Job{}, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
+	}
+	if id == "" {
+		id = NewJobID()
+	} else if !reJobID.MatchString(string(id)) {
+		return protocol.Job{}, &protocol.Error{Code: protocol.CodeBadRequest, Message: "invalid job id",
+			Fields: []protocol.FieldError{{Field: "id", Value: string(id), Problem: "want 1-64 letters, digits, _ . -"}}}
+	}
+	if j, ok := s.store.JobByID(id); ok {
+		return existing(j, spec)
+	}
+	job := protocol.Job{ID: id, Spec: spec}
+	if _, err := s.apply(ctx, protocol.CmdJobSubmit, protocol.JobSubmit{Job: job, At: s.cfg.Clock()}); err != nil {
+		if j, ok := s.store.JobByID(id); ok && protocol.CodeOf(err) == protocol.CodeConflict {
+			return existing(j, spec)
+		}
+		return protocol.Job{}, err
+	}
+	j, _ := s.store.JobByID(id)
+	s.log.Info("job submitted", "job_id", id, "shards", j.Shards, "images", j.Images)
+	return j, nil
+}
+
+func existing(j protocol.Job, spec protocol.JobSpec) (protocol.Job, error) {
+	if !reflect.DeepEqual(j.Spec, spec) {
+		return protocol.Job{}, protocol.Errorf(protocol.CodeConflict, "job %s exists with a different spec", j.ID)
+	}
+	return j, nil
+}
+
+// CancelJob commits a JobCancel (leader only).
+func (s *Server) CancelJob(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error) {
+	if _, ok := s.store.JobByID(id); !ok {
+		return protocol.Job{}, protocol.Errorf(protocol.CodeNotFound, "job %s not found", id)
+	}
+	if _, err := s.apply(ctx, protocol.CmdJobCancel, protocol.JobCancel{ID: id, Reason: reason, At: s.cfg.Clock()}); err != nil {
+		return protocol.Job{}, err
+	}
+	j, _ := s.store.JobByID(id)
+	s.log.Info("job cancelled", "job_id", id, "reason", reason)
+	return j, nil
+}
+
+// JobDetail returns a job with its task counts and, when limit != 0, up to
+// limit tasks from shard `from` on (limit < 0: all).
+func (s *Server) JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, bool) {
+	j, ok := s.store.JobByID(id)
+	if !ok {
+		return api.JobDetail{}, false
+	}
+	c, _ := s.store.TaskCounts(id)
+	d := api.JobDetail{Job: j, Counts: api.TaskCounts(c)}
+	if limit != 0 {
+		d.Tasks = s.store.TasksByJob(id, from, max(limit, 0))
+	}
+	return d, true
+}
+
+// Jobs lists jobs (state "" = all).
+func (s *Server) Jobs(st protocol.JobState) []protocol.Job { return s.store.Jobs(st) }
+
+// Health describes this server's Raft role.
+func (s *Server) Health() api.Health {
+	h := api.Health{ID: s.cfg.ID, Role: "shutdown", RaftState: "shutdown", Time: s.cfg.Clock(),
+		AppliedIndex: s.store.Index()}
+	r := s.getRaft()
+	if r == nil {
+		return h
+	}
+	st := r.State()
+	h.RaftState = st.String()
+	h.Role = map[raft.RaftState]string{raft.Leader: "leader", raft.Follower: "follower", raft.Candidate: "candidate"}[st]
+	if h.Role == "" {
+		h.Role = "shutdown"
+	}
+	h.Leader, h.LeaderAddr = s.Leader()
+	stats := r.Stats()
+	h.Term, _ = strconv.ParseUint(stats["term"], 10, 64)
+	h.LastIndex, _ = strconv.ParseUint(stats["last_log_index"], 10, 64)
+	return h
+}

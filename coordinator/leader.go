@@ -1,0 +1,187 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// monitorLeadership starts the leader loop when this server becomes leader
+// and stops it (its deferred revoke) when it stops being leader.
+func (s *Server) monitorLeadership(ctx context.Context) {
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-s.notifyCh:
+			switch {
+			case leader && stop == nil:
+				stop = s.startLeaderLoop(ctx)
+			case !leader && stop != nil:
+				stop()
+				stop = nil
+			}
+		}
+	}
+}
+
+// startLeaderLoop runs leaderLoop until the returned stop is called.
+func (s *Server) startLeaderLoop(ctx context.Context) (stop func()) {
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.leaderLoop(lctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// leaderLoop runs leader-only work: after a barrier (the FSM has every
+// committed entry), it subscribes to node traffic and runs the progress
+// batcher and lease-expiry scanner until leadership ends.
+func (s *Server) leaderLoop(ctx context.Context) {
+	if err := s.barrier(ctx); err != nil {
+		s.log.Warn("leader barrier failed", "err", err)
+		return
+	}
+	since := s.cfg.Clock()
+	subs, err := s.subscribe()
+	defer s.revoke(subs)
+	if err != nil {
+		s.log.Error("subscribing to node traffic", "err", err)
+		return
+	}
+	s.log.Info("leadership established", "index", s.store.Index())
+	t := time.NewTicker(s.cfg.ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.flushProgress(ctx)
+			s.expireLeases(ctx, since)
+		}
+	}
+}
+
+// revoke undoes leader-only setup.
+func (s *Server) revoke(subs []*nats.Subscription) {
+	for _, sub := range subs {
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn("unsubscribing", "subject", sub.Subject, "err", err)
+		}
+	}
+	s.progress.reset()
+	s.log.Info("leadership revoked")
+}
+
+// progressBuffer aggregates progress reports between commits: one
+// TaskProgress entry per interval instead of one per report.
+type progressBuffer struct {
+	mu      sync.Mutex
+	pending map[protocol.TaskKey]protocol.ProgressUpdate
+}
+
+func newProgressBuffer() *progressBuffer {
+	return &progressBuffer{pending: map[protocol.TaskKey]protocol.ProgressUpdate{}}
+}
+
+func (b *progressBuffer) add(u protocol.ProgressUpdate) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.pending[u.TaskKey]; ok && old.Attempt == u.Attempt && old.Done > u.Done {
+		u.Done = old.Done
+	}
+	b.pending[u.TaskKey] = u
+}
+
+func (b *progressBuffer) take() []protocol.ProgressUpdate {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.pending
+	b.pending = map[protocol.TaskKey]protocol.ProgressUpdate{}
+	keys := slices.SortedFunc(maps.Keys(p), func(a, b protocol.TaskKey) int {
+		if a.Job != b.Job {
+			return strings.Compare(string(a.Job), string(b.Job))
+		}
+		return a.Shard - b.Shard
+	})
+	out := make([]protocol.ProgressUpdate, len(keys))
+	for i, k := range keys {
+		out[i] = p[k]
+	}
+	return out
+}
+
+// extended returns a pending deadline for a task's attempt, if any.
+func (b *progressBuffer) extended(k protocol.TaskKey, attempt int) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.pending[k]
+	return u.Deadline, ok && u.Attempt == attempt
+}
+
+func (b *progressBuffer) reset() { b.take() }
+
+// flushProgress commits the buffered progress as one TaskProgress entry
+// (flagged IgnoreUnknown: losing progress is harmless to older servers).
+func (s *Server) flushProgress(ctx context.Context) {
+	ups := s.progress.take()
+	if len(ups) == 0 {
+		return
+	}
+	c := protocol.TaskProgress{Updates: ups, At: s.cfg.Clock()}
+	if _, err := s.apply(ctx, protocol.CmdTaskProgress|protocol.IgnoreUnknown, c); err != nil {
+		s.log.Warn("committing progress", "updates", len(ups), "err", err)
+	}
+}
+
+// expireLeases fails leases past their deadline. A new leader first gives
+// every lease one LeaseTTL from its election (progress buffered by the old
+// leader was lost with it).
+func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
+	now := s.cfg.Clock()
+	grace := leaderSince.Add(s.cfg.LeaseTTL)
+	for _, t := range s.store.LeasedTasks() {
+		deadline := t.Deadline
+		if d, ok := s.progress.extended(t.TaskKey, t.Attempt); ok && d.After(deadline) {
+			deadline = d
+		}
+		if grace.After(deadline) {
+			deadline = grace
+		}
+		if !now.After(deadline) {
+			continue
+		}
+		s.failTask(ctx, t, "", "lease expired")
+	}
+}
+
+// failTask commits a TaskFail for a task's current attempt.
+func (s *Server) failTask(ctx context.Context, t protocol.Task, node, reason string) {
+	c := protocol.TaskFail{TaskKey: t.TaskKey, Attempt: t.Attempt, Node: node, Reason: reason, At: s.cfg.Clock()}
+	_, err := s.apply(ctx, protocol.CmdTaskFail, c)
+	if err != nil && protocol.CodeOf(err) != protocol.CodeStaleAttempt {
+		s.log.Warn("failing task", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "err", err)
+		return
+	}
+	s.log.Info("task requeued", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "attempt", t.Attempt, "reason", reason)
+}

@@ -1,0 +1,221 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Membership: every coordinator watches protocol.NodePrefix in etcd (the
+// node view behind /v1/nodes); the leader also requeues the tasks of a node
+// whose key is deleted (lease expired or revoked: node gone). Each
+// coordinator publishes its API base URL under protocol.CoordinatorKey(id),
+// bound to an etcd lease, so followers can find the leader's API to
+// forward writes.
+
+const registrationTTL = 10 // seconds
+
+// nodeView is the set of live nodes from the watch.
+type nodeView struct {
+	mu    sync.RWMutex
+	nodes map[string]protocol.NodeInfo
+}
+
+func newNodeView() *nodeView { return &nodeView{nodes: map[string]protocol.NodeInfo{}} }
+
+func (v *nodeView) set(n map[string]protocol.NodeInfo) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.nodes = n
+}
+
+func (v *nodeView) put(id string, n protocol.NodeInfo) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.nodes[id] = n
+}
+
+func (v *nodeView) del(id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.nodes, id)
+}
+
+func (v *nodeView) all() map[string]protocol.NodeInfo {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return maps.Clone(v.nodes)
+}
+
+// Nodes joins the live nodes with the tasks leased to each (nodes holding
+// leases but gone from etcd are listed with Live false).
+func (s *Server) Nodes() []api.NodeStatus {
+	live := s.nodes.all()
+	leases := s.store.LeasesByNode()
+	ids := slices.Sorted(maps.Keys(live))
+	for id := range leases {
+		if _, ok := live[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	out := []api.NodeStatus{}
+	for _, id := range ids {
+		info, ok := live[id]
+		if !ok {
+			info = protocol.NodeInfo{ID: id}
+		}
+		out = append(out, api.NodeStatus{Info: info, Live: ok, Leases: leases[id]})
+	}
+	return out
+}
+
+// watchNodes keeps the node view current, restarting the watch on errors.
+func (s *Server) watchNodes(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := s.watchNodesOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("node watch", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (s *Server) watchNodesOnce(ctx context.Context) error {
+	resp, err := s.cfg.Etcd.Get(ctx, protocol.NodePrefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	nodes := map[string]protocol.NodeInfo{}
+	for _, kv := range resp.Kvs {
+		if id, info, ok := s.decodeNode(kv.Key, kv.Value); ok {
+			nodes[id] = info
+		}
+	}
+	s.nodes.set(nodes)
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.cfg.Etcd.Watch(wctx, protocol.NodePrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	for wr := range wch {
+		if err := wr.Err(); err != nil {
+			return fmt.Errorf("watching nodes: %w", err)
+		}
+		for _, ev := range wr.Events {
+			s.nodeEvent(ctx, ev)
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
+	if ev.Type == clientv3.EventTypePut {
+		if id, info, ok := s.decodeNode(ev.Kv.Key, ev.Kv.Value); ok {
+			s.nodes.put(id, info)
+		}
+		return
+	}
+	id, ok := protocol.NodeIDFromKey(string(ev.Kv.Key))
+	if !ok {
+		return
+	}
+	s.nodes.del(id)
+	s.log.Info("node gone", "node_id", id)
+	if s.IsLeader() {
+		s.requeueNode(ctx, id)
+	}
+}
+
+func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool) {
+	id, ok := protocol.NodeIDFromKey(string(key))
+	var info protocol.NodeInfo
+	if ok {
+		if err := json.Unmarshal(value, &info); err != nil {
+			s.log.Warn("bad node announcement", "node_id", id, "err", err)
+		}
+		info.ID = id
+	}
+	return id, info, ok
+}
+
+// requeueNode fails every task leased to a lost node.
+func (s *Server) requeueNode(ctx context.Context, node string) {
+	ctx, cancel := context.WithTimeout(ctx, trafficTimeout)
+	defer cancel()
+	for _, t := range s.store.LeasesByNode()[node] {
+		s.failTask(ctx, t, node, "node lost")
+	}
+}
+
+// registerAPI publishes this coordinator's API URL under an etcd lease and
+// keeps it alive; on loss it registers again.
+func (s *Server) registerAPI(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.registerOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("coordinator registration lost", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Server) registerOnce(ctx context.Context) error {
+	etcd := s.cfg.Etcd
+	lease, err := etcd.Grant(ctx, registrationTTL)
+	if err != nil {
+		return fmt.Errorf("granting lease: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _ = etcd.Revoke(rctx, lease.ID)
+	}()
+	if _, err := etcd.Put(ctx, protocol.CoordinatorKey(s.cfg.ID), s.advertise, clientv3.WithLease(lease.ID)); err != nil {
+		return fmt.Errorf("publishing api address: %w", err)
+	}
+	ka, err := etcd.KeepAlive(ctx, lease.ID)
+	if err != nil {
+		return fmt.Errorf("keeping lease alive: %w", err)
+	}
+	for range ka { // drain; closed when the lease is lost or ctx ends
+	}
+	return errors.New("keepalive channel closed")
+}
+
+// errNoLeader: no leader is known right now.
+var errNoLeader = errors.New("no raft leader")
+
+// LeaderURL returns the API base URL of the current leader.
+func (s *Server) LeaderURL(ctx context.Context) (string, error) {
+	id, _ := s.Leader()
+	switch {
+	case id == "":
+		return "", errNoLeader
+	case id == s.cfg.ID:
+		return s.advertise, nil
+	case s.cfg.Etcd == nil:
+		return "", fmt.Errorf("leader %s: no etcd to look up its api address", id)
+	}
+	resp, err := s.cfg.Etcd.Get(ctx, protocol.CoordinatorKey(id))
+	if err != nil {
+		return "", fmt.Errorf("looking up leader %s: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", fmt.Errorf("leader %s has not published its api address", id)
+	}
+	return string(resp.Kvs[0].Value), nil
+}

@@ -1,0 +1,62 @@
+package coordinator
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// collector exports the replicated state as Prometheus metrics at scrape
+// time. Counters come from the FSM (Stats), so they agree on every voter
+// and survive leader changes; rate(sanafarm_leases_total[1m]) is leases/s.
+type collector struct {
+	s                                              *Server
+	jobs, tasks, queue, leader                     *prometheus.Desc
+	leases, completions, retries, failures, images *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+func newCollector(s *Server) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("sanafarm_"+name, help, labels, nil)
+	}
+	return &collector{s: s,
+		jobs:        d("jobs", "Jobs by state.", "state"),
+		tasks:       d("tasks", "Shard tasks by state.", "state"),
+		queue:       d("queue_depth", "Queued tasks of active jobs."),
+		leader:      d("raft_leader", "1 if this coordinator is the Raft leader."),
+		leases:      d("leases_total", "Task leases granted."),
+		completions: d("completions_total", "Shards completed."),
+		retries:     d("task_retries_total", "Attempts requeued after a failure, lease expiry or node loss."),
+		failures:    d("task_failures_total", "Attempts that ended without a result."),
+		images:      d("images_done_total", "Images of completed shards."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.leases, c.completions, c.retries, c.failures, c.images} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	sum := c.s.store.Summary()
+	for _, st := range []protocol.JobState{protocol.JobQueued, protocol.JobRunning, protocol.JobDone, protocol.JobFailed, protocol.JobCancelled} {
+		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(sum.Jobs[st]), string(st))
+	}
+	for st, n := range map[protocol.TaskState]int{protocol.TaskQueued: sum.Tasks.Queued, protocol.TaskLeased: sum.Tasks.Leased,
+		protocol.TaskDone: sum.Tasks.Done, protocol.TaskFailed: sum.Tasks.Failed} {
+		ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(n), string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(sum.QueueDepth))
+	leader := 0.0
+	if c.s.IsLeader() {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.leader, prometheus.GaugeValue, leader)
+	for d, v := range map[*prometheus.Desc]int64{c.leases: sum.Stats.Leases, c.completions: sum.Stats.Completions,
+		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.images: sum.Stats.ImagesDone} {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+}

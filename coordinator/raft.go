@@ -1,0 +1,142 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// streamLayer is raft's TCP stream layer over a listener we bound
+// ourselves (so ":0" works and tests know every address up front).
+type streamLayer struct{ net.Listener }
+
+func (l *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+// hclogFor routes raft's hclog output (warnings and up) into slog.
+func hclogFor(l *slog.Logger) hclog.Logger {
+	std := slog.NewLogLogger(l.With("component", "raft").Handler(), slog.LevelWarn)
+	return hclog.FromStandardLogger(std, &hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
+}
+
+// raftConfig uses the fast timeouts measured in STACK.md.
+func (s *Server) raftConfig(hl hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.ID)
+	rc.HeartbeatTimeout = 300 * time.Millisecond
+	rc.ElectionTimeout = 300 * time.Millisecond
+	rc.LeaderLeaseTimeout = 150 * time.Millisecond
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.BatchApplyCh = true
+	rc.Logger = hl
+	rc.NotifyCh = s.notifyCh
+	if s.cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	}
+	if s.cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = s.cfg.SnapshotInterval
+	}
+	return rc
+}
+
+// apply commits one command and returns the FSM's response; an error
+// response (*protocol.Error) is returned as the error. Raft's not-leader
+// errors become ErrNotLeader.
+func (s *Server) apply(ctx context.Context, t protocol.CommandType, payload any) (any, error) {
+	r := s.getRaft()
+	if r == nil {
+		return nil, ErrNotLeader
+	}
+	b, err := protocol.EncodeCommand(t, payload)
+	if err != nil {
+		return nil, err
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	f := r.Apply(b, timeout)
+	if err := waitFuture(ctx, f); err != nil {
+		return nil, fmt.Errorf("applying %v: %w", t, err)
+	}
+	if err, ok := f.Response().(error); ok {
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// waitFuture waits for a raft future or ctx, mapping leadership errors.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+			errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// barrier waits until every entry of previous terms is applied.
+func (s *Server) barrier(ctx context.Context) error {
+	r := s.getRaft()
+	for {
+		err := waitFuture(ctx, r.Barrier(time.Minute))
+		if err == nil || errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("raft barrier failed, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// IsLeader reports whether this server is the Raft leader.
+func (s *Server) IsLeader() bool {
+	r := s.getRaft()
+	return r != nil && r.State() == raft.Leader
+}
+
+// Leader returns the current leader's id and Raft address ("" if none).
+func (s *Server) Leader() (id, addr string) {
+	r := s.getRaft()
+	if r == nil {
+		return "", ""
+	}
+	a, i := r.LeaderWithID()
+	return string(i), string(a)
+}
+
+// WaitForLeader polls until a leader is known or ctx ends.
+func (s *Server) WaitForLeader(ctx context.Context) (string, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := s.Leader(); id != "" {
+			return id, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("waiting for a raft leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}

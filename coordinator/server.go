@@ -1,0 +1,207 @@
+// Package coordinator is the farm's control plane: a Raft-replicated
+// state store of jobs and shard tasks, the leader's node traffic (leases,
+// progress, completions over NATS), node membership from etcd, and the
+// HTTP API.
+//
+// Use New(Config) then Run(ctx); Run returns after ctx is cancelled and
+// everything it started has stopped.
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sanafarm/sanafarm/coordinator/state"
+)
+
+// ErrNotLeader is returned for writes on a server that is not the leader
+// (or lost leadership while applying).
+var ErrNotLeader = errors.New("not the raft leader")
+
+// Server is one coordinator voter.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *state.Store
+	fsm       *fsm
+	raftLn    net.Listener
+	httpLn    net.Listener
+	advertise string
+	registry  *prometheus.Registry
+	progress  *progressBuffer
+	nodes     *nodeView
+	notifyCh  chan bool // raft leadership changes
+
+	mu   sync.Mutex // guards raft (set once in Run)
+	raft *raft.Raft
+}
+
+// New binds the Raft and HTTP listeners; Run starts everything else.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
+		progress: newProgressBuffer(), nodes: newNodeView(), notifyCh: make(chan bool, 16)}
+	s.fsm = &fsm{st: s.store, log: s.log}
+	var err error
+	if s.raftLn = cfg.RaftListener; s.raftLn == nil {
+		if s.raftLn, err = net.Listen("tcp", cfg.RaftBind); err != nil {
+			return nil, fmt.Errorf("binding raft address: %w", err)
+		}
+	}
+	if s.httpLn = cfg.HTTPListener; s.httpLn == nil {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			s.raftLn.Close()
+			return nil, fmt.Errorf("binding http address: %w", err)
+		}
+	}
+	s.advertise = cfg.HTTPAdvertise
+	if s.advertise == "" {
+		s.advertise = "http://" + s.httpLn.Addr().String()
+	}
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(newCollector(s))
+	return s, nil
+}
+
+// ID is this voter's id.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// RaftAddr is the bound Raft transport address.
+func (s *Server) RaftAddr() string { return s.raftLn.Addr().String() }
+
+// HTTPAddr is the bound API address (host:port).
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// URL is the API base URL other coordinators forward to.
+func (s *Server) URL() string { return s.advertise }
+
+// Store is the replicated state (read-only use: tests, benchmarks, CLI
+// embedding).
+func (s *Server) Store() *state.Store { return s.store }
+
+// Handler is the HTTP API (also served on HTTPAddr by Run).
+func (s *Server) Handler() http.Handler {
+	return newAPI(s, apiConfig{token: s.cfg.Token, log: s.log, metrics: s.registry, id: s.cfg.ID})
+}
+
+func (s *Server) getRaft() *raft.Raft {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.raft
+}
+
+// Run starts Raft, the API, membership and the leader loop, and blocks
+// until ctx is cancelled; then it stops them all and returns.
+func (s *Server) Run(ctx context.Context) error {
+	r, closeRaft, err := s.startRaft()
+	if err != nil {
+		s.raftLn.Close()
+		s.httpLn.Close()
+		return err
+	}
+	s.mu.Lock()
+	s.raft = r
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	start(func() {
+		if err := hs.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	})
+	start(func() { s.monitorLeadership(ctx) })
+	if s.cfg.Etcd != nil {
+		start(func() { s.registerAPI(ctx) })
+		start(func() { s.watchNodes(ctx) })
+	}
+	s.log.Info("coordinator running", "raft", s.RaftAddr(), "http", s.URL())
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	wg.Wait()
+	return closeRaft()
+}
+
+// startRaft opens the stores, builds the transport and starts Raft,
+// bootstrapping when asked and the data dir is new.
+func (s *Server) startRaft() (*raft.Raft, func() error, error) {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	hl := hclogFor(s.log)
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(s.cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening raft store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.DataDir, 2, hl)
+	if err != nil {
+		bolt.Close()
+		return nil, nil, fmt.Errorf("opening snapshot store: %w", err)
+	}
+	logs, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, nil, fmt.Errorf("creating log cache: %w", err)
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: &streamLayer{Listener: s.raftLn}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl})
+	rc := s.raftConfig(hl)
+	if err := s.bootstrap(rc, logs, bolt, snaps, trans); err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, nil, err
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, trans)
+	if err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, nil, fmt.Errorf("starting raft: %w", err)
+	}
+	closeAll := func() error {
+		err := r.Shutdown().Error()
+		return errors.Join(err, trans.Close(), bolt.Close())
+	}
+	return r, closeAll, nil
+}
+
+func (s *Server) bootstrap(rc *raft.Config, logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, trans raft.Transport) error {
+	if !s.cfg.Bootstrap {
+		return nil
+	}
+	has, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("checking raft state: %w", err)
+	}
+	if has {
+		return nil
+	}
+	cfg := raft.Configuration{}
+	for _, p := range s.cfg.Peers {
+		cfg.Servers = append(cfg.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+	}
+	if len(cfg.Servers) == 0 {
+		cfg.Servers = []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr()}}
+	}
+	if err := raft.BootstrapCluster(rc, logs, stable, snaps, trans, cfg); err != nil {
+		return fmt.Errorf("bootstrapping raft: %w", err)
+	}
+	return nil
+}

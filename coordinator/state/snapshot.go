@@ -1,0 +1,184 @@
+package state
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// snapshotVersion is the format of persisted snapshots.
+const snapshotVersion = 1
+
+// Snapshot is an immutable point-in-time copy of the store (see the
+// package comment for the copy-on-write contract).
+type Snapshot struct {
+	index uint64
+	stats Stats
+	jobs  map[protocol.JobID]*jobEntry
+	order []protocol.JobID
+}
+
+// Snapshot captures the current state in O(jobs).
+func (s *Store) Snapshot() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := &Snapshot{index: s.index, stats: s.stats, jobs: maps.Clone(s.jobs), order: slices.Clone(s.order)}
+	s.gen++ // every entry now belongs to the snapshot: writers clone first
+	return snap
+}
+
+// Index is the last Raft index the snapshot includes.
+func (sn *Snapshot) Index() uint64 { return sn.index }
+
+// Snapshot stream: a header, then for each job one job record followed by
+// its materialized tasks, one JSON record per line.
+type header struct {
+	Version int    `json:"version"`
+	Index   uint64 `json:"index"`
+	Stats   Stats  `json:"stats"`
+	Jobs    int    `json:"jobs"`
+}
+
+type record struct {
+	Type string         `json:"type"` // "job" or "task"
+	Job  *jobRecord     `json:"job,omitempty"`
+	Task *protocol.Task `json:"task,omitempty"`
+}
+
+type jobRecord struct {
+	Job     protocol.Job   `json:"job"`
+	Cursor  int            `json:"cursor"`
+	Requeue []int          `json:"requeue,omitempty"`
+	Fails   map[string]int `json:"fails,omitempty"`
+	Tasks   int            `json:"tasks"` // materialized task records that follow
+}
+
+// WriteTo streams the snapshot to w.
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(header{Version: snapshotVersion, Index: sn.index, Stats: sn.stats, Jobs: len(sn.order)}); err != nil {
+		return cw.n, fmt.Errorf("writing snapshot header: %w", err)
+	}
+	for _, id := range sn.order {
+		e := sn.jobs[id]
+		jr := &jobRecord{Job: e.job, Cursor: e.cursor, Requeue: e.requeue, Fails: e.fails, Tasks: len(e.tasks)}
+		if err := enc.Encode(record{Type: "job", Job: jr}); err != nil {
+			return cw.n, fmt.Errorf("writing job %s: %w", id, err)
+		}
+		for _, i := range slices.Sorted(maps.Keys(e.tasks)) {
+			t := e.tasks[i]
+			if err := enc.Encode(record{Type: "task", Task: &t}); err != nil {
+				return cw.n, fmt.Errorf("writing task %s: %w", t.TaskKey, err)
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("writing snapshot: %w", err)
+	}
+	return cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ReadSnapshot builds a fresh store from a snapshot stream.
+func ReadSnapshot(r io.Reader) (*Store, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	var h header
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("reading snapshot header: %w", err)
+	}
+	if h.Version != snapshotVersion {
+		return nil, fmt.Errorf("snapshot version %d, want %d", h.Version, snapshotVersion)
+	}
+	s := New()
+	s.index, s.stats = h.Index, h.Stats
+	var cur *jobEntry
+	for {
+		var rec record
+		err := dec.Decode(&rec)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading snapshot record: %w", err)
+		}
+		if cur, err = s.restoreRecord(cur, rec); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.order) != h.Jobs {
+		return nil, fmt.Errorf("snapshot has %d jobs, header says %d", len(s.order), h.Jobs)
+	}
+	for _, e := range s.jobs {
+		e.recount()
+	}
+	return s, nil
+}
+
+func (s *Store) restoreRecord(cur *jobEntry, rec record) (*jobEntry, error) {
+	switch {
+	case rec.Type == "job" && rec.Job != nil:
+		jr := rec.Job
+		e := &jobEntry{gen: s.gen, job: jr.Job, cursor: jr.Cursor, requeue: jr.Requeue, fails: jr.Fails,
+			tasks: make(map[int]protocol.Task, jr.Tasks), leased: map[int]struct{}{}}
+		if e.fails == nil {
+			e.fails = map[string]int{}
+		}
+		s.jobs[e.job.ID] = e
+		s.order = append(s.order, e.job.ID)
+		return e, nil
+	case rec.Type == "task" && rec.Task != nil && cur != nil && rec.Task.Job == cur.job.ID:
+		cur.tasks[rec.Task.Shard] = *rec.Task
+		return cur, nil
+	}
+	return cur, fmt.Errorf("unexpected snapshot record %q", rec.Type)
+}
+
+// recount rebuilds the derived counts and lease index from the tasks.
+func (e *jobEntry) recount() {
+	e.counts = TaskCounts{}
+	for i, t := range e.tasks {
+		switch t.State {
+		case protocol.TaskLeased:
+			e.counts.Leased++
+			if !e.job.State.Terminal() {
+				e.leased[i] = struct{}{}
+			}
+		case protocol.TaskDone:
+			e.counts.Done++
+		case protocol.TaskFailed:
+			e.counts.Failed++
+		}
+	}
+	e.counts.Queued = e.job.Shards - e.counts.Leased - e.counts.Done - e.counts.Failed
+}
+
+// Replace swaps in the contents of a restored store.
+func (s *Store) Replace(n *Store) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	for _, e := range n.jobs {
+		e.gen = s.gen
+	}
+	s.index, s.stats, s.jobs, s.order = n.index, n.stats, n.jobs, n.order
+}

@@ -1,0 +1,209 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Node traffic: the leader answers lease, progress and completion requests
+// on NATS. Lease requests are handled one at a time (nats.go serializes a
+// subscription's callbacks), so picks never race each other; progress and
+// completions run concurrently (bounded) so their Raft applies batch.
+
+const (
+	trafficTimeout    = 10 * time.Second
+	maxConcurrentAcks = 64
+)
+
+func (s *Server) subscribe() ([]*nats.Subscription, error) {
+	nc := s.cfg.NATS
+	if nc == nil {
+		return nil, nil
+	}
+	sem := make(chan struct{}, maxConcurrentAcks)
+	concurrent := func(h nats.MsgHandler) nats.MsgHandler {
+		return func(m *nats.Msg) {
+			sem <- struct{}{}
+			go func() { defer func() { <-sem }(); h(m) }()
+		}
+	}
+	var subs []*nats.Subscription
+	for _, sub := range []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{protocol.SubjectLease, s.onLease},
+		{protocol.SubjectProgress, concurrent(s.onProgress)},
+		{protocol.SubjectComplete, concurrent(s.onComplete)},
+	} {
+		ss, err := nc.Subscribe(sub.subject, sub.h)
+		if err != nil {
+			return subs, err
+		}
+		subs = append(subs, ss)
+	}
+	return subs, nc.Flush()
+}
+
+func (s *Server) respond(m *nats.Msg, v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = m.Respond(b)
+	}
+	if err != nil {
+		s.log.Warn("answering node", "subject", m.Subject, "err", err)
+	}
+}
+
+func (s *Server) onLease(m *nats.Msg) {
+	var req protocol.LeaseRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		s.respond(m, protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeBadRequest, "decoding lease request: %v", err)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), trafficTimeout)
+	defer cancel()
+	s.respond(m, s.Lease(ctx, req))
+}
+
+func (s *Server) onProgress(m *nats.Msg) {
+	var rep protocol.ProgressReport
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		s.respond(m, protocol.Ack{Error: protocol.Errorf(protocol.CodeBadRequest, "decoding progress: %v", err)})
+		return
+	}
+	s.respond(m, s.Progress(rep))
+}
+
+func (s *Server) onComplete(m *nats.Msg) {
+	var rep protocol.CompleteReport
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		s.respond(m, protocol.Ack{Error: protocol.Errorf(protocol.CodeBadRequest, "decoding completion: %v", err)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), trafficTimeout)
+	defer cancel()
+	s.respond(m, s.Complete(ctx, rep))
+}
+
+// wireError converts an error to its wire form.
+func wireError(err error) *protocol.Error {
+	var pe *protocol.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.Is(err, ErrNotLeader):
+		return protocol.Errorf(protocol.CodeNotLeader, "%v", err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return protocol.Errorf(protocol.CodeInternal, "%v", err)
+}
+
+// Lease answers a lease request (the NATS handler's body, exported for
+// benchmarks): pick tasks, commit one TaskAssign, return the granted
+// assignments with their job specs.
+func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.LeaseReply {
+	if req.Node.ID == "" || req.Free < 0 {
+		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeBadRequest, "lease request needs a node id and free >= 0")}
+	}
+	if !s.IsLeader() {
+		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
+	}
+	now := s.cfg.Clock()
+	leases := s.cfg.Pick(s.store.View(), req, now)
+	if len(leases) == 0 {
+		return protocol.LeaseReply{}
+	}
+	res, err := s.apply(ctx, protocol.CmdTaskAssign, protocol.TaskAssign{Node: req.Node.ID, Leases: leases, At: now})
+	if err != nil {
+		return protocol.LeaseReply{Error: wireError(err)}
+	}
+	granted, _ := res.([]protocol.TaskNext)
+	var reply protocol.LeaseReply
+	for _, l := range granted {
+		t, _ := s.store.TaskByKey(l.TaskKey)
+		j, _ := s.store.JobByID(l.Job)
+		reply.Assignments = append(reply.Assignments, protocol.Assignment{Task: t, Spec: j.Spec, Deadline: l.Deadline})
+		s.log.Debug("task leased", "job_id", l.Job, "shard", l.Shard, "node_id", req.Node.ID, "attempt", l.Attempt)
+	}
+	return reply
+}
+
+// checkAttempt validates a report against the state: the job must be
+// active and the attempt current. done reports a duplicate completion of
+// the attempt that is already done (answered as success: the first reply
+// may have been lost).
+func (s *Server) checkAttempt(k protocol.TaskKey, attempt int) (done bool, err error) {
+	j, ok := s.store.JobByID(k.Job)
+	if !ok {
+		return false, protocol.Errorf(protocol.CodeNotFound, "job %s not found", k.Job)
+	}
+	t, ok := s.store.TaskByKey(k)
+	switch {
+	case !ok:
+		return false, protocol.Errorf(protocol.CodeNotFound, "task %s not found", k)
+	case t.State == protocol.TaskDone && t.Attempt == attempt:
+		return true, nil
+	case j.State.Terminal():
+		return false, protocol.Errorf(protocol.CodeConflict, "job %s is %s", k.Job, j.State)
+	case t.State != protocol.TaskLeased || t.Attempt != attempt:
+		return false, protocol.Errorf(protocol.CodeStaleAttempt, "task %s: attempt %d is not current (attempt %d, %s)",
+			k, attempt, t.Attempt, t.State)
+	}
+	return false, nil
+}
+
+// Progress answers a progress report: a current attempt's lease is
+// extended (buffered, committed with the next batch) and the new deadline
+// returned; a stale attempt gets CodeStaleAttempt.
+func (s *Server) Progress(rep protocol.ProgressReport) protocol.Ack {
+	if !s.IsLeader() {
+		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
+	}
+	done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
+	if err != nil {
+		return protocol.Ack{Error: wireError(err)}
+	}
+	if done {
+		return protocol.Ack{}
+	}
+	deadline := s.cfg.Clock().Add(s.cfg.LeaseTTL)
+	s.progress.add(protocol.ProgressUpdate{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Done: rep.Done, Deadline: deadline})
+	return protocol.Ack{Deadline: deadline}
+}
+
+// Complete answers a completion: a result commits TaskComplete, an error
+// commits TaskFail (the task is requeued); stale attempts are refused.
+func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) protocol.Ack {
+	if !s.IsLeader() {
+		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
+	}
+	done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
+	if err != nil {
+		return protocol.Ack{Error: wireError(err)}
+	}
+	if done {
+		return protocol.Ack{}
+	}
+	now := s.cfg.Clock()
+	if rep.Result != nil {
+		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: *rep.Result, At: now})
+	} else {
+		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now})
+	}
+	if err != nil {
+		if done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt); done && rep.Result != nil {
+			return protocol.Ack{} // a concurrent duplicate won the race
+		}
+		return protocol.Ack{Error: wireError(err)}
+	}
+	s.log.Debug("task reported", "job_id", rep.Job, "shard", rep.Shard, "node_id", rep.Node, "attempt", rep.Attempt, "ok", rep.Result != nil)
+	return protocol.Ack{}
+}
