@@ -14,6 +14,8 @@
 //     BlocklistAfter); and its model fits: a node without GPUs (CPU backend)
 //     takes any model, a GPU node takes a model that is already resident on it
 //     or that needs at most the MemoryFree of one of its GPUs (ModelMemory).
+//     Memory is a per-job filter, not reserved per slot: the node's agent
+//     runs a task only on a worker with room, and Free counts idle workers.
 //  3. Priority first: each task goes to the highest-priority level that still
 //     has an eligible job with queued tasks. Lower levels are reached only
 //     when every eligible job above them has nothing queued (work-conserving:
@@ -53,9 +55,12 @@ import (
 )
 
 // State is the read-only view of the coordinator's state the scheduler
-// consumes. Implementations must not change during a Pick call.
+// consumes. It must not change during a Pick call.
 type State interface {
-	// ActiveJobs returns the non-terminal jobs (any order).
+	// ActiveJobs returns the non-terminal jobs (any order). Pick never
+	// writes to the slice, so an implementation may return one it shares
+	// and rebuilds only when a job changes: copying every Job on every
+	// lease request costs more than the rest of Pick (see BenchmarkPick).
 	ActiveJobs() []protocol.Job
 	// QueuedTasks returns up to limit queued tasks of the job in shard order.
 	QueuedTasks(job protocol.JobID, limit int) []protocol.Task
@@ -161,10 +166,7 @@ func (s *Scheduler) eligible(st State, job protocol.Job, node protocol.NodeInfo,
 	if s.cfg.BlocklistAfter > 0 && st.FailuresOn(job.ID, node.ID) >= s.cfg.BlocklistAfter {
 		return false
 	}
-	// CPU nodes take any model; GPU nodes need it resident or one GPU with
-	// room. Memory is a per-job filter, not a per-slot reservation: the
-	// node's agent runs a task only on a worker with room, and Free counts
-	// idle workers.
+	// A resident model costs no new memory; CPU nodes hold any model.
 	return len(node.GPUs) == 0 || resident || node.FreeMemory() >= s.modelMemory(job.Spec.Model)
 }
 

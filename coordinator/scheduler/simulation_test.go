@@ -168,26 +168,48 @@ func (sm *sim) checkPriority(leases []protocol.TaskNext) {
 }
 
 // TestPickSimulationFailures: with random task failures and the blocklist
-// on, every attempt is leased exactly once and every job ends: done, or
-// failed by attempts exhausted, or failed by the coordinator because no
-// node may run it any more (the case the scheduler cannot see alone).
+// on, no node gets a job it is blocklisted for, every attempt is leased
+// exactly once, and every job ends: done, failed by attempts exhausted, or
+// failed by the coordinator because no node may run it any more (the case
+// the scheduler cannot see alone). The high failure rate reaches both
+// failure endings.
 func TestPickSimulationFailures(t *testing.T) {
-	for seed := range uint64(8) {
-		sm := newSim(t, seed, Config{BlocklistAfter: 2}, 1, 2, 2, 3)
-		sm.failRate = 0.03
-		for i, n := range []int{30, 45, 20, 60} {
-			sm.st.add(jobName(i), i%2, tiny, n, i).maxAttempts = 4
-		}
-		for round := 0; sm.active(); round++ {
-			for _, n := range sm.nodes {
-				sm.step(n)
+	for _, rate := range []float64{0.03, 0.25} {
+		endings := map[string]int{}
+		for seed := range uint64(8) {
+			sm := newSim(t, seed, Config{BlocklistAfter: 2}, 1, 2, 2, 3)
+			sm.failRate = rate
+			for i, n := range []int{30, 45, 20, 60} {
+				sm.st.add(jobName(i), i%2, tiny, n, i).maxAttempts = 4
 			}
-			sm.failStuckJobs()
-			if round > 10000 {
-				t.Fatalf("seed %d: not finished after %d rounds", seed, round)
+			for round := 0; sm.active(); round++ {
+				for _, n := range sm.nodes {
+					sm.checkBlocklist(n, sm.step(n))
+				}
+				sm.failStuckJobs()
+				if round > 10000 {
+					t.Fatalf("rate %v seed %d: not finished after %d rounds", rate, seed, round)
+				}
+			}
+			sm.checkExactlyOnce()
+			for _, j := range sm.st.jobs {
+				endings[string(j.job.State)+" "+j.job.Error]++
 			}
 		}
-		sm.checkExactlyOnce()
+		t.Logf("failure rate %v: job endings %v", rate, endings)
+		if rate > 0.2 && (endings["failed attempts exhausted"] == 0 || endings["failed blocklisted on every node"] == 0) {
+			t.Errorf("failure rate %v: endings %v; want both failure paths taken", rate, endings)
+		}
+	}
+}
+
+// checkBlocklist: none of the node's new leases is of a job that had
+// already failed BlocklistAfter times on it when the node asked.
+func (sm *sim) checkBlocklist(n *simNode, leases []protocol.TaskNext) {
+	for _, l := range leases {
+		if f := sm.st.FailuresOn(l.Job, n.info.ID); f >= sm.s.Config().BlocklistAfter {
+			sm.t.Fatalf("node %s leased %v after %d failures of its job there", n.info.ID, l.TaskKey, f)
+		}
 	}
 }
 
