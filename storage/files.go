@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path"
 	"time"
 )
@@ -60,10 +61,15 @@ type ShardStats struct {
 	Finished time.Time          `json:"finished"`
 }
 
+// Putter is what the dataset writers need of a Store.
+type Putter interface {
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+}
+
 // FilesWriter writes one shard in the "files" format. It is not safe for
 // concurrent use.
 type FilesWriter struct {
-	store   Store
+	store   Putter
 	prefix  string
 	shard   int
 	objects []string
@@ -72,7 +78,7 @@ type FilesWriter struct {
 }
 
 // NewFilesWriter writes shard under prefix ("" for the store's root).
-func NewFilesWriter(store Store, prefix string, shard int) *FilesWriter {
+func NewFilesWriter(store Putter, prefix string, shard int) *FilesWriter {
 	return &FilesWriter{store: store, prefix: prefix, shard: shard}
 }
 

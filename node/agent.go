@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// errDraining cancels running tasks when the drain grace period ends.
+var errDraining = errors.New("draining")
+
+// Agent is one node: announcement, task loop and slots. Make it with New
+// and start it with Run.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	info    protocol.NodeInfo
+	changed chan struct{} // announcement must be re-put
+
+	slots     chan int      // indices of free slots
+	slotFreed chan struct{} // a task finished
+	execs     []Executor
+}
+
+// New checks cfg and fills in its defaults.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	a := &Agent{
+		cfg: cfg, log: cfg.Logger.With("node_id", cfg.ID),
+		info:    protocol.NodeInfo{ID: cfg.ID, Host: host, Version: cfg.Version, Backend: cfg.Backend},
+		changed: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
+	}
+	return a, nil
+}
+
+// ID is the node's id.
+func (a *Agent) ID() string { return a.cfg.ID }
+
+// Info returns the node's current announcement.
+func (a *Agent) Info() protocol.NodeInfo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	info := a.info
+	info.GPUs = slices.Clone(info.GPUs)
+	info.Models = slices.Clone(info.Models)
+	return info
+}
+
+func (a *Agent) update(f func(*protocol.NodeInfo)) {
+	a.mu.Lock()
+	f(&a.info)
+	a.mu.Unlock()
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run announces the node, pulls and runs tasks until ctx ends, then
+// drains: running tasks get DrainTimeout to finish and report; the rest
+// are cancelled and handed back ("draining"). Finally the announcement is
+// revoked. Run returns nil after a clean drain.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.setup(ctx); err != nil {
+		return err
+	}
+	annCtx, stopAnnounce := context.WithCancel(context.WithoutCancel(ctx))
+	announced := make(chan error, 1)
+	go func() { announced <- a.cfg.Announcer.Announce(annCtx, a.Info, a.changed) }()
+	defer func() {
+		stopAnnounce()
+		if err := <-announced; err != nil {
+			a.log.Warn("node announcement", "err", err)
+		}
+	}()
+
+	execCtx, stopExec := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopExec(nil)
+	var tasks sync.WaitGroup
+	a.loop(ctx, execCtx, &tasks)
+	a.drain(execCtx, stopExec, &tasks)
+	return nil
+}
+
+// setup reads the GPU inventory and sizes the slots.
+func (a *Agent) setup(ctx context.Context) error {
+	gpus, err := a.cfg.GPUs.GPUs(ctx)
+	if err != nil {
+		a.log.Warn("reading GPU inventory; announcing no GPUs", "err", err)
+		gpus = nil
+	}
+	n := a.cfg.Slots
+	switch {
+	case len(a.cfg.Executors) > 0:
+		n = len(a.cfg.Executors)
+		a.execs = a.cfg.Executors
+	case n <= 0 && a.cfg.Backend != "cpu":
+		n = max(len(gpus), 1)
+	case n <= 0:
+		n = 1
+	}
+	for len(a.execs) < n {
+		a.execs = append(a.execs, a.cfg.Executor)
+	}
+	a.slots = make(chan int, n)
+	for i := range n {
+		a.slots <- i
+	}
+	a.update(func(info *protocol.NodeInfo) {
+		info.GPUs, info.Slots, info.StartedAt = gpus, n, time.Now().UTC()
+	})
+	a.log.Info("node starting", "slots", n, "gpus", len(gpus), "backend", a.cfg.Backend)
+	return nil
+}
+
+// loop leases tasks while ctx lives and a slot is free.
+func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
+	b := newBackoff(a.cfg.PollInterval/4+time.Millisecond, a.cfg.MaxBackoff)
+	for ctx.Err() == nil {
+		free := len(a.slots)
+		if free == 0 {
+			select {
+			case <-ctx.Done():
+			case <-a.slotFreed:
+			}
+			continue
+		}
+		as, err := a.lease(ctx, free)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Debug("leasing tasks", "err", err)
+				b.wait(ctx)
+			}
+			continue
+		}
+		b.reset()
+		for _, asg := range as {
+			a.start(execCtx, asg, tasks)
+		}
+		if len(as) < free {
+			sleep(ctx, a.cfg.PollInterval)
+		}
+	}
+}
+
+// lease asks the leader for up to free tasks.
+func (a *Agent) lease(ctx context.Context, free int) ([]protocol.Assignment, error) {
+	var reply protocol.LeaseReply
+	req := protocol.LeaseRequest{Node: a.Info(), Free: free}
+	if err := a.request(ctx, protocol.SubjectLease, req, &reply, func() *protocol.Error { return reply.Error }); err != nil {
+		return nil, fmt.Errorf("leasing tasks: %w", err)
+	}
+	return reply.Assignments, nil
+}
+
+// start runs asg in a free slot, or hands it back when none is free (a
+// leader that sent more than asked).
+func (a *Agent) start(ctx context.Context, asg protocol.Assignment, tasks *sync.WaitGroup) {
+	var slot int
+	select {
+	case slot = <-a.slots:
+	default:
+		a.log.Warn("leader sent more tasks than free slots; handing one back", "job_id", asg.Task.Job, "shard", asg.Task.Shard)
+		tasks.Go(func() { a.complete(ctx, asg, asg.Deadline, nil, "node has no free slot") })
+		return
+	}
+	tasks.Go(func() {
+		defer func() {
+			a.slots <- slot
+			select {
+			case a.slotFreed <- struct{}{}:
+			default:
+			}
+		}()
+		a.runTask(ctx, a.execs[slot], asg)
+	})
+}
+
+// drain marks the node draining, waits DrainTimeout for running tasks,
+// then cancels them (they hand their shards back) and waits again.
+func (a *Agent) drain(execCtx context.Context, stop context.CancelCauseFunc, tasks *sync.WaitGroup) {
+	a.update(func(info *protocol.NodeInfo) { info.Draining = true })
+	busy := cap(a.slots) - len(a.slots)
+	a.log.Info("node draining", "running", busy, "grace", a.cfg.DrainTimeout)
+	done := make(chan struct{})
+	go func() { tasks.Wait(); close(done) }()
+	t := time.NewTimer(a.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	a.log.Warn("drain grace period over; handing running shards back")
+	stop(errDraining)
+	<-done
+}

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Config configures an Agent. NATS, an Executor (or Executors) and Etcd
+// (or an Announcer) are required; every other zero field has a default.
+type Config struct {
+	// ID names the node (default: the hostname).
+	ID string
+	// NATS carries lease, progress and completion requests to the leader.
+	NATS *nats.Conn
+	// Etcd is where the node announces itself (unless Announcer is set).
+	Etcd *clientv3.Client
+	// Announcer overrides the etcd announcement (white-box tests).
+	Announcer Announcer
+	// Executor runs tasks; with Slots > 1 it must allow concurrent
+	// Execute calls (PipelineExecutor serializes each loaded pipeline).
+	Executor Executor
+	// Executors, if set, gives each slot its own executor (one per GPU);
+	// Slots is then len(Executors).
+	Executors []Executor
+	// Slots is how many tasks run at once (default: one per GPU for GPU
+	// backends, 1 for the CPU backend).
+	Slots int
+	// GPUs inspects the GPU inventory (default NewGPUInspector).
+	GPUs GPUInspector
+	// Backend is the compute backend name announced ("cpu" default).
+	Backend string
+	// Version is announced as NodeInfo.Version.
+	Version string
+	// LeaseTTL is the etcd announcement lease (default 10 s).
+	LeaseTTL time.Duration
+	// PollInterval is the wait between lease requests when there is no
+	// work (default 2 s); errors back off from it up to MaxBackoff.
+	PollInterval time.Duration
+	// MaxBackoff caps retry waits (default 10 s).
+	MaxBackoff time.Duration
+	// RequestTimeout bounds each NATS request (default 5 s).
+	RequestTimeout time.Duration
+	// ProgressInterval is the heartbeat of a running task (default 3 s);
+	// image completions are reported too, at most every ProgressMinGap
+	// (default 250 ms).
+	ProgressInterval time.Duration
+	ProgressMinGap   time.Duration
+	// DrainTimeout is the grace period running tasks get after Run's
+	// context ends before they are handed back (default 60 s).
+	DrainTimeout time.Duration
+	// Logger receives the agent's logs (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.NATS == nil {
+		return errors.New("node config: NATS connection required")
+	}
+	if c.Executor == nil && len(c.Executors) == 0 {
+		return errors.New("node config: an Executor is required")
+	}
+	if c.Etcd == nil && c.Announcer == nil {
+		return errors.New("node config: an etcd client (or an Announcer) is required")
+	}
+	if c.ID == "" {
+		c.ID = defaultID()
+	}
+	if strings.ContainsAny(c.ID, "/ \t\n") {
+		return errors.New("node config: ID must not contain slashes or spaces")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.LeaseTTL, 10*time.Second)
+	def(&c.PollInterval, 2*time.Second)
+	def(&c.MaxBackoff, 10*time.Second)
+	def(&c.RequestTimeout, 5*time.Second)
+	def(&c.ProgressInterval, 3*time.Second)
+	def(&c.ProgressMinGap, 250*time.Millisecond)
+	def(&c.DrainTimeout, 60*time.Second)
+	if c.Backend == "" {
+		c.Backend = "cpu"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.GPUs == nil {
+		c.GPUs = NewGPUInspector(c.Logger)
+	}
+	if c.Announcer == nil {
+		c.Announcer = NewEtcdAnnouncer(c.Etcd, c.LeaseTTL, c.Logger)
+	}
+	return nil
+}
+
+// defaultID is the hostname (or "node" when it cannot be read), with
+// characters outside [A-Za-z0-9._-] replaced.
+func defaultID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "node"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '-'
+	}, h)
+}

@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// errStale cancels a task whose attempt the leader no longer accepts.
+var errStale = errors.New("attempt is stale: the task belongs to another attempt now")
+
+// runTask executes one assignment with a progress reporter and reports
+// its completion (or failure) unless the attempt became stale.
+func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignment) {
+	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
+	tctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	rep := newReporter(a, asg, abort)
+	go rep.run(tctx)
+	log.Info("task started", "samples", asg.Task.End-asg.Task.Start)
+	start := time.Now()
+	info, err := exec.Execute(tctx, asg, rep.set)
+	rep.stop()
+	a.refreshModels(exec)
+	cause := context.Cause(tctx)
+	switch {
+	case errors.Is(cause, errStale):
+		log.Warn("task aborted", "err", cause)
+		return
+	case err == nil:
+		info.Node = a.cfg.ID
+		log.Info("task done", "images", info.Images, "seconds", time.Since(start).Seconds())
+		a.complete(ctx, asg, rep.deadline(), &info, "")
+	case errors.Is(cause, errDraining):
+		log.Warn("task handed back", "reason", "draining")
+		a.complete(ctx, asg, rep.deadline(), nil, "draining")
+	default:
+		log.Error("task failed", "err", err)
+		a.complete(ctx, asg, rep.deadline(), nil, err.Error())
+	}
+}
+
+// refreshModels re-announces the resident models when they changed.
+func (a *Agent) refreshModels(exec Executor) {
+	ml, ok := exec.(ModelLister)
+	if !ok {
+		return
+	}
+	models := ml.Models()
+	if slices.Equal(models, a.Info().Models) {
+		return
+	}
+	a.update(func(info *protocol.NodeInfo) { info.Models = models })
+}
+
+// complete sends the CompleteReport, retrying retryable failures (the
+// leader may be failing over) until the lease deadline passes.
+func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string) {
+	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
+	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info, Error: reason}
+	giveUp := deadline
+	if floor := time.Now().Add(a.cfg.RequestTimeout); giveUp.Before(floor) {
+		giveUp = floor
+	}
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), giveUp)
+	defer cancel()
+	b := newBackoff(100*time.Millisecond, a.cfg.MaxBackoff)
+	for {
+		var ack protocol.Ack
+		err := a.request(cctx, protocol.SubjectComplete, rep, &ack, func() *protocol.Error { return ack.Error })
+		switch {
+		case err == nil:
+			return
+		case fenced(err):
+			log.Warn("completion rejected: attempt is stale", "err", err)
+			return
+		case !retryable(err):
+			log.Error("completion rejected", "err", err)
+			return
+		}
+		log.Debug("sending task completion; retrying", "err", err)
+		if !b.wait(cctx) {
+			log.Error("giving up on task completion after the lease deadline", "err", err)
+			return
+		}
+	}
+}
+
+// reporter sends a task's progress: every ProgressInterval (a heartbeat
+// that extends the lease) and after each image, at most every
+// ProgressMinGap. A fenced reply aborts the task.
+type reporter struct {
+	a      *Agent
+	asg    protocol.Assignment
+	abort  context.CancelCauseFunc
+	done   atomic.Int64
+	notify chan struct{}
+	quit   chan struct{}
+	exited chan struct{}
+
+	mu   sync.Mutex
+	dead time.Time
+}
+
+func newReporter(a *Agent, asg protocol.Assignment, abort context.CancelCauseFunc) *reporter {
+	return &reporter{a: a, asg: asg, abort: abort, dead: asg.Deadline,
+		notify: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+}
+
+// set records images done (the Executor's progress callback).
+func (r *reporter) set(done int) {
+	r.done.Store(int64(done))
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reporter) deadline() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dead
+}
+
+func (r *reporter) stop() {
+	close(r.quit)
+	<-r.exited
+}
+
+func (r *reporter) run(ctx context.Context) {
+	defer close(r.exited)
+	tick := time.NewTicker(r.a.cfg.ProgressInterval)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.quit:
+			return
+		case <-tick.C:
+		case <-r.notify:
+			if time.Since(last) < r.a.cfg.ProgressMinGap {
+				continue // the next tick or image reports it
+			}
+		}
+		last = time.Now()
+		r.send(ctx)
+	}
+}
+
+func (r *reporter) send(ctx context.Context) {
+	var ack protocol.Ack
+	rep := protocol.ProgressReport{TaskKey: r.asg.Task.TaskKey, Node: r.a.cfg.ID, Attempt: r.asg.Task.Attempt, Done: int(r.done.Load())}
+	err := r.a.request(ctx, protocol.SubjectProgress, rep, &ack, func() *protocol.Error { return ack.Error })
+	switch {
+	case err == nil:
+		if !ack.Deadline.IsZero() {
+			r.mu.Lock()
+			r.dead = ack.Deadline
+			r.mu.Unlock()
+		}
+	case fenced(err):
+		r.abort(errStale)
+	default:
+		r.a.log.Debug("sending task progress", "job_id", r.asg.Task.Job, "shard", r.asg.Task.Shard, "err", err)
+	}
+}
