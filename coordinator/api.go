@@ -141,6 +141,10 @@ func (a *apiServer) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := validateSpec(spec); err != nil {
+		writeError(w, err)
+		return
+	}
 	j, err := a.b.SubmitJob(r.Context(), protocol.JobID(r.URL.Query().Get("id")), spec)
 	if err != nil {
 		writeError(w, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -29,11 +30,8 @@ func NewJobID() protocol.JobID {
 // submit idempotent: resubmitting the same spec under the same id returns
 // the existing job (clients retry with it after a leader change).
 func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
-	if err := spec.Validate(); err != nil {
-		if v, ok := err.(protocol.ValidationError); ok {
-			return protocol.Job{}, v.AsError()
-		}
-		return protocol.Job{}, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
+	if err := validateSpec(spec); err != nil {
+		return protocol.Job{}, err
 	}
 	if id == "" {
 		id = NewJobID()
@@ -54,6 +52,19 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	j, _ := s.store.JobByID(id)
 	s.log.Info("job submitted", "job_id", id, "shards", j.Shards, "images", j.Images)
 	return j, nil
+}
+
+// validateSpec returns a bad_request error with field errors.
+func validateSpec(spec protocol.JobSpec) error {
+	err := spec.Validate()
+	var v protocol.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &v):
+		return v.AsError()
+	}
+	return protocol.Errorf(protocol.CodeBadRequest, "%v", err)
 }
 
 func existing(j protocol.Job, spec protocol.JobSpec) (protocol.Job, error) {

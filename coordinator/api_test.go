@@ -1,0 +1,225 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// fakeBackend is an in-memory backend for the HTTP layer.
+type fakeBackend struct {
+	mu        sync.Mutex
+	jobs      map[protocol.JobID]protocol.Job
+	leader    bool
+	leaderURL string
+}
+
+var _ backend = (*fakeBackend)(nil)
+
+func newFake() *fakeBackend { return &fakeBackend{jobs: map[protocol.JobID]protocol.Job{}, leader: true} }
+
+func (f *fakeBackend) SubmitJob(_ context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id == "" {
+		id = NewJobID()
+	}
+	j := protocol.Job{ID: id, Spec: spec, State: protocol.JobQueued, Shards: spec.Shards(), Images: spec.Samples()}
+	f.jobs[id] = j
+	return j, nil
+}
+
+func (f *fakeBackend) CancelJob(_ context.Context, id protocol.JobID, reason string) (protocol.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j, ok := f.jobs[id]
+	switch {
+	case !ok:
+		return j, protocol.Errorf(protocol.CodeNotFound, "job %s not found", id)
+	case j.State.Terminal():
+		return j, protocol.Errorf(protocol.CodeConflict, "job %s is %s", id, j.State)
+	}
+	j.State, j.Error = protocol.JobCancelled, reason
+	f.jobs[id] = j
+	return j, nil
+}
+
+func (f *fakeBackend) JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j, ok := f.jobs[id]
+	return api.JobDetail{Job: j, Counts: api.TaskCounts{Queued: j.Shards}}, ok
+}
+
+func (f *fakeBackend) Jobs(st protocol.JobState) []protocol.Job {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []protocol.Job
+	for _, j := range f.jobs {
+		if st == "" || j.State == st {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+func (f *fakeBackend) Nodes() []api.NodeStatus {
+	return []api.NodeStatus{{Info: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 1}, Live: true}}
+}
+func (f *fakeBackend) Health() api.Health { return api.Health{ID: "c1", Role: "leader", Leader: "c1"} }
+func (f *fakeBackend) IsLeader() bool     { return f.leader }
+func (f *fakeBackend) LeaderURL(context.Context) (string, error) {
+	return f.leaderURL, nil
+}
+
+const testToken = "s3cret"
+
+func newTestAPI(t *testing.T, b backend) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(newAPI(b, apiConfig{token: testToken, id: "c1"}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+const validBody = `{"model":"sana-tiny","seed":1,"prompts":{"inline":["a fox","a cat"]},"output":{"url":"/tmp/out"}}`
+
+func TestAPIRequests(t *testing.T) {
+	srv := newTestAPI(t, newFake())
+	big := `{"model":"sana-tiny","prompts":{"inline":["` + strings.Repeat("x", 20<<20) + `"]},"output":{"url":"/o"}}`
+	cases := []struct {
+		name, method, path, token, body string
+		status                          int
+		code                            protocol.Code
+		field                           string
+	}{
+		{"no token", "GET", "/v1/jobs", "", "", 401, protocol.CodeUnauthorized, ""},
+		{"wrong token", "GET", "/v1/jobs", "nope", "", 401, protocol.CodeUnauthorized, ""},
+		{"health needs no token", "GET", "/v1/health", "", "", 200, "", ""},
+		{"submit", "POST", "/v1/jobs", testToken, validBody, 201, "", ""},
+		{"steps 0 is default", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"steps":0`, 1), 201, "", ""},
+		{"unknown model", "POST", "/v1/jobs", testToken, strings.Replace(validBody, "sana-tiny", "sana-9000", 1), 400, protocol.CodeBadRequest, "model"},
+		{"width 500", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"width":500`, 1), 400, protocol.CodeBadRequest, "width"},
+		{"steps -1", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"steps":-1`, 1), 400, protocol.CodeBadRequest, "steps"},
+		{"NaN guidance", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"guidance":NaN`, 1), 400, protocol.CodeBadRequest, "guidance"},
+		{"string guidance", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"guidance":"NaN"`, 1), 400, protocol.CodeBadRequest, "guidance"},
+		{"unknown field", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"stepz":3`, 1), 400, protocol.CodeBadRequest, "stepz"},
+		{"empty body", "POST", "/v1/jobs", testToken, "", 400, protocol.CodeBadRequest, ""},
+		{"20 MB body", "POST", "/v1/jobs", testToken, big, 413, protocol.CodeTooLarge, ""},
+		{"unknown job", "GET", "/v1/jobs/j-none", testToken, "", 404, protocol.CodeNotFound, ""},
+		{"cancel unknown", "POST", "/v1/jobs/j-none/cancel", testToken, "", 404, protocol.CodeNotFound, ""},
+		{"bad state filter", "GET", "/v1/jobs?state=zombie", testToken, "", 400, protocol.CodeBadRequest, "state"},
+		{"bad limit", "GET", "/v1/jobs/x?tasks=1&limit=-3", testToken, "", 400, protocol.CodeBadRequest, "limit"},
+		{"unknown route", "GET", "/v2/everything", testToken, "", 404, protocol.CodeNotFound, ""},
+		{"nodes", "GET", "/v1/nodes", testToken, "", 200, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := call(t, srv.URL, c.method, c.path, c.token, c.body)
+			defer resp.Body.Close()
+			if resp.StatusCode != c.status {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
+			}
+			if c.code == "" {
+				return
+			}
+			var e protocol.Error
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Code != c.code {
+				t.Fatalf("error body %+v (%v), want code %s", e, err, c.code)
+			}
+			if c.field != "" && (len(e.Fields) == 0 || e.Fields[0].Field != c.field) {
+				t.Fatalf("fields %+v, want %s", e.Fields, c.field)
+			}
+		})
+	}
+}
+
+func call(t *testing.T, base, method, path, token, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestAPIClient drives the fake through the Go client: submit, get, list,
+// cancel twice (conflict), and error decoding.
+func TestAPIClient(t *testing.T) {
+	srv := newTestAPI(t, newFake())
+	ctx := context.Background()
+	c := client.New(srv.URL, testToken)
+	var spec protocol.JobSpec
+	if err := json.Unmarshal([]byte(validBody), &spec); err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.SubmitJob(ctx, spec)
+	if err != nil || j.Shards != 1 || j.State != protocol.JobQueued {
+		t.Fatalf("submit: %+v %v", j, err)
+	}
+	if d, err := c.Job(ctx, j.ID, false, 0, 0); err != nil || d.Job.ID != j.ID || d.Counts.Queued != 1 {
+		t.Fatalf("job: %+v %v", d, err)
+	}
+	if l, err := c.Jobs(ctx, protocol.JobQueued); err != nil || len(l) != 1 {
+		t.Fatalf("jobs: %v %v", l, err)
+	}
+	if j, err := c.Cancel(ctx, j.ID, "test"); err != nil || j.State != protocol.JobCancelled {
+		t.Fatalf("cancel: %+v %v", j, err)
+	}
+	if _, err := c.Cancel(ctx, j.ID, "again"); protocol.CodeOf(err) != protocol.CodeConflict {
+		t.Fatalf("second cancel: %v", err)
+	}
+	spec.Steps = -1
+	_, err = c.SubmitJob(ctx, spec)
+	if pe, ok := err.(*protocol.Error); !ok || pe.Code != protocol.CodeBadRequest || pe.Fields[0].Field != "steps" {
+		t.Fatalf("bad spec: %#v", err)
+	}
+	if _, err := client.New(srv.URL, "wrong").Nodes(ctx); protocol.CodeOf(err) != protocol.CodeUnauthorized {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if h, err := c.Health(ctx); err != nil || h.Role != "leader" {
+		t.Fatalf("health %+v %v", h, err)
+	}
+}
+
+// TestAPIForwardsWrites: a follower proxies writes to the leader's URL and
+// serves reads itself.
+func TestAPIForwardsWrites(t *testing.T) {
+	leader := newFake()
+	leaderSrv := newTestAPI(t, leader)
+	follower := newFake()
+	follower.leader, follower.leaderURL = false, leaderSrv.URL
+	c := client.New(newTestAPI(t, follower).URL, testToken)
+	var spec protocol.JobSpec
+	_ = json.Unmarshal([]byte(validBody), &spec)
+	j, err := c.SubmitJob(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leader.jobs[j.ID]; !ok || len(follower.jobs) != 0 {
+		t.Fatalf("submit was not forwarded: leader %d jobs, follower %d", len(leader.jobs), len(follower.jobs))
+	}
+	// A forwarded request that reaches a non-leader is refused, not looped.
+	leader.leader = false
+	leader.leaderURL = leaderSrv.URL
+	c.Retries = 0
+	if _, err := c.SubmitJob(context.Background(), spec); protocol.CodeOf(err) != protocol.CodeNotLeader {
+		t.Fatalf("double forward: %v", err)
+	}
+}
