@@ -25,7 +25,9 @@ type fakeBackend struct {
 
 var _ backend = (*fakeBackend)(nil)
 
-func newFake() *fakeBackend { return &fakeBackend{jobs: map[protocol.JobID]protocol.Job{}, leader: true} }
+func newFake() *fakeBackend {
+	return &fakeBackend{jobs: map[protocol.JobID]protocol.Job{}, leader: true}
+}
 
 func (f *fakeBackend) SubmitJob(_ context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
 	f.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/sanafarm/sanafarm/coordinator/scheduler"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -20,19 +21,15 @@ type Peer struct {
 }
 
 // PickFunc chooses the leases for a lease request: up to req.Free tasks,
-// attempt = current + 1, deadline = now + lease TTL. The scheduler's
-// (*scheduler.Scheduler).Pick has this shape (wire it with a closure);
-// FIFO is the built-in default.
+// attempt = current + 1, deadline = now + lease TTL. The default is
+// (*scheduler.Scheduler).Pick; FIFO is a simple alternative for tests.
 type PickFunc func(st SchedulerState, req protocol.LeaseRequest, now time.Time) []protocol.TaskNext
 
-// SchedulerState is the read-only view a PickFunc consumes; it has the
-// method set of scheduler.State, so (*state.Store).View() satisfies both.
-type SchedulerState interface {
-	ActiveJobs() []protocol.Job
-	QueuedTasks(job protocol.JobID, limit int) []protocol.Task
-	LeasedCount(job protocol.JobID) int
-	FailuresOn(job protocol.JobID, node string) int
-}
+// SchedulerState is the read-only view a PickFunc consumes
+// ((*state.Store).View()). It reads the live store: the FSM re-checks
+// every lease (task still queued, attempt = current + 1), so a pick that
+// raced an apply only loses that lease.
+type SchedulerState = scheduler.State
 
 // Config configures a coordinator.
 type Config struct {
@@ -68,8 +65,10 @@ type Config struct {
 	// ProgressInterval is how often buffered progress is committed and
 	// expired leases are scanned (default 500 ms).
 	ProgressInterval time.Duration
-	// Pick is the scheduler (default FIFO(LeaseTTL)).
-	Pick PickFunc
+	// Scheduler configures the default scheduler (its LeaseTTL defaults to
+	// LeaseTTL); Pick, when set, replaces it.
+	Scheduler scheduler.Config
+	Pick      PickFunc
 	// SnapshotThreshold and SnapshotInterval tune Raft snapshots (0 = raft
 	// defaults).
 	SnapshotThreshold uint64
@@ -101,7 +100,11 @@ func (c *Config) setDefaults() error {
 		c.ProgressInterval = DefaultProgressInterval
 	}
 	if c.Pick == nil {
-		c.Pick = FIFO(c.LeaseTTL)
+		sc := c.Scheduler
+		if sc.LeaseTTL <= 0 {
+			sc.LeaseTTL = c.LeaseTTL
+		}
+		c.Pick = scheduler.New(sc).Pick
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

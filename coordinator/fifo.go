@@ -7,7 +7,7 @@ import (
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
-// FIFO is the built-in scheduler until coordinator/scheduler lands: jobs by
+// FIFO is a minimal PickFunc (tests, debugging): jobs by
 // priority (higher first), then submission order; tasks in shard order;
 // nothing for draining nodes.
 func FIFO(leaseTTL time.Duration) PickFunc {

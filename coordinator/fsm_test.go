@@ -169,7 +169,7 @@ type failingSink struct {
 }
 
 func (s *failingSink) Write([]byte) (int, error) { return 0, io.ErrShortWrite }
-func (s *failingSink) Cancel() error              { s.cancelled = true; return nil }
+func (s *failingSink) Cancel() error             { s.cancelled = true; return nil }
 
 func TestPersistCancelsOnError(t *testing.T) {
 	f := newFSM()

@@ -1,0 +1,253 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Integration harness: real Raft over loopback TCP, an embedded NATS
+// server and an embedded etcd, and fake nodes that speak the NATS protocol.
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SANAFARM_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func startEtcd(t *testing.T) *clientv3.Client {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	local := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{local}, []url.URL{local}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{local}, []url.URL{local}
+	cfg.InitialCluster = cfg.Name + "=" + local.String()
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatalf("starting etcd: %v", err)
+	}
+	t.Cleanup(e.Close)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		t.Fatal("etcd did not become ready")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Clients[0].Addr().String()},
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// startNATS runs an embedded NATS server and returns its URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	return s.ClientURL()
+}
+
+func connectNATS(t *testing.T, u string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+type member struct {
+	srv    *Server
+	nc     *nats.Conn
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type testCluster struct {
+	t       *testing.T
+	members []*member
+	etcd    *clientv3.Client
+	natsURL string
+}
+
+const clusterToken = "tok"
+
+// startCluster bootstraps n voters whose listeners are bound first so that
+// every voter knows every address.
+func startCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, etcd: startEtcd(t), natsURL: startNATS(t)}
+	var lns []net.Listener
+	var peers []Peer
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		peers = append(peers, Peer{ID: fmt.Sprintf("c%d", i), Addr: ln.Addr().String()})
+	}
+	for i := range n {
+		nc := connectNATS(t, c.natsURL)
+		cfg := Config{ID: peers[i].ID, DataDir: t.TempDir(), RaftListener: lns[i], Bootstrap: true, Peers: peers,
+			NATS: nc, Etcd: c.etcd, Token: clusterToken, LeaseTTL: 2 * time.Second,
+			ProgressInterval: 50 * time.Millisecond, Logger: testLogger().With("id", peers[i].ID)}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		srv, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		m := &member{srv: srv, nc: nc, cancel: cancel, done: make(chan error, 1)}
+		go func() { m.done <- srv.Run(ctx) }()
+		c.members = append(c.members, m)
+	}
+	t.Cleanup(func() {
+		for i := range c.members {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+// stop shuts a member down (its Raft, API and NATS connection).
+func (c *testCluster) stop(i int) {
+	m := c.members[i]
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.cancel = nil
+	if err := <-m.done; err != nil {
+		c.t.Errorf("member %d: %v", i, err)
+	}
+	m.nc.Close()
+}
+
+// leader polls until exactly one live member is leader.
+func (c *testCluster) leader(timeout time.Duration) int {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for i, m := range c.members {
+			if m.cancel != nil && m.srv.IsLeader() {
+				return i
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader within %v", timeout)
+	return -1
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// request sends a NATS request and decodes the reply.
+func request(ctx context.Context, nc *nats.Conn, subject string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	msg, err := nc.RequestWithContext(ctx, subject, b)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(msg.Data, out)
+}
+
+// fakeNode leases tasks over NATS and completes them, retrying through
+// leader changes. acked records every acknowledged completion.
+type fakeNode struct {
+	id    string
+	nc    *nats.Conn
+	work  time.Duration
+	mu    *sync.Mutex
+	acked map[int][]int // shard -> attempts acknowledged
+}
+
+func (n *fakeNode) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		var reply protocol.LeaseReply
+		err := request(ctx, n.nc, protocol.SubjectLease,
+			protocol.LeaseRequest{Node: protocol.NodeInfo{ID: n.id, Backend: "cpu", Slots: 2}, Free: 2}, &reply)
+		if err != nil || reply.Error != nil || len(reply.Assignments) == 0 {
+			sleepCtx(ctx, 20*time.Millisecond)
+			continue
+		}
+		for _, a := range reply.Assignments {
+			n.execute(ctx, a)
+		}
+	}
+}
+
+func (n *fakeNode) execute(ctx context.Context, a protocol.Assignment) {
+	sleepCtx(ctx, n.work)
+	var ack protocol.Ack
+	_ = request(ctx, n.nc, protocol.SubjectProgress, protocol.ProgressReport{TaskKey: a.Task.TaskKey, Node: n.id,
+		Attempt: a.Task.Attempt, Done: 1}, &ack)
+	rep := protocol.CompleteReport{TaskKey: a.Task.TaskKey, Node: n.id, Attempt: a.Task.Attempt,
+		Result: &protocol.ShardInfo{Node: n.id, Images: int(a.Task.End - a.Task.Start)}}
+	for ctx.Err() == nil {
+		ack = protocol.Ack{}
+		err := request(ctx, n.nc, protocol.SubjectComplete, rep, &ack)
+		if err == nil && ack.Error == nil {
+			n.mu.Lock()
+			n.acked[a.Task.Shard] = append(n.acked[a.Task.Shard], a.Task.Attempt)
+			n.mu.Unlock()
+			return
+		}
+		if ack.Error != nil && ack.Error.Code != protocol.CodeNotLeader && ack.Error.Code != protocol.CodeUnavailable {
+			return // stale or conflict: the shard is someone else's now
+		}
+		sleepCtx(ctx, 20*time.Millisecond)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
