@@ -31,7 +31,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func startEtcd(t *testing.T) *clientv3.Client {
+func startEtcd(t testing.TB) *clientv3.Client {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -60,7 +60,7 @@ func startEtcd(t *testing.T) *clientv3.Client {
 }
 
 // startNATS runs an embedded NATS server and returns its URL.
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -74,7 +74,7 @@ func startNATS(t *testing.T) string {
 	return s.ClientURL()
 }
 
-func connectNATS(t *testing.T, u string) *nats.Conn {
+func connectNATS(t testing.TB, u string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(u)
 	if err != nil {
@@ -92,7 +92,7 @@ type member struct {
 }
 
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	members []*member
 	etcd    *clientv3.Client
 	natsURL string
@@ -102,7 +102,7 @@ const clusterToken = "tok"
 
 // startCluster bootstraps n voters whose listeners are bound first so that
 // every voter knows every address.
-func startCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+func startCluster(t testing.TB, n int, tweak func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, etcd: startEtcd(t), natsURL: startNATS(t)}
 	var lns []net.Listener
@@ -171,7 +171,7 @@ func (c *testCluster) leader(timeout time.Duration) int {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
