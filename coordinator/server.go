@@ -1,10 +1,3 @@
-// Package coordinator is the farm's control plane: a Raft-replicated
-// state store of jobs and shard tasks, the leader's node traffic (leases,
-// progress, completions over NATS), node membership from etcd, and the
-// HTTP API.
-//
-// Use New(Config) then Run(ctx); Run returns after ctx is cancelled and
-// everything it started has stopped.
 package coordinator
 
 import (
