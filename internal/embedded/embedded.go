@@ -1,0 +1,151 @@
+// Package embedded starts the farm's infrastructure in-process: an etcd
+// server (go.etcd.io/etcd/server/v3/embed) and a NATS server
+// (nats-server/v2). `sanafarm dev` and internal/testcluster use it; both
+// are the real servers, not fakes.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// EtcdConfig configures an embedded single-member etcd.
+type EtcdConfig struct {
+	// Dir holds etcd's data (required; reused across restarts).
+	Dir string
+	// Host is the loopback address its client and peer listeners bind
+	// (default 127.0.0.1); ports are chosen by the kernel.
+	Host string
+	// ReadyTimeout bounds the wait for the server (default 30 s).
+	ReadyTimeout time.Duration
+}
+
+// Etcd is a running embedded etcd. Close it once (it is safe to call
+// Close again: the server's own Close panics on a second call).
+type Etcd struct {
+	e    *embed.Etcd
+	once sync.Once
+}
+
+// StartEtcd starts etcd and waits until it serves clients.
+func StartEtcd(ctx context.Context, c EtcdConfig) (*Etcd, error) {
+	if c.Dir == "" {
+		return nil, errors.New("starting etcd: a data directory is required")
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 30 * time.Second
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir = c.Dir
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	local := url.URL{Scheme: "http", Host: c.Host + ":0"}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{local}, []url.URL{local}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{local}, []url.URL{local}
+	cfg.InitialCluster = cfg.Name + "=" + local.String()
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting etcd: %w", err)
+	}
+	ec := &Etcd{e: e}
+	t := time.NewTimer(c.ReadyTimeout)
+	defer t.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+		return ec, nil
+	case err := <-e.Err():
+		ec.Close()
+		return nil, fmt.Errorf("starting etcd: %w", err)
+	case <-t.C:
+		ec.Close()
+		return nil, fmt.Errorf("starting etcd: not ready after %v", c.ReadyTimeout)
+	case <-ctx.Done():
+		ec.Close()
+		return nil, fmt.Errorf("starting etcd: %w", ctx.Err())
+	}
+}
+
+// Endpoints are the client addresses (host:port).
+func (e *Etcd) Endpoints() []string {
+	var out []string
+	for _, l := range e.e.Clients {
+		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// Client returns a new client of this server; the caller closes it.
+func (e *Etcd) Client() (*clientv3.Client, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to embedded etcd: %w", err)
+	}
+	return cli, nil
+}
+
+// Close stops the server (once).
+func (e *Etcd) Close() { e.once.Do(e.e.Close) }
+
+// NATSConfig configures an embedded NATS server.
+type NATSConfig struct {
+	// Host and Port it listens on (defaults 127.0.0.1 and a free port).
+	Host string
+	Port int
+	// MaxPayload raises the message size limit (0 = NATS's 1 MiB).
+	MaxPayload int32
+	// ReadyTimeout bounds the wait for the server (default 10 s).
+	ReadyTimeout time.Duration
+}
+
+// NATS is a running embedded NATS server.
+type NATS struct {
+	s    *server.Server
+	once sync.Once
+}
+
+// StartNATS starts a NATS server and waits until it accepts connections.
+func StartNATS(c NATSConfig) (*NATS, error) {
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.Port == 0 {
+		c.Port = -1
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 10 * time.Second
+	}
+	s, err := server.NewServer(&server.Options{Host: c.Host, Port: c.Port, MaxPayload: c.MaxPayload,
+		NoLog: true, NoSigs: true})
+	if err != nil {
+		return nil, fmt.Errorf("starting nats: %w", err)
+	}
+	go s.Start()
+	n := &NATS{s: s}
+	if !s.ReadyForConnections(c.ReadyTimeout) {
+		n.Close()
+		return nil, fmt.Errorf("starting nats: not ready after %v", c.ReadyTimeout)
+	}
+	return n, nil
+}
+
+// URL is the client URL (nats://host:port).
+func (n *NATS) URL() string { return n.s.ClientURL() }
+
+// Close shuts the server down (once) and waits for it.
+func (n *NATS) Close() {
+	n.once.Do(func() {
+		n.s.Shutdown()
+		n.s.WaitForShutdown()
+	})
+}
