@@ -218,4 +218,3 @@ func checkOutput(t *testing.T, out string, tasks []protocol.Task, per int) {
 		}
 	}
 }
-
