@@ -130,7 +130,10 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	for _, l := range granted {
 		t, _ := s.store.TaskByKey(l.TaskKey)
 		j, _ := s.store.JobByID(l.Job)
-		reply.Assignments = append(reply.Assignments, protocol.Assignment{Task: t, Spec: j.Spec, Deadline: l.Deadline})
+		// Only this task's inline prompts travel: a whole job's could pass
+		// NATS's 1 MiB payload limit.
+		spec := j.Spec.ForSamples(t.Start, t.End)
+		reply.Assignments = append(reply.Assignments, protocol.Assignment{Task: t, Spec: spec, Deadline: l.Deadline})
 		s.log.Debug("task leased", "job_id", l.Job, "shard", l.Shard, "node_id", req.Node.ID, "attempt", l.Attempt)
 	}
 	return reply

@@ -28,6 +28,10 @@ func (s JobState) Terminal() bool { return s == JobDone || s == JobFailed || s =
 type PromptSource struct {
 	// Inline prompts (at most MaxInlinePrompts).
 	Inline []string `json:"inline,omitempty"`
+	// InlineStart is the row number of Inline[0]. A job keeps it 0; an
+	// Assignment carries only its task's rows (so a lease reply stays far
+	// below NATS's 1 MiB payload limit) with InlineStart set to the first.
+	InlineStart int64 `json:"inline_start,omitempty"`
 	// URL of a prompt file: file:///path, s3://bucket/key, or a path.
 	URL string `json:"url,omitempty"`
 	// Format of the file: txt, jsonl, csv or parquet ("" = from the URL's
@@ -40,9 +44,29 @@ type PromptSource struct {
 // Count is the number of prompts.
 func (p PromptSource) Count() int64 {
 	if len(p.Inline) > 0 {
-		return int64(len(p.Inline))
+		return p.InlineStart + int64(len(p.Inline))
 	}
 	return p.Rows
+}
+
+// ForSamples returns the spec with inline prompts trimmed to the rows that
+// samples [start, end) use (prompt = sample / images_per_prompt). File
+// sources are returned unchanged.
+func (s JobSpec) ForSamples(start, end int64) JobSpec {
+	p := s.Prompts
+	if len(p.Inline) == 0 || end <= start {
+		return s
+	}
+	ipp := int64(max(s.ImagesPerPrompt, 1))
+	first, last := start/ipp, (end-1)/ipp+1
+	lo, hi := first-p.InlineStart, last-p.InlineStart
+	if lo < 0 || hi > int64(len(p.Inline)) || lo >= hi {
+		return s
+	}
+	p.Inline = p.Inline[lo:hi:hi]
+	p.InlineStart = first
+	s.Prompts = p
+	return s
 }
 
 // OutputSpec says where and how results are written.

@@ -158,3 +158,30 @@ func FuzzDecodeCommand(f *testing.F) {
 		_ = strings.TrimSpace(typ.String())
 	})
 }
+
+func TestForSamplesTrimsInlinePrompts(t *testing.T) {
+	s := validSpec()
+	s.Prompts.Inline = []string{"p0", "p1", "p2", "p3", "p4"}
+	s.ImagesPerPrompt = 2 // samples 0..9
+	cases := []struct {
+		start, end int64
+		want       []string
+		first      int64
+	}{{0, 4, []string{"p0", "p1"}, 0}, {3, 7, []string{"p1", "p2", "p3"}, 1}, {9, 10, []string{"p4"}, 4}}
+	for _, c := range cases {
+		got := s.ForSamples(c.start, c.end).Prompts
+		if strings.Join(got.Inline, ",") != strings.Join(c.want, ",") || got.InlineStart != c.first {
+			t.Errorf("[%d,%d): %v from %d, want %v from %d", c.start, c.end, got.Inline, got.InlineStart, c.want, c.first)
+		}
+		if got.Count() != 5 && c.end == 10 {
+			t.Errorf("count %d", got.Count())
+		}
+	}
+	if len(s.Prompts.Inline) != 5 {
+		t.Error("ForSamples modified the job's spec")
+	}
+	bad := s.ForSamples(2, 4)
+	if err := bad.Validate(); err == nil {
+		t.Error("a spec with inline_start accepted")
+	}
+}

@@ -95,6 +95,8 @@ func (s JobSpec) validatePrompts(add addFunc) {
 		add("prompts", "", "give either inline prompts or a url, not both")
 	case len(p.Inline) == 0 && p.URL == "":
 		add("prompts", "", "required: inline prompts or a prompt file url")
+	case p.InlineStart != 0:
+		add("prompts.inline_start", strconv.FormatInt(p.InlineStart, 10), "must be 0 in a job spec")
 	case len(p.Inline) > MaxInlinePrompts:
 		add("prompts.inline", strconv.Itoa(len(p.Inline)), fmt.Sprintf("at most %d inline prompts; upload a file instead", MaxInlinePrompts))
 	case p.URL != "" && (p.Rows <= 0 || p.Rows > MaxRows):

@@ -201,10 +201,13 @@ func (r *PromptReader) Read(ctx context.Context, start, end int64) ([]string, er
 		return nil, fmt.Errorf("reading prompts: bad row range [%d, %d)", start, end)
 	}
 	if len(r.src.Inline) > 0 {
-		if end > int64(len(r.src.Inline)) {
-			return nil, fmt.Errorf("reading prompts: rows [%d, %d) but the job has %d inline prompts", start, end, len(r.src.Inline))
+		// An assignment carries only its rows, starting at InlineStart.
+		lo, hi := start-r.src.InlineStart, end-r.src.InlineStart
+		if lo < 0 || hi > int64(len(r.src.Inline)) {
+			return nil, fmt.Errorf("reading prompts: rows [%d, %d) but the inline prompts cover [%d, %d)",
+				start, end, r.src.InlineStart, r.src.InlineStart+int64(len(r.src.Inline)))
 		}
-		return r.src.Inline[start:end], nil
+		return r.src.Inline[lo:hi], nil
 	}
 	return r.readFile(ctx, start, end)
 }
