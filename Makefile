@@ -121,10 +121,8 @@ gpu-bins: ## build bin/gpu/: cuda test binaries and sanafarm-cuda for scripts/gp
 	@ls -la $(BIN)/gpu
 
 .PHONY: run
-run: ## generate a few images with the offline sana-tiny model into ./out/ (later: the all-in-one farm, sanafarm dev)
-	CGO_ENABLED=0 $(GO) run ./cmd/sanafarm generate --model sana-tiny \
-		-p "a photo of an astronaut riding a horse on mars" -p "a lighthouse on a cliff at sunset over the sea" \
-		-n 2 --seed 1 --steps 10 -o out/ --verbose
+run: ## start the all-in-one farm (sanafarm dev), submit examples/prompts.txt with the offline sana-tiny model, print where the images are and images/s
+	GO=$(GO) BIN=$(BIN) ./scripts/run-demo.sh
 
 .PHONY: bench-dcae
 bench-dcae: ## Sana DC-AE decode (real widths, 32×8×8 → 256²) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1

@@ -42,5 +42,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newGoldenCmd(), newGenerateCmd(), newModelsCmd())
+	root.AddCommand(newDevCmd(), newCoordinatorCmd(), newNodeCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newNodesCmd())
 	return root
 }

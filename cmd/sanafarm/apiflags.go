@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sanafarm/sanafarm/coordinator/client"
+)
+
+// DefaultAddr is the API address the client commands call without --addr
+// or $SANAFARM_ADDR (the address `sanafarm dev` serves by default).
+const DefaultAddr = "http://127.0.0.1:7700"
+
+// apiFlags are the flags of the commands that call a coordinator's API.
+type apiFlags struct {
+	addr, token, output string
+}
+
+func (f *apiFlags) register(fl *pflag.FlagSet, output bool) {
+	fl.StringVar(&f.addr, "addr", "", "coordinator API URL (default $SANAFARM_ADDR, else "+DefaultAddr+")")
+	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN)")
+	if output {
+		fl.StringVar(&f.output, "output", "text", "output format: text or json")
+	}
+}
+
+// check rejects a bad --output (a usage error).
+func (f *apiFlags) check() error {
+	if f.output != "" && f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	return nil
+}
+
+func (f *apiFlags) json() bool { return f.output == "json" }
+
+// client returns an API client from the flags and the environment.
+func (f *apiFlags) client() *client.Client {
+	addr := firstOf(f.addr, os.Getenv("SANAFARM_ADDR"), DefaultAddr)
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return client.New(addr, firstOf(f.token, os.Getenv("SANAFARM_TOKEN")))
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// failed reports an operation that failed (exit status 1, as opposed to
+// 2 for usage errors).
+func failed(stderr io.Writer, err error) error {
+	fmt.Fprintln(stderr, "sanafarm:", err)
+	return exitError{code: 1}
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sanafarm/sanafarm/coordinator"
+)
+
+// coordinatorFlags are the options of `sanafarm coordinator`.
+type coordinatorFlags struct {
+	id, data, raftBind, httpAddr, advertise string
+	peers, natsURL, etcd, token, logLevel   string
+	bootstrap                               bool
+	leaseTTL                                time.Duration
+}
+
+func newCoordinatorCmd() *cobra.Command {
+	var f coordinatorFlags
+	cmd := &cobra.Command{
+		Use:   "coordinator --id ID --data DIR --raft-bind ADDR --nats URL --etcd ENDPOINTS [flags]",
+		Short: "Run one coordinator (a Raft voter of the control plane)",
+		Long: `coordinator runs one voter of the farm's control plane: the Raft-replicated job
+and shard state, the HTTP API (/v1/jobs, /v1/nodes, /v1/health, /metrics) and,
+while it is the leader, the node traffic over NATS. Run 3 or 5 of them against
+the same etcd and NATS clusters.
+
+A new cluster is bootstrapped once: start every voter with --bootstrap and the
+same --peers list (id=raft-address, this voter included). Later restarts reuse
+the Raft state in --data and ignore --bootstrap. --raft-bind must be the
+address the other voters dial (the one named in --peers).
+
+Clients may call any coordinator: reads are answered locally and writes are
+forwarded to the leader (each coordinator publishes its API URL in etcd; set
+--advertise when the bound address is not reachable by the others).
+
+Example (voter c1 of three):
+  sanafarm coordinator --id c1 --data /var/lib/sanafarm --bootstrap \
+    --peers c1=10.0.0.1:7701,c2=10.0.0.2:7701,c3=10.0.0.3:7701 \
+    --raft-bind 10.0.0.1:7701 --http 10.0.0.1:7700 \
+    --nats nats://10.0.0.9:4222 --etcd 10.0.0.9:2379`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCoordinator(cmd.Context(), f, cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "this voter's id (unique in the cluster; default: the hostname)")
+	fl.StringVar(&f.data, "data", "", "data directory (Raft log, stable store, snapshots)")
+	fl.StringVar(&f.raftBind, "raft-bind", "", "Raft transport address host:port (the address other voters dial)")
+	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:7700", "HTTP API address host:port")
+	fl.StringVar(&f.advertise, "advertise", "", "API base URL other coordinators forward writes to (default http://<--http address>)")
+	fl.BoolVar(&f.bootstrap, "bootstrap", false, "bootstrap a new cluster of --peers (ignored when --data holds Raft state)")
+	fl.StringVar(&f.peers, "peers", "", "voters of a new cluster: id=host:port,... (this voter included; empty with --bootstrap: a one-voter cluster)")
+	fl.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL (node traffic)")
+	fl.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated (node membership, API addresses)")
+	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("data")
+	_ = cmd.MarkFlagRequired("raft-bind")
+	return cmd
+}
+
+// parsePeers reads id=host:port,...
+func parsePeers(s string) ([]coordinator.Peer, error) {
+	var peers []coordinator.Peer
+	for _, p := range splitList(s) {
+		id, addr, ok := strings.Cut(p, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers entry %q: want id=host:port", p)
+		}
+		peers = append(peers, coordinator.Peer{ID: id, Addr: addr})
+	}
+	return peers, nil
+}
+
+func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) error {
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	peers, err := parsePeers(f.peers)
+	if err != nil {
+		return err
+	}
+	if f.id == "" {
+		f.id = hostnameID()
+	}
+	nc, err := connectNATS(f.natsURL, "sanafarm-coordinator-"+f.id, log)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	defer nc.Close()
+	etcd, err := connectEtcd(ctx, f.etcd)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	defer etcd.Close()
+	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
+		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Logger: log})
+	if err != nil {
+		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
+	}
+	log.Info("coordinator starting", "id", f.id, "raft", srv.RaftAddr(), "api", srv.URL())
+	if err := srv.Run(ctx); err != nil {
+		return failed(stderr, fmt.Errorf("running coordinator: %w", err))
+	}
+	return nil
+}
+
+// hostnameID is the hostname with characters outside [A-Za-z0-9._-]
+// replaced ("sanafarm" when it cannot be read).
+func hostnameID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "sanafarm"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '-'
+	}, h)
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sanafarm/sanafarm/coordinator"
+	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/node"
+)
+
+// devFlags are the options of `sanafarm dev`.
+type devFlags struct {
+	node                            nodeFlags
+	data, httpAddr, raftBind, token string
+	logLevel                        string
+	natsPort                        int
+	leaseTTL                        time.Duration
+}
+
+func newDevCmd() *cobra.Command {
+	var f devFlags
+	cmd := &cobra.Command{
+		Use:   "dev [--data DIR] [--http ADDR] [--backend cpu|cuda]",
+		Short: "Run the whole farm in one process (embedded etcd and NATS, one coordinator, local nodes)",
+		Long: `dev runs a complete farm in this process, every part the real component: an
+embedded etcd server, an embedded NATS server, a one-voter Raft coordinator
+serving the HTTP API, and one node agent per local device (one for the cpu
+backend, one per GPU for cuda). Outputs go to local directories (file:// URLs
+or paths given to submit -o).
+
+It prints the API address when the farm is ready; point sanafarm submit,
+status, cancel and nodes at it (--addr, default ` + DefaultAddr + `). Extra
+nodes may join with sanafarm node --nats URL --etcd ENDPOINTS (printed too).
+
+Jobs survive a restart with the same --data. Ctrl-C shuts down cleanly: the
+nodes drain (running shards get --drain-timeout, then are handed back), then
+Raft stops, then NATS and etcd.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "", "data directory: etcd/, raft/ (default: the user cache dir + /sanafarm/dev)")
+	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:7700", "HTTP API address host:port (port 0: any free port)")
+	fl.StringVar(&f.raftBind, "raft-bind", "127.0.0.1:0", "Raft transport address (one voter: nobody dials it)")
+	fl.IntVar(&f.natsPort, "nats-port", 0, "port of the embedded NATS server on 127.0.0.1 (0: any free port)")
+	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
+	fl.IntVar(&f.node.slots, "slots", 1, "shards each cpu node runs at once")
+	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	f.node.register(fl, 10*time.Second, 250*time.Millisecond)
+	return cmd
+}
+
+// devFarm is the running all-in-one farm; close tears it down in order.
+type devFarm struct {
+	log    *slog.Logger
+	etcd   *embedded.Etcd
+	nats   *embedded.NATS
+	cli    *clientv3.Client
+	nc     *nats.Conn
+	srv    *coordinator.Server
+	agents []*node.Agent
+
+	stopNodes, stopCoord context.CancelFunc
+	nodesWG              sync.WaitGroup
+	coordDone            chan error
+	exited               chan string // a component that stopped on its own
+	release              func()
+}
+
+func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if f.node.slots < 1 {
+		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
+	}
+	if f.data == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return failed(stderr, fmt.Errorf("finding a data directory (use --data): %w", err))
+		}
+		f.data = filepath.Join(c, "sanafarm", "dev")
+	}
+	d := &devFarm{log: log, coordDone: make(chan error, 1), exited: make(chan string, 16), release: func() {}}
+	defer d.close()
+	if err := d.start(ctx, f); err != nil {
+		return failed(stderr, err)
+	}
+	fmt.Fprintf(stdout, "sanafarm dev: API %s\n", d.srv.URL())
+	fmt.Fprintf(stdout, "  nodes: %d (%s backend); data: %s\n", len(d.agents), firstOf(f.node.backend.name, "cpu"), f.data)
+	fmt.Fprintf(stdout, "  join more nodes with: sanafarm node --nats %s --etcd %s\n", d.nats.URL(), d.etcd.Endpoints()[0])
+	fmt.Fprintln(stdout, "  Ctrl-C to stop")
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "sanafarm dev: shutting down (draining nodes)")
+		return nil
+	case what := <-d.exited:
+		return failed(stderr, fmt.Errorf("%s stopped unexpectedly", what))
+	}
+}
+
+// start brings up etcd, NATS, the coordinator (and waits for it to lead)
+// and the node agents.
+func (d *devFarm) start(ctx context.Context, f devFlags) error {
+	var err error
+	if d.etcd, err = embedded.StartEtcd(ctx, embedded.EtcdConfig{Dir: filepath.Join(f.data, "etcd")}); err != nil {
+		return err
+	}
+	if d.nats, err = embedded.StartNATS(embedded.NATSConfig{Port: f.natsPort}); err != nil {
+		return err
+	}
+	if d.cli, err = d.etcd.Client(); err != nil {
+		return err
+	}
+	if d.nc, err = connectNATS(d.nats.URL(), "sanafarm-dev", d.log); err != nil {
+		return err
+	}
+	if err := d.startCoordinator(ctx, f); err != nil {
+		return err
+	}
+	return d.startNodes(ctx, f)
+}
+
+func (d *devFarm) startCoordinator(ctx context.Context, f devFlags) error {
+	srv, err := coordinator.New(coordinator.Config{ID: "dev", DataDir: filepath.Join(f.data, "raft"), RaftBind: f.raftBind,
+		Bootstrap: true, HTTPAddr: f.httpAddr, NATS: d.nc, Etcd: d.cli, Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
+		LeaseTTL: f.leaseTTL, Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("starting the coordinator: %w", err)
+	}
+	d.srv = srv
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopCoord = cancel
+	go func() {
+		err := srv.Run(cctx)
+		d.coordDone <- err
+		if cctx.Err() == nil {
+			d.exited <- "the coordinator"
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if _, err := srv.WaitForLeader(wctx); err != nil {
+		return fmt.Errorf("starting the coordinator: %w", err)
+	}
+	return nil
+}
+
+// startNodes runs one agent per local device: one for cpu, one per GPU
+// (at least one) for cuda.
+func (d *devFarm) startNodes(ctx context.Context, f devFlags) error {
+	devices := []int{0}
+	if be := f.node.backend.name; be != "" && be != "cpu" {
+		gpus, err := node.NewGPUInspector(d.log).GPUs(ctx)
+		if err != nil {
+			d.log.Warn("reading the GPU inventory; using device 0", "err", err)
+		}
+		for i := 1; i < len(gpus); i++ {
+			devices = append(devices, i)
+		}
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopNodes = cancel
+	var releases []func()
+	d.release = func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	for _, dev := range devices {
+		id := fmt.Sprintf("dev-%s%d", firstOf(f.node.backend.name, "cpu"), dev)
+		execs, release, err := newExecutors(f.node, id, []int{dev}, d.log)
+		if err != nil {
+			return err
+		}
+		releases = append(releases, release)
+		a, err := newAgent(f.node, agentSpec{id: id, execs: execs}, d.nc, d.cli, d.log)
+		if err != nil {
+			return err
+		}
+		d.agents = append(d.agents, a)
+		d.nodesWG.Go(func() {
+			if err := a.Run(nctx); err != nil {
+				d.log.Error("node stopped", "node_id", id, "err", err)
+			}
+			if nctx.Err() == nil {
+				d.exited <- "node " + id
+			}
+		})
+	}
+	return nil
+}
+
+// close stops what started, in order: nodes (drain), coordinator (Raft),
+// connections, NATS, etcd (each once).
+func (d *devFarm) close() {
+	if d.stopNodes != nil {
+		d.stopNodes()
+		d.nodesWG.Wait()
+	}
+	d.release()
+	if d.stopCoord != nil {
+		d.stopCoord()
+		if err := <-d.coordDone; err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("stopping the coordinator", "err", err)
+		}
+	}
+	if d.nc != nil {
+		d.nc.Close()
+	}
+	if d.cli != nil {
+		_ = d.cli.Close()
+	}
+	if d.nats != nil {
+		d.nats.Close()
+	}
+	if d.etcd != nil {
+		d.etcd.Close()
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/sanafarm/sanafarm/node"
+)
+
+// This file holds what the daemon commands (coordinator, node, dev)
+// share: logging, connections to NATS and etcd, and building node agents.
+
+// newLogger logs text to w at the named level.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// connectNATS connects with unlimited reconnects (the server may restart).
+func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to nats at %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// connectEtcd dials the endpoints (comma-separated host:port or URLs).
+func connectEtcd(ctx context.Context, endpoints string) (*clientv3.Client, error) {
+	eps := splitList(endpoints)
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("no etcd endpoints")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd at %s: %w", endpoints, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Status(sctx, eps[0]); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("connecting to etcd at %s: %w", endpoints, err)
+	}
+	return cli, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// nodeFlags configure a node agent (sanafarm node, and each agent of
+// sanafarm dev).
+type nodeFlags struct {
+	id           string
+	backend      backendOptions
+	slots        int
+	cache        string
+	leaseTTL     time.Duration
+	drainTimeout time.Duration
+	poll         time.Duration
+}
+
+func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.Duration) {
+	fl.DurationVar(&f.poll, "poll-interval", pollDefault, "how often an idle node asks for work")
+	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
+	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads of the cpu backend (default: all cores)")
+	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
+	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
+}
+
+// agentSpec is one agent to build: its id and the executors of its slots.
+type agentSpec struct {
+	id    string
+	execs []node.Executor
+}
+
+// newExecutors makes one pipeline executor per device (one for cpu).
+func newExecutors(f nodeFlags, id string, devices []int, log *slog.Logger) ([]node.Executor, func(), error) {
+	if f.backend.name == "" || f.backend.name == "cpu" {
+		devices = []int{0}
+	}
+	var execs []node.Executor
+	var closers []func()
+	release := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	models := &node.ModelResolver{CacheRoot: f.cache}
+	for _, d := range devices {
+		o := f.backend
+		o.device = d
+		be, closeBackend, err := newBackend(o)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log})
+		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
+		execs = append(execs, pe)
+	}
+	return execs, release, nil
+}
+
+// newAgent builds an agent over the given connections.
+func newAgent(f nodeFlags, spec agentSpec, nc *nats.Conn, etcd *clientv3.Client, log *slog.Logger) (*node.Agent, error) {
+	cfg := node.Config{ID: spec.id, NATS: nc, Etcd: etcd, Backend: firstOf(f.backend.name, "cpu"), Version: buildVersion(),
+		LeaseTTL: f.leaseTTL, DrainTimeout: f.drainTimeout, PollInterval: f.poll, Logger: log}
+	if len(spec.execs) == 1 {
+		cfg.Executor, cfg.Slots = spec.execs[0], max(f.slots, 1)
+	} else {
+		cfg.Executors = spec.execs
+	}
+	a, err := node.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating node agent %s: %w", spec.id, err)
+	}
+	return a, nil
+}
+
+// buildVersion is the module version, else the VCS revision the binary
+// was built from, else "dev" (announced by nodes).
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+)
+
+func newNodesCmd() *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List the nodes and the shards leased to them",
+		Long: `nodes lists the nodes announced in etcd (live) and nodes that still hold
+leases but are gone (not live), with their backend, GPUs, slots, resident
+models and leased shards. Exit status 1 when the coordinator cannot be read.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			return listNodes(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f.register(cmd.Flags(), true)
+	return cmd
+}
+
+func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error {
+	nodes, err := f.client().Nodes(ctx)
+	if err != nil {
+		return failed(stderr, fmt.Errorf("listing nodes: %w", err))
+	}
+	if f.json() {
+		return writeJSON(stdout, api.NodeList{Nodes: nodes})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tBACKEND\tGPUS\tSLOTS\tLEASES\tMODELS\tVERSION")
+	for _, n := range nodes {
+		state := "live"
+		switch {
+		case !n.Live:
+			state = "gone"
+		case n.Info.Draining:
+			state = "draining"
+		}
+		var gpus []string
+		for _, g := range n.Info.GPUs {
+			gpus = append(gpus, fmt.Sprintf("%s %.0fG", g.Name, float64(g.MemoryTotal)/(1<<30)))
+		}
+		var leases []string
+		for _, t := range n.Leases {
+			leases = append(leases, fmt.Sprintf("%s#%d", t.TaskKey, t.Attempt))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n.Info.ID, state, n.Info.Backend, dash(strings.Join(gpus, ",")),
+			n.Info.Slots, dash(strings.Join(leases, ",")), dash(strings.Join(n.Info.Models, ",")), n.Info.Version)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// statusFlags are the options of `sanafarm status`.
+type statusFlags struct {
+	api   apiFlags
+	state string
+	tasks bool
+	from  int
+	limit int
+}
+
+func newStatusCmd() *cobra.Command {
+	var f statusFlags
+	cmd := &cobra.Command{
+		Use:   "status [JOB]",
+		Short: "Show the jobs, or one job with its shard counts",
+		Long: `status lists the jobs (newest last) or, given a job id, shows the job: state,
+shards and images done, shards by state, and with --tasks its shards (attempt,
+node, progress, failures).
+
+It exits 0 when the coordinator answered (whatever the job's state), 1 when it
+could not (unreachable, unknown job).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.api.check(); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return listJobs(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			return showJob(cmd.Context(), f, protocol.JobID(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	f.api.register(fl, true)
+	fl.StringVar(&f.state, "state", "", "list only jobs in this state: queued, running, done, failed, cancelled")
+	fl.BoolVar(&f.tasks, "tasks", false, "with JOB: list its shards")
+	fl.IntVar(&f.from, "from", 0, "with --tasks: first shard listed")
+	fl.IntVar(&f.limit, "limit", 100, "with --tasks: shards listed at most")
+	return cmd
+}
+
+func listJobs(ctx context.Context, f statusFlags, stdout, stderr io.Writer) error {
+	jobs, err := f.api.client().Jobs(ctx, protocol.JobState(f.state))
+	if err != nil {
+		return failed(stderr, fmt.Errorf("listing jobs: %w", err))
+	}
+	if f.api.json() {
+		return writeJSON(stdout, api.JobList{Jobs: jobs})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tSTATE\tSHARDS\tIMAGES\tMODEL\tAGE\tNAME")
+	for _, j := range jobs {
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", j.ID, j.State, j.ShardsDone, j.Shards, j.ImagesDone,
+			j.Images, j.Spec.Model, age(j.CreatedAt), j.Spec.Name)
+	}
+	return tw.Flush()
+}
+
+func showJob(ctx context.Context, f statusFlags, id protocol.JobID, stdout, stderr io.Writer) error {
+	d, err := f.api.client().Job(ctx, id, f.tasks, f.from, f.limit)
+	if err != nil {
+		return failed(stderr, fmt.Errorf("reading job %s: %w", id, err))
+	}
+	if f.api.json() {
+		return writeJSON(stdout, d)
+	}
+	j := d.Job
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "job:\t%s %s\n", j.ID, j.Spec.Name)
+	fmt.Fprintf(tw, "state:\t%s\n", j.State)
+	if j.Error != "" {
+		fmt.Fprintf(tw, "error:\t%s\n", j.Error)
+	}
+	fmt.Fprintf(tw, "model:\t%s\n", j.Spec.Model)
+	fmt.Fprintf(tw, "images:\t%d/%d\n", j.ImagesDone, j.Images)
+	fmt.Fprintf(tw, "shards:\t%d/%d (queued %d, leased %d, done %d, failed %d)\n", j.ShardsDone, j.Shards,
+		d.Counts.Queued, d.Counts.Leased, d.Counts.Done, d.Counts.Failed)
+	fmt.Fprintf(tw, "output:\t%s\n", j.Spec.Output.URL)
+	fmt.Fprintf(tw, "created:\t%s (%s ago)\n", j.CreatedAt.Local().Format(time.DateTime), age(j.CreatedAt))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if f.tasks {
+		return printTasks(stdout, d.Tasks)
+	}
+	return nil
+}
+
+func printTasks(w io.Writer, tasks []protocol.Task) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSHARD\tSTATE\tATTEMPT\tNODE\tIMAGES\tFAILURES")
+	for _, t := range tasks {
+		node := t.Assignee
+		if t.Result != nil {
+			node = t.Result.Node
+		}
+		fails := ""
+		for _, fl := range t.Failures {
+			fails += fmt.Sprintf("#%d %s: %s; ", fl.Attempt, fl.Node, fl.Reason)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d/%d\t%s\n", t.Shard, t.State, t.Attempt, node, t.Progress, t.End-t.Start, fails)
+	}
+	return tw.Flush()
+}
+
+// age renders how long ago t was, to the second.
+func age(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return time.Since(t).Round(time.Second).String()
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
+)
+
+// Prompt files at most this big (prompts, bytes) are sent inline with
+// the job; bigger ones are passed by URL and read by the nodes.
+const (
+	inlineMaxPrompts = 1000
+	inlineMaxBytes   = 256 << 10
+)
+
+// submitFlags are the options of `sanafarm submit`.
+type submitFlags struct {
+	api                         apiFlags
+	spec                        protocol.JobSpec
+	promptsFile, format, output string
+	prompts                     []string
+	wait, quiet, asJSON         bool
+	pollInterval                time.Duration
+}
+
+func newSubmitCmd() *cobra.Command {
+	var f submitFlags
+	cmd := &cobra.Command{
+		Use:   "submit --model PRESET (--prompts FILE | --prompt TEXT...) -o URL [flags]",
+		Short: "Submit a batch job of prompts",
+		Long: `submit sends a job to the farm and prints its id. Each prompt is generated
+--images-per-prompt times; image i of the job uses its own noise stream of
+--seed, so re-running a job reproduces it. The job is split into shards of
+--shard-size images, each written by one node as <out>/<shard:05d>/<key>.png
+(.json provenance, .txt prompt) plus <out>/<shard:05d>_stats.json.
+
+--prompts reads a .txt file (one prompt per line) or .jsonl file ({"prompt":
+...} per line). A local file of at most 1000 prompts is sent inline; a bigger
+one is passed as a file:// URL with its row count, so the nodes must see the
+same path (true for sanafarm dev).
+
+-o is a directory path or file:// URL (relative paths are made absolute).
+
+With --wait, submit shows a progress bar until the job ends and exits 0 only
+if it is done (1 if it failed or was cancelled).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSubmit(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	f.api.register(fl, false)
+	fl.BoolVar(&f.asJSON, "json", false, "print the job as JSON (the final job with --wait)")
+	fl.StringVar(&f.spec.Model, "model", "", "model preset (see sanafarm models list; sana-tiny works offline) or Hugging Face repo id")
+	fl.StringVar(&f.promptsFile, "prompts", "", "prompt file (.txt or .jsonl) or file:// URL")
+	fl.StringVar(&f.format, "prompts-format", "", "prompt file format: txt or jsonl (default: from the extension)")
+	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "a prompt (repeat for several)")
+	fl.StringVarP(&f.output, "output", "o", "", "output directory or file:// URL")
+	fl.StringVar(&f.spec.Name, "name", "", "job name")
+	fl.IntVarP(&f.spec.ImagesPerPrompt, "images-per-prompt", "n", 1, "images per prompt")
+	fl.IntVar(&f.spec.Steps, "steps", 0, "denoising steps (default: the model's)")
+	fl.Float64Var(&f.spec.Guidance, "guidance", 0, "guidance scale (default: the model's)")
+	fl.Uint64Var(&f.spec.Seed, "seed", 0, "job seed")
+	fl.IntVar(&f.spec.Width, "width", 0, "image width (default: the model's size)")
+	fl.IntVar(&f.spec.Height, "height", 0, "image height (default: the model's size)")
+	fl.StringVar(&f.spec.NegativePrompt, "negative", "", "negative prompt")
+	fl.StringVar(&f.spec.Sampler, "sampler", "", "sampler override: dpm or euler")
+	fl.IntVar(&f.spec.ShardSize, "shard-size", 0, fmt.Sprintf("images per output shard (default %d)", protocol.DefaultShardSize))
+	fl.IntVar(&f.spec.Priority, "priority", 0, "priority: higher runs first")
+	fl.IntVar(&f.spec.MaxAttempts, "max-attempts", 0, fmt.Sprintf("attempts per shard before the job fails (default %d)", protocol.DefaultMaxAttempts))
+	fl.BoolVar(&f.wait, "wait", false, "wait for the job to end, with a progress bar")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar (with --wait)")
+	fl.DurationVar(&f.pollInterval, "poll", 500*time.Millisecond, "how often --wait polls the job")
+	_ = cmd.MarkFlagRequired("model")
+	_ = cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) error {
+	if (f.promptsFile == "") == (len(f.prompts) == 0) {
+		return errors.New("give either --prompts FILE or --prompt TEXT (not both)")
+	}
+	spec := f.spec
+	var err error
+	if spec.Output.URL, err = localURL(f.output); err != nil {
+		return err
+	}
+	spec.Prompts = protocol.PromptSource{Inline: f.prompts}
+	if f.promptsFile != "" {
+		if spec.Prompts, err = promptSource(ctx, f.promptsFile, f.format); err != nil {
+			return failed(stderr, err)
+		}
+	}
+	cl := f.api.client()
+	start := time.Now()
+	job, err := cl.SubmitJob(ctx, spec)
+	if err != nil {
+		return failed(stderr, fmt.Errorf("submitting job: %w", err))
+	}
+	if !f.wait {
+		if f.asJSON {
+			return writeJSON(stdout, job)
+		}
+		fmt.Fprintf(stdout, "%s\n", job.ID)
+		fmt.Fprintf(stderr, "job %s submitted: %d images in %d shards (sanafarm status %s)\n", job.ID, job.Images, job.Shards, job.ID)
+		return nil
+	}
+	fmt.Fprintf(stderr, "job %s submitted: %d images in %d shards\n", job.ID, job.Images, job.Shards)
+	final, err := waitJob(ctx, cl, job, f, stderr)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	return reportJob(stdout, stderr, final, time.Since(start), f.asJSON)
+}
+
+// localURL turns a path into an absolute file:// URL (URLs pass through).
+func localURL(p string) (string, error) {
+	if strings.Contains(p, "://") {
+		return p, nil
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("output %q: %w", p, err)
+	}
+	return "file://" + filepath.ToSlash(abs), nil
+}
+
+// promptSource counts a prompt file's rows (checking every line) and
+// inlines a small local file.
+func promptSource(ctx context.Context, file, format string) (protocol.PromptSource, error) {
+	u, err := localURL(file)
+	if err != nil {
+		return protocol.PromptSource{}, err
+	}
+	src := protocol.PromptSource{URL: u, Format: format}
+	if src.Rows, err = storage.CountPrompts(ctx, src); err != nil {
+		return src, err
+	}
+	if src.Rows > inlineMaxPrompts {
+		return src, nil
+	}
+	if p, err := storage.LocalPath(u); err == nil {
+		if st, err := os.Stat(p); err == nil && st.Size() > inlineMaxBytes {
+			return src, nil
+		}
+	}
+	r, err := storage.NewPromptReader(src)
+	if err != nil {
+		return src, err
+	}
+	rows, err := r.Read(ctx, 0, src.Rows)
+	if err != nil {
+		return src, err
+	}
+	return protocol.PromptSource{Inline: rows}, nil
+}
+
+// waitJob polls the job until it is terminal, showing a progress bar on
+// a terminal and a line every 5 s otherwise. Transient API errors (a
+// leader change) are retried for up to a minute.
+func waitJob(ctx context.Context, cl *client.Client, job protocol.Job, f submitFlags, stderr io.Writer) (protocol.Job, error) {
+	show := newJobProgress(job, f.quiet, stderr)
+	t := time.NewTicker(f.pollInterval)
+	defer t.Stop()
+	lastOK := time.Now()
+	for {
+		d, err := cl.Job(ctx, job.ID, false, 0, 0)
+		switch {
+		case err == nil:
+			lastOK, job = time.Now(), d.Job
+			show(job)
+			if job.State.Terminal() {
+				return job, nil
+			}
+		case time.Since(lastOK) > time.Minute:
+			return job, fmt.Errorf("watching job %s: %w", job.ID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return job, fmt.Errorf("stopped waiting; job %s goes on (sanafarm status %s): %w", job.ID, job.ID, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// newJobProgress returns the function that shows a job's progress.
+func newJobProgress(job protocol.Job, quiet bool, w io.Writer) func(protocol.Job) {
+	if quiet {
+		return func(protocol.Job) {}
+	}
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		var last time.Time
+		return func(j protocol.Job) {
+			if j.State.Terminal() || time.Since(last) >= 5*time.Second {
+				last = time.Now()
+				fmt.Fprintf(w, "%s: %d/%d images, %d/%d shards\n", j.State, j.ImagesDone, j.Images, j.ShardsDone, j.Shards)
+			}
+		}
+	}
+	bar := progressbar.NewOptions64(job.Images, progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("images"), progressbar.OptionSetWidth(30), progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
+	return func(j protocol.Job) {
+		_ = bar.Set64(j.ImagesDone)
+		switch {
+		case j.State == protocol.JobDone:
+			_ = bar.Finish()
+		case j.State.Terminal():
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// reportJob prints a finished job's summary; a job that did not finish
+// well is an operation failure (exit 1).
+func reportJob(stdout, stderr io.Writer, job protocol.Job, elapsed time.Duration, asJSON bool) error {
+	if asJSON {
+		if err := writeJSON(stdout, job); err != nil {
+			return err
+		}
+	}
+	if job.State != protocol.JobDone {
+		return failed(stderr, fmt.Errorf("job %s %s: %s", job.ID, job.State, firstOf(job.Error, "no reason given")))
+	}
+	if asJSON {
+		return nil
+	}
+	secs := job.UpdatedAt.Sub(job.CreatedAt).Seconds()
+	if secs <= 0 {
+		secs = elapsed.Seconds()
+	}
+	dir := job.Spec.Output.URL
+	if p, err := storage.LocalPath(dir); err == nil {
+		dir = p
+	}
+	fmt.Fprintf(stdout, "job %s done: %d images in %d shards in %.1f s (%.2f images/s)\n",
+		job.ID, job.ImagesDone, job.Shards, secs, float64(job.ImagesDone)/secs)
+	fmt.Fprintf(stdout, "images: %s\n", dir)
+	return nil
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make run: start the all-in-one farm (sanafarm dev) on a free port with a
+# temporary data dir, submit examples/prompts.txt with the offline sana-tiny
+# model, wait with a progress bar, print where the images are and the
+# images/s, then stop the farm cleanly (Ctrl-C-equivalent SIGINT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+BIN=${BIN:-bin}
+OUT=${OUT:-out/demo}
+IMAGES_PER_PROMPT=${IMAGES_PER_PROMPT:-4}
+SIZE=${SIZE:-256}
+STEPS=${STEPS:-10}
+
+echo "== building $BIN/sanafarm"
+mkdir -p "$BIN"
+CGO_ENABLED=0 "$GO" build -o "$BIN/sanafarm" ./cmd/sanafarm
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sanafarm-demo.XXXXXX")
+dev_pid=""
+stop_dev() {
+	if [ -n "$dev_pid" ] && kill -0 "$dev_pid" 2>/dev/null; then
+		kill -INT "$dev_pid"
+		wait "$dev_pid" || true
+		echo "== farm stopped"
+	fi
+	dev_pid=""
+}
+cleanup() {
+	stop_dev
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== starting sanafarm dev (data $tmp/data, log $tmp/dev.log)"
+"$BIN/sanafarm" dev --data "$tmp/data" --http 127.0.0.1:0 --log-level warn >"$tmp/dev.out" 2>"$tmp/dev.log" &
+dev_pid=$!
+
+addr=""
+for _ in $(seq 1 600); do
+	addr=$(sed -n 's/^sanafarm dev: API \(http[^ ]*\).*/\1/p' "$tmp/dev.out")
+	[ -n "$addr" ] && break
+	if ! kill -0 "$dev_pid" 2>/dev/null; then
+		echo "sanafarm dev exited early:"; cat "$tmp/dev.out" "$tmp/dev.log"; exit 1
+	fi
+	sleep 0.1
+done
+if [ -z "$addr" ]; then
+	echo "sanafarm dev did not print its API address within 60 s:"; cat "$tmp/dev.log"; exit 1
+fi
+for _ in $(seq 1 100); do
+	if curl -sf "$addr/v1/health" 2>/dev/null | grep -q '"role":"leader"'; then break; fi
+	sleep 0.1
+done
+cat "$tmp/dev.out"
+
+rm -rf "$OUT"
+echo "== submitting examples/prompts.txt: sana-tiny, ${IMAGES_PER_PROMPT} images per prompt, ${SIZE}px, ${STEPS} steps"
+"$BIN/sanafarm" submit --addr "$addr" --model sana-tiny --prompts examples/prompts.txt \
+	--images-per-prompt "$IMAGES_PER_PROMPT" --width "$SIZE" --height "$SIZE" --steps "$STEPS" --seed 1 \
+	--shard-size 4 --name demo -o "$OUT" --wait
+"$BIN/sanafarm" nodes --addr "$addr"
+stop_dev
+echo "== $(find "$OUT" -name '*.png' | wc -l) PNG files under $OUT/ (shard folders 00000/, 00001/, ... with _stats.json per shard)"
