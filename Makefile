@@ -124,6 +124,10 @@ gpu-bins: ## build bin/gpu/: cuda test binaries and sanafarm-cuda for scripts/gp
 run: ## start the all-in-one farm (sanafarm dev), submit examples/prompts.txt with the offline sana-tiny model, print where the images are and images/s
 	GO=$(GO) BIN=$(BIN) ./scripts/run-demo.sh
 
+.PHONY: bench-cp
+bench-cp: ## control plane with the fixture executor: lease+complete ops/s through 3 voters, 64 nodes vs ideal, leader-kill and node-kill recovery (~80 s)
+	SANAFARM_CPBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestControlPlaneBench' -v ./internal/testcluster/ | grep -E '^cp:|^(ok|FAIL)|--- FAIL'
+
 .PHONY: bench-dcae
 bench-dcae: ## Sana DC-AE decode (real widths, 32×8×8 → 256²) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
 	CGO_ENABLED=0 $(GO) run ./model/dcae/internal/decodebench -threads $(or $(THREADS),1)
