@@ -87,6 +87,9 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := f.node.checkBackend(); err != nil {
+		return err
+	}
 	if f.node.slots < 1 {
 		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +93,16 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
+}
+
+// checkBackend rejects a backend this binary does not have (a usage
+// error, before anything starts).
+func (f *nodeFlags) checkBackend() error {
+	name := firstOf(f.backend.name, "cpu")
+	if !slices.Contains(backendNames(), name) {
+		return fmt.Errorf("--backend %s: this binary has %s (CUDA needs make build-cuda)", name, strings.Join(backendNames(), ", "))
+	}
+	return nil
 }
 
 // agentSpec is one agent to build: its id and the executors of its slots.

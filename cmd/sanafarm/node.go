@@ -73,6 +73,9 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := f.node.checkBackend(); err != nil {
+		return err
+	}
 	if f.node.slots < 1 {
 		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
 	}
