@@ -35,7 +35,8 @@ type Server struct {
 	registry  *prometheus.Registry
 	progress  *progressBuffer
 	nodes     *nodeView
-	notifyCh  chan bool // raft leadership changes
+	reserved  *reservations // tasks picked but not yet committed
+	notifyCh  chan bool     // raft leadership changes
 
 	mu   sync.Mutex // guards raft (set once in Run)
 	raft *raft.Raft
@@ -47,7 +48,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
-		progress: newProgressBuffer(), nodes: newNodeView(), notifyCh: make(chan bool, 16)}
+		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), notifyCh: make(chan bool, 16)}
 	s.fsm = &fsm{st: s.store, log: s.log}
 	var err error
 	if s.raftLn = cfg.RaftListener; s.raftLn == nil {

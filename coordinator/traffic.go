@@ -12,9 +12,8 @@ import (
 )
 
 // Node traffic: the leader answers lease, progress and completion requests
-// on NATS. Lease requests are handled one at a time (nats.go serializes a
-// subscription's callbacks), so picks never race each other; progress and
-// completions run concurrently (bounded) so their Raft applies batch.
+// on NATS, all concurrently (bounded) so their Raft applies batch. Picks
+// are serialised and reserve their tasks until committed (reserve.go).
 
 const (
 	trafficTimeout    = 10 * time.Second
@@ -38,7 +37,7 @@ func (s *Server) subscribe() ([]*nats.Subscription, error) {
 		subject string
 		h       nats.MsgHandler
 	}{
-		{protocol.SubjectLease, s.onLease},
+		{protocol.SubjectLease, concurrent(s.onLease)},
 		{protocol.SubjectProgress, concurrent(s.onProgress)},
 		{protocol.SubjectComplete, concurrent(s.onComplete)},
 	} {
@@ -116,8 +115,12 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	if !s.IsLeader() {
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
+	s.reserved.pick.Lock()
 	now := s.cfg.Clock()
-	leases := s.cfg.Pick(s.store.View(), req, now)
+	leases := s.cfg.Pick(s.reserved.view(s.store.View()), req, now)
+	s.reserved.add(leases)
+	s.reserved.pick.Unlock()
+	defer s.reserved.release(leases)
 	if len(leases) == 0 {
 		return protocol.LeaseReply{}
 	}
