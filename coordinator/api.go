@@ -137,11 +137,12 @@ func (a *apiServer) proxy(u *url.URL) *httputil.ReverseProxy {
 
 func (a *apiServer) submit(w http.ResponseWriter, r *http.Request) {
 	var spec protocol.JobSpec
-	if err := decodeBody(w, r, &spec); err != nil {
+	body, err := decodeBodyBytes(w, r, &spec)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := validateSpec(spec); err != nil {
+	if err := validateSpec(spec, body); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -229,16 +230,26 @@ var reFieldBefore = regexp.MustCompile(`"([^"\\]+)"\s*:\s*$`)
 // decodeBody reads a JSON body of at most api.MaxBody bytes into v,
 // turning decoding problems into bad_request errors naming the field.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	_, err := decodeBodyBytes(w, r, v)
+	return err
+}
+
+// decodeBodyBytes is decodeBody that also returns the raw body.
+func decodeBodyBytes(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBody))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody)
+		return nil, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody)
 	case err != nil:
-		return protocol.Errorf(protocol.CodeBadRequest, "reading body: %v", err)
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "reading body: %v", err)
 	case len(bytes.TrimSpace(body)) == 0:
-		return errEmptyBody
+		return nil, errEmptyBody
 	}
+	return body, decodeJSONBytes(body, v)
+}
+
+func decodeJSONBytes(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -107,7 +107,7 @@ func TestAPIRequests(t *testing.T) {
 		{"wrong token", "GET", "/v1/jobs", "nope", "", 401, protocol.CodeUnauthorized, ""},
 		{"health needs no token", "GET", "/v1/health", "", "", 200, "", ""},
 		{"submit", "POST", "/v1/jobs", testToken, validBody, 201, "", ""},
-		{"steps 0 is default", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"steps":0`, 1), 201, "", ""},
+		{"steps 0", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"steps":0`, 1), 400, protocol.CodeBadRequest, "steps"},
 		{"unknown model", "POST", "/v1/jobs", testToken, strings.Replace(validBody, "sana-tiny", "sana-9000", 1), 400, protocol.CodeBadRequest, "model"},
 		{"width 500", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"width":500`, 1), 400, protocol.CodeBadRequest, "width"},
 		{"steps -1", "POST", "/v1/jobs", testToken, strings.Replace(validBody, `"seed":1`, `"seed":1,"steps":-1`, 1), 400, protocol.CodeBadRequest, "steps"},

@@ -30,7 +30,7 @@ func NewJobID() protocol.JobID {
 // submit idempotent: resubmitting the same spec under the same id returns
 // the existing job (clients retry with it after a leader change).
 func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
-	if err := validateSpec(spec); err != nil {
+	if err := validateSpec(spec, nil); err != nil {
 		return protocol.Job{}, err
 	}
 	if id == "" {
@@ -55,8 +55,8 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 }
 
 // validateSpec returns a bad_request error with field errors.
-func validateSpec(spec protocol.JobSpec) error {
-	err := spec.Validate()
+func validateSpec(spec protocol.JobSpec, body []byte) error {
+	err := spec.CheckBody(body)
 	var v protocol.ValidationError
 	switch {
 	case err == nil:

@@ -67,6 +67,23 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestExplicitZeroStepsIsInvalid(t *testing.T) {
+	base, _ := json.Marshal(validSpec())
+	for body, ok := range map[string]bool{
+		string(base): true,
+		strings.Replace(string(base), `"seed":1`, `"seed":1,"steps":0`, 1):  false,
+		strings.Replace(string(base), `"seed":1`, `"seed":1,"steps":20`, 1): true,
+	} {
+		var s JobSpec
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckBody([]byte(body)); (err == nil) != ok {
+			t.Errorf("%s: err = %v, want valid = %v", body, err, ok)
+		}
+	}
+}
+
 func TestShardsAndRanges(t *testing.T) {
 	s := validSpec()
 	s.Prompts.Inline = make([]string, 10)

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -68,7 +70,7 @@ func (s JobSpec) validateImage(add addFunc) {
 		}
 	}
 	if s.Steps < 0 || s.Steps > MaxSteps {
-		add("steps", strconv.Itoa(s.Steps), fmt.Sprintf("want 1..%d (or 0 for the model's default)", MaxSteps))
+		add("steps", strconv.Itoa(s.Steps), fmt.Sprintf("want 1..%d (omit it for the model's default)", MaxSteps))
 	}
 	g := s.Guidance
 	if math.IsNaN(g) || math.IsInf(g, 0) || g < 0 || g > 100 {
@@ -127,6 +129,35 @@ func (s JobSpec) validateOutput(add addFunc) {
 	if f := s.Output.Format; f != "" && f != "files" && f != "webdataset" {
 		add("output.format", f, "want files or webdataset")
 	}
+}
+
+// ExplicitZeroSteps reports whether a JSON job spec body sets `"steps": 0`:
+// an absent steps field means the model's default, an explicit 0 is a
+// mistake the API rejects (CheckBody).
+func ExplicitZeroSteps(body []byte) bool {
+	var probe struct {
+		Steps *json.Number `json:"steps"`
+	}
+	if json.Unmarshal(body, &probe) != nil || probe.Steps == nil {
+		return false
+	}
+	f, err := probe.Steps.Float64()
+	return err == nil && f == 0
+}
+
+// CheckBody validates a decoded spec together with its JSON body (which
+// can tell an explicit `"steps": 0` from an absent field).
+func (s JobSpec) CheckBody(body []byte) error {
+	err := s.Validate()
+	if !ExplicitZeroSteps(body) {
+		return err
+	}
+	zero := FieldError{Field: "steps", Value: "0", Problem: fmt.Sprintf("want 1..%d (omit it for the model's default)", MaxSteps)}
+	var v ValidationError
+	if errors.As(err, &v) {
+		return append(ValidationError{zero}, v...)
+	}
+	return ValidationError{zero}
 }
 
 // FormatOrExt is Format, or the URL's extension when Format is empty.
