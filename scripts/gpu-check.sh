@@ -68,6 +68,11 @@ step generate 120 bash -c "export SANAFARM_CACHE=$LOGS/cache; \
 	$BIN/sanafarm-cuda generate --backend cpu --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 -o $LOGS/tiny-cpu -v -q"
 grep -iE 'took|seconds|s/image|error' "$LOGS/generate.log" | tail -6 | sed 's/^/   /'
 
+# 3b. The whole farm on the GPU: sanafarm dev --backend cuda (embedded etcd,
+#     NATS, Raft, a CUDA node) rendering examples/prompts.txt.
+step farm 120 env SANAFARM="$BIN/sanafarm-cuda" DEV_FLAGS="--backend cuda" OUT="$LOGS/farm" bash scripts/run-demo.sh
+grep -E 'job .* done|images/s|cuda' "$LOGS/farm.log" | tail -4 | sed 's/^/   /'
+
 # 4. Timings.
 step bench-gemm 90 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run '^\$' -test.bench 'BenchmarkGEMM|BenchmarkLaunch' -test.benchtime=20x -test.timeout=85s"
 step bench-dit 150 bash -c "cd model/dit && exec $BIN/dit-cuda.test -test.run '^\$' -test.bench 'BenchmarkCUDAStep1600M1024' -test.benchtime=3x -test.timeout=145s"

@@ -13,9 +13,16 @@ IMAGES_PER_PROMPT=${IMAGES_PER_PROMPT:-4}
 SIZE=${SIZE:-256}
 STEPS=${STEPS:-10}
 
-echo "== building $BIN/sanafarm"
-mkdir -p "$BIN"
-CGO_ENABLED=0 "$GO" build -o "$BIN/sanafarm" ./cmd/sanafarm
+# SANAFARM=path runs a prebuilt binary (e.g. bin/gpu/sanafarm-cuda on a GPU
+# host without Go); DEV_FLAGS are passed to `sanafarm dev` (--backend cuda).
+SANAFARM=${SANAFARM:-}
+DEV_FLAGS=${DEV_FLAGS:-}
+if [ -z "$SANAFARM" ]; then
+	echo "== building $BIN/sanafarm"
+	mkdir -p "$BIN"
+	CGO_ENABLED=0 "$GO" build -o "$BIN/sanafarm" ./cmd/sanafarm
+	SANAFARM=$BIN/sanafarm
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sanafarm-demo.XXXXXX")
 dev_pid=""
@@ -35,7 +42,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== starting sanafarm dev (data $tmp/data, log $tmp/dev.log)"
-"$BIN/sanafarm" dev --data "$tmp/data" --http 127.0.0.1:0 --log-level warn >"$tmp/dev.out" 2>"$tmp/dev.log" &
+# shellcheck disable=SC2086 # DEV_FLAGS is a list of flags
+"$SANAFARM" dev --data "$tmp/data" --http 127.0.0.1:0 --log-level warn $DEV_FLAGS >"$tmp/dev.out" 2>"$tmp/dev.log" &
 dev_pid=$!
 
 addr=""
@@ -58,9 +66,9 @@ cat "$tmp/dev.out"
 
 rm -rf "$OUT"
 echo "== submitting examples/prompts.txt: sana-tiny, ${IMAGES_PER_PROMPT} images per prompt, ${SIZE}px, ${STEPS} steps"
-"$BIN/sanafarm" submit --addr "$addr" --model sana-tiny --prompts examples/prompts.txt \
+"$SANAFARM" submit --addr "$addr" --model sana-tiny --prompts examples/prompts.txt \
 	--images-per-prompt "$IMAGES_PER_PROMPT" --width "$SIZE" --height "$SIZE" --steps "$STEPS" --seed 1 \
 	--shard-size 4 --name demo -o "$OUT" --wait
-"$BIN/sanafarm" nodes --addr "$addr"
+"$SANAFARM" nodes --addr "$addr"
 stop_dev
 echo "== $(find "$OUT" -name '*.png' | wc -l) PNG files under $OUT/ (shard folders 00000/, 00001/, ... with _stats.json per shard)"
