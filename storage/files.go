@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +15,7 @@ import (
 // Output formats.
 const (
 	FormatFiles      = "files"      // <shard>/<key>.png, .json, .txt
-	FormatWebDataset = "webdataset" // tar shards (not written yet)
+	FormatWebDataset = "webdataset" // <shard>.tar holding <key>.png, .json, .txt
 )
 
 // SampleKey is the object key stem of sample i (its index in the job), so
@@ -37,6 +39,45 @@ type Sample struct {
 	Prompt string // written as <key>.txt
 	PNG    []byte // written as <key>.png
 	Meta   any    // JSON-encoded as <key>.json
+	// Seed, Width and Height go into the shard's sample records (and so
+	// into the job manifest).
+	Seed          uint64
+	Width, Height int
+}
+
+// ObjectDigest is one written object: a reader verifies a shard by
+// comparing each object's size and SHA-256 with these.
+type ObjectDigest struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Sample statuses.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+)
+
+// SampleRecord is one sample as the stats (and the manifest) list it.
+type SampleRecord struct {
+	Index  int64  `json:"index"`
+	Key    string `json:"key"`
+	Object string `json:"object"`           // the .png object, or the tar
+	Member string `json:"member,omitempty"` // the .png member of the tar
+	Prompt string `json:"prompt"`
+	Seed   uint64 `json:"seed"`
+	PNG    string `json:"png_sha256,omitempty"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// SampleFailure is a sample that was not generated, with the reason.
+type SampleFailure struct {
+	Index  int64  `json:"index"`
+	Reason string `json:"reason"`
 }
 
 // ShardStats is the content of a shard's _stats.json.
@@ -45,8 +86,14 @@ type ShardStats struct {
 	Shard   int    `json:"shard"`
 	Attempt int    `json:"attempt"`
 	Node    string `json:"node"`
+	GPU     string `json:"gpu,omitempty"`
 	Backend string `json:"backend,omitempty"`
 	Model   string `json:"model,omitempty"`
+	Format  string `json:"format"`
+	// RequestHash is the SHA-256 of everything that determines the
+	// shard's pixels and layout; a resumed job reuses a shard only when
+	// its hash matches.
+	RequestHash string `json:"request_hash,omitempty"`
 	// Start and End are the shard's samples [Start, End).
 	Start   int64 `json:"start"`
 	End     int64 `json:"end"`
@@ -59,11 +106,37 @@ type ShardStats struct {
 	Seconds  float64            `json:"seconds"`
 	Timings  map[string]float64 `json:"timings,omitempty"`
 	Finished time.Time          `json:"finished"`
+	Failures []SampleFailure    `json:"failures,omitempty"`
+	// Files are the shard's objects (all but the stats) with digests.
+	Files   []ObjectDigest `json:"files"`
+	Samples []SampleRecord `json:"samples"`
 }
 
 // Putter is what the dataset writers need of a Store.
 type Putter interface {
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+}
+
+// ShardWriter writes one shard: Write each sample in order, then Finish
+// (which writes _stats.json last); Abort releases a shard given up on.
+type ShardWriter interface {
+	Write(ctx context.Context, s Sample) error
+	Finish(ctx context.Context, st ShardStats) (ShardStats, error)
+	Abort()
+	Objects() []string
+	Bytes() int64
+	Images() int
+}
+
+// NewShardWriter returns the writer of format ("" = files).
+func NewShardWriter(store Putter, format, prefix string, shard int) (ShardWriter, error) {
+	switch format {
+	case "", FormatFiles:
+		return NewFilesWriter(store, prefix, shard), nil
+	case FormatWebDataset:
+		return NewWebDatasetWriter(store, prefix, shard), nil
+	}
+	return nil, fmt.Errorf("output format %q: want %s or %s", format, FormatFiles, FormatWebDataset)
 }
 
 // FilesWriter writes one shard in the "files" format. It is not safe for
@@ -73,8 +146,9 @@ type FilesWriter struct {
 	prefix  string
 	shard   int
 	objects []string
+	files   []ObjectDigest
+	samples []SampleRecord
 	bytes   int64
-	images  int
 }
 
 // NewFilesWriter writes shard under prefix ("" for the store's root).
@@ -84,41 +158,75 @@ func NewFilesWriter(store Putter, prefix string, shard int) *FilesWriter {
 
 // Write stores a sample's .png, .json and .txt objects.
 func (w *FilesWriter) Write(ctx context.Context, s Sample) error {
-	meta, err := json.MarshalIndent(s.Meta, "", "  ")
+	parts, err := sampleParts(s)
 	if err != nil {
-		return fmt.Errorf("encoding provenance of sample %d: %w", s.Index, err)
+		return err
 	}
 	stem := path.Join(ShardDir(w.prefix, w.shard), SampleKey(s.Index))
-	parts := []struct {
-		ext  string
-		data []byte
-	}{{".png", s.PNG}, {".json", append(meta, '\n')}, {".txt", []byte(s.Prompt)}}
 	for _, p := range parts {
-		if err := w.put(ctx, stem+p.ext, p.data); err != nil {
+		d, err := w.put(ctx, stem+p.ext, p.data)
+		if err != nil {
 			return err
 		}
+		w.files = append(w.files, d)
 	}
-	w.images++
+	w.samples = append(w.samples, sampleRecord(s, stem+".png", ""))
 	return nil
 }
 
-func (w *FilesWriter) put(ctx context.Context, key string, data []byte) error {
+type part struct {
+	ext  string
+	data []byte
+}
+
+// sampleParts encodes a sample's three members.
+func sampleParts(s Sample) ([]part, error) {
+	meta, err := json.MarshalIndent(s.Meta, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding provenance of sample %d: %w", s.Index, err)
+	}
+	return []part{{".png", s.PNG}, {".json", append(meta, '\n')}, {".txt", []byte(s.Prompt)}}, nil
+}
+
+func sampleRecord(s Sample, object, member string) SampleRecord {
+	return SampleRecord{Index: s.Index, Key: SampleKey(s.Index), Object: object, Member: member,
+		Prompt: s.Prompt, Seed: s.Seed, PNG: sha256Hex(s.PNG), Width: s.Width, Height: s.Height, Status: StatusOK}
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (w *FilesWriter) put(ctx context.Context, key string, data []byte) (ObjectDigest, error) {
 	n, err := w.store.Put(ctx, key, bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("writing shard %05d: %w", w.shard, err)
+		return ObjectDigest{}, fmt.Errorf("writing shard %05d: %w", w.shard, err)
 	}
 	w.objects = append(w.objects, key)
 	w.bytes += n
-	return nil
+	return ObjectDigest{Key: key, Size: n, SHA256: sha256Hex(data)}, nil
 }
 
 // Finish writes _stats.json (last) with the counts filled in, and returns
 // the stats as written.
 func (w *FilesWriter) Finish(ctx context.Context, st ShardStats) (ShardStats, error) {
-	st.Shard = w.shard
-	st.Images = w.images
-	st.Objects = len(w.objects) + 1
-	st.Bytes = w.bytes
+	st.Format = FormatFiles
+	st, err := writeStats(ctx, w.store, w.prefix, w.shard, st, w.files, w.samples, w.bytes, &w.objects)
+	if err == nil {
+		w.bytes = st.Bytes
+	}
+	return st, err
+}
+
+// writeStats fills in st's counts and digests and stores it, last.
+func writeStats(ctx context.Context, store Putter, prefix string, shard int, st ShardStats,
+	files []ObjectDigest, samples []SampleRecord, bytes int64, objects *[]string) (ShardStats, error) {
+	st.Shard = shard
+	st.Files, st.Samples = files, samples
+	st.Images = len(samples)
+	st.Failed = len(st.Failures)
+	st.Objects = len(files) + 1
 	if st.Finished.IsZero() {
 		st.Finished = time.Now().UTC()
 	}
@@ -126,12 +234,20 @@ func (w *FilesWriter) Finish(ctx context.Context, st ShardStats) (ShardStats, er
 	if err != nil {
 		return st, fmt.Errorf("encoding shard stats: %w", err)
 	}
-	if err := w.put(ctx, StatsKey(w.prefix, w.shard), append(js, '\n')); err != nil {
-		return st, err
+	key := StatsKey(prefix, shard)
+	n, err := store.Put(ctx, key, bytes2reader(append(js, '\n')))
+	if err != nil {
+		return st, fmt.Errorf("writing shard %05d stats: %w", shard, err)
 	}
-	st.Bytes = w.bytes
+	*objects = append(*objects, key)
+	st.Bytes = bytes + n
 	return st, nil
 }
+
+func bytes2reader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// Abort does nothing: every object written is already complete.
+func (w *FilesWriter) Abort() {}
 
 // Objects returns the keys written so far.
 func (w *FilesWriter) Objects() []string { return append([]string(nil), w.objects...) }
@@ -140,4 +256,4 @@ func (w *FilesWriter) Objects() []string { return append([]string(nil), w.object
 func (w *FilesWriter) Bytes() int64 { return w.bytes }
 
 // Images returns the samples written so far.
-func (w *FilesWriter) Images() int { return w.images }
+func (w *FilesWriter) Images() int { return len(w.samples) }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,10 @@ import (
 const (
 	FormatTXT   = "txt"   // one prompt per line
 	FormatJSONL = "jsonl" // one JSON string or {"prompt": ...} object per line
+	FormatCSV   = "csv"   // a header with a "prompt" column, one row per prompt
+	// FormatParquet: a "prompt" column (read by row group, see
+	// PromptReader).
+	FormatParquet = "parquet"
 )
 
 // MaxLineBytes bounds one line of a prompt file (a JSONL record may carry
@@ -37,14 +40,12 @@ func PromptFormat(src protocol.PromptSource) (string, error) {
 		f = strings.TrimPrefix(path.Ext(u), ".")
 	}
 	switch f {
-	case FormatTXT, FormatJSONL:
+	case FormatTXT, FormatJSONL, FormatCSV, FormatParquet:
 		return f, nil
 	case "ndjson":
 		return FormatJSONL, nil
-	case "csv", "parquet":
-		return "", fmt.Errorf("prompt format %s is %w (use txt or jsonl)", f, ErrNotSupported)
 	}
-	return "", fmt.Errorf("prompt file %q: unknown format %q (want txt or jsonl)", src.URL, f)
+	return "", fmt.Errorf("prompt file %q: unknown format %q (want txt, jsonl, csv or parquet)", src.URL, f)
 }
 
 // ScanPrompts streams the prompts of r, a file in format (name is used in
@@ -53,8 +54,18 @@ func PromptFormat(src protocol.PromptSource) (string, error) {
 // line longer than MaxLineBytes, invalid UTF-8, bad JSON, or a prompt over
 // protocol.MaxPromptBytes is an error naming the file and line.
 func ScanPrompts(ctx context.Context, r io.Reader, format, name string, fn func(row int64, prompt string) error) error {
-	if format != FormatTXT && format != FormatJSONL {
-		return fmt.Errorf("%s: unknown prompt format %q", name, format)
+	return ScanRows(ctx, r, format, name, func(row int64, p PromptRow) error { return fn(row, p.Prompt) })
+}
+
+// ScanRows is ScanPrompts with each row's fields (JSONL and CSV records
+// carry a negative prompt, seed, id and extra fields).
+func ScanRows(ctx context.Context, r io.Reader, format, name string, fn func(row int64, p PromptRow) error) error {
+	switch format {
+	case FormatCSV:
+		return scanCSV(ctx, r, name, fn)
+	case FormatTXT, FormatJSONL:
+	default:
+		return fmt.Errorf("%s: prompt format %q cannot be streamed", name, format)
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	var row int64
@@ -71,12 +82,12 @@ func ScanPrompts(ctx context.Context, r io.Reader, format, name string, fn func(
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s:%d: %w", name, line, err)
 		}
-		prompt, ok, perr := parseLine(b, format, line == 1)
+		p, ok, perr := parseLine(b, format, line == 1)
 		if perr != nil {
 			return fmt.Errorf("%s:%d: %w", name, line, perr)
 		}
 		if ok {
-			if err := fn(row, prompt); err != nil {
+			if err := fn(row, p); err != nil {
 				return err
 			}
 			row++
@@ -117,62 +128,34 @@ func trimEOL(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
-// parseLine extracts the prompt of one line; ok is false for blank lines.
-func parseLine(b []byte, format string, first bool) (string, bool, error) {
+// parseLine extracts the row of one line; ok is false for blank lines.
+func parseLine(b []byte, format string, first bool) (PromptRow, bool, error) {
 	if first {
 		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return "", false, nil
+		return PromptRow{}, false, nil
 	}
 	if !utf8.Valid(b) {
-		return "", false, errors.New("invalid UTF-8")
+		return PromptRow{}, false, errors.New("invalid UTF-8")
 	}
-	prompt := string(b)
+	p := PromptRow{Prompt: string(b)}
 	if format == FormatJSONL {
 		var err error
-		if prompt, err = parseJSONLine(b); err != nil {
-			return "", false, err
+		if p, err = parseJSONLine(b); err != nil {
+			return PromptRow{}, false, err
 		}
 	}
-	if len(prompt) > protocol.MaxPromptBytes {
-		return "", false, fmt.Errorf("prompt is %d bytes, longer than the limit of %d", len(prompt), protocol.MaxPromptBytes)
+	if err := p.check(); err != nil {
+		return PromptRow{}, false, err
 	}
-	return prompt, true, nil
+	return p, true, nil
 }
 
-// parseJSONLine accepts a JSON string or an object with a string "prompt"
-// (or "text", or "caption") field.
-func parseJSONLine(b []byte) (string, error) {
-	b = bytes.TrimSpace(b)
-	if b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return "", fmt.Errorf("invalid JSON string: %w", err)
-		}
-		return s, nil
-	}
-	var rec map[string]json.RawMessage
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return "", fmt.Errorf("invalid JSON record (want a string or an object with a \"prompt\" field): %w", err)
-	}
-	for _, k := range []string{"prompt", "text", "caption"} {
-		raw, ok := rec[k]
-		if !ok {
-			continue
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf("field %q is not a string", k)
-		}
-		return s, nil
-	}
-	return "", errors.New(`record has no "prompt" field`)
-}
-
-// PromptReader reads row ranges of a job's prompts: inline ones, or a
-// txt/jsonl file streamed from its start (rows before the range are
-// parsed and dropped, so memory is bounded by the range).
+// PromptReader reads row ranges of a job's prompts: inline ones, a
+// txt/jsonl/csv file streamed from its start (rows before the range are
+// parsed and dropped, so memory is bounded by the range), or a Parquet
+// file read from the row groups that hold the range.
 type PromptReader struct {
 	src    protocol.PromptSource
 	format string
@@ -197,6 +180,19 @@ func NewPromptReader(src protocol.PromptSource) (*PromptReader, error) {
 
 // Read returns prompts [start, end).
 func (r *PromptReader) Read(ctx context.Context, start, end int64) ([]string, error) {
+	rows, err := r.ReadRows(ctx, start, end)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, p := range rows {
+		out[i] = p.Prompt
+	}
+	return out, nil
+}
+
+// ReadRows returns rows [start, end) with their fields.
+func (r *PromptReader) ReadRows(ctx context.Context, start, end int64) ([]PromptRow, error) {
 	if start < 0 || end < start {
 		return nil, fmt.Errorf("reading prompts: bad row range [%d, %d)", start, end)
 	}
@@ -207,20 +203,27 @@ func (r *PromptReader) Read(ctx context.Context, start, end int64) ([]string, er
 			return nil, fmt.Errorf("reading prompts: rows [%d, %d) but the inline prompts cover [%d, %d)",
 				start, end, r.src.InlineStart, r.src.InlineStart+int64(len(r.src.Inline)))
 		}
-		return r.src.Inline[lo:hi], nil
+		out := make([]PromptRow, 0, hi-lo)
+		for _, p := range r.src.Inline[lo:hi] {
+			out = append(out, PromptRow{Prompt: p})
+		}
+		return out, nil
+	}
+	if r.format == FormatParquet {
+		return readParquetRows(ctx, r.src.URL, start, end)
 	}
 	return r.readFile(ctx, start, end)
 }
 
-func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]string, error) {
+func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]PromptRow, error) {
 	f, err := OpenObject(ctx, r.src.URL)
 	if err != nil {
 		return nil, fmt.Errorf("reading prompts: %w", err)
 	}
 	defer f.Close()
-	out := make([]string, 0, min(end-start, 1<<16))
+	out := make([]PromptRow, 0, min(end-start, 1<<16))
 	var rows int64
-	err = ScanPrompts(ctx, f, r.format, r.src.URL, func(row int64, p string) error {
+	err = ScanRows(ctx, f, r.format, r.src.URL, func(row int64, p PromptRow) error {
 		rows = row + 1
 		if row >= end {
 			return errStopScan
@@ -240,7 +243,7 @@ func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]string
 }
 
 // CountPrompts counts a source's prompts (the Rows of a submitted job),
-// checking every line on the way.
+// checking every line (every prompt of a Parquet file) on the way.
 func CountPrompts(ctx context.Context, src protocol.PromptSource) (int64, error) {
 	r, err := NewPromptReader(src)
 	if err != nil {
@@ -249,13 +252,12 @@ func CountPrompts(ctx context.Context, src protocol.PromptSource) (int64, error)
 	if len(src.Inline) > 0 {
 		return int64(len(src.Inline)), nil
 	}
-	f, err := OpenObject(ctx, src.URL)
-	if err != nil {
-		return 0, fmt.Errorf("counting prompts: %w", err)
-	}
-	defer f.Close()
 	var n int64
-	err = ScanPrompts(ctx, f, r.format, src.URL, func(int64, string) error { n++; return nil })
+	if r.format == FormatParquet {
+		n, err = countParquet(ctx, src.URL)
+	} else {
+		n, err = countStream(ctx, src.URL, r.format)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("counting prompts: %w", err)
 	}
@@ -263,4 +265,15 @@ func CountPrompts(ctx context.Context, src protocol.PromptSource) (int64, error)
 		return 0, fmt.Errorf("counting prompts: %s has no prompts", src.URL)
 	}
 	return n, nil
+}
+
+func countStream(ctx context.Context, url, format string) (int64, error) {
+	f, err := OpenObject(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	err = ScanRows(ctx, f, format, url, func(int64, PromptRow) error { n++; return nil })
+	return n, err
 }

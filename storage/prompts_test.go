@@ -83,7 +83,14 @@ func TestPromptErrors(t *testing.T) {
 		{"10 MB prompt", "p.txt", "short\n" + big + "\n", "p.txt:2: line longer than"},
 		{"70 KB prompt", "p.txt", strings.Repeat("y", 70<<10), "p.txt:1: prompt is 71680 bytes"},
 		{"unknown format", "p.xml", "<p/>", "unknown format"},
-		{"csv later", "p.csv", "a,b", "not supported yet"},
+		{"csv without prompt column", "p.csv", "a,b\n1,2\n", `p.csv:1: header has no "prompt" column (columns: a, b)`},
+		{"csv bad quote", "p.csv", "id,prompt\n1,ok\n2,\"broken\n", "p.csv:3: column"},
+		{"csv wrong field count", "p.csv", "id,prompt\n1,ok\n2\n", "p.csv:3: column 1: wrong number of fields"},
+		{"csv bad seed", "p.csv", "prompt,seed\nok,1\nfox,-4\n", `p.csv:3: field "seed": "-4" is not`},
+		{"csv invalid utf-8", "p.csv", "prompt\nok\nbad \xff\n", "p.csv:3: invalid UTF-8"},
+		{"csv empty", "p.csv", "", "has no prompts"},
+		{"jsonl bad seed", "p.jsonl", `{"prompt": "a", "seed": "x"}`, `p.jsonl:1: field "seed"`},
+		{"parquet garbage", "p.parquet", "not parquet", "not a Parquet file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,96 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrShardIncomplete: a shard's stats are missing, belong to another
+// request, or do not match the objects stored.
+var ErrShardIncomplete = errors.New("shard incomplete")
+
+// Reader is what shard verification and the manifest need of a Store.
+type Reader interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+}
+
+// ReadStats reads a shard's _stats.json (ErrNotFound when absent).
+func ReadStats(ctx context.Context, store Reader, prefix string, shard int) (ShardStats, error) {
+	key := StatsKey(prefix, shard)
+	rc, err := store.Get(ctx, key)
+	if err != nil {
+		return ShardStats{}, err
+	}
+	defer rc.Close()
+	var st ShardStats
+	dec := json.NewDecoder(rc)
+	if err := dec.Decode(&st); err != nil {
+		return ShardStats{}, fmt.Errorf("%s: %w: %w", key, ErrShardIncomplete, err)
+	}
+	if st.Shard != shard {
+		return ShardStats{}, fmt.Errorf("%s: %w: stats of shard %d", key, ErrShardIncomplete, st.Shard)
+	}
+	return st, nil
+}
+
+// VerifyShard returns a shard's stats if the shard is complete: its stats
+// exist, were written for wantHash (unless wantHash is ""), and every
+// object they list exists with the recorded size and SHA-256. Otherwise
+// the error wraps ErrShardIncomplete and says what is wrong.
+func VerifyShard(ctx context.Context, store Reader, prefix string, shard int, wantHash string) (ShardStats, error) {
+	st, err := ReadStats(ctx, store, prefix, shard)
+	if errors.Is(err, ErrNotFound) {
+		return st, fmt.Errorf("shard %05d: %w: no stats", shard, ErrShardIncomplete)
+	}
+	if err != nil {
+		return st, err
+	}
+	if wantHash != "" && st.RequestHash != wantHash {
+		return st, fmt.Errorf("shard %05d: %w: stats are of request %.12s, want %.12s", shard, ErrShardIncomplete,
+			st.RequestHash, wantHash)
+	}
+	if len(st.Files) == 0 || len(st.Samples) != st.Images {
+		return st, fmt.Errorf("shard %05d: %w: stats list %d files and %d of %d samples", shard, ErrShardIncomplete,
+			len(st.Files), len(st.Samples), st.Images)
+	}
+	for _, f := range st.Files {
+		if err := verifyObject(ctx, store, f); err != nil {
+			return st, fmt.Errorf("shard %05d: %w", shard, err)
+		}
+	}
+	return st, nil
+}
+
+// verifyObject checks one object's size (Stat) and then its SHA-256.
+func verifyObject(ctx context.Context, store Reader, d ObjectDigest) error {
+	info, err := store.Stat(ctx, d.Key)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: %s is missing", ErrShardIncomplete, d.Key)
+	}
+	if err != nil {
+		return err
+	}
+	if info.Size != d.Size {
+		return fmt.Errorf("%w: %s is %d bytes, stats say %d", ErrShardIncomplete, d.Key, info.Size, d.Size)
+	}
+	rc, err := store.Get(ctx, d.Key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", d.Key, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != d.Size || got != d.SHA256 {
+		return fmt.Errorf("%w: %s has sha256 %.12s (%d bytes), stats say %.12s", ErrShardIncomplete, d.Key, got, n, d.SHA256)
+	}
+	return nil
+}
