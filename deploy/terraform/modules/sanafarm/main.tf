@@ -1,0 +1,164 @@
+# sanafarm on DigitalOcean: a VPC, coordinator droplets (Raft voter + etcd
+# member + NATS server each), GPU worker droplets running `sanafarm node`,
+# stable private DNS names for the coordinators, a Spaces bucket and
+# optionally an HTTPS load balancer for the API. Firewalls: firewall.tf.
+
+locals {
+  domain = "${var.cluster_name}.${var.dns_zone}"
+
+  ports = {
+    api          = 7700
+    raft         = 7701
+    etcd_client  = 2379
+    etcd_peer    = 2380
+    etcd_metrics = 2381
+    nats_client  = 4222
+    nats_cluster = 6222
+    nats_monitor = 8222
+  }
+
+  coordinator_ids   = [for i in range(var.coordinator_count) : "c${i}"]
+  coordinator_fqdns = [for id in local.coordinator_ids : "${id}.${local.domain}"]
+
+  raft_peers           = join(",", [for i, id in local.coordinator_ids : "${id}=${local.coordinator_fqdns[i]}:${local.ports.raft}"])
+  etcd_initial_cluster = join(",", [for i, id in local.coordinator_ids : "${id}=https://${local.coordinator_fqdns[i]}:${local.ports.etcd_peer}"])
+  etcd_endpoints       = join(",", [for f in local.coordinator_fqdns : "https://${f}:${local.ports.etcd_client}"])
+  nats_urls            = join(",", [for f in local.coordinator_fqdns : "tls://${f}:${local.ports.nats_client}"])
+  nats_routes          = join(", ", [for f in local.coordinator_fqdns : "\"nats-route://route:${var.nats_route_password}@${f}:${local.ports.nats_cluster}\""])
+  # The NATS URL with the password: only in the droplets' secrets.env.
+  nats_url_with_auth = join(",", [for f in local.coordinator_fqdns : "tls://sanafarm:${var.nats_password}@${f}:${local.ports.nats_client}"])
+
+  s3_endpoint = var.s3_endpoint != "" ? var.s3_endpoint : "https://${var.spaces_region}.digitaloceanspaces.com"
+  s3_env = templatefile("${path.module}/../../templates/s3.env.tftpl", {
+    bucket            = var.bucket_name
+    access_key_id     = var.s3_access_key_id
+    secret_access_key = var.s3_secret_access_key
+    region            = var.spaces_region
+    endpoint          = local.s3_endpoint
+    lookup            = var.s3_endpoint == "" ? "virtual" : "auto"
+  })
+
+  systemd_dir    = "${path.module}/../../../systemd"
+  install_script = file("${path.module}/../../templates/install-binary.sh")
+
+  coordinator_tag = "${var.cluster_name}-coordinator"
+  worker_tag      = "${var.cluster_name}-worker"
+
+  node_binary_url    = var.node_binary_url != "" ? var.node_binary_url : var.sanafarm_binary_url
+  node_binary_sha256 = var.node_binary_url != "" ? var.node_binary_sha256 : var.sanafarm_binary_sha256
+
+  api_fqdn = "api.${local.domain}"
+}
+
+resource "digitalocean_vpc" "this" {
+  name     = "${var.cluster_name}-vpc"
+  region   = var.region
+  ip_range = var.vpc_ip_range
+}
+
+resource "digitalocean_tag" "coordinator" {
+  name = local.coordinator_tag
+}
+
+resource "digitalocean_tag" "worker" {
+  name = local.worker_tag
+}
+
+resource "digitalocean_droplet" "coordinator" {
+  count    = var.coordinator_count
+  name     = "${var.cluster_name}-${local.coordinator_ids[count.index]}"
+  region   = var.region
+  size     = var.coordinator_size
+  image    = var.coordinator_image
+  vpc_uuid = digitalocean_vpc.this.id
+  ssh_keys = var.ssh_key_ids
+  tags     = concat([digitalocean_tag.coordinator.id], var.tags)
+
+  user_data = templatefile("${path.module}/../../templates/coordinator.yaml.tftpl", {
+    cluster_name         = var.cluster_name
+    id                   = local.coordinator_ids[count.index]
+    fqdn                 = local.coordinator_fqdns[count.index]
+    raft_peers           = local.raft_peers
+    raft_port            = local.ports.raft
+    api_port             = local.ports.api
+    etcd_initial_cluster = local.etcd_initial_cluster
+    etcd_endpoints       = local.etcd_endpoints
+    nats_routes          = local.nats_routes
+    nats_url             = local.nats_url_with_auth
+    nats_password        = var.nats_password
+    nats_route_password  = var.nats_route_password
+    api_token            = var.api_token
+    tls_ca_cert          = var.tls_ca_cert
+    tls_cert             = var.tls_cert
+    tls_key              = var.tls_key
+    s3_env               = local.s3_env
+    extra_flags          = var.coordinator_extra_flags
+    install_script       = local.install_script
+    coordinator_unit     = file("${local.systemd_dir}/sanafarm-coordinator.service")
+    etcd_unit            = file("${local.systemd_dir}/etcd.service")
+    nats_unit            = file("${local.systemd_dir}/nats-server.service")
+    sanafarm_url         = var.sanafarm_binary_url
+    sanafarm_sha256      = var.sanafarm_binary_sha256
+    etcd_url             = var.etcd_release_url
+    etcd_sha256          = var.etcd_release_sha256
+    nats_release_url     = var.nats_release_url
+    nats_sha256          = var.nats_release_sha256
+  })
+
+  # A new user_data would replace a running voter: upgrades go through
+  # docs/deploy.md (rolling, one voter at a time), not through Terraform.
+  lifecycle {
+    ignore_changes = [user_data, image]
+  }
+}
+
+resource "digitalocean_droplet" "worker" {
+  count    = var.worker_count
+  name     = "${var.cluster_name}-w${count.index}"
+  region   = var.region
+  size     = var.worker_size
+  image    = var.worker_image
+  vpc_uuid = digitalocean_vpc.this.id
+  ssh_keys = var.ssh_key_ids
+  tags     = concat([digitalocean_tag.worker.id], var.tags)
+
+  user_data = templatefile("${path.module}/../../templates/node.yaml.tftpl", {
+    cluster_name    = var.cluster_name
+    id              = "${var.cluster_name}-w${count.index}"
+    backend         = var.worker_backend
+    devices         = var.worker_devices
+    etcd_endpoints  = local.etcd_endpoints
+    nats_url        = local.nats_url_with_auth
+    hf_token        = var.hf_token
+    tls_ca_cert     = var.tls_ca_cert
+    s3_env          = local.s3_env
+    extra_flags     = var.worker_extra_flags
+    install_script  = local.install_script
+    node_unit       = file("${local.systemd_dir}/sanafarm-node.service")
+    sanafarm_url    = local.node_binary_url
+    sanafarm_sha256 = local.node_binary_sha256
+  })
+
+  lifecycle {
+    ignore_changes = [user_data, image]
+  }
+}
+
+# Stable private names of the coordinators: Raft peers, etcd members and
+# NATS routes address each other by these, so a replaced droplet keeps its
+# identity (and the TLS certificate, issued for *.<cluster_name>.<dns_zone>).
+resource "digitalocean_record" "coordinator" {
+  count  = var.coordinator_count
+  domain = var.dns_zone
+  type   = "A"
+  name   = "${local.coordinator_ids[count.index]}.${var.cluster_name}"
+  value  = digitalocean_droplet.coordinator[count.index].ipv4_address_private
+  ttl    = 60
+}
+
+resource "digitalocean_spaces_bucket" "outputs" {
+  count  = var.create_bucket ? 1 : 0
+  name   = var.bucket_name
+  region = var.spaces_region
+  acl    = "private"
+}
