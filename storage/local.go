@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 )
 
 // tmpPrefix starts the names of files being written; List skips them.
@@ -52,37 +54,52 @@ func (l *Local) Close() error { return l.root.Close() }
 
 // Put atomically stores r's bytes under key.
 func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	info, err := l.PutObject(ctx, key, r, PutOptions{})
+	return info.Size, err
+}
+
+// PutObject atomically stores r's bytes under key (a temporary file
+// renamed into place; with opts.IfAbsent hard-linked into place, which
+// fails with ErrExists when the key is taken) and returns their SHA-256.
+func (l *Local) PutObject(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
 	if err := CheckKey(key); err != nil {
-		return 0, err
+		return ObjectInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return ObjectInfo{}, err
 	}
 	dir, base := path.Split(key)
 	if dir != "" {
 		if err := l.root.MkdirAll(strings.TrimSuffix(dir, "/"), 0o755); err != nil {
-			return 0, fmt.Errorf("storing %s: %w", key, err)
+			return ObjectInfo{}, fmt.Errorf("storing %s: %w", key, err)
 		}
 	}
 	tmp, f, err := l.createTemp(dir, base)
 	if err != nil {
-		return 0, fmt.Errorf("storing %s: %w", key, err)
+		return ObjectInfo{}, fmt.Errorf("storing %s: %w", key, err)
 	}
-	n, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx: ctx, r: r})
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	if err == nil && opts.IfAbsent {
+		err = l.root.Link(tmp, key)
+		if errors.Is(err, fs.ErrExist) {
+			err = ErrExists
+		}
+		_ = l.root.Remove(tmp)
+	} else if err == nil {
 		err = l.root.Rename(tmp, key)
 	}
 	if err != nil {
 		_ = l.root.Remove(tmp)
-		return 0, fmt.Errorf("storing %s: %w", key, err)
+		return ObjectInfo{}, fmt.Errorf("storing %s: %w", l.name(key), err)
 	}
-	return n, nil
+	return ObjectInfo{Key: key, Size: n, ModTime: time.Now(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 func (l *Local) createTemp(dir, base string) (string, *os.File, error) {
@@ -130,7 +147,26 @@ func (l *Local) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if st.IsDir() {
 		return ObjectInfo{}, fmt.Errorf("%w: %s is a directory", ErrNotFound, l.name(key))
 	}
-	return ObjectInfo{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+	sum, err := l.hash(ctx, key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	return ObjectInfo{Key: key, Size: st.Size(), ModTime: st.ModTime(), SHA256: sum}, nil
+}
+
+// hash reads the object to compute its SHA-256 (Stat's; the local store
+// keeps no metadata).
+func (l *Local) hash(ctx context.Context, key string) (string, error) {
+	f, err := l.root.Open(key)
+	if err != nil {
+		return "", l.mapErr(key, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: f}); err != nil {
+		return "", fmt.Errorf("reading %s: %w", l.name(key), err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Delete removes the object.

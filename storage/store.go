@@ -21,6 +21,9 @@ var (
 	ErrInvalidKey = errors.New("invalid object key")
 	// ErrNotSupported: the URL names a store this build cannot open yet.
 	ErrNotSupported = errors.New("not supported yet")
+	// ErrExists: a create-only PutObject (PutOptions.IfAbsent) found the
+	// key taken.
+	ErrExists = errors.New("object already exists")
 )
 
 // ObjectInfo describes one stored object.
@@ -28,6 +31,20 @@ type ObjectInfo struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// SHA256 is the hex SHA-256 of the content: PutObject and Stat fill
+	// it in (S3: the x-amz-meta-sha256 recorded at upload, "" for objects
+	// other tools wrote; local: hashed by Stat); List leaves it empty.
+	SHA256 string
+}
+
+// PutOptions modify PutObject.
+type PutOptions struct {
+	// IfAbsent creates the object only if the key is free (S3:
+	// If-None-Match: *); a taken key fails with ErrExists. A retry that
+	// finds the very bytes it was writing (same SHA-256) succeeds.
+	IfAbsent bool
+	// ContentType is recorded where the store keeps it (S3).
+	ContentType string
 }
 
 // Store is an object store as this package's readers and writers use it.
@@ -38,6 +55,12 @@ type ObjectInfo struct {
 type Store interface {
 	// Put stores r's bytes under key and returns how many were written.
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// PutObject is Put with options; it returns the stored object's
+	// size and SHA-256. Readers that are io.ReaderAt + io.Seeker
+	// (*os.File, *bytes.Reader, *io.SectionReader, or an *io.LimitedReader
+	// over one) are uploaded without a copy; other readers are spooled
+	// first (S3), so a failed upload can be retried.
+	PutObject(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error)
 	// Get opens the object (ErrNotFound when absent).
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// Stat describes the object (ErrNotFound when absent).
@@ -72,8 +95,12 @@ func checkPrefix(prefix string) error {
 }
 
 // Open opens the store a URL names, rooted at the URL: file:///dir, a
-// plain path (created if missing); s3:// is not supported yet.
+// plain path (created if missing), or s3://bucket/prefix with the
+// endpoint and credentials of S3ConfigFromEnv (see OpenS3).
 func Open(ctx context.Context, rawURL string) (Store, error) {
+	if IsS3URL(rawURL) {
+		return OpenS3(ctx, rawURL, S3ConfigFromEnv())
+	}
 	dir, err := LocalPath(rawURL)
 	if err != nil {
 		return nil, err
@@ -105,13 +132,16 @@ func LocalPath(rawURL string) (string, error) {
 		}
 		return filepath.FromSlash(u.Path), nil
 	case "s3":
-		return "", fmt.Errorf("storage URL %q: s3 object storage is %w (use a file:// URL or a path)", rawURL, ErrNotSupported)
+		return "", fmt.Errorf("storage URL %q: an s3 URL names no local path: %w", rawURL, ErrNotSupported)
 	}
 	return "", fmt.Errorf("storage URL %q: unknown scheme %q (want file:// or a path)", rawURL, scheme)
 }
 
 // OpenObject opens the single object a URL names (a prompt file, say).
 func OpenObject(ctx context.Context, rawURL string) (io.ReadCloser, error) {
+	if IsS3URL(rawURL) {
+		return openS3Object(ctx, rawURL, S3ConfigFromEnv())
+	}
 	p, err := LocalPath(rawURL)
 	if err != nil {
 		return nil, err

@@ -168,7 +168,7 @@ func TestOpenURLs(t *testing.T) {
 		s.Close()
 	}
 	cases := map[string]string{
-		"s3://bucket/prefix": "not supported yet",
+		"s3://b/prefix":      "bucket name",
 		"gs://bucket":        "unknown scheme",
 		"":                   "empty",
 		"file://otherhost/x": "not host",
@@ -180,8 +180,8 @@ func TestOpenURLs(t *testing.T) {
 			t.Errorf("open %q: %v, want %q", u, err, want)
 		}
 	}
-	if _, err := Open(ctx, "s3://b/p"); !errors.Is(err, ErrNotSupported) {
-		t.Errorf("s3: %v, want ErrNotSupported", err)
+	if _, err := LocalPath("s3://bucket/p"); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("s3 local path: %v, want ErrNotSupported", err)
 	}
 	if _, err := OpenObject(ctx, "file://"+dir+"/missing.txt"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "missing.txt") {
 		t.Errorf("open missing object: %v", err)

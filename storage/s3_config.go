@@ -1,0 +1,287 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3 defaults.
+const (
+	DefaultS3PartSize    = 16 << 20 // multipart above this size, in parts of it
+	minS3PartSize        = 5 << 20  // S3's smallest part
+	DefaultS3MaxAttempts = 6
+	DefaultS3RetryBase   = 200 * time.Millisecond
+	DefaultS3RetryMax    = 5 * time.Second
+	defaultS3Region      = "us-east-1"
+	maxS3KeyLen          = 1024
+)
+
+// S3Config says how to reach an S3-compatible service (AWS S3,
+// DigitalOcean Spaces, MinIO, versitygw, ...). The zero value plus
+// credentials means AWS S3 in us-east-1 over TLS. S3ConfigFromEnv fills
+// it from the usual environment variables.
+type S3Config struct {
+	// Endpoint is "host[:port]" or "http(s)://host[:port]"; an http://
+	// endpoint turns TLS off. Empty: AWS S3 (s3.<region>.amazonaws.com).
+	Endpoint string
+	// Region signs requests (default us-east-1; DigitalOcean Spaces
+	// accepts us-east-1 or the space's region, e.g. nyc3).
+	Region string
+	// AccessKey, SecretKey and the optional SessionToken; all empty means
+	// anonymous requests (public buckets).
+	AccessKey, SecretKey, SessionToken string
+	// Insecure turns TLS off for a bare host:port endpoint.
+	Insecure bool
+	// Lookup picks the bucket addressing: "auto" (default: virtual-host
+	// style for AWS and other hosts known to support it, path style
+	// otherwise), "path" (http://host/bucket/key: MinIO, versitygw) or
+	// "virtual" (http://bucket.host/key: AWS, Spaces).
+	Lookup string
+	// PartSize: objects larger than this are uploaded in parts of this
+	// size (default 16 MiB, at least 5 MiB). Threads parts go in parallel
+	// (default 4).
+	PartSize int64
+	Threads  int
+	// MaxAttempts bounds the tries of one operation on transient errors
+	// (network, 5xx, SlowDown; default 6); the waits between them grow
+	// from RetryBase (default 200 ms) to RetryMax (default 5 s), with
+	// jitter. The context bounds everything.
+	MaxAttempts         int
+	RetryBase, RetryMax time.Duration
+	// SpoolDir holds temporary copies of non-seekable readers larger than
+	// PartSize (default os.TempDir()).
+	SpoolDir string
+	// Transport replaces the HTTP transport (default: 5 s dial timeout,
+	// keep-alive connections).
+	Transport http.RoundTripper
+	// Logger receives retry warnings (default: discard).
+	Logger *slog.Logger
+}
+
+// S3 environment variables read by S3ConfigFromEnv.
+const (
+	EnvS3Endpoint = "S3_ENDPOINT"            // after AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL
+	EnvS3Lookup   = "SANAFARM_S3_LOOKUP"     // auto | path | virtual
+	EnvS3Insecure = "SANAFARM_S3_INSECURE"   // 1/true: no TLS for a bare host:port endpoint
+	EnvS3PartSize = "SANAFARM_S3_PART_BYTES" // multipart part size in bytes
+)
+
+// S3ConfigFromEnv reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN, AWS_REGION (else AWS_DEFAULT_REGION), the endpoint
+// from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or S3_ENDPOINT (first set),
+// SANAFARM_S3_LOOKUP, SANAFARM_S3_INSECURE and SANAFARM_S3_PART_BYTES.
+func S3ConfigFromEnv() S3Config {
+	return s3ConfigFrom(os.Getenv)
+}
+
+func s3ConfigFrom(getenv func(string) string) S3Config {
+	first := func(names ...string) string {
+		for _, n := range names {
+			if v := strings.TrimSpace(getenv(n)); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	c := S3Config{
+		Endpoint:     first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", EnvS3Endpoint),
+		Region:       first("AWS_REGION", "AWS_DEFAULT_REGION"),
+		AccessKey:    first("AWS_ACCESS_KEY_ID"),
+		SecretKey:    first("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: first("AWS_SESSION_TOKEN"),
+		Lookup:       first(EnvS3Lookup),
+	}
+	switch strings.ToLower(first(EnvS3Insecure)) {
+	case "1", "true", "yes":
+		c.Insecure = true
+	}
+	if v := first(EnvS3PartSize); v != "" {
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err == nil {
+			c.PartSize = n
+		}
+	}
+	return c
+}
+
+// withDefaults fills in the zero fields.
+func (c S3Config) withDefaults() S3Config {
+	if c.Region == "" {
+		c.Region = defaultS3Region
+	}
+	if c.PartSize <= 0 {
+		c.PartSize = DefaultS3PartSize
+	}
+	c.PartSize = max(c.PartSize, minS3PartSize)
+	if c.Threads <= 0 {
+		c.Threads = 4
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultS3MaxAttempts
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = DefaultS3RetryBase
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultS3RetryMax
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// endpoint returns the host[:port] and whether to use TLS.
+func (c S3Config) endpoint() (host string, secure bool, err error) {
+	ep := c.Endpoint
+	if ep == "" {
+		return "s3." + c.Region + ".amazonaws.com", !c.Insecure, nil
+	}
+	if !strings.Contains(ep, "://") {
+		if strings.ContainsAny(ep, "/?#") {
+			return "", false, fmt.Errorf("s3 endpoint %q: want host[:port] or http(s)://host[:port]", ep)
+		}
+		return ep, !c.Insecure, nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return "", false, fmt.Errorf("s3 endpoint %q: %w", ep, err)
+	}
+	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", false, fmt.Errorf("s3 endpoint %q: want http(s)://host[:port] without a path", ep)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return u.Host, false, nil
+	case "https":
+		return u.Host, true, nil
+	}
+	return "", false, fmt.Errorf("s3 endpoint %q: scheme %q is not http or https", ep, u.Scheme)
+}
+
+func (c S3Config) lookup() (minio.BucketLookupType, error) {
+	switch strings.ToLower(c.Lookup) {
+	case "", "auto":
+		return minio.BucketLookupAuto, nil
+	case "path":
+		return minio.BucketLookupPath, nil
+	case "virtual", "dns", "vhost":
+		return minio.BucketLookupDNS, nil
+	}
+	return 0, fmt.Errorf("s3 bucket lookup %q: want auto, path or virtual", c.Lookup)
+}
+
+// newClient builds a minio-go client that does not retry by itself: the
+// store retries whole operations (so a retry can replay a whole upload).
+func (c S3Config) newClient() (*minio.Client, error) {
+	host, secure, err := c.endpoint()
+	if err != nil {
+		return nil, err
+	}
+	lookup, err := c.lookup()
+	if err != nil {
+		return nil, err
+	}
+	if (c.AccessKey == "") != (c.SecretKey == "") {
+		return nil, errors.New("s3 credentials: set both the access key (AWS_ACCESS_KEY_ID) and the secret key (AWS_SECRET_ACCESS_KEY), or neither")
+	}
+	tr := c.Transport
+	if tr == nil {
+		tr = newS3Transport()
+	}
+	cl, err := minio.New(host, &minio.Options{
+		Creds:        credentials.NewStaticV4(c.AccessKey, c.SecretKey, c.SessionToken),
+		Secure:       secure,
+		Transport:    tr,
+		Region:       c.Region,
+		BucketLookup: lookup,
+		MaxRetries:   1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 endpoint %s: %w", host, err)
+	}
+	return cl, nil
+}
+
+func newS3Transport() *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		DisableCompression:    true,
+	}
+}
+
+// IsS3URL reports whether rawURL has the s3:// scheme.
+func IsS3URL(rawURL string) bool {
+	scheme, _, ok := strings.Cut(rawURL, "://")
+	return ok && strings.EqualFold(scheme, "s3")
+}
+
+// ParseS3URL splits s3://bucket/prefix into the bucket and the key
+// prefix ("" for the bucket's root; no leading or trailing slash). The
+// bucket must be a valid S3 bucket name, the prefix a valid key.
+func ParseS3URL(rawURL string) (bucket, prefix string, err error) {
+	if !IsS3URL(rawURL) {
+		return "", "", fmt.Errorf("storage URL %q: not an s3:// URL", rawURL)
+	}
+	rest := rawURL[len("s3://"):]
+	if strings.ContainsAny(rest, "?#") {
+		return "", "", fmt.Errorf("storage URL %q: s3 URLs take no query or fragment (configure the endpoint with %s)", rawURL, EnvS3Endpoint)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if err := checkBucket(bucket); err != nil {
+		return "", "", fmt.Errorf("storage URL %q: %w", rawURL, err)
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix != "" {
+		if err := CheckKey(prefix); err != nil {
+			return "", "", fmt.Errorf("storage URL %q: prefix: %w", rawURL, err)
+		}
+		if len(prefix) > maxS3KeyLen/2 {
+			return "", "", fmt.Errorf("storage URL %q: prefix longer than %d bytes", rawURL, maxS3KeyLen/2)
+		}
+	}
+	return bucket, prefix, nil
+}
+
+// checkBucket applies S3's bucket naming rules: 3-63 characters of
+// lowercase letters, digits, '.' and '-', starting and ending with a
+// letter or digit, no "..", not an IP address.
+func checkBucket(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket name %q: want 3 to 63 characters", b)
+	}
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		ok := ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-'
+		if !ok {
+			return fmt.Errorf("bucket name %q: only lowercase letters, digits, '.' and '-'", b)
+		}
+	}
+	if !isAlnum(b[0]) || !isAlnum(b[len(b)-1]) || strings.Contains(b, "..") {
+		return fmt.Errorf("bucket name %q: must start and end with a letter or digit, without \"..\"", b)
+	}
+	if net.ParseIP(b) != nil {
+		return fmt.Errorf("bucket name %q: must not be an IP address", b)
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }

@@ -1,0 +1,115 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// retry runs fn until it succeeds, fails for good, runs out of attempts or
+// ctx ends, waiting with exponential backoff and jitter in between. The
+// error it returns names the operation, bucket and key.
+func (s *S3) retry(ctx context.Context, op, key string, fn func(attempt int) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if cerr := ctx.Err(); cerr != nil {
+			return s.opErr(op, key, joinCtx(cerr, err), attempt-1)
+		}
+		err = fn(attempt)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || attempt >= s.cfg.MaxAttempts {
+			return s.opErr(op, key, err, attempt)
+		}
+		wait := s.backoff(attempt)
+		s.log.Warn("s3: retrying", "op", op, "bucket", s.bucket, "key", s.objKey(key),
+			"attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return s.opErr(op, key, joinCtx(ctx.Err(), err), attempt)
+		case <-t.C:
+		}
+	}
+}
+
+func joinCtx(ctxErr, last error) error {
+	if last == nil {
+		return ctxErr
+	}
+	return fmt.Errorf("%w (last error: %w)", ctxErr, last)
+}
+
+// backoff is the wait after the attempt-th failure: base·2^(attempt-1)
+// capped at RetryMax, of which a random half is jitter.
+func (s *S3) backoff(attempt int) time.Duration {
+	d := s.cfg.RetryBase << min(attempt-1, 20)
+	if d <= 0 || d > s.cfg.RetryMax {
+		d = s.cfg.RetryMax
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// retryable reports whether an error may go away on its own: network
+// errors, timeouts, 5xx, throttling.
+func retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && resp.StatusCode != 0 {
+		switch resp.Code {
+		case "SlowDown", "SlowDownRead", "SlowDownWrite", "InternalError", "ServiceUnavailable",
+			"RequestTimeout", "RequestTimeTooSkewed", "ExpiredToken", "XMinioServerNotInitialized":
+			return true
+		}
+		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests ||
+			resp.StatusCode == http.StatusRequestTimeout
+	}
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return true
+	}
+	return false
+}
+
+// opErr wraps err as "s3 OP s3://bucket/key: ...", mapping missing keys to
+// ErrNotFound, failed create-only preconditions to ErrExists and adding a
+// hint for credential and reachability problems.
+func (s *S3) opErr(op, key string, err error, attempts int) error {
+	where := fmt.Sprintf("s3 %s s3://%s/%s", op, s.bucket, s.objKey(key))
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "NoSuchKey", "NotFound":
+		return fmt.Errorf("%s: %w", where, ErrNotFound)
+	case "NoSuchBucket":
+		return fmt.Errorf("%s: bucket %q does not exist at %s: %w", where, s.bucket, s.host, err)
+	case "PreconditionFailed":
+		return fmt.Errorf("%s: %w", where, ErrExists)
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+		return fmt.Errorf("%s: access denied by %s (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket's policy): %s: %w",
+			where, s.host, resp.Code, err)
+	}
+	if resp.StatusCode == http.StatusNotFound && op != "put" {
+		return fmt.Errorf("%s: %w", where, ErrNotFound)
+	}
+	if retryable(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: endpoint %s failing after %d attempts: %w", where, s.host, attempts, err)
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
