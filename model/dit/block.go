@@ -37,54 +37,78 @@ func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w i
 	cross := m.crossAttention(r, bl, hid, cd, i)
 	r.do(func() error { return m.be.Add(hid, hid, cross) })
 
-	f := a // reuse: the self-attention input is dead here
-	r.do(func() error { return m.be.LayerNormModulate(f, hid, mod[3], mod[4], eps) })
-	ff := m.mixFFN(r, bl, f, h, w)
+	var ff *kernels.Tensor
+	if m.sp() {
+		ff = m.mixFFNBands(r, bl, hid, a, mod, h, w)
+	} else {
+		f := a // reuse: the self-attention input is dead here
+		r.do(func() error { return m.be.LayerNormModulate(f, hid, mod[3], mod[4], eps) })
+		ff = m.mixFFN(r, bl, f, h, w)
+	}
 	r.do(func() error { return m.be.GatedAdd(hid, hid, mod[5], ff) })
 }
 
 // selfAttention is attn1: ReLU linear attention over the image tokens.
+// Under tensor parallelism this rank holds a slice of the heads and its
+// output projection is the partial sum over them (all-reduced by
+// project); under sequence parallelism the K·V state is summed over the
+// bands (linAttnBands).
 func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor) *kernels.Tensor {
-	B, N, D := a.Dim(0), a.Dim(1), a.Dim(2)
-	q, k, v := r.alloc(B, N, D), r.alloc(B, N, D), r.alloc(B, N, D)
-	r.linear(q, a, bl.q1)
-	r.linear(k, a, bl.k1)
-	r.linear(v, a, bl.v1)
-	if bl.nq1 != nil {
-		r.do(func() error { return m.be.RMSNorm(q, q, bl.nq1, nil, kernels.NormParams{Eps: 1e-5}) })
-		r.do(func() error { return m.be.RMSNorm(k, k, bl.nk1, nil, kernels.NormParams{Eps: 1e-5}) })
+	B, N, D, Dl := a.Dim(0), a.Dim(1), a.Dim(2), m.localDim()
+	q, k, v := r.alloc(B, N, Dl), r.alloc(B, N, Dl), r.alloc(B, N, Dl)
+	o := r.alloc(B, N, Dl)
+	if m.sp() {
+		m.linAttnBands(r, bl, o, a, q, k, v)
+	} else {
+		r.linear(q, a, bl.q1)
+		r.linear(k, a, bl.k1)
+		var finish func()
+		if bl.nq1 != nil {
+			finish = m.qkNorm(r, []*kernels.Tensor{q, k}, []*kernels.Tensor{bl.nq1, bl.nk1})
+		}
+		r.linear(v, a, bl.v1) // overlaps the qk-norm all-reduce
+		if finish != nil {
+			finish()
+		}
+		r.do(func() error {
+			return m.be.LinearAttention(o, q, k, v, kernels.LinAttnParams{Heads: m.heads(), Eps: 1e-15})
+		})
 	}
-	o := r.alloc(B, N, D)
-	r.do(func() error {
-		return m.be.LinearAttention(o, q, k, v, kernels.LinAttnParams{Heads: m.cfg.NumAttentionHeads, Eps: 1e-15})
-	})
 	out := q // q is dead after the attention
-	r.linear(out, o, bl.o1)
+	if Dl != D {
+		out = r.alloc(B, N, D)
+	}
+	m.project(r, out, o, bl.o1)
 	return out
 }
 
 // crossAttention is attn2: softmax attention from image tokens to the
 // cached caption keys/values of block i, with the padding bias.
 func (m *Model) crossAttention(r *run, bl *block, hid *kernels.Tensor, cd *Cond, i int) *kernels.Tensor {
-	B, N, D := hid.Dim(0), hid.Dim(1), hid.Dim(2)
-	q := r.alloc(B, N, D)
+	B, N, D, Dl := hid.Dim(0), hid.Dim(1), hid.Dim(2), m.localDim()
+	q := r.alloc(B, N, Dl)
 	r.linear(q, hid, bl.q2)
 	if bl.nq2 != nil {
-		r.do(func() error { return m.be.RMSNorm(q, q, bl.nq2, nil, kernels.NormParams{Eps: 1e-5}) })
+		m.qkNorm(r, []*kernels.Tensor{q}, []*kernels.Tensor{bl.nq2})()
 	}
-	o := r.alloc(B, N, D)
+	o := r.alloc(B, N, Dl)
 	r.do(func() error {
-		return m.be.Attention(o, q, cd.k[i], cd.v[i], cd.mask, kernels.AttnParams{Heads: m.cfg.NumCrossAttnHeads})
+		return m.be.Attention(o, q, cd.k[i], cd.v[i], cd.mask, kernels.AttnParams{Heads: m.crossHeads()})
 	})
 	out := q
-	r.linear(out, o, bl.o2)
+	if Dl != D {
+		out = r.alloc(B, N, D)
+	}
+	m.project(r, out, o, bl.o2)
 	return out
 }
 
 // mixFFN is GLUMBConv: 1×1 expand, SiLU, depthwise 3×3 on the (h, w)
-// grid, value ⊙ SiLU(gate), 1×1 project (no bias).
+// grid, value ⊙ SiLU(gate), 1×1 project (no bias). Under tensor
+// parallelism this rank holds H/d value and gate channels; under sequence
+// parallelism mixFFNBands supplies the conv's halo rows.
 func (m *Model) mixFFN(r *run, bl *block, f *kernels.Tensor, h, w int) *kernels.Tensor {
-	B, N, D, H := f.Dim(0), f.Dim(1), f.Dim(2), m.cfg.Hidden()
+	B, N, D, H := f.Dim(0), f.Dim(1), f.Dim(2), bl.ffOut.w.Dim(1)
 	u := r.alloc(B, N, 2*H)
 	r.linear(u, f, bl.ffIn)
 	r.do(func() error { return m.be.Activate(u, u, kernels.ActSiLU) })
@@ -93,10 +117,17 @@ func (m *Model) mixFFN(r *run, bl *block, f *kernels.Tensor, h, w int) *kernels.
 		return m.be.Conv2D(u2, u.MustReshape(B, h, w, 2*H), bl.ffDepthW, bl.ffDepthB,
 			kernels.ConvParams{Stride: 1, Pad: 1, Groups: 2 * H})
 	})
+	return m.ffnOut(r, bl, u2.MustReshape(B, N, 2*H), D)
+}
+
+// ffnOut is the GLU and the point projection of the Mix-FFN on the conv
+// output c [B, N, 2H].
+func (m *Model) ffnOut(r *run, bl *block, c *kernels.Tensor, D int) *kernels.Tensor {
+	B, N, H := c.Dim(0), c.Dim(1), c.Dim(2)/2
 	g := r.alloc(B, N, H)
-	r.do(func() error { return m.be.GLU(g, u2.MustReshape(B, N, 2*H), kernels.ActSiLU, false) })
+	r.do(func() error { return m.be.GLU(g, c, kernels.ActSiLU, false) })
 	out := r.alloc(B, N, D)
-	r.linear(out, g, bl.ffOut)
+	m.project(r, out, g, bl.ffOut)
 	return out
 }
 

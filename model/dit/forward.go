@@ -25,6 +25,9 @@ type Model struct {
 
 	placeOnce sync.Once
 	placeErr  error
+
+	par   *parallel               // nil: single rank
+	zeroT map[int]*kernels.Tensor // read-only zero tensors by element count (sequence parallel)
 }
 
 // ready moves the weights into the backend's memory on first use (a no-op
@@ -85,6 +88,9 @@ func (m *Model) Config() Config { return m.cfg }
 type run struct {
 	be  kernels.Backend
 	err error
+
+	// ctx bounds the collectives of a parallel model.
+	ctx context.Context
 
 	// With m set, alloc takes temporaries from m's scratch and release
 	// returns them: their contents are garbage, which is fine because
@@ -155,7 +161,7 @@ func (m *Model) PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*Co
 	if enc, err = kernels.Upload(m.be, enc); err != nil {
 		return nil, fmt.Errorf("dit: caption embeddings: %w", err)
 	}
-	r := &run{be: m.be}
+	r := &run{be: m.be, ctx: ctx}
 	cd := &Cond{B: B, T: T, mask: r.alloc(B, T)}
 	r.do(func() error { return m.be.Copy(cd.mask, bias) })
 	h1, y := r.alloc(B, T, D), r.alloc(B, T, D)
@@ -167,11 +173,11 @@ func (m *Model) PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*Co
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		k, v := r.alloc(B, T, D), r.alloc(B, T, D)
+		k, v := r.alloc(B, T, m.localDim()), r.alloc(B, T, m.localDim())
 		r.linear(k, y, bl.k2)
 		r.linear(v, y, bl.v2)
 		if bl.nk2 != nil {
-			r.do(func() error { return m.be.RMSNorm(k, k, bl.nk2, nil, kernels.NormParams{Eps: 1e-5}) })
+			m.qkNorm(r, []*kernels.Tensor{k}, []*kernels.Tensor{bl.nk2})()
 		}
 		cd.k, cd.v = append(cd.k, k), append(cd.v, v)
 	}
@@ -217,19 +223,22 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	if err := m.ready(); err != nil {
 		return nil, fmt.Errorf("dit: %w", err)
 	}
+	if m.sp() {
+		return m.forwardBands(ctx, x, t, guidance, cd)
+	}
 	x, err := kernels.Upload(m.be, x)
 	if err != nil {
 		return nil, fmt.Errorf("dit: latents: %w", err)
 	}
-	r := &run{be: m.be}
-	hid := m.embedPatches(r, x, h, w)
+	r := &run{be: m.be, ctx: ctx}
+	hid := m.embedPatches(r, x, h, w, 0)
 	e, tmod := m.embedTime(r, t, guidance)
 	for i := range m.w.blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if r.err == nil {
-			r.err = m.runBlock(i, hid, tmod, cd, h, w)
+			r.err = m.runBlock(ctx, i, hid, tmod, cd, h, w)
 		}
 	}
 	out := m.finalLayer(r, hid, e, h, w)
@@ -239,17 +248,26 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	return out, nil
 }
 
-// embedPatches maps NCHW latents to tokens [B, N, D] (+ sin-cos PE).
-func (m *Model) embedPatches(r *run, x *kernels.Tensor, h, w int) *kernels.Tensor {
+// embedPatches maps NCHW latents x [B, C, rows, w] to tokens [B, rows·w,
+// D] (+ sin-cos PE of an h×w grid, from row row0 on: a sequence-parallel
+// band holds rows [row0, row0+rows) of the latent).
+func (m *Model) embedPatches(r *run, x *kernels.Tensor, h, w, row0 int) *kernels.Tensor {
 	c := m.cfg
-	B, N, D := x.Dim(0), h*w, c.Dim()
+	B, N, D := x.Dim(0), x.Dim(2)*w, c.Dim()
 	tok := r.alloc(B, N, c.InChannels)
 	r.do(func() error { return m.be.Transpose(tok, x.MustReshape(B, c.InChannels, N)) })
 	hid := r.alloc(B, N, D)
 	r.linear(hid, tok, m.w.patch)
 	if c.InterpolationScale != nil {
 		pe := r.alloc(N, D)
-		r.do(func() error { return m.be.Copy(pe, sinCosPE(D, h, w, c.SampleSize, *c.InterpolationScale)) })
+		r.do(func() error {
+			full := sinCosPE(D, h, w, c.SampleSize, *c.InterpolationScale)
+			band, err := full.Slice(row0*w, row0*w+N)
+			if err != nil {
+				return err
+			}
+			return m.be.Copy(pe, band)
+		})
 		r.do(func() error { return m.be.Add(hid, hid, pe) })
 	}
 	return hid
@@ -330,11 +348,11 @@ func (m *Model) RunBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, 
 	if err := m.ready(); err != nil {
 		return fmt.Errorf("dit: %w", err)
 	}
-	return m.runBlock(i, hid, tmod, cd, h, w)
+	return m.runBlock(ctx, i, hid, tmod, cd, h, w)
 }
 
-func (m *Model) runBlock(i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int) error {
-	r := &run{be: m.be, m: m}
+func (m *Model) runBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int) error {
+	r := &run{be: m.be, m: m, ctx: ctx}
 	defer r.release()
 	m.block(r, i, hid, tmod, cd, h, w)
 	return r.err

@@ -33,6 +33,7 @@ type Weights struct {
 	sstScale   *kernels.Tensor // scale_shift_table row 1 [D]
 	projOut    linear
 	blocks     []block
+	part       part // tensor-parallel slice held (zero: all of it)
 }
 
 // binder wraps weights.Loader: matrices keep their stored dtype (bf16/fp16

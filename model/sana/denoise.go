@@ -34,7 +34,7 @@ type DenoiseRequest struct {
 
 // Denoise runs the sampler's steps and returns the final latents (a new
 // host tensor; req.Latents is not modified).
-func Denoise(ctx context.Context, m *dit.Model, s sampler.Sampler, req DenoiseRequest) (*kernels.Tensor, error) {
+func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseRequest) (*kernels.Tensor, error) {
 	x := req.Latents
 	if x == nil || !x.OnHost() || x.DType() != kernels.Float32 || x.Rank() != 4 {
 		return nil, fmt.Errorf("denoise: latents %v, want a host F32 [B, C, h, w] tensor", x)
@@ -65,7 +65,7 @@ func Denoise(ctx context.Context, m *dit.Model, s sampler.Sampler, req DenoiseRe
 
 // prepare builds the caption condition, batched [negative, positive] under
 // CFG as diffusers does.
-func prepare(ctx context.Context, m *dit.Model, req DenoiseRequest, cfg bool) (*dit.Cond, error) {
+func prepare(ctx context.Context, m Transformer, req DenoiseRequest, cfg bool) (*dit.Cond, error) {
 	emb, mask := req.PromptEmbeds, req.PromptMask
 	if emb == nil || mask == nil || emb.Rank() != 3 || emb.Dim(0) != req.Latents.Dim(0) {
 		return nil, fmt.Errorf("denoise: prompt embeddings %v and mask %v do not match latents %v", emb, mask, req.Latents)
@@ -87,7 +87,7 @@ func prepare(ctx context.Context, m *dit.Model, req DenoiseRequest, cfg bool) (*
 
 // velocity evaluates the transformer at timestep t and combines the CFG
 // branches in float32: v = v_u + g·(v_c − v_u).
-func velocity(ctx context.Context, m *dit.Model, cd *dit.Cond, lat *kernels.Tensor, t float32, req DenoiseRequest, cfg bool) ([]float32, error) {
+func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Tensor, t float32, req DenoiseRequest, cfg bool) ([]float32, error) {
 	in := lat
 	if cfg {
 		var err error

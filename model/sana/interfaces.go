@@ -1,6 +1,12 @@
 package sana
 
-import "io/fs"
+import (
+	"context"
+	"io/fs"
+
+	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/dit"
+)
 
 // Tokenizer is what the pipeline needs of the Gemma tokenizer: the ids of
 // a text with <bos> prepended, no <eos>, no padding and no truncation.
@@ -24,3 +30,15 @@ type Normal interface {
 type NoiseSource interface {
 	Sample(seed uint64, i int) Normal
 }
+
+// Transformer is the denoiser the sampling loops call: *dit.Model, or a
+// parallel model (package shard) that every rank of a group drives with
+// the same calls (see Options.Transformer).
+type Transformer interface {
+	Config() dit.Config
+	Backend() kernels.Backend
+	PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*dit.Cond, error)
+	Forward(ctx context.Context, x *kernels.Tensor, t, guidance []float32, cd *dit.Cond) (*kernels.Tensor, error)
+}
+
+var _ Transformer = (*dit.Model)(nil)

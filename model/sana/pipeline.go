@@ -41,6 +41,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Origin names the weights in metadata and errors (repo or folder).
 	Origin string
+	// Transformer, if set, builds the denoiser from the loaded transformer
+	// weights instead of dit.New: the hook through which a parallel model
+	// (package shard) is injected on each rank of a group.
+	Transformer func(cfg dit.Config, w *dit.Weights, be kernels.Backend) (Transformer, error)
 }
 
 // Pipeline is a loaded Sana (or Sana-Sprint) diffusers pipeline folder.
@@ -51,7 +55,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	noise   NoiseSource
 	origin  string
-	dit     *dit.Model
+	dit     Transformer
 	vae     *dcae.Model
 	te      *gemma2.Model
 	tok     Tokenizer
@@ -98,7 +102,7 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Pipeline, error) {
 	}
 	steps := []func() error{
 		func() error { return p.loadScheduler(fsys) },
-		func() error { return p.loadTransformer(fsys, opts.Variant) },
+		func() error { return p.loadTransformer(fsys, opts) },
 		func() error { return p.loadVAE(fsys, opts.Variant) },
 	}
 	if present(idx.TextEncoder) {
@@ -160,7 +164,8 @@ func (p *Pipeline) open(fsys fs.FS, dir, prefix, variant string) (*weights.Check
 	return ck, name, nil
 }
 
-func (p *Pipeline) loadTransformer(fsys fs.FS, variant string) error {
+func (p *Pipeline) loadTransformer(fsys fs.FS, opts Options) error {
+	variant := opts.Variant
 	cfg, err := dit.ReadConfig(fsys, "transformer/config.json")
 	if err != nil {
 		return err
@@ -176,7 +181,13 @@ func (p *Pipeline) loadTransformer(fsys fs.FS, variant string) error {
 	if p.Sprint() != cfg.GuidanceEmbeds {
 		return fmt.Errorf("transformer/config.json: guidance_embeds = %v does not match the %s scheduler", cfg.GuidanceEmbeds, p.schedulerName())
 	}
-	p.dit = dit.New(cfg, w, p.be)
+	if opts.Transformer == nil {
+		p.dit = dit.New(cfg, w, p.be)
+		return nil
+	}
+	if p.dit, err = opts.Transformer(cfg, w, p.be); err != nil {
+		return fmt.Errorf("transformer: %w", err)
+	}
 	return nil
 }
 
