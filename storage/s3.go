@@ -172,7 +172,12 @@ func (s *S3) PutObject(ctx context.Context, key string, r io.Reader, opts PutOpt
 		mo.SetMatchETagExcept("*")
 	}
 	err = s.retry(ctx, "put", key, func(attempt int) error {
-		_, err := s.client.PutObject(ctx, s.bucket, s.objKey(key), body.reader(), body.size, mo)
+		var err error
+		if opts.IfAbsent && body.size > s.cfg.PartSize {
+			err = s.putCreateOnce(ctx, key, body, mo)
+		} else {
+			_, err = s.client.PutObject(ctx, s.bucket, s.objKey(key), body.reader(), body.size, mo)
+		}
 		if err != nil && opts.IfAbsent && attempt > 1 && isPrecondition(err) {
 			// An earlier attempt may have landed before its reply was lost.
 			if st, serr := s.stat(ctx, key); serr == nil && st.SHA256 == body.sha && st.Size == body.size {

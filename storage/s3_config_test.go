@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestS3ConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"AWS_ACCESS_KEY_ID":      "AK",
+		"AWS_SECRET_ACCESS_KEY":  "SK",
+		"AWS_DEFAULT_REGION":     "nyc3",
+		"AWS_ENDPOINT_URL":       "https://nyc3.digitaloceanspaces.com",
+		"S3_ENDPOINT":            "http://ignored:9000",
+		"SANAFARM_S3_LOOKUP":     "virtual",
+		"SANAFARM_S3_PART_BYTES": "33554432",
+	}
+	c := s3ConfigFrom(func(k string) string { return env[k] })
+	if c.AccessKey != "AK" || c.SecretKey != "SK" || c.Region != "nyc3" || c.Endpoint != "https://nyc3.digitaloceanspaces.com" ||
+		c.Lookup != "virtual" || c.PartSize != 32<<20 {
+		t.Fatalf("%+v", c)
+	}
+	host, secure, err := c.endpoint()
+	if err != nil || host != "nyc3.digitaloceanspaces.com" || !secure {
+		t.Fatalf("endpoint %s %v %v", host, secure, err)
+	}
+	env["AWS_REGION"] = "eu-west-1"
+	env["AWS_ENDPOINT_URL"] = ""
+	c = s3ConfigFrom(func(k string) string { return env[k] })
+	if c.Region != "eu-west-1" || c.Endpoint != "http://ignored:9000" {
+		t.Fatalf("%+v", c)
+	}
+	if host, secure, _ := c.endpoint(); host != "ignored:9000" || secure {
+		t.Fatalf("http endpoint: %s %v", host, secure)
+	}
+	aws := S3Config{Region: "eu-west-1"}
+	if host, secure, _ := aws.endpoint(); host != "s3.eu-west-1.amazonaws.com" || !secure {
+		t.Fatalf("aws endpoint: %s %v", host, secure)
+	}
+	for _, bad := range []S3Config{{Endpoint: "ftp://x"}, {Endpoint: "http://x/path"}, {Endpoint: "x/y"}, {Lookup: "sideways"}, {AccessKey: "only"}} {
+		if _, err := bad.withDefaults().newClient(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+	c = S3Config{PartSize: 1}.withDefaults()
+	if c.PartSize != minS3PartSize || c.MaxAttempts != DefaultS3MaxAttempts || c.Region != "us-east-1" {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestParseS3URL(t *testing.T) {
+	good := map[string][2]string{
+		"s3://bucket":                  {"bucket", ""},
+		"s3://bucket/":                 {"bucket", ""},
+		"s3://my.bucket-1/out/job-7/":  {"my.bucket-1", "out/job-7"},
+		"S3://bucket/a/b.jsonl":        {"bucket", "a/b.jsonl"},
+		"s3://bucket/models/sana-tiny": {"bucket", "models/sana-tiny"},
+	}
+	for u, want := range good {
+		b, p, err := ParseS3URL(u)
+		if err != nil || b != want[0] || p != want[1] {
+			t.Errorf("%s: %q %q %v, want %v", u, b, p, err, want)
+		}
+	}
+	bad := map[string]string{
+		"s3://":              "bucket name",
+		"s3://ab/x":          "3 to 63",
+		"s3://Bucket/x":      "lowercase",
+		"s3://bucket/../x":   "invalid object key",
+		"s3://bucket//x":     "invalid object key",
+		"s3://bucket/x?y=1":  "no query",
+		"s3://-bucket/x":     "start and end",
+		"s3://a..b/x":        "start and end",
+		"s3://192.168.1.1/x": "IP address",
+		"file:///x":          "not an s3",
+	}
+	for u, want := range bad {
+		if _, _, err := ParseS3URL(u); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", u, err, want)
+		}
+	}
+}
+
+// FuzzParseS3URL: whatever parses yields a valid bucket and a valid (or
+// empty) prefix, and the canonical form parses to the same.
+func FuzzParseS3URL(f *testing.F) {
+	for _, s := range []string{"s3://bucket", "s3://b-1.x/a/b/", "s3://bucket//", "S3://x..y/z", "s3://bucket/a/../b", "s3://bucket/%2e%2e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		b, p, err := ParseS3URL(u)
+		if err != nil {
+			return
+		}
+		if checkBucket(b) != nil {
+			t.Fatalf("%q: invalid bucket %q accepted", u, b)
+		}
+		if p != "" && (CheckKey(p) != nil || strings.HasSuffix(p, "/")) {
+			t.Fatalf("%q: invalid prefix %q accepted", u, p)
+		}
+		b2, p2, err := ParseS3URL("s3://" + b + "/" + p)
+		if err != nil || b2 != b || p2 != p {
+			t.Fatalf("%q: canonical form gives %q %q %v", u, b2, p2, err)
+		}
+	})
+}
