@@ -71,6 +71,8 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	s.log.Info("leadership established", "index", s.store.Index())
 	t := time.NewTicker(s.cfg.ProgressInterval)
 	defer t.Stop()
+	var writers sync.WaitGroup // job manifests (see manifests)
+	defer writers.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -78,6 +80,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-t.C:
 			s.flushProgress(ctx)
 			s.expireLeases(ctx, since)
+			s.manifestTick(ctx, &writers)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type Server struct {
 	nodes     *nodeView
 	reserved  *reservations // tasks picked but not yet committed
 	notifyCh  chan bool     // raft leadership changes
+	manifests *manifests    // job manifests written by this leader
 
 	mu   sync.Mutex // guards raft (set once in Run)
 	raft *raft.Raft
@@ -48,7 +49,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
-		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), notifyCh: make(chan bool, 16)}
+		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), notifyCh: make(chan bool, 16),
+		manifests: newManifests()}
 	s.fsm = &fsm{st: s.store, log: s.log}
 	var err error
 	if s.raftLn = cfg.RaftListener; s.raftLn == nil {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -34,12 +36,16 @@ type PipelineConfig struct {
 	Resident int
 	// Node is recorded in provenance and stats.
 	Node string
+	// GPU is the device model recorded in provenance and stats ("" on
+	// the CPU backend).
+	GPU string
 	// Logger receives load and task logs (default: discard).
 	Logger *slog.Logger
 }
 
 // PipelineExecutor runs tasks on the Sana pipeline (model/sana), keeping
-// recently used pipelines loaded, and writes shards in the "files" format.
+// recently used pipelines loaded, and writes shards in the job's output
+// format ("files" or "webdataset").
 // Sample i of a job gets the noise of rng.SampleSeed(spec.Seed, i) and
 // prompt i / images_per_prompt, so its pixels equal those of image i of
 // `sanafarm generate` with the same seed, prompts and settings.
@@ -47,6 +53,9 @@ type PipelineExecutor struct {
 	cfg   PipelineConfig
 	log   *slog.Logger
 	cache *pipelineCache
+	facts factsCache
+
+	generated, reused atomic.Int64
 }
 
 var (
@@ -101,39 +110,105 @@ func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec) (*re
 }
 
 // Execute generates the task's samples, writes them and the shard stats.
+// A shard whose stats already exist for the same request hash and verify
+// against the stored objects (size and SHA-256) is not generated again:
+// its recorded result is returned (ShardInfo.Reused), which is how
+// re-submitting a job to the same output resumes it.
 func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, progress func(done int)) (protocol.ShardInfo, error) {
 	start := time.Now()
 	spec := a.Spec
-	if f := spec.Output.Format; f != "" && f != storage.FormatFiles {
-		return protocol.ShardInfo{}, fmt.Errorf("output format %s is %w (use files)", f, storage.ErrNotSupported)
+	format := pick(spec.Output.Format, storage.FormatFiles)
+	if format != storage.FormatFiles && format != storage.FormatWebDataset {
+		return protocol.ShardInfo{}, fmt.Errorf("output format %q: want %s or %s", format, storage.FormatFiles, storage.FormatWebDataset)
 	}
-	prompts, err := e.prompts(ctx, a)
+	rows, err := e.prompts(ctx, a)
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
-	res, loaded, err := e.cache.acquire(ctx, spec)
+	m, err := e.cfg.Models.Resolve(ctx, spec)
+	if err != nil {
+		return protocol.ShardInfo{}, fmt.Errorf("resolving model %s: %w", spec.Model, err)
+	}
+	facts, err := e.facts.get(ctx, m.Dir)
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
-	defer e.cache.release(res)
 	store, err := e.cfg.OpenStore(ctx, spec.Output.URL)
 	if err != nil {
 		return protocol.ShardInfo{}, fmt.Errorf("opening output %s: %w", spec.Output.URL, err)
 	}
 	defer store.Close()
-	run := &shardRun{e: e, a: a, res: res, prompts: prompts, w: storage.NewFilesWriter(store, "", a.Task.Shard),
-		timings: map[string]float64{}}
+	plan := newPlan(a, rows, m, facts)
+	hash := shardHash(format, a.Task, plan.hashes())
+	if info, ok := e.reuse(ctx, store, a, hash, start); ok {
+		progress(info.Images)
+		return info, nil
+	}
+	return e.generate(ctx, a, store, format, plan, hash, progress, start)
+}
+
+// generate writes the shard from scratch (over any old objects).
+func (e *PipelineExecutor) generate(ctx context.Context, a protocol.Assignment, store ObjectStore, format string,
+	plan *shardPlan, hash string, progress func(int), start time.Time) (protocol.ShardInfo, error) {
+	res, loaded, err := e.cache.acquire(ctx, a.Spec)
+	if err != nil {
+		return protocol.ShardInfo{}, err
+	}
+	defer e.cache.release(res)
+	w, err := storage.NewShardWriter(store, format, "", a.Task.Shard)
+	if err != nil {
+		return protocol.ShardInfo{}, err
+	}
+	defer w.Abort()
+	run := &shardRun{e: e, a: a, res: res, plan: plan, w: w, hash: hash, timings: map[string]float64{}}
 	if loaded {
 		run.timings["load"] = res.loadTime.Seconds()
 	}
 	if err := run.generate(ctx, progress); err != nil {
 		return protocol.ShardInfo{}, err
 	}
-	return run.finish(ctx, start)
+	info, err := run.finish(ctx, start)
+	if err == nil {
+		e.generated.Add(1)
+	}
+	return info, err
 }
 
-// prompts returns one prompt per sample of the task.
-func (e *PipelineExecutor) prompts(ctx context.Context, a protocol.Assignment) ([]string, error) {
+// reuse returns the recorded result of a shard that is already complete
+// and verified for this request hash.
+func (e *PipelineExecutor) reuse(ctx context.Context, store ObjectStore, a protocol.Assignment, hash string, start time.Time) (protocol.ShardInfo, bool) {
+	log := e.log.With("job_id", a.Task.Job, "shard", a.Task.Shard, "node_id", e.cfg.Node)
+	st, err := storage.VerifyShard(ctx, store, "", a.Task.Shard, hash)
+	if err != nil {
+		if errors.Is(err, storage.ErrShardIncomplete) {
+			log.Debug("shard (re)generated", "reason", err)
+		} else {
+			log.Warn("checking for a finished shard", "err", err)
+		}
+		return protocol.ShardInfo{}, false
+	}
+	e.reused.Add(1)
+	log.Info("shard already complete, reused", "attempt", a.Task.Attempt, "written_by_attempt", st.Attempt)
+	objects := make([]string, 0, len(st.Files)+1)
+	for _, f := range st.Files {
+		objects = append(objects, f.Key)
+	}
+	if len(objects) > maxReportedObjects {
+		objects = []string{storage.ShardDir("", a.Task.Shard) + "/"}
+	}
+	objects = append(objects, storage.StatsKey("", a.Task.Shard))
+	return protocol.ShardInfo{Node: e.cfg.Node, Images: st.Images, Failed: st.Failed, Bytes: st.Bytes,
+		Objects: objects, Seconds: time.Since(start).Seconds(), Reused: true}, true
+}
+
+// Counts returns how many shards this executor generated and how many it
+// found complete and reused.
+func (e *PipelineExecutor) Counts() (generated, reused int64) {
+	return e.generated.Load(), e.reused.Load()
+}
+
+// prompts returns one prompt row per sample of the task.
+func (e *PipelineExecutor) prompts(ctx context.Context, a protocol.Assignment) ([]storage.PromptRow, error) {
 	m := int64(max(a.Spec.ImagesPerPrompt, 1))
 	if a.Task.Start < 0 || a.Task.End <= a.Task.Start {
 		return nil, fmt.Errorf("task %s has no samples [%d, %d)", a.Task.TaskKey, a.Task.Start, a.Task.End)
@@ -143,11 +218,11 @@ func (e *PipelineExecutor) prompts(ctx context.Context, a protocol.Assignment) (
 		return nil, err
 	}
 	first := a.Task.Start / m
-	rows, err := src.Read(ctx, first, (a.Task.End-1)/m+1)
+	rows, err := src.ReadRows(ctx, first, (a.Task.End-1)/m+1)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, a.Task.End-a.Task.Start)
+	out := make([]storage.PromptRow, 0, a.Task.End-a.Task.Start)
 	for i := a.Task.Start; i < a.Task.End; i++ {
 		out = append(out, rows[i/m-first])
 	}
@@ -171,16 +246,6 @@ type provenance struct {
 	Preset   string `json:"preset,omitempty"`
 	Repo     string `json:"repo,omitempty"`
 	Revision string `json:"revision,omitempty"`
-}
-
-// sampleMeta is a sample's <key>.json.
-type sampleMeta struct {
-	provenance
-	Job        protocol.JobID     `json:"job"`
-	Shard      int                `json:"shard"`
-	SampleSeed uint64             `json:"sample_seed"`
-	Node       string             `json:"node,omitempty"`
-	Timings    map[string]float64 `json:"timings,omitempty"`
 }
 
 func encodePNG(img sana.Image, m Model) ([]byte, error) {

@@ -14,47 +14,82 @@ import (
 
 func osDirFS(dir string) fs.FS { return os.DirFS(dir) }
 
-// shardRun is one Execute call's state.
-type shardRun struct {
-	e       *PipelineExecutor
-	a       protocol.Assignment
-	res     *resident
-	prompts []string // one per sample
-	w       *storage.FilesWriter
-	timings map[string]float64
+// planned is one sample of a shard: its prompt row and the noise it
+// draws, rng.SampleSeed(base, k): base is the job seed and k the sample
+// index, or a row's own seed and k the image index within the row.
+type planned struct {
+	index    int64
+	row      storage.PromptRow
+	negative string
+	base     uint64
+	k        int64
+	hash     string
 }
 
-// generate runs the samples in batches, writing each image as it is done.
-func (r *shardRun) generate(ctx context.Context, progress func(int)) error {
-	start, n := r.a.Task.Start, len(r.prompts)
-	bs := r.e.cfg.BatchSize
-	for off := 0; off < n; off += bs {
-		k := min(bs, n-off)
-		res, err := r.res.p.Generate(ctx, r.request(start+int64(off), r.prompts[off:off+k]))
-		if err != nil {
-			return err
+// shardPlan is a shard's samples with the request they share.
+type shardPlan struct {
+	base    sana.Request // defaults applied; no prompts, seed or negative
+	model   Model
+	facts   *modelFacts
+	samples []planned
+}
+
+// newPlan resolves every sample's prompt, negative prompt, noise and
+// request hash.
+func newPlan(a protocol.Assignment, rows []storage.PromptRow, m Model, facts *modelFacts) *shardPlan {
+	p := &shardPlan{base: baseRequest(a.Spec, m), model: m, facts: facts}
+	per := int64(max(a.Spec.ImagesPerPrompt, 1))
+	for j, row := range rows {
+		i := a.Task.Start + int64(j)
+		s := planned{index: i, row: row, negative: pick(row.NegativePrompt, a.Spec.NegativePrompt), base: a.Spec.Seed, k: i}
+		if row.Seed != nil {
+			s.base, s.k = *row.Seed, i%per
 		}
-		r.timings["encode"] += res.Timings.Encode.Seconds()
-		r.timings["denoise"] += res.Timings.Denoise.Seconds()
-		r.timings["decode"] += res.Timings.Decode.Seconds()
-		for j, img := range res.Images {
-			if err := r.write(ctx, start+int64(off+j), img, res.Timings, k); err != nil {
-				return err
-			}
-			progress(off + j + 1)
-		}
+		s.hash = p.request(s).hash()
+		p.samples = append(p.samples, s)
 	}
-	return nil
+	return p
 }
 
-// request is the sana.Request of samples first… of the job, with the
-// same defaults `sanafarm generate` applies for a preset.
-func (r *shardRun) request(first int64, prompts []string) sana.Request {
-	s := r.a.Spec
-	q := sana.Request{Prompts: prompts, NegativePrompt: s.NegativePrompt, Width: s.Width, Height: s.Height,
-		Steps: s.Steps, Guidance: s.Guidance, Sampler: s.Sampler, Seed: requestSeed(s.Seed, first),
-		ImagesPerPrompt: 1, BatchSize: len(prompts)}
-	if m := r.res.model; m.IsPreset {
+func (p *shardPlan) request(s planned) genRequest {
+	g := genRequest{Model: p.model.Name, Variant: p.model.Variant, Weights: p.facts.weightHashes(),
+		Scheduler: p.facts.Scheduler, CHI: chiSHA256, Prompt: s.row.Prompt, Negative: s.negative,
+		NoiseSeed: rng.SampleSeed(s.base, int(s.k)), Width: p.base.Width, Height: p.base.Height,
+		Steps: p.base.Steps, Guidance: p.base.Guidance, Sampler: p.base.Sampler}
+	if p.model.IsPreset {
+		g.Repo, g.Revision = p.model.Preset.Repo, p.model.Preset.Revision
+	}
+	return g
+}
+
+func (p *shardPlan) hashes() []string {
+	out := make([]string, len(p.samples))
+	for i, s := range p.samples {
+		out[i] = s.hash
+	}
+	return out
+}
+
+// batch returns how many samples from samples[0] can be denoised in one
+// request: same noise base and negative prompt, consecutive k.
+func batch(samples []planned, size int) int {
+	n := 1
+	for n < min(size, len(samples)) {
+		s, f := samples[n], samples[0]
+		if s.base != f.base || s.negative != f.negative || s.k != f.k+int64(n) {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// baseRequest is the sana.Request of a job, with the same defaults
+// `sanafarm generate` applies for a preset.
+func baseRequest(s protocol.JobSpec, m Model) sana.Request {
+	q := sana.Request{Width: s.Width, Height: s.Height, Steps: s.Steps, Guidance: s.Guidance, Sampler: s.Sampler,
+		ImagesPerPrompt: 1}
+	if m.IsPreset {
 		if q.Width == 0 && q.Height == 0 {
 			q.Width, q.Height = m.Preset.Size, m.Preset.Size
 		}
@@ -68,6 +103,53 @@ func (r *shardRun) request(first int64, prompts []string) sana.Request {
 	return q
 }
 
+// shardRun is one Execute call's state.
+type shardRun struct {
+	e       *PipelineExecutor
+	a       protocol.Assignment
+	res     *resident
+	plan    *shardPlan
+	w       storage.ShardWriter
+	hash    string
+	timings map[string]float64
+}
+
+// generate runs the samples in batches, writing each image as it is done.
+func (r *shardRun) generate(ctx context.Context, progress func(int)) error {
+	samples := r.plan.samples
+	for off := 0; off < len(samples); {
+		k := batch(samples[off:], r.e.cfg.BatchSize)
+		group := samples[off : off+k]
+		res, err := r.res.p.Generate(ctx, r.request(group))
+		if err != nil {
+			return err
+		}
+		r.timings["encode"] += res.Timings.Encode.Seconds()
+		r.timings["denoise"] += res.Timings.Denoise.Seconds()
+		r.timings["decode"] += res.Timings.Decode.Seconds()
+		for j, img := range res.Images {
+			if err := r.write(ctx, group[j], img, res.Timings, k); err != nil {
+				return err
+			}
+			progress(off + j + 1)
+		}
+		off += k
+	}
+	return nil
+}
+
+// request is the sana.Request of a batch of samples: its noise starts at
+// rng.SampleSeed(base, k) of the first.
+func (r *shardRun) request(group []planned) sana.Request {
+	q := r.plan.base
+	q.Prompts = make([]string, len(group))
+	for i, s := range group {
+		q.Prompts[i] = s.row.Prompt
+	}
+	q.NegativePrompt, q.Seed, q.BatchSize = group[0].negative, requestSeed(group[0].base, group[0].k), len(group)
+	return q
+}
+
 func pickInt(a, b int) int {
 	if a != 0 {
 		return a
@@ -75,31 +157,45 @@ func pickInt(a, b int) int {
 	return b
 }
 
-// write stores sample i (its Params rewritten to the job's seed and index).
-func (r *shardRun) write(ctx context.Context, i int64, img sana.Image, t sana.Timings, batch int) error {
+// write stores a sample (its Params rewritten to its seed and index).
+func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.Timings, batch int) error {
 	t0 := time.Now()
-	img.Params.Seed, img.Params.Index = r.a.Spec.Seed, int(i)
+	img.Params.Seed, img.Params.Index = s.base, int(s.k)
 	png, err := encodePNG(img, r.res.model)
 	if err != nil {
 		return err
 	}
-	meta := sampleMeta{provenance: provenance{Params: img.Params}, Job: r.a.Task.Job, Shard: r.a.Task.Shard,
-		SampleSeed: rng.SampleSeed(r.a.Spec.Seed, int(i)), Node: r.e.cfg.Node,
-		Timings: map[string]float64{"encode": t.Encode.Seconds() / float64(batch),
-			"denoise": t.Denoise.Seconds() / float64(batch), "decode": t.Decode.Seconds() / float64(batch)}}
-	if m := r.res.model; m.IsPreset {
-		meta.Preset, meta.Repo, meta.Revision = m.Preset.Name, m.Preset.Repo, m.Preset.Revision
-	}
-	err = r.w.Write(ctx, storage.Sample{Index: i, Prompt: img.Prompt, PNG: png, Meta: meta})
+	b := img.Image.Bounds()
+	err = r.w.Write(ctx, storage.Sample{Index: s.index, Prompt: img.Prompt, PNG: png, Meta: r.meta(s, img, t, batch),
+		Seed: rng.SampleSeed(s.base, int(s.k)), Width: b.Dx(), Height: b.Dy()})
 	r.timings["write"] += time.Since(t0).Seconds()
 	return err
+}
+
+// meta is a sample's full provenance.
+func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sampleMeta {
+	m, f := r.res.model, r.plan.facts
+	meta := sampleMeta{provenance: provenance{Params: img.Params}, Job: r.a.Task.Job, Shard: r.a.Task.Shard,
+		SampleSeed: rng.SampleSeed(s.base, int(s.k)), ID: s.row.ID, Extra: s.row.Extra,
+		ModelInfo:     modelProvenance{Origin: m.Origin, Variant: m.Variant, Weights: f.Weights},
+		SamplerConfig: f.Scheduler, DType: f.dtypes(), RequestHash: s.hash,
+		PromptTemplate: promptTemplate{ComplexHumanInstruction: true, SHA256: chiSHA256},
+		Node:           r.e.cfg.Node, GPU: r.e.cfg.GPU, Attempt: r.a.Task.Attempt,
+		Timings: map[string]float64{"encode": t.Encode.Seconds() / float64(batch),
+			"denoise": t.Denoise.Seconds() / float64(batch), "decode": t.Decode.Seconds() / float64(batch)}}
+	if m.IsPreset {
+		meta.Preset, meta.Repo, meta.Revision = m.Preset.Name, m.Preset.Repo, m.Preset.Revision
+		meta.ModelInfo.Repo, meta.ModelInfo.Revision = m.Preset.Repo, m.Preset.Revision
+	}
+	return meta
 }
 
 // finish writes the stats (last) and returns the shard's result.
 func (r *shardRun) finish(ctx context.Context, start time.Time) (protocol.ShardInfo, error) {
 	st, err := r.w.Finish(ctx, storage.ShardStats{Job: string(r.a.Task.Job), Attempt: r.a.Task.Attempt,
-		Node: r.e.cfg.Node, Backend: r.res.p.Backend().Name(), Model: r.res.model.Origin,
-		Start: r.a.Task.Start, End: r.a.Task.End, Seconds: time.Since(start).Seconds(), Timings: r.timings})
+		Node: r.e.cfg.Node, GPU: r.e.cfg.GPU, Backend: r.res.p.Backend().Name(), Model: r.res.model.Origin,
+		RequestHash: r.hash, Start: r.a.Task.Start, End: r.a.Task.End, Seconds: time.Since(start).Seconds(),
+		Timings: r.timings})
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}

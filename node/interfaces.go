@@ -34,9 +34,12 @@ type GPUInspector interface {
 	GPUs(ctx context.Context) ([]protocol.GPUInfo, error)
 }
 
-// ObjectStore is what the executor needs of an output store.
+// ObjectStore is what the executor needs of an output store: it writes
+// shards and reads back their stats and objects to resume a job.
 type ObjectStore interface {
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
 	Close() error
 }
 
@@ -47,7 +50,7 @@ type StoreOpener func(ctx context.Context, url string) (ObjectStore, error)
 
 // PromptSource reads a task's prompt rows [start, end).
 type PromptSource interface {
-	Read(ctx context.Context, start, end int64) ([]string, error)
+	ReadRows(ctx context.Context, start, end int64) ([]storage.PromptRow, error)
 }
 
 // PromptOpener opens a job's prompts.

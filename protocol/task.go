@@ -58,4 +58,7 @@ type ShardInfo struct {
 	Objects []string `json:"objects"`
 	// Seconds spent on the shard (load excluded when models are resident).
 	Seconds float64 `json:"seconds"`
+	// Reused: the shard was already complete in storage (same request,
+	// verified objects), so nothing was generated (a resumed job).
+	Reused bool `json:"reused,omitempty"`
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -194,7 +195,7 @@ func TestManifest(t *testing.T) {
 	if !bytes.Equal(pq, readObject(t, s, "job/manifest.parquet")) || !bytes.Equal(jsonl, readObject(t, s, "job/manifest.jsonl")) {
 		t.Fatal("rewritten manifest differs")
 	}
-	if done, err := ManifestDone(ctx, s, "job"); !done || err != nil {
+	if done, err := ManifestDone(ctx, s, "job", time.Time{}); !done || err != nil {
 		t.Fatalf("done %v %v", done, err)
 	}
 	if _, err := WriteManifest(ctx, s, "job", 3); err == nil || !strings.Contains(err.Error(), "shard 00002") {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -164,12 +165,12 @@ func removeTemp(f *os.File) {
 	os.Remove(f.Name())
 }
 
-// ManifestDone reports whether a job's manifest is complete (its Parquet
-// file, written last, exists).
-func ManifestDone(ctx context.Context, store Reader, prefix string) (bool, error) {
-	_, err := store.Stat(ctx, path.Join(prefix, ManifestParquet))
+// ManifestDone reports whether a complete manifest (its Parquet file,
+// written last) was stored at or after since.
+func ManifestDone(ctx context.Context, store Reader, prefix string, since time.Time) (bool, error) {
+	info, err := store.Stat(ctx, path.Join(prefix, ManifestParquet))
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	return err == nil && !info.ModTime.Before(since), err
 }
