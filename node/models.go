@@ -12,6 +12,7 @@ import (
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // TinyDirName is sana-tiny's folder under the cache root (the same as
@@ -28,6 +29,17 @@ type ModelResolver struct {
 	CacheRoot string
 	// Hub configures downloads (default hub.ConfigFromEnv()).
 	Hub *hub.Config
+	// Mirror is the URL of a model mirror (s3://bucket/models, filled by
+	// `sanafarm models push`; file:// works too). When set, a model not in
+	// the local cache is downloaded from the mirror (sizes and SHA-256
+	// checked) into <cache root>/mirror/<repo>/<revision> (sana-tiny: its
+	// usual folder) before the Hub or the local sana-tiny writer is tried;
+	// a mirror without the model falls back to them, a broken one is an
+	// error.
+	Mirror string
+	// OpenMirror opens Mirror (default storage.Open, S3 settings from the
+	// environment).
+	OpenMirror func(ctx context.Context, url string) (storage.Store, error)
 
 	mu sync.Mutex // one sana-tiny writer per process
 }
@@ -55,7 +67,7 @@ func (r *ModelResolver) Resolve(ctx context.Context, spec protocol.JobSpec) (Mod
 		m.Variant = pick(spec.Variant, p.Variant)
 		if p.Repo == "" {
 			m.Origin = p.Name
-			dir, err := r.ensureTiny()
+			dir, err := r.resolveTiny(ctx, p)
 			m.Dir = dir
 			return m, err
 		}
@@ -65,16 +77,71 @@ func (r *ModelResolver) Resolve(ctx context.Context, spec protocol.JobSpec) (Mod
 		rev = pick(rev, "main")
 		m.Origin = repo + "@" + rev
 	}
-	dir, err := r.download(ctx, repo, rev, m.Variant)
+	dir, err := r.resolveRepo(ctx, repo, rev, m.Variant)
 	m.Dir = dir
 	return m, err
 }
 
-func (r *ModelResolver) download(ctx context.Context, repo, rev, variant string) (string, error) {
+// resolveTiny: the local sana-tiny, else the mirror's, else written here.
+func (r *ModelResolver) resolveTiny(ctx context.Context, p protocol.Preset) (string, error) {
+	dir, err := r.TinyDir()
+	if err != nil || tinyComplete(dir) || r.Mirror == "" {
+		return r.ensureTiny()
+	}
+	name, rev := MirrorName(p)
+	err = r.fromMirror(ctx, name, rev, dir)
+	if err == nil || !isMirrorMiss(err) {
+		return dir, err
+	}
+	return r.ensureTiny()
+}
+
+// resolveRepo: the Hugging Face cache, else the mirror, else the Hub.
+func (r *ModelResolver) resolveRepo(ctx context.Context, repo, rev, variant string) (string, error) {
+	if r.Mirror == "" {
+		return r.download(ctx, repo, rev, variant, false)
+	}
+	if dir, err := r.download(ctx, repo, rev, variant, true); err == nil {
+		return dir, nil
+	}
+	root, err := r.cacheRoot()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, "mirror", filepath.FromSlash(repo), rev)
+	if mirrorComplete(dir) {
+		return dir, nil
+	}
+	err = r.fromMirror(ctx, repo, rev, dir)
+	if err == nil || !isMirrorMiss(err) {
+		return dir, err
+	}
+	return r.download(ctx, repo, rev, variant, false)
+}
+
+// fromMirror downloads name@rev from the mirror into dir.
+func (r *ModelResolver) fromMirror(ctx context.Context, name, rev, dir string) error {
+	open := r.OpenMirror
+	if open == nil {
+		open = storage.Open
+	}
+	store, err := open(ctx, r.Mirror)
+	if err != nil {
+		return fmt.Errorf("opening model mirror %s: %w", r.Mirror, err)
+	}
+	defer store.Close()
+	if _, err := FetchModel(ctx, store, name, rev, dir); err != nil {
+		return fmt.Errorf("model mirror %s: %w", r.Mirror, err)
+	}
+	return nil
+}
+
+func (r *ModelResolver) download(ctx context.Context, repo, rev, variant string, offline bool) (string, error) {
 	cfg := hub.ConfigFromEnv()
 	if r.Hub != nil {
 		cfg = *r.Hub
 	}
+	cfg.Offline = cfg.Offline || offline
 	c, err := hub.New(cfg)
 	if err != nil {
 		return "", fmt.Errorf("opening the Hugging Face cache: %w", err)
@@ -91,6 +158,15 @@ func (r *ModelResolver) download(ctx context.Context, repo, rev, variant string)
 
 // TinyDir is where sana-tiny lives.
 func (r *ModelResolver) TinyDir() (string, error) {
+	root, err := r.cacheRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, TinyDirName), nil
+}
+
+// cacheRoot is CacheRoot, $SANAFARM_CACHE or the user cache dir + /sanafarm.
+func (r *ModelResolver) cacheRoot() (string, error) {
 	root := r.CacheRoot
 	if root == "" {
 		root = os.Getenv("SANAFARM_CACHE")
@@ -102,7 +178,7 @@ func (r *ModelResolver) TinyDir() (string, error) {
 		}
 		root = filepath.Join(c, "sanafarm")
 	}
-	return filepath.Join(root, TinyDirName), nil
+	return root, nil
 }
 
 func tinyComplete(dir string) bool {

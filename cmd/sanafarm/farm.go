@@ -81,6 +81,7 @@ type nodeFlags struct {
 	backend      backendOptions
 	slots        int
 	cache        string
+	modelMirror  string
 	leaseTTL     time.Duration
 	drainTimeout time.Duration
 	poll         time.Duration
@@ -91,6 +92,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads of the cpu backend (default: all cores)")
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
+	fl.StringVar(&f.modelMirror, "model-mirror", "", "model mirror filled by `sanafarm models push` (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
 }
@@ -123,7 +125,7 @@ func newExecutors(f nodeFlags, id string, devices []int, log *slog.Logger) ([]no
 			c()
 		}
 	}
-	models := &node.ModelResolver{CacheRoot: f.cache}
+	models := &node.ModelResolver{CacheRoot: f.cache, Mirror: f.modelMirror}
 	for _, d := range devices {
 		o := f.backend
 		o.device = d

@@ -7,12 +7,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/model/sana"
+	"github.com/sanafarm/sanafarm/node"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 func newModelsCmd() *cobra.Command {
@@ -41,7 +44,63 @@ func newModelsCmd() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(newModelsPushCmd())
 	return cmd
+}
+
+func newModelsPushCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "push PRESET URL",
+		Short: "Upload a preset's pipeline folder to a model mirror (s3://bucket/models) for nodes without internet",
+		Long: `push uploads the Hugging Face cache snapshot of PRESET (downloading it first if
+needed; sana-tiny: its local folder) to URL/<repo-or-preset>/<revision>/, then a
+manifest (sanafarm-mirror.json) with every file's size and SHA-256. Files the
+mirror already holds with the same SHA-256 are skipped. Nodes started with
+--model-mirror URL download models from there (and verify them) before trying
+the Hugging Face Hub.
+
+S3 settings come from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_REGION, AWS_ENDPOINT_URL (or S3_ENDPOINT), SANAFARM_S3_LOOKUP=path|virtual.
+
+Example:
+  S3_ENDPOINT=https://nyc3.digitaloceanspaces.com sanafarm models push sana-600m-512 s3://farm/models`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return pushModel(cmd.Context(), args[0], args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+}
+
+func pushModel(ctx context.Context, preset, url string, stdout, stderr io.Writer) error {
+	p, err := sana.LookupPreset(preset)
+	if err != nil {
+		return err
+	}
+	dir, err := resolveModel(ctx, preset, "", stderr)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	name, rev := node.MirrorName(p)
+	var sent, skipped int64
+	m, err := node.PushModel(ctx, store, dir, name, rev, func(f node.MirrorFile, skip bool) {
+		if skip {
+			skipped += f.Size
+		} else {
+			sent += f.Size
+		}
+		fmt.Fprintf(stderr, "%s %s (%d bytes)\n", map[bool]string{true: "unchanged", false: "uploaded "}[skip], f.Path, f.Size)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s/%s/%s: %d files, %d bytes uploaded, %d unchanged\n",
+		strings.TrimSuffix(url, "/"), name, rev, len(m.Files), sent, skipped)
+	return nil
 }
 
 func listModels(ctx context.Context, w io.Writer) error {

@@ -1,0 +1,129 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/sanafarm/sanafarm/internal/s3test"
+	"github.com/sanafarm/sanafarm/model/hub"
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
+)
+
+const mirrorBucket = "models-test"
+
+func mirrorConfig(srv *s3test.Server) storage.S3Config {
+	return storage.S3Config{Endpoint: srv.Endpoint(), Region: s3test.Region, AccessKey: s3test.AccessKey,
+		SecretKey: s3test.SecretKey, Lookup: "path"}
+}
+
+// TestModelMirrorS3: sana-tiny pushed to a versitygw mirror is what a
+// node with an empty cache resolves (byte for byte, marker file included);
+// a re-push uploads nothing; a corrupted mirror object is refused; a
+// repo id resolves from the mirror before the (offline) Hub.
+func TestModelMirrorS3(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t, mirrorBucket)
+	cfg := mirrorConfig(srv)
+	open := func(ctx context.Context, url string) (storage.Store, error) { return storage.OpenS3(ctx, url, cfg) }
+	const url = "s3://" + mirrorBucket + "/models/"
+
+	src := &ModelResolver{CacheRoot: t.TempDir()}
+	srcDir, err := src.ensureTiny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(srcDir, "MIRRORED"), []byte("from the mirror\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, err := open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	tiny, _ := protocol.LookupPreset(protocol.TinyPreset)
+	name, rev := MirrorName(tiny)
+	m, err := PushModel(ctx, store, srcDir, name, rev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files) < 5 {
+		t.Fatalf("pushed only %v", m.Files)
+	}
+	uploaded := 0
+	if _, err := PushModel(ctx, store, srcDir, name, rev, func(_ MirrorFile, skipped bool) {
+		if !skipped {
+			uploaded++
+		}
+	}); err != nil || uploaded != 0 {
+		t.Fatalf("re-push: %d files uploaded again, %v", uploaded, err)
+	}
+
+	dst := &ModelResolver{CacheRoot: t.TempDir(), Mirror: url, OpenMirror: open}
+	got, err := dst.Resolve(ctx, protocol.JobSpec{Model: protocol.TinyPreset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, srcDir, got.Dir)
+
+	// A repo id: the mirror before the Hub (offline here, with an empty cache).
+	if _, err := PushModel(ctx, store, srcDir, "example-org/tiny-mirror", "main", nil); err != nil {
+		t.Fatal(err)
+	}
+	repo := &ModelResolver{CacheRoot: t.TempDir(), Mirror: url, OpenMirror: open,
+		Hub: &hub.Config{CacheDir: t.TempDir(), Offline: true}}
+	got, err = repo.Resolve(ctx, protocol.JobSpec{Model: "example-org/tiny-mirror"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, srcDir, got.Dir)
+	if _, err := repo.Resolve(ctx, protocol.JobSpec{Model: "example-org/absent"}); err == nil || !strings.Contains(err.Error(), "offline") {
+		t.Fatalf("a model neither mirrored nor cached: %v", err)
+	}
+
+	// Corrupt one mirrored file (same size, other bytes, no sha256 metadata).
+	key := "models/" + name + "/" + rev + "/MIRRORED"
+	bad := []byte("from the MIRROR\n")
+	if _, err := srv.Client().PutObject(ctx, mirrorBucket, key, bytes.NewReader(bad), int64(len(bad)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	broken := &ModelResolver{CacheRoot: t.TempDir(), Mirror: url, OpenMirror: open}
+	if _, err := broken.Resolve(ctx, protocol.JobSpec{Model: protocol.TinyPreset}); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("corrupt mirror: %v", err)
+	}
+	if dir, _ := broken.TinyDir(); tinyComplete(dir) {
+		t.Fatal("a corrupt mirror left a model behind")
+	}
+
+	// A mirror without the model: sana-tiny is written locally instead.
+	empty := &ModelResolver{CacheRoot: t.TempDir(), Mirror: "s3://" + mirrorBucket + "/elsewhere", OpenMirror: open}
+	got, err = empty.Resolve(ctx, protocol.JobSpec{Model: protocol.TinyPreset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(got.Dir, "MIRRORED")); err == nil {
+		t.Fatal("sana-tiny came from a mirror that does not have it")
+	}
+}
+
+// sameTree checks that every file of want is in got with the same bytes.
+func sameTree(t *testing.T, want, got string) {
+	t.Helper()
+	files, err := listFolder(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range files {
+		a, _ := os.ReadFile(filepath.Join(want, rel))
+		b, err := os.ReadFile(filepath.Join(got, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Fatalf("%s differs in %s: %v", rel, got, err)
+		}
+	}
+}
