@@ -44,13 +44,27 @@ func newSubmitCmd() *cobra.Command {
 		Long: `submit sends a job to the farm and prints its id. Each prompt is generated
 --images-per-prompt times; image i of the job uses its own noise stream of
 --seed, so re-running a job reproduces it. The job is split into shards of
---shard-size images, each written by one node as <out>/<shard:05d>/<key>.png
-(.json provenance, .txt prompt) plus <out>/<shard:05d>_stats.json.
+--shard-size images, each written by one node: with --format files (the
+default) as <out>/<shard:05d>/<key>.png (.json provenance, .txt prompt), with
+--format webdataset as one tar <out>/<shard:05d>.tar holding <key>.png,
+<key>.json and <key>.txt; then <out>/<shard:05d>_stats.json (written last:
+counts, timings, node, GPU, and the size and sha256 of every object). When
+the job is done the leader writes <out>/manifest.jsonl and manifest.parquet
+(one row per image).
 
---prompts reads a .txt file (one prompt per line) or .jsonl file ({"prompt":
-...} per line). A local file of at most 1000 prompts is sent inline; a bigger
-one is passed as a file:// URL with its row count, so the nodes must see the
-same path (true for sanafarm dev).
+Resuming: submitting the same spec to the same output resumes it. A node
+skips every shard whose stats exist for the same request (prompts, seeds,
+model weights, settings) and whose objects match the recorded sizes and
+sha256s; missing, partial or corrupt shards are generated again under the
+same keys.
+
+--prompts reads a .txt file (one prompt per line), a .jsonl file ({"prompt":
+...} per line, with optional negative_prompt, seed, id and extra fields), a
+.csv file with a header (a prompt column; optional negative_prompt, seed, id
+and extra columns) or a .parquet file with a prompt column. A local file of
+at most 1000 plain prompts is sent inline; others are passed as a URL with
+their row count, so the nodes must see the same path (true for sanafarm dev)
+or object (s3://).
 
 -o is a directory path or file:// URL (relative paths are made absolute).
 
@@ -66,7 +80,8 @@ if it is done (1 if it failed or was cancelled).`,
 	fl.BoolVar(&f.asJSON, "json", false, "print the job as JSON (the final job with --wait)")
 	fl.StringVar(&f.spec.Model, "model", "", "model preset (see sanafarm models list; sana-tiny works offline) or Hugging Face repo id")
 	fl.StringVar(&f.promptsFile, "prompts", "", "prompt file (.txt or .jsonl) or file:// URL")
-	fl.StringVar(&f.format, "prompts-format", "", "prompt file format: txt or jsonl (default: from the extension)")
+	fl.StringVar(&f.format, "prompts-format", "", "prompt file format: txt, jsonl, csv or parquet (default: from the extension)")
+	fl.StringVar(&f.spec.Output.Format, "format", "", "output format: files or webdataset (default files)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "a prompt (repeat for several)")
 	fl.StringVarP(&f.output, "output", "o", "", "output directory or file:// URL")
 	fl.StringVar(&f.spec.Name, "name", "", "job name")
@@ -139,7 +154,7 @@ func localURL(p string) (string, error) {
 }
 
 // promptSource counts a prompt file's rows (checking every line) and
-// inlines a small local file.
+// inlines a small local file whose rows carry nothing but their prompts.
 func promptSource(ctx context.Context, file, format string) (protocol.PromptSource, error) {
 	u, err := localURL(file)
 	if err != nil {
@@ -161,11 +176,18 @@ func promptSource(ctx context.Context, file, format string) (protocol.PromptSour
 	if err != nil {
 		return src, err
 	}
-	rows, err := r.Read(ctx, 0, src.Rows)
+	rows, err := r.ReadRows(ctx, 0, src.Rows)
 	if err != nil {
 		return src, err
 	}
-	return protocol.PromptSource{Inline: rows}, nil
+	inline := make([]string, len(rows))
+	for i, row := range rows {
+		if row.NegativePrompt != "" || row.Seed != nil || row.ID != "" || len(row.Extra) > 0 {
+			return src, nil // inline prompts would lose the row's other fields
+		}
+		inline[i] = row.Prompt
+	}
+	return protocol.PromptSource{Inline: inline}, nil
 }
 
 // waitJob polls the job until it is terminal, showing a progress bar on
