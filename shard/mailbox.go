@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sanafarm/sanafarm/kernels"
 )
@@ -61,6 +62,12 @@ func encode(e Encoding, data []float32) []byte {
 		}
 		return b
 	}
+	if len(data) == 0 {
+		return nil
+	}
+	if littleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)) // the wire copies it
+	}
 	b := make([]byte, 4*len(data))
 	for i, v := range data {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
@@ -68,12 +75,19 @@ func encode(e Encoding, data []float32) []byte {
 	return b
 }
 
+// littleEndian reports a little-endian host, where f32 payloads are the
+// in-memory bytes.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 func decode(e Encoding, b []byte) ([]float32, error) {
 	if e != F32 && e != BF16 {
 		return nil, fmt.Errorf("shard: unknown payload encoding %d", e)
 	}
 	if len(b)%e.size() != 0 {
 		return nil, fmt.Errorf("shard: payload of %d bytes is not %v values", len(b), e)
+	}
+	if e == F32 && littleEndian && len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
+		return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil // b is the message's own buffer
 	}
 	out := make([]float32, len(b)/e.size())
 	if e == BF16 {
