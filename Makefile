@@ -135,3 +135,8 @@ bench-dcae: ## Sana DC-AE decode (real widths, 32×8×8 → 256²) vs plain PyTo
 .PHONY: bench-gemma
 bench-gemma: ## one Gemma-2 decoder layer (gemma-2-2b widths, 2×300 tokens) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
 	CGO_ENABLED=0 $(GO) run ./model/gemma2/internal/layerbench -threads $(or $(THREADS),1)
+
+.PHONY: bench-s3
+bench-s3: ## S3 store vs raw minio-go PutObject to a local versitygw, interleaved: 64 MiB as 4 MiB shards and as one multipart object (ratios; needs scripts/install-versitygw.sh)
+	SANAFARM_VERSITYGW=$${SANAFARM_VERSITYGW:-$$(./scripts/install-versitygw.sh | tail -n 1)} SANAFARM_S3BENCH=1 CGO_ENABLED=0 \
+		$(GO) test -count=1 -run 'TestS3UploadBench' -v ./storage/ | grep -E '^s3_|^(ok|FAIL)|--- FAIL'

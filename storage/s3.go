@@ -173,9 +173,12 @@ func (s *S3) PutObject(ctx context.Context, key string, r io.Reader, opts PutOpt
 	}
 	err = s.retry(ctx, "put", key, func(attempt int) error {
 		var err error
-		if opts.IfAbsent && body.size > s.cfg.PartSize {
+		switch {
+		case body.size <= s.cfg.PartSize:
+			err = s.putSingle(ctx, key, body, mo)
+		case opts.IfAbsent:
 			err = s.putCreateOnce(ctx, key, body, mo)
-		} else {
+		default:
 			_, err = s.client.PutObject(ctx, s.bucket, s.objKey(key), body.reader(), body.size, mo)
 		}
 		if err != nil && opts.IfAbsent && attempt > 1 && isPrecondition(err) {
@@ -190,6 +193,16 @@ func (s *S3) PutObject(ctx context.Context, key string, r io.Reader, opts PutOpt
 		return ObjectInfo{}, err
 	}
 	return ObjectInfo{Key: key, Size: body.size, ModTime: time.Now(), SHA256: body.sha}, nil
+}
+
+// putSingle sends one PUT signed with the content's SHA-256 (computed
+// once, in prepareBody): the server checks the payload against it, so a
+// body corrupted on the way is refused, and the client hashes nothing
+// again (minio-go's default over plain HTTP signs every 64 KiB chunk).
+func (s *S3) putSingle(ctx context.Context, key string, body *putBody, mo minio.PutObjectOptions) error {
+	mo.DisableContentSha256 = true // use ours, no chunk signatures
+	_, err := minio.Core{Client: s.client}.PutObject(ctx, s.bucket, s.objKey(key), body.reader(), body.size, "", body.sha, mo)
+	return err
 }
 
 func isPrecondition(err error) bool {

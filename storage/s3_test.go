@@ -62,6 +62,13 @@ func TestS3Layout(t *testing.T) {
 	if _, err := s.PutObject(ctx, "00001.tar", bytes.NewReader(data), storage.PutOptions{IfAbsent: true}); err != nil {
 		t.Fatalf("create-once multipart on a free key: %v", err)
 	}
+	// Single PUTs are signed with the content's SHA-256: the server
+	// refuses a body that does not match it.
+	_, err = minio.Core{Client: srv.Client()}.PutObject(ctx, testBucket, "jobs/j1/bad", strings.NewReader("abc"), 3, "",
+		sum([]byte("abd")), minio.PutObjectOptions{DisableContentSha256: true})
+	if err == nil {
+		t.Error("the server accepted a body that does not match its signed SHA-256")
+	}
 	if got := keys(t, s, ""); strings.Join(got, ",") != "00000.tar,00001.tar" {
 		t.Fatalf("keys %v", got)
 	}
