@@ -106,7 +106,9 @@ func report(t *testing.T, name string, rounds int, ours, theirs func(int) error,
 		}
 		return s
 	}
-	mbps := func(d time.Duration) float64 { return float64(bytesPerRound) * float64(rounds) / d.Seconds() / (1 << 20) }
+	mbps := func(d time.Duration) float64 {
+		return float64(bytesPerRound) * float64(rounds) / d.Seconds() / (1 << 20)
+	}
 	fmt.Printf("%s: store %.0f MiB/s (median round %v), raw minio-go %.0f MiB/s (median round %v)\n",
 		name, mbps(sum(to)), median(to), mbps(sum(tr)), median(tr))
 	fmt.Printf("%s %.3f\n", name, sum(tr).Seconds()/sum(to).Seconds())
