@@ -3,6 +3,8 @@ package shard
 import (
 	"context"
 	"testing"
+
+	"github.com/sanafarm/sanafarm/model/dit"
 )
 
 // TestStepTraffic checks StepTraffic against the bytes the transports
@@ -41,6 +43,41 @@ func TestStepTraffic(t *testing.T) {
 			if sum != want.Bytes || int(got[0].Collectives) != want.Collectives {
 				t.Errorf("%v %v: counted %d B in %d collectives, StepTraffic says %d B in %d", p, enc, sum, got[0].Collectives, want.Bytes, want.Collectives)
 			}
+		}
+	}
+}
+
+// sana1600M is the Sana 1.6B transformer (1024px and 4K checkpoints share
+// these shapes).
+func sana1600M() dit.Config {
+	return dit.Config{ClassName: dit.ClassName, InChannels: 32, NumAttentionHeads: 70, AttentionHeadDim: 32,
+		NumLayers: 20, NumCrossAttnHeads: 20, CrossAttnHeadDim: 112, CrossAttentionDim: 2240, CaptionChannels: 2304,
+		MLPRatio: 2.5, NormEps: 1e-6, SampleSize: 32, PatchSize: 1}
+}
+
+// TestTraffic1600M logs the bytes one CFG denoising step (batch 2) moves
+// at Sana-1.6B shapes, from the schedule StepTraffic (checked above
+// against counted bytes): the parallel forward itself is far too large
+// for this box.
+func TestTraffic1600M(t *testing.T) {
+	c := sana1600M()
+	for _, px := range []int{1024, 4096} {
+		side := px / 32
+		var tp, sp Traffic
+		for _, p := range []Plan{{TP, 2}, {TP, 4}, {SP, 2}, {SP, 4}, {CFG, 2}} {
+			for _, enc := range []Encoding{F32, BF16} {
+				tr := StepTraffic(c, p, 2, side, side, enc)
+				t.Logf("%d² %v %v: %.1f MB/step in %d collectives/rank", px, p, enc, float64(tr.Bytes)/1e6, tr.Collectives)
+				if p == (Plan{TP, 2}) && enc == F32 {
+					tp = tr
+				}
+				if p == (Plan{SP, 2}) && enc == F32 {
+					sp = tr
+				}
+			}
+		}
+		if tp.Bytes < 10*sp.Bytes {
+			t.Errorf("%d²: TP moves %d B, SP %d B: want SP at least 10× below TP", px, tp.Bytes, sp.Bytes)
 		}
 	}
 }
