@@ -136,6 +136,41 @@ bench-dcae: ## Sana DC-AE decode (real widths, 32×8×8 → 256²) vs plain PyTo
 bench-gemma: ## one Gemma-2 decoder layer (gemma-2-2b widths, 2×300 tokens) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
 	CGO_ENABLED=0 $(GO) run ./model/gemma2/internal/layerbench -threads $(or $(THREADS),1)
 
+# ---- deploy (deploy/: Terraform, systemd units, images, compose) -----------
+# terraform and tflint are built from the Go module proxy into TOOLS by
+# scripts/install-deploy-tools.sh (once; ~4 min). The deploy Go tests run in
+# make test.
+
+TOOLS     ?= $(or $(SANAFARM_TOOLS),$(HOME)/.cache/sanafarm/tools)
+IMAGE_TAG ?= local
+
+.PHONY: deploy-check
+deploy-check: ## terraform fmt -check and tflint (offline, core rules) over deploy/terraform
+	@test -x $(TOOLS)/terraform -a -x $(TOOLS)/tflint || SANAFARM_TOOLS=$(TOOLS) GO=$(GO) ./scripts/install-deploy-tools.sh >/dev/null
+	$(TOOLS)/terraform fmt -check -recursive -diff deploy/terraform
+	$(TOOLS)/tflint --chdir deploy/terraform --config $(CURDIR)/deploy/terraform/.tflint.hcl --recursive
+	@echo "deploy-check: terraform fmt and tflint clean"
+
+# build_image NAME BINARY TAG: the OCI layout bin/image/NAME and bin/image/NAME.tar.
+define build_image
+	$(GO) run ./deploy/image -binary $(2) -name $(1) -tag $(3):$(IMAGE_TAG) -o $(BIN)/image/$(1) -tar $(BIN)/image/$(1).tar
+endef
+
+.PHONY: image
+image: ## container image of the static sanafarm binary, no base image pulled: bin/image/sanafarm (OCI layout) + .tar (docker load)
+	@mkdir -p $(BIN)/image/root
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/image/root/sanafarm ./cmd/sanafarm
+	$(call build_image,sanafarm,$(BIN)/image/root/sanafarm,sanafarm)
+
+.PHONY: compose-images
+compose-images: image ## images of deploy/compose.yaml (sanafarm, etcd, nats-server, versitygw), built and docker-loaded
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/image/root/etcd ./deploy/image/etcd-server
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/image/root/nats-server ./deploy/image/nats-server
+	$(call build_image,etcd,$(BIN)/image/root/etcd,sanafarm-etcd)
+	$(call build_image,nats-server,$(BIN)/image/root/nats-server,sanafarm-nats-server)
+	$(call build_image,versitygw,$$(SANAFARM_TOOLS=$(TOOLS) GO=$(GO) ./scripts/install-versitygw.sh | tail -n 1),sanafarm-versitygw)
+	@for i in sanafarm etcd nats-server versitygw; do docker load -i $(BIN)/image/$$i.tar; done
+
 .PHONY: bench-s3
 bench-s3: ## S3 store vs raw minio-go PutObject to a local versitygw, interleaved: 64 MiB as 4 MiB shards and as one multipart object (ratios; needs scripts/install-versitygw.sh)
 	SANAFARM_VERSITYGW=$${SANAFARM_VERSITYGW:-$$(./scripts/install-versitygw.sh | tail -n 1)} SANAFARM_S3BENCH=1 CGO_ENABLED=0 \
