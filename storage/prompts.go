@@ -60,6 +60,14 @@ func ScanPrompts(ctx context.Context, r io.Reader, format, name string, fn func(
 // ScanRows is ScanPrompts with each row's fields (JSONL and CSV records
 // carry a negative prompt, seed, id and extra fields).
 func ScanRows(ctx context.Context, r io.Reader, format, name string, fn func(row int64, p PromptRow) error) error {
+	return scanRows(ctx, r, format, name, 0, fn)
+}
+
+// scanRows is ScanRows where txt and jsonl rows before from are counted
+// but not parsed (nor passed to fn): a task reading rows near the end of
+// a big file only splits lines until its range (every line was checked
+// when the job was submitted, by CountPrompts).
+func scanRows(ctx context.Context, r io.Reader, format, name string, from int64, fn func(row int64, p PromptRow) error) error {
 	switch format {
 	case FormatCSV:
 		return scanCSV(ctx, r, name, fn)
@@ -81,6 +89,13 @@ func ScanRows(ctx context.Context, r io.Reader, format, name string, fn func(row
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		if row < from && len(bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))) > 0 {
+			row++
+			if err != nil {
+				return nil
+			}
+			continue
 		}
 		p, ok, perr := parseLine(b, format, line == 1)
 		if perr != nil {
@@ -223,7 +238,7 @@ func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]Prompt
 	defer f.Close()
 	out := make([]PromptRow, 0, min(end-start, 1<<16))
 	var rows int64
-	err = ScanRows(ctx, f, r.format, r.src.URL, func(row int64, p PromptRow) error {
+	err = scanRows(ctx, f, r.format, r.src.URL, start, func(row int64, p PromptRow) error {
 		rows = row + 1
 		if row >= end {
 			return errStopScan

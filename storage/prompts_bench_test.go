@@ -53,7 +53,7 @@ func benchPromptFile(b *testing.B, format string) string {
 			case FormatJSONL:
 				fmt.Fprintf(w, "{\"id\": %d, \"prompt\": %q, \"seed\": %d, \"style\": \"photo\"}\n", i, benchPrompt(i), i)
 			case FormatCSV:
-				fmt.Fprintf(w, "%d,%s,%d,photo\n", i, benchPrompt(i), i)
+				fmt.Fprintf(w, "%d,%q,%d,photo\n", i, benchPrompt(i), i)
 			default:
 				fmt.Fprintln(w, benchPrompt(i))
 			}
