@@ -152,8 +152,10 @@ deploy-check: ## terraform fmt -check and tflint (offline, core rules) over depl
 	@echo "deploy-check: terraform fmt and tflint clean"
 
 # build_image NAME BINARY TAG: the OCI layout bin/image/NAME and bin/image/NAME.tar.
+# Every image also holds deploy/image/probe, the compose health check.
 define build_image
-	$(GO) run ./deploy/image -binary $(2) -name $(1) -tag $(3):$(IMAGE_TAG) -o $(BIN)/image/$(1) -tar $(BIN)/image/$(1).tar
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/image/root/probe ./deploy/image/probe
+	$(GO) run ./deploy/image -binary $(2) -name $(1) -tag $(3):$(IMAGE_TAG) -extra $(BIN)/image/root/probe -o $(BIN)/image/$(1) -tar $(BIN)/image/$(1).tar
 endef
 
 .PHONY: image

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sort"
 	"strings"
 	"time"
 )
@@ -29,11 +30,12 @@ var epoch = time.Unix(946684800, 0).UTC() // 2000-01-01
 
 // Config says what goes into the image.
 type Config struct {
-	Binary   string // path of the static binary
-	Name     string // name under /usr/local/bin, the entrypoint
-	Tag      string // image reference (name:tag)
-	CABundle string // CA bundle to copy, or ""
-	Arch     string // GOARCH of the binary
+	Binary   string   // path of the static binary
+	Name     string   // name under /usr/local/bin, the entrypoint
+	Tag      string   // image reference (name:tag)
+	CABundle string   // CA bundle to copy, or ""
+	Arch     string   // GOARCH of the binary
+	Extras   []string // more binaries for /usr/local/bin (e.g. a health probe)
 }
 
 // Image is a built image: its blobs by digest and the descriptors naming them.
@@ -73,7 +75,13 @@ func Build(c Config) (*Image, error) {
 			return nil, fmt.Errorf("reading the CA bundle: %w", err)
 		}
 	}
-	layerTar, err := buildLayer(c.Name, bin, ca)
+	extras := map[string][]byte{}
+	for _, p := range c.Extras {
+		if extras[path.Base(p)], err = os.ReadFile(p); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+	}
+	layerTar, err := buildLayer(c.Name, bin, ca, extras)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +145,7 @@ type layerFile struct {
 }
 
 // buildLayer writes the layer's files in a fixed order.
-func buildLayer(name string, bin, ca []byte) ([]byte, error) {
+func buildLayer(name string, bin, ca []byte, extras map[string][]byte) ([]byte, error) {
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonroot, nonroot)
 	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", nonroot)
 	files := []layerFile{
@@ -156,6 +164,14 @@ func buildLayer(name string, bin, ca []byte) ([]byte, error) {
 		{name: "usr/local/", mode: 0o755, isDir: true},
 		{name: "usr/local/bin/", mode: 0o755, isDir: true},
 		{name: path.Join("usr/local/bin", name), mode: 0o755, content: bin},
+	}
+	names := make([]string, 0, len(extras))
+	for n := range extras {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		files = append(files, layerFile{name: path.Join("usr/local/bin", n), mode: 0o755, content: extras[n]})
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

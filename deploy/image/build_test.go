@@ -25,7 +25,11 @@ func buildDummy(t *testing.T) (*Image, string) {
 	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img, err := Build(Config{Binary: bin, Name: "sanafarm", Tag: "sanafarm:test", CABundle: ca, Arch: "amd64"})
+	probe := filepath.Join(dir, "probe")
+	if err := os.WriteFile(probe, []byte("\x7fELF probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Build(Config{Binary: bin, Name: "sanafarm", Tag: "sanafarm:test", CABundle: ca, Arch: "amd64", Extras: []string{probe}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +145,7 @@ func readLayer(t *testing.T, path string) (map[string]*tar.Header, string) {
 
 func checkLayerFiles(t *testing.T, files map[string]*tar.Header) {
 	t.Helper()
-	want := map[string]int64{"usr/local/bin/sanafarm": 0o755, "etc/passwd": 0o644, "etc/group": 0o644,
+	want := map[string]int64{"usr/local/bin/sanafarm": 0o755, "usr/local/bin/probe": 0o755, "etc/passwd": 0o644, "etc/group": 0o644,
 		"etc/ssl/certs/ca-certificates.crt": 0o644, "tmp": 0o1777, "data": 0o755}
 	for name, mode := range want {
 		h, ok := files[name]

@@ -27,6 +27,10 @@ func main() {
 	flag.StringVar(&c.Tag, "tag", "", "image reference, e.g. sanafarm:local (required)")
 	flag.StringVar(&c.CABundle, "ca", "/etc/ssl/certs/ca-certificates.crt", "CA certificate bundle copied to /etc/ssl/certs/ca-certificates.crt (empty: none)")
 	flag.StringVar(&c.Arch, "arch", runtime.GOARCH, "image architecture (the binary's GOARCH)")
+	flag.Func("extra", "another binary for /usr/local/bin (repeatable)", func(p string) error {
+		c.Extras = append(c.Extras, p)
+		return nil
+	})
 	out := flag.String("o", "", "OCI image layout directory to write (required; replaced)")
 	tarPath := flag.String("tar", "", "also write a docker-loadable tar here")
 	flag.Parse()
