@@ -80,6 +80,9 @@ func TestCloudInitCoordinator(t *testing.T) {
 	if etcd["initial-cluster"] != "c0=https://c0.sanafarm.example.com:2380,c1=https://c1.sanafarm.example.com:2380,c2=https://c2.sanafarm.example.com:2380" {
 		t.Errorf("etcd initial-cluster = %v", etcd["initial-cluster"])
 	}
+	if cts, _ := etcd["client-transport-security"].(map[string]any); cts == nil || cts["trusted-ca-file"] != nil || cts["cert-file"] == nil {
+		t.Errorf("etcd client TLS must be server-only (sanafarm sends no client certificate): %v", etcd["client-transport-security"])
+	}
 	nats := cc.file(t, "/etc/nats/nats.conf")
 	for _, want := range []string{"nats-route://route:" + sampleRoutePassword + "@c2.sanafarm.example.com:6222", "verify: true", "password: \"" + sampleNATSPassword + "\""} {
 		if !strings.Contains(nats, want) {

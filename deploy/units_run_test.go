@@ -1,0 +1,256 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// TestUnitsRunLocally starts the coordinator and node units' ExecStart
+// lines (rendered as systemd would, with the environment files cloud-init
+// writes, adapted to loopback and temp dirs) as local processes against
+// NATS and etcd configured like the droplets' (TLS with the cluster CA,
+// NATS password auth), runs a job through them and stops both with
+// SIGTERM within their TimeoutStopSec.
+func TestUnitsRunLocally(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the farm's processes (-short)")
+	}
+	bin := sanafarmBinary(t)
+	certs := writeTestTLS(t)
+	natsURL := startTLSNATS(t, certs, "sanafarm", sampleNATSPassword)
+	etcdEP := startTLSEtcd(t, certs)
+	root := t.TempDir()
+	api := freeAddr(t)
+	common := map[string]string{
+		"SANAFARM_NATS_URL": strings.Replace(natsURL, "tls://", "tls://sanafarm:"+sampleNATSPassword+"@", 1),
+		"SANAFARM_ETCD":     etcdEP,
+		"SANAFARM_TOKEN":    sampleToken,
+		// cloud-init's ca_certs puts the CA in the system trust store; Go
+		// reads SSL_CERT_FILE the same way.
+		"SSL_CERT_FILE": certs.CA,
+	}
+	raft := freeAddr(t)
+	coord := startUnit(t, "sanafarm-coordinator.service", bin, root, merge(common, map[string]string{
+		"SANAFARM_ID": "c0", "SANAFARM_PEERS": "c0=" + raft, "SANAFARM_RAFT_BIND": raft, "SANAFARM_HTTP": api,
+		"SANAFARM_ADVERTISE": "http://" + api, "SANAFARM_FLAGS": "--log-level info"}))
+	waitFor(t, coord, "the coordinator to lead", func() bool { return health(api) == "leader" })
+	node := startUnit(t, "sanafarm-node.service", bin, root, merge(common, map[string]string{
+		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_FLAGS": "--poll-interval 250ms"}))
+	waitFor(t, node, "the node to be listed", func() bool {
+		out, err := exec.Command(bin, "nodes", "--addr", "http://"+api, "--token", sampleToken).Output()
+		return err == nil && strings.Contains(string(out), "unit-node")
+	})
+	out, err := exec.Command(bin, "submit", "--addr", "http://"+api, "--token", sampleToken, "--model", "sana-tiny",
+		"-p", "a lighthouse", "--steps", "2", "--width", "128", "--height", "128", "-o", t.TempDir(), "--wait", "-q").CombinedOutput()
+	if err != nil {
+		t.Fatalf("submit through the units: %v\n%s\n%s", err, out, node.logs())
+	}
+	node.stop(t)
+	coord.stop(t)
+}
+
+// unitProc is a unit's ExecStart running as a local process.
+type unitProc struct {
+	name    string
+	cmd     *exec.Cmd
+	timeout time.Duration
+	out     *syncBuffer
+	done    chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (p *unitProc) logs() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	s := p.out.b.String()
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	return p.name + " log:\n" + s
+}
+
+// startUnit runs the unit's ExecStart with env, the binary path and
+// /var/lib/sanafarm replaced by bin and root.
+func startUnit(t *testing.T, name, bin, root string, env map[string]string) *unitProc {
+	t.Helper()
+	u, _ := readUnit(t, name)
+	fix := func(s string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, "/usr/local/bin/sanafarm", bin), "/var/lib/sanafarm", root)
+	}
+	args := expandExec(u.get("Service", "ExecStart"), env)
+	for i := range args {
+		args[i] = fix(args[i])
+	}
+	timeout, err := systemdDuration(u.get("Service", "TimeoutStopSec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &unitProc{name: name, cmd: exec.Command(args[0], args[1:]...), timeout: timeout, out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root}
+	for _, e := range u["Service"]["Environment"] {
+		p.cmd.Env = append(p.cmd.Env, fix(e))
+	}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// stop sends KillSignal (SIGTERM) and waits at most TimeoutStopSec for a
+// clean exit, as systemd would before it kills.
+func (p *unitProc) stop(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("%s: SIGTERM: %v", p.name, err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("%s exited with %v after SIGTERM\n%s", p.name, err, p.logs())
+		}
+		t.Logf("%s stopped %v after SIGTERM (TimeoutStopSec %v)", p.name, time.Since(start).Round(time.Millisecond), p.timeout)
+	case <-time.After(p.timeout):
+		t.Errorf("%s still running %v after SIGTERM: systemd would kill it\n%s", p.name, p.timeout, p.logs())
+	}
+}
+
+func waitFor(t *testing.T, p *unitProc, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !ok() {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("waiting for %s: %s exited: %v\n%s", what, p.name, err, p.logs())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: timed out\n%s", what, p.logs())
+		}
+	}
+}
+
+// health returns the coordinator's role from GET /v1/health ("" on error).
+func health(addr string) string {
+	resp, err := http.Get("http://" + addr + "/v1/health")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var h struct{ Role string }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return ""
+	}
+	return h.Role
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startTLSNATS runs NATS like nats.conf: TLS and a user with a password.
+func startTLSNATS(t *testing.T, c testTLS, user, pass string) string {
+	t.Helper()
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.Cert, KeyFile: c.Key, CaFile: c.CA, Timeout: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, Username: user, Password: pass,
+		TLS: true, TLSConfig: tc, TLSTimeout: 2, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return fmt.Sprintf("tls://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+}
+
+// startTLSEtcd runs etcd like etcd.yaml's client-transport-security.
+func startTLSEtcd(t *testing.T, c testTLS) string {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	client := url.URL{Scheme: "https", Host: freeAddr(t)}
+	peer := url.URL{Scheme: "http", Host: freeAddr(t)}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.Name + "=" + peer.String()
+	// As etcd.yaml: server TLS only (a trusted CA file would make etcd
+	// require client certificates, which sanafarm cannot present).
+	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(e.Close) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-ctx.Done():
+		t.Fatal("etcd not ready")
+	}
+	return client.String()
+}
+
