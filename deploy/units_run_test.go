@@ -253,4 +253,3 @@ func startTLSEtcd(t *testing.T, c testTLS) string {
 	}
 	return client.String()
 }
-
