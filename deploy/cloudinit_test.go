@@ -99,7 +99,7 @@ func TestCloudInitNode(t *testing.T) {
 	env := parseEnvFile(t, cc.file(t, "/etc/sanafarm/node.env"))
 	secrets := parseEnvFile(t, cc.file(t, "/etc/sanafarm/secrets.env"))
 	checkExecEnv(t, cc, "sanafarm-node.service", env, secrets)
-	if env["SANAFARM_BACKEND"] != "cuda" || env["SANAFARM_ID"] != "sanafarm-w0" {
+	if env["SANAFARM_BACKEND"] != "cuda" || env["SANAFARM_ID"] != "sanafarm-w0" || env["SANAFARM_MODEL_MIRROR"] != "s3://example-sanafarm/models" {
 		t.Errorf("node.env: %v", env)
 	}
 	if secrets["HF_TOKEN"] != sampleHFToken {

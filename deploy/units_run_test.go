@@ -52,7 +52,7 @@ func TestUnitsRunLocally(t *testing.T) {
 		"SANAFARM_ADVERTISE": "http://" + api, "SANAFARM_FLAGS": "--log-level info"}))
 	waitFor(t, coord, "the coordinator to lead", func() bool { return health(api) == "leader" })
 	node := startUnit(t, "sanafarm-node.service", bin, root, merge(common, map[string]string{
-		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_FLAGS": "--poll-interval 250ms"}))
+		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_MODEL_MIRROR": "", "SANAFARM_FLAGS": "--poll-interval 250ms"}))
 	waitFor(t, node, "the node to be listed", func() bool {
 		out, err := exec.Command(bin, "nodes", "--addr", "http://"+api, "--token", sampleToken).Output()
 		return err == nil && strings.Contains(string(out), "unit-node")

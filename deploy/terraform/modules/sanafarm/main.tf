@@ -128,6 +128,7 @@ resource "digitalocean_droplet" "worker" {
     backend         = var.worker_backend
     devices         = var.worker_devices
     etcd_endpoints  = local.etcd_endpoints
+    model_mirror    = "s3://${var.bucket_name}/models"
     nats_url        = local.nats_url_with_auth
     hf_token        = var.hf_token
     tls_ca_cert     = var.tls_ca_cert
