@@ -47,6 +47,10 @@ type JobCancel struct {
 	ID     JobID     `json:"id"`
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Failed ends the job as failed rather than cancelled (the leader
+	// gives up on it, e.g. a gang larger than the cluster). An older
+	// server ignores the field and cancels: terminal either way.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // TaskAssign leases tasks to a node: each task's attempt becomes Attempt.
@@ -54,6 +58,10 @@ type TaskAssign struct {
 	Node   string     `json:"node"`
 	Leases []TaskNext `json:"leases"`
 	At     time.Time  `json:"at"`
+	// Peers makes the leases gang leases: node ids by rank, Peers[0] ==
+	// Node. An older server ignores it and records Node alone (rank 0's
+	// reports still fence correctly).
+	Peers []string `json:"peers,omitempty"`
 }
 
 // TaskNext is one lease in a TaskAssign.

@@ -106,6 +106,10 @@ type JobSpec struct {
 	Priority int `json:"priority,omitempty"`
 	// MaxAttempts per shard before the job fails (0 = DefaultMaxAttempts).
 	MaxAttempts int `json:"max_attempts,omitempty"`
+	// Parallel splits each shard's transformer over a gang of nodes:
+	// "tp:d", "sp:d" (d = 2..8) or "cfg:2" ("" = one node per shard; see
+	// ParseParallel).
+	Parallel string `json:"parallel,omitempty"`
 }
 
 // Defaults and limits.

@@ -6,6 +6,9 @@ import "time"
 type LeaseRequest struct {
 	Node NodeInfo `json:"node"`
 	Free int      `json:"free"`
+	// Gang: the node can run one rank of a parallel (gang) assignment.
+	// Older nodes omit it and are never put in a gang.
+	Gang bool `json:"gang,omitempty"`
 }
 
 // Assignment is a leased task with everything needed to run it.
@@ -13,12 +16,23 @@ type Assignment struct {
 	Task     Task      `json:"task"`
 	Spec     JobSpec   `json:"spec"`
 	Deadline time.Time `json:"deadline"`
+	// A gang assignment (Spec.Parallel set) is this node's Rank of Ranks;
+	// the ranks talk over NATS subjects under Group (GroupName), Peers are
+	// the node ids by rank. Every rank computes; only rank 0 writes the
+	// shard and reports its result; any rank reports a failure.
+	Rank  int      `json:"rank,omitempty"`
+	Ranks int      `json:"ranks,omitempty"`
+	Group string   `json:"group,omitempty"`
+	Peers []string `json:"peers,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.
 type LeaseReply struct {
 	Assignments []Assignment `json:"assignments,omitempty"`
-	Error       *Error       `json:"error,omitempty"`
+	// Pending: the node holds a place in a gang that is still forming;
+	// it should ask again right away (its rank's Assignment comes then).
+	Pending bool   `json:"pending,omitempty"`
+	Error   *Error `json:"error,omitempty"`
 }
 
 // ProgressReport extends a task's lease and reports images done in the

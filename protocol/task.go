@@ -33,8 +33,11 @@ type Task struct {
 	State TaskState `json:"state"`
 	// Attempt counts assignments; completions and progress carry it, and
 	// only the current attempt's are accepted (fencing).
-	Attempt  int       `json:"attempt"`
-	Assignee string    `json:"assignee,omitempty"`
+	Attempt  int    `json:"attempt"`
+	Assignee string `json:"assignee,omitempty"`
+	// Peers are the node ids of a gang attempt by rank (Peers[0] is the
+	// Assignee, rank 0, which writes the shard); empty for one node.
+	Peers    []string  `json:"peers,omitempty"`
 	Deadline time.Time `json:"deadline,omitempty"` // lease deadline
 	Progress int       `json:"progress,omitempty"` // images done in this attempt
 	// Failures lists the nodes whose attempts failed (per-job blocklist).

@@ -85,6 +85,11 @@ func (s JobSpec) validateImage(add addFunc) {
 	if s.MaxAttempts < 0 || s.MaxAttempts > 100 {
 		add("max_attempts", strconv.Itoa(s.MaxAttempts), "want 1..100 (0 = default)")
 	}
+	if s.Parallel != "" {
+		if _, err := ParseParallel(s.Parallel); err != nil {
+			add("parallel", s.Parallel, err.Error())
+		}
+	}
 	if len(s.NegativePrompt) > MaxPromptBytes || !utf8.ValidString(s.NegativePrompt) {
 		add("negative_prompt", "", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxPromptBytes))
 	}

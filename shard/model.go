@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dit"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // Mode is a way of splitting a DiT forward over ranks.
@@ -42,19 +42,19 @@ type Plan struct {
 // String is the flag spelling, e.g. "sp:4".
 func (p Plan) String() string { return fmt.Sprintf("%v:%d", p.Mode, p.Degree) }
 
-// ParsePlan reads "tp:2", "sp:4" or "cfg:2".
+// ParsePlan reads "tp:d", "sp:d" (d = 2..8) or "cfg:2", with the rules
+// of protocol.ParseParallel (what a job's --parallel accepts).
 func ParsePlan(s string) (Plan, error) {
-	name, deg, ok := strings.Cut(s, ":")
-	d, err := strconv.Atoi(deg)
-	if !ok || err != nil || d < 1 {
-		return Plan{}, fmt.Errorf("shard: parallel plan %q, want mode:degree (tp:2, sp:4, cfg:2)", s)
+	p, err := protocol.ParseParallel(s)
+	if err != nil {
+		return Plan{}, fmt.Errorf("shard: %w", err)
 	}
 	for _, m := range []Mode{TP, SP, CFG} {
-		if m.String() == name {
-			return Plan{Mode: m, Degree: d}, nil
+		if m.String() == p.Mode {
+			return Plan{Mode: m, Degree: p.Degree}, nil
 		}
 	}
-	return Plan{}, fmt.Errorf("shard: parallel mode %q, want tp, sp or cfg", name)
+	return Plan{}, fmt.Errorf("shard: parallel mode %q, want tp, sp or cfg", p.Mode)
 }
 
 // Check reports whether the plan fits a transformer config.

@@ -16,6 +16,11 @@ import (
 type NATSConfig struct {
 	// URL of the NATS server (every rank of a group uses the same cluster).
 	URL string
+	// Conn, if set, is an existing connection to use instead of dialing
+	// URL (a node's own connection): the transport subscribes on it and
+	// unsubscribes on Close but never closes it. Its loss shows as
+	// failing heartbeats (this rank) and silence (the other ranks).
+	Conn *nats.Conn
 	// Group names the group uniquely on the server (e.g. the task id);
 	// subjects are "sanafarm.shard.<Group>.{r<rank>,all,hb}".
 	Group      string
@@ -83,6 +88,10 @@ func NewNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 }
 
 func (t *NATS) connect() error {
+	if t.cfg.Conn != nil {
+		t.nc = t.cfg.Conn
+		return t.subscribe()
+	}
 	lost := func(err error) {
 		if err == nil {
 			err = errors.New("connection closed")
@@ -97,22 +106,39 @@ func (t *NATS) connect() error {
 		return fmt.Errorf("shard: rank %d connecting to nats: %w", t.rank, err)
 	}
 	t.nc = nc
+	if err := t.subscribe(); err != nil {
+		nc.Close()
+		return err
+	}
+	return nil
+}
+
+// subscribe listens on this rank's, the group's and the heartbeat subjects.
+func (t *NATS) subscribe() error {
+	nc := t.nc
 	for _, subj := range []string{fmt.Sprintf("r%d", t.rank), "all", "hb"} {
 		sub, err := nc.Subscribe(t.prefix+subj, t.onMsg)
 		if err == nil {
 			err = sub.SetPendingLimits(-1, -1)
 		}
 		if err != nil {
-			nc.Close()
+			t.unsubscribe()
 			return fmt.Errorf("shard: rank %d subscribing to %s: %w", t.rank, t.prefix+subj, err)
 		}
 		t.subs = append(t.subs, sub)
 	}
 	if err := nc.Flush(); err != nil {
-		nc.Close()
+		t.unsubscribe()
 		return fmt.Errorf("shard: rank %d subscribing: %w", t.rank, err)
 	}
 	return nil
+}
+
+func (t *NATS) unsubscribe() {
+	for _, sub := range t.subs {
+		_ = sub.Unsubscribe()
+	}
+	t.subs = nil
 }
 
 func (t *NATS) onMsg(m *nats.Msg) {
@@ -120,6 +146,9 @@ func (t *NATS) onMsg(m *nats.Msg) {
 	if err != nil || int(h.src) >= t.size {
 		t.box.fail(fmt.Errorf("shard: rank %d on %s: %w", t.rank, m.Subject, err))
 		return
+	}
+	if int(h.src) == t.rank {
+		return // our own broadcast echoed by a shared connection
 	}
 	t.seen[h.src].Store(time.Now().UnixNano())
 	if h.kind != kindBeat {
@@ -214,7 +243,11 @@ func (t *NATS) shutdown() {
 	default:
 		close(t.stop)
 	}
-	t.nc.Close()
+	if t.cfg.Conn != nil {
+		t.unsubscribe()
+	} else {
+		t.nc.Close()
+	}
 	t.wg.Wait()
 }
 

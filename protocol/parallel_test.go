@@ -1,0 +1,45 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestParseParallel(t *testing.T) {
+	for in, want := range map[string]ParallelPlan{"tp:2": {"tp", 2}, "sp:4": {"sp", 4}, "sp:8": {"sp", 8}, "cfg:2": {"cfg", 2}} {
+		got, err := ParseParallel(in)
+		if err != nil || got != want || got.String() != in {
+			t.Errorf("ParseParallel(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "tp", "tp:1", "tp:9", "cfg:3", "dp:2", "sp:x", "sp:-2"} {
+		if _, err := ParseParallel(bad); err == nil {
+			t.Errorf("ParseParallel(%q): no error", bad)
+		}
+	}
+}
+
+func TestParallelSpec(t *testing.T) {
+	s := JobSpec{Model: "sana-tiny", Prompts: PromptSource{Inline: []string{"a"}}, Output: OutputSpec{URL: "/tmp/x"}}
+	if s.Ranks() != 1 {
+		t.Errorf("ranks %d without a plan", s.Ranks())
+	}
+	s.Parallel = "sp:3"
+	if err := s.Validate(); err != nil || s.Ranks() != 3 {
+		t.Errorf("sp:3: %v, ranks %d", err, s.Ranks())
+	}
+	s.Parallel = "cfg:4"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "parallel") {
+		t.Errorf("cfg:4 accepted: %v", err)
+	}
+	if g := GroupName(TaskKey{Job: "j-00ff", Shard: 3}, 2); strings.ContainsAny(g, ". *>") {
+		t.Errorf("group name %q is not one NATS token", g)
+	}
+	// Old readers ignore the new fields; new readers of old messages see
+	// a single-rank assignment.
+	var a Assignment
+	if err := json.Unmarshal([]byte(`{"task":{"job":"j","shard":1,"attempt":1},"spec":{"model":"m"}}`), &a); err != nil || a.Ranks != 0 || a.Spec.Parallel != "" {
+		t.Errorf("old assignment: %+v, %v", a, err)
+	}
+}
