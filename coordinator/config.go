@@ -69,6 +69,11 @@ type Config struct {
 	// LeaseTTL); Pick, when set, replaces it.
 	Scheduler scheduler.Config
 	Pick      PickFunc
+	// GangTimeout is how long a parallel task's gang may take to gather
+	// its nodes before it is released (default 10 s); GangHold is how
+	// long a member's lease request is held waiting for it (default 1 s,
+	// keep it below the nodes' request timeout).
+	GangTimeout, GangHold time.Duration
 	// SnapshotThreshold and SnapshotInterval tune Raft snapshots (0 = raft
 	// defaults).
 	SnapshotThreshold uint64
@@ -81,6 +86,8 @@ type Config struct {
 const (
 	DefaultLeaseTTL         = 30 * time.Second
 	DefaultProgressInterval = 500 * time.Millisecond
+	DefaultGangTimeout      = 10 * time.Second
+	DefaultGangHold         = time.Second
 )
 
 func (c *Config) setDefaults() error {
@@ -98,6 +105,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.GangTimeout <= 0 {
+		c.GangTimeout = DefaultGangTimeout
+	}
+	if c.GangHold <= 0 {
+		c.GangHold = DefaultGangHold
 	}
 	if c.Pick == nil {
 		sc := c.Scheduler

@@ -80,6 +80,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-t.C:
 			s.flushProgress(ctx)
 			s.expireLeases(ctx, since)
+			s.expireGangs(ctx)
 			s.manifestTick(ctx, &writers)
 		}
 	}
@@ -93,6 +94,9 @@ func (s *Server) revoke(subs []*nats.Subscription) {
 		}
 	}
 	s.progress.reset()
+	for _, g := range s.gangs.reset() {
+		s.releaseGang(g, "leadership lost")
+	}
 	s.log.Info("leadership revoked")
 }
 

@@ -131,6 +131,9 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 	}
 	s.nodes.del(id)
 	s.log.Info("node gone", "node_id", id)
+	if g := s.gangs.leave(id); g != nil {
+		s.releaseGang(g, "every member left")
+	}
 	if s.IsLeader() {
 		s.requeueNode(ctx, id)
 	}

@@ -36,6 +36,7 @@ type Server struct {
 	progress  *progressBuffer
 	nodes     *nodeView
 	reserved  *reservations // tasks picked but not yet committed
+	gangs     *gangs        // forming gangs of parallel tasks (leader only)
 	notifyCh  chan bool     // raft leadership changes
 	manifests *manifests    // job manifests written by this leader
 
@@ -49,7 +50,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
-		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), notifyCh: make(chan bool, 16),
+		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), notifyCh: make(chan bool, 16),
 		manifests: newManifests()}
 	s.fsm = &fsm{st: s.store, log: s.log}
 	var err error

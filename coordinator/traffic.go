@@ -115,12 +115,25 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	if !s.IsLeader() {
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
+	if g := s.gangs.of(req.Node.ID); g != nil && req.Gang {
+		return s.awaitGang(ctx, g, req.Node.ID)
+	}
 	s.reserved.pick.Lock()
+	if g, full := s.joinGang(req); g != nil {
+		s.reserved.pick.Unlock()
+		if full {
+			s.commitGang(ctx, g)
+		}
+		return s.awaitGang(ctx, g, req.Node.ID)
+	}
 	now := s.cfg.Clock()
-	leases := s.cfg.Pick(s.reserved.view(s.store.View()), req, now)
+	leases, g := s.openGang(s.cfg.Pick(s.reserved.view(s.store.View()), req, now), req, now)
 	s.reserved.add(leases)
 	s.reserved.pick.Unlock()
 	defer s.reserved.release(leases)
+	if g != nil {
+		return s.awaitGang(ctx, g, req.Node.ID)
+	}
 	if len(leases) == 0 {
 		return protocol.LeaseReply{}
 	}
@@ -197,6 +210,10 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 	}
 	if done {
 		return protocol.Ack{}
+	}
+	if t, _ := s.store.TaskByKey(rep.TaskKey); rep.Result != nil && len(t.Peers) > 0 && rep.Node != t.Peers[0] {
+		return protocol.Ack{Error: protocol.Errorf(protocol.CodeBadRequest,
+			"task %s: only rank 0 (%s) reports the result of a gang attempt, not %s", rep.TaskKey, t.Peers[0], rep.Node)}
 	}
 	now := s.cfg.Clock()
 	if rep.Result != nil {

@@ -43,7 +43,11 @@ func (s *Store) CancelJob(index uint64, c protocol.JobCancel) error {
 	if err != nil {
 		return err
 	}
-	e.finish(protocol.JobCancelled, c.Reason, c.At)
+	st := protocol.JobCancelled
+	if c.Failed {
+		st = protocol.JobFailed
+	}
+	e.finish(st, c.Reason, c.At)
 	return nil
 }
 
@@ -68,7 +72,8 @@ func (e *jobEntry) finish(st protocol.JobState, reason string, at time.Time) {
 
 // AssignTasks applies a TaskAssign and returns the leases it granted: a
 // lease is skipped unless its task is queued, its job active, and its
-// attempt exactly one more than the task's.
+// attempt exactly one more than the task's. With Peers the leases are
+// gang leases: every peer holds them, Node (rank 0) is the Assignee.
 func (s *Store) AssignTasks(index uint64, c protocol.TaskAssign) []protocol.TaskNext {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,6 +90,7 @@ func (s *Store) AssignTasks(index uint64, c protocol.TaskAssign) []protocol.Task
 		}
 		e.dequeue(l.Shard)
 		t.State, t.Attempt, t.Assignee, t.Deadline, t.Progress = protocol.TaskLeased, l.Attempt, c.Node, l.Deadline, 0
+		t.Peers = slices.Clone(c.Peers)
 		e.tasks[l.Shard] = t
 		e.leased[l.Shard] = struct{}{}
 		e.counts.Queued--
@@ -208,9 +214,13 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	}
 	t.Failures = append(t.Failures[:len(t.Failures):len(t.Failures)],
 		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason})
-	e.fails[node]++
+	if len(t.Peers) == 0 {
+		// A gang attempt fails on every rank when one is lost, so its
+		// failures do not blocklist the reporting node.
+		e.fails[node]++
+	}
 	e.job.ImagesDone -= int64(t.Progress)
-	t.Progress, t.Assignee, t.Deadline = 0, "", c.At
+	t.Progress, t.Assignee, t.Peers, t.Deadline = 0, "", nil, c.At
 	delete(e.leased, c.Shard)
 	e.counts.Leased--
 	e.job.UpdatedAt = c.At

@@ -195,26 +195,33 @@ func (s *Store) TasksByJob(id protocol.JobID, from, limit int) []protocol.Task {
 	return out
 }
 
-// LeasesByNode returns the tasks currently leased to each node.
+// LeasesByNode returns the tasks currently leased to each node (a gang
+// task under each of its peers).
 func (s *Store) LeasesByNode() map[string][]protocol.Task {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	out := map[string][]protocol.Task{}
-	for _, id := range s.order {
-		e := s.jobs[id]
-		for _, i := range slices.Sorted(maps.Keys(e.leased)) {
-			t := e.tasks[i]
+	for _, t := range s.LeasedTasks() {
+		if len(t.Peers) == 0 {
 			out[t.Assignee] = append(out[t.Assignee], t)
+			continue
+		}
+		for _, p := range t.Peers {
+			out[p] = append(out[p], t)
 		}
 	}
 	return out
 }
 
-// LeasedTasks returns every leased task (for the lease-expiry scanner).
+// LeasedTasks returns every leased task once, in job and shard order (for
+// the lease-expiry scanner).
 func (s *Store) LeasedTasks() []protocol.Task {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var out []protocol.Task
-	for _, ts := range s.LeasesByNode() {
-		out = append(out, ts...)
+	for _, id := range s.order {
+		e := s.jobs[id]
+		for _, i := range slices.Sorted(maps.Keys(e.leased)) {
+			out = append(out, e.tasks[i])
+		}
 	}
 	return out
 }
