@@ -137,7 +137,7 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 			}
 			continue
 		}
-		as, err := a.lease(ctx, free)
+		reply, err := a.lease(ctx, free)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Debug("leasing tasks", "err", err)
@@ -146,23 +146,26 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 			continue
 		}
 		b.reset()
-		for _, asg := range as {
+		for _, asg := range reply.Assignments {
 			a.start(execCtx, asg, tasks)
 		}
-		if len(as) < free {
+		if reply.Pending {
+			continue // a gang this node joined is forming: ask again (the leader holds each request a while)
+		}
+		if len(reply.Assignments) < free {
 			sleep(ctx, a.cfg.PollInterval)
 		}
 	}
 }
 
 // lease asks the leader for up to free tasks.
-func (a *Agent) lease(ctx context.Context, free int) ([]protocol.Assignment, error) {
+func (a *Agent) lease(ctx context.Context, free int) (protocol.LeaseReply, error) {
 	var reply protocol.LeaseReply
-	req := protocol.LeaseRequest{Node: a.Info(), Free: free}
+	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang}
 	if err := a.request(ctx, protocol.SubjectLease, req, &reply, func() *protocol.Error { return reply.Error }); err != nil {
-		return nil, fmt.Errorf("leasing tasks: %w", err)
+		return protocol.LeaseReply{}, fmt.Errorf("leasing tasks: %w", err)
 	}
-	return reply.Assignments, nil
+	return reply, nil
 }
 
 // start runs asg in a free slot, or hands it back when none is free (a

@@ -54,6 +54,13 @@ type Config struct {
 	// DrainTimeout is the grace period running tasks get after Run's
 	// context ends before they are handed back (default 60 s).
 	DrainTimeout time.Duration
+	// NoGang keeps the node out of gangs (parallel jobs): set it when the
+	// executor cannot run one rank of a parallel assignment.
+	NoGang bool
+	// GroupJoinTimeout bounds the wait for every rank of a gang to join
+	// its transport (default 30 s); PeerTimeout is how long a silent rank
+	// is tolerated before the attempt fails (default 3 s).
+	GroupJoinTimeout, PeerTimeout time.Duration
 	// Logger receives the agent's logs (default: discard).
 	Logger *slog.Logger
 }
@@ -86,6 +93,8 @@ func (c *Config) setDefaults() error {
 	def(&c.ProgressInterval, 3*time.Second)
 	def(&c.ProgressMinGap, 250*time.Millisecond)
 	def(&c.DrainTimeout, 60*time.Second)
+	def(&c.GroupJoinTimeout, 30*time.Second)
+	def(&c.PeerTimeout, 3*time.Second)
 	if c.Backend == "" {
 		c.Backend = "cpu"
 	}

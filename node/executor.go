@@ -115,6 +115,9 @@ func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec) (*re
 // its recorded result is returned (ShardInfo.Reused), which is how
 // re-submitting a job to the same output resumes it.
 func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, progress func(done int)) (protocol.ShardInfo, error) {
+	if a.Ranks > 1 {
+		return e.executeRank(ctx, a, progress)
+	}
 	start := time.Now()
 	spec := a.Spec
 	format := pick(spec.Output.Format, storage.FormatFiles)

@@ -18,13 +18,16 @@ var errStale = errors.New("attempt is stale: the task belongs to another attempt
 // its completion (or failure) unless the attempt became stale.
 func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignment) {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
+	if asg.Ranks > 1 {
+		log = log.With("rank", asg.Rank, "group", asg.Group)
+	}
 	tctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
 	rep := newReporter(a, asg, abort)
 	go rep.run(tctx)
 	log.Info("task started", "samples", asg.Task.End-asg.Task.Start)
 	start := time.Now()
-	info, err := exec.Execute(tctx, asg, rep.set)
+	info, err := a.execute(tctx, exec, asg, rep.set)
 	rep.stop()
 	a.refreshModels(exec)
 	cause := context.Cause(tctx)
@@ -32,6 +35,8 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	case errors.Is(cause, errStale):
 		log.Warn("task aborted", "err", cause)
 		return
+	case err == nil && asg.Rank > 0:
+		log.Info("rank done; rank 0 reports the shard", "seconds", time.Since(start).Seconds())
 	case err == nil:
 		info.Node = a.cfg.ID
 		log.Info("task done", "images", info.Images, "seconds", time.Since(start).Seconds())
@@ -43,6 +48,20 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 		log.Error("task failed", "err", err)
 		a.complete(ctx, asg, rep.deadline(), nil, err.Error())
 	}
+}
+
+// execute runs the executor; a gang assignment's rank first joins its
+// group, whose transport travels in the context (WithGroup).
+func (a *Agent) execute(ctx context.Context, exec Executor, asg protocol.Assignment, progress func(int)) (protocol.ShardInfo, error) {
+	if asg.Ranks <= 1 {
+		return exec.Execute(ctx, asg, progress)
+	}
+	t, err := a.joinGroup(ctx, asg)
+	if err != nil {
+		return protocol.ShardInfo{}, err
+	}
+	defer t.Close()
+	return exec.Execute(WithGroup(ctx, t), asg, progress)
 }
 
 // refreshModels re-announces the resident models when they changed.

@@ -176,20 +176,23 @@ func (b *mailbox) put(h header, payload []byte) {
 	}
 }
 
-// recv waits for the whole message tag from rank src.
+// recv waits for the whole message tag from rank src. A message that
+// arrived complete before the group broke is still returned: a peer that
+// sends its last message and leaves (Close) does not fail the collective
+// that message completes.
 func (b *mailbox) recv(ctx context.Context, src int, tag uint64) (Encoding, []byte, error) {
 	k := slotKey{src, tag}
 	b.mu.Lock()
-	if b.err != nil {
-		defer b.mu.Unlock()
-		return 0, nil, b.err
-	}
 	s := b.slotLocked(k)
 	b.mu.Unlock()
 	select {
 	case <-s.done:
 	case <-b.failed:
-		return 0, nil, b.failure()
+		select {
+		case <-s.done:
+		default:
+			return 0, nil, b.failure()
+		}
 	case <-ctx.Done():
 		err := fmt.Errorf("shard: waiting for rank %d: %w", src, context.Cause(ctx))
 		b.fail(err)

@@ -52,6 +52,13 @@ counts, timings, node, GPU, and the size and sha256 of every object). When
 the job is done the leader writes <out>/manifest.jsonl and manifest.parquet
 (one row per image).
 
+--parallel runs each shard on a gang of nodes that split one transformer
+over NATS: tp:N (attention heads and FFN channels), sp:N (bands of latent
+rows) or cfg:2 (the two guidance branches). The coordinator leases the shard
+to N distinct live nodes at once; rank 0 writes it. Losing any rank fails
+the attempt and the shard is retried as a whole; a job that needs more nodes
+than are live fails with a reason. Output equals the single-node job's.
+
 Resuming: submitting the same spec to the same output resumes it. A node
 skips every shard whose stats exist for the same request (prompts, seeds,
 model weights, settings) and whose objects match the recorded sizes and
@@ -96,6 +103,7 @@ if it is done (1 if it failed or was cancelled).`,
 	fl.IntVar(&f.spec.ShardSize, "shard-size", 0, fmt.Sprintf("images per output shard (default %d)", protocol.DefaultShardSize))
 	fl.IntVar(&f.spec.Priority, "priority", 0, "priority: higher runs first")
 	fl.IntVar(&f.spec.MaxAttempts, "max-attempts", 0, fmt.Sprintf("attempts per shard before the job fails (default %d)", protocol.DefaultMaxAttempts))
+	fl.StringVar(&f.spec.Parallel, "parallel", "", "split each shard's transformer over a gang of nodes: tp:N or sp:N (N = 2..8), or cfg:2")
 	fl.BoolVar(&f.wait, "wait", false, "wait for the job to end, with a progress bar")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar (with --wait)")
 	fl.DurationVar(&f.pollInterval, "poll", 500*time.Millisecond, "how often --wait polls the job")
