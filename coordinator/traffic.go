@@ -18,6 +18,9 @@ import (
 const (
 	trafficTimeout    = 10 * time.Second
 	maxConcurrentAcks = 64
+	// maxConcurrentLeases bounds lease requests in flight, held gang
+	// requests included (one per node at most).
+	maxConcurrentLeases = 1024
 )
 
 func (s *Server) subscribe() ([]*nats.Subscription, error) {
@@ -25,19 +28,22 @@ func (s *Server) subscribe() ([]*nats.Subscription, error) {
 	if nc == nil {
 		return nil, nil
 	}
-	sem := make(chan struct{}, maxConcurrentAcks)
-	concurrent := func(h nats.MsgHandler) nats.MsgHandler {
+	// Lease requests have their own bound: a gang member's request is
+	// held up to GangHold (gang.go) and must not delay progress reports.
+	acks, leases := make(chan struct{}, maxConcurrentAcks), make(chan struct{}, maxConcurrentLeases)
+	bounded := func(sem chan struct{}, h nats.MsgHandler) nats.MsgHandler {
 		return func(m *nats.Msg) {
 			sem <- struct{}{}
 			go func() { defer func() { <-sem }(); h(m) }()
 		}
 	}
+	concurrent := func(h nats.MsgHandler) nats.MsgHandler { return bounded(acks, h) }
 	var subs []*nats.Subscription
 	for _, sub := range []struct {
 		subject string
 		h       nats.MsgHandler
 	}{
-		{protocol.SubjectLease, concurrent(s.onLease)},
+		{protocol.SubjectLease, bounded(leases, s.onLease)},
 		{protocol.SubjectProgress, concurrent(s.onProgress)},
 		{protocol.SubjectComplete, concurrent(s.onComplete)},
 	} {
