@@ -36,8 +36,8 @@ type PipelineConfig struct {
 	Resident int
 	// Node is recorded in provenance and stats.
 	Node string
-	// GPU is the device model recorded in provenance and stats ("" on
-	// the CPU backend).
+	// GPU is the device model recorded in provenance and stats
+	// (sanafarm node sets the GPU's name, or "cpu" on the CPU backend).
 	GPU string
 	// Logger receives load and task logs (default: discard).
 	Logger *slog.Logger

@@ -116,21 +116,37 @@ func TestWebDatasetShard(t *testing.T) {
 	}
 }
 
+// noSHA is a store whose Stat records no SHA-256 (objects other tools
+// wrote to S3): VerifyShard must download and hash them.
+type noSHA struct{ *Local }
+
+func (n noSHA) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	info, err := n.Local.Stat(ctx, key)
+	info.SHA256 = ""
+	return info, err
+}
+
+// TestVerifyShard checks both paths: the SHA-256 Stat reports, and
+// downloading and hashing when Stat has none.
 func TestVerifyShard(t *testing.T) {
 	ctx := context.Background()
 	for _, format := range []string{FormatWebDataset, FormatFiles} {
 		t.Run(format, func(t *testing.T) {
 			s, dir := newLocal(t)
 			writeShard(t, s, format, "p", 0, 0, 4)
-			if _, err := VerifyShard(ctx, s, "p", 0, "h1"); err != nil {
-				t.Fatal(err)
+			readers := []Reader{s, noSHA{s}}
+			check := func(what, want string, shard int, hash string) {
+				t.Helper()
+				for i, r := range readers {
+					_, err := VerifyShard(ctx, r, "p", shard, hash)
+					if (want == "") != (err == nil) || want != "" && (!errors.Is(err, ErrShardIncomplete) || !strings.Contains(err.Error(), want)) {
+						t.Fatalf("%s (reader %d): %v", what, i, err)
+					}
+				}
 			}
-			if _, err := VerifyShard(ctx, s, "p", 0, "other"); !errors.Is(err, ErrShardIncomplete) {
-				t.Fatalf("other request: %v", err)
-			}
-			if _, err := VerifyShard(ctx, s, "p", 1, "h1"); !errors.Is(err, ErrShardIncomplete) {
-				t.Fatalf("missing shard: %v", err)
-			}
+			check("complete", "", 0, "h1")
+			check("other request", "request", 0, "other")
+			check("missing shard", "no stats", 1, "h1")
 			obj := filepath.Join(dir, "p", "00000.tar")
 			if format == FormatFiles {
 				obj = filepath.Join(dir, "p", "00000", "000000002.png")
@@ -139,17 +155,11 @@ func TestVerifyShard(t *testing.T) {
 			corrupt := bytes.Clone(b)
 			corrupt[len(corrupt)/2] ^= 1
 			os.WriteFile(obj, corrupt, 0o644)
-			if _, err := VerifyShard(ctx, s, "p", 0, "h1"); !errors.Is(err, ErrShardIncomplete) || !strings.Contains(err.Error(), "sha256") {
-				t.Fatalf("corrupted: %v", err)
-			}
+			check("corrupted", "sha256", 0, "h1")
 			os.WriteFile(obj, b[:len(b)-7], 0o644)
-			if _, err := VerifyShard(ctx, s, "p", 0, "h1"); !errors.Is(err, ErrShardIncomplete) || !strings.Contains(err.Error(), "bytes") {
-				t.Fatalf("truncated: %v", err)
-			}
+			check("truncated", "bytes", 0, "h1")
 			os.Remove(obj)
-			if _, err := VerifyShard(ctx, s, "p", 0, "h1"); !errors.Is(err, ErrShardIncomplete) || !strings.Contains(err.Error(), "missing") {
-				t.Fatalf("missing object: %v", err)
-			}
+			check("missing object", "missing", 0, "h1")
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,4 +161,43 @@ func FuzzScanPrompts(f *testing.F) {
 			t.Fatalf("error %q does not name the file and line", err)
 		}
 	})
+}
+
+// badLine123 is a JSONL prompt file whose line 123 is malformed (line 50
+// is blank, so line 123 is row 121).
+func badLine123() string {
+	var b strings.Builder
+	for line := 1; line <= 130; line++ {
+		switch line {
+		case 50:
+			b.WriteString("\n")
+		case 123:
+			b.WriteString(`{"prompt": "a red fox", "seed": 7,` + "\n")
+		default:
+			fmt.Fprintf(&b, "{\"prompt\": \"prompt on line %d\"}\n", line)
+		}
+	}
+	return b.String()
+}
+
+// TestJSONLBadLine123: counting the rows (what submit does) and reading a
+// range that covers the bad line both fail naming the file and line 123.
+func TestJSONLBadLine123(t *testing.T) {
+	ctx := context.Background()
+	path := writeFile(t, "bad.jsonl", badLine123())
+	want := path + ":123: invalid JSON"
+	if _, err := CountPrompts(ctx, protocol.PromptSource{URL: path}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("counting: error %v, want it to contain %q", err, want)
+	}
+	r, err := NewPromptReader(protocol.PromptSource{URL: "file://" + path, Rows: 129})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := r.ReadRows(ctx, 0, 100); err != nil || len(rows) != 100 {
+		t.Fatalf("rows before the bad line: %d, %v", len(rows), err)
+	}
+	if _, err := r.ReadRows(ctx, 110, 125); err == nil || !strings.Contains(err.Error(), ":123: invalid JSON") ||
+		!strings.Contains(err.Error(), "bad.jsonl") {
+		t.Fatalf("reading rows 110-125: error %v, want it to name bad.jsonl:123", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // ErrShardIncomplete: a shard's stats are missing, belong to another
@@ -67,7 +68,11 @@ func VerifyShard(ctx context.Context, store Reader, prefix string, shard int, wa
 	return st, nil
 }
 
-// verifyObject checks one object's size (Stat) and then its SHA-256.
+// verifyObject checks one object's size and SHA-256. The SHA-256 Stat
+// reports is used when there is one (S3: the x-amz-meta-sha256 recorded
+// at upload, which the server checked single PUTs against; local: hashed
+// by Stat), so nothing is downloaded; an object without it (written by
+// another tool) is read and hashed.
 func verifyObject(ctx context.Context, store Reader, d ObjectDigest) error {
 	info, err := store.Stat(ctx, d.Key)
 	if errors.Is(err, ErrNotFound) {
@@ -79,18 +84,29 @@ func verifyObject(ctx context.Context, store Reader, d ObjectDigest) error {
 	if info.Size != d.Size {
 		return fmt.Errorf("%w: %s is %d bytes, stats say %d", ErrShardIncomplete, d.Key, info.Size, d.Size)
 	}
-	rc, err := store.Get(ctx, d.Key)
+	got, n := info.SHA256, info.Size
+	if got == "" {
+		if got, n, err = hashObject(ctx, store, d.Key); err != nil {
+			return err
+		}
+	}
+	if n != d.Size || !strings.EqualFold(got, d.SHA256) {
+		return fmt.Errorf("%w: %s has sha256 %.12s (%d bytes), stats say %.12s", ErrShardIncomplete, d.Key, got, n, d.SHA256)
+	}
+	return nil
+}
+
+// hashObject downloads an object and returns its hex SHA-256 and size.
+func hashObject(ctx context.Context, store Reader, key string) (string, int64, error) {
+	rc, err := store.Get(ctx, key)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, rc)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", d.Key, err)
+		return "", n, fmt.Errorf("reading %s: %w", key, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != d.Size || got != d.SHA256 {
-		return fmt.Errorf("%w: %s has sha256 %.12s (%d bytes), stats say %.12s", ErrShardIncomplete, d.Key, got, n, d.SHA256)
-	}
-	return nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

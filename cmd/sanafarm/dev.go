@@ -188,7 +188,7 @@ func (d *devFarm) startNodes(ctx context.Context, f devFlags) error {
 	}
 	for _, dev := range devices {
 		id := fmt.Sprintf("dev-%s%d", firstOf(f.node.backend.name, "cpu"), dev)
-		execs, release, err := newExecutors(f.node, id, []int{dev}, d.log)
+		execs, release, err := newExecutors(ctx, f.node, id, []int{dev}, d.log)
 		if err != nil {
 			return err
 		}

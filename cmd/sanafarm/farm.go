@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sanafarm/sanafarm/node"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // This file holds what the daemon commands (coordinator, node, dev)
@@ -114,9 +115,17 @@ type agentSpec struct {
 }
 
 // newExecutors makes one pipeline executor per device (one for cpu).
-func newExecutors(f nodeFlags, id string, devices []int, log *slog.Logger) ([]node.Executor, func(), error) {
-	if f.backend.name == "" || f.backend.name == "cpu" {
+func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, log *slog.Logger) ([]node.Executor, func(), error) {
+	cpuOnly := f.backend.name == "" || f.backend.name == "cpu"
+	if cpuOnly {
 		devices = []int{0}
+	}
+	var gpus []protocol.GPUInfo
+	if !cpuOnly {
+		var err error
+		if gpus, err = node.NewGPUInspector(log).GPUs(ctx); err != nil {
+			log.Warn("reading the GPU inventory; recording no GPU model", "err", err)
+		}
 	}
 	var execs []node.Executor
 	var closers []func()
@@ -134,11 +143,31 @@ func newExecutors(f nodeFlags, id string, devices []int, log *slog.Logger) ([]no
 			release()
 			return nil, nil, err
 		}
-		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log})
+		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log,
+			GPU: gpuModel(f.backend.name, d, gpus)})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)
 	}
 	return execs, release, nil
+}
+
+// gpuModel is the device model an executor records in provenance and
+// stats: "cpu" on the cpu backend, else the name of the inventory's GPU
+// with the device's index (the first GPU's when none has it), "" when the
+// inventory is empty.
+func gpuModel(backend string, device int, gpus []protocol.GPUInfo) string {
+	if backend == "" || backend == "cpu" {
+		return "cpu"
+	}
+	for _, g := range gpus {
+		if g.Index == device {
+			return g.Name
+		}
+	}
+	if len(gpus) > 0 {
+		return gpus[0].Name
+	}
+	return ""
 }
 
 // newAgent builds an agent over the given connections.

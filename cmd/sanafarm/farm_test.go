@@ -16,6 +16,7 @@ import (
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/internal/embedded"
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -103,6 +104,10 @@ func TestDevSubmitStatusNodes(t *testing.T) {
 	pngs, _ := filepath.Glob(filepath.Join(out, "*", "*.png"))
 	if len(pngs) != 4 {
 		t.Errorf("%d PNGs under %s", len(pngs), out)
+	}
+	var st storage.ShardStats
+	if b, err := os.ReadFile(filepath.Join(out, "00000_stats.json")); err != nil || json.Unmarshal(b, &st) != nil || st.GPU != "cpu" {
+		t.Errorf("shard stats %+v (%v): want GPU \"cpu\"", st, err)
 	}
 
 	code, stdout, stderr = sanafarm("status", "--addr", addr, string(job.ID), "--output", "json")

@@ -80,7 +80,7 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
 	}
 	id := firstOf(f.node.id, hostnameID())
-	execs, release, err := newExecutors(f.node, id, devices, log)
+	execs, release, err := newExecutors(ctx, f.node, id, devices, log)
 	if err != nil {
 		return failed(stderr, err)
 	}

@@ -71,7 +71,9 @@ same keys.
 and extra columns) or a .parquet file with a prompt column. A local file of
 at most 1000 plain prompts is sent inline; others are passed as a URL with
 their row count, so the nodes must see the same path (true for sanafarm dev)
-or object (s3://).
+or object (s3://). Every line is checked first: a bad line fails submit with
+exit status 1 and an error naming the file and line (file:LINE: problem),
+and nothing is submitted.
 
 -o is a directory path or file:// URL (relative paths are made absolute).
 

@@ -8,6 +8,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -127,6 +128,7 @@ type agent struct {
 	nc     *nats.Conn
 	etcd   *clientv3.Client
 	cancel context.CancelFunc
+	kill   context.CancelCauseFunc // cancels running Executes at once
 	done   chan error
 	once   sync.Once
 }
@@ -228,7 +230,10 @@ func (c *Cluster) startNode(i int) {
 		mk = c.defaultExecutor
 	}
 	n := &agent{id: id, exec: mk(i, id), nc: c.Connect(), etcd: c.etcdClient(), done: make(chan error, 1)}
-	a, err := node.New(node.Config{ID: id, NATS: n.nc, Etcd: n.etcd, Executor: n.exec, Slots: c.opts.Slots,
+	killed, kill := context.WithCancelCause(context.Background())
+	n.kill = kill
+	exec := killableExec{Executor: n.exec, killed: killed}
+	a, err := node.New(node.Config{ID: id, NATS: n.nc, Etcd: n.etcd, Executor: exec, Slots: c.opts.Slots,
 		Backend: "cpu", LeaseTTL: c.opts.NodeLeaseTTL, PollInterval: c.opts.PollInterval,
 		MaxBackoff: c.opts.MaxBackoff, RequestTimeout: c.opts.RequestTimeout,
 		ProgressInterval: c.opts.ProgressInterval, ProgressMinGap: 50 * time.Millisecond,
@@ -319,15 +324,43 @@ func (c *Cluster) KillLeader() int {
 // Node returns node agent i.
 func (c *Cluster) Node(i int) *node.Agent { return c.nodes[i].a }
 
+// ErrKilled is the cause of the contexts of the tasks KillNode ends.
+var ErrKilled = errors.New("node killed")
+
 // KillNode hard-kills node i: its NATS connection and etcd client close
 // first, so it neither reports nor revokes its etcd lease (the lease
-// expires after NodeLeaseTTL); then its agent is cancelled. Its Run is
-// waited for in the background (and at cleanup).
+// expires after NodeLeaseTTL); then its running tasks' contexts are
+// cancelled at once (cause ErrKilled), as a killed process's work and
+// in-flight uploads die with it (no drain grace), and its agent is
+// cancelled. Its Run is waited for in the background (and at cleanup).
 func (c *Cluster) KillNode(i int) {
 	n := c.nodes[i]
 	n.nc.Close()
 	n.etcd.Close()
+	n.kill(ErrKilled)
 	go n.stop(c.t)
+}
+
+// killableExec runs an executor under a context KillNode cancels.
+type killableExec struct {
+	node.Executor
+	killed context.Context
+}
+
+func (k killableExec) Execute(ctx context.Context, a protocol.Assignment, progress func(int)) (protocol.ShardInfo, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(k.killed, func() { cancel(context.Cause(k.killed)) })
+	defer stop()
+	return k.Executor.Execute(ctx, a, progress)
+}
+
+// Models forwards node.ModelLister (nil when the executor is none).
+func (k killableExec) Models() []string {
+	if ml, ok := k.Executor.(node.ModelLister); ok {
+		return ml.Models()
+	}
+	return nil
 }
 
 // Client returns an API client of a live coordinator (a follower when
