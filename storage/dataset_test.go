@@ -58,6 +58,9 @@ func readObject(t *testing.T, s Store, key string) []byte {
 }
 
 func TestWebDatasetShard(t *testing.T) {
+	// A private temp dir: other packages' tests (run in parallel by go test)
+	// spool their own shards into the shared one.
+	t.Setenv("TMPDIR", t.TempDir())
 	s, dir := newLocal(t)
 	st := writeShard(t, s, FormatWebDataset, "out", 3, 192, 195)
 	if st.Images != 3 || st.Objects != 2 || st.Format != FormatWebDataset || len(st.Files) != 1 ||
