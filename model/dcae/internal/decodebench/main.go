@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -18,13 +17,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/sanafarm/sanafarm/internal/torchbench"
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/dcae"
@@ -62,7 +58,7 @@ func main() {
 	res := flag.Int("res", 256, "image resolution (256 → 8×8 latent)")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of our side (the Go process) to this file")
 	flag.Parse()
-	if err := profiled(*prof, func() error { return bench(*res/32, *threads, *rounds, *iters, *py) }); err != nil {
+	if err := torchbench.Profiled(*prof, func() error { return bench(*res/32, *threads, *rounds, *iters, *py) }); err != nil {
 		fmt.Fprintln(os.Stderr, "decodebench:", err)
 		os.Exit(1)
 	}
@@ -80,53 +76,21 @@ func bench(lat, threads, rounds, iters int, py string) error {
 	if err != nil {
 		return err
 	}
-	torch, err := startTorch(py, cfg, lat, threads)
+	args := append(torchbench.Ints(threads, 1, lat, lat, cfg.LatentChannels, cfg.AttentionHeadDim),
+		joinInts(cfg.DecoderBlockOutChannels), joinInts(cfg.DecoderLayersPerBlock), strconv.Itoa(vitFrom(cfg)))
+	torch, err := torchbench.Start(py, "decoder", decodePy, threads, args...)
 	if err != nil {
 		return err
 	}
-	defer torch.close()
-	var ot, tt []float64
-	for r := 0; r < rounds; r++ {
-		o, err := ours.time(iters)
-		if err != nil {
-			return err
-		}
-		t, err := torch.time(iters)
-		if err != nil {
-			return err
-		}
-		ot, tt = append(ot, o), append(tt, t)
-		fmt.Printf("round %d: ours=%.0f ms pytorch=%.0f ms\n", r, o*1e3, t*1e3)
+	defer torch.Close()
+	mo, mt, err := torchbench.Compare(rounds, iters, ours.time, torch)
+	if err != nil {
+		return err
 	}
-	mo, mt := median(ot), median(tt)
 	fmt.Printf("dcae decode B=1 latent=%dx%dx%d image=%d² threads=%d: ours=%.0f ms pytorch(%s)=%.0f ms\n",
-		cfg.LatentChannels, lat, lat, lat*cfg.Compression(), threads, mo*1e3, torch.version, mt*1e3)
+		cfg.LatentChannels, lat, lat, lat*cfg.Compression(), threads, mo*1e3, torch.Version, mt*1e3)
 	fmt.Printf("dcae_decode_vs_pytorch %.2f\n", mt/mo)
 	return nil
-}
-
-// profiled runs f under a CPU profile written to path (none when path is
-// empty). Only this process is profiled: PyTorch runs in its own.
-func profiled(path string, f func() error) error {
-	if path == "" {
-		return f()
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	if err := pprof.StartCPUProfile(out); err != nil {
-		return err
-	}
-	defer pprof.StopCPUProfile()
-	return f()
-}
-
-func median(v []float64) float64 {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return v[len(v)/2]
 }
 
 type ours struct {
@@ -153,22 +117,10 @@ func newOurs(cfg dcae.Config, lat, threads int) (*ours, error) {
 }
 
 func (o *ours) time(iters int) (float64, error) {
-	var ts []float64
-	for i := 0; i < iters; i++ {
-		t0 := time.Now()
-		if _, err := o.m.Decode(context.Background(), o.z); err != nil {
-			return 0, err
-		}
-		ts = append(ts, time.Since(t0).Seconds())
-	}
-	return median(ts), nil
-}
-
-type torchProc struct {
-	cmd     *exec.Cmd
-	in      *bufio.Writer
-	out     *bufio.Scanner
-	version string
+	return torchbench.TimeRuns(iters, func() error {
+		_, err := o.m.Decode(context.Background(), o.z)
+		return err
+	})
 }
 
 func joinInts(v []int) string {
@@ -189,50 +141,4 @@ func vitFrom(cfg dcae.Config) int {
 		}
 	}
 	return cfg.Stages()
-}
-
-func startTorch(py string, cfg dcae.Config, lat, threads int) (*torchProc, error) {
-	args := []string{"-c", decodePy}
-	for _, v := range []int{threads, 1, lat, lat, cfg.LatentChannels, cfg.AttentionHeadDim} {
-		args = append(args, strconv.Itoa(v))
-	}
-	args = append(args, joinInts(cfg.DecoderBlockOutChannels), joinInts(cfg.DecoderLayersPerBlock), strconv.Itoa(vitFrom(cfg)))
-	cmd := exec.Command(py, args...)
-	cmd.Stderr = os.Stderr
-	// torch.set_num_threads does not reach the pthread OpenBLAS that
-	// Debian's torch calls for matmuls: pin every pool explicitly.
-	n := strconv.Itoa(threads)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s (install Debian python3-torch and libopenblas0-pthread): %w", py, err)
-	}
-	p := &torchProc{cmd: cmd, in: bufio.NewWriter(stdin), out: bufio.NewScanner(stdout)}
-	if !p.out.Scan() || !strings.HasPrefix(p.out.Text(), "ready") {
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("pytorch decoder did not start (is torch importable by %s?)", py)
-	}
-	p.version = strings.Fields(p.out.Text())[1]
-	return p, nil
-}
-
-func (p *torchProc) time(iters int) (float64, error) {
-	fmt.Fprintf(p.in, "run %d\n", iters)
-	p.in.Flush()
-	if !p.out.Scan() {
-		return 0, fmt.Errorf("pytorch decoder exited")
-	}
-	return strconv.ParseFloat(strings.TrimSpace(p.out.Text()), 64)
-}
-
-func (p *torchProc) close() {
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
 }

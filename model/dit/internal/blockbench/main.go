@@ -7,19 +7,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	_ "embed"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
-	"strings"
-	"time"
 
+	"github.com/sanafarm/sanafarm/internal/torchbench"
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/dit"
@@ -49,35 +45,20 @@ func bench(s shape, threads, rounds, iters int, py string) error {
 	if err != nil {
 		return err
 	}
-	torch, err := startTorch(py, s, threads)
+	args := torchbench.Ints(threads, s.B, s.h, s.w, 1152, s.heads, s.cross, s.T)
+	torch, err := torchbench.Start(py, "block", blockPy, threads, args...)
 	if err != nil {
 		return err
 	}
-	defer torch.close()
-	var ot, tt []float64
-	for r := 0; r < rounds; r++ {
-		o, err := ours.time(iters)
-		if err != nil {
-			return err
-		}
-		t, err := torch.time(iters)
-		if err != nil {
-			return err
-		}
-		ot, tt = append(ot, o), append(tt, t)
-		fmt.Printf("round %d: ours=%.1f ms pytorch=%.1f ms\n", r, o*1e3, t*1e3)
+	defer torch.Close()
+	mo, mt, err := torchbench.Compare(rounds, iters, ours.time, torch)
+	if err != nil {
+		return err
 	}
-	mo, mt := median(ot), median(tt)
 	fmt.Printf("block B=%d tokens=%d D=1152 T=%d threads=%d: ours=%.1f ms pytorch(%s)=%.1f ms\n",
-		s.B, s.h*s.w, s.T, threads, mo*1e3, torch.version, mt*1e3)
+		s.B, s.h*s.w, s.T, threads, mo*1e3, torch.Version, mt*1e3)
 	fmt.Printf("block_vs_pytorch %.2f\n", mt/mo)
 	return nil
-}
-
-func median(v []float64) float64 {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return v[len(v)/2]
 }
 
 type ours struct {
@@ -121,66 +102,16 @@ func newOurs(s shape, threads int) (*ours, error) {
 }
 
 func (o *ours) time(iters int) (float64, error) {
-	var ts []float64
-	for i := 0; i < iters; i++ {
-		copy(o.hid.F32(), o.x0)
-		t0 := time.Now()
-		if err := o.m.RunBlock(context.Background(), 0, o.hid, o.tmod, o.cd, o.s.h, o.s.w); err != nil {
+	var elapsed []float64
+	for range iters {
+		copy(o.hid.F32(), o.x0) // a fresh residual stream per run, outside the timing
+		t, err := torchbench.TimeRuns(1, func() error {
+			return o.m.RunBlock(context.Background(), 0, o.hid, o.tmod, o.cd, o.s.h, o.s.w)
+		})
+		if err != nil {
 			return 0, err
 		}
-		ts = append(ts, time.Since(t0).Seconds())
+		elapsed = append(elapsed, t)
 	}
-	return median(ts), nil
-}
-
-type torchProc struct {
-	cmd     *exec.Cmd
-	in      *bufio.Writer
-	out     *bufio.Scanner
-	version string
-}
-
-func startTorch(py string, s shape, threads int) (*torchProc, error) {
-	args := []string{"-c", blockPy}
-	for _, v := range []int{threads, s.B, s.h, s.w, 1152, s.heads, s.cross, s.T} {
-		args = append(args, strconv.Itoa(v))
-	}
-	cmd := exec.Command(py, args...)
-	cmd.Stderr = os.Stderr
-	// torch.set_num_threads does not reach the pthread OpenBLAS that
-	// Debian's torch calls for matmuls: pin every pool explicitly.
-	n := strconv.Itoa(threads)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s (install Debian python3-torch and libopenblas0-pthread): %w", py, err)
-	}
-	p := &torchProc{cmd: cmd, in: bufio.NewWriter(stdin), out: bufio.NewScanner(stdout)}
-	if !p.out.Scan() || !strings.HasPrefix(p.out.Text(), "ready") {
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("pytorch block did not start (is torch importable by %s?)", py)
-	}
-	p.version = strings.Fields(p.out.Text())[1]
-	return p, nil
-}
-
-func (p *torchProc) time(iters int) (float64, error) {
-	fmt.Fprintf(p.in, "run %d\n", iters)
-	p.in.Flush()
-	if !p.out.Scan() {
-		return 0, fmt.Errorf("pytorch block exited")
-	}
-	return strconv.ParseFloat(strings.TrimSpace(p.out.Text()), 64)
-}
-
-func (p *torchProc) close() {
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
+	return torchbench.Median(elapsed), nil
 }

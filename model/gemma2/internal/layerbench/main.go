@@ -14,20 +14,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	_ "embed"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"runtime/pprof"
-	"slices"
 	"strconv"
-	"strings"
-	"time"
 
+	"github.com/sanafarm/sanafarm/internal/torchbench"
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/gemma2"
@@ -47,7 +42,7 @@ func main() {
 	prof := flag.String("cpuprofile", "", "write a CPU profile of our side (the Go process) to this file")
 	flag.Parse()
 	s := shape{B: 2, T: *tokens, valid: *tokens / 2}
-	if err := profiled(*prof, func() error { return bench(s, *threads, *rounds, *iters, *py) }); err != nil {
+	if err := torchbench.Profiled(*prof, func() error { return bench(s, *threads, *rounds, *iters, *py) }); err != nil {
 		fmt.Fprintln(os.Stderr, "layerbench:", err)
 		os.Exit(1)
 	}
@@ -65,53 +60,21 @@ func bench(s shape, threads, rounds, iters int, py string) error {
 	if err != nil {
 		return err
 	}
-	torch, err := startTorch(py, cfg, s, threads)
+	args := append(torchbench.Ints(threads, s.B, s.T, s.valid, cfg.HiddenSize, cfg.NumAttentionHeads, cfg.NumKeyValueHeads,
+		cfg.HeadDim, cfg.IntermediateSize, cfg.VocabSize, cfg.Window(0)), strconv.FormatFloat(float64(cfg.SoftCap()), 'g', -1, 32))
+	torch, err := torchbench.Start(py, "layer", layerPy, threads, args...)
 	if err != nil {
 		return err
 	}
-	defer torch.close()
-	var ot, tt []float64
-	for r := 0; r < rounds; r++ {
-		o, err := ours.time(iters)
-		if err != nil {
-			return err
-		}
-		t, err := torch.time(iters)
-		if err != nil {
-			return err
-		}
-		ot, tt = append(ot, o), append(tt, t)
-		fmt.Printf("round %d: ours=%.1f ms pytorch=%.1f ms\n", r, o*1e3, t*1e3)
+	defer torch.Close()
+	mo, mt, err := torchbench.Compare(rounds, iters, ours.time, torch)
+	if err != nil {
+		return err
 	}
-	mo, mt := median(ot), median(tt)
 	fmt.Printf("gemma2 layer B=%d T=%d (valid %d) hidden=%d threads=%d: ours=%.1f ms pytorch(%s)=%.1f ms\n",
-		s.B, s.T, s.valid, cfg.HiddenSize, threads, mo*1e3, torch.version, mt*1e3)
+		s.B, s.T, s.valid, cfg.HiddenSize, threads, mo*1e3, torch.Version, mt*1e3)
 	fmt.Printf("gemma_layer_vs_pytorch %.2f\n", mt/mo)
 	return nil
-}
-
-// profiled runs f under a CPU profile written to path (none when path is
-// empty). Only this process is profiled: PyTorch runs in its own.
-func profiled(path string, f func() error) error {
-	if path == "" {
-		return f()
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	if err := pprof.StartCPUProfile(out); err != nil {
-		return err
-	}
-	defer pprof.StopCPUProfile()
-	return f()
-}
-
-func median(v []float64) float64 {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return v[len(v)/2]
 }
 
 type ours struct {
@@ -142,67 +105,8 @@ func newOurs(cfg gemma2.Config, s shape, threads int) (*ours, error) {
 }
 
 func (o *ours) time(iters int) (float64, error) {
-	var ts []float64
-	for i := 0; i < iters; i++ {
-		t0 := time.Now()
-		if _, err := o.m.Encode(context.Background(), o.ids, o.mask); err != nil {
-			return 0, err
-		}
-		ts = append(ts, time.Since(t0).Seconds())
-	}
-	return median(ts), nil
-}
-
-type torchProc struct {
-	cmd     *exec.Cmd
-	in      *bufio.Writer
-	out     *bufio.Scanner
-	version string
-}
-
-func startTorch(py string, c gemma2.Config, s shape, threads int) (*torchProc, error) {
-	args := []string{"-c", layerPy}
-	for _, v := range []int{threads, s.B, s.T, s.valid, c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads,
-		c.HeadDim, c.IntermediateSize, c.VocabSize, c.Window(0)} {
-		args = append(args, strconv.Itoa(v))
-	}
-	args = append(args, strconv.FormatFloat(float64(c.SoftCap()), 'g', -1, 32))
-	cmd := exec.Command(py, args...)
-	cmd.Stderr = os.Stderr
-	// torch.set_num_threads does not reach the pthread OpenBLAS that
-	// Debian's torch calls for matmuls: pin every pool explicitly.
-	n := strconv.Itoa(threads)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s (install Debian python3-torch and libopenblas0-pthread): %w", py, err)
-	}
-	p := &torchProc{cmd: cmd, in: bufio.NewWriter(stdin), out: bufio.NewScanner(stdout)}
-	if !p.out.Scan() || !strings.HasPrefix(p.out.Text(), "ready") {
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("pytorch layer did not start (is torch importable by %s?)", py)
-	}
-	p.version = strings.Fields(p.out.Text())[1]
-	return p, nil
-}
-
-func (p *torchProc) time(iters int) (float64, error) {
-	fmt.Fprintf(p.in, "run %d\n", iters)
-	p.in.Flush()
-	if !p.out.Scan() {
-		return 0, fmt.Errorf("pytorch layer exited")
-	}
-	return strconv.ParseFloat(strings.TrimSpace(p.out.Text()), 64)
-}
-
-func (p *torchProc) close() {
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
+	return torchbench.TimeRuns(iters, func() error {
+		_, err := o.m.Encode(context.Background(), o.ids, o.mask)
+		return err
+	})
 }
