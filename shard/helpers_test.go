@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/dit"
@@ -22,20 +21,7 @@ import (
 const testTimeout = 20 * time.Second
 
 // startNATS runs an embedded NATS server for the test.
-func startNATS(t testing.TB, maxPayload int32) string {
-	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: maxPayload}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
-}
+func startNATS(t testing.TB, maxPayload int32) string { return embedtest.NATS(t, maxPayload) }
 
 // group returns the size ranks of one transport: "loop" or "nats".
 func group(t testing.TB, kind, url string, size int, enc Encoding) []Transport {
