@@ -3,11 +3,11 @@ package node
 import (
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/sanafarm/sanafarm/protocol"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -110,18 +110,5 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// defaultID is the hostname (or "node" when it cannot be read), with
-// characters outside [A-Za-z0-9._-] replaced.
-func defaultID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "node"
-	}
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			return r
-		}
-		return '-'
-	}, h)
-}
+// defaultID is the hostname-based id ("node" when it cannot be read).
+func defaultID() string { return protocol.HostnameID("node") }

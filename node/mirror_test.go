@@ -12,6 +12,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/internal/s3test"
 	"github.com/sanafarm/sanafarm/model/hub"
+	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )
@@ -97,7 +98,7 @@ func TestModelMirrorS3(t *testing.T) {
 	if _, err := broken.Resolve(ctx, protocol.JobSpec{Model: protocol.TinyPreset}); err == nil || !strings.Contains(err.Error(), "sha256") {
 		t.Fatalf("corrupt mirror: %v", err)
 	}
-	if dir, _ := broken.TinyDir(); tinyComplete(dir) {
+	if dir, _ := broken.TinyDir(); sana.TinyComplete(dir) {
 		t.Fatal("a corrupt mirror left a model behind")
 	}
 

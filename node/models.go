@@ -85,7 +85,7 @@ func (r *ModelResolver) Resolve(ctx context.Context, spec protocol.JobSpec) (Mod
 // resolveTiny: the local sana-tiny, else the mirror's, else written here.
 func (r *ModelResolver) resolveTiny(ctx context.Context, p protocol.Preset) (string, error) {
 	dir, err := r.TinyDir()
-	if err != nil || tinyComplete(dir) || r.Mirror == "" {
+	if err != nil || sana.TinyComplete(dir) || r.Mirror == "" {
 		return r.ensureTiny()
 	}
 	name, rev := MirrorName(p)
@@ -181,35 +181,16 @@ func (r *ModelResolver) cacheRoot() (string, error) {
 	return root, nil
 }
 
-func tinyComplete(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "model_index.json"))
-	return err == nil
-}
-
 // ensureTiny writes sana-tiny once, into a temporary sibling renamed into
 // place, so a crash never leaves a half-written model.
 func (r *ModelResolver) ensureTiny() (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dir, err := r.TinyDir()
-	if err != nil || tinyComplete(dir) {
-		return dir, err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("writing sana-tiny: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".sana-tiny-*")
 	if err != nil {
-		return "", fmt.Errorf("writing sana-tiny: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := sana.WriteTinyPipeline(tmp, sana.TinyOptions{}); err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, dir); err != nil && !tinyComplete(dir) {
-		return "", fmt.Errorf("writing sana-tiny: %w", err)
-	}
-	return dir, nil
+	return dir, sana.EnsureTinyPipeline(dir)
 }
 
 func pick(a, b string) string {

@@ -1,6 +1,10 @@
 package protocol
 
-import "time"
+import (
+	"os"
+	"strings"
+	"time"
+)
 
 // NodeInfo is what a node announces in etcd (under NodeKey) and sends with
 // lease requests.
@@ -36,4 +40,21 @@ func (n NodeInfo) FreeMemory() uint64 {
 		m = max(m, g.MemoryFree)
 	}
 	return m
+}
+
+// HostnameID is the machine's hostname made into a node/coordinator id:
+// characters outside [A-Za-z0-9._-] become '-', and fallback is used when
+// the hostname cannot be read.
+func HostnameID(fallback string) string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return fallback
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '-'
+	}, h)
 }

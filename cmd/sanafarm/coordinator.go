@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sanafarm/sanafarm/coordinator"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // coordinatorFlags are the options of `sanafarm coordinator`.
@@ -116,18 +117,5 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	return nil
 }
 
-// hostnameID is the hostname with characters outside [A-Za-z0-9._-]
-// replaced ("sanafarm" when it cannot be read).
-func hostnameID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "sanafarm"
-	}
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			return r
-		}
-		return '-'
-	}, h)
-}
+// hostnameID is the hostname-based id ("sanafarm" when it cannot be read).
+func hostnameID() string { return protocol.HostnameID("sanafarm") }

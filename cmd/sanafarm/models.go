@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -140,7 +139,7 @@ func offlineConfig() hub.Config {
 func cached(ctx context.Context, offline *hub.Client, p sana.Preset) bool {
 	if p.Repo == "" {
 		dir, err := tinyDir()
-		return err == nil && tinyComplete(dir)
+		return err == nil && sana.TinyComplete(dir)
 	}
 	_, err := offline.Download(ctx, p.Repo, p.Revision, hub.Options{Variant: p.Variant})
 	return err == nil
@@ -149,48 +148,17 @@ func cached(ctx context.Context, offline *hub.Client, p sana.Preset) bool {
 // tinyDir is where sana-tiny is written: $SANAFARM_CACHE or the user cache
 // directory, under sanafarm/sana-tiny-v1 (bump the suffix when the tiny
 // model changes).
-func tinyDir() (string, error) {
-	root := os.Getenv("SANAFARM_CACHE")
-	if root == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("finding a cache directory for sana-tiny (set SANAFARM_CACHE): %w", err)
-		}
-		root = filepath.Join(c, "sanafarm")
-	}
-	return filepath.Join(root, "sana-tiny-v1"), nil
-}
+// tinyDir is where sana-tiny lives: the node's model cache
+// ($SANAFARM_CACHE or the user cache dir), shared with `sanafarm node`.
+func tinyDir() (string, error) { return (&node.ModelResolver{}).TinyDir() }
 
-func tinyComplete(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "model_index.json"))
-	return err == nil
-}
-
-// ensureTiny writes sana-tiny once (into a temporary sibling, then renamed,
-// so a crash never leaves a half-written model behind).
+// ensureTiny writes sana-tiny once (sana.EnsureTinyPipeline).
 func ensureTiny() (string, error) {
 	dir, err := tinyDir()
 	if err != nil {
 		return "", err
 	}
-	if tinyComplete(dir) {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("writing sana-tiny: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".sana-tiny-*")
-	if err != nil {
-		return "", fmt.Errorf("writing sana-tiny: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := sana.WriteTinyPipeline(tmp, sana.TinyOptions{}); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil && !tinyComplete(dir) {
-		return "", fmt.Errorf("writing sana-tiny: %w", err)
-	}
-	return dir, nil
+	return dir, sana.EnsureTinyPipeline(dir)
 }
 
 // resolveModel turns --model (a preset name or a pipeline folder) into a

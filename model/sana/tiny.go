@@ -164,3 +164,34 @@ func WriteTinyPipeline(dir string, o TinyOptions) error {
 	}
 	return nil
 }
+
+// TinyComplete reports whether dir holds a fully written sana-tiny.
+func TinyComplete(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "model_index.json"))
+	return err == nil
+}
+
+// EnsureTinyPipeline writes sana-tiny into dir unless it is already there.
+// It writes a temporary sibling and renames it into place, so a crash
+// never leaves a half-written model and concurrent writers are safe (the
+// loser's rename fails on the winner's complete folder).
+func EnsureTinyPipeline(dir string) error {
+	if TinyComplete(dir) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("writing sana-tiny: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".sana-tiny-*")
+	if err != nil {
+		return fmt.Errorf("writing sana-tiny: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := WriteTinyPipeline(tmp, TinyOptions{}); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil && !TinyComplete(dir) {
+		return fmt.Errorf("writing sana-tiny: %w", err)
+	}
+	return nil
+}
