@@ -8,7 +8,6 @@ import (
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dcae"
-	"github.com/sanafarm/sanafarm/model/weights"
 )
 
 // TolDCAE is the max-abs tolerance of an AutoencoderDC case: about 4× the
@@ -40,15 +39,11 @@ func (r *Runner) dcaeWorst(ctx context.Context, fsys fs.FS) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	io, err := openIO(fsys)
+	io, wf, err := openModule(fsys)
 	if err != nil {
 		return 0, err
 	}
 	defer io.Close()
-	wf, err := weights.Open(fsys, "model.safetensors")
-	if err != nil {
-		return 0, err
-	}
 	defer wf.Close()
 	w, err := dcae.Load(cfg, wf, "model.safetensors", dcae.PartAll)
 	if err != nil {

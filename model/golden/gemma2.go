@@ -30,15 +30,11 @@ func (r *Runner) gemma2Once(ctx context.Context, fsys fs.FS) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	io, err := openIO(fsys)
+	io, wf, err := openModule(fsys)
 	if err != nil {
 		return 0, err
 	}
 	defer io.Close()
-	wf, err := weights.Open(fsys, "model.safetensors")
-	if err != nil {
-		return 0, err
-	}
 	defer wf.Close()
 	w, err := gemma2.Load(cfg, wf, "model.safetensors")
 	if err != nil {

@@ -147,6 +147,20 @@ func openIO(fsys fs.FS) (files, error) {
 
 func (f files) Close() { f.in.Close(); f.out.Close() }
 
+// openModule opens a module case: its inputs, outputs and model.safetensors.
+func openModule(fsys fs.FS) (files, *weights.File, error) {
+	io, err := openIO(fsys)
+	if err != nil {
+		return files{}, nil, err
+	}
+	wf, err := weights.Open(fsys, "model.safetensors")
+	if err != nil {
+		io.Close()
+		return files{}, nil, err
+	}
+	return io, wf, nil
+}
+
 // maxAbs compares got with the reference output want of f.out; NaN
 // anywhere counts as an infinite difference.
 func maxAbs(got *kernels.Tensor, out *weights.File, want string) (float64, error) {
