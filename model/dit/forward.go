@@ -28,6 +28,12 @@ type Model struct {
 
 	par   *parallel               // nil: single rank
 	zeroT map[int]*kernels.Tensor // read-only zero tensors by element count (sequence parallel)
+
+	// pe caches the sin-cos positional embedding of the last grid, in the
+	// backend's memory: it depends only on (h, w, band), yet costs h·w·D
+	// sin/cos on the host (≈ 37 M at 4K) — once per generation, not per step.
+	peKey [4]int
+	pe    *kernels.Tensor
 }
 
 // ready moves the weights into the backend's memory on first use (a no-op
@@ -259,18 +265,37 @@ func (m *Model) embedPatches(r *run, x *kernels.Tensor, h, w, row0 int) *kernels
 	hid := r.alloc(B, N, D)
 	r.linear(hid, tok, m.w.patch)
 	if c.InterpolationScale != nil {
-		pe := r.alloc(N, D)
 		r.do(func() error {
-			full := sinCosPE(D, h, w, c.SampleSize, *c.InterpolationScale)
-			band, err := full.Slice(row0*w, row0*w+N)
+			pe, err := m.posEmbed(h, w, row0, N)
 			if err != nil {
 				return err
 			}
-			return m.be.Copy(pe, band)
+			return m.be.Add(hid, hid, pe)
 		})
-		r.do(func() error { return m.be.Add(hid, hid, pe) })
 	}
 	return hid
+}
+
+// posEmbed returns the PE rows [row0·w, row0·w + N) of an h×w grid,
+// computed once per grid and kept in the backend's memory.
+func (m *Model) posEmbed(h, w, row0, N int) (*kernels.Tensor, error) {
+	key := [4]int{h, w, row0, N}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pe != nil && m.peKey == key {
+		return m.pe, nil
+	}
+	full := sinCosPE(m.cfg.Dim(), h, w, m.cfg.SampleSize, *m.cfg.InterpolationScale)
+	band, err := full.Slice(row0*w, row0*w+N)
+	if err != nil {
+		return nil, err
+	}
+	pe, err := kernels.Upload(m.be, band)
+	if err != nil {
+		return nil, err
+	}
+	m.pe, m.peKey = pe, key
+	return pe, nil
 }
 
 // embedTime returns the embedded timestep e [B, D] and the block

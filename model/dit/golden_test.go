@@ -97,3 +97,34 @@ func runGolden(t *testing.T, m *Model, in *weights.File) *kernels.Tensor {
 	}
 	return got
 }
+
+// TestPosEmbedCacheFollowsTheGrid runs a PE model on another grid first:
+// the cached embedding must not leak into the golden 8×8 run.
+func TestPosEmbedCacheFollowsTheGrid(t *testing.T) {
+	fsys := os.DirFS(path.Join("../../testdata/golden", "sana_transformer_posembed"))
+	cfg, err := ReadConfig(fsys, "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load(cfg, open(t, fsys, "model.safetensors"), "posembed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(cfg, w, cpu.New(cpu.Config{}))
+	in := open(t, fsys, "inputs.safetensors")
+	cd, err := m.PrepareCond(context.Background(), tensor(t, in, "encoder_hidden_states"), tensor(t, in, "encoder_attention_mask"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := kernels.MustNew(kernels.Float32, 2, cfg.InChannels, 6, 10)
+	if _, err := m.Forward(context.Background(), other, []float32{999, 437.5}, nil, cd); err != nil {
+		t.Fatal(err)
+	}
+	got := runGolden(t, m, in)
+	want, _, _ := open(t, fsys, "outputs.safetensors").Float64s("sample")
+	for i, v := range want {
+		if d := math.Abs(got.At(i) - v); !(d <= 1e-4) {
+			t.Fatalf("element %d differs by %g after a 6×10 run", i, d)
+		}
+	}
+}
