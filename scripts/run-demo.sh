@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 BIN=${BIN:-bin}
-OUT=${OUT:-out/demo}
+# DEMO_OUT: where the images go. Only a folder this script made (it holds
+# the marker file below) is ever emptied; anything else that exists and is
+# not empty is refused, so no variable can point this at a real folder.
+DEMO_OUT=${SANAFARM_DEMO_OUT:-out/demo}
+MARKER=.sanafarm-demo-output
 IMAGES_PER_PROMPT=${IMAGES_PER_PROMPT:-4}
 SIZE=${SIZE:-256}
 STEPS=${STEPS:-10}
@@ -64,11 +68,22 @@ for _ in $(seq 1 100); do
 done
 cat "$tmp/dev.out"
 
-rm -rf "$OUT"
+if [ -e "$DEMO_OUT" ] && [ -n "$(ls -A "$DEMO_OUT" 2>/dev/null)" ]; then
+	if [ ! -f "$DEMO_OUT/$MARKER" ]; then
+		echo "$DEMO_OUT exists and was not made by make run (no $MARKER in it): choose another SANAFARM_DEMO_OUT" >&2
+		exit 1
+	fi
+	# Our own earlier demo output: remove exactly what a demo run writes.
+	find "$DEMO_OUT" -mindepth 1 -maxdepth 1 \( -name '[0-9][0-9][0-9][0-9][0-9]' -o -name '[0-9]*_stats.json' \
+		-o -name '[0-9]*.tar' -o -name '[0-9]*.parquet' -o -name 'manifest.*' -o -name '_attempts' \) -prune \
+		-exec rm -rf -- {} +
+fi
+mkdir -p "$DEMO_OUT"
+touch "$DEMO_OUT/$MARKER"
 echo "== submitting examples/prompts.txt: sana-tiny, ${IMAGES_PER_PROMPT} images per prompt, ${SIZE}px, ${STEPS} steps"
 "$SANAFARM" submit --addr "$addr" --model sana-tiny --prompts examples/prompts.txt \
 	--images-per-prompt "$IMAGES_PER_PROMPT" --width "$SIZE" --height "$SIZE" --steps "$STEPS" --seed 1 \
-	--shard-size 4 --name demo -o "$OUT" --wait
+	--shard-size 4 --name demo -o "$DEMO_OUT" --wait
 "$SANAFARM" nodes --addr "$addr"
 stop_dev
-echo "== $(find "$OUT" -name '*.png' | wc -l) PNG files under $OUT/ (shard folders 00000/, 00001/, ... with _stats.json per shard)"
+echo "== $(find "$DEMO_OUT" -name '*.png' | wc -l) PNG files under $DEMO_OUT/ (shard folders 00000/, 00001/, ... with _stats.json per shard)"

