@@ -70,13 +70,6 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; done
 
-.PHONY: device-bins
-device-bins: ## build the static binaries scripts/device/check.sh runs on the lent GPU machine
-	mkdir -p $(BIN)/device
-	CGO_ENABLED=0 $(GO) test -c -o $(BIN)/device/cpu.test ./kernels/cpu
-	CGO_ENABLED=0 $(GO) test -c -o $(BIN)/device/dit.test ./model/dit
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/device/sanafarm ./cmd/sanafarm
-
 .PHONY: clean
 clean: ## remove build outputs
 	rm -rf $(BIN)

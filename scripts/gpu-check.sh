@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# gpu-check.sh — check the CUDA backend on a GPU host, in one go.
+# gpu-check.sh — the one check script for a lent GPU host: machine facts,
+# the CUDA backend's conformance, golden cases, sana-tiny end to end, the
+# farm on the GPU, and timings, in one go (make gpu-bins builds its inputs).
 #
 # Run from the repository root on the GPU machine, with the prebuilt
 # binaries of `make gpu-bins` in bin/gpu/ (the GPU host has no Go):
@@ -44,8 +46,12 @@ step() {
 	return $rc
 }
 
+echo "== machine"
+uname -srm; echo "cpus $(nproc)"; free -g | sed -n 2p
+lscpu | grep -E 'Model name|Socket|L3' | sed 's/^/   /'
 echo "== device"
-nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>/dev/null || echo "nvidia-smi unavailable"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap,clocks.max.sm,power.limit --format=csv,noheader 2>/dev/null || echo "nvidia-smi unavailable"
+ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libcublas' | sed 's/^/   /' | head -6
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 for f in cuda.test dit-cuda.test dcae-cuda.test sanafarm-cuda; do
 	[[ -x $BIN/$f ]] || { echo "missing $BIN/$f: run make gpu-bins on the build machine and carry bin/gpu"; failed+=("missing-$f"); }
@@ -77,7 +83,7 @@ grep -iE 'took|seconds|s/image|error' "$LOGS/generate.log" | tail -6 | sed 's/^/
 
 # 3b. The whole farm on the GPU: sanafarm dev --backend cuda (embedded etcd,
 #     NATS, Raft, a CUDA node) rendering examples/prompts.txt.
-step farm 120 env SANAFARM="$BIN/sanafarm-cuda" DEV_FLAGS="--backend cuda" OUT="$LOGS/farm" bash scripts/run-demo.sh
+step farm 120 env SANAFARM="$BIN/sanafarm-cuda" DEV_FLAGS="--backend cuda" SANAFARM_DEMO_OUT="$LOGS/farm" bash scripts/run-demo.sh
 grep -E 'job .* done|images/s|cuda' "$LOGS/farm.log" | tail -4 | sed 's/^/   /'
 
 # 4. Timings.
