@@ -112,7 +112,7 @@ func baseConfig(t *testing.T, id string, exec Executor) Config {
 // first one through a leader failover), write the shards, deregister.
 func TestAgentRunsTasksOnTinyPipeline(t *testing.T) {
 	cache, out := t.TempDir(), t.TempDir()
-	exec := NewPipelineExecutor(PipelineConfig{Models: &ModelResolver{CacheRoot: cache}, Node: "n1", Logger: testLogger(t)})
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: cache}, Node: "n1", Logger: testLogger(t)})
 	defer exec.Close()
 	cfg := baseConfig(t, "n1", exec)
 	spec := tinySpec(out, "a red fox", "a lighthouse")
@@ -195,7 +195,7 @@ func checkSamplesMatchGenerate(t *testing.T, tinyDir, out string, spec protocol.
 // no completion is sent and the slot takes new work.
 func TestAgentStaleAttemptAborts(t *testing.T) {
 	out := t.TempDir()
-	exec := NewPipelineExecutor(PipelineConfig{Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n2"})
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n2"})
 	defer exec.Close()
 	cfg := baseConfig(t, "n2", exec)
 	spec := tinySpec(out, "a red fox", "a lighthouse", "a boat", "a tree")
@@ -255,7 +255,7 @@ func TestAgentDrainHandsBack(t *testing.T) {
 // TestAgentDrainFinishesShard: a shard that finishes within the grace
 // period completes normally.
 func TestAgentDrainFinishesShard(t *testing.T) {
-	exec := NewPipelineExecutor(PipelineConfig{Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n4"})
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n4"})
 	defer exec.Close()
 	cfg := baseConfig(t, "n4", exec)
 	spec := tinySpec(t.TempDir(), "a red fox")

@@ -30,6 +30,10 @@ type PipelineConfig struct {
 	OpenStore StoreOpener
 	// OpenPrompts opens a job's prompts (default storage.NewPromptReader).
 	OpenPrompts PromptOpener
+	// Allow is where jobs may read prompt files (Read) and write outputs
+	// (Write); both openers are wrapped to refuse anything else. The zero
+	// value refuses every prompt file and output (see guardOpeners).
+	Allow protocol.Access
 	// BatchSize is the number of samples denoised together (default 1).
 	BatchSize int
 	// Resident is how many loaded pipelines are kept (LRU, default 1).
@@ -79,6 +83,7 @@ func NewPipelineExecutor(cfg PipelineConfig) *PipelineExecutor {
 			return storage.NewPromptReader(src)
 		}
 	}
+	guardOpeners(&cfg)
 	cfg.BatchSize = max(cfg.BatchSize, 1)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
