@@ -45,6 +45,9 @@ type apiConfig struct {
 	log     *slog.Logger
 	metrics prometheus.Gatherer
 	id      string
+	// forward carries writes proxied to the leader (nil: the default
+	// transport; mutual TLS with cluster TLS, see forwardTransport).
+	forward http.RoundTripper
 }
 
 type apiServer struct {
@@ -120,6 +123,7 @@ func (a *apiServer) onLeader(h http.HandlerFunc) http.HandlerFunc {
 
 func (a *apiServer) proxy(u *url.URL) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
+		Transport: a.cfg.forward,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
 			pr.Out.Header.Set(forwardedHeader, a.cfg.id+"@"+pr.In.Host)

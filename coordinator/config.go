@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,9 @@ type Config struct {
 	Etcd *clientv3.Client
 	// Token is the bearer token of the API ("" = no auth).
 	Token string
+	// Allow is where jobs may name prompt files (Read) and outputs
+	// (Write), checked at submit (see checkAllowed); nil checks nothing.
+	Allow *protocol.Access
 	// LeaseTTL is how long a task lease lasts without progress (default 30 s).
 	LeaseTTL time.Duration
 	// ProgressInterval is how often buffered progress is committed and
@@ -74,6 +78,16 @@ type Config struct {
 	// long a member's lease request is held waiting for it (default 1 s,
 	// keep it below the nodes' request timeout).
 	GangTimeout, GangHold time.Duration
+	// ClusterTLS is the mutual TLS of the Raft transport and of writes
+	// forwarded between coordinators (LoadClusterTLS); nil = plaintext and
+	// unauthenticated (development only: logged as a warning).
+	ClusterTLS *tls.Config
+	// APITLS, when set, serves the API over HTTPS (its Certificates).
+	APITLS *tls.Config
+	// HTTP bounds the API server's connections (zero fields: defaults).
+	HTTP HTTPLimits
+	// Raft are the Raft timeouts (zero fields: DefaultRaftTimeouts).
+	Raft RaftTimeouts
 	// SnapshotThreshold and SnapshotInterval tune Raft snapshots (0 = raft
 	// defaults).
 	SnapshotThreshold uint64
@@ -127,6 +141,11 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HTTPAddr == "" && c.HTTPListener == nil {
 		c.HTTPAddr = "127.0.0.1:0"
+	}
+	c.HTTP = c.HTTP.withDefaults()
+	c.Raft = c.Raft.withDefaults()
+	if err := c.Raft.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	for _, p := range c.Peers {
 		if p.ID == "" || p.Addr == "" {

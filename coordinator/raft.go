@@ -24,20 +24,77 @@ func (l *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
+// raftStream is mutual TLS with Config.ClusterTLS, else plain TCP (with
+// a warning: anyone who reaches the port can append entries).
+func (s *Server) raftStream() raft.StreamLayer {
+	if s.cfg.ClusterTLS == nil {
+		s.log.Warn("raft transport is plaintext and unauthenticated; set --cluster-ca, --cluster-cert and --cluster-key outside development")
+		return &streamLayer{Listener: s.raftLn}
+	}
+	return &tlsStreamLayer{Listener: s.raftLn, cfg: s.cfg.ClusterTLS, log: s.log}
+}
+
 // hclogFor routes raft's hclog output (warnings and up) into slog.
 func hclogFor(l *slog.Logger) hclog.Logger {
 	std := slog.NewLogLogger(l.With("component", "raft").Handler(), slog.LevelWarn)
 	return hclog.FromStandardLogger(std, &hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
 }
 
-// raftConfig uses the fast timeouts measured in STACK.md.
+// RaftTimeouts are the Raft timers (see hashicorp/raft's Config).
+type RaftTimeouts struct {
+	// Heartbeat: a follower without contact from the leader this long
+	// starts an election. Election: a candidate without a result this
+	// long starts another. LeaderLease: a leader without contact from a
+	// quorum this long steps down (at most Heartbeat). Commit: the longest
+	// an entry waits to be sent without a new one arriving.
+	Heartbeat, Election, LeaderLease, Commit time.Duration
+}
+
+// DefaultRaftTimeouts are fast timers for a low-latency private network
+// (a new leader within about a second of a crash).
+var DefaultRaftTimeouts = RaftTimeouts{Heartbeat: 300 * time.Millisecond, Election: 300 * time.Millisecond,
+	LeaderLease: 150 * time.Millisecond, Commit: 5 * time.Millisecond}
+
+func (t RaftTimeouts) withDefaults() RaftTimeouts {
+	d := DefaultRaftTimeouts
+	for _, f := range []struct{ v, d *time.Duration }{{&t.Heartbeat, &d.Heartbeat}, {&t.Election, &d.Election},
+		{&t.LeaderLease, &d.LeaderLease}, {&t.Commit, &d.Commit}} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	return t
+}
+
+// Validate checks the bounds raft enforces, with errors naming the
+// timeout and its value.
+func (t RaftTimeouts) Validate() error {
+	for _, f := range []struct {
+		name     string
+		v, least time.Duration
+	}{{"heartbeat", t.Heartbeat, 5 * time.Millisecond}, {"election", t.Election, 5 * time.Millisecond},
+		{"leader lease", t.LeaderLease, 5 * time.Millisecond}, {"commit", t.Commit, time.Millisecond}} {
+		if f.v < f.least {
+			return fmt.Errorf("raft %s timeout %v: must be at least %v", f.name, f.v, f.least)
+		}
+	}
+	if t.LeaderLease > t.Heartbeat {
+		return fmt.Errorf("raft leader lease timeout %v: must not exceed the heartbeat timeout %v", t.LeaderLease, t.Heartbeat)
+	}
+	if t.Election < t.Heartbeat {
+		return fmt.Errorf("raft election timeout %v: must be at least the heartbeat timeout %v", t.Election, t.Heartbeat)
+	}
+	return nil
+}
+
+// raftConfig applies Config.Raft (fast timers by default).
 func (s *Server) raftConfig(hl hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(s.cfg.ID)
-	rc.HeartbeatTimeout = 300 * time.Millisecond
-	rc.ElectionTimeout = 300 * time.Millisecond
-	rc.LeaderLeaseTimeout = 150 * time.Millisecond
-	rc.CommitTimeout = 5 * time.Millisecond
+	rc.HeartbeatTimeout = s.cfg.Raft.Heartbeat
+	rc.ElectionTimeout = s.cfg.Raft.Election
+	rc.LeaderLeaseTimeout = s.cfg.Raft.LeaderLease
+	rc.CommitTimeout = s.cfg.Raft.Commit
 	rc.BatchApplyCh = true
 	rc.Logger = hl
 	rc.NotifyCh = s.notifyCh

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,7 +68,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.advertise = cfg.HTTPAdvertise
 	if s.advertise == "" {
-		s.advertise = "http://" + s.httpLn.Addr().String()
+		scheme := "http://"
+		if cfg.APITLS != nil {
+			scheme = "https://"
+		}
+		s.advertise = scheme + s.httpLn.Addr().String()
 	}
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(newCollector(s))
@@ -92,7 +97,12 @@ func (s *Server) Store() *state.Store { return s.store }
 
 // Handler is the HTTP API (also served on HTTPAddr by Run).
 func (s *Server) Handler() http.Handler {
-	return newAPI(s, apiConfig{token: s.cfg.Token, log: s.log, metrics: s.registry, id: s.cfg.ID})
+	h := newAPI(s, apiConfig{token: s.cfg.Token, log: s.log, metrics: s.registry, id: s.cfg.ID,
+		forward: forwardTransport(s.cfg.ClusterTLS)})
+	if s.cfg.ClusterTLS != nil {
+		h = requireClusterCertOnForward(h)
+	}
+	return h
 }
 
 func (s *Server) getRaft() *raft.Raft {
@@ -115,11 +125,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(s.Handler(), s.cfg.HTTP, s.apiTLS(), s.log)
+	ln := s.httpLn
+	if hs.TLSConfig != nil {
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
 	var wg sync.WaitGroup
 	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	start(func() {
-		if err := hs.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)
 		}
 	})
@@ -159,7 +173,7 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 		return nil, nil, fmt.Errorf("creating log cache: %w", err)
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: &streamLayer{Listener: s.raftLn}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl})
+		Stream: s.raftStream(), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl})
 	rc := s.raftConfig(hl)
 	if err := s.bootstrap(rc, logs, bolt, snaps, trans); err != nil {
 		trans.Close()
