@@ -55,7 +55,7 @@ func TestExpfAccuracy(t *testing.T) {
 func TestExpfSpecial(t *testing.T) {
 	inf := float32(math.Inf(1))
 	for _, c := range []struct{ x, want float32 }{
-		{0, 1}, {-0.0, 1}, {89, inf}, {88.8, inf}, {1000, inf}, {inf, inf},
+		{0, 1}, {float32(math.Copysign(0, -1)), 1}, {89, inf}, {88.8, inf}, {1000, inf}, {inf, inf},
 		{-104, 0}, {-200, 0}, {-inf, 0}, {-103, float32(math.Exp(-103))},
 	} {
 		if got := expf(c.x); got != c.want {

@@ -240,7 +240,7 @@ func timestepRun(c *tc, p kernels.TimestepParams, oddOK bool) {
 	shape := []int{len(tv), p.Dim}
 	dst, tt := c.nan(shape...), c.up(host(tv, len(tv)))
 	if oddOK {
-		err, pan := safeCall(func() error { return c.be.TimestepEmbedding(dst, tt, p) })
+		pan, err := safeCall(func() error { return c.be.TimestepEmbedding(dst, tt, p) })
 		if pan != nil {
 			c.Fatalf("TimestepEmbedding panicked: %v", pan)
 		}

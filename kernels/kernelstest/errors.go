@@ -33,7 +33,7 @@ func expectErrors(t *testing.T, op string, calls []badCall) {
 	t.Run("errors", func(t *testing.T) {
 		for _, bc := range calls {
 			t.Run(bc.name, func(t *testing.T) {
-				err, p := safeCall(bc.call)
+				p, err := safeCall(bc.call)
 				switch {
 				case p != nil:
 					t.Errorf("%s panicked instead of returning an error: %v", op, p)

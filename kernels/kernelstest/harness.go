@@ -88,7 +88,7 @@ func (c *tc) downF32(d *kernels.Tensor) []float32 {
 // skips it.
 func (c *tc) call(op string, f func() error) {
 	c.Helper()
-	err, p := safeCall(f)
+	p, err := safeCall(f)
 	switch {
 	case p != nil:
 		c.Fatalf("%s panicked: %v (seed %#x)", op, p, c.seed)
@@ -100,7 +100,7 @@ func (c *tc) call(op string, f func() error) {
 }
 
 // safeCall runs f, turning a panic into its recovered value.
-func safeCall(f func() error) (err error, panicked any) {
+func safeCall(f func() error) (panicked any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = r

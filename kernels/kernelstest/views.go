@@ -79,7 +79,7 @@ func matmulConcurrent(c *tc) {
 	for i := range jobs {
 		wg.Go(func() {
 			for range 5 {
-				err, p := safeCall(func() error { return c.be.MatMul(jobs[i].dst, jobs[i].a, jobs[i].w, nil) })
+				p, err := safeCall(func() error { return c.be.MatMul(jobs[i].dst, jobs[i].a, jobs[i].w, nil) })
 				if p != nil {
 					err = fmt.Errorf("panic: %v", p)
 				}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"path"
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/gemma2"
@@ -193,12 +192,4 @@ func jsonNames(fsys fs.FS, name string) (map[string]json.RawMessage, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return m, nil
-}
-
-func sub(fsys fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(fsys, path.Clean(dir))
-	if err != nil {
-		return fsys
-	}
-	return s
 }

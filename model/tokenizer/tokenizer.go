@@ -271,7 +271,7 @@ func (t *Tokenizer) setNormalizer(raw json.RawMessage) error {
 		return nil
 	case "Replace":
 		if n.Pattern == nil || n.Pattern.String == nil || *n.Pattern.String == "" {
-			return fmt.Errorf("Replace: only a non-empty String pattern is supported")
+			return fmt.Errorf("normalizer Replace: only a non-empty String pattern is supported")
 		}
 		t.replace = append(t.replace, [2]string{*n.Pattern.String, n.Content})
 		return nil
