@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -21,8 +20,10 @@ const tmpPrefix = ".sanafarm-tmp-"
 
 // Local is a Store in a local directory. Every operation goes through an
 // os.Root, so no key (nor a symlink inside the directory) reaches outside
-// it. Put writes a temporary file in the target's directory, syncs it and
-// renames it into place.
+// it. Put writes a temporary file in the store's temporary folder
+// (tmpDir, locked while written), syncs it and renames it into place;
+// NewLocal removes the temporary files no live writer holds (a killed
+// writer's), and Close removes the folder when it is empty.
 type Local struct {
 	root *os.Root
 	dir  string
@@ -35,7 +36,12 @@ func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("opening local store: %w", err)
 	}
-	return openLocal(dir)
+	l, err := openLocal(dir)
+	if err != nil {
+		return nil, err
+	}
+	l.sweepTemp()
+	return l, nil
 }
 
 func openLocal(dir string) (*Local, error) {
@@ -49,8 +55,12 @@ func openLocal(dir string) (*Local, error) {
 // Dir is the store's directory.
 func (l *Local) Dir() string { return l.dir }
 
-// Close releases the directory.
-func (l *Local) Close() error { return l.root.Close() }
+// Close removes the temporary folder if it is empty and releases the
+// directory.
+func (l *Local) Close() error {
+	_ = l.root.Remove(tmpDir) // fails while another writer uses it: fine
+	return l.root.Close()
+}
 
 // Put atomically stores r's bytes under key.
 func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
@@ -62,38 +72,28 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 // renamed into place; with opts.IfAbsent hard-linked into place, which
 // fails with ErrExists when the key is taken) and returns their SHA-256.
 func (l *Local) PutObject(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
-	if err := CheckKey(key); err != nil {
+	if err := checkWriteKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return ObjectInfo{}, err
 	}
-	dir, base := path.Split(key)
-	if dir != "" {
-		if err := l.root.MkdirAll(strings.TrimSuffix(dir, "/"), 0o755); err != nil {
-			return ObjectInfo{}, fmt.Errorf("storing %s: %w", key, err)
-		}
-	}
-	tmp, f, err := l.createTemp(dir, base)
+	tmp, f, err := l.createTemp(path.Base(key))
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("storing %s: %w", key, err)
+		return ObjectInfo{}, fmt.Errorf("storing %s: %w", l.name(key), err)
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx: ctx, r: r})
 	if err == nil {
 		err = f.Sync()
 	}
+	if err == nil {
+		// Placed while the file is still open (and locked), so a sweep
+		// by another store never takes it for a dead writer's.
+		err = l.place(tmp, key, opts.IfAbsent)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil && opts.IfAbsent {
-		err = l.root.Link(tmp, key)
-		if errors.Is(err, fs.ErrExist) {
-			err = ErrExists
-		}
-		_ = l.root.Remove(tmp)
-	} else if err == nil {
-		err = l.root.Rename(tmp, key)
 	}
 	if err != nil {
 		_ = l.root.Remove(tmp)
@@ -102,18 +102,38 @@ func (l *Local) PutObject(ctx context.Context, key string, r io.Reader, opts Put
 	return ObjectInfo{Key: key, Size: n, ModTime: time.Now(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-func (l *Local) createTemp(dir, base string) (string, *os.File, error) {
-	var b [6]byte
-	for range 5 {
-		_, _ = rand.Read(b[:])
-		name := dir + tmpPrefix + base + "-" + hex.EncodeToString(b[:])
-		f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, fs.ErrExist) {
-			continue
+// place moves the temporary file tmp to key (creating key's folder):
+// a rename, or with ifAbsent a hard link that fails with ErrExists when
+// key is taken. A folder removed meanwhile (an emptied prefix being
+// pruned) is made again.
+func (l *Local) place(tmp, key string, ifAbsent bool) error {
+	var err error
+	for range 3 {
+		if dir := path.Dir(key); dir != "." {
+			if err = l.root.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
 		}
-		return name, f, err
+		if ifAbsent {
+			err = l.root.Link(tmp, key)
+			if errors.Is(err, fs.ErrExist) {
+				return ErrExists
+			}
+			if err == nil {
+				_ = l.root.Remove(tmp)
+				return nil
+			}
+		} else if err = l.root.Rename(tmp, key); err == nil {
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if _, serr := l.root.Stat(tmp); serr != nil {
+			return err // the temporary file itself is gone
+		}
 	}
-	return "", nil, errors.New("cannot create a temporary file")
+	return err
 }
 
 // Get opens the object.
@@ -178,6 +198,10 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("deleting %s: %w", l.name(key), err)
 	}
+	// Folders left empty go too, as in an object store (a Put racing
+	// with this makes its folder again: see place).
+	for dir := path.Dir(key); dir != "." && l.root.Remove(dir) == nil; dir = path.Dir(dir) {
+	}
 	return nil
 }
 
@@ -216,6 +240,9 @@ var errStop = errors.New("stop")
 
 func (l *Local) visit(p string, d fs.DirEntry, prefix string, yield func(ObjectInfo, error) bool) error {
 	if d.IsDir() {
+		if p == tmpDir {
+			return fs.SkipDir
+		}
 		if p != "." && !strings.HasPrefix(p+"/", prefix) && !strings.HasPrefix(prefix, p+"/") {
 			return fs.SkipDir
 		}

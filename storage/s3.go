@@ -275,6 +275,12 @@ func (s *S3) stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, err
 	}
+	return ObjectInfo{Key: key, Size: oi.Size, ModTime: oi.LastModified, SHA256: sha256Meta(oi)}, nil
+}
+
+// sha256Meta is the x-amz-meta-sha256 an object was stored with ("" if
+// none).
+func sha256Meta(oi minio.ObjectInfo) string {
 	sha := oi.Metadata.Get("X-Amz-Meta-" + MetaSHA256)
 	if sha == "" {
 		for k, v := range oi.UserMetadata {
@@ -283,7 +289,7 @@ func (s *S3) stat(ctx context.Context, key string) (ObjectInfo, error) {
 			}
 		}
 	}
-	return ObjectInfo{Key: key, Size: oi.Size, ModTime: oi.LastModified, SHA256: sha}, nil
+	return sha
 }
 
 // Delete removes the object (absent objects are no error).

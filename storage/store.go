@@ -69,6 +69,11 @@ type Store interface {
 	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
 	// Delete removes the object; deleting an absent object is no error.
 	Delete(ctx context.Context, key string) error
+	// Copy stores the object src under dst too, atomically like Put
+	// (S3: a server-side copy keeping the recorded SHA-256; local: a hard
+	// link renamed into place), and returns dst's size and SHA-256
+	// (ErrNotFound when src is absent).
+	Copy(ctx context.Context, src, dst string) (ObjectInfo, error)
 	// Close releases the store.
 	Close() error
 }
