@@ -18,10 +18,12 @@ build: ## compile every package (pure Go, CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build -tags '$(GO_TAGS)' $(PKGS)
 
 .PHONY: lint
-lint: ## gofmt, go vet (also for arm64), import rules of DESIGN.md §2
+lint: ## gofmt, go mod tidy -diff, go vet (also for arm64), staticcheck (a go.mod tool), import rules (docs/architecture.md §3)
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 	CGO_ENABLED=0 $(GO) vet -tags '$(GO_TAGS)' $(PKGS)
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet -tags '$(GO_TAGS)' ./kernels/...
+	CGO_ENABLED=0 $(GO) tool staticcheck -tags '$(GO_TAGS)' $(PKGS)
 	$(GO) test -count=1 ./internal/archtest/
 
 .PHONY: test-deps
