@@ -13,7 +13,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,16 +78,26 @@ func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
 	if a.cfg.token == "" {
 		return h
 	}
-	want := []byte("Bearer " + a.cfg.token)
+	want := []byte(a.cfg.token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if !bearerOK(r.Header.Get("Authorization"), want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sanafarm"`)
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "missing or wrong bearer token"))
 			return
 		}
 		h(w, r)
 	}
+}
+
+// bearerOK checks an Authorization header against the token. The scheme
+// is case-insensitive (RFC 7235 section 2.1: "bearer" is "Bearer"); the
+// token is compared in constant time.
+func bearerOK(header string, want []byte) bool {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimLeft(token, " ")), want) == 1
 }
 
 // onLeader runs h on the leader and proxies the request there otherwise.
@@ -171,35 +180,18 @@ func (a *apiServer) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *apiServer) get(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, from := 0, 0
-	var fields []protocol.FieldError
-	if q.Get("tasks") == "1" || q.Get("tasks") == "true" {
-		limit = queryInt(q, "limit", 1000, &fields)
-		from = queryInt(q, "from", 0, &fields)
-	}
-	if len(fields) > 0 {
-		writeError(w, &protocol.Error{Code: protocol.CodeBadRequest, Message: "bad query", Fields: fields})
+	from, limit, err := parseTaskQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	d, ok := a.b.JobDetail(protocol.JobID(r.PathValue("id")), from, limit)
+	id := r.PathValue("id")
+	d, ok := a.b.JobDetail(protocol.JobID(id), from, limit)
 	if !ok {
-		writeError(w, protocol.Errorf(protocol.CodeNotFound, "job %s not found", r.PathValue("id")))
+		writeError(w, jobNotFound(id))
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
-}
-
-func queryInt(q url.Values, name string, def int, fields *[]protocol.FieldError) int {
-	s := q.Get(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		*fields = append(*fields, protocol.FieldError{Field: name, Value: s, Problem: "want a non-negative integer"})
-	}
-	return n
 }
 
 func (a *apiServer) cancel(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +201,10 @@ func (a *apiServer) cancel(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
+	}
+	if err := checkReason(req.Reason); err != nil {
+		writeError(w, err)
+		return
 	}
 	j, err := a.b.CancelJob(r.Context(), protocol.JobID(r.PathValue("id")), req.Reason)
 	if err != nil {

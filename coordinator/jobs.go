@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"reflect"
-	"regexp"
 	"strconv"
 
 	"github.com/hashicorp/raft"
@@ -14,8 +13,6 @@ import (
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
 )
-
-var reJobID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // NewJobID returns "j-" + 16 random hex digits.
 func NewJobID() protocol.JobID {
@@ -35,9 +32,8 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	}
 	if id == "" {
 		id = NewJobID()
-	} else if !reJobID.MatchString(string(id)) {
-		return protocol.Job{}, &protocol.Error{Code: protocol.CodeBadRequest, Message: "invalid job id",
-			Fields: []protocol.FieldError{{Field: "id", Value: string(id), Problem: "want 1-64 letters, digits, _ . -"}}}
+	} else if err := protocol.CheckJobID(id); err != nil {
+		return protocol.Job{}, err
 	}
 	if j, ok := s.store.JobByID(id); ok {
 		return existing(j, spec)
@@ -77,7 +73,7 @@ func existing(j protocol.Job, spec protocol.JobSpec) (protocol.Job, error) {
 // CancelJob commits a JobCancel (leader only).
 func (s *Server) CancelJob(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error) {
 	if _, ok := s.store.JobByID(id); !ok {
-		return protocol.Job{}, protocol.Errorf(protocol.CodeNotFound, "job %s not found", id)
+		return protocol.Job{}, jobNotFound(string(id))
 	}
 	if _, err := s.apply(ctx, protocol.CmdJobCancel, protocol.JobCancel{ID: id, Reason: reason, At: s.cfg.Clock()}); err != nil {
 		return protocol.Job{}, err
@@ -87,8 +83,10 @@ func (s *Server) CancelJob(ctx context.Context, id protocol.JobID, reason string
 	return j, nil
 }
 
-// JobDetail returns a job with its task counts and, when limit != 0, up to
-// limit tasks from shard `from` on (limit < 0: all).
+// JobDetail returns a job with its task counts and, when limit > 0, up to
+// min(limit, api.MaxTaskPage) tasks from shard `from` on. The page is
+// capped here too, not only in the HTTP layer: a listing's cost must
+// never follow a client-given number.
 func (s *Server) JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, bool) {
 	j, ok := s.store.JobByID(id)
 	if !ok {
@@ -96,8 +94,8 @@ func (s *Server) JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, b
 	}
 	c, _ := s.store.TaskCounts(id)
 	d := api.JobDetail{Job: j, Counts: api.TaskCounts(c)}
-	if limit != 0 {
-		d.Tasks = s.store.TasksByJob(id, from, max(limit, 0))
+	if limit > 0 && from >= 0 && from < j.Shards {
+		d.Tasks = s.store.TasksByJob(id, from, min(limit, api.MaxTaskPage))
 	}
 	return d, true
 }

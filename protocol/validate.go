@@ -17,6 +17,25 @@ var (
 	promptExts = []string{"txt", "jsonl", "csv", "parquet"}
 )
 
+// reJobID is the shape of a job id: the coordinator's own "j-" + 16 hex
+// digits, or a client's choice of 1-64 letters, digits, '_', '.', '-'
+// (never '/', and never "." or ".." since it starts with a letter or digit).
+var reJobID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// CheckJobID returns a bad_request *Error naming the field "id" and its
+// value when id is not a valid job id.
+func CheckJobID(id JobID) error {
+	if reJobID.MatchString(string(id)) {
+		return nil
+	}
+	v := string(id)
+	if len(v) > 80 {
+		v = v[:80] + "…"
+	}
+	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("invalid job id %q", v),
+		Fields: []FieldError{{Field: "id", Value: v, Problem: "want 1-64 letters, digits, _ . - starting with a letter or digit"}}}
+}
+
 // Validate checks a job spec and returns every problem as a
 // ValidationError (nil when valid).
 func (s JobSpec) Validate() error {
@@ -28,6 +47,7 @@ func (s JobSpec) Validate() error {
 	s.validateImage(add)
 	s.validatePrompts(add)
 	s.validateOutput(add)
+	s.validateSize(add)
 	if len(v) == 0 {
 		return nil
 	}
@@ -91,8 +111,31 @@ func (s JobSpec) validateImage(add addFunc) {
 		}
 	}
 	if len(s.NegativePrompt) > MaxPromptBytes || !utf8.ValidString(s.NegativePrompt) {
-		add("negative_prompt", "", fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxPromptBytes))
+		add("negative_prompt", textSummary(s.NegativePrompt), fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxPromptBytes))
 	}
+	s.validateLabels(add)
+}
+
+// MaxLabelBytes bounds the free-text labels of a spec (name, revision).
+const MaxLabelBytes = 256
+
+func (s JobSpec) validateLabels(add addFunc) {
+	for _, f := range []struct{ name, v string }{{"name", s.Name}, {"revision", s.Revision}} {
+		if len(f.v) > MaxLabelBytes || !utf8.ValidString(f.v) || strings.ContainsFunc(f.v, isControl) {
+			add(f.name, textSummary(f.v), fmt.Sprintf("want printable UTF-8 of at most %d bytes", MaxLabelBytes))
+		}
+	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// textSummary is how a field error shows a text value: quoted when short,
+// its size when long (a 64 KiB prompt does not belong in an error).
+func textSummary(v string) string {
+	if len(v) <= 64 && utf8.ValidString(v) {
+		return strconv.Quote(v)
+	}
+	return fmt.Sprintf("%d bytes", len(v))
 }
 
 func (s JobSpec) validatePrompts(add addFunc) {
@@ -111,7 +154,7 @@ func (s JobSpec) validatePrompts(add addFunc) {
 	}
 	for i, t := range p.Inline {
 		if len(t) > MaxPromptBytes || !utf8.ValidString(t) || strings.TrimSpace(t) == "" {
-			add(fmt.Sprintf("prompts.inline[%d]", i), "", fmt.Sprintf("must be non-empty valid UTF-8 of at most %d bytes", MaxPromptBytes))
+			add(fmt.Sprintf("prompts.inline[%d]", i), textSummary(t), fmt.Sprintf("must be non-empty valid UTF-8 of at most %d bytes", MaxPromptBytes))
 			break
 		}
 	}
@@ -122,6 +165,41 @@ func (s JobSpec) validatePrompts(add addFunc) {
 		if f := p.FormatOrExt(); !contains(promptExts, f) {
 			add("prompts.format", f, "want txt, jsonl, csv or parquet")
 		}
+	}
+}
+
+// Job size limits. The coordinator keeps a job in memory independent of
+// its size (tasks are implied until leased, see coordinator/state), but a
+// size claimed by a client is still bounded: counters and shard numbers
+// stay far from overflow, and every per-shard loop (task listings,
+// manifests) has a known worst case.
+const (
+	MaxSamples = 10_000_000_000 // images per job
+	MaxShards  = 100_000_000    // shards per job
+)
+
+// validateSize checks the job's images and shards against MaxSamples and
+// MaxShards. Counts the other checks already refuse are not re-reported.
+func (s JobSpec) validateSize(add addFunc) {
+	p := s.Prompts
+	rows := p.Count()
+	if p.InlineStart != 0 || rows <= 0 || rows > MaxRows || s.ImagesPerPrompt < 0 ||
+		s.ImagesPerPrompt > MaxImagesPerPrompt || s.ShardSize < 0 || s.ShardSize > 100000 {
+		return
+	}
+	ipp := int64(max(s.ImagesPerPrompt, 1))
+	if samples := rows * ipp; samples > MaxSamples { // rows <= 2^36, ipp <= 1000: no overflow
+		field, value := "prompts.rows", strconv.FormatInt(rows, 10)
+		if len(p.Inline) > 0 {
+			field, value = "images_per_prompt", strconv.FormatInt(ipp, 10)
+		}
+		add(field, value, fmt.Sprintf("%d prompts × %d images per prompt = %d images, over the limit of %d per job; split the job",
+			rows, ipp, samples, int64(MaxSamples)))
+		return
+	}
+	if shards := s.Shards(); shards > MaxShards {
+		add("shard_size", strconv.Itoa(s.EffectiveShardSize()), fmt.Sprintf("%d images in shards of %d = %d shards, over the limit of %d per job; raise shard_size",
+			s.Samples(), s.EffectiveShardSize(), shards, MaxShards))
 	}
 }
 

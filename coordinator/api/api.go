@@ -4,6 +4,7 @@
 package api
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -16,10 +17,18 @@ const (
 	PathHealth  = "/v1/health"   // GET: Health (no auth)
 	PathMetrics = "/metrics"     // GET: Prometheus (no auth)
 	MaxBody     = int64(1 << 20) // request bodies larger than this get 413 too_large
+	// MaxTaskPage is the most tasks one GET /v1/jobs/{id}?tasks=1 lists
+	// (and the default limit): a larger limit is a 400 naming `limit`, not
+	// a silent clamp, so a client never mistakes a page for the whole job.
+	MaxTaskPage = 1000
+	// MaxReason bounds a cancel reason (bytes); it is kept with the job.
+	MaxReason = 1024
 )
 
-// JobPath is /v1/jobs/{id} (GET: JobDetail, ?tasks=1&from=&limit=).
-func JobPath(id protocol.JobID) string { return PathJobs + "/" + string(id) }
+// JobPath is /v1/jobs/{id} (GET: JobDetail, ?tasks=1&from=&limit=, with
+// 0 <= limit <= MaxTaskPage). The id is path-escaped: whatever it holds
+// ('/', '?', '#'), it stays one path segment.
+func JobPath(id protocol.JobID) string { return PathJobs + "/" + url.PathEscape(string(id)) }
 
 // CancelPath is /v1/jobs/{id}/cancel (POST, optional body CancelRequest; 200 Job).
 func CancelPath(id protocol.JobID) string { return JobPath(id) + "/cancel" }

@@ -187,7 +187,9 @@ func (s *Store) TasksByJob(id protocol.JobID, from, limit int) []protocol.Task {
 	if limit > 0 {
 		n = min(n, limit)
 	}
-	out := make([]protocol.Task, 0, max(n, 0))
+	// Grown by append, never sized from limit: a caller's limit may be
+	// far above what is worth allocating up front.
+	out := make([]protocol.Task, 0, min(max(n, 0), 1024))
 	for i := max(from, 0); len(out) < n; i++ {
 		t, _ := e.task(i)
 		out = append(out, t)

@@ -1,0 +1,80 @@
+package protocol
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestValidateJobSize: a client's claimed size is bounded (issue 13 item
+// 1: a job of 6.9e13 shards was accepted), and each refusal names the
+// field and its value.
+func TestValidateJobSize(t *testing.T) {
+	file := func(rows int64, ipp, shardSize int) JobSpec {
+		s := validSpec()
+		s.Prompts = PromptSource{URL: "s3://b/p.jsonl", Rows: rows}
+		s.ImagesPerPrompt, s.ShardSize = ipp, shardSize
+		return s
+	}
+	cases := []struct {
+		name         string
+		spec         JobSpec
+		field, value string // "" = valid
+	}{
+		{"largest allowed", file(MaxSamples/1000, 1000, 100), "", ""},
+		{"6.9e13 shards", file(MaxRows, MaxImagesPerPrompt, 1), "prompts.rows", "68719476736"},
+		{"rows over the sample cap", file(MaxSamples+1, 1, 100000), "prompts.rows", "10000000001"},
+		{"images per prompt over the cap", file(MaxSamples/10, 11, 100000), "prompts.rows", "1000000000"},
+		{"too many shards", file(MaxShards+1, 1, 1), "shard_size", "1"},
+		{"default shard size too small", file(MaxSamples, 1, 0), "shard_size", "64"},
+		{"inline x images per prompt", func() JobSpec {
+			s := validSpec()
+			s.ImagesPerPrompt, s.ShardSize = MaxImagesPerPrompt, 1
+			s.Prompts.Inline = make([]string, MaxInlinePrompts)
+			for i := range s.Prompts.Inline {
+				s.Prompts.Inline[i] = "p"
+			}
+			return s
+		}(), "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.spec.Validate()
+			if c.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var v ValidationError
+			if !errors.As(err, &v) || len(v) != 1 || v[0].Field != c.field || v[0].Value != c.value {
+				t.Fatalf("err = %#v, want one error on %s = %s", err, c.field, c.value)
+			}
+		})
+	}
+}
+
+// TestValidateNamesValues: text fields are bounded and their errors carry
+// a value (quoted, or its size when long) — never an empty one.
+func TestValidateNamesValues(t *testing.T) {
+	cases := []struct {
+		name, field, value string
+		edit               func(*JobSpec)
+	}{
+		{"long name", "name", "257 bytes", func(s *JobSpec) { s.Name = strings.Repeat("n", 257) }},
+		{"control char in name", "name", `"a\nb"`, func(s *JobSpec) { s.Name = "a\nb" }},
+		{"long revision", "revision", "300 bytes", func(s *JobSpec) { s.Revision = strings.Repeat("r", 300) }},
+		{"blank prompt", "prompts.inline[1]", `" "`, func(s *JobSpec) { s.Prompts.Inline[1] = " " }},
+		{"huge negative prompt", "negative_prompt", "65537 bytes", func(s *JobSpec) { s.NegativePrompt = strings.Repeat("x", MaxPromptBytes+1) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := validSpec()
+			c.edit(&s)
+			var v ValidationError
+			if err := s.Validate(); !errors.As(err, &v) || v[0].Field != c.field || v[0].Value != c.value {
+				t.Fatalf("err = %v, want %s = %s", err, c.field, c.value)
+			}
+		})
+	}
+}
