@@ -134,9 +134,10 @@ func TestAgentRunsTasksOnTinyPipeline(t *testing.T) {
 		if c.Error != "" || c.Result == nil || c.Result.Images != images || c.Node != "n1" || c.Attempt != shard+1 {
 			t.Fatalf("shard %d completion %+v", shard, c)
 		}
-		if _, err := os.Stat(filepath.Join(out, storage.StatsKey("", shard))); err != nil {
-			t.Fatalf("shard %d stats: %v", shard, err)
-		}
+		waitFor(t, 10*time.Second, "shard published (stats last)", func() bool { // published after the ack
+			_, err := os.Stat(filepath.Join(out, storage.StatsKey("", shard)))
+			return err == nil
+		})
 	}
 	if len(leader.progressReports()) == 0 {
 		t.Error("no progress reports")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,7 @@ type PipelineExecutor struct {
 	facts factsCache
 
 	generated, reused atomic.Int64
+	staged            sync.Map // stagedKey → true: attempts with staged objects
 }
 
 var (
@@ -114,7 +116,10 @@ func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec) (*re
 	return &resident{model: m, p: p, loadTime: time.Since(start)}, nil
 }
 
-// Execute generates the task's samples, writes them and the shard stats.
+// Execute generates the task's samples, writes them and the shard stats
+// under the attempt's staging folder (storage.AttemptPrefix): nothing is
+// visible until the leader has accepted the attempt and Publish (or the
+// leader, before the job manifest) copies them to their final keys.
 // A shard whose stats already exist for the same request hash and verify
 // against the stored objects (size and SHA-256) is not generated again:
 // its recorded result is returned (ShardInfo.Reused), which is how
@@ -155,7 +160,8 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	return e.generate(ctx, a, store, format, plan, hash, progress, start)
 }
 
-// generate writes the shard from scratch (over any old objects).
+// generate writes the shard from scratch under its attempt's staging
+// folder (stage); Publish makes it visible once the leader accepts it.
 func (e *PipelineExecutor) generate(ctx context.Context, a protocol.Assignment, store ObjectStore, format string,
 	plan *shardPlan, hash string, progress func(int), start time.Time) (protocol.ShardInfo, error) {
 	res, loaded, err := e.cache.acquire(ctx, a.Spec)
@@ -163,7 +169,7 @@ func (e *PipelineExecutor) generate(ctx context.Context, a protocol.Assignment, 
 		return protocol.ShardInfo{}, err
 	}
 	defer e.cache.release(res)
-	w, err := storage.NewShardWriter(store, format, "", a.Task.Shard)
+	w, err := storage.NewShardWriter(e.stage(store, a), format, "", a.Task.Shard)
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}

@@ -75,7 +75,8 @@ type rankSetup struct {
 }
 
 // generateRank loads the group's pipeline and generates the shard; rank 0
-// writes it, the others discard their (identical) images.
+// writes it (staged, as Execute does), the others discard their
+// (identical) images.
 func (e *PipelineExecutor) generateRank(ctx context.Context, a protocol.Assignment, s rankSetup, progress func(int), start time.Time) (protocol.ShardInfo, error) {
 	t0 := time.Now()
 	p, err := sana.Load(ctx, osDirFS(s.model.Dir), sana.Options{Backend: e.cfg.Backend, Variant: s.model.Variant,
@@ -94,7 +95,7 @@ func (e *PipelineExecutor) generateRank(ctx context.Context, a protocol.Assignme
 	res := &resident{model: s.model, p: p, loadTime: time.Since(t0)}
 	var w storage.ShardWriter = &discardWriter{}
 	if a.Rank == 0 {
-		if w, err = storage.NewShardWriter(s.store, s.format, "", a.Task.Shard); err != nil {
+		if w, err = storage.NewShardWriter(e.stage(s.store, a), s.format, "", a.Task.Shard); err != nil {
 			s.t.Abort(err)
 			return protocol.ShardInfo{}, err
 		}

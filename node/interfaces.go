@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"iter"
 
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
@@ -35,11 +36,16 @@ type GPUInspector interface {
 }
 
 // ObjectStore is what the executor needs of an output store: it writes
-// shards and reads back their stats and objects to resume a job.
+// shards and reads back their stats and objects to resume a job; it
+// publishes an accepted attempt's staged objects (Copy) and deletes a
+// finished or refused attempt's (List, Delete).
 type ObjectStore interface {
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
+	Copy(ctx context.Context, src, dst string) (storage.ObjectInfo, error)
+	List(ctx context.Context, prefix string) iter.Seq2[storage.ObjectInfo, error]
+	Delete(ctx context.Context, key string) error
 	Close() error
 }
 

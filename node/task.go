@@ -34,19 +34,76 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	switch {
 	case errors.Is(cause, errStale):
 		log.Warn("task aborted", "err", cause)
+		a.discard(ctx, exec, asg)
 		return
 	case err == nil && asg.Rank > 0:
 		log.Info("rank done; rank 0 reports the shard", "seconds", time.Since(start).Seconds())
 	case err == nil:
 		info.Node = a.cfg.ID
 		log.Info("task done", "images", info.Images, "seconds", time.Since(start).Seconds())
-		a.complete(ctx, asg, rep.deadline(), &info, "")
+		switch a.complete(ctx, asg, rep.deadline(), &info, "") {
+		case completionAccepted:
+			a.publish(ctx, exec, asg, info)
+		case completionRefused:
+			a.discard(ctx, exec, asg)
+		}
+		// completionUnknown: the leader may have accepted it; it
+		// publishes the staging itself before the job's manifest.
 	case errors.Is(cause, errDraining):
 		log.Warn("task handed back", "reason", "draining")
 		a.complete(ctx, asg, rep.deadline(), nil, "draining")
+		a.discard(ctx, exec, asg)
 	default:
 		log.Error("task failed", "err", err)
 		a.complete(ctx, asg, rep.deadline(), nil, err.Error())
+		a.discard(ctx, exec, asg)
+	}
+}
+
+// Publisher is implemented by executors that stage a shard's objects
+// under its attempt (storage.AttemptPrefix) instead of writing the final
+// keys: the agent calls Publish once the leader has accepted the
+// attempt's completion, and Discard when the attempt can never be
+// accepted (refused as stale, failed, handed back).
+type Publisher interface {
+	Publish(ctx context.Context, a protocol.Assignment, info protocol.ShardInfo) error
+	Discard(ctx context.Context, a protocol.Assignment) error
+}
+
+// publishTimeout bounds publishing or discarding one attempt's staging;
+// it runs even while the node drains (the leader covers a node that dies
+// meanwhile).
+const publishTimeout = 2 * time.Minute
+
+// publish makes an accepted attempt's objects visible.
+func (a *Agent) publish(ctx context.Context, exec Executor, asg protocol.Assignment, info protocol.ShardInfo) {
+	p, ok := exec.(Publisher)
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := p.Publish(pctx, asg, info); err != nil {
+		a.log.Warn("publishing the accepted shard; the leader publishes it before the manifest", "job_id", asg.Task.Job,
+			"shard", asg.Task.Shard, "attempt", asg.Task.Attempt, "err", err)
+		return
+	}
+	a.log.Debug("shard published", "job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt,
+		"seconds", time.Since(start).Seconds())
+}
+
+// discard deletes the staging of an attempt that will never be published.
+func (a *Agent) discard(ctx context.Context, exec Executor, asg protocol.Assignment) {
+	p, ok := exec.(Publisher)
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := p.Discard(pctx, asg); err != nil {
+		a.log.Warn("deleting the staging of a refused attempt", "job_id", asg.Task.Job, "shard", asg.Task.Shard,
+			"attempt", asg.Task.Attempt, "err", err)
 	}
 }
 
@@ -77,9 +134,18 @@ func (a *Agent) refreshModels(exec Executor) {
 	a.update(func(info *protocol.NodeInfo) { info.Models = models })
 }
 
+// completion is what became of a CompleteReport.
+type completion int
+
+const (
+	completionUnknown  completion = iota // no answer before the deadline, or an error
+	completionAccepted                   // the leader applied it (or had already)
+	completionRefused                    // the attempt is not current (fenced)
+)
+
 // complete sends the CompleteReport, retrying retryable failures (the
 // leader may be failing over) until the lease deadline passes.
-func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string) {
+func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string) completion {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
 	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info, Error: reason}
 	giveUp := deadline
@@ -94,18 +160,18 @@ func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline 
 		err := a.request(cctx, protocol.SubjectComplete, rep, &ack, func() *protocol.Error { return ack.Error })
 		switch {
 		case err == nil:
-			return
+			return completionAccepted
 		case fenced(err):
 			log.Warn("completion rejected: attempt is stale", "err", err)
-			return
+			return completionRefused
 		case !retryable(err):
 			log.Error("completion rejected", "err", err)
-			return
+			return completionUnknown
 		}
 		log.Debug("sending task completion; retrying", "err", err)
 		if !b.wait(cctx) {
 			log.Error("giving up on task completion after the lease deadline", "err", err)
-			return
+			return completionUnknown
 		}
 	}
 }

@@ -355,6 +355,27 @@ func (k killableExec) Execute(ctx context.Context, a protocol.Assignment, progre
 	return k.Executor.Execute(ctx, a, progress)
 }
 
+// Publish forwards node.Publisher (nothing to do when the executor is
+// none), under the same kill as Execute.
+func (k killableExec) Publish(ctx context.Context, a protocol.Assignment, info protocol.ShardInfo) error {
+	p, ok := k.Executor.(node.Publisher)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(k.killed, func() { cancel(context.Cause(k.killed)) })()
+	return p.Publish(ctx, a, info)
+}
+
+// Discard forwards node.Publisher.
+func (k killableExec) Discard(ctx context.Context, a protocol.Assignment) error {
+	if p, ok := k.Executor.(node.Publisher); ok {
+		return p.Discard(ctx, a)
+	}
+	return nil
+}
+
 // Models forwards node.ModelLister (nil when the executor is none).
 func (k killableExec) Models() []string {
 	if ml, ok := k.Executor.(node.ModelLister); ok {

@@ -1,0 +1,62 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
+)
+
+var _ Publisher = (*PipelineExecutor)(nil)
+
+// stagedKey names an attempt this executor has staged objects for.
+type stagedKey struct {
+	protocol.TaskKey
+	attempt int
+}
+
+// stage is the shard writers' store: every key goes under the attempt's
+// staging folder, so a node that lost its lease (frozen, cut off from
+// NATS but not from storage) never writes a key readers see. The attempt
+// is remembered until Publish or Discard.
+func (e *PipelineExecutor) stage(store ObjectStore, a protocol.Assignment) storage.Putter {
+	e.staged.Store(stagedKey{a.Task.TaskKey, a.Task.Attempt}, true)
+	return storage.Stage(store, "", storage.AttemptPrefix("", string(a.Task.Job), a.Task.Shard, a.Task.Attempt))
+}
+
+// Publish copies an accepted attempt's staged objects to their final
+// keys (the stats last) and deletes the staging. A reused shard staged
+// nothing.
+func (e *PipelineExecutor) Publish(ctx context.Context, a protocol.Assignment, info protocol.ShardInfo) error {
+	if _, ok := e.staged.LoadAndDelete(stagedKey{a.Task.TaskKey, a.Task.Attempt}); !ok || info.Reused {
+		return nil
+	}
+	store, err := e.cfg.OpenStore(ctx, a.Spec.Output.URL)
+	if err != nil {
+		return fmt.Errorf("opening output %s: %w", a.Spec.Output.URL, err)
+	}
+	defer store.Close()
+	job, shard, attempt := string(a.Task.Job), a.Task.Shard, a.Task.Attempt
+	if _, err := storage.Publish(ctx, store, "", job, shard, attempt); err != nil {
+		return err
+	}
+	if err := storage.DiscardAttempt(ctx, store, "", job, shard, attempt); err != nil {
+		return fmt.Errorf("deleting the published staging of shard %05d attempt %d: %w", shard, attempt, err)
+	}
+	return nil
+}
+
+// Discard deletes the staged objects of an attempt that will never be
+// published (refused as stale, failed, handed back).
+func (e *PipelineExecutor) Discard(ctx context.Context, a protocol.Assignment) error {
+	if _, ok := e.staged.LoadAndDelete(stagedKey{a.Task.TaskKey, a.Task.Attempt}); !ok {
+		return nil // nothing written (failed early, or reused)
+	}
+	store, err := e.cfg.OpenStore(ctx, a.Spec.Output.URL)
+	if err != nil {
+		return fmt.Errorf("opening output %s: %w", a.Spec.Output.URL, err)
+	}
+	defer store.Close()
+	return storage.DiscardAttempt(ctx, store, "", string(a.Task.Job), a.Task.Shard, a.Task.Attempt)
+}
