@@ -30,6 +30,9 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	if err := validateSpec(spec, nil); err != nil {
 		return protocol.Job{}, err
 	}
+	if err := s.checkAllowed(spec); err != nil {
+		return protocol.Job{}, err
+	}
 	if id == "" {
 		id = NewJobID()
 	} else if err := protocol.CheckJobID(id); err != nil {
