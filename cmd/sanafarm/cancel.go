@@ -42,7 +42,7 @@ already finished, coordinator unreachable).`,
 func runCancel(ctx context.Context, f cancelFlags, id protocol.JobID, stdout, stderr io.Writer) error {
 	j, err := f.api.client().Cancel(ctx, id, f.reason)
 	if err != nil {
-		return failed(stderr, fmt.Errorf("cancelling job %s: %w", id, err))
+		return failed(stderr, fmt.Errorf("cancelling job %q: %w", id, err))
 	}
 	if f.api.json() {
 		return writeJSON(stdout, j)

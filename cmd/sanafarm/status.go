@@ -38,6 +38,10 @@ could not (unreachable, unknown job).`,
 			if err := f.api.check(); err != nil {
 				return err
 			}
+			if f.limit < 0 || f.limit > api.MaxTaskPage || f.from < 0 {
+				return fmt.Errorf("--from %d --limit %d: want --from >= 0 and --limit in 0..%d (page with --from)",
+					f.from, f.limit, api.MaxTaskPage)
+			}
 			if len(args) == 0 {
 				return listJobs(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
@@ -49,7 +53,7 @@ could not (unreachable, unknown job).`,
 	fl.StringVar(&f.state, "state", "", "list only jobs in this state: queued, running, done, failed, cancelled")
 	fl.BoolVar(&f.tasks, "tasks", false, "with JOB: list its shards")
 	fl.IntVar(&f.from, "from", 0, "with --tasks: first shard listed")
-	fl.IntVar(&f.limit, "limit", 100, "with --tasks: shards listed at most")
+	fl.IntVar(&f.limit, "limit", 100, fmt.Sprintf("with --tasks: shards listed at most (at most %d; page with --from)", api.MaxTaskPage))
 	return cmd
 }
 
@@ -73,7 +77,7 @@ func listJobs(ctx context.Context, f statusFlags, stdout, stderr io.Writer) erro
 func showJob(ctx context.Context, f statusFlags, id protocol.JobID, stdout, stderr io.Writer) error {
 	d, err := f.api.client().Job(ctx, id, f.tasks, f.from, f.limit)
 	if err != nil {
-		return failed(stderr, fmt.Errorf("reading job %s: %w", id, err))
+		return failed(stderr, fmt.Errorf("reading job %q: %w", id, err))
 	}
 	if f.api.json() {
 		return writeJSON(stdout, d)

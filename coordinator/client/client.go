@@ -35,8 +35,13 @@ type Client struct {
 // New returns a client of the API at baseURL ("http://host:port").
 func New(baseURL, token string) *Client {
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token,
-		HTTP: &http.Client{Timeout: 30 * time.Second}, Retries: 20}
+		HTTP: &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects}, Retries: 20}
 }
+
+// noRedirects keeps a redirect as the answer: the API never redirects, and
+// following one would turn a POST into a GET elsewhere (Go's client does
+// that on 301/302) and send the token along to a same-host target.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // SubmitJob submits a spec and returns the accepted job.
 func (c *Client) SubmitJob(ctx context.Context, spec protocol.JobSpec) (protocol.Job, error) {
@@ -49,6 +54,9 @@ func (c *Client) SubmitJobID(ctx context.Context, id protocol.JobID, spec protoc
 	var j protocol.Job
 	path := api.PathJobs
 	if id != "" {
+		if err := protocol.CheckJobID(id); err != nil {
+			return j, err
+		}
 		path += "?id=" + url.QueryEscape(string(id))
 	}
 	err := c.write(ctx, path, spec, &j)
@@ -56,9 +64,17 @@ func (c *Client) SubmitJobID(ctx context.Context, id protocol.JobID, spec protoc
 }
 
 // Job returns a job's detail; withTasks lists up to limit tasks from shard
-// from on.
+// from on (limit at most api.MaxTaskPage).
+//
+// Job ids come from users (the CLI's arguments): an id that is not a job
+// id's shape (protocol.CheckJobID) is refused here with a bad_request
+// naming it, before any request; a valid one is path-escaped anyway
+// (api.JobPath), so no id can change the route or add a query.
 func (c *Client) Job(ctx context.Context, id protocol.JobID, withTasks bool, from, limit int) (api.JobDetail, error) {
 	var d api.JobDetail
+	if err := protocol.CheckJobID(id); err != nil {
+		return d, err
+	}
 	path := api.JobPath(id)
 	if withTasks {
 		path += "?tasks=1&from=" + strconv.Itoa(from) + "&limit=" + strconv.Itoa(limit)
@@ -81,6 +97,9 @@ func (c *Client) Jobs(ctx context.Context, state protocol.JobState) ([]protocol.
 // Cancel cancels a job.
 func (c *Client) Cancel(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error) {
 	var j protocol.Job
+	if err := protocol.CheckJobID(id); err != nil {
+		return j, err
+	}
 	err := c.write(ctx, api.CancelPath(id), api.CancelRequest{Reason: reason}, &j)
 	return j, err
 }

@@ -1,0 +1,117 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// recorder is an API stub that records each request's raw URI.
+type recorder struct {
+	mu   sync.Mutex
+	uris []string
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.uris = append(r.uris, req.RequestURI)
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if req.Method == http.MethodPost {
+		_, _ = w.Write([]byte(`{"id":"x","state":"cancelled"}`))
+		return
+	}
+	_, _ = w.Write([]byte(`{"job":{"id":"x"}}`))
+}
+
+func (r *recorder) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.uris...)
+}
+
+// TestJobIDsStayInTheirSegment (issue 13 item 8): a user's job id never
+// changes the URL a command calls. Ids that cannot be job ids ('/', '?',
+// '#', dot segments) are refused before any request, naming the id; valid
+// ids reach exactly /v1/jobs/{id}.
+func TestJobIDsStayInTheirSegment(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	c := New(srv.URL, "t")
+	c.Retries = 0
+	ctx := context.Background()
+	calls := map[string]func(protocol.JobID) error{
+		"job":    func(id protocol.JobID) error { _, err := c.Job(ctx, id, true, 0, 5); return err },
+		"cancel": func(id protocol.JobID) error { _, err := c.Cancel(ctx, id, "r"); return err },
+		"submit": func(id protocol.JobID) error {
+			_, err := c.SubmitJobID(ctx, id, protocol.JobSpec{Model: "m"})
+			return err
+		},
+	}
+	bad := []protocol.JobID{"a/b", "a?b=c", "a#frag", "..", ".", "../../v1/nodes", "j-1/../../v1/nodes", "a%2Fb", "a b", "/abs"}
+	for name, call := range calls {
+		for _, id := range bad {
+			err := call(id)
+			pe, ok := err.(*protocol.Error)
+			if !ok || pe.Code != protocol.CodeBadRequest || len(pe.Fields) != 1 || pe.Fields[0].Field != "id" || pe.Fields[0].Value != string(id) {
+				t.Errorf("%s %q: err %#v, want bad_request naming id", name, id, err)
+			}
+		}
+	}
+	if got := rec.seen(); len(got) != 0 {
+		t.Fatalf("invalid ids reached the API: %q", got)
+	}
+	for _, call := range calls {
+		if err := call("j-1.a_b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]bool{"/v1/jobs/j-1.a_b?tasks=1&from=0&limit=5": true, "/v1/jobs/j-1.a_b/cancel": true, "/v1/jobs?id=j-1.a_b": true}
+	for _, u := range rec.seen() {
+		if !want[u] {
+			t.Errorf("request %q, want one of %v", u, want)
+		}
+	}
+}
+
+// TestJobPathEscapes: whatever an id holds, it stays one path segment.
+func TestJobPathEscapes(t *testing.T) {
+	cases := map[protocol.JobID]string{
+		"j-1":     "/v1/jobs/j-1",
+		"a/b?c#d": "/v1/jobs/a%2Fb%3Fc%23d",
+		"a%2F":    "/v1/jobs/a%252F",
+		"x y":     "/v1/jobs/x%20y",
+	}
+	for id, want := range cases {
+		if got := api.JobPath(id); got != want {
+			t.Errorf("JobPath(%q) = %q, want %q", id, got, want)
+		}
+	}
+	if got := api.CancelPath("a/b"); got != "/v1/jobs/a%2Fb/cancel" {
+		t.Errorf("CancelPath = %q", got)
+	}
+}
+
+// TestNoRedirects: a redirect is an error answer, never followed (a POST
+// turned GET, or the token sent on).
+func TestNoRedirects(t *testing.T) {
+	var followed bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed = true
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusMovedPermanently)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "t")
+	c.Retries = 0
+	if _, err := c.Cancel(context.Background(), "j-1", ""); err == nil || followed {
+		t.Fatalf("err %v, followed %v", err, followed)
+	}
+}
