@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"regexp"
 	"strings"
 
@@ -31,7 +29,9 @@ type backend interface {
 	Nodes() []api.NodeStatus
 	Health() api.Health
 	IsLeader() bool
-	LeaderURL(ctx context.Context) (string, error)
+	// forwardLeader says where a follower would forward a write (checked
+	// by verifyLeader before any request leaves).
+	forwardLeader(ctx context.Context) (leaderInfo, error)
 }
 
 var _ backend = (*Server)(nil)
@@ -47,6 +47,9 @@ type apiConfig struct {
 	// forward carries writes proxied to the leader (nil: the default
 	// transport; mutual TLS with cluster TLS, see forwardTransport).
 	forward http.RoundTripper
+	// lookupHost resolves host names when checking a leader's URL against
+	// its Raft address (nil: net.DefaultResolver; a fake in tests).
+	lookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 type apiServer struct {
@@ -55,7 +58,7 @@ type apiServer struct {
 }
 
 // newAPI builds the v1 routes. Writes on a follower are proxied to the
-// leader (its URL from etcd, see LeaderURL); reads are served locally.
+// leader once its URL is verified (see onLeader); reads are served locally.
 func newAPI(b backend, cfg apiConfig) http.Handler {
 	a := &apiServer{b: b, cfg: cfg}
 	mux := http.NewServeMux()
@@ -98,54 +101,6 @@ func bearerOK(header string, want []byte) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(strings.TrimLeft(token, " ")), want) == 1
-}
-
-// onLeader runs h on the leader and proxies the request there otherwise.
-func (a *apiServer) onLeader(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > api.MaxBody {
-			writeError(w, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody))
-			return
-		}
-		if a.b.IsLeader() {
-			h(w, r)
-			return
-		}
-		if r.Header.Get(forwardedHeader) != "" {
-			writeError(w, protocol.Errorf(protocol.CodeNotLeader, "forwarded write reached a non-leader; retry"))
-			return
-		}
-		target, err := a.b.LeaderURL(r.Context())
-		if err != nil {
-			writeError(w, protocol.Errorf(protocol.CodeUnavailable, "no leader to forward to: %v", err))
-			return
-		}
-		u, err := url.Parse(target)
-		if err != nil {
-			writeError(w, protocol.Errorf(protocol.CodeInternal, "leader url %q: %v", target, err))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBody)
-		a.proxy(u).ServeHTTP(w, r)
-	}
-}
-
-func (a *apiServer) proxy(u *url.URL) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Transport: a.cfg.forward,
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.Out.Header.Set(forwardedHeader, a.cfg.id+"@"+pr.In.Host)
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				writeError(w, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody))
-				return
-			}
-			writeError(w, protocol.Errorf(protocol.CodeUnavailable, "forwarding to leader %s: %v", u, err))
-		},
-	}
 }
 
 func (a *apiServer) submit(w http.ResponseWriter, r *http.Request) {

@@ -17,10 +17,10 @@ import (
 
 // fakeBackend is an in-memory backend for the HTTP layer.
 type fakeBackend struct {
-	mu        sync.Mutex
-	jobs      map[protocol.JobID]protocol.Job
-	leader    bool
-	leaderURL string
+	mu     sync.Mutex
+	jobs   map[protocol.JobID]protocol.Job
+	leader bool
+	fwd    leaderInfo // where a follower forwards
 }
 
 var _ backend = (*fakeBackend)(nil)
@@ -79,15 +79,21 @@ func (f *fakeBackend) Nodes() []api.NodeStatus {
 }
 func (f *fakeBackend) Health() api.Health { return api.Health{ID: "c1", Role: "leader", Leader: "c1"} }
 func (f *fakeBackend) IsLeader() bool     { return f.leader }
-func (f *fakeBackend) LeaderURL(context.Context) (string, error) {
-	return f.leaderURL, nil
+func (f *fakeBackend) forwardLeader(context.Context) (leaderInfo, error) {
+	return f.fwd, nil
 }
 
 const testToken = "s3cret"
 
 func newTestAPI(t *testing.T, b backend) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(newAPI(b, apiConfig{token: testToken, id: "c1"}))
+	return newTestAPIWith(t, b, apiConfig{})
+}
+
+func newTestAPIWith(t *testing.T, b backend, cfg apiConfig) *httptest.Server {
+	t.Helper()
+	cfg.token, cfg.id = testToken, "c1"
+	srv := httptest.NewServer(newAPI(b, cfg))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -206,7 +212,7 @@ func TestAPIForwardsWrites(t *testing.T) {
 	leader := newFake()
 	leaderSrv := newTestAPI(t, leader)
 	follower := newFake()
-	follower.leader, follower.leaderURL = false, leaderSrv.URL
+	follower.leader, follower.fwd = false, leaderInfo{ID: "c2", RaftAddr: "127.0.0.1:7701", URL: leaderSrv.URL}
 	c := client.New(newTestAPI(t, follower).URL, testToken)
 	var spec protocol.JobSpec
 	_ = json.Unmarshal([]byte(validBody), &spec)
@@ -219,9 +225,57 @@ func TestAPIForwardsWrites(t *testing.T) {
 	}
 	// A forwarded request that reaches a non-leader is refused, not looped.
 	leader.leader = false
-	leader.leaderURL = leaderSrv.URL
+	leader.fwd = follower.fwd
 	c.Retries = 0
 	if _, err := c.SubmitJob(context.Background(), spec); protocol.CodeOf(err) != protocol.CodeNotLeader {
 		t.Fatalf("double forward: %v", err)
+	}
+}
+
+// TestAPIBearerScheme (issue 13 item 8): the auth scheme is
+// case-insensitive (RFC 7235), the token is not.
+func TestAPIBearerScheme(t *testing.T) {
+	srv := newTestAPI(t, newFake())
+	cases := map[string]int{
+		"Bearer " + testToken:       200,
+		"bearer " + testToken:       200,
+		"BEARER " + testToken:       200,
+		"bEaReR  " + testToken:      200,
+		"Bearer S3CRET":             401,
+		"Bearer " + testToken + "x": 401,
+		"Basic " + testToken:        401,
+		"Bearer" + testToken:        401,
+		testToken:                   401,
+		"Bearer":                    401,
+		"":                          401,
+	}
+	for h, want := range cases {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/jobs", nil)
+		if h != "" {
+			req.Header.Set("Authorization", h)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Authorization %q: status %d, want %d", h, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestAPIJobIDInPath: an escaped id reaches the handler as one segment and
+// a 404 names it (issue 13 items 5 and 8).
+func TestAPIJobIDInPath(t *testing.T) {
+	srv := newTestAPI(t, newFake())
+	for _, id := range []protocol.JobID{"a/b", "a?b#c", "j-none"} {
+		resp := call(t, srv.URL, "GET", api.JobPath(id), testToken, "")
+		var e protocol.Error
+		err := json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 404 || len(e.Fields) != 1 || e.Fields[0].Field != "id" || e.Fields[0].Value != string(id) {
+			t.Errorf("GET %s: status %d, error %+v (%v), want a 404 naming id %q", api.JobPath(id), resp.StatusCode, e, err, id)
+		}
 	}
 }

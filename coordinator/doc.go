@@ -34,6 +34,8 @@
 // lease-expiry scanner; on losing leadership it unsubscribes and stops
 // them. Writes from the API on a follower are proxied to the leader
 // (httputil.ReverseProxy) at the API URL the leader published in etcd under
-// protocol.CoordinatorKey(id); a proxied request is marked and never
-// proxied twice (503 not_leader: the client retries). Reads are local.
+// protocol.CoordinatorKey(id), once that URL is verified to be on the
+// Raft host of the current Raft leader (api_forward.go); a proxied request
+// is marked and never proxied twice (503 not_leader: the client retries).
+// Reads are local.
 package coordinator
