@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,12 +25,14 @@ import (
 // only captures the store's copy-on-write view (O(jobs)); Persist streams
 // that immutable view.
 //
-// Entries are [type][JSON]. A corrupt entry or an unknown type without
-// protocol.IgnoreUnknown panics: applying the rest of the log on top of a
-// command we cannot understand would silently diverge from the other
-// voters, so the server must stop (raft cannot skip it). An unknown type
-// with IgnoreUnknown (written by a newer server during a rolling upgrade)
-// is skipped with a log line.
+// Entries are [type][JSON]. An entry we cannot apply — empty, an
+// undecodable payload, or an unknown type without protocol.IgnoreUnknown
+// — is logged at ERROR and skipped, and Apply returns an error value for
+// it. Skipping is deterministic (every voter decodes the same bytes the
+// same way), so replicas do not diverge; panicking instead would let one
+// forged or corrupt entry crash-loop every voter, since raft replays it
+// on each restart. An unknown type with IgnoreUnknown (written by a newer
+// server during a rolling upgrade) is skipped with a warning.
 type fsm struct {
 	st  *state.Store
 	log *slog.Logger
@@ -37,92 +40,107 @@ type fsm struct {
 
 var _ raft.FSM = (*fsm)(nil)
 
+// errBadEntry marks entries the FSM skipped as unusable.
+var errBadEntry = errors.New("unusable raft entry")
+
 // Apply applies one committed entry. Its response is what the leader's
 // apply future returns: an error (*protocol.Error for lost races such as a
-// stale attempt), the granted leases of a TaskAssign, or nil.
+// stale attempt, errBadEntry for a skipped entry), the granted leases of a
+// TaskAssign, or nil.
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
 	typ, buf, err := protocol.DecodeCommand(l.Data)
 	if err != nil {
-		panic(fmt.Errorf("raft entry %d: %w", l.Index, err))
+		return f.skip(l, err)
 	}
+	var c command
 	switch typ &^ protocol.IgnoreUnknown {
 	case protocol.CmdJobSubmit:
-		return f.applyJobSubmit(buf, l.Index)
+		c = &jobSubmit{}
 	case protocol.CmdJobCancel:
-		return f.applyJobCancel(buf, l.Index)
+		c = &jobCancel{}
 	case protocol.CmdTaskAssign:
-		return f.applyTaskAssign(buf, l.Index)
+		c = &taskAssign{}
 	case protocol.CmdTaskProgress:
-		return f.applyTaskProgress(buf, l.Index)
+		c = &taskProgress{}
 	case protocol.CmdTaskComplete:
-		return f.applyTaskComplete(buf, l.Index)
+		c = &taskComplete{}
 	case protocol.CmdTaskFail:
-		return f.applyTaskFail(buf, l.Index)
+		c = &taskFail{}
+	case protocol.CmdJobManifest:
+		c = &jobManifest{}
+	default:
+		if typ&protocol.IgnoreUnknown != 0 {
+			f.log.Warn("skipping unknown raft command", "type", uint8(typ), "index", l.Index)
+			return nil
+		}
+		return f.skip(l, fmt.Errorf("unknown command type %d", uint8(typ)))
 	}
-	if typ&protocol.IgnoreUnknown != 0 {
-		f.log.Warn("skipping unknown raft command", "type", uint8(typ), "index", l.Index)
+	if err := json.Unmarshal(buf, c); err != nil {
+		return f.skip(l, fmt.Errorf("decoding %v: %w", typ, err))
+	}
+	return c.apply(f.st, l.Index)
+}
+
+// skip logs an unusable entry and returns its error as the response.
+func (f *fsm) skip(l *raft.Log, err error) error {
+	err = fmt.Errorf("raft entry %d skipped: %w: %w", l.Index, errBadEntry, err)
+	f.log.Error("skipping unusable raft entry", "index", l.Index, "term", l.Term, "bytes", len(l.Data), "err", err)
+	return err
+}
+
+// command is a decoded entry that applies itself to the store.
+type command interface {
+	apply(st *state.Store, index uint64) any
+}
+
+type (
+	jobSubmit    protocol.JobSubmit
+	jobCancel    protocol.JobCancel
+	taskAssign   protocol.TaskAssign
+	taskProgress protocol.TaskProgress
+	taskComplete protocol.TaskComplete
+	taskFail     protocol.TaskFail
+	jobManifest  protocol.JobManifest
+)
+
+func (c *jobSubmit) apply(st *state.Store, index uint64) any {
+	return errOrNil(st.UpsertJob(index, protocol.JobSubmit(*c)))
+}
+
+func (c *jobCancel) apply(st *state.Store, index uint64) any {
+	return errOrNil(st.CancelJob(index, protocol.JobCancel(*c)))
+}
+
+func (c *taskAssign) apply(st *state.Store, index uint64) any {
+	return st.AssignTasks(index, protocol.TaskAssign(*c))
+}
+
+func (c *taskProgress) apply(st *state.Store, index uint64) any {
+	return st.UpdateProgress(index, protocol.TaskProgress(*c))
+}
+
+func (c *taskComplete) apply(st *state.Store, index uint64) any {
+	return errOrNil(st.CompleteTask(index, protocol.TaskComplete(*c)))
+}
+
+func (c *taskFail) apply(st *state.Store, index uint64) any {
+	return errOrNil(st.FailTask(index, protocol.TaskFail(*c)))
+}
+
+func (c *jobManifest) apply(st *state.Store, index uint64) any {
+	return errOrNil(st.RecordManifest(index, protocol.JobManifest(*c)))
+}
+
+// errOrNil keeps a nil error an untyped nil response (a typed nil in an
+// any would read as an error to the leader).
+func errOrNil(err error) any {
+	if err == nil {
 		return nil
 	}
-	panic(fmt.Errorf("raft entry %d: unknown command type %d", l.Index, uint8(typ)))
-}
-
-// decode unmarshals a payload; a corrupt payload is fatal (see fsm).
-func decode(buf []byte, index uint64, v any) {
-	if err := json.Unmarshal(buf, v); err != nil {
-		panic(fmt.Errorf("raft entry %d: decoding %T: %w", index, v, err))
-	}
-}
-
-func (f *fsm) applyJobSubmit(buf []byte, index uint64) any {
-	var c protocol.JobSubmit
-	decode(buf, index, &c)
-	if err := f.st.UpsertJob(index, c); err != nil {
-		return err
-	}
-	f.log.Debug("job submitted", "job_id", c.Job.ID, "shards", c.Job.Spec.Shards())
-	return nil
-}
-
-func (f *fsm) applyJobCancel(buf []byte, index uint64) any {
-	var c protocol.JobCancel
-	decode(buf, index, &c)
-	if err := f.st.CancelJob(index, c); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (f *fsm) applyTaskAssign(buf []byte, index uint64) any {
-	var c protocol.TaskAssign
-	decode(buf, index, &c)
-	return f.st.AssignTasks(index, c)
-}
-
-func (f *fsm) applyTaskProgress(buf []byte, index uint64) any {
-	var c protocol.TaskProgress
-	decode(buf, index, &c)
-	return f.st.UpdateProgress(index, c)
-}
-
-func (f *fsm) applyTaskComplete(buf []byte, index uint64) any {
-	var c protocol.TaskComplete
-	decode(buf, index, &c)
-	if err := f.st.CompleteTask(index, c); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (f *fsm) applyTaskFail(buf []byte, index uint64) any {
-	var c protocol.TaskFail
-	decode(buf, index, &c)
-	if err := f.st.FailTask(index, c); err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // Snapshot captures the store's immutable view (cheap; see fsm).

@@ -25,11 +25,16 @@ const (
 	CmdTaskProgress CommandType = 4 // TaskProgress (batched; IgnoreUnknown-safe)
 	CmdTaskComplete CommandType = 5 // TaskComplete
 	CmdTaskFail     CommandType = 6 // TaskFail (reported failure, lease expiry, node loss)
+	// CmdJobManifest (JobManifest) records that a done job's manifest is
+	// written. Always sent with IgnoreUnknown: an older server skips it
+	// and at worst a later leader checks the manifest again.
+	CmdJobManifest CommandType = 7
 )
 
 func (t CommandType) String() string {
 	names := map[CommandType]string{CmdJobSubmit: "job-submit", CmdJobCancel: "job-cancel", CmdTaskAssign: "task-assign",
-		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail"}
+		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail",
+		CmdJobManifest: "job-manifest"}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
 	}
@@ -51,6 +56,13 @@ type JobCancel struct {
 	// gives up on it, e.g. a gang larger than the cluster). An older
 	// server ignores the field and cancels: terminal either way.
 	Failed bool `json:"failed,omitempty"`
+}
+
+// JobManifest records that the manifest of done job ID was written (or
+// found already written) at At.
+type JobManifest struct {
+	ID JobID     `json:"id"`
+	At time.Time `json:"at"`
 }
 
 // TaskAssign leases tasks to a node: each task's attempt becomes Attempt.
@@ -102,6 +114,11 @@ type TaskFail struct {
 	Node    string    `json:"node"`
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
+	// NoStrike: the failure does not count toward the node's blocklist
+	// for the job. A lost or restarted node fails all its leases at once;
+	// only the first of each job counts, so one crash is one strike
+	// however many slots the node had. Older servers count every one.
+	NoStrike bool `json:"no_strike,omitempty"`
 }
 
 // EncodeCommand renders a log entry.

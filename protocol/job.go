@@ -173,4 +173,7 @@ type Job struct {
 	Images     int64  `json:"images"`
 	ImagesDone int64  `json:"images_done"`
 	Error      string `json:"error,omitempty"`
+	// ManifestAt is when the leader recorded the job's manifest as
+	// written (CmdJobManifest); zero until then. Only done jobs get one.
+	ManifestAt time.Time `json:"manifest_at,omitzero"`
 }

@@ -23,11 +23,15 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 	if _, ok := s.jobs[j.ID]; ok {
 		return protocol.Errorf(protocol.CodeConflict, "job %s already exists", j.ID)
 	}
+	if err := s.outputConflict(j); err != nil {
+		return err
+	}
 	j.State = protocol.JobQueued
 	j.CreatedAt, j.UpdatedAt = c.At, c.At
 	j.Shards = j.Spec.Shards()
 	j.Images = j.Spec.Samples()
 	j.ShardsDone, j.ImagesDone = 0, 0
+	j.ManifestAt = time.Time{}
 	s.jobs[j.ID] = &jobEntry{gen: s.gen, job: j, tasks: map[int]protocol.Task{}, leased: map[int]struct{}{},
 		fails: map[string]int{}, counts: TaskCounts{Queued: j.Shards}}
 	s.order = append(s.order, j.ID)
@@ -190,6 +194,7 @@ func (s *Store) CompleteTask(index uint64, c protocol.TaskComplete) error {
 	s.stats.ImagesDone += int64(res.Images)
 	if e.job.ShardsDone == e.job.Shards {
 		e.finish(protocol.JobDone, "", c.At)
+		s.markDone(c.Job)
 	}
 	return nil
 }
@@ -214,7 +219,7 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	}
 	t.Failures = append(t.Failures[:len(t.Failures):len(t.Failures)],
 		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason})
-	if len(t.Peers) == 0 {
+	if len(t.Peers) == 0 && !c.NoStrike {
 		// A gang attempt fails on every rank when one is lost, so its
 		// failures do not blocklist the reporting node.
 		e.fails[node]++

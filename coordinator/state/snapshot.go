@@ -129,6 +129,7 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 	for _, e := range s.jobs {
 		e.recount()
 	}
+	s.rebuildUnmanifested()
 	return s, nil
 }
 
@@ -181,4 +182,9 @@ func (s *Store) Replace(n *Store) {
 		e.gen = s.gen
 	}
 	s.index, s.stats, s.jobs, s.order = n.index, n.stats, n.jobs, n.order
+	s.rebuildUnmanifested()
+	select { // the restored state may hold done jobs without a manifest
+	case s.doneCh <- struct{}{}:
+	default:
+	}
 }

@@ -88,11 +88,16 @@ type Store struct {
 	jobs  map[protocol.JobID]*jobEntry
 	order []protocol.JobID // submission order
 	stats Stats
+	// unmanifested holds the done jobs whose manifest is not recorded
+	// (derived from jobs; see lifecycle.go); doneCh wakes its waiter.
+	unmanifested map[protocol.JobID]struct{}
+	doneCh       chan struct{}
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{jobs: map[protocol.JobID]*jobEntry{}}
+	return &Store{jobs: map[protocol.JobID]*jobEntry{}, unmanifested: map[protocol.JobID]struct{}{},
+		doneCh: make(chan struct{}, 1)}
 }
 
 // writable returns job id's entry for writing, cloning it first if a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,13 +13,16 @@ import (
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
+var outputSeq atomic.Int64
+
 func spec(prompts, shardSize int) protocol.JobSpec {
 	inline := make([]string, prompts)
 	for i := range inline {
 		inline[i] = fmt.Sprintf("prompt %d", i)
 	}
+	// Each spec names its own output: an output belongs to one active job.
 	return protocol.JobSpec{Model: protocol.TinyPreset, Seed: 7, ShardSize: shardSize, MaxAttempts: 2,
-		Prompts: protocol.PromptSource{Inline: inline}, Output: protocol.OutputSpec{URL: "/tmp/out"}}
+		Prompts: protocol.PromptSource{Inline: inline}, Output: protocol.OutputSpec{URL: fmt.Sprintf("/tmp/out/%d", outputSeq.Add(1))}}
 }
 
 func key(j protocol.JobID, s int) protocol.TaskKey { return protocol.TaskKey{Job: j, Shard: s} }
