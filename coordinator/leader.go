@@ -54,8 +54,10 @@ func (s *Server) startLeaderLoop(ctx context.Context) (stop func()) {
 }
 
 // leaderLoop runs leader-only work: after a barrier (the FSM has every
-// committed entry), it subscribes to node traffic and runs the progress
-// batcher and lease-expiry scanner until leadership ends.
+// committed entry), it subscribes to node traffic and, every tick, commits
+// buffered progress, expires leases and gangs and fails stuck jobs; job
+// manifests are written as soon as jobs are done (an event from the
+// store, see manifests), and retried on ticks.
 func (s *Server) leaderLoop(ctx context.Context) {
 	if err := s.barrier(ctx); err != nil {
 		s.log.Warn("leader barrier failed", "err", err)
@@ -73,15 +75,22 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer t.Stop()
 	var writers sync.WaitGroup // job manifests (see manifests)
 	defer writers.Wait()
+	stuck := s.newStuckJobs()
+	s.manifestDispatch(ctx, &writers) // done jobs left without a manifest
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.store.JobDone():
+			s.manifestDispatch(ctx, &writers)
+		case <-s.manifests.wake:
+			s.manifestDispatch(ctx, &writers)
 		case <-t.C:
 			s.flushProgress(ctx)
 			s.expireLeases(ctx, since)
 			s.expireGangs(ctx)
-			s.manifestTick(ctx, &writers)
+			s.failStuckJobs(ctx, stuck)
+			s.manifestDispatch(ctx, &writers)
 		}
 	}
 }
@@ -184,7 +193,13 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 
 // failTask commits a TaskFail for a task's current attempt.
 func (s *Server) failTask(ctx context.Context, t protocol.Task, node, reason string) {
-	c := protocol.TaskFail{TaskKey: t.TaskKey, Attempt: t.Attempt, Node: node, Reason: reason, At: s.cfg.Clock()}
+	s.failTaskStrike(ctx, t, node, reason, true)
+}
+
+// failTaskStrike is failTask; strike false keeps the failure off the
+// node's blocklist count (see requeue).
+func (s *Server) failTaskStrike(ctx context.Context, t protocol.Task, node, reason string, strike bool) {
+	c := protocol.TaskFail{TaskKey: t.TaskKey, Attempt: t.Attempt, Node: node, Reason: reason, At: s.cfg.Clock(), NoStrike: !strike}
 	_, err := s.apply(ctx, protocol.CmdTaskFail, c)
 	if err != nil && protocol.CodeOf(err) != protocol.CodeStaleAttempt {
 		s.log.Warn("failing task", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "err", err)

@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -11,24 +9,34 @@ import (
 	"github.com/sanafarm/sanafarm/storage"
 )
 
-// Manifest retry backoff after a failed write.
+// Manifest retry backoff after a failed write, and how many manifests
+// are written at once.
 const (
 	manifestRetryMin = 2 * time.Second
 	manifestRetryMax = 5 * time.Minute
+	manifestWorkers  = 4
 )
 
-// manifests writes the manifest of every done job, on the leader: after
-// a job's last shard completion is applied, the leader's next tick writes
-// <output>/manifest.jsonl and manifest.parquet from the shards' stats
-// (storage.WriteManifest: streamed, deterministic bytes). A new leader
-// checks every done job once (a Stat of manifest.parquet, written last)
-// and writes those missing, so a leader killed mid-write loses nothing.
-// One manifest is written at a time; failures are retried with backoff.
+// manifests writes the manifest of every done job, on the leader: when a
+// job's last shard completion applies, the store signals (JobDone) and the
+// leader starts writing <output>/manifest.jsonl and manifest.parquet from
+// the shards' stats (storage.WriteManifest: streamed, deterministic
+// bytes), up to manifestWorkers jobs at once. A written manifest is
+// recorded in the Raft state (CmdJobManifest sets Job.ManifestAt), so a
+// new leader looks only at the done jobs without one
+// (Store.ManifestsPending) — never at every finished job — and a leader
+// killed mid-write loses nothing: its successor finds the job pending,
+// and manifestFor skips the write if manifest.parquet (written last) is
+// already there. Failures are retried with backoff on later ticks.
 type manifests struct {
-	mu    sync.Mutex
-	done  map[protocol.JobID]bool
-	retry map[protocol.JobID]manifestRetry
-	busy  bool
+	mu       sync.Mutex
+	inflight map[protocol.JobID]bool
+	retry    map[protocol.JobID]manifestRetry
+	// wake is signalled when a writer finishes (a pool slot is free).
+	wake chan struct{}
+	// write writes one job's manifest (nil: Server.manifestOf, which
+	// publishes the accepted attempts first; tests count calls).
+	write func(context.Context, protocol.Job) (storage.ManifestInfo, error)
 }
 
 type manifestRetry struct {
@@ -37,50 +45,77 @@ type manifestRetry struct {
 }
 
 func newManifests() *manifests {
-	return &manifests{done: map[protocol.JobID]bool{}, retry: map[protocol.JobID]manifestRetry{}}
+	return &manifests{inflight: map[protocol.JobID]bool{}, retry: map[protocol.JobID]manifestRetry{},
+		wake: make(chan struct{}, 1)}
 }
 
-// tick starts writing the next missing manifest (if none is being
-// written); wg tracks the writer so leadership loss can wait for it.
-func (s *Server) manifestTick(ctx context.Context, wg *sync.WaitGroup) {
+// setWriter replaces the manifest writer (tests).
+func (m *manifests) setWriter(w func(context.Context, protocol.Job) (storage.ManifestInfo, error)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.write = w
+}
+
+// manifestDispatch starts writers for pending manifests while a pool slot
+// is free; wg tracks them so leadership loss can wait for them.
+func (s *Server) manifestDispatch(ctx context.Context, wg *sync.WaitGroup) {
 	m := s.manifests
 	now := s.cfg.Clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.busy {
-		return
-	}
-	for _, j := range s.store.Jobs(protocol.JobDone) {
-		if m.done[j.ID] || now.Before(m.retry[j.ID].at) {
+	for _, j := range s.store.ManifestsPending() {
+		if len(m.inflight) >= manifestWorkers {
+			return
+		}
+		if m.inflight[j.ID] || now.Before(m.retry[j.ID].at) {
 			continue
 		}
-		m.busy = true
-		wg.Go(func() { s.writeManifest(ctx, j) })
-		return
+		m.inflight[j.ID] = true
+		write := m.write
+		if write == nil {
+			write = s.manifestOf
+		}
+		wg.Go(func() { s.writeManifest(ctx, j, write) })
 	}
 }
 
-func (s *Server) writeManifest(ctx context.Context, j protocol.Job) {
+// writeManifest writes one job's manifest and records it through Raft.
+func (s *Server) writeManifest(ctx context.Context, j protocol.Job, write func(context.Context, protocol.Job) (storage.ManifestInfo, error)) {
 	m := s.manifests
+	defer func() {
+		m.mu.Lock()
+		delete(m.inflight, j.ID)
+		m.mu.Unlock()
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}()
 	start := time.Now()
-	info, err := manifestFor(ctx, j)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.busy = false
 	log := s.log.With("job_id", j.ID)
+	info, err := write(ctx, j)
+	if err == nil {
+		_, err = s.apply(ctx, protocol.CmdJobManifest|protocol.IgnoreUnknown, protocol.JobManifest{ID: j.ID, At: s.cfg.Clock()})
+		if protocol.CodeOf(err) == protocol.CodeConflict || protocol.CodeOf(err) == protocol.CodeNotFound {
+			err = nil // recorded already, or the job is gone
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
+		m.mu.Lock()
 		r := m.retry[j.ID]
 		r.delay = min(max(2*r.delay, manifestRetryMin), manifestRetryMax)
 		r.at = s.cfg.Clock().Add(r.delay)
 		m.retry[j.ID] = r
+		m.mu.Unlock()
 		log.Warn("writing job manifest", "err", err, "retry_in", r.delay)
 		return
 	}
-	m.done[j.ID] = true
+	m.mu.Lock()
 	delete(m.retry, j.ID)
+	m.mu.Unlock()
 	if info.Rows > 0 {
 		log.Info("job manifest written", "rows", info.Rows, "shards", info.Shards,
 			"parquet_bytes", info.ParquetBytes, "seconds", time.Since(start).Seconds())
@@ -89,21 +124,8 @@ func (s *Server) writeManifest(ctx context.Context, j protocol.Job) {
 
 // manifestFor writes a job's manifest unless one was written after the
 // job was done (a rerun into the same output rewrites it; a new leader
-// does not).
+// does not). Without the state at hand it does not re-publish shards: the
+// leader's writer is Server.manifestOf (publish.go), which does.
 func manifestFor(ctx context.Context, j protocol.Job) (storage.ManifestInfo, error) {
-	url := j.Spec.Output.URL
-	if p, err := storage.LocalPath(url); err == nil {
-		if _, err := os.Stat(p); err != nil { // never create an output folder here
-			return storage.ManifestInfo{}, fmt.Errorf("output %s: %w", url, err)
-		}
-	}
-	st, err := storage.Open(ctx, url)
-	if err != nil {
-		return storage.ManifestInfo{}, fmt.Errorf("opening output %s: %w", url, err)
-	}
-	defer st.Close()
-	if done, err := storage.ManifestDone(ctx, st, "", j.UpdatedAt.Add(-time.Second)); err != nil || done {
-		return storage.ManifestInfo{}, err
-	}
-	return storage.WriteManifest(ctx, st, "", j.Shards)
+	return writeJobManifest(ctx, j, nil)
 }

@@ -18,20 +18,34 @@ import (
 
 // Membership: every coordinator watches protocol.NodePrefix in etcd (the
 // node view behind /v1/nodes); the leader also requeues the tasks of a node
-// whose key is deleted (lease expired or revoked: node gone). Each
+// whose key is deleted (lease expired or revoked: node gone), and of a
+// node's previous incarnation when it comes back under the same id
+// (NodeInfo.StartedAt changed: the process restarted, so nothing it had
+// leased is running any more; its etcd key may never be deleted because
+// the new process re-put it before the old lease expired). Each
 // coordinator publishes its API base URL under protocol.CoordinatorKey(id),
 // bound to an etcd lease, so followers can find the leader's API to
 // forward writes.
 
 const registrationTTL = 10 // seconds
 
-// nodeView is the set of live nodes from the watch.
+// nodeView is the set of live nodes from the watch, and the incarnation
+// (StartedAt) last seen of every node id, from the watch or its lease
+// requests.
 type nodeView struct {
 	mu    sync.RWMutex
 	nodes map[string]protocol.NodeInfo
+
+	// incMu serialises incarnation changes with the lease path: the tasks
+	// of an old incarnation are listed while it is held, so no lease of
+	// the new one can be among them (see noteIncarnation).
+	incMu   sync.Mutex
+	started map[string]time.Time
 }
 
-func newNodeView() *nodeView { return &nodeView{nodes: map[string]protocol.NodeInfo{}} }
+func newNodeView() *nodeView {
+	return &nodeView{nodes: map[string]protocol.NodeInfo{}, started: map[string]time.Time{}}
+}
 
 func (v *nodeView) set(n map[string]protocol.NodeInfo) {
 	v.mu.Lock()
@@ -104,6 +118,9 @@ func (s *Server) watchNodesOnce(ctx context.Context) error {
 		}
 	}
 	s.nodes.set(nodes)
+	for _, id := range slices.Sorted(maps.Keys(nodes)) {
+		s.noteIncarnation(ctx, nodes[id])
+	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := s.cfg.Etcd.Watch(wctx, protocol.NodePrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
@@ -122,6 +139,7 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 	if ev.Type == clientv3.EventTypePut {
 		if id, info, ok := s.decodeNode(ev.Kv.Key, ev.Kv.Value); ok {
 			s.nodes.put(id, info)
+			s.noteIncarnation(ctx, info)
 		}
 		return
 	}
@@ -135,8 +153,36 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 		s.releaseGang(g, "every member left")
 	}
 	if s.IsLeader() {
-		s.requeueNode(ctx, id)
+		s.requeue(ctx, s.store.LeasesByNode()[id], id, "node lost")
 	}
+}
+
+// noteIncarnation records the node's incarnation (its StartedAt; zero from
+// older nodes: ignored). When it changed, the leader requeues at once every
+// task leased to the node id: the old process is gone, so waiting out each
+// task lease would only delay its shards. The list is taken under incMu,
+// which the lease path also holds while noting its requester (Lease), so a
+// lease already granted to the new incarnation is never in it; each
+// TaskFail is fenced by its attempt besides.
+func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
+	if info.StartedAt.IsZero() || info.ID == "" {
+		return
+	}
+	v := s.nodes
+	v.incMu.Lock()
+	prev, known := v.started[info.ID]
+	v.started[info.ID] = info.StartedAt
+	var old []protocol.Task
+	restarted := known && !prev.Equal(info.StartedAt)
+	if restarted && s.IsLeader() {
+		old = s.store.LeasesByNode()[info.ID]
+	}
+	v.incMu.Unlock()
+	if !restarted {
+		return
+	}
+	s.log.Info("node restarted", "node_id", info.ID, "started_at", info.StartedAt, "leases", len(old))
+	s.requeue(ctx, old, info.ID, "node restarted")
 }
 
 func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool) {
@@ -151,12 +197,16 @@ func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool)
 	return id, info, ok
 }
 
-// requeueNode fails every task leased to a lost node.
-func (s *Server) requeueNode(ctx context.Context, node string) {
+// requeue fails the given tasks of a lost or restarted node. One loss is
+// one blocklist strike per job, however many of its tasks the node held
+// (a restart of a 4-slot node must not blocklist it at once).
+func (s *Server) requeue(ctx context.Context, tasks []protocol.Task, node, reason string) {
 	ctx, cancel := context.WithTimeout(ctx, trafficTimeout)
 	defer cancel()
-	for _, t := range s.store.LeasesByNode()[node] {
-		s.failTask(ctx, t, node, "node lost")
+	struck := map[protocol.JobID]bool{}
+	for _, t := range tasks {
+		s.failTaskStrike(ctx, t, node, reason, !struck[t.Job])
+		struck[t.Job] = true
 	}
 }
 

@@ -121,6 +121,7 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	if !s.IsLeader() {
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
+	s.noteIncarnation(ctx, req.Node) // a restarted node's old leases go back first (membership.go)
 	if g := s.gangs.of(req.Node.ID); g != nil && req.Gang {
 		return s.awaitGang(ctx, g, req.Node.ID)
 	}

@@ -219,7 +219,11 @@ func (sm *sim) failStuckJobs() {
 		if j.job.State.Terminal() || j.queued() == 0 {
 			continue
 		}
-		if !slices.ContainsFunc(sm.nodes, func(n *simNode) bool { return sm.s.Eligible(sm.st, j.job, n.info) }) {
+		live := make([]protocol.NodeInfo, len(sm.nodes))
+		for i, n := range sm.nodes {
+			live[i] = n.info
+		}
+		if sm.s.Unplaceable(sm.st, j.job, live) != "" {
 			sm.st.setState(j, protocol.JobFailed, "blocklisted on every node")
 		}
 	}
