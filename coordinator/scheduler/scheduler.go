@@ -36,8 +36,9 @@
 // from ActiveJobs does not matter and no map iteration is involved.
 //
 // A job blocklisted on every live node is never picked again; the scheduler
-// cannot see other nodes, so the coordinator should fail such a job (it can
-// ask Eligible for each live node).
+// cannot see other nodes, so the coordinator fails such a job: it asks
+// Unplaceable with the live nodes on every leader tick (placeable.go). With
+// no live node at all a job waits.
 //
 // # Cost
 //
