@@ -25,10 +25,15 @@ func (l *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
 // raftStream is mutual TLS with Config.ClusterTLS, else plain TCP (with
-// a warning: anyone who reaches the port can append entries).
+// a warning unless bound to loopback: anyone who reaches the port can
+// append entries).
 func (s *Server) raftStream() raft.StreamLayer {
 	if s.cfg.ClusterTLS == nil {
-		s.log.Warn("raft transport is plaintext and unauthenticated; set --cluster-ca, --cluster-cert and --cluster-key outside development")
+		level := slog.LevelWarn
+		if a, ok := s.raftLn.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+			level = slog.LevelDebug // sanafarm dev, tests: only this host can dial it
+		}
+		s.log.Log(context.Background(), level, "raft transport is plaintext and unauthenticated; set --cluster-ca, --cluster-cert and --cluster-key outside development")
 		return &streamLayer{Listener: s.raftLn}
 	}
 	return &tlsStreamLayer{Listener: s.raftLn, cfg: s.cfg.ClusterTLS, log: s.log}

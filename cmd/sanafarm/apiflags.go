@@ -19,11 +19,13 @@ const DefaultAddr = "http://127.0.0.1:7700"
 // apiFlags are the flags of the commands that call a coordinator's API.
 type apiFlags struct {
 	addr, token, output string
+	caCert              string
 }
 
 func (f *apiFlags) register(fl *pflag.FlagSet, output bool) {
 	fl.StringVar(&f.addr, "addr", "", "coordinator API URL (default $SANAFARM_ADDR, else "+DefaultAddr+")")
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN)")
+	fl.StringVar(&f.caCert, "ca-cert", "", "CA certificate (PEM) to trust for an https --addr, e.g. the cluster CA (default $SANAFARM_CA_CERT, else the system roots)")
 	if output {
 		fl.StringVar(&f.output, "output", "text", "output format: text or json")
 	}
@@ -33,6 +35,11 @@ func (f *apiFlags) register(fl *pflag.FlagSet, output bool) {
 func (f *apiFlags) check() error {
 	if f.output != "" && f.output != "text" && f.output != "json" {
 		return fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	if ca := firstOf(f.caCert, os.Getenv("SANAFARM_CA_CERT")); ca != "" {
+		if _, err := loadPool(ca); err != nil {
+			return fmt.Errorf("--ca-cert %s: %w", ca, err)
+		}
 	}
 	return nil
 }
@@ -45,7 +52,7 @@ func (f *apiFlags) client() *client.Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	return client.New(addr, firstOf(f.token, os.Getenv("SANAFARM_TOKEN")))
+	return client.New(addr, firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), caCertOption(firstOf(f.caCert, os.Getenv("SANAFARM_CA_CERT"))))
 }
 
 func firstOf(vals ...string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,10 @@ type coordinatorFlags struct {
 	peers, natsURL, etcd, token, logLevel   string
 	bootstrap                               bool
 	leaseTTL                                time.Duration
+	cluster                                 clusterTLSFlags
+	apiTLS                                  apiTLSFlags
+	etcdTLS                                 etcdTLSFlags
+	raft                                    coordinator.RaftTimeouts
 }
 
 func newCoordinatorCmd() *cobra.Command {
@@ -41,6 +46,11 @@ Clients may call any coordinator: reads are answered locally and writes are
 forwarded to the leader (each coordinator publishes its API URL in etcd; set
 --advertise when the bound address is not reachable by the others).
 
+Security (docs/deploy.md): --cluster-ca/--cluster-cert/--cluster-key put
+Raft and forwarded writes on mutual TLS (without them Raft is plaintext and
+unauthenticated: development only); --tls-cert/--tls-key serve the API over
+HTTPS; --etcd-ca/--etcd-cert/--etcd-key are etcd's client TLS.
+
 Example (voter c1 of three):
   sanafarm coordinator --id c1 --data /var/lib/sanafarm --bootstrap \
     --peers c1=10.0.0.1:7701,c2=10.0.0.2:7701,c3=10.0.0.3:7701 \
@@ -56,7 +66,7 @@ Example (voter c1 of three):
 	fl.StringVar(&f.data, "data", "", "data directory (Raft log, stable store, snapshots)")
 	fl.StringVar(&f.raftBind, "raft-bind", "", "Raft transport address host:port (the address other voters dial)")
 	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:7700", "HTTP API address host:port")
-	fl.StringVar(&f.advertise, "advertise", "", "API base URL other coordinators forward writes to (default http://<--http address>)")
+	fl.StringVar(&f.advertise, "advertise", "", "API base URL other coordinators forward writes to (default http(s)://<--http address>)")
 	fl.BoolVar(&f.bootstrap, "bootstrap", false, "bootstrap a new cluster of --peers (ignored when --data holds Raft state)")
 	fl.StringVar(&f.peers, "peers", "", "voters of a new cluster: id=host:port,... (this voter included; empty with --bootstrap: a one-voter cluster)")
 	fl.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL (node traffic)")
@@ -64,6 +74,10 @@ Example (voter c1 of three):
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.cluster.register(fl)
+	f.apiTLS.register(fl)
+	f.etcdTLS.register(fl)
+	registerRaftTimeouts(fl, &f.raft)
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("raft-bind")
 	return cmd
@@ -91,6 +105,10 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	sec, err := f.security()
+	if err != nil {
+		return err
+	}
 	if f.id == "" {
 		f.id = hostnameID()
 	}
@@ -99,14 +117,14 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		return failed(stderr, err)
 	}
 	defer nc.Close()
-	etcd, err := connectEtcd(ctx, f.etcd)
+	etcd, err := connectEtcd(ctx, f.etcd, sec.etcd)
 	if err != nil {
 		return failed(stderr, err)
 	}
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Logger: log})
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, Logger: log})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}
@@ -115,6 +133,34 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		return failed(stderr, fmt.Errorf("running coordinator: %w", err))
 	}
 	return nil
+}
+
+// coordinatorTLS are the loaded TLS configs of a coordinator.
+type coordinatorTLS struct{ cluster, api, etcd *tls.Config }
+
+// security checks the Raft timeouts and loads the TLS flags (usage
+// errors: a flag is wrong before anything starts). With cluster TLS the
+// API must be HTTPS too: a forwarded write carries the client's token.
+func (f coordinatorFlags) security() (coordinatorTLS, error) {
+	var c coordinatorTLS
+	if err := f.raft.Validate(); err != nil {
+		return c, fmt.Errorf("--raft-*-timeout: %w", err)
+	}
+	var err error
+	if c.cluster, err = f.cluster.config(); err != nil {
+		return c, err
+	}
+	if c.api, err = f.apiTLS.config(); err != nil {
+		return c, err
+	}
+	if c.cluster != nil && c.api == nil {
+		return c, fmt.Errorf("--cluster-ca needs --tls-cert and --tls-key: followers forward writes, bearer token included, to the leader's API over mutual TLS")
+	}
+	if c.cluster != nil && strings.HasPrefix(f.advertise, "http://") {
+		return c, fmt.Errorf("--advertise %s: want an https URL with cluster TLS", f.advertise)
+	}
+	c.etcd, err = f.etcdTLS.config()
+	return c, err
 }
 
 // hostnameID is the hostname-based id ("sanafarm" when it cannot be read).

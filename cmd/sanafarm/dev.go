@@ -27,6 +27,7 @@ type devFlags struct {
 	logLevel                        string
 	natsPort                        int
 	leaseTTL                        time.Duration
+	apiTLS                          apiTLSFlags
 }
 
 func newDevCmd() *cobra.Command {
@@ -62,6 +63,7 @@ Raft stops, then NATS and etcd.`,
 	fl.IntVar(&f.node.slots, "slots", 1, "shards each cpu node runs at once")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	f.node.register(fl, 10*time.Second, 250*time.Millisecond)
+	f.apiTLS.register(fl)
 	return cmd
 }
 
@@ -141,9 +143,13 @@ func (d *devFarm) start(ctx context.Context, f devFlags) error {
 }
 
 func (d *devFarm) startCoordinator(ctx context.Context, f devFlags) error {
+	apiTLS, err := f.apiTLS.config()
+	if err != nil {
+		return err
+	}
 	srv, err := coordinator.New(coordinator.Config{ID: "dev", DataDir: filepath.Join(f.data, "raft"), RaftBind: f.raftBind,
 		Bootstrap: true, HTTPAddr: f.httpAddr, NATS: d.nc, Etcd: d.cli, Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
-		LeaseTTL: f.leaseTTL, Logger: d.log})
+		LeaseTTL: f.leaseTTL, Logger: d.log, APITLS: apiTLS})
 	if err != nil {
 		return fmt.Errorf("starting the coordinator: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,12 +48,15 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 }
 
 // connectEtcd dials the endpoints (comma-separated host:port or URLs).
-func connectEtcd(ctx context.Context, endpoints string) (*clientv3.Client, error) {
+//
+// tc is the client TLS (etcdTLSFlags; nil: plain, or https endpoints
+// verified against the system roots).
+func connectEtcd(ctx context.Context, endpoints string, tc *tls.Config) (*clientv3.Client, error) {
 	eps := splitList(endpoints)
 	if len(eps) == 0 {
 		return nil, fmt.Errorf("no etcd endpoints")
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, TLS: tc, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to etcd at %s: %w", endpoints, err)
 	}

@@ -14,6 +14,7 @@ type nodeCmdFlags struct {
 	node              nodeFlags
 	natsURL, etcd     string
 	logLevel, devices string
+	etcdTLS           etcdTLSFlags
 }
 
 func newNodeCmd() *cobra.Command {
@@ -49,6 +50,7 @@ Example:
 	fl.IntVar(&f.node.slots, "slots", 1, "shards run at once with the cpu backend")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.node.register(fl, 60*time.Second, 2*time.Second)
+	f.etcdTLS.register(fl)
 	return cmd
 }
 
@@ -79,6 +81,10 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 	if f.node.slots < 1 {
 		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
 	}
+	etcdTLS, err := f.etcdTLS.config()
+	if err != nil {
+		return err
+	}
 	id := firstOf(f.node.id, hostnameID())
 	execs, release, err := newExecutors(ctx, f.node, id, devices, log)
 	if err != nil {
@@ -90,7 +96,7 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return failed(stderr, err)
 	}
 	defer nc.Close()
-	etcd, err := connectEtcd(ctx, f.etcd)
+	etcd, err := connectEtcd(ctx, f.etcd, etcdTLS)
 	if err != nil {
 		return failed(stderr, err)
 	}

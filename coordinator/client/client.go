@@ -32,10 +32,15 @@ type Client struct {
 	Retries int
 }
 
-// New returns a client of the API at baseURL ("http://host:port").
-func New(baseURL, token string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token,
+// New returns a client of the API at baseURL ("http://host:port" or
+// "https://host:port", see WithTLS).
+func New(baseURL, token string, opts ...Option) *Client {
+	c := &Client{base: strings.TrimRight(baseURL, "/"), token: token,
 		HTTP: &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects}, Retries: 20}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // noRedirects keeps a redirect as the answer: the API never redirects, and
