@@ -341,6 +341,16 @@ func (c *Cluster) KillNode(i int) {
 	go n.stop(c.t)
 }
 
+// FreezeNode cuts node i off from NATS and etcd but lets its running
+// tasks go on (they still reach storage), as a node frozen past its lease
+// (SIGSTOP, a long GC pause) behind a partition would: its lease expires,
+// its shards are redone elsewhere, and whatever it writes comes late.
+func (c *Cluster) FreezeNode(i int) {
+	n := c.nodes[i]
+	n.nc.Close()
+	n.etcd.Close()
+}
+
 // killableExec runs an executor under a context KillNode cancels.
 type killableExec struct {
 	node.Executor

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +41,8 @@ func startDatasetFarm(t *testing.T, opts testcluster.Options, open func(node str
 	models := &node.ModelResolver{CacheRoot: t.TempDir()}
 	opts.Coordinators, opts.Nodes = 1, 2
 	opts.Executor = func(_ int, id string) node.Executor {
-		cfg := node.PipelineConfig{Models: models, Node: id}
+		allow := protocol.MustAllowList(os.TempDir(), "s3://farm") // the tests' outputs and prompts
+		cfg := node.PipelineConfig{Models: models, Node: id, Allow: protocol.Access{Read: allow, Write: allow}}
 		if open != nil {
 			cfg.OpenStore = open(id)
 		}
@@ -380,10 +383,12 @@ func TestWebDatasetNodeKilledMidUpload(t *testing.T) {
 	t.Logf("%s killed during its upload of %s (%d failed PUTs); the upload ended %v later",
 		held.node, held.key, g.failures(held.key), time.Since(killed).Round(time.Millisecond))
 	srv.Start()
-	stopWatch := watchObject(ctx, root, "out/"+held.key)
+	// The node stages its tar (held.key is under _attempts/): watch the
+	// final key, which only a publish (a copy) ever writes.
+	stopWatch := watchObject(ctx, root, "out/"+storage.TarKey("", shard))
 	out := finishAndVerify(ctx, t, f, job.ID, "s3://farm/out")
 	if seen, problem := stopWatch(); problem != "" || seen == 0 {
-		t.Fatalf("watching out/%s: seen whole %d times; %s", held.key, seen, problem)
+		t.Fatalf("watching out/%s: seen whole %d times; %s", storage.TarKey("", shard), seen, problem)
 	}
 	st, err := storage.ReadStats(ctx, out, "", shard)
 	if err != nil || st.Node == held.node || st.Attempt < 2 {
@@ -566,9 +571,10 @@ func checkKeys(ctx context.Context, t *testing.T, out storage.Store, shards int)
 	}
 }
 
+// shardOf is the shard of a tar key (final or staged).
 func shardOf(t *testing.T, key string) int {
 	t.Helper()
-	n, err := strconv.Atoi(strings.TrimSuffix(key, ".tar"))
+	n, err := strconv.Atoi(strings.TrimSuffix(path.Base(key), ".tar"))
 	if err != nil {
 		t.Fatalf("shard of %s: %v", key, err)
 	}
