@@ -284,11 +284,11 @@ func TestFSMJobManifest(t *testing.T) {
 	default:
 		t.Fatal("no done signal")
 	}
-	if p := f.st.ManifestsPending(); len(p) != 1 || p[0].ID != "j" {
+	if p := f.st.ManifestsPending(); len(p) != 1 || p[0] != "j" {
 		t.Fatalf("pending %+v", p)
 	}
 	restored := snapshotRoundTrip(t, f)
-	if p := restored.st.ManifestsPending(); len(p) != 1 || p[0].ID != "j" {
+	if p := restored.st.ManifestsPending(); len(p) != 1 || p[0] != "j" {
 		t.Fatalf("pending after restore %+v", p)
 	}
 	at := t0.Add(time.Minute)

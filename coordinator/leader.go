@@ -76,21 +76,21 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	var writers sync.WaitGroup // job manifests (see manifests)
 	defer writers.Wait()
 	stuck := s.newStuckJobs()
-	s.manifestDispatch(ctx, &writers) // done jobs left without a manifest
+	s.manifestDispatch(ctx, &writers, true) // done jobs left without a manifest
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.store.JobDone():
-			s.manifestDispatch(ctx, &writers)
+			s.manifestDispatch(ctx, &writers, true)
 		case <-s.manifests.wake:
-			s.manifestDispatch(ctx, &writers)
+			s.manifestDispatch(ctx, &writers, false)
 		case <-t.C:
 			s.flushProgress(ctx)
 			s.expireLeases(ctx, since)
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
-			s.manifestDispatch(ctx, &writers)
+			s.manifestDispatch(ctx, &writers, true)
 		}
 	}
 }

@@ -237,7 +237,7 @@ func TestManifestsOnDone(t *testing.T) {
 	if calls != jobs || maxIn < 2 || maxIn > manifestWorkers {
 		t.Fatalf("leader wrote %d manifests (want %d, each once), at most %d at once (want 2..%d)", calls, jobs, maxIn, manifestWorkers)
 	}
-	if p := srv.Store().ManifestsPending(); len(p) != 1 || p[0].ID != failing {
+	if p := srv.Store().ManifestsPending(); len(p) != 1 || p[0] != failing {
 		t.Fatalf("pending %v, want only %s", p, failing)
 	}
 

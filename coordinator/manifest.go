@@ -32,6 +32,11 @@ type manifests struct {
 	mu       sync.Mutex
 	inflight map[protocol.JobID]bool
 	retry    map[protocol.JobID]manifestRetry
+	// queue holds pending jobs not yet started, refilled from the store on
+	// a done event or a tick (not when a writer finishes: with thousands
+	// pending after a failover, each refill is O(pending)).
+	queue  []protocol.JobID
+	queued map[protocol.JobID]bool
 	// wake is signalled when a writer finishes (a pool slot is free).
 	wake chan struct{}
 	// write writes one job's manifest (nil: Server.manifestOf, which
@@ -46,7 +51,7 @@ type manifestRetry struct {
 
 func newManifests() *manifests {
 	return &manifests{inflight: map[protocol.JobID]bool{}, retry: map[protocol.JobID]manifestRetry{},
-		wake: make(chan struct{}, 1)}
+		queued: map[protocol.JobID]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // setWriter replaces the manifest writer (tests).
@@ -56,21 +61,31 @@ func (m *manifests) setWriter(w func(context.Context, protocol.Job) (storage.Man
 	m.write = w
 }
 
-// manifestDispatch starts writers for pending manifests while a pool slot
-// is free; wg tracks them so leadership loss can wait for them.
-func (s *Server) manifestDispatch(ctx context.Context, wg *sync.WaitGroup) {
+// manifestDispatch starts writers for queued manifests while a pool slot
+// is free (refill: first queue the store's pending jobs); wg tracks them
+// so leadership loss can wait for them.
+func (s *Server) manifestDispatch(ctx context.Context, wg *sync.WaitGroup, refill bool) {
 	m := s.manifests
 	now := s.cfg.Clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, j := range s.store.ManifestsPending() {
-		if len(m.inflight) >= manifestWorkers {
-			return
+	if refill {
+		for _, id := range s.store.ManifestsPending() {
+			if !m.queued[id] && !m.inflight[id] {
+				m.queue = append(m.queue, id)
+				m.queued[id] = true
+			}
 		}
-		if m.inflight[j.ID] || now.Before(m.retry[j.ID].at) {
-			continue
+	}
+	for len(m.inflight) < manifestWorkers && len(m.queue) > 0 {
+		id := m.queue[0]
+		m.queue = m.queue[1:]
+		delete(m.queued, id)
+		j, ok := s.store.JobByID(id)
+		if !ok || j.State != protocol.JobDone || !j.ManifestAt.IsZero() || now.Before(m.retry[id].at) {
+			continue // recorded meanwhile, or backing off: a later refill queues it again
 		}
-		m.inflight[j.ID] = true
+		m.inflight[id] = true
 		write := m.write
 		if write == nil {
 			write = s.manifestOf

@@ -107,23 +107,19 @@ func (s *Store) rebuildUnmanifested() {
 	}
 }
 
-// ManifestsPending returns the done jobs whose manifest is not recorded,
-// in submission order (O(pending), not O(jobs)).
-func (s *Store) ManifestsPending() []protocol.Job {
+// ManifestsPending returns the ids of the done jobs whose manifest is not
+// recorded, the longest done first (O(pending), not O(jobs)).
+func (s *Store) ManifestsPending() []protocol.JobID {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	ids := slices.Collect(maps.Keys(s.unmanifested))
-	out := make([]protocol.Job, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, s.jobs[id].job)
-	}
-	slices.SortFunc(out, func(a, b protocol.Job) int {
-		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+	slices.SortFunc(ids, func(a, b protocol.JobID) int {
+		if c := s.jobs[a].job.UpdatedAt.Compare(s.jobs[b].job.UpdatedAt); c != 0 {
 			return c
 		}
-		return strings.Compare(string(a.ID), string(b.ID))
+		return strings.Compare(string(a), string(b))
 	})
-	return out
+	return ids
 }
 
 // JobDone is signalled (coalesced) whenever a job becomes done or the
