@@ -34,6 +34,7 @@ type submitFlags struct {
 	prompts                     []string
 	wait, quiet, asJSON         bool
 	pollInterval                time.Duration
+	manifestTimeout             time.Duration
 }
 
 func newSubmitCmd() *cobra.Command {
@@ -78,7 +79,10 @@ and nothing is submitted.
 -o is a directory path or file:// URL (relative paths are made absolute).
 
 With --wait, submit shows a progress bar until the job ends and exits 0 only
-if it is done (1 if it failed or was cancelled).`,
+if it is done and its manifest is written (1 if it failed or was cancelled,
+with the coordinator's reasons, or if the manifest was not recorded within
+--manifest-timeout). A job that no live node may run (every node failed it
+twice, e.g. a model id that does not exist) fails rather than waiting.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSubmit(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -109,6 +113,7 @@ if it is done (1 if it failed or was cancelled).`,
 	fl.BoolVar(&f.wait, "wait", false, "wait for the job to end, with a progress bar")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar (with --wait)")
 	fl.DurationVar(&f.pollInterval, "poll", 500*time.Millisecond, "how often --wait polls the job")
+	fl.DurationVar(&f.manifestTimeout, "manifest-timeout", 2*time.Minute, "with --wait, how long to wait for a done job's manifest")
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -200,22 +205,26 @@ func promptSource(ctx context.Context, file, format string) (protocol.PromptSour
 	return protocol.PromptSource{Inline: inline}, nil
 }
 
-// waitJob polls the job until it is terminal, showing a progress bar on
-// a terminal and a line every 5 s otherwise. Transient API errors (a
-// leader change) are retried for up to a minute.
+// waitJob polls the job until it is terminal and, when it is done, until
+// its manifest is recorded (at most f.manifestTimeout more), showing a
+// progress bar on a terminal and a line every 5 s otherwise. Transient
+// API errors (a leader change) are retried for up to a minute.
 func waitJob(ctx context.Context, cl *client.Client, job protocol.Job, f submitFlags, stderr io.Writer) (protocol.Job, error) {
 	show := newJobProgress(job, f.quiet, stderr)
 	t := time.NewTicker(f.pollInterval)
 	defer t.Stop()
 	lastOK := time.Now()
+	var doneAt time.Time // when the job was first seen done
 	for {
 		d, err := cl.Job(ctx, job.ID, false, 0, 0)
 		switch {
 		case err == nil:
 			lastOK, job = time.Now(), d.Job
-			show(job)
-			if job.State.Terminal() {
-				return job, nil
+			if doneAt.IsZero() {
+				show(job)
+			}
+			if ok, err := manifestWait(job, &doneAt, f, stderr); ok || err != nil {
+				return job, err
 			}
 		case time.Since(lastOK) > time.Minute:
 			return job, fmt.Errorf("watching job %s: %w", job.ID, err)
@@ -226,6 +235,27 @@ func waitJob(ctx context.Context, cl *client.Client, job protocol.Job, f submitF
 		case <-t.C:
 		}
 	}
+}
+
+// manifestWait decides whether waitJob is finished with a job: a job that
+// failed or was cancelled at once, a done one once its manifest is
+// recorded (ManifestAt), or with an error after f.manifestTimeout.
+func manifestWait(job protocol.Job, doneAt *time.Time, f submitFlags, stderr io.Writer) (bool, error) {
+	switch {
+	case !job.State.Terminal():
+		return false, nil
+	case job.State != protocol.JobDone || !job.ManifestAt.IsZero():
+		return true, nil
+	case doneAt.IsZero():
+		*doneAt = time.Now()
+		if !f.quiet {
+			fmt.Fprintf(stderr, "job %s done; waiting for its manifest\n", job.ID)
+		}
+	case time.Since(*doneAt) > f.manifestTimeout:
+		return true, fmt.Errorf("job %s is done, but its manifest (%s/manifest.jsonl) was not recorded within %v; the leader retries it (sanafarm status %s)",
+			job.ID, strings.TrimSuffix(job.Spec.Output.URL, "/"), f.manifestTimeout, job.ID)
+	}
+	return false, nil
 }
 
 // newJobProgress returns the function that shows a job's progress.
