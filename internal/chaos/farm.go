@@ -1,0 +1,249 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/internal/s3test"
+)
+
+// Farm settings: short leases so a frozen or killed node is noticed in a
+// few seconds, and the secrets every process is started with.
+const (
+	natsUser  = "farm"
+	natsPass  = "chaos-nats-password-0123456789"
+	apiToken  = "chaos-api-token-0123456789abcdef"
+	bucket    = "chaos"
+	leaseTTL  = "6s"
+	nodeTTL   = "3s"
+	nodeCount = 2
+	voters    = 3
+)
+
+// Coord is one coordinator process and its API.
+type Coord struct {
+	*Proc
+	ID, HTTP string
+	API      *client.Client
+}
+
+// Node is one node process; its NATS traffic goes through Link.
+type Node struct {
+	*Proc
+	ID   string
+	Link *Proxy
+}
+
+// Farm is a multi-process farm on loopback: etcd, NATS with a password,
+// versitygw, three coordinators and two CPU nodes.
+type Farm struct {
+	t      testing.TB
+	Bins   Bins
+	Root   string
+	Etcd   *Proc
+	NATS   *Proc
+	S3     *s3test.Server
+	Coords []*Coord
+	Nodes  []*Node
+
+	etcdAddr, natsAddr string
+}
+
+// StartFarm starts every process and waits for a leader and both nodes.
+func StartFarm(t testing.TB) *Farm {
+	t.Helper()
+	f := &Farm{t: t, Bins: Build(t), Root: t.TempDir()}
+	f.startEtcd()
+	f.startNATS()
+	f.S3 = s3test.Start(t, bucket)
+	f.startCoordinators()
+	for i := range nodeCount {
+		f.startNode(i)
+	}
+	f.WaitLeader(60 * time.Second)
+	f.WaitNodes(60*time.Second, nodeCount)
+	return f
+}
+
+func (f *Farm) dir(name string) string {
+	d := filepath.Join(f.Root, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+func (f *Farm) startEtcd() {
+	client, peer := freeAddr(f.t), freeAddr(f.t)
+	f.etcdAddr = client
+	f.Etcd = StartProc(f.t, "etcd", []string{f.Bins.Etcd, "--name", "e0", "--data-dir", f.dir("etcd"),
+		"--listen-client-urls", "http://" + client, "--advertise-client-urls", "http://" + client,
+		"--listen-peer-urls", "http://" + peer, "--initial-advertise-peer-urls", "http://" + peer,
+		"--initial-cluster", "e0=http://" + peer, "--log-level", "warn"}, nil)
+	f.waitTCP(f.Etcd, client)
+}
+
+func (f *Farm) startNATS() {
+	f.natsAddr = freeAddr(f.t)
+	host, port, _ := net.SplitHostPort(f.natsAddr)
+	f.NATS = StartProc(f.t, "nats", []string{f.Bins.NATS, "-a", host, "-p", port,
+		"--user", natsUser, "--pass", natsPass}, nil)
+	f.waitTCP(f.NATS, f.natsAddr)
+}
+
+// natsURL is the URL with credentials for a client reaching NATS at addr.
+func natsURL(addr string) string {
+	return "nats://" + natsUser + ":" + natsPass + "@" + addr
+}
+
+// s3Env is the S3 configuration of nodes and coordinators (manifests).
+func (f *Farm) s3Env(name string) []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey,
+		"AWS_REGION=" + s3test.Region, "S3_ENDPOINT=" + f.S3.Endpoint(), "TMPDIR=" + f.dir("tmp/"+name)}
+}
+
+func (f *Farm) startCoordinators() {
+	raft := make([]string, voters)
+	peers := make([]string, voters)
+	for i := range voters {
+		raft[i] = freeAddr(f.t)
+		peers[i] = fmt.Sprintf("c%d=%s", i, raft[i])
+	}
+	for i := range voters {
+		id, http := fmt.Sprintf("c%d", i), freeAddr(f.t)
+		p := StartProc(f.t, id, append([]string{f.Bins.Sanafarm, "coordinator", "--id", id, "--data", f.dir(id),
+			"--bootstrap", "--peers", strings.Join(peers, ","), "--raft-bind", raft[i], "--http", http,
+			"--nats", natsURL(f.natsAddr), "--etcd", f.etcdAddr, "--token", apiToken, "--lease-ttl", leaseTTL,
+			"--log-level", "info"}, f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.s3Env(id))
+		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: client.New("http://"+http, apiToken)})
+	}
+}
+
+func (f *Farm) startNode(i int) {
+	id := fmt.Sprintf("n%d", i)
+	link := StartProxy(f.t, f.natsAddr)
+	args := []string{f.Bins.Sanafarm, "node", "--id", id, "--nats", natsURL(link.Addr()), "--etcd", f.etcdAddr,
+		"--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
+		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info"}
+	args = append(args, f.Bins.allowWrite("node", "s3://"+bucket)...)
+	p := StartProc(f.t, id, args, f.s3Env(id))
+	f.Nodes = append(f.Nodes, &Node{Proc: p, ID: id, Link: link})
+}
+
+// ModelCache is the sana-tiny cache every node of this test process
+// shares (written once by the first node).
+func ModelCache(t testing.TB) string {
+	t.Helper()
+	Build(t)
+	return filepath.Join(BinDir, "cache")
+}
+
+// waitTCP waits until addr accepts connections.
+func (f *Farm) waitTCP(p *Proc, addr string) {
+	f.t.Helper()
+	f.waitUntil(30*time.Second, "port "+addr+" of "+p.Name, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, p)
+}
+
+// waitUntil polls ok every 100 ms until it holds, failing the test after
+// limit (with the logs of procs).
+func (f *Farm) waitUntil(limit time.Duration, what string, ok func() bool, procs ...*Proc) {
+	f.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("timed out after %v waiting for %s\n%s", limit, what, logsOf(procs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func logsOf(procs []*Proc) string {
+	var b strings.Builder
+	for _, p := range procs {
+		b.WriteString(p.Logs())
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// AllProcs lists every process of the farm (for failure logs).
+func (f *Farm) AllProcs() []*Proc {
+	ps := []*Proc{f.Etcd, f.NATS}
+	for _, c := range f.Coords {
+		ps = append(ps, c.Proc)
+	}
+	for _, n := range f.Nodes {
+		ps = append(ps, n.Proc)
+	}
+	return ps
+}
+
+// Leader returns the coordinator that says it leads (nil if none does).
+func (f *Farm) Leader() *Coord {
+	for _, c := range f.Coords {
+		if !c.Running() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		h, err := c.API.Health(ctx)
+		cancel()
+		if err == nil && h.Role == "leader" {
+			return c
+		}
+	}
+	return nil
+}
+
+// WaitLeader waits for a leader and returns it with the time waited.
+func (f *Farm) WaitLeader(limit time.Duration) (*Coord, time.Duration) {
+	f.t.Helper()
+	start := time.Now()
+	var l *Coord
+	f.waitUntil(limit, "a Raft leader", func() bool { l = f.Leader(); return l != nil }, f.AllProcs()...)
+	return l, time.Since(start)
+}
+
+// WaitNodes waits until the leader lists n live nodes.
+func (f *Farm) WaitNodes(limit time.Duration, n int) {
+	f.t.Helper()
+	f.waitUntil(limit, strconv.Itoa(n)+" live nodes", func() bool {
+		l := f.Leader()
+		if l == nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		nodes, err := l.API.Nodes(ctx)
+		live := 0
+		for _, nd := range nodes {
+			if nd.Live {
+				live++
+			}
+		}
+		return err == nil && live >= n
+	}, f.AllProcs()...)
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,152 @@
+package chaos
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// leaderKill: SIGKILL the Raft leader once a shard is done; a new leader
+// must be elected, the old voter rejoins, the job completes.
+func leaderKill(t *testing.T, r *Result) {
+	fr := newFarmRun(t, r)
+	fr.waitDone(1)
+	old, _ := fr.f.WaitLeader(30 * time.Second)
+	fr.faultNow()
+	old.Kill()
+	l, d := fr.f.WaitLeader(30 * time.Second)
+	r.Note("new-leader", d)
+	t.Logf("killed leader %s; %s leads after %v", old.ID, l.ID, d)
+	time.Sleep(time.Second)
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fr.finish()
+}
+
+// nodeKill: SIGKILL a node mid-shard, restart it (same id) 2 s later;
+// the shard is retried and the job completes.
+func nodeKill(t *testing.T, r *Result) {
+	fr := newFarmRun(t, r)
+	n := fr.f.Nodes[0]
+	tk := fr.waitLeased(n.ID)
+	fr.faultNow()
+	n.Kill()
+	t.Logf("killed %s holding shard %d (attempt %d, progress %d)", n.ID, tk.Shard, tk.Attempt, tk.Progress)
+	time.Sleep(2 * time.Second)
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fr.finish()
+}
+
+// frozenNode: SIGSTOP a node mid-shard past its lease (its etcd
+// announcement lapses, the shard is leased again to the other node),
+// then SIGCONT. With cutNATS its NATS link is cut while it is frozen, so
+// after SIGCONT it can reach the storage but not the coordinators: the
+// zombie must not be able to overwrite the accepted attempt's output.
+// The output is verified at the job's end and again after the zombie
+// had time to finish its shard.
+func frozenNode(t *testing.T, r *Result, cutNATS bool) {
+	fr := newFarmRun(t, r)
+	n := fr.f.Nodes[0]
+	tk := fr.waitLeased(n.ID)
+	fr.faultNow()
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if cutNATS {
+		n.Link.Cut()
+	}
+	re := WaitTask(t, fr.apis, fr.job, endBound, "the frozen node's shard leased again", func(x protocol.Task) bool {
+		return x.Shard == tk.Shard && x.Attempt > tk.Attempt
+	}, fr.f.AllProcs()...)
+	r.Note("re-leased", time.Since(fr.fault))
+	t.Logf("%s frozen with shard %d attempt %d; attempt %d went to %s after %v", n.ID, tk.Shard, tk.Attempt,
+		re.Attempt, re.Assignee, time.Since(fr.fault).Round(100*time.Millisecond))
+	time.Sleep(time.Second)
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	tasks := fr.finish()
+	// The zombie finishes its shard within a shard's time (~3 s); give
+	// it ample time, then the output must still be the accepted one's.
+	time.Sleep(10 * time.Second)
+	fr.verify(tasks)
+	if cutNATS {
+		n.Link.Restore()
+		fr.f.WaitNodes(30*time.Second, nodeCount)
+	}
+}
+
+// natsRestart: kill NATS mid-job, start it again on the same port 2 s
+// later; nodes and coordinators reconnect and the job completes.
+func natsRestart(t *testing.T, r *Result) {
+	restartDuring(t, r, "nats", 2*time.Second)
+}
+
+// etcdRestart: kill etcd mid-job (node announcements and API addresses
+// live there), start it again 2 s later.
+func etcdRestart(t *testing.T, r *Result) {
+	restartDuring(t, r, "etcd", 2*time.Second)
+}
+
+// s3Restart: stop versitygw mid-job for 3 s (uploads and the manifest
+// must retry), start it again on the same port with the same data.
+func s3Restart(t *testing.T, r *Result) {
+	restartDuring(t, r, "s3", 3*time.Second)
+}
+
+// restartDuring stops one backing service once a shard is done and
+// restarts it after down.
+func restartDuring(t *testing.T, r *Result, what string, down time.Duration) {
+	fr := newFarmRun(t, r)
+	fr.waitDone(1)
+	fr.faultNow()
+	var start func() error
+	switch what {
+	case "nats":
+		fr.f.NATS.Kill()
+		start = fr.f.NATS.Start
+	case "etcd":
+		fr.f.Etcd.Kill()
+		start = fr.f.Etcd.Start
+	case "s3":
+		fr.f.S3.Stop()
+		start = func() error { fr.f.S3.Start(); return nil }
+	}
+	time.Sleep(down)
+	if err := start(); err != nil {
+		t.Fatal(err)
+	}
+	fr.finish()
+}
+
+// quorumLoss: kill 2 of the 3 coordinators (the leader and a follower)
+// mid-job, restart both 3 s later; a leader is elected again and the
+// job completes.
+func quorumLoss(t *testing.T, r *Result) {
+	fr := newFarmRun(t, r)
+	fr.waitDone(1)
+	l, _ := fr.f.WaitLeader(30 * time.Second)
+	killed := []*Coord{l}
+	for _, c := range fr.f.Coords {
+		if c != l && len(killed) < 2 {
+			killed = append(killed, c)
+		}
+	}
+	fr.faultNow()
+	for _, c := range killed {
+		c.Kill()
+	}
+	time.Sleep(3 * time.Second)
+	for _, c := range killed {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, d := fr.f.WaitLeader(60 * time.Second)
+	r.Note("leader-after-restart", d)
+	fr.finish()
+}
