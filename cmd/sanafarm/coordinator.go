@@ -21,6 +21,7 @@ type coordinatorFlags struct {
 	peers, natsURL, etcd, token, logLevel   string
 	bootstrap                               bool
 	leaseTTL                                time.Duration
+	allow                                   allowFlags
 	cluster                                 clusterTLSFlags
 	apiTLS                                  apiTLSFlags
 	etcdTLS                                 etcdTLSFlags
@@ -46,6 +47,11 @@ Clients may call any coordinator: reads are answered locally and writes are
 forwarded to the leader (each coordinator publishes its API URL in etcd; set
 --advertise when the bound address is not reachable by the others).
 
+A job is accepted only if its prompt file lies under an --allow-read root and
+its output under an --allow-write root (give the nodes' lists: the nodes check
+again, and the leader writes each job's manifest into its output). Without
+them every job is refused.
+
 Security (docs/deploy.md): --cluster-ca/--cluster-cert/--cluster-key put
 Raft and forwarded writes on mutual TLS (without them Raft is plaintext and
 unauthenticated: development only); --tls-cert/--tls-key serve the API over
@@ -55,7 +61,8 @@ Example (voter c1 of three):
   sanafarm coordinator --id c1 --data /var/lib/sanafarm --bootstrap \
     --peers c1=10.0.0.1:7701,c2=10.0.0.2:7701,c3=10.0.0.3:7701 \
     --raft-bind 10.0.0.1:7701 --http 10.0.0.1:7700 \
-    --nats nats://10.0.0.9:4222 --etcd 10.0.0.9:2379`,
+    --nats nats://10.0.0.9:4222 --etcd 10.0.0.9:2379 \
+    --allow-read s3://datasets/prompts --allow-write s3://datasets/images`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCoordinator(cmd.Context(), f, cmd.ErrOrStderr())
@@ -74,6 +81,7 @@ Example (voter c1 of three):
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.allow.register(fl, "default: none, so every job is refused at submit")
 	f.cluster.register(fl)
 	f.apiTLS.register(fl)
 	f.etcdTLS.register(fl)
@@ -105,6 +113,11 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	allow, err := f.allow.access()
+	if err != nil {
+		return err
+	}
+	logAccess(log, "coordinator", allow)
 	sec, err := f.security()
 	if err != nil {
 		return err
@@ -124,7 +137,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, Logger: log})
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Allow: &allow, ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, Logger: log})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type devFlags struct {
 	logLevel                        string
 	natsPort                        int
 	leaseTTL                        time.Duration
+	allow                           allowFlags
 	apiTLS                          apiTLSFlags
 }
 
@@ -39,7 +41,9 @@ func newDevCmd() *cobra.Command {
 embedded etcd server, an embedded NATS server, a one-voter Raft coordinator
 serving the HTTP API, and one node agent per local device (one for the cpu
 backend, one per GPU for cuda). Outputs go to local directories (file:// URLs
-or paths given to submit -o).
+or paths given to submit -o). Jobs may read prompt files and write outputs only
+under the --data directory and the working directory, unless --allow-read and
+--allow-write name other roots.
 
 It prints the API address when the farm is ready; point sanafarm submit,
 status, cancel and nodes at it (--addr, default ` + DefaultAddr + `). Extra
@@ -63,6 +67,7 @@ Raft stops, then NATS and etcd.`,
 	fl.IntVar(&f.node.slots, "slots", 1, "shards each cpu node runs at once")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	f.node.register(fl, 10*time.Second, 250*time.Millisecond)
+	f.allow.register(fl, "default: the --data directory and the working directory")
 	f.apiTLS.register(fl)
 	return cmd
 }
@@ -102,6 +107,13 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 		}
 		f.data = filepath.Join(c, "sanafarm", "dev")
 	}
+	defaults, err := devAllowDefaults(f.data)
+	if err != nil {
+		return err
+	}
+	if f.node.allow, err = f.allow.access(defaults...); err != nil {
+		return err
+	}
 	d := &devFarm{log: log, coordDone: make(chan error, 1), exited: make(chan string, 16), release: func() {}}
 	defer d.close()
 	if err := d.start(ctx, f); err != nil {
@@ -109,6 +121,8 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "sanafarm dev: API %s\n", d.srv.URL())
 	fmt.Fprintf(stdout, "  nodes: %d (%s backend); data: %s\n", len(d.agents), firstOf(f.node.backend.name, "cpu"), f.data)
+	fmt.Fprintf(stdout, "  jobs may read under %s and write under %s\n",
+		strings.Join(f.node.allow.Read.Roots(), ","), strings.Join(f.node.allow.Write.Roots(), ","))
 	fmt.Fprintf(stdout, "  join more nodes with: sanafarm node --nats %s --etcd %s\n", d.nats.URL(), d.etcd.Endpoints()[0])
 	fmt.Fprintln(stdout, "  Ctrl-C to stop")
 	select {
@@ -149,7 +163,7 @@ func (d *devFarm) startCoordinator(ctx context.Context, f devFlags) error {
 	}
 	srv, err := coordinator.New(coordinator.Config{ID: "dev", DataDir: filepath.Join(f.data, "raft"), RaftBind: f.raftBind,
 		Bootstrap: true, HTTPAddr: f.httpAddr, NATS: d.nc, Etcd: d.cli, Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
-		LeaseTTL: f.leaseTTL, Logger: d.log, APITLS: apiTLS})
+		LeaseTTL: f.leaseTTL, Allow: &f.node.allow, Logger: d.log, APITLS: apiTLS})
 	if err != nil {
 		return fmt.Errorf("starting the coordinator: %w", err)
 	}

@@ -90,6 +90,7 @@ type nodeFlags struct {
 	leaseTTL     time.Duration
 	drainTimeout time.Duration
 	poll         time.Duration
+	allow        protocol.Access // --allow-read/--allow-write (node.go, dev.go)
 }
 
 func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.Duration) {
@@ -147,7 +148,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 			release()
 			return nil, nil, err
 		}
-		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log,
+		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
 			GPU: gpuModel(f.backend.name, d, gpus)})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)

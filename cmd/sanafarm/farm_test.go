@@ -46,7 +46,8 @@ func startDev(t *testing.T) string {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error"}, &stdout, &stderr)
+		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error",
+			"--allow-read", os.TempDir(), "--allow-write", os.TempDir()}, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -183,8 +184,9 @@ func TestCoordinatorAndNodeCommands(t *testing.T) {
 	}
 	t.Cleanup(n.Close)
 	coordLog := runDaemon(t, "coordinator", "--id", "c1", "--data", t.TempDir(), "--bootstrap", "--raft-bind", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--nats", n.URL(), "--etcd", e.Endpoints()[0])
-	runDaemon(t, "node", "--id", "box1", "--nats", n.URL(), "--etcd", e.Endpoints()[0], "--poll-interval", "100ms")
+		"--http", "127.0.0.1:0", "--nats", n.URL(), "--etcd", e.Endpoints()[0], "--allow-write", os.TempDir())
+	runDaemon(t, "node", "--id", "box1", "--nats", n.URL(), "--etcd", e.Endpoints()[0], "--poll-interval", "100ms",
+		"--allow-write", os.TempDir())
 	var addr string
 	waitUntil(t, "the coordinator's API address", func() bool {
 		m := regexp.MustCompile(`api=(http://\S+)`).FindStringSubmatch(coordLog.String())

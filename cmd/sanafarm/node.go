@@ -14,6 +14,7 @@ type nodeCmdFlags struct {
 	node              nodeFlags
 	natsURL, etcd     string
 	logLevel, devices string
+	allow             allowFlags
 	etcdTLS           etcdTLSFlags
 }
 
@@ -34,9 +35,15 @@ offline); sana-tiny is written locally, so a CPU node works without a network.
 With --backend cuda the node runs one slot per device in --devices; with the
 cpu backend it runs --slots shards at a time (default 1, using all cores).
 
+A job may read its prompt file only under an --allow-read root and write its
+output only under an --allow-write root (directories, file:///dir, s3://bucket
+or s3://bucket/prefix; symlinks are resolved, ".." and relative paths are
+refused). Without them the node refuses every job.
+
 Example:
   sanafarm node --id gpu-box-1 --backend cuda --devices 0,1 \
-    --nats nats://10.0.0.9:4222 --etcd 10.0.0.9:2379`,
+    --nats nats://10.0.0.9:4222 --etcd 10.0.0.9:2379 \
+    --allow-read s3://datasets/prompts --allow-write s3://datasets/images`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runNode(cmd.Context(), f, cmd.ErrOrStderr())
@@ -50,6 +57,7 @@ Example:
 	fl.IntVar(&f.node.slots, "slots", 1, "shards run at once with the cpu backend")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.node.register(fl, 60*time.Second, 2*time.Second)
+	f.allow.register(fl, "default: none, so every job is refused")
 	f.etcdTLS.register(fl)
 	return cmd
 }
@@ -81,6 +89,10 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 	if f.node.slots < 1 {
 		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
 	}
+	if f.node.allow, err = f.allow.access(); err != nil {
+		return err
+	}
+	logAccess(log, "node", f.node.allow)
 	etcdTLS, err := f.etcdTLS.config()
 	if err != nil {
 		return err
