@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/sanafarm/sanafarm/internal/redact"
 	"github.com/sanafarm/sanafarm/node"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -40,9 +41,13 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }))
+		// Redacted twice over: ConnectedUrlRedacted keeps a token (a URL
+		// with only a user part) visible.
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", redact.URL(c.ConnectedUrlRedacted()))
+		}))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to nats at %s: %w", url, err)
+		return nil, fmt.Errorf("connecting to nats at %s: %w", redact.URL(url), redact.Error(err))
 	}
 	return nc, nil
 }
@@ -58,13 +63,13 @@ func connectEtcd(ctx context.Context, endpoints string, tc *tls.Config) (*client
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, TLS: tc, Logger: zap.NewNop()})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to etcd at %s: %w", endpoints, err)
+		return nil, fmt.Errorf("connecting to etcd at %s: %w", redact.URL(endpoints), err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := cli.Status(sctx, eps[0]); err != nil {
 		cli.Close()
-		return nil, fmt.Errorf("connecting to etcd at %s: %w", endpoints, err)
+		return nil, fmt.Errorf("connecting to etcd at %s: %w", redact.URL(endpoints), err)
 	}
 	return cli, nil
 }
