@@ -174,6 +174,12 @@ func lateCompletion(t *testing.T, nc *nats.Conn, victim protocol.Task) protocol.
 // attempt and node the coordinator recorded.
 func checkOutput(t *testing.T, out string, tasks []protocol.Task, per int) {
 	t.Helper()
+	// A shard is published after its completion is accepted; the leader
+	// writes the manifest once every shard is, its staging deleted.
+	waitFor(t, 30*time.Second, "the job manifest", func() bool {
+		_, err := os.Stat(filepath.Join(out, storage.ManifestParquet))
+		return err == nil
+	})
 	pngs, stats := 0, 0
 	err := filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
 		switch {
