@@ -201,10 +201,11 @@ func (c *Cluster) startCoordinators() {
 		lns = append(lns, ln)
 		peers = append(peers, coordinator.Peer{ID: fmt.Sprintf("c%d", i), Addr: ln.Addr().String()})
 	}
+	allow := TestAccess()
 	for i, p := range peers {
 		nc := c.Connect()
 		srv, err := coordinator.New(coordinator.Config{ID: p.ID, DataDir: t.TempDir(), RaftListener: lns[i],
-			Bootstrap: true, Peers: peers, NATS: nc, Etcd: c.Etcd, Token: c.opts.Token, LeaseTTL: c.opts.LeaseTTL,
+			Bootstrap: true, Peers: peers, NATS: nc, Etcd: c.Etcd, Token: c.opts.Token, LeaseTTL: c.opts.LeaseTTL, Allow: &allow,
 			ProgressInterval: 50 * time.Millisecond, Logger: c.opts.Logger.With("coordinator", p.ID)})
 		if err != nil {
 			t.Fatalf("creating coordinator %s: %v", p.ID, err)
@@ -219,7 +220,15 @@ func (c *Cluster) startCoordinators() {
 // defaultExecutor is the real pipeline on the CPU backend.
 func (c *Cluster) defaultExecutor(_ int, id string) node.Executor {
 	return node.NewPipelineExecutor(node.PipelineConfig{Backend: cpu.New(cpu.Config{Threads: c.opts.Threads}),
-		Models: c.Models, Node: id, Logger: c.opts.Logger.With("node_id", id)})
+		Models: c.Models, Node: id, Logger: c.opts.Logger.With("node_id", id), Allow: TestAccess()})
+}
+
+// TestAccess is what the cluster's coordinators and default nodes let jobs
+// read and write: the OS temp directory (every t.TempDir()), the S3 tests'
+// bucket s3://farm and /fixture (fixture jobs' locations, never opened).
+func TestAccess() protocol.Access {
+	l := protocol.MustAllowList(os.TempDir(), "s3://farm", "/fixture")
+	return protocol.Access{Read: l, Write: l}
 }
 
 func (c *Cluster) startNode(i int) {
