@@ -80,8 +80,15 @@ func TestCloudInitCoordinator(t *testing.T) {
 	if etcd["initial-cluster"] != "c0=https://c0.sanafarm.example.com:2380,c1=https://c1.sanafarm.example.com:2380,c2=https://c2.sanafarm.example.com:2380" {
 		t.Errorf("etcd initial-cluster = %v", etcd["initial-cluster"])
 	}
-	if cts, _ := etcd["client-transport-security"].(map[string]any); cts == nil || cts["trusted-ca-file"] != nil || cts["cert-file"] == nil {
-		t.Errorf("etcd client TLS must be server-only (sanafarm sends no client certificate): %v", etcd["client-transport-security"])
+	if cts, _ := etcd["client-transport-security"].(map[string]any); cts == nil || cts["trusted-ca-file"] == nil ||
+		cts["cert-file"] == nil || cts["client-cert-auth"] != true {
+		t.Errorf("etcd clients must present a certificate of the cluster CA: %v", etcd["client-transport-security"])
+	}
+	if got := env["SANAFARM_ADVERTISE"]; got != "https://c0.sanafarm.example.com:7700" {
+		t.Errorf("SANAFARM_ADVERTISE = %q: want the https URL of the name the certificate covers", got)
+	}
+	if !hasRunCmd(cc, "usermod -aG sanafarm-tls sanafarm") {
+		t.Error("the sanafarm user cannot read server-key.pem (not in group sanafarm-tls)")
 	}
 	nats := cc.file(t, "/etc/nats/nats.conf")
 	for _, want := range []string{"nats-route://route:" + sampleRoutePassword + "@c2.sanafarm.example.com:6222", "verify: true", "password: \"" + sampleNATSPassword + "\""} {
@@ -106,15 +113,31 @@ func TestCloudInitNode(t *testing.T) {
 		t.Error("secrets.env lacks HF_TOKEN")
 	}
 	for _, f := range cc.WriteFiles {
-		if strings.Contains(f.Content, sampleRoutePassword) || strings.Contains(f.Content, sampleToken) || strings.Contains(f.Content, "PRIVATE KEY") {
+		if strings.Contains(f.Content, sampleRoutePassword) || strings.Contains(f.Content, sampleToken) || strings.Contains(f.Content, sampleKey) {
 			t.Errorf("a worker gets a coordinator-only secret in %s", f.Path)
 		}
 	}
-	checkPermissions(t, cc, map[string]string{"/etc/sanafarm/secrets.env": "0600"})
+	if cc.file(t, "/etc/sanafarm/tls/node-key.pem") != sampleNodeKey || cc.file(t, "/etc/sanafarm/tls/node.pem") != sampleCert {
+		t.Error("the worker lacks its etcd client certificate")
+	}
+	if !hasRunCmd(cc, "chown root:sanafarm /etc/sanafarm/tls/node-key.pem") {
+		t.Error("the sanafarm user cannot read node-key.pem")
+	}
+	checkPermissions(t, cc, map[string]string{"/etc/sanafarm/secrets.env": "0600", "/etc/sanafarm/tls/node-key.pem": "0600"})
 	checkInstalls(t, cc, "sanafarm")
 	if !strings.Contains(strings.Join(cc.RunCmd[0], " "), "https://downloads.example.com/sanafarm-cuda "+strings.Repeat("1", 64)) {
 		t.Errorf("the worker does not install node_binary_url with its sha256: %v", cc.RunCmd[0])
 	}
+}
+
+// hasRunCmd reports whether runcmd has the command (words joined by spaces).
+func hasRunCmd(cc *cloudConfig, cmd string) bool {
+	for _, c := range cc.RunCmd {
+		if strings.Join(c, " ") == cmd {
+			return true
+		}
+	}
+	return false
 }
 
 // checkUnitsVerbatim: the units written are deploy/systemd's files.

@@ -18,6 +18,7 @@ const (
 	sampleHFToken       = "hf_SAMPLEtokenXyZ123"
 	sampleKey           = "-----BEGIN PRIVATE KEY-----\nSAMPLEKEYSAMPLEKEY\n-----END PRIVATE KEY-----\n"
 	sampleCert          = "-----BEGIN CERTIFICATE-----\nSAMPLECERT\n-----END CERTIFICATE-----\n"
+	sampleNodeKey       = "-----BEGIN PRIVATE KEY-----\nSAMPLENODEKEY\n-----END PRIVATE KEY-----\n"
 )
 
 // sampleVars are the module inputs the tests evaluate with; open CIDRs
@@ -35,6 +36,8 @@ func sampleVars() map[string]cty.Value {
 		"tls_ca_cert":            s(sampleCert),
 		"tls_cert":               s(sampleCert),
 		"tls_key":                s(sampleKey),
+		"tls_node_cert":          s(sampleCert),
+		"tls_node_key":           s(sampleNodeKey),
 		"hf_token":               s(sampleHFToken),
 		"sanafarm_binary_url":    s("https://downloads.example.com/sanafarm"),
 		"sanafarm_binary_sha256": s(zeros),

@@ -3,6 +3,8 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -26,8 +28,9 @@ import (
 // lines (rendered as systemd would, with the environment files cloud-init
 // writes, adapted to loopback and temp dirs) as local processes against
 // NATS and etcd configured like the droplets' (TLS with the cluster CA,
-// NATS password auth), runs a job through them and stops both with
-// SIGTERM within their TimeoutStopSec.
+// NATS password auth, etcd client certificates), with the units' TLS
+// flags (Raft mutual TLS, HTTPS API), runs a job through them over HTTPS
+// and stops both with SIGTERM within their TimeoutStopSec.
 func TestUnitsRunLocally(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the farm's processes (-short)")
@@ -47,18 +50,26 @@ func TestUnitsRunLocally(t *testing.T) {
 		"SSL_CERT_FILE": certs.CA,
 	}
 	raft := freeAddr(t)
-	coord := startUnit(t, "sanafarm-coordinator.service", bin, root, merge(common, map[string]string{
+	outDir := t.TempDir()
+	// Jobs may write only under --allow-write roots (operators add theirs
+	// through SANAFARM_FLAGS).
+	allow := ""
+	if helpFlags(t, "coordinator")["allow-write"] {
+		allow = " --allow-write " + outDir
+	}
+	coord := startUnit(t, "sanafarm-coordinator.service", bin, root, certs.Dir, merge(common, map[string]string{
 		"SANAFARM_ID": "c0", "SANAFARM_PEERS": "c0=" + raft, "SANAFARM_RAFT_BIND": raft, "SANAFARM_HTTP": api,
-		"SANAFARM_ADVERTISE": "http://" + api, "SANAFARM_FLAGS": "--log-level info"}))
-	waitFor(t, coord, "the coordinator to lead", func() bool { return health(api) == "leader" })
-	node := startUnit(t, "sanafarm-node.service", bin, root, merge(common, map[string]string{
-		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_MODEL_MIRROR": "", "SANAFARM_FLAGS": "--poll-interval 250ms"}))
+		"SANAFARM_ADVERTISE": "https://" + api, "SANAFARM_FLAGS": "--log-level info" + allow}))
+	waitFor(t, coord, "the coordinator to lead", func() bool { return health(api, certs.CA) == "leader" })
+	node := startUnit(t, "sanafarm-node.service", bin, root, certs.Dir, merge(common, map[string]string{
+		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_MODEL_MIRROR": "", "SANAFARM_FLAGS": "--poll-interval 250ms" + allow}))
+	addr := []string{"--addr", "https://" + api, "--ca-cert", certs.CA, "--token", sampleToken}
 	waitFor(t, node, "the node to be listed", func() bool {
-		out, err := exec.Command(bin, "nodes", "--addr", "http://"+api, "--token", sampleToken).Output()
+		out, err := exec.Command(bin, append([]string{"nodes"}, addr...)...).Output()
 		return err == nil && strings.Contains(string(out), "unit-node")
 	})
-	out, err := exec.Command(bin, "submit", "--addr", "http://"+api, "--token", sampleToken, "--model", "sana-tiny",
-		"-p", "a lighthouse", "--steps", "2", "--width", "128", "--height", "128", "-o", t.TempDir(), "--wait", "-q").CombinedOutput()
+	out, err := exec.Command(bin, append(append([]string{"submit"}, addr...), "--model", "sana-tiny",
+		"-p", "a lighthouse", "--steps", "2", "--width", "128", "--height", "128", "-o", outDir, "--wait", "-q")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("submit through the units: %v\n%s\n%s", err, out, node.logs())
 	}
@@ -96,14 +107,12 @@ func (p *unitProc) logs() string {
 	return p.name + " log:\n" + s
 }
 
-// startUnit runs the unit's ExecStart with env, the binary path and
-// /var/lib/sanafarm replaced by bin and root.
-func startUnit(t *testing.T, name, bin, root string, env map[string]string) *unitProc {
+// startUnit runs the unit's ExecStart with env, the binary path,
+// /var/lib/sanafarm and /etc/sanafarm/tls replaced by bin, root and tls.
+func startUnit(t *testing.T, name, bin, root, tls string, env map[string]string) *unitProc {
 	t.Helper()
 	u, _ := readUnit(t, name)
-	fix := func(s string) string {
-		return strings.ReplaceAll(strings.ReplaceAll(s, "/usr/local/bin/sanafarm", bin), "/var/lib/sanafarm", root)
-	}
+	fix := strings.NewReplacer("/usr/local/bin/sanafarm", bin, "/var/lib/sanafarm", root, "/etc/sanafarm/tls", tls).Replace
 	args := expandExec(u.get("Service", "ExecStart"), env)
 	for i := range args {
 		args[i] = fix(args[i])
@@ -169,9 +178,17 @@ func waitFor(t *testing.T, p *unitProc, what string, ok func() bool) {
 	}
 }
 
-// health returns the coordinator's role from GET /v1/health ("" on error).
-func health(addr string) string {
-	resp, err := http.Get("http://" + addr + "/v1/health")
+// health returns the coordinator's role from GET /v1/health over HTTPS
+// trusting the CA file ("" on error).
+func health(addr, caFile string) string {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return ""
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get("https://" + addr + "/v1/health")
 	if err != nil {
 		return ""
 	}
@@ -235,9 +252,8 @@ func startTLSEtcd(t *testing.T, c testTLS) string {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	cfg.InitialCluster = cfg.Name + "=" + peer.String()
-	// As etcd.yaml: server TLS only (a trusted CA file would make etcd
-	// require client certificates, which sanafarm cannot present).
-	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key}
+	// As etcd.yaml: clients must present a certificate of the cluster CA.
+	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key, TrustedCAFile: c.CA, ClientCertAuth: true}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,9 @@ func NewCA(t testing.TB, name string) *CA {
 	return ca
 }
 
+// Dir is the folder of the CA's files and of the certificates it issues.
+func (ca *CA) Dir() string { return ca.dir }
+
 // Pool is a cert pool holding the CA.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()

@@ -44,6 +44,9 @@ module "sanafarm" {
   tls_cert    = file("${var.tls_dir}/server.pem")
   tls_key     = file("${var.tls_dir}/server-key.pem")
 
+  tls_node_cert = file("${var.tls_dir}/node.pem")
+  tls_node_key  = file("${var.tls_dir}/node-key.pem")
+
   sanafarm_binary_url    = var.sanafarm_binary_url
   sanafarm_binary_sha256 = var.sanafarm_binary_sha256
   node_binary_url        = var.node_binary_url

@@ -106,7 +106,7 @@ variable "hf_token" {
 }
 
 variable "tls_dir" {
-  description = "Directory with ca.pem, server.pem and server-key.pem (deploy/terraform/gen-tls.sh writes them)."
+  description = "Directory with ca.pem, server.pem, server-key.pem, node.pem and node-key.pem (deploy/terraform/gen-tls.sh writes them)."
   type        = string
   default     = "./tls"
 }

@@ -1,8 +1,10 @@
 # The API in front of the coordinators: with api_load_balancer, an HTTPS
 # load balancer (Let's Encrypt certificate for api.<cluster_name>.<dns_zone>,
 # health check /v1/health) that only api_allowed_cidrs may reach; without it,
-# a round-robin name over the coordinators' public addresses (plain HTTP on
-# port 7700, restricted by the coordinator firewall).
+# a round-robin name over the coordinators' public addresses (HTTPS on port
+# 7700 with the cluster certificate, so clients pass --ca-cert ca.pem;
+# restricted by the coordinator firewall). The coordinators serve HTTPS
+# either way: the load balancer re-encrypts to them.
 
 resource "digitalocean_certificate" "api" {
   count   = var.api_load_balancer ? 1 : 0
@@ -28,13 +30,13 @@ resource "digitalocean_loadbalancer" "api" {
     entry_port       = 443
     entry_protocol   = "https"
     target_port      = local.ports.api
-    target_protocol  = "http"
+    target_protocol  = "https"
     certificate_name = digitalocean_certificate.api[0].name
   }
 
   healthcheck {
     port     = local.ports.api
-    protocol = "http"
+    protocol = "https"
     path     = "/v1/health"
   }
 

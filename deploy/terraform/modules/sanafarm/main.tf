@@ -48,6 +48,12 @@ locals {
   node_binary_sha256 = var.node_binary_url != "" ? var.node_binary_sha256 : var.sanafarm_binary_sha256
 
   api_fqdn = "api.${local.domain}"
+
+  # Where jobs may read prompt files and write outputs (--allow-read and
+  # --allow-write of the coordinators and the workers): the bucket unless
+  # the operator names other roots.
+  allow_read  = var.allow_read != "" ? var.allow_read : "s3://${var.bucket_name}"
+  allow_write = var.allow_write != "" ? var.allow_write : "s3://${var.bucket_name}"
 }
 
 resource "digitalocean_vpc" "this" {
@@ -93,6 +99,8 @@ resource "digitalocean_droplet" "coordinator" {
     tls_key              = var.tls_key
     s3_env               = local.s3_env
     extra_flags          = var.coordinator_extra_flags
+    allow_read           = local.allow_read
+    allow_write          = local.allow_write
     install_script       = local.install_script
     coordinator_unit     = file("${local.systemd_dir}/sanafarm-coordinator.service")
     etcd_unit            = file("${local.systemd_dir}/etcd.service")
@@ -132,8 +140,12 @@ resource "digitalocean_droplet" "worker" {
     nats_url        = local.nats_url_with_auth
     hf_token        = var.hf_token
     tls_ca_cert     = var.tls_ca_cert
+    tls_node_cert   = var.tls_node_cert
+    tls_node_key    = var.tls_node_key
     s3_env          = local.s3_env
     extra_flags     = var.worker_extra_flags
+    allow_read      = local.allow_read
+    allow_write     = local.allow_write
     install_script  = local.install_script
     node_unit       = file("${local.systemd_dir}/sanafarm-node.service")
     sanafarm_url    = local.node_binary_url

@@ -2,7 +2,7 @@
 
 output "api_url" {
   description = "Base URL of the HTTP API and dashboard (SANAFARM_ADDR)."
-  value       = var.api_load_balancer ? "https://${local.api_fqdn}" : "http://${local.api_fqdn}:${local.ports.api}"
+  value       = var.api_load_balancer ? "https://${local.api_fqdn}" : "https://${local.api_fqdn}:${local.ports.api}"
 }
 
 output "coordinator_names" {

@@ -230,7 +230,7 @@ variable "nats_route_password" {
 }
 
 variable "tls_ca_cert" {
-  description = "PEM of the cluster CA: trusted by every droplet, verifies etcd and NATS servers and etcd peers."
+  description = "PEM of the cluster CA: trusted by every droplet; verifies etcd and NATS servers, etcd peers and clients, the coordinators' Raft peers (mutual TLS) and their HTTPS API."
   type        = string
 
   validation {
@@ -257,6 +257,27 @@ variable "tls_key" {
   validation {
     condition     = can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.tls_key))
     error_message = "tls_key must be a PEM private key."
+  }
+}
+
+variable "tls_node_cert" {
+  description = "PEM client certificate of the workers, signed by tls_ca_cert, with the client auth usage only: it opens etcd (which requires client certificates) but never the coordinators' Raft transport (gen-tls.sh makes node.pem)."
+  type        = string
+
+  validation {
+    condition     = startswith(trimspace(var.tls_node_cert), "-----BEGIN CERTIFICATE-----")
+    error_message = "tls_node_cert must be a PEM certificate."
+  }
+}
+
+variable "tls_node_key" {
+  description = "PEM private key of tls_node_cert."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.tls_node_key))
+    error_message = "tls_node_key must be a PEM private key."
   }
 }
 
@@ -412,5 +433,27 @@ variable "s3_secret_access_key" {
   validation {
     condition     = length(var.s3_secret_access_key) >= 16 && !can(regex("[\\s\"'\\\\]", var.s3_secret_access_key))
     error_message = "s3_secret_access_key must be set (no spaces, quotes or backslashes)."
+  }
+}
+
+variable "allow_read" {
+  description = "Where jobs may read prompt files: comma-separated roots (s3://bucket, s3://bucket/prefix or absolute paths) given to --allow-read of the coordinators and the workers. Empty: the whole bucket_name bucket."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("[\\s\"'\\\\$;&|]", var.allow_read))
+    error_message = "allow_read must be comma-separated roots without spaces, quotes, $, ;, & or |."
+  }
+}
+
+variable "allow_write" {
+  description = "Where jobs may write outputs: comma-separated roots (s3://bucket, s3://bucket/prefix or absolute paths) given to --allow-write of the coordinators and the workers. Empty: the whole bucket_name bucket."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("[\\s\"'\\\\$;&|]", var.allow_write))
+    error_message = "allow_write must be comma-separated roots without spaces, quotes, $, ;, & or |."
   }
 }
