@@ -10,7 +10,7 @@ import (
 )
 
 // Gang assignments (protocol.Assignment.Ranks > 1): the agent joins the
-// rank's shard.Transport on its own NATS connection (subjects under the
+// rank's shard.Transport on a NATS connection of its own (subjects under the
 // assignment's Group) and hands it to the executor through the context
 // (WithGroup), so executor wrappers need not know about it. Every rank
 // computes and reports progress; rank 0 writes the shard and reports the
@@ -43,10 +43,19 @@ func (a *Agent) joinGroup(ctx context.Context, asg protocol.Assignment) (shard.T
 	if asg.Group == "" || asg.Rank < 0 || asg.Rank >= asg.Ranks {
 		return nil, fmt.Errorf("gang assignment rank %d of %d in group %q", asg.Rank, asg.Ranks, asg.Group)
 	}
+	// A rank publishes under its node's id, which a per-node NATS user is
+	// limited to (protocol.NodePermissions).
+	if len(asg.Peers) > 0 && (len(asg.Peers) != asg.Ranks || asg.Peers[asg.Rank] != a.cfg.ID) {
+		return nil, fmt.Errorf("gang assignment in group %q: peers %q do not name this node (%s) as rank %d of %d",
+			asg.Group, asg.Peers, a.cfg.ID, asg.Rank, asg.Ranks)
+	}
 	jctx, cancel := context.WithTimeout(ctx, a.cfg.GroupJoinTimeout)
 	defer cancel()
-	t, err := shard.NewNATS(jctx, shard.NATSConfig{Conn: a.cfg.NATS, Group: asg.Group, Rank: asg.Rank, Size: asg.Ranks,
-		PeerTimeout: a.cfg.PeerTimeout, Logger: a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard)})
+	// Its own connection, dialled with the node's options (servers,
+	// credentials, TLS): bounded buffers, and a slow or lost gang fails
+	// only the gang, never the node's lease traffic.
+	t, err := shard.NewNATS(jctx, shard.NATSConfig{Options: &a.cfg.NATS.Opts, Group: asg.Group, Rank: asg.Rank, Size: asg.Ranks,
+		Peers: asg.Peers, PeerTimeout: a.cfg.PeerTimeout, Logger: a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard)})
 	if err != nil {
 		return nil, fmt.Errorf("joining gang %s as rank %d of %d: %w", asg.Group, asg.Rank, asg.Ranks, err)
 	}

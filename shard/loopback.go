@@ -30,7 +30,7 @@ func NewLoopback(size int, enc Encoding) ([]*Loopback, error) {
 	g := &loopGroup{ranks: make([]*core, size), closed: make([]bool, size)}
 	out := make([]*Loopback, size)
 	for k := range size {
-		c := newCore(k, size, enc)
+		c := newCore(k, size, enc, Limits{})
 		c.w = loopWire{g: g, rank: k}
 		g.ranks[k] = c
 		out[k] = &Loopback{core: c, g: g}
@@ -63,7 +63,7 @@ func (w loopWire) send(_ context.Context, to int, h header, payload []byte) erro
 		if w.g.closed[k] {
 			return fmt.Errorf("%w: rank %d has left", ErrPeerLost, k)
 		}
-		c.deliver(h, append([]byte(nil), payload...))
+		_ = c.deliver(h, append([]byte(nil), payload...)) // in-process: every message is the group's own
 	}
 	return nil
 }
@@ -77,7 +77,7 @@ func (w loopWire) close() error {
 	w.g.closed[w.rank] = true
 	for k, c := range w.g.ranks {
 		if k != w.rank && !w.g.closed[k] {
-			c.deliver(header{kind: kindBye, src: uint32(w.rank)}, nil)
+			_ = c.deliver(header{kind: kindBye, src: uint32(w.rank)}, nil)
 		}
 	}
 	return nil

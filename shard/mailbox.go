@@ -2,120 +2,39 @@ package shard
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"sync"
-	"time"
-	"unsafe"
-
-	"github.com/sanafarm/sanafarm/kernels"
 )
 
-// abortSendTimeout bounds the best-effort abort notice.
-const abortSendTimeout = 500 * time.Millisecond
+// Limits bound what a rank holds for its peers. Sizes on the wire are
+// claims: nothing is allocated from a header, only from bytes that
+// arrived, and within these bounds.
+type Limits struct {
+	// MaxMessage is the largest payload one collective message may claim
+	// (default DefaultMaxMessage). Larger claims are refused.
+	MaxMessage int64
+	// MaxBuffered bounds the bytes held for messages not yet taken by
+	// their collective, over all peers (default DefaultMaxBuffered);
+	// exceeding it fails the group.
+	MaxBuffered int64
+}
 
-// Message kinds.
+// Default limits: the largest legitimate message is a full activation of
+// a 4096-px Sana 1600M image (16384 tokens × 2240 channels × 4 bytes ≈
+// 147 MB); a collective buffers at most one message per peer.
 const (
-	kindData uint8 = iota + 1
-	kindAbort
-	kindBye
-	kindBeat
+	DefaultMaxMessage  = 256 << 20
+	DefaultMaxBuffered = 1 << 30
 )
 
-// headerSize is the encoded size of header.
-const headerSize = 32
-
-// header precedes every chunk on the wire: tag is the collective's
-// sequence number (and phase), off/total place the chunk in the message.
-type header struct {
-	kind       uint8
-	enc        Encoding
-	src        uint32
-	tag        uint64
-	off, total uint64
-}
-
-func (h header) put(b []byte) {
-	b[0], b[1], b[2], b[3] = 's', h.kind, byte(h.enc), 0
-	binary.LittleEndian.PutUint32(b[4:], h.src)
-	binary.LittleEndian.PutUint64(b[8:], h.tag)
-	binary.LittleEndian.PutUint64(b[16:], h.off)
-	binary.LittleEndian.PutUint64(b[24:], h.total)
-}
-
-func parseHeader(b []byte) (header, error) {
-	if len(b) < headerSize || b[0] != 's' {
-		return header{}, fmt.Errorf("shard: malformed message of %d bytes", len(b))
+func (l Limits) withDefaults() Limits {
+	if l.MaxMessage <= 0 {
+		l.MaxMessage = DefaultMaxMessage
 	}
-	return header{kind: b[1], enc: Encoding(b[2]), src: binary.LittleEndian.Uint32(b[4:]),
-		tag: binary.LittleEndian.Uint64(b[8:]), off: binary.LittleEndian.Uint64(b[16:]),
-		total: binary.LittleEndian.Uint64(b[24:])}, nil
-}
-
-// encode writes data little-endian in the encoding.
-func encode(e Encoding, data []float32) []byte {
-	if e == BF16 {
-		b := make([]byte, 2*len(data))
-		for i, v := range data {
-			binary.LittleEndian.PutUint16(b[2*i:], kernels.F32ToBF16(v))
-		}
-		return b
+	if l.MaxBuffered <= 0 {
+		l.MaxBuffered = DefaultMaxBuffered
 	}
-	if len(data) == 0 {
-		return nil
-	}
-	if littleEndian {
-		return unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)) // the wire copies it
-	}
-	b := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	return b
-}
-
-// littleEndian reports a little-endian host, where f32 payloads are the
-// in-memory bytes.
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-func decode(e Encoding, b []byte) ([]float32, error) {
-	if e != F32 && e != BF16 {
-		return nil, fmt.Errorf("shard: unknown payload encoding %d", e)
-	}
-	if len(b)%e.size() != 0 {
-		return nil, fmt.Errorf("shard: payload of %d bytes is not %v values", len(b), e)
-	}
-	if e == F32 && littleEndian && len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
-		return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil // b is the message's own buffer
-	}
-	out := make([]float32, len(b)/e.size())
-	if e == BF16 {
-		for i := range out {
-			out[i] = kernels.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
-		}
-		return out, nil
-	}
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out, nil
-}
-
-// roundTrip returns data as a receiver would decode it.
-func roundTrip(e Encoding, data []float32) ([]float32, error) {
-	if e == F32 {
-		return append([]float32(nil), data...), nil
-	}
-	return decode(e, encode(e, data))
-}
-
-// String names the encoding.
-func (e Encoding) String() string {
-	if e == BF16 {
-		return "bf16"
-	}
-	return "f32"
+	return l
 }
 
 type slotKey struct {
@@ -123,26 +42,31 @@ type slotKey struct {
 	tag uint64
 }
 
-// slot assembles one message from its chunks.
+// slot assembles one message from its chunks, which arrive in order (one
+// publisher, one subject).
 type slot struct {
-	enc  Encoding
-	buf  []byte
-	got  uint64
-	done chan struct{}
+	enc   Encoding
+	total uint64 // claimed size: checked, never allocated up front
+	buf   []byte
+	done  chan struct{}
 }
 
 // mailbox holds the messages that arrived before (or while) their
 // collective waits for them, and the group's failure.
 type mailbox struct {
-	size   int
-	mu     sync.Mutex
-	slots  map[slotKey]*slot
-	err    error
-	failed chan struct{}
+	size     int
+	enc      Encoding
+	lim      Limits
+	mu       sync.Mutex
+	slots    map[slotKey]*slot
+	cur      uint64 // the collective this rank is in (tag >> 4)
+	buffered int64  // capacity of the slots' buffers
+	err      error
+	failed   chan struct{}
 }
 
-func newMailbox(size int) *mailbox {
-	return &mailbox{size: size, slots: map[slotKey]*slot{}, failed: make(chan struct{})}
+func newMailbox(size int, enc Encoding, lim Limits) *mailbox {
+	return &mailbox{size: size, enc: enc, lim: lim.withDefaults(), slots: map[slotKey]*slot{}, failed: make(chan struct{})}
 }
 
 func (b *mailbox) slotLocked(k slotKey) *slot {
@@ -154,26 +78,69 @@ func (b *mailbox) slotLocked(k slotKey) *slot {
 	return s
 }
 
-// put stores one chunk.
-func (b *mailbox) put(h header, payload []byte) {
+// begin records that this rank entered collective seq: messages of
+// earlier collectives can no longer be legitimate.
+func (b *mailbox) begin(seq uint64) {
+	b.mu.Lock()
+	b.cur = seq
+	b.mu.Unlock()
+}
+
+// put stores one data chunk. A chunk whose header is wrong on its own
+// (errBadMessage) is refused and the group goes on; one that contradicts
+// the chunks before it, or would exceed MaxBuffered, fails the group.
+func (b *mailbox) put(h header, payload []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.err != nil || int(h.src) >= b.size {
-		return
+	if b.err != nil {
+		return nil
+	}
+	if err := checkData(h, len(payload), b.size, b.enc, b.lim.MaxMessage, b.cur); err != nil {
+		return err
 	}
 	s := b.slotLocked(slotKey{int(h.src), h.tag})
-	if s.buf == nil {
-		s.buf, s.enc = make([]byte, h.total), h.enc
+	if err := b.append(s, h, payload); err != nil {
+		err = fmt.Errorf("shard: rank %d message %#x: %w", h.src, h.tag, err)
+		b.failLocked(err)
+		return err
 	}
-	if h.off+uint64(len(payload)) > uint64(len(s.buf)) || s.got >= h.total && h.total > 0 {
-		b.failLocked(fmt.Errorf("shard: chunk [%d, +%d) of rank %d overruns its %d-byte message", h.off, len(payload), h.src, len(s.buf)))
-		return
-	}
-	copy(s.buf[h.off:], payload)
-	s.got += uint64(len(payload))
-	if s.got == h.total {
+	if uint64(len(s.buf)) == s.total {
 		close(s.done)
 	}
+	return nil
+}
+
+// append adds the chunk at the end of s, growing its buffer at most
+// twofold and never past the claimed total.
+func (b *mailbox) append(s *slot, h header, payload []byte) error {
+	n := uint64(len(payload))
+	switch {
+	case s.buf == nil && h.off != 0:
+		return fmt.Errorf("first chunk at offset %d, want 0", h.off)
+	case s.buf != nil && (h.total != s.total || h.enc != s.enc):
+		return fmt.Errorf("chunk claims %d bytes of %v, the message began as %d bytes of %v", h.total, h.enc, s.total, s.enc)
+	case s.buf != nil && h.off != uint64(len(s.buf)):
+		return fmt.Errorf("chunk at offset %d, want %d", h.off, len(s.buf))
+	case s.buf != nil && uint64(len(s.buf)) == s.total:
+		return fmt.Errorf("chunk after the message's %d bytes were complete", s.total)
+	case h.off+n > h.total:
+		return fmt.Errorf("chunk [%d, +%d) overruns its %d-byte message", h.off, n, h.total)
+	}
+	if s.buf == nil {
+		s.enc, s.total, s.buf = h.enc, h.total, []byte{}
+	}
+	if need := len(s.buf) + len(payload); need > cap(s.buf) {
+		grown := min(int(s.total), max(need, 2*cap(s.buf)))
+		if b.buffered+int64(grown-cap(s.buf)) > b.lim.MaxBuffered {
+			return fmt.Errorf("buffering %d more bytes exceeds the %d-byte limit", grown-cap(s.buf), b.lim.MaxBuffered)
+		}
+		b.buffered += int64(grown - cap(s.buf))
+		nb := make([]byte, len(s.buf), grown)
+		copy(nb, s.buf)
+		s.buf = nb
+	}
+	s.buf = append(s.buf, payload...)
+	return nil
 }
 
 // recv waits for the whole message tag from rank src. A message that
@@ -200,6 +167,7 @@ func (b *mailbox) recv(ctx context.Context, src int, tag uint64) (Encoding, []by
 	}
 	b.mu.Lock()
 	delete(b.slots, k)
+	b.buffered -= int64(cap(s.buf))
 	b.mu.Unlock()
 	return s.enc, s.buf, nil
 }

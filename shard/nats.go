@@ -5,31 +5,52 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/sanafarm/sanafarm/internal/redact"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
-// NATSConfig configures one rank of a NATS transport.
+// DefaultMaxPending bounds the bytes a rank's connection queues before
+// its handler takes them; past it the client drops messages and the
+// group fails (a slow consumer), instead of growing without bound.
+const DefaultMaxPending = 256 << 20
+
+// NATSConfig configures one rank of a NATS transport. Every rank dials
+// its own connection (never the node's control connection): its buffers
+// are bounded and its loss fails only the group.
 type NATSConfig struct {
 	// URL of the NATS server (every rank of a group uses the same cluster).
 	URL string
-	// Conn, if set, is an existing connection to use instead of dialing
-	// URL (a node's own connection): the transport subscribes on it and
-	// unsubscribes on Close but never closes it. Its loss shows as
-	// failing heartbeats (this rank) and silence (the other ranks).
-	Conn *nats.Conn
-	// Group names the group uniquely on the server (e.g. the task id);
-	// subjects are "sanafarm.shard.<Group>.{r<rank>,all,hb}".
+	// Options, if set, are dialled instead of URL: a copy of the node's
+	// connection options (servers, credentials, TLS), e.g. &nc.Opts. The
+	// transport sets its own name, handlers and no-reconnect.
+	Options *nats.Options
+	// Group names the group uniquely on the server (protocol.GroupName):
+	// one subject token.
 	Group      string
 	Rank, Size int
+	// Peers are the node ids by rank (protocol.Assignment.Peers). A rank
+	// publishes on "sanafarm.shard.<its id>.<Group>.{r<rank>,all,hb}"
+	// (protocol.ShardPublish, which a per-node NATS user is limited to)
+	// and drops messages whose sender rank is not the subject's node.
+	// Empty: ranks are named r0, r1, ….
+	Peers []string
 	// Encoding of float payloads (default F32).
 	Encoding Encoding
 	// Heartbeat is the interval of liveness messages (default 100 ms);
 	// a peer silent for PeerTimeout (default 1 s) fails the group.
 	Heartbeat, PeerTimeout time.Duration
+	// Limits bound what is buffered for the peers.
+	Limits Limits
+	// MaxPending bounds each subscription's queue in bytes (default
+	// DefaultMaxPending).
+	MaxPending int64
 	// Logger receives group events (default: discard).
 	Logger *slog.Logger
 }
@@ -40,15 +61,17 @@ type NATSConfig struct {
 // publishes heartbeats and watches the others'.
 type NATS struct {
 	*core
-	nc     *nats.Conn
-	cfg    NATSConfig
-	log    *slog.Logger
-	prefix string
-	subs   []*nats.Subscription
-	seen   []atomic.Int64 // unix nanos of each peer's last message
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
+	nc      *nats.Conn
+	cfg     NATSConfig
+	log     *slog.Logger
+	pub     string   // this rank's subject prefix
+	senders []string // subject token of each rank
+	subs    []*nats.Subscription
+	seen    []atomic.Int64 // unix nanos of each peer's last message
+	drops   dropLog
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 var _ Transport = (*NATS)(nil)
@@ -57,8 +80,8 @@ var _ Transport = (*NATS)(nil)
 // other rank of the group is heard from, so no message is published
 // before its receiver has subscribed.
 func NewNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
-	if cfg.Size < 1 || cfg.Rank < 0 || cfg.Rank >= cfg.Size || cfg.Group == "" {
-		return nil, fmt.Errorf("shard: nats rank %d of %d in group %q", cfg.Rank, cfg.Size, cfg.Group)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 100 * time.Millisecond
@@ -66,8 +89,18 @@ func NewNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	if cfg.PeerTimeout <= 0 {
 		cfg.PeerTimeout = time.Second
 	}
-	t := &NATS{core: newCore(cfg.Rank, cfg.Size, cfg.Encoding), cfg: cfg, log: cfg.Logger,
-		prefix: "sanafarm.shard." + cfg.Group + ".", seen: make([]atomic.Int64, cfg.Size), stop: make(chan struct{})}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	t := &NATS{core: newCore(cfg.Rank, cfg.Size, cfg.Encoding, cfg.Limits), cfg: cfg, log: cfg.Logger,
+		senders: make([]string, cfg.Size), seen: make([]atomic.Int64, cfg.Size), stop: make(chan struct{})}
+	for k := range t.senders {
+		t.senders[k] = fmt.Sprintf("r%d", k)
+		if len(cfg.Peers) > 0 {
+			t.senders[k] = protocol.SubjectToken(cfg.Peers[k])
+		}
+	}
+	t.pub = protocol.ShardSubjectPrefix + t.senders[cfg.Rank] + "." + cfg.Group + "."
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,10 +120,32 @@ func NewNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	return t, nil
 }
 
+func (c NATSConfig) check() error {
+	if c.Size < 1 || c.Rank < 0 || c.Rank >= c.Size {
+		return fmt.Errorf("shard: nats rank %d of %d in group %q", c.Rank, c.Size, c.Group)
+	}
+	if c.Group == "" || strings.ContainsAny(c.Group, ".*> \t\r\n") {
+		return fmt.Errorf("shard: nats group %q: want one subject token (no '.', '*', '>' or spaces)", c.Group)
+	}
+	if len(c.Peers) > 0 && len(c.Peers) != c.Size {
+		return fmt.Errorf("shard: nats group %q names %d peers for %d ranks", c.Group, len(c.Peers), c.Size)
+	}
+	if c.URL == "" && c.Options == nil {
+		return fmt.Errorf("shard: nats group %q: no URL or connection options", c.Group)
+	}
+	return nil
+}
+
+// connect dials this rank's own connection: no reconnect (a rank that
+// loses the server is lost to the group), no echo, and any asynchronous
+// error (a slow consumer, a permissions violation) fails the group.
 func (t *NATS) connect() error {
-	if t.cfg.Conn != nil {
-		t.nc = t.cfg.Conn
-		return t.subscribe()
+	opts := nats.GetDefaultOptions()
+	if t.cfg.Options != nil {
+		opts = *t.cfg.Options
+	}
+	if t.cfg.URL != "" {
+		opts.Url, opts.Servers = t.cfg.URL, nil
 	}
 	lost := func(err error) {
 		if err == nil {
@@ -98,12 +153,15 @@ func (t *NATS) connect() error {
 		}
 		t.box.fail(fmt.Errorf("shard: rank %d lost its nats connection: %w", t.rank, err))
 	}
-	nc, err := nats.Connect(t.cfg.URL, nats.NoEcho(), nats.NoReconnect(),
-		nats.Name(fmt.Sprintf("sanafarm shard %s rank %d", t.cfg.Group, t.rank)),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { lost(err) }),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { lost(err) }))
+	opts.Name = fmt.Sprintf("sanafarm shard %s rank %d", t.cfg.Group, t.rank)
+	opts.NoEcho, opts.AllowReconnect, opts.MaxReconnect = true, false, 0
+	opts.DisconnectedErrCB = func(_ *nats.Conn, err error) { lost(err) }
+	opts.AsyncErrorCB = func(_ *nats.Conn, _ *nats.Subscription, err error) { lost(err) }
+	opts.DisconnectedCB, opts.ReconnectedCB, opts.ClosedCB, opts.ConnectedCB = nil, nil, nil, nil
+	opts.DiscoveredServersCB, opts.LameDuckModeHandler = nil, nil
+	nc, err := opts.Connect()
 	if err != nil {
-		return fmt.Errorf("shard: rank %d connecting to nats: %w", t.rank, err)
+		return fmt.Errorf("shard: rank %d connecting to nats: %w", t.rank, redact.Error(err))
 	}
 	t.nc = nc
 	if err := t.subscribe(); err != nil {
@@ -113,21 +171,22 @@ func (t *NATS) connect() error {
 	return nil
 }
 
-// subscribe listens on this rank's, the group's and the heartbeat subjects.
+// subscribe listens on this rank's, the group's and the heartbeat
+// subjects of every sender, with bounded queues.
 func (t *NATS) subscribe() error {
-	nc := t.nc
-	for _, subj := range []string{fmt.Sprintf("r%d", t.rank), "all", "hb"} {
-		sub, err := nc.Subscribe(t.prefix+subj, t.onMsg)
+	for _, to := range []string{fmt.Sprintf("r%d", t.rank), "all", "hb"} {
+		subj := protocol.ShardSubjectPrefix + "*." + t.cfg.Group + "." + to
+		sub, err := t.nc.Subscribe(subj, t.onMsg)
 		if err == nil {
-			err = sub.SetPendingLimits(-1, -1)
+			err = sub.SetPendingLimits(-1, int(t.cfg.MaxPending))
 		}
 		if err != nil {
 			t.unsubscribe()
-			return fmt.Errorf("shard: rank %d subscribing to %s: %w", t.rank, t.prefix+subj, err)
+			return fmt.Errorf("shard: rank %d subscribing to %s: %w", t.rank, subj, err)
 		}
 		t.subs = append(t.subs, sub)
 	}
-	if err := nc.Flush(); err != nil {
+	if err := t.nc.Flush(); err != nil {
 		t.unsubscribe()
 		return fmt.Errorf("shard: rank %d subscribing: %w", t.rank, err)
 	}
@@ -141,145 +200,55 @@ func (t *NATS) unsubscribe() {
 	t.subs = nil
 }
 
+// onMsg takes one message. Only a member can make a rank allocate or
+// fail: a message that is not a shard header, names a sender outside the
+// group or one other than the subject's node, or claims more than the
+// group can send is dropped (and logged).
 func (t *NATS) onMsg(m *nats.Msg) {
 	h, err := parseHeader(m.Data)
-	if err != nil || int(h.src) >= t.size {
-		t.box.fail(fmt.Errorf("shard: rank %d on %s: %w", t.rank, m.Subject, err))
-		return
+	if err == nil {
+		err = checkHeader(h, t.size)
 	}
-	if int(h.src) == t.rank {
-		return // our own broadcast echoed by a shared connection
+	if err == nil && t.senderOf(m.Subject) != t.senders[h.src] {
+		err = fmt.Errorf("%w: rank %d's message on another node's subject", errBadMessage, h.src)
 	}
-	t.seen[h.src].Store(time.Now().UnixNano())
-	if h.kind != kindBeat {
-		t.deliver(h, m.Data[headerSize:])
+	if err == nil && int(h.src) == t.rank {
+		return // our own message, echoed (NoEcho is only a request)
+	}
+	if err == nil {
+		t.seen[h.src].Store(time.Now().UnixNano())
+		if h.kind != kindBeat {
+			err = t.deliver(h, m.Data[headerSize:])
+		}
+	}
+	if errors.Is(err, errBadMessage) {
+		t.drops.note(t.log, m.Subject, err)
+	} else if err != nil {
+		t.log.Warn("shard message fails the group", "subject", m.Subject, "err", err)
 	}
 }
 
-// beat publishes this rank's heartbeat until Close.
-func (t *NATS) beat() {
-	defer t.wg.Done()
-	tick := time.NewTicker(t.cfg.Heartbeat)
-	defer tick.Stop()
-	var b [headerSize]byte
-	header{kind: kindBeat, src: uint32(t.rank)}.put(b[:])
-	for {
-		if err := t.nc.Publish(t.prefix+"hb", b[:]); err != nil {
-			t.box.fail(fmt.Errorf("shard: rank %d heartbeat: %w", t.rank, err))
-		}
-		select {
-		case <-t.stop:
-			return
-		case <-tick.C:
-		}
-	}
+// senderOf is the sender token of a gang subject.
+func (t *NATS) senderOf(subject string) string {
+	rest, _ := strings.CutPrefix(subject, protocol.ShardSubjectPrefix)
+	tok, _, _ := strings.Cut(rest, ".")
+	return tok
 }
 
-// waitPeers returns once every other rank has been heard from.
-func (t *NATS) waitPeers(ctx context.Context) error {
-	tick := time.NewTicker(t.cfg.Heartbeat / 4)
-	defer tick.Stop()
-	for {
-		missing := -1
-		for k := range t.size {
-			if k != t.rank && t.seen[k].Load() == 0 {
-				missing = k
-				break
-			}
-		}
-		if missing < 0 {
-			t.log.Debug("shard group complete", "size", t.size)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("shard: rank %d waiting for rank %d to join: %w", t.rank, missing, context.Cause(ctx))
-		case <-tick.C:
-		}
-	}
+// dropLog logs dropped messages, at most one line a second (a flood of
+// bad messages must not flood the log).
+type dropLog struct {
+	mu    sync.Mutex
+	last  time.Time
+	count int
 }
 
-// watch fails the group when a peer falls silent for PeerTimeout.
-func (t *NATS) watch() {
-	defer t.wg.Done()
-	tick := time.NewTicker(t.cfg.Heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.stop:
-			return
-		case now := <-tick.C:
-			for k := range t.size {
-				if k == t.rank {
-					continue
-				}
-				if idle := now.Sub(time.Unix(0, t.seen[k].Load())); idle > t.cfg.PeerTimeout {
-					t.log.Warn("shard peer lost", "peer", k, "silent", idle)
-					t.box.fail(fmt.Errorf("%w: rank %d silent for %v", ErrPeerLost, k, idle.Round(time.Millisecond)))
-					return
-				}
-			}
-		}
+func (d *dropLog) note(log *slog.Logger, subject string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.count++
+	if now := time.Now(); now.Sub(d.last) >= time.Second {
+		log.Warn("shard message dropped", "subject", subject, "reason", err, "dropped", d.count)
+		d.last, d.count = now, 0
 	}
 }
-
-// Close tells the group this rank leaves, then disconnects.
-func (t *NATS) Close() error {
-	var err error
-	t.once.Do(func() {
-		t.box.fail(ErrClosed)
-		var b [headerSize]byte
-		header{kind: kindBye, src: uint32(t.rank)}.put(b[:])
-		_ = t.nc.Publish(t.prefix+"all", b[:])
-		err = t.nc.Flush()
-		t.shutdown()
-	})
-	return err
-}
-
-func (t *NATS) shutdown() {
-	select {
-	case <-t.stop:
-	default:
-		close(t.stop)
-	}
-	if t.cfg.Conn != nil {
-		t.unsubscribe()
-	} else {
-		t.nc.Close()
-	}
-	t.wg.Wait()
-}
-
-type natsWire struct{ t *NATS }
-
-// send publishes payload in chunks that, with their header, fit the
-// server's max_payload.
-func (w natsWire) send(ctx context.Context, to int, h header, payload []byte) error {
-	t := w.t
-	subj := t.prefix + "all"
-	if to >= 0 {
-		subj = fmt.Sprintf("%sr%d", t.prefix, to)
-	}
-	chunk := int(t.nc.MaxPayload()) - headerSize
-	buf := make([]byte, headerSize+min(chunk, len(payload)))
-	h.total = uint64(len(payload))
-	for off := 0; off == 0 || off < len(payload); off += chunk {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(chunk, len(payload)-off)
-		h.off = uint64(off)
-		h.put(buf)
-		copy(buf[headerSize:], payload[off:off+n])
-		if err := t.nc.Publish(subj, buf[:headerSize+n]); err != nil {
-			return fmt.Errorf("publishing to %s: %w", subj, err)
-		}
-		if len(payload) == 0 {
-			break
-		}
-	}
-	return nil
-}
-
-func (w natsWire) close() error { return w.t.Close() }

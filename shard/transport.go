@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sanafarm/sanafarm/model/dit"
 )
@@ -57,6 +58,9 @@ func (e Encoding) size() int {
 	return 4
 }
 
+// abortSendTimeout bounds the best-effort abort notice.
+const abortSendTimeout = 500 * time.Millisecond
+
 // wire moves encoded messages between the ranks of a group.
 type wire interface {
 	// send delivers msg to rank to, or to every other rank when to < 0.
@@ -76,8 +80,8 @@ type core struct {
 	stats struct{ bytesSent, bytesRecv, msgsSent, msgsRecv, colls atomic.Int64 }
 }
 
-func newCore(rank, size int, enc Encoding) *core {
-	return &core{rank: rank, size: size, enc: enc, box: newMailbox(size)}
+func newCore(rank, size int, enc Encoding, lim Limits) *core {
+	return &core{rank: rank, size: size, enc: enc, box: newMailbox(size, enc, lim)}
 }
 
 // Rank is this rank's index.
@@ -96,6 +100,7 @@ func (c *core) Stats() Stats {
 func (c *core) next() uint64 {
 	c.seq++
 	c.stats.colls.Add(1)
+	c.box.begin(c.seq)
 	return c.seq << 4
 }
 
@@ -290,14 +295,20 @@ func (c *core) Abort(cause error) {
 	_ = c.w.send(ctx, -1, header{kind: kindAbort, src: uint32(c.rank)}, msg) // best effort: peers also time out
 }
 
-// deliver is called by the wire for every arriving message.
-func (c *core) deliver(h header, payload []byte) {
+// deliver is called by the wire for every arriving message; an error
+// is a message refused (errBadMessage: dropped, the group goes on) or one
+// that failed the group.
+func (c *core) deliver(h header, payload []byte) error {
+	if err := checkHeader(h, c.size); err != nil {
+		return err
+	}
 	switch h.kind {
 	case kindData:
-		c.box.put(h, payload)
+		return c.box.put(h, payload)
 	case kindAbort:
-		c.box.fail(fmt.Errorf("%w by rank %d: %s", ErrAborted, h.src, payload))
+		c.box.fail(fmt.Errorf("%w by rank %d: %.200s", ErrAborted, h.src, payload))
 	case kindBye:
 		c.box.fail(fmt.Errorf("%w: rank %d left the group", ErrPeerLost, h.src))
 	}
+	return nil
 }

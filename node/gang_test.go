@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/shard"
+)
+
+func gangAgent(t *testing.T, url, id string) *Agent {
+	return &Agent{cfg: Config{ID: id, NATS: embedtest.Conn(t, url), GroupJoinTimeout: 5 * time.Second, PeerTimeout: time.Second},
+		log: slog.New(slog.DiscardHandler)}
+}
+
+// TestGangOwnConnection: a gang rank runs on a connection of its own,
+// under its node's id: the node's control connection closing does not
+// touch the gang, and an assignment naming another node as this rank is
+// refused.
+func TestGangOwnConnection(t *testing.T) {
+	url := embedtest.NATS(t, 0)
+	agents := []*Agent{gangAgent(t, url, "node-a"), gangAgent(t, url, "node-b")}
+	asg := func(rank int) protocol.Assignment {
+		return protocol.Assignment{Task: protocol.Task{TaskKey: protocol.TaskKey{Job: "j1", Shard: 0}, Attempt: 1},
+			Rank: rank, Ranks: 2, Group: "j1_00000_a1", Peers: []string{"node-a", "node-b"}}
+	}
+	if _, err := agents[0].joinGroup(t.Context(), asg(1)); err == nil || !strings.Contains(err.Error(), "node-a") {
+		t.Fatalf("joining as another node's rank: %v", err)
+	}
+	ts := make([]shard.Transport, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for k, a := range agents {
+		wg.Go(func() { ts[k], errs[k] = a.joinGroup(t.Context(), asg(k)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	defer ts[0].Close()
+	defer ts[1].Close()
+	agents[0].cfg.NATS.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for k := range errs {
+		wg.Go(func() { errs[k] = ts[k].AllReduce(ctx, []float32{1}) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("gang after rank 0's control connection closed: %v", err)
+	}
+}

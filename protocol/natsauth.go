@@ -1,0 +1,77 @@
+package protocol
+
+import (
+	"fmt"
+	"strings"
+)
+
+// NATS subjects by role. The deploy's nats-server configuration
+// (deploy/terraform/templates/nats-auth.conf.tftpl) and `sanafarm dev`'s
+// embedded server give each role exactly these permissions
+// (docs/security.md):
+//
+//   - coordinator: subscribes to the control subjects (SubjectLease,
+//     SubjectProgress, SubjectComplete) and publishes only replies
+//     (under "_INBOX.>").
+//   - node: publishes requests on the control subjects (its replies come
+//     to NodeInbox(id)) and gang traffic only under ShardPublish(id);
+//     subscribes to its inbox and to gang traffic. It cannot publish a
+//     reply, so it cannot answer for the coordinator, and with a user per
+//     node it cannot send gang traffic as another node.
+
+// ShardSubjectPrefix begins every subject of parallel-DiT (gang) traffic:
+// ShardSubjectPrefix + SubjectToken(sender) + "." + group + "." + to.
+const ShardSubjectPrefix = "sanafarm.shard."
+
+// InboxPrefix begins every reply subject.
+const InboxPrefix = "_INBOX"
+
+// SubjectToken makes id one NATS subject token, injectively: characters
+// outside [A-Za-z0-9_-] (a '.', '*', '>', space, '%', …) become %XX, so
+// "w0.example" is "w0%2Eexample".
+func SubjectToken(id string) string {
+	var b strings.Builder
+	for i := range len(id) {
+		c := id[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// ShardPublish is the wildcard of the gang subjects node id may publish.
+func ShardPublish(id string) string { return ShardSubjectPrefix + SubjectToken(id) + ".>" }
+
+// NodeInbox is the reply-subject prefix of node id's requests
+// (nats.CustomInboxPrefix); a per-node user subscribes only below it.
+func NodeInbox(id string) string { return InboxPrefix + "." + SubjectToken(id) }
+
+// NATSPermissions are the subjects one role may publish and subscribe to.
+type NATSPermissions struct {
+	Publish, Subscribe []string
+}
+
+// CoordinatorPermissions are the coordinator role's subjects.
+func CoordinatorPermissions() NATSPermissions {
+	return NATSPermissions{
+		Publish:   []string{InboxPrefix + ".>"},
+		Subscribe: []string{SubjectLease, SubjectProgress, SubjectComplete},
+	}
+}
+
+// NodePermissions are node id's subjects; id "" gives the shared node
+// user's (any node's inbox and gang subjects: no isolation between the
+// nodes that share it).
+func NodePermissions(id string) NATSPermissions {
+	pub, inbox := ShardSubjectPrefix+">", InboxPrefix+".>"
+	if id != "" {
+		pub, inbox = ShardPublish(id), NodeInbox(id)+".>"
+	}
+	return NATSPermissions{
+		Publish:   []string{SubjectLease, SubjectProgress, SubjectComplete, pub},
+		Subscribe: []string{inbox, ShardSubjectPrefix + ">"},
+	}
+}

@@ -1,0 +1,147 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// startAuthNATS runs a NATS server that takes one user and password.
+func startAuthNATS(t *testing.T, user, pass string) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, Username: user, Password: pass, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s.ClientURL()
+}
+
+// natsGroup starts size ranks from cfg (Rank set per rank).
+func natsGroup(t *testing.T, size int, cfg func(k int) NATSConfig) []*NATS {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts := make([]*NATS, size)
+	errs := make([]error, size)
+	var wg sync.WaitGroup
+	for k := range ts {
+		wg.Go(func() { ts[k], errs[k] = NewNATS(ctx, cfg(k)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, tr := range ts {
+			tr.Close()
+		}
+	})
+	return ts
+}
+
+func allReduceOK(t *testing.T, ts []*NATS) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	sums, err := onRanks(len(ts), func(k int) ([]float32, error) {
+		buf := []float32{float32(k + 1), 10}
+		return buf, ts[k].AllReduce(ctx, buf)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, s := range sums {
+		if s[0] != 3 || s[1] != 20 {
+			t.Errorf("rank %d: all-reduce %v, want [3 20]", k, s)
+		}
+	}
+}
+
+// TestNATSOwnConn: a rank dials its own connection from the node's
+// options (credentials included); the node's connection and the rank's
+// are independent, and a rank whose connection drops is lost to the
+// others within the peer timeout.
+func TestNATSOwnConn(t *testing.T) {
+	url := startAuthNATS(t, "farm", "pw-of-the-farm")
+	conns := make([]*nats.Conn, 2)
+	for k := range conns {
+		nc, err := nats.Connect(url, nats.UserInfo("farm", "pw-of-the-farm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		conns[k] = nc
+	}
+	ts := natsGroup(t, 2, func(k int) NATSConfig {
+		return NATSConfig{Options: &conns[k].Opts, Group: "own", Rank: k, Size: 2, Peers: []string{"node-a", "node-b.x"},
+			PeerTimeout: 500 * time.Millisecond}
+	})
+	if ts[0].nc == conns[0] {
+		t.Fatal("the transport uses the node's connection")
+	}
+	conns[0].Close() // the node's control connection is not the group's
+	allReduceOK(t, ts)
+	ts[1].nc.Close() // rank 1's gang connection dies
+	start := time.Now()
+	err := ts[0].AllReduce(context.Background(), []float32{1})
+	if !errors.Is(err, ErrPeerLost) {
+		t.Fatalf("rank 0 after rank 1's connection dropped: %v, want %v", err, ErrPeerLost)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("peer loss seen after %v > 2 s", took)
+	}
+	ts[0].Close()
+	if conns[1].IsClosed() {
+		t.Error("the transport closed the node's connection")
+	}
+}
+
+// TestNATSPendingLimit: a rank whose handler falls behind fails the group
+// with a slow-consumer error once MaxPending bytes queue up, instead of
+// buffering without bound.
+func TestNATSPendingLimit(t *testing.T) {
+	url := startNATS(t, 0)
+	ts := natsGroup(t, 2, func(k int) NATSConfig {
+		return NATSConfig{URL: url, Group: "pending", Rank: k, Size: 2, MaxPending: 64 << 10}
+	})
+	flood := connect(t, url)
+	ts[0].box.mu.Lock() // stalls rank 0's handler in its first delivery
+	chunk := make([]byte, headerSize+16<<10)
+	for i := range 64 {
+		header{kind: kindData, src: 1, tag: 1 << 4, off: uint64(i) * 16 << 10, total: 64 * 16 << 10}.put(chunk)
+		if err := flood.Publish("sanafarm.shard.r1.pending.r0", chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := flood.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ts[0].box.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := ts[0].AllReduce(ctx, []float32{1})
+	if !errors.Is(err, nats.ErrSlowConsumer) {
+		t.Fatalf("after %d KiB queued past a 64 KiB limit: %v, want %v", 64*16, err, nats.ErrSlowConsumer)
+	}
+}
+
+func connect(t *testing.T, url string, o ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, o...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
