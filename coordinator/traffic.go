@@ -67,9 +67,9 @@ func (s *Server) respond(m *nats.Msg, v any) {
 }
 
 func (s *Server) onLease(m *nats.Msg) {
-	var req protocol.LeaseRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil {
-		s.respond(m, protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeBadRequest, "decoding lease request: %v", err)})
+	req, err := protocol.DecodeLeaseRequest(m.Data) // bounded: any NATS client can publish here
+	if err != nil {
+		s.respond(m, protocol.LeaseReply{Error: wireError(err)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), trafficTimeout)
@@ -78,18 +78,18 @@ func (s *Server) onLease(m *nats.Msg) {
 }
 
 func (s *Server) onProgress(m *nats.Msg) {
-	var rep protocol.ProgressReport
-	if err := json.Unmarshal(m.Data, &rep); err != nil {
-		s.respond(m, protocol.Ack{Error: protocol.Errorf(protocol.CodeBadRequest, "decoding progress: %v", err)})
+	rep, err := protocol.DecodeProgressReport(m.Data)
+	if err != nil {
+		s.respond(m, protocol.Ack{Error: wireError(err)})
 		return
 	}
 	s.respond(m, s.Progress(rep))
 }
 
 func (s *Server) onComplete(m *nats.Msg) {
-	var rep protocol.CompleteReport
-	if err := json.Unmarshal(m.Data, &rep); err != nil {
-		s.respond(m, protocol.Ack{Error: protocol.Errorf(protocol.CodeBadRequest, "decoding completion: %v", err)})
+	rep, err := protocol.DecodeCompleteReport(m.Data)
+	if err != nil {
+		s.respond(m, protocol.Ack{Error: wireError(err)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), trafficTimeout)
