@@ -159,3 +159,28 @@ func TestAPIClientCACert(t *testing.T) {
 		t.Fatalf("check with an unreadable --ca-cert: %v", err)
 	}
 }
+
+// TestCoordinatorSecurityUsageErrors: bad TLS or Raft timeout flags stop
+// `sanafarm coordinator` with a usage error (exit 2) naming them, before
+// it connects to anything.
+func TestCoordinatorSecurityUsageErrors(t *testing.T) {
+	base := []string{"coordinator", "--data", t.TempDir(), "--raft-bind", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"lease over heartbeat", []string{"--raft-leader-lease-timeout", "1s"}, "leader lease timeout 1s"},
+		{"election under heartbeat", []string{"--raft-heartbeat-timeout", "1s", "--raft-leader-lease-timeout", "500ms",
+			"--raft-election-timeout", "500ms"}, "election timeout 500ms"},
+		{"half the cluster flags", []string{"--cluster-ca", "/x/ca.pem"}, "set all three or none"},
+		{"tls key without cert", []string{"--tls-key", "/x/key.pem"}, "set both or neither"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := sanafarm(append(append([]string{}, base...), tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want 2 with %q: %s", code, tc.want, stderr)
+			}
+		})
+	}
+}
