@@ -226,9 +226,16 @@ func jsonError(body []byte, err error) *protocol.Error {
 			e.Fields = []protocol.FieldError{{Field: string(m[1]), Problem: "not valid JSON: " + se.Error()}}
 		}
 	case errors.As(err, &te):
-		e.Fields = []protocol.FieldError{{Field: te.Field, Value: te.Value, Problem: fmt.Sprintf("want %v", te.Type)}}
+		field := te.Field
+		if field == "" { // the body itself, e.g. `0` or `[]`
+			field = "(body)"
+		}
+		e.Fields = []protocol.FieldError{{Field: field, Value: te.Value, Problem: fmt.Sprintf("want %v", te.Type)}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if f == "" {
+			f = `""` // the empty key
+		}
 		e.Fields = []protocol.FieldError{{Field: f, Problem: "unknown field"}}
 	}
 	return e

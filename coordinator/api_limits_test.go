@@ -25,7 +25,7 @@ func (b storeBackend) JobDetail(id protocol.JobID, from, limit int) (api.JobDeta
 
 // hugeJobStore holds j-huge, a job of 6.9e13 shards as a coordinator
 // before the size limits accepted it (and as its Raft log may still hold).
-func hugeJobStore(t *testing.T) *state.Store {
+func hugeJobStore(t testing.TB) *state.Store {
 	t.Helper()
 	st := state.New()
 	spec := protocol.JobSpec{Model: protocol.TinyPreset, ImagesPerPrompt: protocol.MaxImagesPerPrompt, ShardSize: 1,
