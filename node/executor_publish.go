@@ -60,3 +60,25 @@ func (e *PipelineExecutor) Discard(ctx context.Context, a protocol.Assignment) e
 	defer store.Close()
 	return storage.DiscardAttempt(ctx, store, "", string(a.Task.Job), a.Task.Shard, a.Task.Attempt)
 }
+
+// Settle deletes an attempt's staging once the shard's outcome is
+// visible (storage.Settled): called when its completion got no answer,
+// so the agent cannot tell whether the leader accepted it. Until then
+// the staging stays: the leader may still publish from it.
+func (e *PipelineExecutor) Settle(ctx context.Context, a protocol.Assignment) error {
+	k := stagedKey{a.Task.TaskKey, a.Task.Attempt}
+	if _, ok := e.staged.Load(k); !ok {
+		return nil
+	}
+	store, err := e.cfg.OpenStore(ctx, a.Spec.Output.URL)
+	if err != nil {
+		return fmt.Errorf("opening output %s: %w", a.Spec.Output.URL, err)
+	}
+	defer store.Close()
+	settled, err := storage.Settled(ctx, store, "", string(a.Task.Job), a.Task.Shard)
+	if err != nil || !settled {
+		return err
+	}
+	e.staged.Delete(k)
+	return storage.DiscardAttempt(ctx, store, "", string(a.Task.Job), a.Task.Shard, a.Task.Attempt)
+}

@@ -46,9 +46,12 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 			a.publish(ctx, exec, asg, info)
 		case completionRefused:
 			a.discard(ctx, exec, asg)
+		default:
+			// The leader may have accepted it (it then publishes the
+			// staging itself before the job's manifest): the staging
+			// goes only once the shard's outcome is visible.
+			a.settle(ctx, exec, asg)
 		}
-		// completionUnknown: the leader may have accepted it; it
-		// publishes the staging itself before the job's manifest.
 	case errors.Is(cause, errDraining):
 		log.Warn("task handed back", "reason", "draining")
 		a.complete(ctx, asg, rep.deadline(), nil, "draining")
@@ -63,11 +66,14 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 // Publisher is implemented by executors that stage a shard's objects
 // under its attempt (storage.AttemptPrefix) instead of writing the final
 // keys: the agent calls Publish once the leader has accepted the
-// attempt's completion, and Discard when the attempt can never be
-// accepted (refused as stale, failed, handed back).
+// attempt's completion, Discard when the attempt can never be accepted
+// (refused as stale, failed, handed back), and Settle when the
+// completion got no answer (the staging goes once the shard's outcome is
+// visible).
 type Publisher interface {
 	Publish(ctx context.Context, a protocol.Assignment, info protocol.ShardInfo) error
 	Discard(ctx context.Context, a protocol.Assignment) error
+	Settle(ctx context.Context, a protocol.Assignment) error
 }
 
 // publishTimeout bounds publishing or discarding one attempt's staging;
@@ -91,6 +97,21 @@ func (a *Agent) publish(ctx context.Context, exec Executor, asg protocol.Assignm
 	}
 	a.log.Debug("shard published", "job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt,
 		"seconds", time.Since(start).Seconds())
+}
+
+// settle deletes the staging of an unanswered completion once the
+// shard's outcome is visible.
+func (a *Agent) settle(ctx context.Context, exec Executor, asg protocol.Assignment) {
+	p, ok := exec.(Publisher)
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := p.Settle(pctx, asg); err != nil {
+		a.log.Warn("checking an unanswered attempt's outcome", "job_id", asg.Task.Job, "shard", asg.Task.Shard,
+			"attempt", asg.Task.Attempt, "err", err)
+	}
 }
 
 // discard deletes the staging of an attempt that will never be published.
@@ -147,7 +168,8 @@ const (
 // leader may be failing over) until the lease deadline passes.
 func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string) completion {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
-	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info, Error: reason}
+	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info,
+		Error: protocol.ClipReason(reason)}
 	giveUp := deadline
 	if floor := time.Now().Add(a.cfg.RequestTimeout); giveUp.Before(floor) {
 		giveUp = floor

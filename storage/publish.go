@@ -122,3 +122,19 @@ func DiscardAttempt(ctx context.Context, s Remover, prefix, job string, shard, a
 	_, err := DeletePrefix(ctx, s, AttemptPrefix(prefix, job, shard, attempt)+"/")
 	return err
 }
+
+// Settled reports whether a shard's outcome in job is visible: its final
+// stats are of job, so the attempt the coordinator accepted has been
+// published — this attempt, or another one, which means this one never
+// will be. Either way its staging may go. A node that sent a completion
+// but got no answer (cut off) uses it to clean up after itself.
+func Settled(ctx context.Context, s Reader, prefix, job string, shard int) (bool, error) {
+	st, err := ReadStats(ctx, s, prefix, shard)
+	switch {
+	case err == nil:
+		return st.Job == job, nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrShardIncomplete):
+		return false, nil
+	}
+	return false, err
+}

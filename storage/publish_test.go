@@ -185,3 +185,30 @@ func TestAttemptPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestSettled: an unanswered attempt's staging may go once the shard's
+// final stats are of the same job (whichever attempt), not before, and
+// not over an earlier job's stats.
+func TestSettled(t *testing.T) {
+	ctx := context.Background()
+	s, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(job string, want bool) {
+		t.Helper()
+		if got, err := storage.Settled(ctx, s, "", job, 0); err != nil || got != want {
+			t.Fatalf("settled for job %s: %v %v, want %v", job, got, err, want)
+		}
+	}
+	check("j", false) // nothing published
+	put(t, s, storage.StatsKey("", 0), []byte("{not json"))
+	check("j", false)
+	stagedShard(t, s, storage.FormatFiles, 2)
+	if _, err := storage.Publish(ctx, s, "", "j", 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	check("j", true)      // attempt 2 published: attempt 1's staging may go, and 2's
+	check("other", false) // another job's attempt learns nothing from j's stats
+}

@@ -395,6 +395,14 @@ func (k killableExec) Discard(ctx context.Context, a protocol.Assignment) error 
 	return nil
 }
 
+// Settle forwards node.Publisher.
+func (k killableExec) Settle(ctx context.Context, a protocol.Assignment) error {
+	if p, ok := k.Executor.(node.Publisher); ok {
+		return p.Settle(ctx, a)
+	}
+	return nil
+}
+
 // Models forwards node.ModelLister (nil when the executor is none).
 func (k killableExec) Models() []string {
 	if ml, ok := k.Executor.(node.ModelLister); ok {

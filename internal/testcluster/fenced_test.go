@@ -20,7 +20,8 @@ import (
 // the job finishes and its manifest is written; then n0 wakes up and
 // finishes its write. Every visible object stays byte for byte what the
 // manifest was written over, the shard's stats name n1's attempt, and
-// n0's late bytes exist only under its own attempt's staging folder.
+// n0's late bytes exist only under its own attempt's staging folder,
+// which n0 deletes once it sees the shard's outcome.
 func TestDatasetFencedNodeWritesLate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -74,6 +75,14 @@ func TestDatasetFencedNodeWritesLate(t *testing.T) {
 	if !strings.HasPrefix(held, storage.AttemptPrefix("", string(job.ID), shard, 1)+"/") {
 		t.Fatalf("n0 wrote %s, want a key under its attempt's staging folder", held)
 	}
+	// n0's completion goes unanswered; seeing n1's attempt published, it
+	// deletes its own staging.
+	waitFor(t, 30*time.Second, "n0 to delete its late staging", func() bool {
+		for range out.List(ctx, storage.AttemptsDir+"/") {
+			return false
+		}
+		return true
+	})
 }
 
 // visibleObjects reads every object of out outside the staging folders.
