@@ -3,12 +3,15 @@ package shard
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/sanafarm/sanafarm/internal/embedded"
 )
 
 // startAuthNATS runs a NATS server that takes one user and password.
@@ -144,4 +147,28 @@ func connect(t *testing.T, url string, o ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// TestNATSPerNodeUsers: ranks whose node users may publish only under
+// their own ids (protocol.NodePermissions) run a group; a rank whose
+// peers list names it as another node is refused by the server.
+func TestNATSPerNodeUsers(t *testing.T) {
+	n, err := embedded.StartNATS(embedded.NATSConfig{Users: embedded.RoleUsers("c", "", map[string]string{"node-a": "pa", "node-b.x": "pb"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	peers := []string{"node-a", "node-b.x"}
+	conns := []*nats.Conn{connect(t, n.UserURL("node-a", "pa")), connect(t, n.UserURL("node-b.x", "pb"))}
+	ts := natsGroup(t, 2, func(k int) NATSConfig {
+		return NATSConfig{Options: &conns[k].Opts, Group: "users", Rank: k, Size: 2, Peers: peers}
+	})
+	allReduceOK(t, ts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	// node-a's credentials, claiming to be rank 1 (node-b.x).
+	_, err = NewNATS(ctx, NATSConfig{Options: &conns[0].Opts, Group: "users2", Rank: 1, Size: 2, Peers: peers})
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		t.Fatalf("joining as another node: %v, want a permissions violation", err)
+	}
 }

@@ -106,6 +106,9 @@ type NATSConfig struct {
 	MaxPayload int32
 	// ReadyTimeout bounds the wait for the server (default 10 s).
 	ReadyTimeout time.Duration
+	// Users, if any, are the only clients the server accepts, each
+	// limited to its subjects (RoleUsers); none: no authentication.
+	Users []NATSUser
 }
 
 // NATS is a running embedded NATS server.
@@ -126,7 +129,7 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 		c.ReadyTimeout = 10 * time.Second
 	}
 	s, err := server.NewServer(&server.Options{Host: c.Host, Port: c.Port, MaxPayload: c.MaxPayload,
-		NoLog: true, NoSigs: true})
+		Users: serverUsers(c.Users), NoLog: true, NoSigs: true})
 	if err != nil {
 		return nil, fmt.Errorf("starting nats: %w", err)
 	}
