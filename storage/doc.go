@@ -9,5 +9,18 @@
 // VerifyShard can tell a complete shard from a partial one) and the job
 // manifest (WriteManifest: JSONL and Parquet, streamed from the stats).
 //
+// A farm node writes each shard attempt under the output's staging folder
+// _attempts/<job>/<shard:05d>/<attempt>/ (Stage, AttemptPrefix), keys
+// mirroring the final layout, and the shard becomes visible only when an
+// attempt the coordinator accepted is published: Publish copies its
+// objects to the final keys (Store.Copy: a server-side copy on S3, a hard
+// link on a local store) and its stats last. EnsurePublished lets the
+// coordinator publish an accepted attempt whose node died before doing
+// so; DiscardAttempt and DeletePrefix remove staging. So a node fenced
+// out by the coordinator but still able to reach storage can only write
+// under its own attempt's folder. A local store writes through its
+// .sanafarm-tmp/ folder (files locked while written), and NewLocal
+// removes what a killed writer left there (SweepTemp).
+//
 // It never imports coordinator or node (DESIGN.md §2).
 package storage

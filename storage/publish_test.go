@@ -35,6 +35,9 @@ func testCopy(t *testing.T, s storage.Store) {
 	if st, err := s.Stat(ctx, "00000.tar"); err != nil || st.SHA256 != sum(data) {
 		t.Fatalf("stat of the copy: %+v %v (the recorded sha256 must travel with it)", st, err)
 	}
+	if info, err := s.Copy(ctx, "00000.tar", "00000.tar"); err != nil || info.SHA256 != sum(data) {
+		t.Fatalf("copy onto itself: %+v %v", info, err)
+	}
 	if info, err := s.Copy(ctx, "_attempts/j/00000/1/00000.tar", "a/new/folder/x.tar"); err != nil || info.Size != int64(len(data)) {
 		t.Fatalf("copy into a new folder: %+v %v", info, err)
 	}

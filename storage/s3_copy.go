@@ -22,6 +22,9 @@ func (s *S3) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
 	if err := checkS3Key(dst); err != nil {
 		return ObjectInfo{}, err
 	}
+	if src == dst { // S3 refuses a copy onto itself that changes nothing
+		return s.Stat(ctx, src)
+	}
 	var info ObjectInfo
 	err := s.retry(ctx, "copy", src, func(int) error {
 		var err error
