@@ -30,6 +30,8 @@ type S3 struct {
 	prefix string // "" or a clean key without trailing slash
 	host   string
 	log    *slog.Logger
+	// copyLimit overrides maxCopyObject (tests; 0: the S3 limit).
+	copyLimit int64
 }
 
 var _ Store = (*S3)(nil)

@@ -51,7 +51,7 @@ func (s *S3) copyOnce(ctx context.Context, src, dst string) (ObjectInfo, error) 
 	from := minio.CopySrcOptions{Bucket: s.bucket, Object: s.objKey(src), MatchETag: oi.ETag}
 	to := minio.CopyDestOptions{Bucket: s.bucket, Object: s.objKey(dst)}
 	var up minio.UploadInfo
-	if oi.Size <= maxCopyObject {
+	if oi.Size <= s.copyMax() {
 		up, err = s.client.CopyObject(ctx, to, from) // metadata directive COPY
 	} else {
 		// A multipart copy does not carry metadata over: set it.
@@ -63,4 +63,13 @@ func (s *S3) copyOnce(ctx context.Context, src, dst string) (ObjectInfo, error) 
 		return ObjectInfo{}, err
 	}
 	return ObjectInfo{Key: dst, Size: oi.Size, ModTime: up.LastModified, SHA256: sha}, nil
+}
+
+// copyMax is the largest object copied with one request (a test lowers
+// it to exercise the multipart copy).
+func (s *S3) copyMax() int64 {
+	if s.copyLimit > 0 {
+		return s.copyLimit
+	}
+	return maxCopyObject
 }
