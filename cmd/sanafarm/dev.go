@@ -76,9 +76,10 @@ Raft stops, then NATS and etcd.`,
 type devFarm struct {
 	log    *slog.Logger
 	etcd   *embedded.Etcd
-	nats   *embedded.NATS
+	nats   *devNATS
 	cli    *clientv3.Client
-	nc     *nats.Conn
+	nc     *nats.Conn // the coordinator's (user coordinator)
+	nodeNC *nats.Conn // the local agents' (user node)
 	srv    *coordinator.Server
 	agents []*node.Agent
 
@@ -123,7 +124,7 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  nodes: %d (%s backend); data: %s\n", len(d.agents), firstOf(f.node.backend.name, "cpu"), f.data)
 	fmt.Fprintf(stdout, "  jobs may read under %s and write under %s\n",
 		strings.Join(f.node.allow.Read.Roots(), ","), strings.Join(f.node.allow.Write.Roots(), ","))
-	fmt.Fprintf(stdout, "  join more nodes with: sanafarm node --nats %s --etcd %s\n", d.nats.URL(), d.etcd.Endpoints()[0])
+	fmt.Fprintf(stdout, "  join more nodes with: sanafarm node --nats \"$(cat %s)\" --etcd %s\n", d.nats.nodeURLFile, d.etcd.Endpoints()[0])
 	fmt.Fprintln(stdout, "  Ctrl-C to stop")
 	select {
 	case <-ctx.Done():
@@ -141,13 +142,16 @@ func (d *devFarm) start(ctx context.Context, f devFlags) error {
 	if d.etcd, err = embedded.StartEtcd(ctx, embedded.EtcdConfig{Dir: filepath.Join(f.data, "etcd")}); err != nil {
 		return err
 	}
-	if d.nats, err = embedded.StartNATS(embedded.NATSConfig{Port: f.natsPort}); err != nil {
+	if d.nats, err = startDevNATS(f.natsPort, f.data); err != nil {
 		return err
 	}
 	if d.cli, err = d.etcd.Client(); err != nil {
 		return err
 	}
-	if d.nc, err = connectNATS(d.nats.URL(), "sanafarm-dev", d.log); err != nil {
+	if d.nc, err = connectNATS(d.nats.coordURL, "sanafarm-dev", d.log); err != nil {
+		return err
+	}
+	if d.nodeNC, err = connectNATS(d.nats.nodeURL, "sanafarm-dev-nodes", d.log); err != nil {
 		return err
 	}
 	if err := d.startCoordinator(ctx, f); err != nil {
@@ -213,7 +217,7 @@ func (d *devFarm) startNodes(ctx context.Context, f devFlags) error {
 			return err
 		}
 		releases = append(releases, release)
-		a, err := newAgent(f.node, agentSpec{id: id, execs: execs}, d.nc, d.cli, d.log)
+		a, err := newAgent(f.node, agentSpec{id: id, execs: execs}, d.nodeNC, d.cli, d.log)
 		if err != nil {
 			return err
 		}
@@ -246,6 +250,9 @@ func (d *devFarm) close() {
 	}
 	if d.nc != nil {
 		d.nc.Close()
+	}
+	if d.nodeNC != nil {
+		d.nodeNC.Close()
 	}
 	if d.cli != nil {
 		_ = d.cli.Close()

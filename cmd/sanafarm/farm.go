@@ -34,18 +34,27 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 }
 
 // connectNATS connects with unlimited reconnects (the server may restart).
-func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+func connectNATS(url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		// Permission violations and slow consumers arrive here.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Warn("nats error", "subject", sub.Subject, "err", err)
+			} else {
+				log.Warn("nats error", "err", err)
 			}
 		}),
 		// Redacted twice over: ConnectedUrlRedacted keeps a token (a URL
 		// with only a user part) visible.
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats reconnected", "url", redact.URL(c.ConnectedUrlRedacted()))
-		}))
+		})}, extra...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to nats at %s: %w", redact.URL(url), redact.Error(err))
 	}

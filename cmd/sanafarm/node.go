@@ -103,7 +103,7 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return failed(stderr, err)
 	}
 	defer release()
-	nc, err := connectNATS(f.natsURL, "sanafarm-node-"+id, log)
+	nc, err := connectNodeNATS(f.natsURL, id, log)
 	if err != nil {
 		return failed(stderr, err)
 	}
