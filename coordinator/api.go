@@ -72,7 +72,8 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(cfg.metrics, promhttp.HandlerOpts{}))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, protocol.Errorf(protocol.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+		writeError(w, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("no route %s %s", r.Method, shortValue(r.URL.Path)),
+			Fields: []protocol.FieldError{{Field: "path", Value: r.Method + " " + shortValue(r.URL.Path), Problem: "no such route"}}})
 	})
 	return mux
 }
@@ -114,7 +115,14 @@ func (a *apiServer) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	j, err := a.b.SubmitJob(r.Context(), protocol.JobID(r.URL.Query().Get("id")), spec)
+	id := protocol.JobID(r.URL.Query().Get("id"))
+	if id != "" {
+		if err := protocol.CheckJobID(id); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	j, err := a.b.SubmitJob(r.Context(), id, spec)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -177,7 +185,7 @@ func (a *apiServer) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.b.Health())
 }
 
-var errEmptyBody = protocol.Errorf(protocol.CodeBadRequest, "empty request body")
+var errEmptyBody = bodyError(protocol.CodeBadRequest, `""`, "empty request body")
 
 // reFieldBefore finds the JSON key just before a syntax error.
 var reFieldBefore = regexp.MustCompile(`"([^"\\]+)"\s*:\s*$`)
@@ -195,9 +203,9 @@ func decodeBodyBytes(w http.ResponseWriter, r *http.Request, v any) ([]byte, err
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody)
+		return nil, errTooLarge()
 	case err != nil:
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "reading body: %v", err)
+		return nil, bodyError(protocol.CodeBadRequest, "", fmt.Sprintf("reading the body: %v", err))
 	case len(bytes.TrimSpace(body)) == 0:
 		return nil, errEmptyBody
 	}
@@ -211,7 +219,8 @@ func decodeJSONBytes(body []byte, v any) error {
 		return jsonError(body, err)
 	}
 	if dec.More() {
-		return protocol.Errorf(protocol.CodeBadRequest, "trailing data after the JSON body")
+		rest := bytes.TrimSpace(body[min(max(dec.InputOffset(), 0), int64(len(body))):])
+		return bodyError(protocol.CodeBadRequest, shortValue(string(rest)), "trailing data after the JSON body")
 	}
 	return nil
 }
@@ -222,9 +231,13 @@ func jsonError(body []byte, err error) *protocol.Error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		if m := reFieldBefore.FindSubmatch(body[:max(se.Offset-1, 0)]); m != nil {
-			e.Fields = []protocol.FieldError{{Field: string(m[1]), Problem: "not valid JSON: " + se.Error()}}
+		off := min(max(se.Offset, 0), int64(len(body)))
+		field := "(body)"
+		if m := reFieldBefore.FindSubmatch(body[:max(off-1, 0)]); m != nil {
+			field = string(m[1])
 		}
+		near := string(bytes.TrimSpace(body[max(off-16, 0):min(off+16, int64(len(body)))]))
+		e.Fields = []protocol.FieldError{{Field: field, Value: shortValue(near), Problem: "not valid JSON: " + se.Error()}}
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" { // the body itself, e.g. `0` or `[]`

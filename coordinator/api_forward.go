@@ -72,7 +72,7 @@ func (s *Server) forwardLeader(ctx context.Context) (leaderInfo, error) {
 func (a *apiServer) onLeader(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > api.MaxBody {
-			writeError(w, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody))
+			writeError(w, errTooLarge())
 			return
 		}
 		if a.b.IsLeader() {
@@ -188,7 +188,7 @@ func (a *apiServer) proxy(u *url.URL) *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				writeError(w, protocol.Errorf(protocol.CodeTooLarge, "request body over %d bytes", api.MaxBody))
+				writeError(w, errTooLarge())
 				return
 			}
 			writeError(w, protocol.Errorf(protocol.CodeUnavailable, "forwarding to leader %s: %v", u, err))

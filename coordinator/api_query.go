@@ -74,3 +74,15 @@ func jobNotFound(id string) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("job %q not found", shortValue(id)),
 		Fields: []protocol.FieldError{{Field: "id", Value: shortValue(id), Problem: "no such job"}}}
 }
+
+// bodyError is an error about the request body as a whole, named "(body)".
+func bodyError(code protocol.Code, value, problem string) *protocol.Error {
+	return &protocol.Error{Code: code, Message: problem,
+		Fields: []protocol.FieldError{{Field: "(body)", Value: value, Problem: problem}}}
+}
+
+// errTooLarge is the 413 of a body over api.MaxBody.
+func errTooLarge() *protocol.Error {
+	return bodyError(protocol.CodeTooLarge, fmt.Sprintf("over %d bytes", api.MaxBody),
+		fmt.Sprintf("request body over %d bytes", api.MaxBody))
+}

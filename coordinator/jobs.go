@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 
@@ -68,7 +69,8 @@ func validateSpec(spec protocol.JobSpec, body []byte) error {
 
 func existing(j protocol.Job, spec protocol.JobSpec) (protocol.Job, error) {
 	if !reflect.DeepEqual(j.Spec, spec) {
-		return protocol.Job{}, protocol.Errorf(protocol.CodeConflict, "job %s exists with a different spec", j.ID)
+		return protocol.Job{}, &protocol.Error{Code: protocol.CodeConflict, Message: fmt.Sprintf("job %s exists with a different spec", j.ID),
+			Fields: []protocol.FieldError{{Field: "id", Value: string(j.ID), Problem: "taken by a job with a different spec"}}}
 	}
 	return j, nil
 }
