@@ -138,7 +138,7 @@ func (s *Store) restoreRecord(cur *jobEntry, rec record) (*jobEntry, error) {
 	case rec.Type == "job" && rec.Job != nil:
 		jr := rec.Job
 		e := &jobEntry{gen: s.gen, job: jr.Job, cursor: jr.Cursor, requeue: jr.Requeue, fails: jr.Fails,
-			tasks: make(map[int]protocol.Task, jr.Tasks), leased: map[int]struct{}{}}
+			tasks: make(map[int]protocol.Task, min(max(jr.Tasks, 0), 1<<16)), leased: map[int]struct{}{}} // a hint, never trusted as a size
 		if e.fails == nil {
 			e.fails = map[string]int{}
 		}
