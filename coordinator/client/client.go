@@ -88,6 +88,23 @@ func (c *Client) Job(ctx context.Context, id protocol.JobID, withTasks bool, fro
 	return d, err
 }
 
+// Tasks returns every task of a job, in shard order, one page of
+// api.MaxTaskPage at a time (a job of millions of shards means as many
+// thousand requests: meant for tests and verifiers).
+func (c *Client) Tasks(ctx context.Context, id protocol.JobID) ([]protocol.Task, error) {
+	var all []protocol.Task
+	for {
+		d, err := c.Job(ctx, id, true, len(all), api.MaxTaskPage)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, d.Tasks...)
+		if len(d.Tasks) < api.MaxTaskPage || len(all) >= d.Job.Shards {
+			return all, nil
+		}
+	}
+}
+
 // Jobs lists jobs (state "" = all).
 func (c *Client) Jobs(ctx context.Context, state protocol.JobState) ([]protocol.Job, error) {
 	var l api.JobList

@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -113,5 +115,36 @@ func TestNoRedirects(t *testing.T) {
 	c.Retries = 0
 	if _, err := c.Cancel(context.Background(), "j-1", ""); err == nil || followed {
 		t.Fatalf("err %v, followed %v", err, followed)
+	}
+}
+
+// TestTasksPages: Tasks reads a job of 2500 shards in pages of
+// api.MaxTaskPage.
+func TestTasksPages(t *testing.T) {
+	const shards = 2500
+	var pages int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pages++
+		from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		if limit > api.MaxTaskPage {
+			http.Error(w, `{"code":"bad_request","message":"limit"}`, http.StatusBadRequest)
+			return
+		}
+		d := api.JobDetail{Job: protocol.Job{ID: "j-1", Shards: shards}}
+		for i := from; i < min(from+limit, shards); i++ {
+			d.Tasks = append(d.Tasks, protocol.Task{TaskKey: protocol.TaskKey{Job: "j-1", Shard: i}})
+		}
+		_ = json.NewEncoder(w).Encode(d)
+	}))
+	defer srv.Close()
+	tasks, err := New(srv.URL, "t").Tasks(context.Background(), "j-1")
+	if err != nil || len(tasks) != shards || pages != 3 {
+		t.Fatalf("%d tasks in %d pages (%v)", len(tasks), pages, err)
+	}
+	for i, tk := range tasks {
+		if tk.Shard != i {
+			t.Fatalf("task %d is shard %d", i, tk.Shard)
+		}
 	}
 }
