@@ -46,8 +46,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== starting sanafarm dev (data $tmp/data, log $tmp/dev.log)"
+# Jobs may read and write only under allow-listed roots: the working
+# directory (examples/, out/demo) and DEMO_OUT wherever it is.
+case $DEMO_OUT in /*) demo_root=$DEMO_OUT ;; *) demo_root=$PWD/$DEMO_OUT ;; esac
 # shellcheck disable=SC2086 # DEV_FLAGS is a list of flags
-"$SANAFARM" dev --data "$tmp/data" --http 127.0.0.1:0 --log-level warn $DEV_FLAGS >"$tmp/dev.out" 2>"$tmp/dev.log" &
+"$SANAFARM" dev --data "$tmp/data" --http 127.0.0.1:0 --log-level warn \
+	--allow-read "$PWD" --allow-write "$PWD" --allow-write "$demo_root" $DEV_FLAGS >"$tmp/dev.out" 2>"$tmp/dev.log" &
 dev_pid=$!
 
 addr=""
