@@ -11,14 +11,15 @@ import (
 
 // Sample secrets: recognisable, so the tests can look for leaks.
 const (
-	sampleToken         = "tok-ENwq3s4T9xk2Lr8ZpV0cY7bM1dHfGj6A"
-	sampleNATSPassword  = "natsPWu7Rk2Qm9Xz4Lc8Vb1Nf3Hd6Jg"
-	sampleRoutePassword = "routePWa5Ts8Wq2Ey7Ui4Op1Lk9Jh3"
-	sampleS3Secret      = "s3SECRETk7Jd9Fh2Lm4Np6Qr8St0Uv"
-	sampleHFToken       = "hf_SAMPLEtokenXyZ123"
-	sampleKey           = "-----BEGIN PRIVATE KEY-----\nSAMPLEKEYSAMPLEKEY\n-----END PRIVATE KEY-----\n"
-	sampleCert          = "-----BEGIN CERTIFICATE-----\nSAMPLECERT\n-----END CERTIFICATE-----\n"
-	sampleNodeKey       = "-----BEGIN PRIVATE KEY-----\nSAMPLENODEKEY\n-----END PRIVATE KEY-----\n"
+	sampleToken            = "tok-ENwq3s4T9xk2Lr8ZpV0cY7bM1dHfGj6A"
+	sampleNATSPassword     = "natsPWu7Rk2Qm9Xz4Lc8Vb1Nf3Hd6Jg"
+	sampleNATSNodePassword = "natsNodePWq3Te8Ws1Yp5Kd7Mx2Bv9"
+	sampleRoutePassword    = "routePWa5Ts8Wq2Ey7Ui4Op1Lk9Jh3"
+	sampleS3Secret         = "s3SECRETk7Jd9Fh2Lm4Np6Qr8St0Uv"
+	sampleHFToken          = "hf_SAMPLEtokenXyZ123"
+	sampleKey              = "-----BEGIN PRIVATE KEY-----\nSAMPLEKEYSAMPLEKEY\n-----END PRIVATE KEY-----\n"
+	sampleCert             = "-----BEGIN CERTIFICATE-----\nSAMPLECERT\n-----END CERTIFICATE-----\n"
+	sampleNodeKey          = "-----BEGIN PRIVATE KEY-----\nSAMPLENODEKEY\n-----END PRIVATE KEY-----\n"
 )
 
 // sampleVars are the module inputs the tests evaluate with; open CIDRs
@@ -32,6 +33,7 @@ func sampleVars() map[string]cty.Value {
 		"ssh_allowed_cidrs":      cty.ListVal([]cty.Value{s("0.0.0.0/0")}),
 		"api_token":              s(sampleToken),
 		"nats_password":          s(sampleNATSPassword),
+		"nats_node_password":     s(sampleNATSNodePassword),
 		"nats_route_password":    s(sampleRoutePassword),
 		"tls_ca_cert":            s(sampleCert),
 		"tls_cert":               s(sampleCert),

@@ -92,6 +92,12 @@ variable "nats_password" {
   sensitive   = true
 }
 
+variable "nats_node_password" {
+  description = "Password of the NATS user node, the workers' (TF_VAR_nats_node_password)."
+  type        = string
+  sensitive   = true
+}
+
 variable "nats_route_password" {
   description = "NATS route password (TF_VAR_nats_route_password)."
   type        = string

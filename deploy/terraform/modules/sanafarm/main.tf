@@ -25,8 +25,21 @@ locals {
   etcd_endpoints       = join(",", [for f in local.coordinator_fqdns : "https://${f}:${local.ports.etcd_client}"])
   nats_urls            = join(",", [for f in local.coordinator_fqdns : "tls://${f}:${local.ports.nats_client}"])
   nats_routes          = join(", ", [for f in local.coordinator_fqdns : "\"nats-route://route:${var.nats_route_password}@${f}:${local.ports.nats_cluster}\""])
-  # The NATS URL with the password: only in the droplets' secrets.env.
-  nats_url_with_auth = join(",", [for f in local.coordinator_fqdns : "tls://sanafarm:${var.nats_password}@${f}:${local.ports.nats_client}"])
+  # NATS URLs with a role's password: only in the droplets' secrets.env.
+  # Coordinators connect as user coordinator; a worker as its own user when
+  # nats_node_passwords has one for it, else as the shared user node.
+  nats_url_with_auth = join(",", [for f in local.coordinator_fqdns : "tls://coordinator:${var.nats_password}@${f}:${local.ports.nats_client}"])
+  nats_worker_users = [for i in range(var.worker_count) : (
+    length([for id, pw in var.nats_node_passwords : pw if id == "${var.cluster_name}-w${i}"]) > 0
+    ? "${var.cluster_name}-w${i}:${join("", [for id, pw in var.nats_node_passwords : pw if id == "${var.cluster_name}-w${i}"])}"
+    : "node:${var.nats_node_password}"
+  )]
+  nats_worker_urls = [for u in local.nats_worker_users : join(",", [for f in local.coordinator_fqdns : "tls://${u}@${f}:${local.ports.nats_client}"])]
+  nats_authorization = templatefile("${path.module}/../../templates/nats-auth.conf.tftpl", {
+    coordinator_password = var.nats_password
+    node_password        = var.nats_node_password
+    node_users           = var.nats_node_passwords
+  })
 
   s3_endpoint = var.s3_endpoint != "" ? var.s3_endpoint : "https://${var.spaces_region}.digitaloceanspaces.com"
   s3_env = templatefile("${path.module}/../../templates/s3.env.tftpl", {
@@ -91,7 +104,7 @@ resource "digitalocean_droplet" "coordinator" {
     etcd_endpoints       = local.etcd_endpoints
     nats_routes          = local.nats_routes
     nats_url             = local.nats_url_with_auth
-    nats_password        = var.nats_password
+    nats_authorization   = local.nats_authorization
     nats_route_password  = var.nats_route_password
     api_token            = var.api_token
     tls_ca_cert          = var.tls_ca_cert
@@ -137,7 +150,7 @@ resource "digitalocean_droplet" "worker" {
     devices         = var.worker_devices
     etcd_endpoints  = local.etcd_endpoints
     model_mirror    = "s3://${var.bucket_name}/models"
-    nats_url        = local.nats_url_with_auth
+    nats_url        = local.nats_worker_urls[count.index]
     hf_token        = var.hf_token
     tls_ca_cert     = var.tls_ca_cert
     tls_node_cert   = var.tls_node_cert

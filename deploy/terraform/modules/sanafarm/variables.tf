@@ -208,13 +208,36 @@ variable "api_token" {
 }
 
 variable "nats_password" {
-  description = "Password of the NATS user the coordinators and nodes connect as. At least 24 letters or digits."
+  description = "Password of the NATS user coordinator (the coordinators connect as it; nodes never see it). At least 24 letters or digits."
   type        = string
   sensitive   = true
 
   validation {
     condition     = can(regex("^[A-Za-z0-9]{24,}$", var.nats_password))
     error_message = "nats_password must be at least 24 letters or digits."
+  }
+}
+
+variable "nats_node_password" {
+  description = "Password of the shared NATS user node, which workers without an entry in nats_node_passwords connect as (they can publish only node requests and gang traffic, never replies). At least 24 letters or digits."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]{24,}$", var.nats_node_password))
+    error_message = "nats_node_password must be at least 24 letters or digits."
+  }
+}
+
+variable "nats_node_passwords" {
+  description = "Optional NATS users of their own for workers: worker name (<cluster_name>-w<i>) => password (at least 24 letters or digits). Such a worker cannot send gang traffic as another node or read another node's replies."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for id, pw in var.nats_node_passwords : can(regex("^[A-Za-z0-9_-]+$", id)) && can(regex("^[A-Za-z0-9]{24,}$", pw))])
+    error_message = "nats_node_passwords: names of letters, digits, '_' or '-', passwords of at least 24 letters or digits."
   }
 }
 
