@@ -38,7 +38,9 @@ func (e *PipelineExecutor) Publish(ctx context.Context, a protocol.Assignment, i
 	}
 	defer store.Close()
 	job, shard, attempt := string(a.Task.Job), a.Task.Shard, a.Task.Attempt
-	if _, err := storage.Publish(ctx, store, "", job, shard, attempt); err != nil {
+	// EnsurePublished, not Publish: the leader may be publishing the same
+	// attempt for the job's manifest (and deleting the staging) meanwhile.
+	if _, err := storage.EnsurePublished(ctx, store, "", job, shard, attempt); err != nil {
 		return err
 	}
 	if err := storage.DiscardAttempt(ctx, store, "", job, shard, attempt); err != nil {
