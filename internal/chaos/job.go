@@ -117,7 +117,8 @@ func WaitTask(t testing.TB, apis APIs, id protocol.JobID, limit time.Duration, w
 			}
 		}
 		if err == nil && job.State.Terminal() {
-			t.Fatalf("job %s ended (%s) before %s", id, job.State, what)
+			t.Fatalf("job %s ended (%s: %s) before %s\n%s\n%s", id, job.State, job.Error, what, describeTasks(tasks),
+				logsOf(procs))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s (job state %q, err %v)\n%s\n%s", limit, what, job.State, err,

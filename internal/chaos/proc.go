@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -172,6 +173,19 @@ func (p *Proc) Exited() (bool, error) {
 		return true, errors.New("exited with status 0")
 	}
 	return true, p.err
+}
+
+// LogsSince returns the output after the last line containing marker
+// (such as "SIGCONT"), at most n bytes of its end.
+func (p *Proc) LogsSince(marker string, n int) string {
+	s := p.log.tail(1 << 20)
+	if i := strings.LastIndex(s, marker); i >= 0 {
+		s = s[i:]
+	}
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
 }
 
 // Logs returns the end of the process's output (all its runs).
