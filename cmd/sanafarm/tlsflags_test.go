@@ -184,3 +184,37 @@ func TestCoordinatorSecurityUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDevServesHTTPS: `sanafarm dev --tls-cert --tls-key` serves the API
+// over HTTPS; clients reach it with --ca-cert and fail without it.
+func TestDevServesHTTPS(t *testing.T) {
+	ca := tlstest.NewCA(t, "dev CA")
+	cert := ca.Server(t, "dev")
+	t.Setenv("SANAFARM_CACHE", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error",
+			"--tls-cert", cert.Cert, "--tls-key", cert.Key}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("dev exited %d: %s", code, stderr.String())
+		}
+	}()
+	var addr string
+	waitUntil(t, "dev's https API address", func() bool {
+		if _, rest, ok := strings.Cut(stdout.String(), "API https://"); ok {
+			addr = "https://" + strings.Fields(rest)[0]
+		}
+		return addr != ""
+	})
+	if code, out, stderr := sanafarm("nodes", "--addr", addr, "--ca-cert", ca.File); code != 0 {
+		t.Fatalf("nodes over https with --ca-cert: exit %d: %s %s", code, out, stderr)
+	}
+	if code, _, stderr := sanafarm("nodes", "--addr", addr); code != 1 || !strings.Contains(stderr, "certificate") {
+		t.Fatalf("nodes over https without the CA: exit %d: %s", code, stderr)
+	}
+}
