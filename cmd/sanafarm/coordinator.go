@@ -76,7 +76,7 @@ Example (voter c1 of three):
 	fl.StringVar(&f.advertise, "advertise", "", "API base URL other coordinators forward writes to (default http(s)://<--http address>)")
 	fl.BoolVar(&f.bootstrap, "bootstrap", false, "bootstrap a new cluster of --peers (ignored when --data holds Raft state)")
 	fl.StringVar(&f.peers, "peers", "", "voters of a new cluster: id=host:port,... (this voter included; empty with --bootstrap: a one-voter cluster)")
-	fl.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL (node traffic)")
+	fl.StringVar(&f.natsURL, "nats", "", "NATS URL (node traffic)"+natsFlagHelp)
 	fl.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated (node membership, API addresses)")
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
@@ -125,7 +125,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if f.id == "" {
 		f.id = hostnameID()
 	}
-	nc, err := connectNATS(f.natsURL, "sanafarm-coordinator-"+f.id, log)
+	nc, err := connectNATS(natsURLOrEnv(f.natsURL), "sanafarm-coordinator-"+f.id, log)
 	if err != nil {
 		return failed(stderr, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -31,6 +32,27 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// SANAFARM_NATS_URL is read when --nats is not given: a URL with a
+// password belongs in the environment (a systemd EnvironmentFile), not on
+// the command line, which every local user can read (/proc/<pid>/cmdline).
+const (
+	envNATSURL     = "SANAFARM_NATS_URL"
+	defaultNATSURL = "nats://127.0.0.1:4222"
+	natsFlagHelp   = " (default $" + envNATSURL + ", else " + defaultNATSURL + "; put a URL with a password in the variable, not on the command line)"
+)
+
+// natsURLOrEnv is the --nats value, else $SANAFARM_NATS_URL, else the
+// local default.
+func natsURLOrEnv(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv(envNATSURL); v != "" {
+		return v
+	}
+	return defaultNATSURL
 }
 
 // connectNATS connects with unlimited reconnects (the server may restart).

@@ -73,3 +73,19 @@ func TestNATSPasswordNotLogged(t *testing.T) {
 		t.Errorf("a secret reached the log or an error:\n%s", s)
 	}
 }
+
+// TestNATSURLFromEnv: without --nats the URL (and its password) comes
+// from $SANAFARM_NATS_URL, so the units keep it off the command line.
+func TestNATSURLFromEnv(t *testing.T) {
+	t.Setenv(envNATSURL, "")
+	if got := natsURLOrEnv(""); got != defaultNATSURL {
+		t.Errorf("no flag, no variable: %q", got)
+	}
+	t.Setenv(envNATSURL, "tls://node:pw@h:4222")
+	if got := natsURLOrEnv(""); got != "tls://node:pw@h:4222" {
+		t.Errorf("from the variable: %q", got)
+	}
+	if got := natsURLOrEnv("nats://x:4222"); got != "nats://x:4222" {
+		t.Errorf("the flag wins: %q", got)
+	}
+}

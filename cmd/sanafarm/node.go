@@ -51,7 +51,7 @@ Example:
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.node.id, "id", "", "node id (default: the hostname)")
-	fl.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL (lease, progress and completion requests)")
+	fl.StringVar(&f.natsURL, "nats", "", "NATS URL (lease, progress and completion requests)"+natsFlagHelp)
 	fl.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated (the node's announcement)")
 	fl.StringVar(&f.devices, "devices", "0", "CUDA device ordinals, comma-separated: one slot each (with --backend cuda)")
 	fl.IntVar(&f.node.slots, "slots", 1, "shards run at once with the cpu backend")
@@ -103,7 +103,7 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return failed(stderr, err)
 	}
 	defer release()
-	nc, err := connectNodeNATS(f.natsURL, id, log)
+	nc, err := connectNodeNATS(natsURLOrEnv(f.natsURL), id, log)
 	if err != nil {
 		return failed(stderr, err)
 	}
