@@ -2,7 +2,7 @@
 // work. It is pure: it reads the coordinator's state through the small
 // read-only State view it declares here and returns the leases to commit; the
 // caller replicates them through Raft (TaskAssign). Tests drive it with an
-// in-memory State, no Raft (Nomad's harness idea, STYLE.md).
+// in-memory State, no Raft (Nomad's harness idea; docs/architecture.md §4).
 //
 // # Policy
 //
