@@ -46,7 +46,7 @@ const maxListedNodes = 5
 // way, and with no other live node the answer is "": a farm without nodes
 // (all restarting, or not started yet) keeps its jobs waiting rather than
 // failing them all. The coordinator fails a job while this stays
-// non-empty (DESIGN: a job always ends).
+// non-empty (docs/architecture.md §6: a job always ends).
 func (s *Scheduler) Unplaceable(st State, job protocol.Job, live []protocol.NodeInfo) string {
 	if job.State.Terminal() {
 		return ""
