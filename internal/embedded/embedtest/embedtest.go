@@ -1,6 +1,6 @@
 // Package embedtest starts the embedded etcd and NATS servers of package
 // embedded for tests, with cleanup registered on the test. (The real
-// servers, not fakes: STYLE.md's "start the server in-process".)
+// servers, not fakes: docs/architecture.md §4.)
 package embedtest
 
 import (
