@@ -29,7 +29,7 @@ import (
 //go:embed decode.py
 var decodePy string
 
-// sanaVAE is the Sana repos' vae/config.json (SANA.md §4.1).
+// sanaVAE is the Sana repos' vae/config.json (docs/sana.md §3).
 const sanaVAE = `{
   "_class_name": "AutoencoderDC",
   "attention_head_dim": 32,
