@@ -19,7 +19,7 @@ const (
 )
 
 // Request is one text-to-image call. Zero values take the defaults of
-// diffusers' pipeline (SANA.md §1.1, §1.11).
+// diffusers' pipeline (docs/sana.md §1.1, §1.3).
 type Request struct {
 	Prompts        []string
 	NegativePrompt string
