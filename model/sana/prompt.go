@@ -10,7 +10,7 @@ import (
 )
 
 // ComplexHumanInstruction is diffusers' default complex_human_instruction
-// (SANA.md §1.4), joined with newlines and prepended to positive prompts.
+// (docs/sana.md §1.2), joined with newlines and prepended to positive prompts.
 var complexHumanInstruction = []string{
 	"Given a user prompt, generate an 'Enhanced prompt' that provides detailed visual descriptions suitable for image generation. Evaluate the level of detail in the user prompt:",
 	"- If the prompt is simple, focus on adding specifics about colors, shapes, sizes, textures, and spatial relationships to create vivid and concrete scenes.",
