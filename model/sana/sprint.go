@@ -9,7 +9,7 @@ import (
 	"github.com/sanafarm/sanafarm/model/sampler"
 )
 
-// sprintLoop is SanaSprintPipeline's loop (SANA.md §1.11): latents =
+// sprintLoop is SanaSprintPipeline's loop (docs/sana.md §1.3): latents =
 // ε·σ_d; per step the transformer sees (x/σ_d)·c at τ with the embedded
 // guidance, the SCM sampler steps with fresh noise from each sample's own
 // stream, and the result is the last x0/σ_d.
