@@ -8,5 +8,5 @@
 // context cancellation: running shards get a grace period to finish, then
 // are handed back with a "draining" failure so they are requeued.
 //
-// It never imports coordinator (DESIGN.md §2).
+// It never imports coordinator (docs/architecture.md §3).
 package node
