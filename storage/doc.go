@@ -22,5 +22,5 @@
 // .sanafarm-tmp/ folder (files locked while written), and NewLocal
 // removes what a killed writer left there (SweepTemp).
 //
-// It never imports coordinator or node (DESIGN.md §2).
+// It never imports coordinator or node (docs/architecture.md §3).
 package storage
