@@ -7,7 +7,7 @@ import (
 )
 
 // Preset is a named model: a diffusers pipeline repo with the settings the
-// model card recommends (SANA.md §6.5, SANA_weights.md §5).
+// model card recommends (docs/sana.md §4).
 type Preset struct {
 	Name string
 	// Repo is the Hugging Face repo id ("" for the built-in sana-tiny).
