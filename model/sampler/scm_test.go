@@ -37,7 +37,7 @@ func TestSCMTimesteps(t *testing.T) {
 	}
 }
 
-// TestSCMModelTime checks τ against SANA_tables.md §B.3 (τ ≈ 1.0000037 at
+// TestSCMModelTime checks τ against docs/sana.md §1.3 (τ ≈ 1.0000037 at
 // s = 1.5708, because cos(1.5708) < 0, and 0.7827081 at s = 1.3).
 func TestSCMModelTime(t *testing.T) {
 	s, _ := NewSCM(DefaultSCMConfig(), 2, nil)
