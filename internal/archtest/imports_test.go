@@ -1,5 +1,6 @@
-// Package archtest checks the import rules of DESIGN.md §2 with `go list
-// -deps`, so a layering violation fails CI instead of waiting for review.
+// Package archtest checks the import rules of docs/architecture.md §3
+// with `go list -deps`, so a layering violation fails CI instead of waiting
+// for review.
 package archtest
 
 import (
@@ -27,7 +28,7 @@ var forbidden = map[string][]string{
 }
 
 // cuOwner is the only package allowed to import gorgonia.org/cu, whose
-// init exits the process on machines without a GPU (STACK.md).
+// init exits the process on machines without a GPU (docs/architecture.md §3).
 const cuOwner = module + "/kernels/cuda"
 
 type pkg struct {
@@ -102,7 +103,7 @@ func checkPackage(t *testing.T, p pkg) {
 		}
 		for _, b := range bad {
 			if topLevel(dep) == b {
-				t.Errorf("%s depends on %s: DESIGN.md §2 forbids %s → %s",
+				t.Errorf("%s depends on %s: docs/architecture.md §3 forbids %s → %s",
 					p.ImportPath, dep, topLevel(p.ImportPath), b)
 			}
 		}

@@ -9,8 +9,8 @@ import (
 )
 
 // TestDeterministic: the same inputs give bit-identical outputs across
-// runs and across thread counts (DESIGN §1: same job, same backend → same
-// pixels, whatever the node's core count). The portable and the SIMD
+// runs and across thread counts (the farm's promise: same job, same
+// backend → same pixels, whatever the node's core count). The portable and the SIMD
 // kernels round differently (FMA, accumulation order), so each path is
 // compared with itself.
 func TestDeterministic(t *testing.T) {
