@@ -234,8 +234,12 @@ func TestManifestsOnDone(t *testing.T) {
 		return true
 	})
 	calls, maxIn := writers[li].total()
-	if calls != jobs || maxIn < 2 || maxIn > manifestWorkers {
-		t.Fatalf("leader wrote %d manifests (want %d, each once), at most %d at once (want 2..%d)", calls, jobs, maxIn, manifestWorkers)
+	writers[li].mu.Lock()
+	retries := writers[li].calls[failing] // retried after its backoff on a later done event
+	writers[li].mu.Unlock()
+	if calls-retries != jobs-1 || retries < 1 || maxIn < 2 || maxIn > manifestWorkers {
+		t.Fatalf("leader wrote %d manifests and %s %d times (want %d, each once), at most %d at once (want 2..%d)",
+			calls-retries, failing, retries, jobs-1, maxIn, manifestWorkers)
 	}
 	if p := srv.Store().ManifestsPending(); len(p) != 1 || p[0] != failing {
 		t.Fatalf("pending %v, want only %s", p, failing)
