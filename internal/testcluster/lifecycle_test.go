@@ -18,6 +18,7 @@ func TestUnrunnableModelFails(t *testing.T) {
 	t.Setenv("HF_HUB_OFFLINE", "1") // the model is never in the cache: fail fast
 	t.Setenv("HF_HOME", t.TempDir())
 	c := testcluster.Start(t, testcluster.Options{Nodes: 2})
+	waitFor(t, 10*time.Second, "both nodes live", func() bool { return len(c.Leader().Nodes()) == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	spec := protocol.JobSpec{Model: "nobody/no-such-model", ShardSize: 1, MaxAttempts: 10,
