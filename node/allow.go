@@ -14,7 +14,7 @@ import (
 // user may. Symlinks are resolved first, so a link inside an allowed root
 // cannot lead out of it. A zero Allow refuses every job
 // that names a file; the refusal names the flag that adds roots.
-func guardOpeners(cfg *PipelineConfig) {
+func guardOpeners(cfg *PipelineConfig) protocol.Access {
 	a := cfg.Allow
 	a.Read, a.Write = a.Read.ResolvingSymlinks(), a.Write.ResolvingSymlinks()
 	if a.Who == "" {
@@ -35,4 +35,5 @@ func guardOpeners(cfg *PipelineConfig) {
 		}
 		return openPrompts(ctx, src)
 	}
+	return a
 }

@@ -136,3 +136,20 @@ func mustWrite(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestExecutorRefusesBeforeResolvingTheModel: a job outside the allow-lists
+// is refused before its model is resolved (which could download gigabytes
+// for a job that is refused anyway): the error is the output's, not the
+// unknown model's.
+func TestExecutorRefusesBeforeResolvingTheModel(t *testing.T) {
+	root := t.TempDir()
+	e := NewPipelineExecutor(PipelineConfig{Models: &ModelResolver{CacheRoot: t.TempDir()}, Allow: testAllow(root)})
+	defer e.Close()
+	spec := tinySpec("/etc/sanafarm-out")
+	spec.Model = "no-such-org/no-such-model"
+	_, err := e.Execute(context.Background(), assignment(spec, "j-early", 0, 1), func(int) {})
+	var v protocol.ValidationError
+	if !errors.As(err, &v) || v[0].Field != protocol.FieldOutputURL {
+		t.Fatalf("Execute = %v, want the output.url refusal before the model is resolved", err)
+	}
+}

@@ -59,6 +59,7 @@ type PipelineExecutor struct {
 	log   *slog.Logger
 	cache *pipelineCache
 	facts factsCache
+	allow protocol.Access // cfg.Allow with symlinks resolved (guardOpeners)
 
 	generated, reused atomic.Int64
 	staged            sync.Map // stagedKey → true: attempts with staged objects
@@ -85,12 +86,12 @@ func NewPipelineExecutor(cfg PipelineConfig) *PipelineExecutor {
 			return storage.NewPromptReader(src)
 		}
 	}
-	guardOpeners(&cfg)
+	allow := guardOpeners(&cfg)
 	cfg.BatchSize = max(cfg.BatchSize, 1)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &PipelineExecutor{cfg: cfg, log: cfg.Logger}
+	e := &PipelineExecutor{cfg: cfg, log: cfg.Logger, allow: allow}
 	e.cache = newPipelineCache(max(cfg.Resident, 1), e.load)
 	return e
 }
@@ -125,6 +126,11 @@ func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec) (*re
 // its recorded result is returned (ShardInfo.Reused), which is how
 // re-submitting a job to the same output resumes it.
 func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, progress func(done int)) (protocol.ShardInfo, error) {
+	// Refuse a job outside the allow-lists before anything else: resolving
+	// its model may download gigabytes for a job that is refused anyway.
+	if err := e.allow.CheckSpec(a.Spec); err != nil {
+		return protocol.ShardInfo{}, err
+	}
 	if a.Ranks > 1 {
 		return e.executeRank(ctx, a, progress)
 	}
