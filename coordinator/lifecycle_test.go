@@ -333,6 +333,10 @@ func TestNodeRestartRequeues(t *testing.T) {
 		t.Fatalf("n2's old leases %v not requeued before its new lease", old2)
 	}
 	put(info("n2", t2))
+	// A request of the old, frozen process waking up changes nothing.
+	if r := srv.Lease(ctx, protocol.LeaseRequest{Node: info("n2", t1)}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
 	time.Sleep(200 * time.Millisecond)
 	for _, a := range new2 {
 		if tk, _ := srv.Store().TaskByKey(a.Task.TaskKey); tk.State != protocol.TaskLeased || tk.Attempt != a.Task.Attempt {

@@ -158,7 +158,7 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 }
 
 // noteIncarnation records the node's incarnation (its StartedAt; zero from
-// older nodes: ignored). When it changed, the leader requeues at once every
+// older nodes: ignored). When a later one appears, the leader requeues at once every
 // task leased to the node id: the old process is gone, so waiting out each
 // task lease would only delay its shards. The list is taken under incMu,
 // which the lease path also holds while noting its requester (Lease), so a
@@ -171,9 +171,13 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 	v := s.nodes
 	v.incMu.Lock()
 	prev, known := v.started[info.ID]
-	v.started[info.ID] = info.StartedAt
+	// Only a later incarnation counts: a request of a frozen old process
+	// that wakes up must not requeue the new process's leases.
+	restarted := known && info.StartedAt.After(prev)
+	if !known || restarted {
+		v.started[info.ID] = info.StartedAt
+	}
 	var old []protocol.Task
-	restarted := known && !prev.Equal(info.StartedAt)
 	if restarted && s.IsLeader() {
 		old = s.store.LeasesByNode()[info.ID]
 	}
