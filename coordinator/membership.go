@@ -158,9 +158,9 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 }
 
 // noteIncarnation records the node's incarnation (its StartedAt; zero from
-// older nodes: ignored). When a later one appears, the leader requeues at once every
-// task leased to the node id: the old process is gone, so waiting out each
-// task lease would only delay its shards. The list is taken under incMu,
+// older nodes: ignored). When a later one appears, the leader requeues at
+// once every task leased to the node id: the old process is gone, so
+// waiting out each task lease would only delay its shards. The list is taken under incMu,
 // which the lease path also holds while noting its requester (Lease), so a
 // lease already granted to the new incarnation is never in it; each
 // TaskFail is fenced by its attempt besides.
