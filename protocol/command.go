@@ -10,7 +10,8 @@ import (
 // CommandType is the first byte of a Raft log entry. Entries are
 // [type][JSON payload]. A type with IgnoreUnknown set may be skipped by an
 // older server that does not know it (rolling upgrades); an unknown type
-// without the flag is a fatal FSM error.
+// without the flag is logged at ERROR and skipped by every voter alike,
+// with an error as the apply response (see coordinator's fsm).
 type CommandType uint8
 
 // IgnoreUnknown marks a command that older servers may skip.
