@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -170,5 +171,19 @@ func TestNATSPerNodeUsers(t *testing.T) {
 	_, err = NewNATS(ctx, NATSConfig{Options: &conns[0].Opts, Group: "users2", Rank: 1, Size: 2, Peers: peers})
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
 		t.Fatalf("joining as another node: %v, want a permissions violation", err)
+	}
+}
+
+// TestNATSCancelledRankLeaves: a rank aborting because its own work was
+// cancelled (its node stopping or killed) is a lost peer to the others,
+// not an abort with a reason of theirs.
+func TestNATSCancelledRankLeaves(t *testing.T) {
+	url := startNATS(t, 0)
+	ts := natsGroup(t, 2, func(k int) NATSConfig { return NATSConfig{URL: url, Group: "leave", Rank: k, Size: 2} })
+	ts[1].Abort(fmt.Errorf("generate: %w", context.Canceled))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts[0].AllReduce(ctx, []float32{1}); !errors.Is(err, ErrPeerLost) {
+		t.Fatalf("rank 0 after rank 1 was cancelled: %v, want %v", err, ErrPeerLost)
 	}
 }

@@ -286,13 +286,18 @@ func (c *core) Exchange(ctx context.Context, toPrev, toNext []float32) (fromPrev
 	return fromPrev, fromNext, nil
 }
 
-// Abort breaks the group locally and tells the other ranks.
+// Abort breaks the group locally and tells the other ranks. A rank whose
+// own work was cancelled (its node stopping or killed) leaves the group:
+// the others see a lost peer, as they would had its process died.
 func (c *core) Abort(cause error) {
 	c.box.fail(fmt.Errorf("%w by rank %d: %v", ErrAborted, c.rank, cause))
-	msg := []byte(cause.Error())
+	h, msg := header{kind: kindAbort, src: uint32(c.rank)}, []byte(cause.Error())
+	if errors.Is(cause, context.Canceled) {
+		h.kind, msg = kindBye, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), abortSendTimeout)
 	defer cancel()
-	_ = c.w.send(ctx, -1, header{kind: kindAbort, src: uint32(c.rank)}, msg) // best effort: peers also time out
+	_ = c.w.send(ctx, -1, h, msg) // best effort: peers also time out
 }
 
 // deliver is called by the wire for every arriving message; an error
