@@ -8,7 +8,7 @@ import (
 // NATS subjects by role. The deploy's nats-server configuration
 // (deploy/terraform/templates/nats-auth.conf.tftpl) and `sanafarm dev`'s
 // embedded server give each role exactly these permissions
-// (docs/security.md):
+// (docs/deploy.md, Security):
 //
 //   - coordinator: subscribes to the control subjects (SubjectLease,
 //     SubjectProgress, SubjectComplete) and publishes only replies
