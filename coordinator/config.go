@@ -23,7 +23,7 @@ type Peer struct {
 
 // PickFunc chooses the leases for a lease request: up to req.Free tasks,
 // attempt = current + 1, deadline = now + lease TTL. The default is
-// (*scheduler.Scheduler).Pick; FIFO is a simple alternative for tests.
+// (*scheduler.Scheduler).Pick; tests may set a simpler one.
 type PickFunc func(st SchedulerState, req protocol.LeaseRequest, now time.Time) []protocol.TaskNext
 
 // SchedulerState is the read-only view a PickFunc consumes
