@@ -176,7 +176,6 @@ func finishAndCheck(ctx context.Context, t *testing.T, f *datasetFarm, id protoc
 	if err := out.Delete(ctx, storage.TarKey("", 2)); err != nil {
 		t.Fatal(err)
 	}
-	resubmitted := time.Now()
 	job2, err := f.c.Client().SubmitJob(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +187,7 @@ func finishAndCheck(ctx context.Context, t *testing.T, f *datasetFarm, id protoc
 	if gen2-gen != 2 || reused2-reused != 2 {
 		t.Fatalf("resume generated %d and reused %d shards, want 2 and 2", gen2-gen, reused2-reused)
 	}
-	waitManifest(ctx, t, out, resubmitted)
+	waitManifest(t, f, job2.ID)
 	checkDataset(ctx, t, out, 4)
 }
 
@@ -205,16 +204,22 @@ func finishAndVerify(ctx context.Context, t *testing.T, f *datasetFarm, id proto
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	waitManifest(ctx, t, out, time.Time{})
+	waitManifest(t, f, id)
 	checkDataset(ctx, t, out, 4)
 	return out
 }
 
-func waitManifest(ctx context.Context, t *testing.T, out storage.Store, since time.Time) {
+// waitManifest waits until the leader has recorded the job's manifest
+// (Job.ManifestAt): only then is every shard published (a node publishes
+// after the leader's ack, the leader makes sure before the manifest), so a
+// check of the output earlier could see a done shard without its objects.
+// A manifest file's time is no proof: an earlier job into the same output
+// may have written it a moment ago.
+func waitManifest(t *testing.T, f *datasetFarm, id protocol.JobID) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "the job manifest", func() bool {
-		done, err := storage.ManifestDone(ctx, out, "", since.Add(-time.Second))
-		return err == nil && done
+		j, ok := f.c.Leader().Store().JobByID(id)
+		return ok && !j.ManifestAt.IsZero()
 	})
 }
 
