@@ -33,7 +33,7 @@ func (f *fakeBackend) SubmitJob(_ context.Context, id protocol.JobID, spec proto
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id == "" {
-		id = NewJobID()
+		id = protocol.NewJobID()
 	}
 	j := protocol.Job{ID: id, Spec: spec, State: protocol.JobQueued, Shards: spec.Shards(), Images: spec.Samples()}
 	f.jobs[id] = j

@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -14,13 +12,6 @@ import (
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
 )
-
-// NewJobID returns "j-" + 16 random hex digits.
-func NewJobID() protocol.JobID {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return protocol.JobID("j-" + hex.EncodeToString(b[:]))
-}
 
 // SubmitJob validates a spec and commits a JobSubmit (leader only). The
 // job's tasks are implied by its spec (no per-shard records), so a job of
@@ -35,7 +26,7 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 		return protocol.Job{}, err
 	}
 	if id == "" {
-		id = NewJobID()
+		id = protocol.NewJobID()
 	} else if err := protocol.CheckJobID(id); err != nil {
 		return protocol.Job{}, err
 	}

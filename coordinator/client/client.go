@@ -50,7 +50,7 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 
 // SubmitJob submits a spec and returns the accepted job.
 func (c *Client) SubmitJob(ctx context.Context, spec protocol.JobSpec) (protocol.Job, error) {
-	return c.SubmitJobID(ctx, newID(), spec)
+	return c.SubmitJobID(ctx, protocol.NewJobID(), spec)
 }
 
 // SubmitJobID submits a spec under a chosen job id (idempotent: the same
@@ -196,8 +196,4 @@ func decodeError(resp *http.Response) error {
 		return &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("http %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))}
 	}
 	return &e
-}
-
-func newID() protocol.JobID {
-	return protocol.JobID(fmt.Sprintf("j-%016x", randUint64()))
 }
