@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sanafarm/sanafarm/internal/backoff"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -141,11 +142,11 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Debug("leasing tasks", "err", err)
-				b.wait(ctx)
+				b.Wait(ctx)
 			}
 			continue
 		}
-		b.reset()
+		b.Reset()
 		for _, asg := range reply.Assignments {
 			a.start(execCtx, asg, tasks)
 		}
@@ -153,7 +154,7 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 			continue // a gang this node joined is forming: ask again (the leader holds each request a while)
 		}
 		if len(reply.Assignments) < free {
-			sleep(ctx, a.cfg.PollInterval)
+			backoff.Sleep(ctx, a.cfg.PollInterval)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func (e *EtcdAnnouncer) Announce(ctx context.Context, info func() protocol.NodeI
 			return nil
 		}
 		e.log.Warn("node announcement interrupted; registering again", "node_id", info().ID, "err", err)
-		if !b.wait(ctx) {
+		if !b.Wait(ctx) {
 			return nil
 		}
 	}

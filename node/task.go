@@ -191,7 +191,7 @@ func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline 
 			return completionUnknown
 		}
 		log.Debug("sending task completion; retrying", "err", err)
-		if !b.wait(cctx) {
+		if !b.Wait(cctx) {
 			log.Error("giving up on task completion after the lease deadline", "err", err)
 			return completionUnknown
 		}

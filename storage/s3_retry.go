@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/sanafarm/sanafarm/internal/backoff"
 )
 
 // retry runs fn until it succeeds, fails for good, runs out of attempts or
@@ -50,15 +51,11 @@ func joinCtx(ctxErr, last error) error {
 	return fmt.Errorf("%w (last error: %w)", ctxErr, last)
 }
 
-// backoff is the wait after the attempt-th failure: base·2^(attempt-1)
-// capped at RetryMax, of which a random half is jitter.
+// backoff is the wait after the attempt-th failure: RetryBase·2^(attempt-1)
+// ±50 % jitter (many nodes hitting one throttled bucket must not retry in
+// step), capped at RetryMax.
 func (s *S3) backoff(attempt int) time.Duration {
-	d := s.cfg.RetryBase << min(attempt-1, 20)
-	if d <= 0 || d > s.cfg.RetryMax {
-		d = s.cfg.RetryMax
-	}
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Policy{Base: s.cfg.RetryBase, Max: s.cfg.RetryMax, Jitter: 0.5}.Delay(attempt)
 }
 
 // retryable reports whether an error may go away on its own: network

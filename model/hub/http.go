@@ -9,7 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/sanafarm/sanafarm/internal/backoff"
 )
 
 // Hub response headers (huggingface_hub's constants).
@@ -64,23 +65,20 @@ func retryable(ctx context.Context, err error) bool {
 var errDisk = errors.New("disk error")
 
 // retry runs op until it succeeds, fails for good, or the retries run out,
-// sleeping with exponential backoff in between.
+// sleeping with exponential backoff in between (from RetryWait up to 30×,
+// ±25 % jitter: a farm's nodes often fetch one model at the same moment).
 func (c *Client) retry(ctx context.Context, what string, op func() error) error {
-	wait := c.retryWait
+	b := backoff.Policy{Base: c.retryWait, Max: c.retryWait * 30, Jitter: 0.25}.New()
 	for attempt := 0; ; attempt++ {
 		err := op()
 		if err == nil || attempt >= c.maxRetries || !retryable(ctx, err) {
 			return err
 		}
+		wait := b.Next()
 		c.log.Warn("hub request failed, retrying", "what", what, "attempt", attempt+1, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, wait) {
 			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
-		case <-t.C:
 		}
-		wait = min(wait*2, c.retryWait*30)
 	}
 }
 
