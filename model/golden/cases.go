@@ -12,6 +12,7 @@ import (
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/sampler"
+	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/model/weights"
 )
 
@@ -204,6 +205,9 @@ func replay(cfg sampler.Config, io files, n int) (float64, error) {
 // `decoded` and `image_pt` too; one result, the worst over the outputs.
 func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result {
 	fail := func(err error) []Result { return []Result{{Case: name, Err: err}} }
+	if class, err := className(fsys, "model_index.json"); err == nil && class == sana.ClassSprintPipeline {
+		return r.runSprint(ctx, fsys, name)
+	}
 	idx, err := jsonNames(fsys, "model_index.json")
 	if err != nil {
 		return fail(err)

@@ -3,67 +3,128 @@ package sana
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/sampler"
 )
 
-// sprintLoop is SanaSprintPipeline's loop (docs/sana.md §1.3): latents =
-// ε·σ_d; per step the transformer sees (x/σ_d)·c at τ with the embedded
-// guidance, the SCM sampler steps with fresh noise from each sample's own
-// stream, and the result is the last x0/σ_d.
-func (p *Pipeline) sprintLoop(ctx context.Context, q request, emb, mask, lat *kernels.Tensor, streams []Normal, onStep func(int, int)) (*kernels.Tensor, error) {
-	s, err := sampler.NewSCM(*p.scm, q.Steps, nil)
-	if err != nil {
-		return nil, err
+// SprintRequest is the input of SprintDenoise, SanaSprintPipeline's loop.
+type SprintRequest struct {
+	// PromptEmbeds [B, T, caption_channels] and PromptMask [B, T].
+	PromptEmbeds, PromptMask *kernels.Tensor
+	// Latents [B, C, h, w] host F32: the sample at the first step, already
+	// in the scheduler's scale (text-to-image ε·σ_d, image-to-image
+	// cos(s₀)·z·σ_d + sin(s₀)·σ_d·ε); not modified.
+	Latents *kernels.Tensor
+	// Guidance is the pipeline's guidance_scale; the transformer receives
+	// it times guidance_embeds_scale.
+	Guidance float32
+	// Noise returns step i's standard normal draws (len(Latents) values,
+	// sample after sample); diffusers draws them even on the last step.
+	Noise func(step int) []float32
+	// OnStep, if set, sees every step's intermediates.
+	OnStep func(SprintStep)
+}
+
+// SprintStep holds the intermediates of one SCM step, named as in the
+// pipeline_sprint golden case (docs/sana.md §1.3). Slices are fresh.
+type SprintStep struct {
+	Index, Total int
+	Timestep     float32   // s
+	Tau          float32   // the transformer's timestep
+	Guidance     float32   // the transformer's (scaled) guidance
+	Sample       []float32 // latents before the step
+	Input        []float32 // transformer input (x/σ_d)·c
+	Output       []float32 // raw transformer output
+	ModelOutput  []float32 // σ_d·F, the scheduler's model_output
+	Denoised     []float32 // x0
+	PrevSample   []float32 // the next latents
+}
+
+// SprintDenoise runs the SCM steps of s from req.Latents and returns the
+// last x0/σ_d (diffusers returns the denoised sample, not prev_sample), a
+// new host tensor.
+func SprintDenoise(ctx context.Context, m Transformer, s *sampler.SCM, req SprintRequest) (*kernels.Tensor, error) {
+	lat := req.Latents
+	if lat == nil || !lat.OnHost() || lat.DType() != kernels.Float32 || lat.Rank() != 4 {
+		return nil, fmt.Errorf("sprint: latents %v, want a host F32 [B, C, h, w] tensor", lat)
 	}
-	m := p.dit
-	cd, err := m.PrepareCond(ctx, emb, mask)
+	if req.Noise == nil {
+		return nil, fmt.Errorf("sprint: no noise source")
+	}
+	cd, err := m.PrepareCond(ctx, req.PromptEmbeds, req.PromptMask)
 	if err != nil {
 		return nil, err
 	}
 	sd := s.SigmaData()
-	x := lat.F32()
-	for i := range x {
-		x[i] *= sd
-	}
+	x := slices.Clone(lat.F32())
 	n := lat.Dim(0)
-	per := lat.Len() / n
-	g := float32(q.Guidance) * m.Config().GuidanceScale()
+	g := req.Guidance * m.Config().GuidanceScale()
 	var x0 []float32
 	for i := 0; i < s.Steps(); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		tau, c := s.ModelTime(i)
-		in := lat.Clone()
-		for j, v := range in.F32() {
+		in := kernels.MustNew(kernels.Float32, lat.Shape()...)
+		for j, v := range x {
 			in.F32()[j] = v / sd * c
 		}
 		out, err := m.Forward(ctx, in, fill(n, tau), fill(n, g), cd)
 		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", i, err)
+			return nil, fmt.Errorf("sprint: step %d: %w", i, err)
 		}
 		host, err := toHostF32(m.Backend(), out)
 		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", i, err)
+			return nil, fmt.Errorf("sprint: step %d: %w", i, err)
 		}
-		f := host.Clone().F32()
+		f := slices.Clone(host.F32())
+		st := SprintStep{Index: i, Total: s.Steps(), Timestep: s.Timesteps()[i], Tau: tau, Guidance: g}
+		if req.OnStep != nil {
+			st.Sample, st.Input, st.Output = slices.Clone(x), slices.Clone(in.F32()), slices.Clone(f)
+		}
 		s.Precondition(i, in.F32(), f)
-		noise := make([]float32, 0, lat.Len())
-		for _, st := range streams {
-			noise = append(noise, st.Randn(per)...)
-		}
+		noise := req.Noise(i)
 		if x0, err = s.Step(i, f, x, noise); err != nil {
-			return nil, fmt.Errorf("step %d: %w", i, err)
+			return nil, fmt.Errorf("sprint: step %d: %w", i, err)
 		}
-		onStep(i, s.Steps())
+		if req.OnStep != nil {
+			st.ModelOutput, st.Denoised, st.PrevSample = f, slices.Clone(x0), slices.Clone(x)
+			req.OnStep(st)
+		}
 	}
 	for j := range x0 {
 		x0[j] /= sd
 	}
 	return kernels.FromF32(x0, lat.Shape()...)
+}
+
+// sprintLoop is SanaSprintPipeline's text-to-image loop (docs/sana.md
+// §1.3): latents = ε·σ_d, then SprintDenoise with fresh step noise from
+// each sample's own stream.
+func (p *Pipeline) sprintLoop(ctx context.Context, q request, emb, mask, lat *kernels.Tensor, streams []Normal, onStep func(int, int)) (*kernels.Tensor, error) {
+	s, err := sampler.NewSCM(*p.scm, q.Steps, nil)
+	if err != nil {
+		return nil, err
+	}
+	x := lat.Clone()
+	for i, v := range x.F32() {
+		x.F32()[i] = v * s.SigmaData()
+	}
+	per := lat.Len() / lat.Dim(0)
+	return SprintDenoise(ctx, p.dit, s, SprintRequest{
+		PromptEmbeds: emb, PromptMask: mask, Latents: x, Guidance: float32(q.Guidance),
+		Noise: func(int) []float32 {
+			noise := make([]float32, 0, lat.Len())
+			for _, st := range streams {
+				noise = append(noise, st.Randn(per)...)
+			}
+			return noise
+		},
+		OnStep: func(st SprintStep) { onStep(st.Index, st.Total) },
+	})
 }
 
 func fill(n int, v float32) []float32 {
