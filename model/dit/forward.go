@@ -139,6 +139,9 @@ func (r *run) do(f func() error) {
 
 func (r *run) linear(dst, x *kernels.Tensor, l linear) {
 	r.do(func() error { return r.be.MatMul(dst, x, l.w, l.b) })
+	if len(l.lora) > 0 {
+		r.addLoRA(dst, x, l)
+	}
 }
 
 // Cond is the prompt-dependent work shared by every denoising step: the

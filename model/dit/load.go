@@ -8,7 +8,10 @@ import (
 )
 
 // linear is a Linear layer: w [out, in] in its stored dtype, b [out] F32 or nil.
-type linear struct{ w, b *kernels.Tensor }
+type linear struct {
+	w, b *kernels.Tensor
+	lora []LoRA // unfused LoRA terms (lora.go); empty when fused or absent
+}
 
 type mlp struct{ l1, l2 linear } // Linear → act → Linear
 

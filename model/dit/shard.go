@@ -48,6 +48,9 @@ func Shard(c Config, w *Weights, rank, size int) (*Weights, error) {
 	if rank < 0 || rank >= size {
 		return nil, fmt.Errorf("dit: shard rank %d of %d", rank, size)
 	}
+	if w.hasLoRA() {
+		return nil, fmt.Errorf("dit: unfused LoRA cannot be tensor-sharded; fuse it into the weights at load")
+	}
 	if w.part.size != 0 {
 		return nil, fmt.Errorf("dit: weights are already shard %d of %d", w.part.rank, w.part.size)
 	}

@@ -85,6 +85,9 @@ func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {
 		if err != nil {
 			return fail(err)
 		}
+		if class == "SanaTransformer2DModel" && isLoRACase(fsys) {
+			return r.runLoRA(ctx, fsys, name)
+		}
 		if class == "SanaTransformer2DModel" {
 			return r.runTransformer(ctx, fsys, name)
 		}
