@@ -33,7 +33,7 @@ func (r *Runner) runTransformer(ctx context.Context, fsys fs.FS, name string) []
 		weights, output, suffix string
 		tol                     float64
 	}{
-		{"model.safetensors", "sample", "", TolTransformer},
+		{transformerWeights(fsys), "sample", "", TolTransformer},
 		{"model.bf16.safetensors", "sample_bf16_weights_f32_compute", "[bf16]", TolTransformerBF16},
 	}
 	var res []Result
@@ -49,11 +49,11 @@ func (r *Runner) runTransformer(ctx context.Context, fsys fs.FS, name string) []
 }
 
 func (r *Runner) transformerOnce(ctx context.Context, fsys fs.FS, cfg dit.Config, io files, wname, output string) (float64, error) {
-	wf, err := weights.Open(fsys, wname)
+	wf, closer, err := openWeights(fsys, wname)
 	if err != nil {
 		return 0, err
 	}
-	defer wf.Close()
+	defer closer.Close()
 	w, err := dit.Load(cfg, wf, wname)
 	if err != nil {
 		return 0, err

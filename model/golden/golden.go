@@ -72,7 +72,9 @@ func (r *Runner) tol(def float64) float64 {
 // Run dispatches on the files present in the case folder fsys (named name
 // in results): model_index.json → pipeline (denoising loop, then decode);
 // config.json → the module its _class_name / model_type names
-// (SanaTransformer2DModel, AutoencoderDC, gemma2); scheduler_config.json →
+// (SanaTransformer2DModel — weights model.safetensors, or an NVlabs
+// checkpoint.pth mapped to diffusers names —, AutoencoderDC, gemma2);
+// scheduler_config.json →
 // the scheduler; tokens.json → the Gemma tokenizer and Sana prompt
 // handling; only seed<S>_<shape> outputs → the torch-compatible randn.
 func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {

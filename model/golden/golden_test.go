@@ -21,6 +21,7 @@ func TestPublicCases(t *testing.T) {
 		"sana_transformer": 2, "sana_transformer_posembed": 1, "sana_transformer_posembed_resized": 1,
 		"sana_transformer_sprint": 1, "sana_transformer_v15": 1,
 		"flow_dpm_solver": 1, "flow_euler": 1, "pipeline_loop": 1, "torch_randn": 1, "tokenizer": 1, "gemma2": 1, "dc_ae": 1,
+		"nvlabs_checkpoint": 1,
 	}
 	for name, lines := range want {
 		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, name)), name)
