@@ -23,9 +23,9 @@ func devKillLoop(t *testing.T, r *Result) {
 	http := freeAddr(t)
 	args := []string{b.Sanafarm, "dev", "--data", filepath.Join(root, "data"), "--http", http,
 		"--cache", ModelCache(t), "--threads", "2", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
-		"--lease-ttl", leaseTTL, "--drain-timeout", "2s", "--token", apiToken, "--log-level", "info"}
+		"--lease-ttl", leaseTTL, "--drain-timeout", "2s", "--log-level", "info"}
 	args = append(args, b.allowWrite("dev", outRoot)...)
-	dev := StartProc(t, "dev", args, []string{"TMPDIR=" + t.TempDir()})
+	dev := StartProc(t, "dev", args, []string{"TMPDIR=" + t.TempDir(), "SANAFARM_TOKEN=" + apiToken})
 	api := client.New("http://"+http, apiToken)
 	apis := func() []*client.Client { return []*client.Client{api} }
 	waitDevLeader(t, dev, api)

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
 	"github.com/sanafarm/sanafarm/internal/s3test"
+	"github.com/sanafarm/sanafarm/internal/tlstest"
 )
 
 // Farm settings: short leases so a frozen or killed node is noticed in a
@@ -42,12 +44,18 @@ type Node struct {
 	Link *Proxy
 }
 
-// Farm is a multi-process farm on loopback: etcd, NATS with a password,
-// versitygw, three coordinators and two CPU nodes.
+// Farm is a multi-process farm on loopback, configured as the droplets
+// of docs/deploy.md are: etcd (TLS, client certificates), NATS (TLS, a
+// password), versitygw, three coordinators (Raft on mutual TLS, HTTPS
+// API) and two CPU nodes. Secrets go in the environment, never on a
+// command line.
 type Farm struct {
 	t      testing.TB
 	Bins   Bins
 	Root   string
+	CA     *tlstest.CA
+	srv    tlstest.Files // coordinators and servers (server and client auth)
+	node   tlstest.Files // nodes' etcd client certificate
 	Etcd   *Proc
 	NATS   *Proc
 	S3     *s3test.Server
@@ -60,7 +68,8 @@ type Farm struct {
 // StartFarm starts every process and waits for a leader and both nodes.
 func StartFarm(t testing.TB) *Farm {
 	t.Helper()
-	f := &Farm{t: t, Bins: Build(t), Root: t.TempDir()}
+	f := &Farm{t: t, Bins: Build(t), Root: t.TempDir(), CA: tlstest.NewCA(t, "chaos")}
+	f.srv, f.node = f.CA.Server(t, "server"), f.CA.Client(t, "node")
 	f.startEtcd()
 	f.startNATS()
 	f.S3 = s3test.Start(t, bucket)
@@ -85,7 +94,8 @@ func (f *Farm) startEtcd() {
 	client, peer := freeAddr(f.t), freeAddr(f.t)
 	f.etcdAddr = client
 	f.Etcd = StartProc(f.t, "etcd", []string{f.Bins.Etcd, "--name", "e0", "--data-dir", f.dir("etcd"),
-		"--listen-client-urls", "http://" + client, "--advertise-client-urls", "http://" + client,
+		"--listen-client-urls", "https://" + client, "--advertise-client-urls", "https://" + client,
+		"--cert-file", f.srv.Cert, "--key-file", f.srv.Key, "--client-cert-auth", "--trusted-ca-file", f.CA.File,
 		"--listen-peer-urls", "http://" + peer, "--initial-advertise-peer-urls", "http://" + peer,
 		"--initial-cluster", "e0=http://" + peer, "--log-level", "warn"}, nil)
 	f.waitTCP(f.Etcd, client)
@@ -94,19 +104,25 @@ func (f *Farm) startEtcd() {
 func (f *Farm) startNATS() {
 	f.natsAddr = freeAddr(f.t)
 	host, port, _ := net.SplitHostPort(f.natsAddr)
-	f.NATS = StartProc(f.t, "nats", []string{f.Bins.NATS, "-a", host, "-p", port,
-		"--user", natsUser, "--pass", natsPass}, nil)
+	// The password goes in a config file, not on the command line.
+	conf := filepath.Join(f.dir("nats"), "nats.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("authorization { user: %q, password: %q }\n", natsUser, natsPass)),
+		0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	f.NATS = StartProc(f.t, "nats", []string{f.Bins.NATS, "-a", host, "-p", port, "-c", conf,
+		"--tls", "--tlscert", f.srv.Cert, "--tlskey", f.srv.Key}, nil)
 	f.waitTCP(f.NATS, f.natsAddr)
 }
 
-// natsURL is the URL with credentials for a client reaching NATS at addr.
-func natsURL(addr string) string {
-	return "nats://" + natsUser + ":" + natsPass + "@" + addr
-}
-
-// s3Env is the S3 configuration of nodes and coordinators (manifests).
-func (f *Farm) s3Env(name string) []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey,
+// env is a coordinator's or node's environment: the NATS URL with its
+// password (through natsAddr), the API token, the S3 configuration
+// (outputs, manifests), the cluster CA as a trusted root (NATS TLS, as
+// cloud-init installs it) and a private TMPDIR.
+func (f *Farm) env(name, natsAddr string) []string {
+	return []string{"SANAFARM_NATS_URL=tls://" + natsUser + ":" + natsPass + "@" + natsAddr,
+		"SANAFARM_TOKEN=" + apiToken, "SSL_CERT_FILE=" + f.CA.File,
+		"AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey,
 		"AWS_REGION=" + s3test.Region, "S3_ENDPOINT=" + f.S3.Endpoint(), "TMPDIR=" + f.dir("tmp/"+name)}
 }
 
@@ -121,20 +137,23 @@ func (f *Farm) startCoordinators() {
 		id, http := fmt.Sprintf("c%d", i), freeAddr(f.t)
 		p := StartProc(f.t, id, append([]string{f.Bins.Sanafarm, "coordinator", "--id", id, "--data", f.dir(id),
 			"--bootstrap", "--peers", strings.Join(peers, ","), "--raft-bind", raft[i], "--http", http,
-			"--nats", natsURL(f.natsAddr), "--etcd", f.etcdAddr, "--token", apiToken, "--lease-ttl", leaseTTL,
-			"--log-level", "info"}, f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.s3Env(id))
-		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: client.New("http://"+http, apiToken)})
+			"--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File, "--etcd-cert", f.srv.Cert, "--etcd-key", f.srv.Key,
+			"--cluster-ca", f.CA.File, "--cluster-cert", f.srv.Cert, "--cluster-key", f.srv.Key,
+			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--log-level", "info"},
+			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, f.natsAddr))
+		api := client.New("https://"+http, apiToken, client.WithTLS(&tls.Config{RootCAs: f.CA.Pool()}))
+		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: api})
 	}
 }
 
 func (f *Farm) startNode(i int) {
 	id := fmt.Sprintf("n%d", i)
 	link := StartProxy(f.t, f.natsAddr)
-	args := []string{f.Bins.Sanafarm, "node", "--id", id, "--nats", natsURL(link.Addr()), "--etcd", f.etcdAddr,
-		"--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
+	args := []string{f.Bins.Sanafarm, "node", "--id", id, "--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File,
+		"--etcd-cert", f.node.Cert, "--etcd-key", f.node.Key, "--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
 		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info"}
 	args = append(args, f.Bins.allowWrite("node", "s3://"+bucket)...)
-	p := StartProc(f.t, id, args, f.s3Env(id))
+	p := StartProc(f.t, id, args, f.env(id, link.Addr()))
 	f.Nodes = append(f.Nodes, &Node{Proc: p, ID: id, Link: link})
 }
 

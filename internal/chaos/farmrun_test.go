@@ -35,7 +35,8 @@ func newFarmRun(t *testing.T, r *Result) *farmRun {
 	f := StartFarm(t)
 	fr := &farmRun{t: t, f: f, r: r, spec: DefaultJob}
 	l, _ := f.WaitLeader(30 * time.Second)
-	fr.job = fr.spec.Submit(t, f.Bins.Sanafarm, "http://"+l.HTTP, "s3://"+bucket+"/"+outPrefix)
+	fr.job = fr.spec.Submit(t, f.Bins.Sanafarm, "https://"+l.HTTP, "s3://"+bucket+"/"+outPrefix,
+		"SANAFARM_CA_CERT="+f.CA.File)
 	fr.submitted = time.Now()
 	t.Logf("job %s: %d images in %d shards", fr.job, fr.spec.Images(), fr.spec.Shards())
 	return fr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -34,17 +35,19 @@ func (j Job) Images() int { return j.Prompts * j.PerPrompt }
 // Shards is the job's shard count.
 func (j Job) Shards() int { return (j.Images() + j.ShardSize - 1) / j.ShardSize }
 
-// Submit runs sanafarm submit against addr (an API base URL) and returns
-// the job id; the CLI is what an operator uses, so it is what is tested.
-func (j Job) Submit(t testing.TB, bin, addr, out string) protocol.JobID {
+// Submit runs sanafarm submit against addr (an API base URL) with the
+// token and env (SANAFARM_CA_CERT=...) in its environment and returns the
+// job id; the CLI is what an operator uses, so it is what is tested.
+func (j Job) Submit(t testing.TB, bin, addr, out string, env ...string) protocol.JobID {
 	t.Helper()
-	args := []string{"submit", "--addr", addr, "--token", apiToken, "--model", "sana-tiny", "--json",
+	args := []string{"submit", "--addr", addr, "--model", "sana-tiny", "--json",
 		"-n", strconv.Itoa(j.PerPrompt), "--steps", strconv.Itoa(j.Steps), "--width", strconv.Itoa(j.Size),
 		"--height", strconv.Itoa(j.Size), "--shard-size", strconv.Itoa(j.ShardSize), "--seed", "7", "-o", out}
 	for i := range j.Prompts {
 		args = append(args, "-p", fmt.Sprintf("chaos prompt %d: a lighthouse on a cliff", i))
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), "SANAFARM_TOKEN="+apiToken), env...)
 	b, err := cmd.Output()
 	if err != nil {
 		msg := ""
