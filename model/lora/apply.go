@@ -110,9 +110,9 @@ func checkTarget(t Term, key string, in weights.Info, ok bool) error {
 	if len(sh) != 2 && !conv {
 		return fmt.Errorf("lora %s: module %s: weight %s has shape %v; only Linear and 1×1-conv modules can take a LoRA", t.Source, l.Module, key, sh)
 	}
-	if conv != l.Conv || sh[0] != l.B.Dim(0) || sh[1] != l.A.Dim(1) {
-		return fmt.Errorf("lora %s: module %s: lora_A %v and lora_B %v (conv %v) do not fit weight %s %v",
-			t.Source, l.Module, l.A.Shape(), l.B.Shape(), l.Conv, key, sh)
+	if sh[0] != l.B.Dim(0) || sh[1] != l.A.Dim(1) {
+		return fmt.Errorf("lora %s: module %s: lora_A [r, in] %v and lora_B [out, r] %v do not fit weight %s %v",
+			t.Source, l.Module, l.A.Shape(), l.B.Shape(), key, sh)
 	}
 	if !in.DType.IsFloat() {
 		return fmt.Errorf("lora %s: module %s: weight %s has dtype %s", t.Source, l.Module, key, in.Raw)
