@@ -88,4 +88,3 @@ func (m *machine) str(op byte) error {
 	}
 	return nil
 }
-
