@@ -9,7 +9,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // TestConfigs: the three written configs map to the diffusers dimensions
-// of SANA.md's table (1.6B 1024, 4K with PE 2.0, 1.5 4.8B with qk-norm).
+// of docs/sana.md §5 (1.6B 1024, 4K with PE 2.0, 1.5 4.8B with qk-norm).
 func TestConfigs(t *testing.T) {
 	c, err := ReadFile("testdata/sana_1600m_1024.yaml")
 	if err != nil {
