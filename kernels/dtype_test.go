@@ -252,7 +252,7 @@ func TestF32ToBF16Specials(t *testing.T) {
 		{"max_f32_overflows", maxF32, 0x7f80},
 		{"neg_max_f32_overflows", -maxF32, 0xff80},
 		{"inf", float32(math.Inf(1)), 0x7f80},
-		{"sana_mask_-10000", -10000, 0xc61c}, // -9984 (docs/sana.md §2)
+		{"sana_mask_-10000", -10000, 0xc61c}, // -9984 (docs/sana.md §2.1)
 		{"f32_subnormal_tie", math.Float32frombits(0x00008000), 0x0000},
 		{"f32_subnormal_tie_odd", math.Float32frombits(0x00018000), 0x0002},
 	}
