@@ -205,7 +205,7 @@ func replay(cfg sampler.Config, io files, n int) (float64, error) {
 // `decoded` and `image_pt` too; one result, the worst over the outputs.
 func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result {
 	fail := func(err error) []Result { return []Result{{Case: name, Err: err}} }
-	if class, err := className(fsys, "model_index.json"); err == nil && class == sana.ClassSprintPipeline {
+	if class, err := className(fsys, "model_index.json"); err == nil && (class == sana.ClassSprintPipeline || class == sana.ClassSprintImg2ImgPipeline) {
 		return r.runSprint(ctx, fsys, name)
 	}
 	idx, err := jsonNames(fsys, "model_index.json")

@@ -56,10 +56,10 @@ func readSprintCall(fsys fs.FS) (sprintCall, error) {
 // sprintScheduler is the SCM of one run: the case's scheduler config with
 // the call's max/intermediate timesteps (a null intermediate means the
 // linspace schedule).
-func sprintScheduler(fsys fs.FS, run sprintRun) (*sampler.SCM, error) {
+func sprintScheduler(fsys fs.FS, run sprintRun) (sampler.SCMConfig, *sampler.SCM, error) {
 	c, err := sampler.ReadSCMConfig(fsys, "scheduler/scheduler_config.json")
 	if err != nil {
-		return nil, err
+		return c, nil, err
 	}
 	if run.MaxT != nil {
 		c.MaxTimesteps = weights.Float(*run.MaxT)
@@ -69,7 +69,8 @@ func sprintScheduler(fsys fs.FS, run sprintRun) (*sampler.SCM, error) {
 		v := weights.Float(*run.Intermediate)
 		c.IntermediateTimesteps = &v
 	}
-	return sampler.NewSCM(c, run.Steps, nil)
+	s, err := sampler.NewSCM(c, run.Steps, nil)
+	return c, s, err
 }
 
 // runSprint runs a SanaSprintPipeline case: per run, the schedule exactly,
@@ -90,18 +91,26 @@ func (r *Runner) runSprint(ctx context.Context, fsys fs.FS, name string) []Resul
 		return fail(err)
 	}
 	defer io.Close()
+	var img *sprintImage
+	var res []Result
+	if call.Pipeline == sana.ClassSprintImg2ImgPipeline {
+		var r0 Result
+		img, r0 = r.sprintEncode(ctx, fsys, io, name)
+		if res = append(res, r0); img == nil {
+			return res
+		}
+	}
 	runs := make([]string, 0, len(call.Runs))
 	for k := range call.Runs {
 		runs = append(runs, k)
 	}
 	slices.Sort(runs) // "extra" < "main": deterministic order
-	var res []Result
 	for _, run := range runs {
 		prefix := run + "."
 		if run == "main" {
 			prefix = ""
 		}
-		res = append(res, r.sprintOnce(ctx, fsys, m, io, name, prefix, call.Runs[run])...)
+		res = append(res, r.sprintOnce(ctx, fsys, m, io, name, prefix, call.Runs[run], img)...)
 	}
 	return res
 }
@@ -129,20 +138,25 @@ func (r *Runner) loadTransformer(fsys fs.FS) (*dit.Model, error) {
 
 // sprintOnce replays one run and returns its results: schedule, transformer
 // outputs, scheduler samples (+ final latents), and decode when present.
-func (r *Runner) sprintOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io files, name, prefix string, run sprintRun) []Result {
+func (r *Runner) sprintOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io files, name, prefix string, run sprintRun, img *sprintImage) []Result {
 	label := name
 	if prefix != "" {
 		label += "[" + prefix[:len(prefix)-1] + "]"
 	}
 	fail := func(err error) []Result { return []Result{{Case: label, Err: err}} }
-	s, err := sprintScheduler(fsys, run)
+	c, s, err := sprintScheduler(fsys, run)
 	if err != nil {
 		return fail(err)
 	}
 	if d, err := exactF32(s.Timesteps(), io.out, prefix+"scheduler_timesteps"); err != nil || d != 0 {
 		return fail(fmt.Errorf("scheduler_timesteps differ by %g (must match exactly): %v", d, err))
 	}
-	req, err := sprintRequest(io.in, prefix, s, float32(run.Guidance))
+	var req sana.SprintRequest
+	if img == nil {
+		req, err = sprintRequest(io.in, prefix, s, float32(run.Guidance), nil)
+	} else {
+		s, req, err = img.request(c, s, io.in, prefix, run)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -170,9 +184,9 @@ func (r *Runner) sprintOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io fi
 	return res
 }
 
-// sprintRequest builds the loop input of a text-to-image run: the initial
-// noise times σ_d, and the recorded step noise.
-func sprintRequest(in *weights.File, prefix string, s *sampler.SCM, guidance float32) (sana.SprintRequest, error) {
+// sprintRequest builds the loop input of a run: the recorded step noise
+// and lat, or for text-to-image (lat nil) the initial noise times σ_d.
+func sprintRequest(in *weights.File, prefix string, s *sampler.SCM, guidance float32, lat *kernels.Tensor) (sana.SprintRequest, error) {
 	var firstErr error
 	get := func(n string) *kernels.Tensor {
 		t, err := in.Tensor(n)
@@ -182,13 +196,18 @@ func sprintRequest(in *weights.File, prefix string, s *sampler.SCM, guidance flo
 		return t
 	}
 	req := sana.SprintRequest{PromptEmbeds: get("prompt_embeds"), PromptMask: get("prompt_attention_mask"), Guidance: guidance}
-	lat, noise := get("latents"), get(prefix+"scheduler_noise")
+	noise := get(prefix + "scheduler_noise")
+	req.Latents = lat
+	if lat == nil {
+		if lat = get("latents"); firstErr == nil {
+			req.Latents = lat.Clone()
+			for i, v := range req.Latents.F32() {
+				req.Latents.F32()[i] = v * s.SigmaData()
+			}
+		}
+	}
 	if firstErr != nil {
 		return req, firstErr
-	}
-	req.Latents = lat.Clone()
-	for i, v := range req.Latents.F32() {
-		req.Latents.F32()[i] = v * s.SigmaData()
 	}
 	return req, withNoise(&req, noise, s.Steps())
 }

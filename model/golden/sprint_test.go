@@ -14,7 +14,7 @@ import (
 // line (schedule, per-step transformer output and samples, decode) passes.
 func TestSprintCases(t *testing.T) {
 	r := &Runner{Backend: cpu.New(cpu.Config{})}
-	for name, lines := range map[string]int{"pipeline_sprint": 5} {
+	for name, lines := range map[string]int{"pipeline_sprint": 5, "pipeline_sprint_img2img": 6} {
 		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, name)), name)
 		if len(res) != lines {
 			t.Errorf("%s: %d results, want %d: %v", name, len(res), lines, res)
