@@ -15,19 +15,20 @@ import (
 	"github.com/sanafarm/sanafarm/coordinator/client"
 	"github.com/sanafarm/sanafarm/internal/s3test"
 	"github.com/sanafarm/sanafarm/internal/tlstest"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // Farm settings: short leases so a frozen or killed node is noticed in a
 // few seconds, and the secrets every process is started with.
 const (
-	natsUser  = "farm"
-	natsPass  = "chaos-nats-password-0123456789"
-	apiToken  = "chaos-api-token-0123456789abcdef"
-	bucket    = "chaos"
-	leaseTTL  = "6s"
-	nodeTTL   = "3s"
-	nodeCount = 2
-	voters    = 3
+	coordinatorUser = "coordinator"
+	natsPass        = "chaos-nats-password-0123456789"
+	apiToken        = "chaos-api-token-0123456789abcdef"
+	bucket          = "chaos"
+	leaseTTL        = "6s"
+	nodeTTL         = "3s"
+	nodeCount       = 2
+	voters          = 3
 )
 
 // Coord is one coordinator process and its API.
@@ -104,10 +105,10 @@ func (f *Farm) startEtcd() {
 func (f *Farm) startNATS() {
 	f.natsAddr = freeAddr(f.t)
 	host, port, _ := net.SplitHostPort(f.natsAddr)
-	// The password goes in a config file, not on the command line.
+	// Role users with subject permissions, as deploy/terraform's
+	// nats-auth.conf; passwords in the config file, not on a command line.
 	conf := filepath.Join(f.dir("nats"), "nats.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("authorization { user: %q, password: %q }\n", natsUser, natsPass)),
-		0o600); err != nil {
+	if err := os.WriteFile(conf, natsAuthConf(), 0o600); err != nil {
 		f.t.Fatal(err)
 	}
 	f.NATS = StartProc(f.t, "nats", []string{f.Bins.NATS, "-a", host, "-p", port, "-c", conf,
@@ -115,12 +116,40 @@ func (f *Farm) startNATS() {
 	f.waitTCP(f.NATS, f.natsAddr)
 }
 
+// natsAuthConf is the NATS authorization block: the coordinator user and
+// one user per node, each with its role's subjects.
+func natsAuthConf() []byte {
+	list := func(subjects []string) string {
+		q := make([]string, len(subjects))
+		for i, s := range subjects {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	user := func(name string, p protocol.NATSPermissions) string {
+		return fmt.Sprintf("  {user: %q, password: %q, permissions: {publish: {allow: %s}, subscribe: {allow: %s}}}\n",
+			name, natsPassword(name), list(p.Publish), list(p.Subscribe))
+	}
+	var b strings.Builder
+	b.WriteString("authorization {\n users = [\n")
+	b.WriteString(user(coordinatorUser, protocol.CoordinatorPermissions()))
+	for i := range nodeCount {
+		id := fmt.Sprintf("n%d", i)
+		b.WriteString(user(id, protocol.NodePermissions(id)))
+	}
+	b.WriteString(" ]\n}\n")
+	return []byte(b.String())
+}
+
+// natsPassword is the NATS password of user.
+func natsPassword(user string) string { return natsPass + "-" + user }
+
 // env is a coordinator's or node's environment: the NATS URL with its
-// password (through natsAddr), the API token, the S3 configuration
+// user's password (through natsAddr), the API token, the S3 configuration
 // (outputs, manifests), the cluster CA as a trusted root (NATS TLS, as
 // cloud-init installs it) and a private TMPDIR.
-func (f *Farm) env(name, natsAddr string) []string {
-	return []string{"SANAFARM_NATS_URL=tls://" + natsUser + ":" + natsPass + "@" + natsAddr,
+func (f *Farm) env(name, user, natsAddr string) []string {
+	return []string{"SANAFARM_NATS_URL=tls://" + user + ":" + natsPassword(user) + "@" + natsAddr,
 		"SANAFARM_TOKEN=" + apiToken, "SSL_CERT_FILE=" + f.CA.File,
 		"AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey,
 		"AWS_REGION=" + s3test.Region, "S3_ENDPOINT=" + f.S3.Endpoint(), "TMPDIR=" + f.dir("tmp/"+name)}
@@ -140,7 +169,7 @@ func (f *Farm) startCoordinators() {
 			"--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File, "--etcd-cert", f.srv.Cert, "--etcd-key", f.srv.Key,
 			"--cluster-ca", f.CA.File, "--cluster-cert", f.srv.Cert, "--cluster-key", f.srv.Key,
 			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--log-level", "info"},
-			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, f.natsAddr))
+			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, coordinatorUser, f.natsAddr))
 		api := client.New("https://"+http, apiToken, client.WithTLS(&tls.Config{RootCAs: f.CA.Pool()}))
 		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: api})
 	}
@@ -153,7 +182,7 @@ func (f *Farm) startNode(i int) {
 		"--etcd-cert", f.node.Cert, "--etcd-key", f.node.Key, "--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
 		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info"}
 	args = append(args, f.Bins.allowWrite("node", "s3://"+bucket)...)
-	p := StartProc(f.t, id, args, f.env(id, link.Addr()))
+	p := StartProc(f.t, id, args, f.env(id, id, link.Addr()))
 	f.Nodes = append(f.Nodes, &Node{Proc: p, ID: id, Link: link})
 }
 
@@ -169,6 +198,9 @@ func ModelCache(t testing.TB) string {
 func (f *Farm) waitTCP(p *Proc, addr string) {
 	f.t.Helper()
 	f.waitUntil(30*time.Second, "port "+addr+" of "+p.Name, func() bool {
+		if exited, err := p.Exited(); exited {
+			f.t.Fatalf("%s exited: %v\n%s", p.Name, err, p.Logs())
+		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
