@@ -26,6 +26,14 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts Optio
 	if err != nil {
 		return "", err
 	}
+	if err := c.fetchPlan(ctx, p, opts); err != nil {
+		return "", err
+	}
+	return p.rc.snapshotDir(p.commit), nil
+}
+
+// fetchPlan downloads the files of p that are not cached yet.
+func (c *Client) fetchPlan(ctx context.Context, p *plan, opts Options) error {
 	var todo []File
 	var total int64
 	for _, f := range p.files {
@@ -34,21 +42,19 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts Optio
 			total += max(f.Size, 0)
 		}
 	}
-	c.log.Debug("hub download", "repo", repo, "revision", p.rev, "commit", p.commit,
+	c.log.Debug("hub download", "repo", p.repo, "revision", p.rev, "commit", p.commit,
 		"files", len(p.files), "to_fetch", len(todo), "bytes", total)
 	if len(todo) > 0 {
 		if c.progress != nil {
 			c.progress.Start(len(todo), total)
 		}
-		err = c.fetchAll(ctx, p, todo, opts.Concurrency)
+		err := c.fetchAll(ctx, p, todo, opts.Concurrency)
 		if c.progress != nil {
 			c.progress.Done()
 		}
-		if err != nil {
-			return "", err
-		}
+		return err
 	}
-	return p.rc.snapshotDir(p.commit), nil
+	return nil
 }
 
 // fetchAll runs ensureFile over files with at most n at a time; the first

@@ -88,7 +88,7 @@ func (h *fakeHub) count(method, prefix string) int {
 }
 
 func isLFS(path string) bool {
-	return strings.HasSuffix(path, ".safetensors") || strings.HasSuffix(path, ".bin")
+	return strings.HasSuffix(path, ".safetensors") || strings.HasSuffix(path, ".bin") || strings.HasSuffix(path, ".pth")
 }
 
 func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

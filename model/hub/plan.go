@@ -24,6 +24,9 @@ type Options struct {
 	Components []string
 	// Concurrency bounds parallel downloads; 0 means 4.
 	Concurrency int
+	// Files, when set, are the exact repo paths to fetch instead of a
+	// pipeline's files (an hf:// URL names one file).
+	Files []string
 }
 
 // File is one file of a download plan.
@@ -143,6 +146,9 @@ func (c *Client) resolveFromCache(p *plan, netErr error) error {
 // selectFiles picks the files of a pipeline: model_index.json and each
 // component folder's files, or the root folder's for a repo without one.
 func (c *Client) selectFiles(ctx context.Context, p *plan, opts Options) ([]string, error) {
+	if len(opts.Files) > 0 {
+		return exactFiles(p, opts.Files)
+	}
 	folders := []string{""}
 	var out []string
 	if _, ok := p.listing[modelIndex]; ok {
