@@ -6,6 +6,8 @@
 package lora
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -46,7 +48,8 @@ func (l *Layer) Scaling() float64 {
 
 // Adapter is one LoRA file.
 type Adapter struct {
-	Source string            // the file, for errors
+	Source string            // the file or URL, for errors and provenance
+	SHA256 string            // hex digest of the file's bytes
 	Layers map[string]*Layer // by module path
 }
 
@@ -105,7 +108,8 @@ func Parse(name string, b []byte) (*Adapter, error) {
 	if len(pairs) == 0 {
 		return nil, fmt.Errorf("lora %s: no lora_A/lora_B tensors", name)
 	}
-	a := &Adapter{Source: name, Layers: map[string]*Layer{}}
+	sum := sha256.Sum256(b)
+	a := &Adapter{Source: name, SHA256: hex.EncodeToString(sum[:]), Layers: map[string]*Layer{}}
 	for mod, p := range pairs {
 		l, err := readLayer(f, name, mod, p)
 		if err != nil {

@@ -26,6 +26,17 @@ type Params struct {
 	Model          string  `json:"model,omitempty"`
 	Pipeline       string  `json:"pipeline"`
 	Backend        string  `json:"backend"`
+	// LoRA lists the adapters fused into the transformer, in order, and
+	// LoRAScale the global lora scale (docs/lora.md).
+	LoRA      []LoRARef `json:"lora,omitempty"`
+	LoRAScale float64   `json:"lora_scale,omitempty"`
+}
+
+// LoRARef records one LoRA adapter a sample was generated with.
+type LoRARef struct {
+	Source string  `json:"source"`
+	SHA256 string  `json:"sha256"`
+	Weight float64 `json:"weight"`
 }
 
 // samplerName is the name recorded for the sampler a request used.
@@ -86,6 +97,7 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 			Prompt: prompt, NegativePrompt: q.NegativePrompt, Seed: q.Seed, Index: k, Steps: q.Steps,
 			Guidance: q.Guidance, Sampler: p.samplerName(q), Width: q.Width, Height: q.Height,
 			GenWidth: q.genW, GenHeight: q.genH, Model: p.origin, Pipeline: p.class, Backend: p.be.Name(),
+			LoRA: p.lora, LoRAScale: p.loraScale,
 		}}
 	}
 	return out, nil

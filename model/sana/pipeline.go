@@ -14,6 +14,7 @@ import (
 	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/gemma2"
+	"github.com/sanafarm/sanafarm/model/lora"
 	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/weights"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	// weights instead of dit.New: the hook through which a parallel model
 	// (package shard) is injected on each rank of a group.
 	Transformer func(cfg dit.Config, w *dit.Weights, be kernels.Backend) (Transformer, error)
+	// LoRA adapters are fused into the transformer's weights at load
+	// (docs/lora.md); an empty set loads the plain weights.
+	LoRA lora.Set
 }
 
 // Pipeline is a loaded Sana (or Sana-Sprint) diffusers pipeline folder.
@@ -62,6 +66,10 @@ type Pipeline struct {
 	flow    *sampler.Config // standard pipelines
 	scm     *sampler.SCMConfig
 	closers []func() error
+
+	// lora and loraScale record the fused adapters (provenance).
+	lora      []LoRARef
+	loraScale float64
 }
 
 // modelIndex is the part of model_index.json the loader reads.
@@ -174,7 +182,17 @@ func (p *Pipeline) loadTransformer(fsys fs.FS, opts Options) error {
 	if err != nil {
 		return err
 	}
-	w, err := dit.Load(cfg, ck, name)
+	var src weights.Source = ck
+	if len(opts.LoRA.Adapters) > 0 {
+		if src, err = lora.Fuse(ck, opts.LoRA); err != nil {
+			return err
+		}
+		for _, a := range opts.LoRA.Adapters {
+			p.lora = append(p.lora, LoRARef{Source: a.Adapter.Source, SHA256: a.Adapter.SHA256, Weight: a.Weight})
+		}
+		p.loraScale = opts.LoRA.Scale
+	}
+	w, err := dit.Load(cfg, src, name)
 	if err != nil {
 		return err
 	}
