@@ -66,6 +66,7 @@ type Pipeline struct {
 	flow    *sampler.Config // standard pipelines
 	scm     *sampler.SCMConfig
 	closers []func() error
+	chi     *string // an NVlabs config's complex human instruction (nil: diffusers' default)
 
 	// lora and loraScale record the fused adapters (provenance).
 	lora      []LoRARef

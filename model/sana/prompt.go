@@ -45,9 +45,18 @@ type tokenized struct {
 // num_chi + maxSeq − 2 and positions [0] + the last maxSeq−1 kept;
 // without, the text is padded/truncated to maxSeq and all kept.
 func tokenize(tok Tokenizer, text string, chi bool, maxSeq int) (tokenized, error) {
-	length, prefix := maxSeq, ""
+	prefix := ""
 	if chi {
 		prefix = CHI()
+	}
+	return tokenizeWith(tok, text, prefix, maxSeq)
+}
+
+// tokenizeWith is tokenize with the instruction text given ("" for none),
+// as an NVlabs config's chi_prompt sets it.
+func tokenizeWith(tok Tokenizer, text, prefix string, maxSeq int) (tokenized, error) {
+	length := maxSeq
+	if prefix != "" {
 		ids, err := tok.Encode(prefix)
 		if err != nil {
 			return tokenized{}, fmt.Errorf("tokenizing the complex human instruction: %w", err)
@@ -82,7 +91,14 @@ func (p *Pipeline) encodeText(ctx context.Context, text string, chi bool, maxSeq
 	if p.tok == nil || p.te == nil {
 		return embedding{}, fmt.Errorf("encoding prompt: the pipeline has no tokenizer/text encoder")
 	}
-	t, err := tokenize(p.tok, text, chi, maxSeq)
+	prefix := ""
+	if chi {
+		prefix = CHI()
+		if p.chi != nil {
+			prefix = *p.chi
+		}
+	}
+	t, err := tokenizeWith(p.tok, text, prefix, maxSeq)
 	if err != nil {
 		return embedding{}, err
 	}
