@@ -106,7 +106,7 @@ func safeCall(f func() error) (panicked any, err error) {
 			panicked = r
 		}
 	}()
-	return f(), nil
+	return nil, f()
 }
 
 // uniform returns n values uniform in [lo, hi).
