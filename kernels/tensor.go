@@ -214,8 +214,14 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 	return &v, nil
 }
 
-// MustReshape is Reshape for shapes the caller has already validated.
+// MustReshape is Reshape for shapes the caller has already validated. A
+// nil tensor stays nil: model code allocates through a run that stops
+// allocating after its first error (a lost peer, a cancelled context) and
+// reports that error, so a view of a skipped allocation must not panic.
 func (t *Tensor) MustReshape(shape ...int) *Tensor {
+	if t == nil {
+		return nil
+	}
 	v, err := t.Reshape(shape...)
 	if err != nil {
 		panic(err)

@@ -33,9 +33,15 @@ func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w i
 	r.do(func() error { return m.be.LayerNormModulate(a, hid, mod[0], mod[1], eps) })
 	att := m.selfAttention(r, bl, a)
 	r.do(func() error { return m.be.GatedAdd(hid, hid, mod[2], att) })
+	if r.err != nil {
+		return // later stages would work on the nil tensors of skipped allocations
+	}
 
 	cross := m.crossAttention(r, bl, hid, cd, i)
 	r.do(func() error { return m.be.Add(hid, hid, cross) })
+	if r.err != nil {
+		return
+	}
 
 	var ff *kernels.Tensor
 	if m.sp() {
