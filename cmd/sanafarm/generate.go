@@ -26,6 +26,8 @@ type generateFlags struct {
 	guidance                               float64
 	seed                                   uint64
 	noBinning, verbose, quiet              bool
+	loras                                  []string // --lora SOURCE[:WEIGHT]
+	loraScale                              float64
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -61,6 +63,8 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads (default: all)")
 	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	fl.IntVar(&f.backend.device, "device", 0, "CUDA device ordinal (with --backend cuda)")
+	fl.StringArrayVar(&f.loras, "lora", nil, "LoRA adapter FILE[:WEIGHT] or hf://OWNER/REPO[/FILE][:WEIGHT], fused into the transformer (repeat for several)")
+	fl.Float64Var(&f.loraScale, "lora-scale", 1, "global LoRA scale (diffusers' attention_kwargs scale)")
 	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
@@ -83,6 +87,10 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 		return err
 	}
 	preset, isPreset := presetOf(f.model)
+	loras, err := loadLoRAs(ctx, f.loras, f.loraScale, stderr)
+	if err != nil {
+		return err
+	}
 	be, closeBackend, err := newBackend(f.backend)
 	if err != nil {
 		return err
@@ -90,7 +98,7 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	defer closeBackend()
 	p, err := sana.Load(ctx, os.DirFS(dir), sana.Options{
 		Backend: be, Variant: pick(f.variant, preset.Variant),
-		Tokenizer: sana.LoadTokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset),
+		Tokenizer: sana.LoadTokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset), LoRA: loras,
 	})
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", dir, err)
