@@ -11,6 +11,7 @@ import (
 	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/gemma2"
+	"github.com/sanafarm/sanafarm/model/lora"
 	"github.com/sanafarm/sanafarm/model/nvlabs"
 	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/weights"
@@ -91,6 +92,16 @@ func (p *Pipeline) nvlabsScheduler(c nvlabs.Config) error {
 func (p *Pipeline) nvlabsTransformer(c nvlabs.Config, ck weights.Source, opts Options) error {
 	if ck == nil {
 		return fmt.Errorf("no checkpoint")
+	}
+	if len(opts.LoRA.Adapters) > 0 { // fused on the diffusers names, as in Load
+		var err error
+		if ck, err = lora.Fuse(ck, opts.LoRA); err != nil {
+			return err
+		}
+		for _, a := range opts.LoRA.Adapters {
+			p.lora = append(p.lora, LoRARef{Source: a.Adapter.Source, SHA256: a.Adapter.SHA256, Weight: a.Weight})
+		}
+		p.loraScale = opts.LoRA.Scale
 	}
 	w, err := dit.Load(c.Transformer, ck, p.origin)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 	"github.com/sanafarm/sanafarm/model/dit"
+	"github.com/sanafarm/sanafarm/model/lora"
 	"github.com/sanafarm/sanafarm/model/nvlabs"
 	"github.com/sanafarm/sanafarm/model/weights"
 )
@@ -203,5 +205,37 @@ func TestLoadNVlabsErrors(t *testing.T) {
 	bad.Config.Transformer.NumLayers++
 	if _, err := LoadNVlabs(context.Background(), bad, opts); err == nil || !strings.Contains(err.Error(), "missing tensors") {
 		t.Errorf("layers: %v", err)
+	}
+}
+
+// TestLoadNVlabsLoRA: a LoRA is fused into an NVlabs checkpoint on the
+// diffusers names exactly as into the diffusers folder (same pixels).
+func TestLoadNVlabsLoRA(t *testing.T) {
+	a, err := lora.Open(os.DirFS("../../testdata/golden/lora_sana"), "lora/pytorch_lora_weights.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, parts := tinyNVlabs(t)
+	opts := Options{Backend: cpu.New(cpu.Config{}), Tokenizer: LoadTokenizer,
+		LoRA: lora.Set{Adapters: []lora.Weighted{{Adapter: a, Weight: 0.8}}, Scale: 0.5}}
+	req := Request{Prompts: []string{"a fox"}, Width: 64, Height: 64, Steps: 2, Seed: 3, NoBinning: true}
+	var imgs []Image
+	for _, load := range []func() (*Pipeline, error){
+		func() (*Pipeline, error) { return Load(context.Background(), fsys, opts) },
+		func() (*Pipeline, error) { return LoadNVlabs(context.Background(), parts, opts) },
+	} {
+		p, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		res, err := p.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, res.Images[0])
+	}
+	if !bytes.Equal(imgs[0].Image.Pix, imgs[1].Image.Pix) || len(imgs[1].Params.LoRA) != 1 {
+		t.Errorf("NVlabs+LoRA differs from diffusers+LoRA (params %+v)", imgs[1].Params.LoRA)
 	}
 }
