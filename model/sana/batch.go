@@ -30,6 +30,9 @@ type Params struct {
 	// LoRAScale the global lora scale (docs/lora.md).
 	LoRA      []LoRARef `json:"lora,omitempty"`
 	LoRAScale float64   `json:"lora_scale,omitempty"`
+	// InitImage and Strength describe an image-to-image request.
+	InitImage string  `json:"init_image,omitempty"`
+	Strength  float64 `json:"strength,omitempty"`
 }
 
 // LoRARef records one LoRA adapter a sample was generated with.
@@ -99,6 +102,9 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 			GenWidth: q.genW, GenHeight: q.genH, Model: p.origin, Pipeline: p.class, Backend: p.be.Name(),
 			LoRA: p.lora, LoRAScale: p.loraScale,
 		}}
+		if q.init != nil {
+			out[i].Params.InitImage, out[i].Params.Strength = q.InitImageSource, q.Strength
+		}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"image"
 	"time"
 
+	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/sampler"
 )
 
@@ -48,6 +49,13 @@ type Request struct {
 	NoCHI             bool
 	// Progress, if set, is called after every denoising step.
 	Progress func(Progress)
+	// InitImage, with a Sprint pipeline loaded with Options.ImageToImage,
+	// makes the request image-to-image (SanaSprintImg2ImgPipeline): the
+	// schedule starts at Strength (default DefaultStrength) from the
+	// noised encoded image. InitImageSource names it in the parameters.
+	InitImage       image.Image
+	Strength        float64
+	InitImageSource string
 }
 
 // Progress reports one finished step of a batch.
@@ -83,6 +91,7 @@ type request struct {
 	Request
 	genH, genW int
 	samples    int
+	init       *kernels.Tensor // img2img: encoded init image ·scaling_factor·σ_d [1, C, h, w]
 }
 
 func (p *Pipeline) defaults(r Request) (request, error) {
@@ -173,6 +182,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request) (*Result, error) {
 	}
 	if p.Sprint() && q.Sampler != SamplerDefault && q.Sampler != SamplerSCM {
 		return nil, fmt.Errorf("generate: a Sprint pipeline samples only with %s, not %q", SamplerSCM, q.Sampler)
+	}
+	if err := p.prepareInit(ctx, &q); err != nil {
+		return nil, err
 	}
 	res := &Result{GenWidth: q.genW, GenHeight: q.genH}
 	conds, err := p.encodePrompts(ctx, q)

@@ -49,6 +49,9 @@ type Options struct {
 	// LoRA adapters are fused into the transformer's weights at load
 	// (docs/lora.md); an empty set loads the plain weights.
 	LoRA lora.Set
+	// ImageToImage also loads the autoencoder's encoder, for requests with
+	// an init image (Sprint pipelines).
+	ImageToImage bool
 }
 
 // Pipeline is a loaded Sana (or Sana-Sprint) diffusers pipeline folder.
@@ -71,6 +74,7 @@ type Pipeline struct {
 	// lora and loraScale record the fused adapters (provenance).
 	lora      []LoRARef
 	loraScale float64
+	img2img   bool // the encoder is loaded (Options.ImageToImage)
 }
 
 // modelIndex is the part of model_index.json the loader reads.
@@ -96,10 +100,10 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Pipeline, error) {
 	if err := weights.ReadConfig(fsys, "model_index.json", &idx); err != nil {
 		return nil, fmt.Errorf("loading pipeline: %w", err)
 	}
-	if idx.Class != ClassSanaPipeline && idx.Class != ClassSprintPipeline {
-		return nil, fmt.Errorf("loading pipeline: model_index.json names %q, want %s or %s", idx.Class, ClassSanaPipeline, ClassSprintPipeline)
+	if idx.Class != ClassSanaPipeline && idx.Class != ClassSprintPipeline && idx.Class != ClassSprintImg2ImgPipeline {
+		return nil, fmt.Errorf("loading pipeline: model_index.json names %q, want %s, %s or %s", idx.Class, ClassSanaPipeline, ClassSprintPipeline, ClassSprintImg2ImgPipeline)
 	}
-	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin}
+	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin, img2img: opts.ImageToImage}
 	if p.be == nil {
 		p.be = cpu.New(cpu.Config{})
 	}
@@ -219,7 +223,11 @@ func (p *Pipeline) loadVAE(fsys fs.FS, variant string) error {
 	if err != nil {
 		return err
 	}
-	w, err := dcae.Load(cfg, ck, name, dcae.PartDecoder)
+	parts := dcae.PartDecoder
+	if p.img2img {
+		parts = dcae.PartAll
+	}
+	w, err := dcae.Load(cfg, ck, name, parts)
 	if err != nil {
 		return err
 	}

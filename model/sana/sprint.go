@@ -113,6 +113,19 @@ func (p *Pipeline) sprintLoop(ctx context.Context, q request, emb, mask, lat *ke
 	for i, v := range x.F32() {
 		x.F32()[i] = v * s.SigmaData()
 	}
+	if q.init != nil { // img2img: start at the strength's step from the noised image latents
+		start, err := SprintStart(q.Steps, q.Strength)
+		if err != nil {
+			return nil, err
+		}
+		ts := s.Timesteps()[start:]
+		if s, err = sampler.NewSCM(*p.scm, len(ts)-1, ts); err != nil {
+			return nil, err
+		}
+		if x, err = NoisedLatents(repeatRows(q.init, lat.Dim(0)), ts[0], s.SigmaData(), lat.F32()); err != nil {
+			return nil, err
+		}
+	}
 	per := lat.Len() / lat.Dim(0)
 	return SprintDenoise(ctx, p.dit, s, SprintRequest{
 		PromptEmbeds: emb, PromptMask: mask, Latents: x, Guidance: float32(q.Guidance),

@@ -3,6 +3,8 @@ package sana
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/color"
 	"math"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -84,4 +86,72 @@ func NoisedLatents(z *kernels.Tensor, s0, sigmaData float32, noise []float32) (*
 		out.F32()[i] = float32(c*v) + float32(s*float32(noise[i]*sigmaData))
 	}
 	return out, nil
+}
+
+// DefaultStrength is SanaSprintImg2ImgPipeline's default strength.
+const DefaultStrength = 0.6
+
+// prepareInit encodes a request's init image once: converted to RGB,
+// resized and centre-cropped to the generation size when it differs
+// (bilinear, as resolution binning resizes outputs), 2x−1, DC-AE encoder,
+// ·scaling_factor·σ_d. Only Sprint pipelines loaded with
+// Options.ImageToImage take an init image.
+func (p *Pipeline) prepareInit(ctx context.Context, q *request) error {
+	if q.InitImage == nil {
+		if q.Strength != 0 {
+			return fmt.Errorf("generate: strength %g without an init image", q.Strength)
+		}
+		return nil
+	}
+	if !p.Sprint() {
+		return fmt.Errorf("generate: an init image needs a Sprint pipeline (%s); %s has none", ClassSprintImg2ImgPipeline, p.class)
+	}
+	if !p.img2img {
+		return fmt.Errorf("generate: an init image needs the autoencoder's encoder: load the pipeline with Options.ImageToImage")
+	}
+	if q.Strength == 0 {
+		q.Strength = DefaultStrength
+	}
+	if _, err := SprintStart(q.Steps, q.Strength); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	b := q.InitImage.Bounds()
+	h, w := b.Dy(), b.Dx()
+	x, err := PreprocessImage(rgbBytes(q.InitImage), h, w)
+	if err != nil {
+		return fmt.Errorf("generate: init image: %w", err)
+	}
+	if h != q.genH || w != q.genW {
+		px := resizeAndCrop(x.F32(), 1, 3, h, w, q.genH, q.genW)
+		if x, err = kernels.FromF32(px, 1, 3, q.genH, q.genW); err != nil {
+			return err
+		}
+	}
+	if q.init, _, err = EncodeImage(ctx, p.vae, x, 1, float32(p.scm.SigmaData)); err != nil {
+		return fmt.Errorf("generate: encoding the init image: %w", err)
+	}
+	return nil
+}
+
+// rgbBytes returns img's pixels as RGB bytes in HWC order (alpha dropped
+// after compositing on black).
+func rgbBytes(img image.Image) []uint8 {
+	b := img.Bounds()
+	out := make([]uint8, 0, b.Dx()*b.Dy()*3)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+			out = append(out, c.R, c.G, c.B)
+		}
+	}
+	return out
+}
+
+// repeatRows stacks n copies of a [1, ...] tensor.
+func repeatRows(t *kernels.Tensor, n int) *kernels.Tensor {
+	out := kernels.MustNew(kernels.Float32, append([]int{n}, t.Shape()[1:]...)...)
+	for i := range n {
+		copy(out.F32()[i*t.Len():], t.F32())
+	}
+	return out
 }
