@@ -28,6 +28,9 @@ type generateFlags struct {
 	noBinning, verbose, quiet              bool
 	loras                                  []string // --lora SOURCE[:WEIGHT]
 	loraScale                              float64
+	initImage                              string
+	strength                               float64
+	nvConfig, nvCheckpoint                 string // --config, --checkpoint (NVlabs layout)
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -48,6 +51,8 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", sana.TinyPreset, "preset name or diffusers pipeline folder")
+	fl.StringVar(&f.nvConfig, "config", "", "NVlabs/Sana YAML config, a file or hf://OWNER/REPO/PATH (with --checkpoint, instead of --model)")
+	fl.StringVar(&f.nvCheckpoint, "checkpoint", "", "NVlabs/Sana .pth checkpoint, a file or hf://OWNER/REPO/PATH (with --config)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "prompt (repeat for several)")
 	fl.StringVar(&f.negative, "negative", "", "negative prompt")
 	fl.IntVar(&f.steps, "steps", 0, "denoising steps (default: the preset's, 20; Sprint 2)")
@@ -65,6 +70,8 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.IntVar(&f.backend.device, "device", 0, "CUDA device ordinal (with --backend cuda)")
 	fl.StringArrayVar(&f.loras, "lora", nil, "LoRA adapter FILE[:WEIGHT] or hf://OWNER/REPO[/FILE][:WEIGHT], fused into the transformer (repeat for several)")
 	fl.Float64Var(&f.loraScale, "lora-scale", 1, "global LoRA scale (diffusers' attention_kwargs scale)")
+	fl.StringVar(&f.initImage, "init-image", "", "PNG or JPEG input for image-to-image (Sprint models), resized and cropped to the generation size")
+	fl.Float64Var(&f.strength, "strength", 0, "image-to-image strength in (0, 1] (default 0.6, as diffusers)")
 	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
@@ -82,6 +89,9 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if f.verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	if f.nvConfig != "" || f.nvCheckpoint != "" {
+		return runGenerateNVlabs(ctx, f, log, stdout, stderr)
+	}
 	dir, err := resolveModel(ctx, f.model, f.variant, stderr)
 	if err != nil {
 		return err
@@ -91,6 +101,13 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	req := generateRequest(f, preset, isPreset)
+	if f.initImage != "" {
+		if req.InitImage, err = readInitImage(f.initImage); err != nil {
+			return err
+		}
+		req.InitImageSource = f.initImage
+	}
 	be, closeBackend, err := newBackend(f.backend)
 	if err != nil {
 		return err
@@ -99,13 +116,13 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	p, err := sana.Load(ctx, os.DirFS(dir), sana.Options{
 		Backend: be, Variant: pick(f.variant, preset.Variant),
 		Tokenizer: sana.LoadTokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset), LoRA: loras,
+		ImageToImage: f.initImage != "",
 	})
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", dir, err)
 	}
 	defer p.Close()
 	loaded := time.Since(start)
-	req := generateRequest(f, preset, isPreset)
 	bar := newStepBar(f, stderr, len(f.prompts)*f.count)
 	req.Progress = func(pr sana.Progress) {
 		if bar != nil {
@@ -120,7 +137,7 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	paths, err := writeImages(f.out, res, preset, isPreset)
+	paths, err := writeImages(f.out, res, preset, isPreset, nil)
 	if err != nil {
 		return err
 	}
@@ -164,7 +181,7 @@ func pick(a, b string) string {
 func generateRequest(f generateFlags, p sana.Preset, isPreset bool) sana.Request {
 	r := sana.Request{Prompts: f.prompts, NegativePrompt: f.negative, Width: f.width, Height: f.height,
 		NoBinning: f.noBinning, Steps: f.steps, Guidance: f.guidance, Sampler: f.sampler, Seed: f.seed,
-		ImagesPerPrompt: f.count, BatchSize: f.batch}
+		ImagesPerPrompt: f.count, BatchSize: f.batch, Strength: f.strength}
 	if isPreset {
 		if r.Width == 0 && r.Height == 0 {
 			r.Width, r.Height = p.Size, p.Size
@@ -209,7 +226,7 @@ func newStepBar(f generateFlags, w io.Writer, images int) *progressbar.ProgressB
 
 // writeImages writes one file when there is one image and out does not
 // name a directory, otherwise out/NNN.png.
-func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool) ([]string, error) {
+func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool, nv *sana.NVlabsProvenance) ([]string, error) {
 	st, err := os.Stat(out)
 	isDir := err == nil && st.IsDir() || strings.HasSuffix(out, "/") || len(res.Images) > 1
 	if isDir {
@@ -223,7 +240,7 @@ func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool) ([]
 		if isDir {
 			path = filepath.Join(out, fmt.Sprintf("%03d.png", img.Index))
 		}
-		if err := writePNG(path, img, p, isPreset); err != nil {
+		if err := writePNG(path, img, p, isPreset, nv); err != nil {
 			return paths, err
 		}
 		paths = append(paths, path)
@@ -237,10 +254,12 @@ type provenance struct {
 	Preset   string `json:"preset,omitempty"`
 	Repo     string `json:"repo,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// NVlabs records the config and checkpoint of --config/--checkpoint.
+	NVlabs *sana.NVlabsProvenance `json:"nvlabs,omitempty"`
 }
 
-func writePNG(path string, img sana.Image, p sana.Preset, isPreset bool) error {
-	meta := provenance{Params: img.Params}
+func writePNG(path string, img sana.Image, p sana.Preset, isPreset bool, nv *sana.NVlabsProvenance) error {
+	meta := provenance{Params: img.Params, NVlabs: nv}
 	if isPreset {
 		meta.Preset, meta.Repo, meta.Revision = p.Name, p.Repo, p.Revision
 	}
