@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +68,49 @@ func TestGenerateLoRA(t *testing.T) {
 	args[len(args)-6] = "missing.safetensors"
 	if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "missing.safetensors") {
 		t.Errorf("missing LoRA: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestGenerateInitImage: --init-image and --strength on a Sprint folder
+// reach the PNG's parameters; on a non-Sprint model they are an error.
+func TestGenerateInitImage(t *testing.T) {
+	t.Setenv("SANAFARM_CACHE", t.TempDir())
+	dir := t.TempDir()
+	model := filepath.Join(dir, "sprint")
+	if err := sana.WriteTinyPipeline(model, sana.TinyOptions{Sprint: true}); err != nil {
+		t.Fatal(err)
+	}
+	initPath := filepath.Join(dir, "init.png")
+	f, err := os.Create(initPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, image.NewGray(image.Rect(0, 0, 64, 64))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(dir, "x.png")
+	var stdout, stderr bytes.Buffer
+	args := []string{"generate", "--model", model, "-p", "a fox", "--width", "64", "--height", "64", "--no-binning",
+		"--init-image", initPath, "--strength", "0.5", "-q", "-o", out}
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := sana.ReadPNGText(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta provenance
+	if err := json.Unmarshal([]byte(text["parameters"]), &meta); err != nil || meta.InitImage != initPath || meta.Strength != 0.5 {
+		t.Errorf("parameters %s: %v", text["parameters"], err)
+	}
+	stderr.Reset()
+	args[2] = "sana-tiny"
+	if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "Sprint pipeline") {
+		t.Errorf("non-Sprint model: exit %d, %q", code, stderr.String())
 	}
 }
