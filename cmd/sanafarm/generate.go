@@ -30,6 +30,7 @@ type generateFlags struct {
 	loraScale                              float64
 	initImage                              string
 	strength                               float64
+	nvConfig, nvCheckpoint                 string // --config, --checkpoint (NVlabs layout)
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -50,6 +51,8 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", sana.TinyPreset, "preset name or diffusers pipeline folder")
+	fl.StringVar(&f.nvConfig, "config", "", "NVlabs/Sana YAML config, a file or hf://OWNER/REPO/PATH (with --checkpoint, instead of --model)")
+	fl.StringVar(&f.nvCheckpoint, "checkpoint", "", "NVlabs/Sana .pth checkpoint, a file or hf://OWNER/REPO/PATH (with --config)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "prompt (repeat for several)")
 	fl.StringVar(&f.negative, "negative", "", "negative prompt")
 	fl.IntVar(&f.steps, "steps", 0, "denoising steps (default: the preset's, 20; Sprint 2)")
@@ -85,6 +88,9 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	log := slog.New(slog.DiscardHandler)
 	if f.verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	if f.nvConfig != "" || f.nvCheckpoint != "" {
+		return runGenerateNVlabs(ctx, f, log, stdout, stderr)
 	}
 	dir, err := resolveModel(ctx, f.model, f.variant, stderr)
 	if err != nil {
@@ -131,7 +137,7 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	paths, err := writeImages(f.out, res, preset, isPreset)
+	paths, err := writeImages(f.out, res, preset, isPreset, nil)
 	if err != nil {
 		return err
 	}
@@ -220,7 +226,7 @@ func newStepBar(f generateFlags, w io.Writer, images int) *progressbar.ProgressB
 
 // writeImages writes one file when there is one image and out does not
 // name a directory, otherwise out/NNN.png.
-func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool) ([]string, error) {
+func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool, nv *sana.NVlabsProvenance) ([]string, error) {
 	st, err := os.Stat(out)
 	isDir := err == nil && st.IsDir() || strings.HasSuffix(out, "/") || len(res.Images) > 1
 	if isDir {
@@ -234,7 +240,7 @@ func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool) ([]
 		if isDir {
 			path = filepath.Join(out, fmt.Sprintf("%03d.png", img.Index))
 		}
-		if err := writePNG(path, img, p, isPreset); err != nil {
+		if err := writePNG(path, img, p, isPreset, nv); err != nil {
 			return paths, err
 		}
 		paths = append(paths, path)
@@ -248,10 +254,12 @@ type provenance struct {
 	Preset   string `json:"preset,omitempty"`
 	Repo     string `json:"repo,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// NVlabs records the config and checkpoint of --config/--checkpoint.
+	NVlabs *sana.NVlabsProvenance `json:"nvlabs,omitempty"`
 }
 
-func writePNG(path string, img sana.Image, p sana.Preset, isPreset bool) error {
-	meta := provenance{Params: img.Params}
+func writePNG(path string, img sana.Image, p sana.Preset, isPreset bool, nv *sana.NVlabsProvenance) error {
+	meta := provenance{Params: img.Params, NVlabs: nv}
 	if isPreset {
 		meta.Preset, meta.Repo, meta.Revision = p.Name, p.Repo, p.Revision
 	}
