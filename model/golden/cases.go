@@ -58,6 +58,11 @@ func (r *Runner) transformerOnce(ctx context.Context, fsys fs.FS, cfg dit.Config
 	if err != nil {
 		return 0, err
 	}
+	if strict, ok := wf.(interface{ CheckAllRead(string) error }); ok { // an NVlabs .pth: every tensor used
+		if err := strict.CheckAllRead(wname); err != nil {
+			return 0, err
+		}
+	}
 	m := dit.New(cfg, w, r.Backend)
 	get := func(n string) *kernels.Tensor {
 		t, e := io.in.Tensor(n)

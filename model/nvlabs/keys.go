@@ -40,6 +40,7 @@ type Mapped struct {
 	mu      sync.Mutex
 	fused   map[string]*kernels.Tensor // read fused tensors not yet fully handed out
 	pending map[string]int
+	read    map[string]bool // diffusers names handed out by Tensor
 }
 
 // dropped are NVlabs tensors diffusers does not keep: the unconditional
@@ -89,7 +90,8 @@ var inBlock = []struct {
 // Map renames every tensor of src; a name it does not know is an error
 // (listing all of them), never silently skipped.
 func Map(src Source) (*Mapped, error) {
-	m := &Mapped{src: src, parts: map[string]part{}, fused: map[string]*kernels.Tensor{}, pending: map[string]int{}}
+	m := &Mapped{src: src, parts: map[string]part{}, fused: map[string]*kernels.Tensor{}, pending: map[string]int{},
+		read: map[string]bool{}}
 	tprefix := "time_embed.emb.timestep_embedder."
 	for _, n := range src.Names() {
 		if strings.HasPrefix(n, "cfg_embedder.") { // Sana-Sprint layout
@@ -168,6 +170,31 @@ func (m *Mapped) Names() []string {
 	return out
 }
 
+// Unread lists the diffusers names no Tensor call asked for: after a
+// model is bound, tensors of the checkpoint that the config's model does
+// not have (diffusers' load_state_dict(strict=True) refuses those too).
+func (m *Mapped) Unread() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, n := range m.Names() {
+		if !m.read[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// CheckAllRead is Unread as an error naming every unused tensor (origin
+// names the checkpoint).
+func (m *Mapped) CheckAllRead(origin string) error {
+	if u := m.Unread(); len(u) > 0 {
+		return fmt.Errorf("checkpoint %s: %d tensors the configured model does not use (a config that does not match the checkpoint, e.g. qk_norm): %s",
+			origin, len(u), strings.Join(u, ", "))
+	}
+	return nil
+}
+
 // Dropped lists the NVlabs tensors present but not used (see isDropped).
 func (m *Mapped) Dropped() []string { return m.dropped }
 
@@ -199,11 +226,12 @@ func (m *Mapped) Tensor(name string) (*kernels.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("nvlabs checkpoint: no tensor %q", name)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.read[name] = true
 	if p.parts == 1 {
 		return m.src.Tensor(p.src)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	full, ok := m.fused[p.src]
 	if !ok {
 		var err error

@@ -155,3 +155,22 @@ func TestGoldenNames(t *testing.T) {
 		t.Errorf("%d diffusers tensors, want 54: %v", n, m.Names())
 	}
 }
+
+// TestUnread: names never read are listed (strict loading).
+func TestUnread(t *testing.T) {
+	m, err := Map(memSource{"blocks.0.attn.qkv.weight": ramp(6, 2), "blocks.0.attn.q_norm.weight": ramp(2, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"attn1.to_q", "attn1.to_k", "attn1.to_v"} {
+		if _, err := m.Tensor("transformer_blocks.0." + n + ".weight"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u := m.Unread(); !slices.Equal(u, []string{"transformer_blocks.0.attn1.norm_q.weight"}) {
+		t.Errorf("unread %v", u)
+	}
+	if err := m.CheckAllRead("x.pth"); err == nil || !strings.Contains(err.Error(), "checkpoint x.pth: 1 tensors the configured model does not use") {
+		t.Errorf("err %v", err)
+	}
+}

@@ -93,6 +93,7 @@ func (p *Pipeline) nvlabsTransformer(c nvlabs.Config, ck weights.Source, opts Op
 	if ck == nil {
 		return fmt.Errorf("no checkpoint")
 	}
+	strict, _ := ck.(interface{ CheckAllRead(string) error })
 	if len(opts.LoRA.Adapters) > 0 { // fused on the diffusers names, as in Load
 		var err error
 		if ck, err = lora.Fuse(ck, opts.LoRA); err != nil {
@@ -106,6 +107,11 @@ func (p *Pipeline) nvlabsTransformer(c nvlabs.Config, ck weights.Source, opts Op
 	w, err := dit.Load(c.Transformer, ck, p.origin)
 	if err != nil {
 		return err
+	}
+	if strict != nil { // as diffusers' load_state_dict(strict=True)
+		if err := strict.CheckAllRead(p.origin); err != nil {
+			return err
+		}
 	}
 	if opts.Transformer == nil {
 		p.dit = dit.New(c.Transformer, w, p.be)
