@@ -72,7 +72,7 @@ for d in testdata/golden/*/; do
 	cases+=("$d")
 done
 step golden 120 "$BIN/sanafarm-cuda" golden --backend cuda "${cases[@]}"
-grep -E '^(PASS|FAIL)|sanafarm:' "$LOGS/golden.log" | sed 's/^/   /' | head -40
+grep -E '^(PASS|FAIL)|sanafarm:' "$LOGS/golden.log" | sed 's/^/   /' | head -100
 
 # 3. End to end: sana-tiny on the GPU and on this host's CPU, same seed
 #    (the PNGs land in the logs folder; compare them on the build machine).
