@@ -2,6 +2,8 @@ package dit
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/sanafarm/sanafarm/kernels"
 )
@@ -14,14 +16,10 @@ type LoRA struct {
 	Scale float32
 }
 
-// LoRAModules lists the module paths (diffusers names, without the
-// ".weight") that AddLoRA accepts.
+// LoRAModules lists, sorted, the module paths (diffusers names, without
+// the ".weight") that AddLoRA accepts.
 func (w *Weights) LoRAModules() []string {
-	names := make([]string, 0, len(w.linears()))
-	for n := range w.linears() {
-		names = append(names, n)
-	}
-	return names
+	return slices.Sorted(maps.Keys(w.linears()))
 }
 
 // AddLoRA attaches t to the layer named module (e.g.

@@ -19,11 +19,15 @@ type Weighted struct {
 
 // Set is the active adapters, in set_adapters order (the order their
 // terms are added), and the global lora scale (diffusers'
-// attention_kwargs["scale"]; 1 for none).
+// attention_kwargs["scale"]). Scale multiplies every term, so 0 disables
+// the adapters: build sets with NewSet, which starts at 1.
 type Set struct {
 	Adapters []Weighted
 	Scale    float64
 }
+
+// NewSet returns the set of adapters with lora scale 1.
+func NewSet(adapters ...Weighted) Set { return Set{Adapters: adapters, Scale: 1} }
 
 // Term is one adapter's update of a module with its final scaling.
 type Term struct {

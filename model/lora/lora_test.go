@@ -237,3 +237,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestNewSetAndModules: NewSet starts at scale 1, and every module the
+// transformer exposes to unfused LoRA is one Fuse can find by name.
+func TestNewSetAndModules(t *testing.T) {
+	if s := NewSet(); s.Scale != 1 {
+		t.Errorf("NewSet scale %g", s.Scale)
+	}
+	cfg, err := dit.ReadConfig(os.DirFS(caseDir), "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, err := weights.Open(os.DirFS(caseDir), "model.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	w, err := dit.Load(cfg, wf, "model.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods := w.LoRAModules()
+	if len(mods) != 7+2*10 {
+		t.Errorf("%d modules: %v", len(mods), mods)
+	}
+	for _, m := range mods {
+		if _, ok := wf.Info(m + ".weight"); !ok {
+			t.Errorf("module %s has no %s.weight in the checkpoint", m, m)
+		}
+	}
+}
