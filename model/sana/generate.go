@@ -118,6 +118,9 @@ func (p *Pipeline) defaults(r Request) (request, error) {
 	q.BatchSize = max(q.BatchSize, 1)
 	if q.MaxSequenceLength == 0 {
 		q.MaxSequenceLength = 300
+		if p.maxSeq > 0 { // an NVlabs config's model_max_length
+			q.MaxSequenceLength = p.maxSeq
+		}
 	}
 	q.samples = len(q.Prompts) * q.ImagesPerPrompt
 	if q.Steps < 1 || q.MaxSequenceLength < 2 {

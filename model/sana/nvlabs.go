@@ -32,7 +32,8 @@ type NVlabsParts struct {
 // LoadNVlabs builds a pipeline from NVlabsParts. The scheduler is the one
 // the config names (flow_shift, vis_sampler) with the settings of the
 // diffusers scheduler_config.json Sana ships (docs/sana.md §6.1), and
-// prompts get the config's chi_prompt instead of diffusers' default.
+// prompts get the config's chi_prompt instead of diffusers' default and
+// its model_max_length as the default Request.MaxSequenceLength.
 func LoadNVlabs(ctx context.Context, parts NVlabsParts, opts Options) (*Pipeline, error) {
 	cfg := parts.Config
 	p := &Pipeline{class: ClassSanaPipeline, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin}
@@ -46,7 +47,7 @@ func LoadNVlabs(ctx context.Context, parts NVlabsParts, opts Options) (*Pipeline
 		p.noise = DefaultNoise{}
 	}
 	chi := cfg.TextEncoder.CHIPrompt()
-	p.chi = &chi
+	p.chi, p.maxSeq = &chi, cfg.TextEncoder.MaxLength
 	steps := []func() error{
 		func() error { return p.nvlabsScheduler(cfg) },
 		func() error { return p.nvlabsTransformer(cfg, parts.Checkpoint, opts) },

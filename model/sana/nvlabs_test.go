@@ -239,3 +239,20 @@ func TestLoadNVlabsLoRA(t *testing.T) {
 		t.Errorf("NVlabs+LoRA differs from diffusers+LoRA (params %+v)", imgs[1].Params.LoRA)
 	}
 }
+
+// TestLoadNVlabsMaxLength: model_max_length is the default sequence length.
+func TestLoadNVlabsMaxLength(t *testing.T) {
+	_, parts := tinyNVlabs(t)
+	parts.Config.TextEncoder.MaxLength = 120
+	p, err := LoadNVlabs(context.Background(), parts, Options{Backend: cpu.New(cpu.Config{}), Tokenizer: LoadTokenizer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for req, want := range map[int]int{0: 120, 77: 77} {
+		q, err := p.defaults(Request{Prompts: []string{"x"}, MaxSequenceLength: req})
+		if err != nil || q.MaxSequenceLength != want {
+			t.Errorf("MaxSequenceLength %d → %d %v, want %d", req, q.MaxSequenceLength, err, want)
+		}
+	}
+}

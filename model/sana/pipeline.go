@@ -70,6 +70,7 @@ type Pipeline struct {
 	scm     *sampler.SCMConfig
 	closers []func() error
 	chi     *string // an NVlabs config's complex human instruction (nil: diffusers' default)
+	maxSeq  int     // an NVlabs config's model_max_length (0: 300)
 
 	// lora and loraScale record the fused adapters (provenance).
 	lora      []LoRARef
