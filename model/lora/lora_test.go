@@ -267,3 +267,31 @@ func TestNewSetAndModules(t *testing.T) {
 		}
 	}
 }
+
+// TestUnfusedRefusesSharding: a tensor-parallel shard would drop the
+// unfused terms, so dit.Shard refuses them.
+func TestUnfusedRefusesSharding(t *testing.T) {
+	a, err := Open(os.DirFS(caseDir), "lora_b/pytorch_lora_weights.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := dit.ReadConfig(os.DirFS(caseDir), "config.json")
+	wf, err := weights.Open(os.DirFS(caseDir), "model.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	w, err := dit.Load(cfg, wf, "model.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dit.Shard(cfg, w, 0, 2); err != nil {
+		t.Fatalf("plain weights: %v", err)
+	}
+	if err := Attach(w, NewSet(Weighted{a, 1})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dit.Shard(cfg, w, 0, 2); err == nil || !strings.Contains(err.Error(), "unfused LoRA") {
+		t.Errorf("shard with unfused LoRA: %v", err)
+	}
+}
