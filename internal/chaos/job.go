@@ -136,8 +136,7 @@ func LeasedTo(node string) func(protocol.Task) bool {
 	return func(tk protocol.Task) bool { return tk.State == protocol.TaskLeased && tk.Assignee == node }
 }
 
-// DoneShards matches once n shards are done (any task: used with WaitTask
-// through a closure over the count).
+// countDone counts the done tasks.
 func countDone(tasks []protocol.Task) int {
 	n := 0
 	for _, tk := range tasks {
