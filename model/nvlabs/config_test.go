@@ -6,8 +6,6 @@ import (
 	"testing"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 // TestConfigs: the three written configs map to the diffusers dimensions
 // of docs/sana.md §5 (1.6B 1024, 4K with PE 2.0, 1.5 4.8B with qk-norm).
 func TestConfigs(t *testing.T) {

@@ -31,7 +31,8 @@ type NVlabsParts struct {
 
 // LoadNVlabs builds a pipeline from NVlabsParts. The scheduler is the one
 // the config names (flow_shift, vis_sampler) with the settings of the
-// diffusers scheduler_config.json Sana ships (docs/sana.md §6.1), and
+// scheduler_config.json Sana's diffusers repos ship (DPM-Solver++ 2M,
+// midpoint, flow sigmas, final sigma zero), and
 // prompts get the config's chi_prompt instead of diffusers' default and
 // its model_max_length as the default Request.MaxSequenceLength.
 func LoadNVlabs(ctx context.Context, parts NVlabsParts, opts Options) (*Pipeline, error) {
