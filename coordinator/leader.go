@@ -88,6 +88,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-t.C:
 			s.flushProgress(ctx)
 			s.expireLeases(ctx, since)
+			s.requeueGone(ctx)
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.manifestDispatch(ctx, &writers, true)

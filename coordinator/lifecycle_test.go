@@ -347,3 +347,40 @@ func TestNodeRestartRequeues(t *testing.T) {
 		t.Fatalf("job %s: %s", j.State, j.Error)
 	}
 }
+
+// TestGoneNodeRequeuedByLaterLeader: a node whose etcd key was deleted
+// while no coordinator was leader (the delete reached every watch, but
+// nodeEvent requeues only on the leader) still has its leases requeued at
+// the next leader tick, not after the task lease; until it registers again
+// it gets no new work.
+func TestGoneNodeRequeuedByLaterLeader(t *testing.T) {
+	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = time.Hour })
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-gone", testSpec(8)); err != nil {
+		t.Fatal(err)
+	}
+	n1 := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: t0}
+	r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2})
+	if r.Error != nil || len(r.Assignments) != 2 {
+		t.Fatalf("lease: %+v", r)
+	}
+	srv.nodes.del("n1") // what a follower's watch records; no requeue happened then
+	waitFor(t, 5*time.Second, "n1's leases requeued by the leader tick", func() bool {
+		return len(srv.Store().LeasesByNode()["n1"]) == 0
+	})
+	for _, a := range r.Assignments {
+		tk, _ := srv.Store().TaskByKey(a.Task.TaskKey)
+		if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != "node lost" {
+			t.Errorf("task %s after requeue: %+v", a.Task.TaskKey, tk)
+		}
+	}
+	if r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2}); r.Error == nil || r.Error.Code != protocol.CodeUnavailable {
+		t.Errorf("lease of a gone node: %+v, want unavailable", r)
+	}
+	srv.nodes.put("n1", n1) // registered again
+	if r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2}); r.Error != nil || len(r.Assignments) == 0 {
+		t.Errorf("lease after re-registering: %+v", r)
+	}
+}

@@ -35,6 +35,11 @@ const registrationTTL = 10 // seconds
 type nodeView struct {
 	mu    sync.RWMutex
 	nodes map[string]protocol.NodeInfo
+	// gone holds the ids whose key the watch saw deleted (and not put
+	// again): every coordinator records them, so a leader elected after a
+	// node died still requeues its leases (requeueGone) even when no
+	// coordinator was leader when the delete arrived.
+	gone map[string]bool
 
 	// incMu serialises incarnation changes with the lease path: the tasks
 	// of an old incarnation are listed while it is held, so no lease of
@@ -44,25 +49,44 @@ type nodeView struct {
 }
 
 func newNodeView() *nodeView {
-	return &nodeView{nodes: map[string]protocol.NodeInfo{}, started: map[string]time.Time{}}
+	return &nodeView{nodes: map[string]protocol.NodeInfo{}, gone: map[string]bool{}, started: map[string]time.Time{}}
 }
 
 func (v *nodeView) set(n map[string]protocol.NodeInfo) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.nodes = n
+	for id := range n {
+		delete(v.gone, id)
+	}
 }
 
 func (v *nodeView) put(id string, n protocol.NodeInfo) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.nodes[id] = n
+	delete(v.gone, id)
 }
 
 func (v *nodeView) del(id string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.nodes, id)
+	v.gone[id] = true
+}
+
+// isGone reports whether the node's key was deleted and not put again.
+func (v *nodeView) isGone(id string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.gone[id]
+}
+
+// forget drops a gone id (it holds no leases any more).
+func (v *nodeView) forget(id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.gone, id)
 }
 
 func (v *nodeView) all() map[string]protocol.NodeInfo {
@@ -154,6 +178,30 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 	}
 	if s.IsLeader() {
 		s.requeue(ctx, s.store.LeasesByNode()[id], id, "node lost")
+	}
+}
+
+// requeueGone (leader tick) requeues the leases of nodes whose etcd key
+// is gone: nodeEvent does it when the delete arrives, but only on the
+// leader, so a node that died during an election (or just before this
+// leader took over) would otherwise keep its shards until their task
+// leases expire. Gone ids that hold no leases are forgotten.
+func (s *Server) requeueGone(ctx context.Context) {
+	byNode := s.store.LeasesByNode()
+	s.nodes.mu.RLock()
+	var gone []string
+	for id := range s.nodes.gone {
+		gone = append(gone, id)
+	}
+	s.nodes.mu.RUnlock()
+	for _, id := range gone {
+		tasks := byNode[id]
+		if len(tasks) == 0 {
+			s.nodes.forget(id)
+			continue
+		}
+		s.log.Info("requeueing the leases of a gone node", "node_id", id, "leases", len(tasks))
+		s.requeue(ctx, tasks, id, "node lost")
 	}
 }
 

@@ -122,6 +122,12 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
 	s.noteIncarnation(ctx, req.Node) // a restarted node's old leases go back first (membership.go)
+	if s.nodes.isGone(req.Node.ID) {
+		// Its leases are being requeued (requeueGone): granting more would
+		// only requeue them again, each time a blocklist strike.
+		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeUnavailable,
+			"node %s: its etcd announcement expired; no work until it registers again", req.Node.ID)}
+	}
 	if g := s.gangs.of(req.Node.ID); g != nil && req.Gang {
 		return s.awaitGang(ctx, g, req.Node.ID)
 	}
