@@ -110,6 +110,22 @@ type JobSpec struct {
 	// "tp:d", "sp:d" (d = 2..8) or "cfg:2" ("" = one node per shard; see
 	// ParseParallel).
 	Parallel string `json:"parallel,omitempty"`
+	// LoRAs are fused into the transformer at load (docs/lora.md), with
+	// LoRAScale the global scale (0 = 1). Each URL is a node path, a
+	// file:// or s3:// URL (checked against the node's --allow-read) or
+	// hf://OWNER/REPO[/FILE].
+	LoRAs     []LoRA  `json:"loras,omitempty"`
+	LoRAScale float64 `json:"lora_scale,omitempty"`
+	// InitImage (PNG or JPEG, a readable location or hf:// URL) makes
+	// every sample image-to-image from it at Strength (0 = the model's
+	// default); Sprint models only.
+	InitImage string  `json:"init_image,omitempty"`
+	Strength  float64 `json:"strength,omitempty"`
+	// Config and Checkpoint load an NVlabs model (YAML config and .pth
+	// checkpoint, docs/nvlabs.md) instead of Model: node paths, file://
+	// URLs or hf:// URLs, both or neither.
+	Config     string `json:"config,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Defaults and limits.

@@ -294,6 +294,7 @@ func (a Access) CheckSpec(s JobSpec) error {
 	if err := a.CheckWrite(s.Output.URL); errors.As(err, &fe) {
 		v = append(v, fe...)
 	}
+	v = append(v, a.checkModelFiles(s)...)
 	if len(v) == 0 {
 		return nil
 	}

@@ -48,6 +48,7 @@ func (s JobSpec) Validate() error {
 	s.validatePrompts(add)
 	s.validateOutput(add)
 	s.validateSize(add)
+	s.validateAdapters(add)
 	if len(v) == 0 {
 		return nil
 	}
@@ -58,6 +59,8 @@ type addFunc func(field, value, problem string)
 
 func (s JobSpec) validateModel(add addFunc) {
 	switch {
+	case s.Model == "" && s.Config != "":
+		// an NVlabs job: validateAdapters checks config and checkpoint
 	case s.Model == "":
 		add("model", "", "required: a preset name or a Hugging Face repo id")
 	case strings.Contains(s.Model, "/"):

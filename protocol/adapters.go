@@ -1,0 +1,200 @@
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// LoRA is one adapter of a job (docs/lora.md): a safetensors file in the
+// diffusers/peft layout and its set_adapters weight.
+type LoRA struct {
+	URL string `json:"url"`
+	// Weight of the adapter (0 = 1, as an unweighted --lora).
+	Weight float64 `json:"weight,omitempty"`
+}
+
+// EffectiveWeight is Weight, or 1 when unset.
+func (l LoRA) EffectiveWeight() float64 {
+	if l.Weight == 0 {
+		return 1
+	}
+	return l.Weight
+}
+
+// Limits of a job's model inputs.
+const (
+	MaxLoRAs        = 8
+	MaxLoRAWeight   = 100
+	MaxModelURLSize = 1024 // bytes of a LoRA, init image, config or checkpoint URL
+)
+
+// reHubURL is hf://OWNER/REPO[@REV][/PATH]: the Hub's repo id characters,
+// and a path without empty, . or .. elements (checked separately).
+var reHubURL = regexp.MustCompile(`^hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+?)?(/[^?#\\]+)?$`)
+
+// HubURL reports whether raw is an hf:// reference.
+func HubURL(raw string) bool { return strings.HasPrefix(raw, "hf://") }
+
+// checkModelURL accepts an hf:// URL (with a file path when needFile) or a
+// location ParseLocation accepts (s3 only when s3OK).
+func checkModelURL(raw string, needFile, s3OK bool) error {
+	switch {
+	case raw == "":
+		return errors.New("empty URL")
+	case len(raw) > MaxModelURLSize:
+		return fmt.Errorf("longer than %d bytes", MaxModelURLSize)
+	case HubURL(raw):
+		if !reHubURL.MatchString(raw) || hasDotDot(raw[len("hf://"):]) {
+			return errors.New("want hf://OWNER/REPO[@REVISION]/PATH")
+		}
+		if needFile && strings.Count(raw[len("hf://"):], "/") < 2 {
+			return errors.New("an hf:// URL must name a file: hf://OWNER/REPO/PATH")
+		}
+		return nil
+	}
+	loc, err := ParseLocation(raw)
+	if err != nil {
+		return err
+	}
+	if loc.IsS3() && !s3OK {
+		return errors.New("s3:// is not supported here (want a node path, file:// or hf:// URL)")
+	}
+	return nil
+}
+
+// validateAdapters checks the LoRA, image-to-image and NVlabs fields.
+func (s JobSpec) validateAdapters(add addFunc) {
+	if len(s.LoRAs) > MaxLoRAs {
+		add("loras", strconv.Itoa(len(s.LoRAs)), fmt.Sprintf("at most %d LoRAs per job", MaxLoRAs))
+	}
+	for i, l := range s.LoRAs {
+		if err := checkModelURL(l.URL, false, true); err != nil {
+			add(fmt.Sprintf("loras[%d].url", i), textSummary(redactURL(l.URL)), err.Error())
+		}
+		if w := l.Weight; math.IsNaN(w) || math.IsInf(w, 0) || math.Abs(w) > MaxLoRAWeight {
+			add(fmt.Sprintf("loras[%d].weight", i), formatFloat(w), fmt.Sprintf("want a finite number in -%d..%d (0 = 1)", MaxLoRAWeight, MaxLoRAWeight))
+		}
+	}
+	if sc := s.LoRAScale; math.IsNaN(sc) || math.IsInf(sc, 0) || math.Abs(sc) > MaxLoRAWeight {
+		add("lora_scale", formatFloat(sc), fmt.Sprintf("want a finite number in -%d..%d (0 = 1)", MaxLoRAWeight, MaxLoRAWeight))
+	} else if sc != 0 && len(s.LoRAs) == 0 {
+		add("lora_scale", formatFloat(sc), "set without loras")
+	}
+	if s.InitImage != "" {
+		if err := checkModelURL(s.InitImage, true, true); err != nil {
+			add("init_image", textSummary(redactURL(s.InitImage)), err.Error())
+		}
+	}
+	if st := s.Strength; math.IsNaN(st) || st < 0 || st > 1 {
+		add("strength", formatFloat(st), "want a number in (0, 1] (0 = the model's default)")
+	} else if st != 0 && s.InitImage == "" {
+		add("strength", formatFloat(st), "set without init_image")
+	}
+	s.validateNVlabs(add)
+}
+
+func (s JobSpec) validateNVlabs(add addFunc) {
+	if s.Config == "" && s.Checkpoint == "" {
+		return
+	}
+	switch {
+	case s.Config == "":
+		add("config", "", "required with checkpoint: the NVlabs YAML config")
+	case s.Checkpoint == "":
+		add("checkpoint", "", "required with config: the NVlabs .pth checkpoint")
+	case s.Model != "":
+		add("model", s.Model, "leave model out when config and checkpoint name the model")
+	}
+	for _, f := range []struct{ name, v string }{{"config", s.Config}, {"checkpoint", s.Checkpoint}} {
+		if f.v == "" {
+			continue
+		}
+		if err := checkModelURL(f.v, true, false); err != nil {
+			add(f.name, textSummary(redactURL(f.v)), err.Error())
+		}
+	}
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// ModelFiles lists the files a job reads besides prompts (LoRAs, init
+// image, NVlabs config and checkpoint) by field name, hf:// URLs left out
+// (they come from the Hub cache, not a node location).
+func (s JobSpec) ModelFiles() (fields, urls []string) {
+	addURL := func(field, u string) {
+		if u != "" && !HubURL(u) {
+			fields, urls = append(fields, field), append(urls, u)
+		}
+	}
+	for i, l := range s.LoRAs {
+		addURL(fmt.Sprintf("loras[%d].url", i), l.URL)
+	}
+	addURL("init_image", s.InitImage)
+	addURL("config", s.Config)
+	addURL("checkpoint", s.Checkpoint)
+	return fields, urls
+}
+
+// checkModelFiles checks every file ModelFiles lists against Read.
+func (a Access) checkModelFiles(s JobSpec) ValidationError {
+	var v, fe ValidationError
+	fields, urls := s.ModelFiles()
+	for i, u := range urls {
+		if err := a.check(fields[i], u, a.Read, "--allow-read"); errors.As(err, &fe) {
+			v = append(v, fe...)
+		}
+	}
+	return v
+}
+
+// CheckModelFile checks one of a job's model files (field as ModelFiles
+// names it) against Read; hf:// URLs pass.
+func (a Access) CheckModelFile(field, raw string) error {
+	if HubURL(raw) {
+		return nil
+	}
+	return a.check(field, raw, a.Read, "--allow-read")
+}
+
+// VariantKey names the weights a job needs loaded, as nodes announce their
+// resident pipelines (NodeInfo.Models) and the scheduler matches them:
+// the model alone for a plain job, else the model (or "nvlabs") + "+" and
+// a short hash of the LoRA set and NVlabs files. A LoRA's weight and the
+// scale are part of it: they are fused into the weights.
+func (s JobSpec) VariantKey() string {
+	if len(s.LoRAs) == 0 && s.Config == "" {
+		return s.Model
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "config=%s\ncheckpoint=%s\nscale=%s\n", s.Config, s.Checkpoint, formatFloat(s.effectiveLoRAScale()))
+	for _, l := range s.LoRAs {
+		fmt.Fprintf(h, "lora=%s weight=%s\n", l.URL, formatFloat(l.EffectiveWeight()))
+	}
+	base := s.Model
+	if base == "" {
+		base = "nvlabs"
+	}
+	return base + "+" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// VariantBase is the model part of a VariantKey.
+func VariantBase(key string) string {
+	base, _, _ := strings.Cut(key, "+")
+	return base
+}
+
+func (s JobSpec) effectiveLoRAScale() float64 {
+	if s.LoRAScale == 0 {
+		return 1
+	}
+	return s.LoRAScale
+}
+
+// EffectiveLoRAScale is LoRAScale, or 1 when unset.
+func (s JobSpec) EffectiveLoRAScale() float64 { return s.effectiveLoRAScale() }
