@@ -31,7 +31,7 @@ func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w i
 
 	a := r.alloc(B, N, D)
 	r.do(func() error { return m.be.LayerNormModulate(a, hid, mod[0], mod[1], eps) })
-	att := m.selfAttention(r, bl, a)
+	att := m.selfAttention(r, bl, a, cd.perturbed(i))
 	r.do(func() error { return m.be.GatedAdd(hid, hid, mod[2], att) })
 	if r.err != nil {
 		return // later stages would work on the nil tensors of skipped allocations
@@ -58,8 +58,9 @@ func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w i
 // Under tensor parallelism this rank holds a slice of the heads and its
 // output projection is the partial sum over them (all-reduced by
 // project); under sequence parallelism the K·V state is summed over the
-// bands (linAttnBands).
-func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor) *kernels.Tensor {
+// bands (linAttnBands). The last pert samples (PAG's perturbed branch,
+// Cond.WithPAG) get identity attention: their output is V itself.
+func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor, pert int) *kernels.Tensor {
 	B, N, D, Dl := a.Dim(0), a.Dim(1), a.Dim(2), m.localDim()
 	q, k, v := r.alloc(B, N, Dl), r.alloc(B, N, Dl), r.alloc(B, N, Dl)
 	o := r.alloc(B, N, Dl)
@@ -69,16 +70,14 @@ func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor) *kernels.Ten
 		r.linear(q, a, bl.q1)
 		r.linear(k, a, bl.k1)
 		var finish func()
-		if bl.nq1 != nil {
+		if bl.nq1 != nil && pert == 0 { // diffusers' PAG processors skip norm_q/norm_k in PAG blocks
 			finish = m.qkNorm(r, []*kernels.Tensor{q, k}, []*kernels.Tensor{bl.nq1, bl.nk1})
 		}
 		r.linear(v, a, bl.v1) // overlaps the qk-norm all-reduce
 		if finish != nil {
 			finish()
 		}
-		r.do(func() error {
-			return m.be.LinearAttention(o, q, k, v, kernels.LinAttnParams{Heads: m.heads(), Eps: 1e-15})
-		})
+		m.linAttnPAG(r, o, q, k, v, pert)
 	}
 	out := q // q is dead after the attention
 	if Dl != D {
@@ -86,6 +85,31 @@ func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor) *kernels.Ten
 	}
 	m.project(r, out, o, bl.o1)
 	return out
+}
+
+// linAttnPAG is ReLU linear attention on the first B−pert samples (it is
+// per sample, so the split changes nothing) and o = v on the last pert.
+func (m *Model) linAttnPAG(r *run, o, q, k, v *kernels.Tensor, pert int) {
+	B := o.Dim(0)
+	p := kernels.LinAttnParams{Heads: m.heads(), Eps: 1e-15}
+	if pert == 0 {
+		r.do(func() error { return m.be.LinearAttention(o, q, k, v, p) })
+		return
+	}
+	rows := func(t *kernels.Tensor, from, to int) *kernels.Tensor {
+		if r.err != nil {
+			return nil
+		}
+		s, err := t.Slice(from, to)
+		r.err = err
+		return s
+	}
+	if n := B - pert; n > 0 {
+		oa, qs, ks, vs := rows(o, 0, n), rows(q, 0, n), rows(k, 0, n), rows(v, 0, n)
+		r.do(func() error { return m.be.LinearAttention(oa, qs, ks, vs, p) })
+	}
+	op, vp := rows(o, B-pert, B), rows(v, B-pert, B)
+	r.do(func() error { return m.be.Copy(op, vp) })
 }
 
 // crossAttention is attn2: softmax attention from image tokens to the

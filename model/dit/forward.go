@@ -150,6 +150,11 @@ type Cond struct {
 	B, T int
 	mask *kernels.Tensor // additive [B, T]: 0 keep, −10000 padding
 	k, v []*kernels.Tensor
+
+	// pag marks the blocks whose last pagRows samples get identity
+	// self-attention (WithPAG).
+	pag     map[int]bool
+	pagRows int
 }
 
 // PrepareCond projects caption embeddings enc [B, T, caption_channels]
@@ -228,6 +233,9 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 		return nil, fmt.Errorf("dit: %d timesteps for batch %d", len(t), B)
 	case c.GuidanceEmbeds && len(guidance) != B:
 		return nil, fmt.Errorf("dit: model has guidance_embeds: need %d guidance values, got %d", B, len(guidance))
+	}
+	if err := m.checkPAG(cd); err != nil {
+		return nil, err
 	}
 	if err := m.ready(); err != nil {
 		return nil, fmt.Errorf("dit: %w", err)

@@ -28,8 +28,13 @@ type DenoiseRequest struct {
 	// Guidance is the embedded guidance of Sprint models (already scaled
 	// by guidance_embeds_scale); ignored by other models.
 	Guidance float32
+	// PAG, when its Scale is > 0, adds perturbed-attention guidance
+	// (SanaPAGPipeline, docs/pag.md).
+	PAG PAG
 	// OnStep, if set, is called after every step with the current latents.
 	OnStep func(step, total int, latents *kernels.Tensor)
+	// OnModel, if set, sees every step's transformer call and guidance.
+	OnModel func(ModelStep)
 }
 
 // Denoise runs the sampler's steps and returns the final latents (a new
@@ -40,6 +45,9 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 		return nil, fmt.Errorf("denoise: latents %v, want a host F32 [B, C, h, w] tensor", x)
 	}
 	cfg := req.GuidanceScale > 1
+	if err := req.PAG.validate(); err != nil {
+		return nil, err
+	}
 	cd, err := prepare(ctx, m, req, cfg)
 	if err != nil {
 		return nil, err
@@ -49,7 +57,7 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, err := velocity(ctx, m, cd, lat, s.Timestep(i)*m.Config().TimeScale(), req, cfg)
+		v, err := velocity(ctx, m, cd, lat, i, s.Timestep(i), req, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("denoise: step %d: %w", i, err)
 		}
@@ -82,20 +90,32 @@ func prepare(ctx context.Context, m Transformer, req DenoiseRequest, cfg bool) (
 			return nil, fmt.Errorf("denoise: negative/positive masks: %w", err)
 		}
 	}
+	if req.PAG.on() {
+		return preparePAG(ctx, m, req, emb, mask)
+	}
 	return m.PrepareCond(ctx, emb, mask)
 }
 
-// velocity evaluates the transformer at timestep t and combines the CFG
-// branches in float32: v = v_u + g·(v_c − v_u).
-func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Tensor, t float32, req DenoiseRequest, cfg bool) ([]float32, error) {
-	in := lat
+// velocity evaluates the transformer at step i (scheduler timestep st)
+// and combines the branches in float32: CFG v = v_u + g·(v_c − v_u), and
+// with PAG + s·(v_c − v_p) (guide).
+func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Tensor, i int, st float32, req DenoiseRequest, cfg bool) ([]float32, error) {
+	copies := 1
 	if cfg {
+		copies++
+	}
+	if req.PAG.on() {
+		copies++
+	}
+	in := lat
+	for k := 1; k < copies; k++ {
 		var err error
-		if in, err = concat0(lat, lat); err != nil {
+		if in, err = concat0(in, lat); err != nil {
 			return nil, err
 		}
 	}
 	n := in.Dim(0)
+	t := st * m.Config().TimeScale()
 	ts := make([]float32, n)
 	var g []float32
 	for i := range ts {
@@ -115,17 +135,11 @@ func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Ten
 	if err != nil {
 		return nil, err
 	}
-	v := host.F32()
-	if !cfg {
-		return v, nil
+	v := guide(host.F32(), copies, cfg, req.GuidanceScale, req.PAG.scaleAt(st))
+	if req.OnModel != nil {
+		req.OnModel(ModelStep{Index: i, Input: in, Timestep: ts, Output: host.F32(), Guided: v})
 	}
-	half := len(v) / 2
-	u, c := v[:half], v[half:]
-	res := make([]float32, half)
-	for i := range res {
-		res[i] = u[i] + float32(req.GuidanceScale*float32(c[i]-u[i]))
-	}
-	return res, nil
+	return v, nil
 }
 
 // toHostF32 returns t as a host Float32 tensor, copying it off the
