@@ -96,25 +96,54 @@ func NewPipelineExecutor(cfg PipelineConfig) *PipelineExecutor {
 	return e
 }
 
-// Models lists the resident models, most recently used first.
+// Models lists the resident pipelines, most recently used first, by
+// protocol.JobSpec.VariantKey: the model name, or the model + "+" + a hash
+// of its fused LoRA set or NVlabs files.
 func (e *PipelineExecutor) Models() []string { return e.cache.names() }
 
 // Close unloads every pipeline.
 func (e *PipelineExecutor) Close() error { return e.cache.close() }
 
-func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec) (*resident, error) {
+// load loads the spec's pipeline with its inputs' LoRAs fused (and the
+// encoder when it has an init image).
+func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec, in *jobInputs) (*resident, error) {
+	start := time.Now()
+	opts := in.loadOptions(sana.Options{Backend: e.cfg.Backend, Variant: spec.Variant, Tokenizer: sana.LoadTokenizer, Logger: e.log})
+	if in.nvlabs != nil {
+		p, m, err := e.loadNVlabs(ctx, spec, in, opts)
+		if err != nil {
+			return nil, err
+		}
+		e.log.Info("NVlabs model loaded", "config", spec.Config, "checkpoint", spec.Checkpoint, "loras", len(spec.LoRAs),
+			"seconds", time.Since(start).Seconds())
+		return &resident{model: m, variant: spec.VariantKey(), p: p, loadTime: time.Since(start)}, nil
+	}
 	m, err := e.cfg.Models.Resolve(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("resolving model %s: %w", spec.Model, err)
 	}
-	start := time.Now()
-	p, err := sana.Load(ctx, osDirFS(m.Dir), sana.Options{Backend: e.cfg.Backend, Variant: m.Variant,
-		Tokenizer: sana.LoadTokenizer, Logger: e.log, Origin: m.Origin})
+	opts.Variant, opts.Origin = m.Variant, m.Origin
+	p, err := sana.Load(ctx, osDirFS(m.Dir), opts)
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", m.Dir, err)
 	}
-	e.log.Info("model loaded", "model", m.Name, "dir", m.Dir, "seconds", time.Since(start).Seconds())
-	return &resident{model: m, p: p, loadTime: time.Since(start)}, nil
+	e.log.Info("model loaded", "model", m.Name, "dir", m.Dir, "loras", len(spec.LoRAs), "seconds", time.Since(start).Seconds())
+	return &resident{model: m, variant: spec.VariantKey(), p: p, loadTime: time.Since(start)}, nil
+}
+
+// resolve returns the spec's model and the facts its request hash and
+// provenance record: a resolved folder's weights, or an NVlabs job's
+// config and checkpoint.
+func (e *PipelineExecutor) resolve(ctx context.Context, spec protocol.JobSpec, in *jobInputs) (Model, *modelFacts, error) {
+	if in.nvlabs != nil {
+		return nvlabsModel(spec, nil), in.nvlabs.facts, nil
+	}
+	m, err := e.cfg.Models.Resolve(ctx, spec)
+	if err != nil {
+		return m, nil, fmt.Errorf("resolving model %s: %w", spec.Model, err)
+	}
+	facts, err := e.facts.get(ctx, m.Dir)
+	return m, facts, err
 }
 
 // Execute generates the task's samples, writes them and the shard stats
@@ -144,11 +173,11 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
-	m, err := e.cfg.Models.Resolve(ctx, spec)
+	in, err := e.readInputs(ctx, spec)
 	if err != nil {
-		return protocol.ShardInfo{}, fmt.Errorf("resolving model %s: %w", spec.Model, err)
+		return protocol.ShardInfo{}, err
 	}
-	facts, err := e.facts.get(ctx, m.Dir)
+	m, facts, err := e.resolve(ctx, spec, in)
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
@@ -157,7 +186,7 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 		return protocol.ShardInfo{}, fmt.Errorf("opening output %s: %w", spec.Output.URL, err)
 	}
 	defer store.Close()
-	plan := newPlan(a, rows, m, facts)
+	plan := newPlan(a, rows, m, facts, in)
 	hash := shardHash(format, a.Task, plan.hashes())
 	if info, ok := e.reuse(ctx, store, a, hash, start); ok {
 		progress(info.Images)
@@ -170,7 +199,7 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 // folder (stage); Publish makes it visible once the leader accepts it.
 func (e *PipelineExecutor) generate(ctx context.Context, a protocol.Assignment, store ObjectStore, format string,
 	plan *shardPlan, hash string, progress func(int), start time.Time) (protocol.ShardInfo, error) {
-	res, loaded, err := e.cache.acquire(ctx, a.Spec)
+	res, loaded, err := e.cache.acquire(ctx, a.Spec, plan.inputs)
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
@@ -266,10 +295,11 @@ type provenance struct {
 	Preset   string `json:"preset,omitempty"`
 	Repo     string `json:"repo,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	inputProvenance
 }
 
-func encodePNG(img sana.Image, m Model) ([]byte, error) {
-	meta := provenance{Params: img.Params}
+func encodePNG(img sana.Image, m Model, in inputProvenance) ([]byte, error) {
+	meta := provenance{Params: img.Params, inputProvenance: in}
 	if m.IsPreset {
 		meta.Preset, meta.Repo, meta.Revision = m.Preset.Name, m.Preset.Repo, m.Preset.Revision
 	}

@@ -36,6 +36,11 @@ func (e *PipelineExecutor) executeRank(ctx context.Context, a protocol.Assignmen
 	if plan.Degree != a.Ranks {
 		return protocol.ShardInfo{}, fmt.Errorf("parallel %s on a gang of %d ranks", plan, a.Ranks)
 	}
+	if s := a.Spec; len(s.LoRAs) > 0 || s.InitImage != "" || s.Config != "" {
+		// protocol.JobSpec.Validate refuses these; a spec from an older
+		// coordinator is refused here rather than run without them.
+		return protocol.ShardInfo{}, fmt.Errorf("parallel %s jobs take no loras, init_image or config yet", s.Parallel)
+	}
 	format := pick(a.Spec.Output.Format, storage.FormatFiles)
 	rows, err := e.prompts(ctx, a)
 	if err != nil {
@@ -54,7 +59,7 @@ func (e *PipelineExecutor) executeRank(ctx context.Context, a protocol.Assignmen
 		return protocol.ShardInfo{}, fmt.Errorf("opening output %s: %w", a.Spec.Output.URL, err)
 	}
 	defer store.Close()
-	sp := newPlan(a, rows, m, facts)
+	sp := newPlan(a, rows, m, facts, &jobInputs{})
 	hash := shardHash(format, a.Task, sp.hashes())
 	if info, ok := e.reuse(ctx, store, a, hash, start); ok {
 		progress(info.Images)

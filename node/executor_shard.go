@@ -31,13 +31,14 @@ type shardPlan struct {
 	base    sana.Request // defaults applied; no prompts, seed or negative
 	model   Model
 	facts   *modelFacts
+	inputs  *jobInputs
 	samples []planned
 }
 
 // newPlan resolves every sample's prompt, negative prompt, noise and
 // request hash.
-func newPlan(a protocol.Assignment, rows []storage.PromptRow, m Model, facts *modelFacts) *shardPlan {
-	p := &shardPlan{base: baseRequest(a.Spec, m), model: m, facts: facts}
+func newPlan(a protocol.Assignment, rows []storage.PromptRow, m Model, facts *modelFacts, in *jobInputs) *shardPlan {
+	p := &shardPlan{base: baseRequest(a.Spec, m, in), model: m, facts: facts, inputs: in}
 	per := int64(max(a.Spec.ImagesPerPrompt, 1))
 	for j, row := range rows {
 		i := a.Task.Start + int64(j)
@@ -59,6 +60,7 @@ func (p *shardPlan) request(s planned) genRequest {
 	if p.model.IsPreset {
 		g.Repo, g.Revision = p.model.Preset.Repo, p.model.Preset.Revision
 	}
+	p.inputs.addTo(&g)
 	return g
 }
 
@@ -86,9 +88,18 @@ func batch(samples []planned, size int) int {
 
 // baseRequest is the sana.Request of a job, with the same defaults
 // `sanafarm generate` applies for a preset.
-func baseRequest(s protocol.JobSpec, m Model) sana.Request {
+func baseRequest(s protocol.JobSpec, m Model, in *jobInputs) sana.Request {
 	q := sana.Request{Width: s.Width, Height: s.Height, Steps: s.Steps, Guidance: s.Guidance, Sampler: s.Sampler,
-		ImagesPerPrompt: 1}
+		ImagesPerPrompt: 1, InitImage: in.initImage, InitImageSource: in.initSource, Strength: in.strength}
+	if in.nvlabs != nil {
+		if q.Width == 0 && q.Height == 0 {
+			q.Width, q.Height = in.nvlabs.size, in.nvlabs.size
+		}
+		q.Steps = pickInt(q.Steps, nvlabsSteps)
+		if q.Guidance == 0 {
+			q.Guidance = nvlabsGuidance
+		}
+	}
 	if m.IsPreset {
 		if q.Width == 0 && q.Height == 0 {
 			q.Width, q.Height = m.Preset.Size, m.Preset.Size
@@ -161,7 +172,7 @@ func pickInt(a, b int) int {
 func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.Timings, batch int) error {
 	t0 := time.Now()
 	img.Params.Seed, img.Params.Index = s.base, int(s.k)
-	png, err := encodePNG(img, r.res.model)
+	png, err := encodePNG(img, r.res.model, r.inputProvenance())
 	if err != nil {
 		return err
 	}
@@ -175,7 +186,7 @@ func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.
 // meta is a sample's full provenance.
 func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sampleMeta {
 	m, f := r.res.model, r.plan.facts
-	meta := sampleMeta{provenance: provenance{Params: img.Params}, Job: r.a.Task.Job, Shard: r.a.Task.Shard,
+	meta := sampleMeta{provenance: provenance{Params: img.Params, inputProvenance: r.inputProvenance()}, Job: r.a.Task.Job, Shard: r.a.Task.Shard,
 		SampleSeed: rng.SampleSeed(s.base, int(s.k)), ID: s.row.ID, Extra: s.row.Extra,
 		ModelInfo:     modelProvenance{Origin: m.Origin, Variant: m.Variant, Weights: f.Weights},
 		SamplerConfig: f.Scheduler, DType: f.dtypes(), RequestHash: s.hash,
@@ -188,6 +199,12 @@ func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sa
 		meta.ModelInfo.Repo, meta.ModelInfo.Revision = m.Preset.Repo, m.Preset.Revision
 	}
 	return meta
+}
+
+// inputProvenance is what samples record of the job's inputs beyond
+// their Params.
+func (r *shardRun) inputProvenance() inputProvenance {
+	return inputProvenance{InitImageSHA256: r.plan.inputs.initSHA256, NVlabs: r.res.model.NVlabs}
 }
 
 // finish writes the stats (last) and returns the shard's result.

@@ -52,6 +52,9 @@ type Model struct {
 	IsPreset bool
 	Variant  string // weights variant to load
 	Origin   string // recorded in provenance ("sana-tiny", "name (repo@rev)")
+	// NVlabs is set for a model loaded from an NVlabs config and
+	// checkpoint (JobSpec.Config/Checkpoint), which has no folder.
+	NVlabs *sana.NVlabsProvenance
 }
 
 // Resolve finds (downloading or writing if needed) the spec's model.

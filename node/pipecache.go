@@ -14,6 +14,7 @@ import (
 // backend need not allow concurrent use).
 type resident struct {
 	key      string
+	variant  string // protocol.JobSpec.VariantKey, as the node announces it
 	model    Model
 	p        *sana.Pipeline
 	loadTime time.Duration
@@ -25,30 +26,32 @@ type resident struct {
 // evicted first (only when no task is using it).
 type pipelineCache struct {
 	size int
-	load func(context.Context, protocol.JobSpec) (*resident, error)
+	load func(context.Context, protocol.JobSpec, *jobInputs) (*resident, error)
 
 	mu      sync.Mutex
 	entries []*resident // most recently used first
 	loading sync.Mutex  // one load at a time (memory)
 }
 
-func newPipelineCache(size int, load func(context.Context, protocol.JobSpec) (*resident, error)) *pipelineCache {
+func newPipelineCache(size int, load func(context.Context, protocol.JobSpec, *jobInputs) (*resident, error)) *pipelineCache {
 	return &pipelineCache{size: size, load: load}
 }
 
 // cacheKey names the weights a spec needs.
 func cacheKey(s protocol.JobSpec) string { return s.Model + "@" + s.Revision + "#" + s.Variant }
 
-// acquire returns the spec's pipeline, locked for generation, loading it
-// if needed (loaded reports that); release it with release.
-func (c *pipelineCache) acquire(ctx context.Context, spec protocol.JobSpec) (*resident, bool, error) {
-	key := cacheKey(spec)
+// acquire returns the spec's pipeline with its inputs' LoRAs fused,
+// locked for generation, loading it if needed (loaded reports that);
+// release it with release. Each fused LoRA set is its own entry, so a
+// node serving several LoRA jobs of one model keeps them all resident.
+func (c *pipelineCache) acquire(ctx context.Context, spec protocol.JobSpec, in *jobInputs) (*resident, bool, error) {
+	key := in.key(spec)
 	r, loaded := c.lookup(key), false
 	if r == nil {
 		c.loading.Lock()
 		if r = c.lookup(key); r == nil {
 			var err error
-			if r, err = c.load(ctx, spec); err != nil {
+			if r, err = c.load(ctx, spec, in); err != nil {
 				c.loading.Unlock()
 				return nil, false, err
 			}
@@ -116,7 +119,7 @@ func (c *pipelineCache) names() []string {
 	defer c.mu.Unlock()
 	out := make([]string, len(c.entries))
 	for i, r := range c.entries {
-		out[i] = r.model.Name
+		out[i] = r.variant
 	}
 	return out
 }

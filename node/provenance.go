@@ -43,20 +43,25 @@ type factsCache struct {
 }
 
 func (c *factsCache) get(ctx context.Context, dir string) (*modelFacts, error) {
+	return c.compute(ctx, dir, func(ctx context.Context) (*modelFacts, error) { return inspectModel(ctx, dir) })
+}
+
+// compute returns key's facts, computing them once.
+func (c *factsCache) compute(ctx context.Context, key string, f func(context.Context) (*modelFacts, error)) (*modelFacts, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f, ok := c.facts[dir]; ok {
-		return f, nil
+	if got, ok := c.facts[key]; ok {
+		return got, nil
 	}
-	f, err := inspectModel(ctx, dir)
+	got, err := f(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if c.facts == nil {
 		c.facts = map[string]*modelFacts{}
 	}
-	c.facts[dir] = f
-	return f, nil
+	c.facts[key] = got
+	return got, nil
 }
 
 // inspectModel hashes every safetensors file under dir (following the
@@ -161,6 +166,13 @@ type genRequest struct {
 	Guidance   float64         `json:"guidance"`
 	Sampler    string          `json:"sampler"`
 	OutputSize string          `json:"output_size,omitempty"`
+	// Job inputs (issues 17, 19); omitted when unset, so the hashes of
+	// plain jobs stay those of earlier releases and resume across them.
+	LoRAs      []string `json:"loras,omitempty"` // sha256:weight
+	LoRAScale  float64  `json:"lora_scale,omitempty"`
+	InitImage  string   `json:"init_image_sha256,omitempty"`
+	Strength   float64  `json:"strength,omitempty"`
+	NVlabsFile []string `json:"nvlabs,omitempty"` // config and checkpoint ref:sha256
 }
 
 func (g genRequest) hash() string {
@@ -238,4 +250,12 @@ func (f *modelFacts) weightHashes() []string {
 		out[i] = w.Path + ":" + w.SHA256
 	}
 	return out
+}
+
+// inputProvenance is what a sample's .json and PNG record of the job's
+// inputs beyond sana.Params (which lists the LoRAs, init image and
+// strength): the init image's sha256 and the NVlabs files.
+type inputProvenance struct {
+	InitImageSHA256 string                 `json:"init_image_sha256,omitempty"`
+	NVlabs          *sana.NVlabsProvenance `json:"nvlabs,omitempty"`
 }

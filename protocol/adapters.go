@@ -91,12 +91,18 @@ func (s JobSpec) validateAdapters(add addFunc) {
 			add("init_image", textSummary(redactURL(s.InitImage)), err.Error())
 		}
 	}
+	if p, err := LookupPreset(s.Model); s.InitImage != "" && err == nil && !p.Sprint {
+		add("init_image", textSummary(redactURL(s.InitImage)), fmt.Sprintf("model %s is not a Sprint model; image-to-image needs one (e.g. sana-sprint-600m)", s.Model))
+	}
 	if st := s.Strength; math.IsNaN(st) || st < 0 || st > 1 {
 		add("strength", formatFloat(st), "want a number in (0, 1] (0 = the model's default)")
 	} else if st != 0 && s.InitImage == "" {
 		add("strength", formatFloat(st), "set without init_image")
 	}
 	s.validateNVlabs(add)
+	if s.Parallel != "" && (len(s.LoRAs) > 0 || s.InitImage != "" || s.Config != "") {
+		add("parallel", s.Parallel, "not supported yet with loras, init_image or config/checkpoint")
+	}
 }
 
 func (s JobSpec) validateNVlabs(add addFunc) {

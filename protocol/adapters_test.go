@@ -34,12 +34,13 @@ func TestValidateAdapters(t *testing.T) {
 		{"lora huge weight", func(s *JobSpec) { s.LoRAs = []LoRA{{URL: "/l", Weight: 1e9}} }, "loras[0].weight"},
 		{"scale without loras", func(s *JobSpec) { s.LoRAScale = 2 }, "lora_scale"},
 		{"inf scale", func(s *JobSpec) { s.LoRAs = []LoRA{{URL: "/l"}}; s.LoRAScale = math.Inf(1) }, "lora_scale"},
-		{"init image", func(s *JobSpec) { s.InitImage = "file:///srv/in.png"; s.Strength = 0.5 }, ""},
-		{"init image hf", func(s *JobSpec) { s.InitImage = "hf://o/r/in.png" }, ""},
+		{"init image", func(s *JobSpec) { s.Model, s.InitImage, s.Strength = "sana-sprint-600m", "file:///srv/in.png", 0.5 }, ""},
+		{"init image hf", func(s *JobSpec) { s.Model, s.InitImage = "org/sprint", "hf://o/r/in.png" }, ""},
+		{"init image on a non-Sprint preset", func(s *JobSpec) { s.InitImage = "/srv/in.png" }, "init_image"},
 		{"init image hf repo only", func(s *JobSpec) { s.InitImage = "hf://o/r" }, "init_image"},
 		{"init image relative", func(s *JobSpec) { s.InitImage = "in.png" }, "init_image"},
-		{"strength over 1", func(s *JobSpec) { s.InitImage = "/in.png"; s.Strength = 1.5 }, "strength"},
-		{"strength NaN", func(s *JobSpec) { s.InitImage = "/in.png"; s.Strength = math.NaN() }, "strength"},
+		{"strength over 1", func(s *JobSpec) { s.Model, s.InitImage, s.Strength = "org/x", "/in.png", 1.5 }, "strength"},
+		{"strength NaN", func(s *JobSpec) { s.Model, s.InitImage, s.Strength = "org/x", "/in.png", math.NaN() }, "strength"},
 		{"strength without image", func(s *JobSpec) { s.Strength = 0.5 }, "strength"},
 		{"nvlabs", func(s *JobSpec) {
 			s.Model, s.Config, s.Checkpoint = "", "/srv/c.yaml", "hf://Efficient-Large-Model/Sana_1600M_1024px/checkpoints/x.pth"
@@ -48,6 +49,7 @@ func TestValidateAdapters(t *testing.T) {
 		{"config alone", func(s *JobSpec) { s.Model, s.Config = "", "/c.yaml" }, "checkpoint"},
 		{"checkpoint alone", func(s *JobSpec) { s.Checkpoint = "/x.pth" }, "config"},
 		{"checkpoint on s3", func(s *JobSpec) { s.Model, s.Config, s.Checkpoint = "", "/c.yaml", "s3://bucket/x.pth" }, "checkpoint"},
+		{"parallel with lora", func(s *JobSpec) { s.Parallel = "tp:2"; s.LoRAs = []LoRA{{URL: "/l"}} }, "parallel"},
 		{"long url", func(s *JobSpec) { s.InitImage = "/" + strings.Repeat("a", MaxModelURLSize) }, "init_image"},
 	}
 	for _, c := range cases {
