@@ -31,6 +31,8 @@ type generateFlags struct {
 	initImage                              string
 	strength                               float64
 	nvConfig, nvCheckpoint                 string // --config, --checkpoint (NVlabs layout)
+	pagScale, pagAdaptive                  float64
+	pagLayers                              []int
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -72,6 +74,9 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.Float64Var(&f.loraScale, "lora-scale", 1, "global LoRA scale (diffusers' attention_kwargs scale)")
 	fl.StringVar(&f.initImage, "init-image", "", "PNG or JPEG input for image-to-image (Sprint models), resized and cropped to the generation size")
 	fl.Float64Var(&f.strength, "strength", 0, "image-to-image strength in (0, 1] (default 0.6, as diffusers)")
+	fl.Float64Var(&f.pagScale, "pag-scale", 0, "perturbed-attention guidance scale (0: off; docs/pag.md)")
+	fl.Float64Var(&f.pagAdaptive, "pag-adaptive-scale", 0, "PAG scale decrease per timestep from 1000 (diffusers' pag_adaptive_scale)")
+	fl.IntSliceVar(&f.pagLayers, "pag-layers", nil, "transformer blocks perturbed by PAG, e.g. 7,8 (default 0)")
 	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
@@ -181,7 +186,8 @@ func pick(a, b string) string {
 func generateRequest(f generateFlags, p sana.Preset, isPreset bool) sana.Request {
 	r := sana.Request{Prompts: f.prompts, NegativePrompt: f.negative, Width: f.width, Height: f.height,
 		NoBinning: f.noBinning, Steps: f.steps, Guidance: f.guidance, Sampler: f.sampler, Seed: f.seed,
-		ImagesPerPrompt: f.count, BatchSize: f.batch, Strength: f.strength}
+		ImagesPerPrompt: f.count, BatchSize: f.batch, Strength: f.strength,
+		PAG: sana.PAG{Scale: float32(f.pagScale), AdaptiveScale: float32(f.pagAdaptive), Blocks: f.pagLayers}}
 	if isPreset {
 		if r.Width == 0 && r.Height == 0 {
 			r.Width, r.Height = p.Size, p.Size

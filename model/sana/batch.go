@@ -33,6 +33,10 @@ type Params struct {
 	// InitImage and Strength describe an image-to-image request.
 	InitImage string  `json:"init_image,omitempty"`
 	Strength  float64 `json:"strength,omitempty"`
+	// PAG records perturbed-attention guidance (docs/pag.md).
+	PAGScale         float64 `json:"pag_scale,omitempty"`
+	PAGAdaptiveScale float64 `json:"pag_adaptive_scale,omitempty"`
+	PAGBlocks        []int   `json:"pag_blocks,omitempty"`
 }
 
 // LoRARef records one LoRA adapter a sample was generated with.
@@ -105,6 +109,10 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 		if q.init != nil {
 			out[i].Params.InitImage, out[i].Params.Strength = q.InitImageSource, q.Strength
 		}
+		if q.PAG.on() {
+			pp := &out[i].Params
+			pp.PAGScale, pp.PAGAdaptiveScale, pp.PAGBlocks = float64(q.PAG.Scale), float64(q.PAG.AdaptiveScale), q.PAG.Blocks
+		}
 	}
 	return out, nil
 }
@@ -115,7 +123,7 @@ func (p *Pipeline) flowLoop(ctx context.Context, q request, c conds, emb, mask, 
 	if err != nil {
 		return nil, err
 	}
-	req := DenoiseRequest{PromptEmbeds: emb, PromptMask: mask, Latents: lat, GuidanceScale: float32(q.Guidance),
+	req := DenoiseRequest{PromptEmbeds: emb, PromptMask: mask, Latents: lat, GuidanceScale: float32(q.Guidance), PAG: q.PAG,
 		OnStep: func(i, total int, _ *kernels.Tensor) { onStep(i, total) }}
 	if c.neg != nil {
 		n := lat.Dim(0)

@@ -56,6 +56,9 @@ type Request struct {
 	InitImage       image.Image
 	Strength        float64
 	InitImageSource string
+	// PAG adds perturbed-attention guidance when PAG.Scale > 0 (not for
+	// Sprint pipelines; Blocks default to DefaultPAGBlocks; docs/pag.md).
+	PAG PAG
 }
 
 // Progress reports one finished step of a batch.
@@ -121,6 +124,9 @@ func (p *Pipeline) defaults(r Request) (request, error) {
 		if p.maxSeq > 0 { // an NVlabs config's model_max_length
 			q.MaxSequenceLength = p.maxSeq
 		}
+	}
+	if err := p.pagDefaults(&q); err != nil {
+		return q, err
 	}
 	q.samples = len(q.Prompts) * q.ImagesPerPrompt
 	if q.Steps < 1 || q.MaxSequenceLength < 2 {

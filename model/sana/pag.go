@@ -105,3 +105,31 @@ func guide(v []float32, copies int, cfg bool, g, s float32) []float32 {
 	}
 	return res
 }
+
+// DefaultPAGBlocks are the perturbed blocks when a request names none
+// (diffusers' pag_applied_layers default "transformer_blocks.0").
+var DefaultPAGBlocks = []int{0}
+
+// pagDefaults validates a request's PAG settings against the pipeline.
+func (p *Pipeline) pagDefaults(q *request) error {
+	if q.PAG.on() && len(q.PAG.Blocks) == 0 {
+		q.PAG.Blocks = DefaultPAGBlocks
+	}
+	if err := q.PAG.validate(); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	if !q.PAG.on() {
+		q.PAG = PAG{}
+		return nil
+	}
+	if p.Sprint() {
+		return fmt.Errorf("generate: PAG scale %g: a Sprint pipeline has no PAG", q.PAG.Scale)
+	}
+	n := p.dit.Config().NumLayers
+	for _, b := range q.PAG.Blocks {
+		if b < 0 || b >= n {
+			return fmt.Errorf("generate: PAG block %d out of range (the transformer has %d blocks)", b, n)
+		}
+	}
+	return nil
+}
