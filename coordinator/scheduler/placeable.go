@@ -24,7 +24,7 @@ func (s *Scheduler) Placeable(st State, job protocol.Job, node protocol.NodeInfo
 	if n := st.FailuresOn(job.ID, node.ID); s.cfg.BlocklistAfter > 0 && n >= s.cfg.BlocklistAfter {
 		return fmt.Errorf("blocklisted after %d failed attempts", n)
 	}
-	if len(node.GPUs) == 0 || s.isResident(s.residentSet(node.Models), job.Spec.Model) {
+	if len(node.GPUs) == 0 || s.holdsModel(s.residentSet(node.Models), job.Spec.Model) {
 		return nil
 	}
 	var largest uint64

@@ -26,6 +26,8 @@
 //  5. Model affinity, without starvation: among jobs with the same leased
 //     count, a job whose model is resident on the node (req.Node.Models,
 //     preset names and repo ids are aliases) comes first — it needs no load.
+//     A job with LoRAs or NVlabs files needs that exact variant resident
+//     (nodes announce protocol.JobSpec.VariantKey).
 //     Affinity never beats a lower leased count, so a job below its fair share
 //     is always served before a resident one.
 //  6. Remaining ties: older job first (CreatedAt), then the smaller ID.
@@ -50,6 +52,7 @@
 package scheduler
 
 import (
+	"strings"
 	"time"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -160,7 +163,7 @@ func (s *Scheduler) Eligible(st State, job protocol.Job, node protocol.NodeInfo)
 	if node.Draining || job.State.Terminal() {
 		return false
 	}
-	return s.eligible(st, job, node, s.isResident(s.residentSet(node.Models), job.Spec.Model))
+	return s.eligible(st, job, node, s.holdsModel(s.residentSet(node.Models), job.Spec.Model))
 }
 
 func (s *Scheduler) eligible(st State, job protocol.Job, node protocol.NodeInfo, resident bool) bool {
@@ -179,11 +182,25 @@ func (s *Scheduler) residentSet(models []string) []string {
 	set := make([]string, 0, 2*len(models))
 	for _, m := range models {
 		set = append(set, m)
-		if a, ok := s.alias[m]; ok {
-			set = append(set, a)
+		base, variant, _ := strings.Cut(m, "+") // a fused LoRA set (protocol.JobSpec.VariantKey)
+		if a, ok := s.alias[base]; ok {
+			set = append(set, a+strings.TrimSuffix("+"+variant, "+"))
 		}
 	}
 	return set
+}
+
+// holdsModel reports whether the set holds the model's weights, plain or
+// with a LoRA set fused: a variant of a resident model needs no more
+// memory than it (the node's pipeline cache evicts the least recently
+// used), though only the exact variant (isResident) is preferred.
+func (s *Scheduler) holdsModel(set []string, model string) bool {
+	for _, m := range set {
+		if m == model || protocol.VariantBase(m) == model {
+			return true
+		}
+	}
+	return false
 }
 
 // isResident scans the (short) resident set; cheaper than a map per Pick.
@@ -240,7 +257,7 @@ func (p *picker) fillLevel(jobs []protocol.Job, prio int) {
 			continue
 		}
 		cands = append(cands, candidate{job: j, leased: p.st.LeasedCount(j.ID),
-			resident: p.s.isResident(p.resident, j.Spec.Model)})
+			resident: p.s.isResident(p.resident, j.Spec.VariantKey())})
 	}
 	h := make(candHeap, len(cands))
 	for i := range cands {
@@ -266,7 +283,7 @@ func (p *picker) fillLevel(jobs []protocol.Job, prio int) {
 func (p *picker) next(c *candidate) (protocol.Task, bool) {
 	if !c.tried {
 		c.tried = true
-		if !p.s.eligible(p.st, *c.job, p.node, c.resident) {
+		if !p.s.eligible(p.st, *c.job, p.node, c.resident || p.s.holdsModel(p.resident, c.job.Spec.Model)) {
 			return protocol.Task{}, false
 		}
 		// No job can take more than the remaining slots, so this limit is

@@ -1,0 +1,56 @@
+package scheduler
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// TestPickPrefersResidentLoRAVariant: a node that announces a job's
+// (model, LoRA set) variant gets that job first among equals; a node with
+// only the plain model, or another LoRA set, does not count as holding
+// it; a preset's repo id alias works for variants too; and a GPU node
+// with the base model resident may take a variant without free memory.
+func TestPickPrefersResidentLoRAVariant(t *testing.T) {
+	withLoRA := func(url string) func(*protocol.JobSpec) {
+		return func(s *protocol.JobSpec) { s.LoRAs = []protocol.LoRA{{URL: url, Weight: 0.5}} }
+	}
+	variant := func(model, url string) string {
+		s := protocol.JobSpec{Model: model}
+		withLoRA(url)(&s)
+		return s.VariantKey()
+	}
+	repo := "Efficient-Large-Model/Sana_600M_512px_diffusers" // m600's repo
+	cases := []struct {
+		name string
+		node protocol.NodeInfo
+		free int
+		want []string
+	}{
+		{name: "exact variant resident", node: protocol.NodeInfo{ID: "n", Models: []string{variant(m600, "/l/a")}},
+			free: 1, want: []string{"lora/0@1"}},
+		{name: "variant via the preset's repo id", node: protocol.NodeInfo{ID: "n", Models: []string{variant(repo, "/l/a")}},
+			free: 1, want: []string{"lora/0@1"}},
+		{name: "plain model resident: the plain job", node: protocol.NodeInfo{ID: "n", Models: []string{m600}},
+			free: 1, want: []string{"plain/0@1"}},
+		{name: "another LoRA set: oldest job", node: protocol.NodeInfo{ID: "n", Models: []string{variant(m600, "/l/b")}},
+			free: 1, want: []string{"plain/0@1"}},
+		{name: "gpu node full but holding the base model", node: func() protocol.NodeInfo {
+			n := gpuNode("n", 0)
+			n.Models = []string{m600}
+			return n
+		}(), free: 2, want: []string{"plain/0@1", "lora/0@1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := newMemState()
+			st.add("plain", 0, m600, 5, 0)
+			withLoRA("/l/a")(&st.add("lora", 0, m600, 5, 1).job.Spec)
+			got := keys(New(Config{}).Pick(st, protocol.LeaseRequest{Node: c.node, Free: c.free}, t0))
+			if !slices.Equal(got, c.want) {
+				t.Errorf("picked %v, want %v", got, c.want)
+			}
+		})
+	}
+}
