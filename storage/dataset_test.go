@@ -63,8 +63,8 @@ func TestWebDatasetShard(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	s, dir := newLocal(t)
 	st := writeShard(t, s, FormatWebDataset, "out", 3, 192, 195)
-	if st.Images != 3 || st.Objects != 2 || st.Format != FormatWebDataset || len(st.Files) != 1 ||
-		st.Files[0].Key != "out/00003.tar" || len(st.Samples) != 3 {
+	if st.Images != 3 || st.Objects != 3 || st.Format != FormatWebDataset || len(st.Files) != 2 ||
+		st.Files[0].Key != "out/00003.tar" || st.Files[1].Key != "out/00003.parquet" || len(st.Samples) != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	tarBytes := readObject(t, s, "out/00003.tar")
@@ -111,7 +111,7 @@ func TestWebDatasetShard(t *testing.T) {
 	}
 	// No temporary spool file is left behind, in the store or outside.
 	entries, _ := os.ReadDir(filepath.Join(dir, "out"))
-	if len(entries) != 2 {
+	if len(entries) != 3 { // tar, parquet, stats
 		t.Fatalf("out/ holds %d entries", len(entries))
 	}
 	if m, _ := filepath.Glob(filepath.Join(os.TempDir(), "sanafarm-shard-00003-*")); len(m) != 0 {

@@ -43,6 +43,14 @@ type Sample struct {
 	// into the job manifest).
 	Seed          uint64
 	Width, Height int
+	// ID and Extra are the prompt row's id and extra fields; Steps,
+	// Guidance and Sampler the generation settings actually used. They go
+	// into the per-shard Parquet and the job manifest.
+	ID       string
+	Extra    map[string]json.RawMessage
+	Steps    int
+	Guidance float64
+	Sampler  string
 }
 
 // ObjectDigest is one written object: a reader verifies a shard by
@@ -72,6 +80,12 @@ type SampleRecord struct {
 	Height int    `json:"height"`
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+
+	ID       string                     `json:"id,omitempty"`
+	Extra    map[string]json.RawMessage `json:"extra,omitempty"`
+	Steps    int                        `json:"steps,omitempty"`
+	Guidance float64                    `json:"guidance_scale,omitempty"`
+	Sampler  string                     `json:"sampler,omitempty"`
 }
 
 // SampleFailure is a sample that was not generated, with the reason.
@@ -89,7 +103,9 @@ type ShardStats struct {
 	GPU     string `json:"gpu,omitempty"`
 	Backend string `json:"backend,omitempty"`
 	Model   string `json:"model,omitempty"`
-	Format  string `json:"format"`
+	// Revision is the model's pinned revision (Hub presets).
+	Revision string `json:"revision,omitempty"`
+	Format   string `json:"format"`
 	// RequestHash is the SHA-256 of everything that determines the
 	// shard's pixels and layout; a resumed job reuses a shard only when
 	// its hash matches.
@@ -110,6 +126,8 @@ type ShardStats struct {
 	// Files are the shard's objects (all but the stats) with digests.
 	Files   []ObjectDigest `json:"files"`
 	Samples []SampleRecord `json:"samples"`
+
+	img2datasetStats
 }
 
 // Putter is what the dataset writers need of a Store.
@@ -190,7 +208,8 @@ func sampleParts(s Sample) ([]part, error) {
 
 func sampleRecord(s Sample, object, member string) SampleRecord {
 	return SampleRecord{Index: s.Index, Key: SampleKey(s.Index), Object: object, Member: member,
-		Prompt: s.Prompt, Seed: s.Seed, PNG: sha256Hex(s.PNG), Width: s.Width, Height: s.Height, Status: StatusOK}
+		Prompt: s.Prompt, Seed: s.Seed, PNG: sha256Hex(s.PNG), Width: s.Width, Height: s.Height, Status: StatusOK,
+		ID: s.ID, Extra: s.Extra, Steps: s.Steps, Guidance: s.Guidance, Sampler: s.Sampler}
 }
 
 func sha256Hex(b []byte) string {
@@ -219,29 +238,63 @@ func (w *FilesWriter) Finish(ctx context.Context, st ShardStats) (ShardStats, er
 	return st, err
 }
 
-// writeStats fills in st's counts and digests and stores it, last.
+// writeStats fills in st's counts and digests, writes the shard's
+// Parquet (ShardParquetKey) and then the stats, last. bytes counts what
+// the shard wrote before; the stats' "bytes" is the shard's total, the
+// stats object itself included (encodeStats).
 func writeStats(ctx context.Context, store Putter, prefix string, shard int, st ShardStats,
 	files []ObjectDigest, samples []SampleRecord, bytes int64, objects *[]string) (ShardStats, error) {
 	st.Shard = shard
-	st.Files, st.Samples = files, samples
+	st.Samples = samples
 	st.Images = len(samples)
 	st.Failed = len(st.Failures)
-	st.Objects = len(files) + 1
 	if st.Finished.IsZero() {
 		st.Finished = time.Now().UTC()
 	}
-	js, err := json.MarshalIndent(st, "", "  ")
+	st.setImg2Dataset()
+	pq, err := shardParquet(st)
 	if err != nil {
-		return st, fmt.Errorf("encoding shard stats: %w", err)
+		return st, err
+	}
+	pqKey := ShardParquetKey(prefix, shard)
+	n, err := store.Put(ctx, pqKey, bytes2reader(pq))
+	if err != nil {
+		return st, fmt.Errorf("writing shard %05d parquet: %w", shard, err)
+	}
+	*objects = append(*objects, pqKey)
+	bytes += n
+	st.Files = append(files, ObjectDigest{Key: pqKey, Size: n, SHA256: sha256Hex(pq)})
+	st.Objects = len(st.Files) + 1
+	js, err := encodeStats(&st, bytes)
+	if err != nil {
+		return st, err
 	}
 	key := StatsKey(prefix, shard)
-	n, err := store.Put(ctx, key, bytes2reader(append(js, '\n')))
-	if err != nil {
+	if _, err := store.Put(ctx, key, bytes2reader(js)); err != nil {
 		return st, fmt.Errorf("writing shard %05d stats: %w", shard, err)
 	}
 	*objects = append(*objects, key)
-	st.Bytes = bytes + n
 	return st, nil
+}
+
+// encodeStats encodes st with Bytes = data + the encoding's own length:
+// the length depends on the digits of Bytes, so it iterates to the fixed
+// point (two or three rounds).
+func encodeStats(st *ShardStats, data int64) ([]byte, error) {
+	st.Bytes = data
+	for range 8 {
+		js, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("encoding shard stats: %w", err)
+		}
+		js = append(js, '\n')
+		if total := data + int64(len(js)); st.Bytes != total {
+			st.Bytes = total
+			continue
+		}
+		return js, nil
+	}
+	return nil, fmt.Errorf("encoding shard %05d stats: byte count did not settle", st.Shard)
 }
 
 func bytes2reader(b []byte) io.Reader { return bytes.NewReader(b) }

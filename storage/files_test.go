@@ -21,11 +21,12 @@ func TestFilesWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Images != 2 || st.Objects != 7 || st.Shard != 7 || st.Bytes != w.Bytes() {
+	if st.Images != 2 || st.Objects != 8 || st.Shard != 7 || st.Bytes != w.Bytes() {
 		t.Fatalf("stats %+v (writer bytes %d)", st, w.Bytes())
 	}
 	objs := w.Objects()
-	if len(objs) != 7 || objs[0] != "run1/00007/000000448.png" || objs[6] != "run1/00007_stats.json" {
+	if len(objs) != 8 || objs[0] != "run1/00007/000000448.png" || objs[6] != "run1/00007.parquet" ||
+		objs[7] != "run1/00007_stats.json" {
 		t.Fatalf("objects %v", objs)
 	}
 	rc, err := s.Get(ctx, "run1/00007_stats.json")

@@ -26,20 +26,47 @@ const (
 // the writer holds in memory).
 const manifestRowGroup = 64 << 10
 
-// ManifestRow is one sample of a job's manifest.
+// ManifestRow is one sample of a job's manifest (and of a shard's
+// Parquet). Status is "ok", "failed" (the sample failed) or, for a job
+// that ended failed or cancelled, the status its caller gave the samples
+// of shards never completed.
 type ManifestRow struct {
-	Key    string `json:"key" parquet:"key"`
-	Index  int64  `json:"index" parquet:"index"`
-	Shard  int32  `json:"shard" parquet:"shard"`
-	Prompt string `json:"prompt" parquet:"prompt"`
-	Seed   uint64 `json:"seed" parquet:"seed"`
-	Object string `json:"object" parquet:"object"`
-	Member string `json:"member,omitempty" parquet:"member,optional"`
-	PNG    string `json:"png_sha256,omitempty" parquet:"png_sha256,optional"`
-	Width  int32  `json:"width" parquet:"width"`
-	Height int32  `json:"height" parquet:"height"`
-	Status string `json:"status" parquet:"status"`
-	Reason string `json:"reason,omitempty" parquet:"reason,optional"`
+	Key      string  `json:"key" parquet:"key"`
+	Index    int64   `json:"index" parquet:"index"`
+	Shard    int32   `json:"shard" parquet:"shard"`
+	Job      string  `json:"job" parquet:"job"`
+	ID       string  `json:"id,omitempty" parquet:"id,optional"`
+	Prompt   string  `json:"prompt" parquet:"prompt"`
+	Seed     uint64  `json:"seed" parquet:"seed"`
+	Model    string  `json:"model,omitempty" parquet:"model,optional"`
+	Revision string  `json:"revision,omitempty" parquet:"revision,optional"`
+	Steps    int32   `json:"steps,omitempty" parquet:"steps,optional"`
+	Guidance float64 `json:"guidance_scale,omitempty" parquet:"guidance_scale,optional"`
+	Sampler  string  `json:"sampler,omitempty" parquet:"sampler,optional"`
+	Object   string  `json:"object,omitempty" parquet:"object,optional"`
+	Member   string  `json:"member,omitempty" parquet:"member,optional"`
+	PNG      string  `json:"png_sha256,omitempty" parquet:"png_sha256,optional"`
+	Width    int32   `json:"width" parquet:"width"`
+	Height   int32   `json:"height" parquet:"height"`
+	Status   string  `json:"status" parquet:"status"`
+	Reason   string  `json:"reason,omitempty" parquet:"reason,optional"`
+	// Extra is the prompt row's extra fields as one JSON object.
+	Extra string `json:"extra,omitempty" parquet:"extra,optional"`
+	// StartedAt and FinishedAt bound the shard attempt that wrote it.
+	StartedAt  time.Time `json:"started_at,omitzero" parquet:"started_at,optional,timestamp(millisecond)"`
+	FinishedAt time.Time `json:"finished_at,omitzero" parquet:"finished_at,optional,timestamp(millisecond)"`
+}
+
+// ManifestOptions describe the job a manifest is of.
+type ManifestOptions struct {
+	// Job, Model and Revision fill the rows of shards without stats.
+	Job, Model, Revision string
+	// Skip, if set, names the shards not completed (a failed or cancelled
+	// job) with their sample range: their stats are not read (any there
+	// are another run's) and each sample gets a row of status
+	// SkipStatus with SkipReason.
+	Skip                   func(shard int) (start, end int64, skip bool)
+	SkipStatus, SkipReason string
 }
 
 // ManifestInfo describes a written manifest.
@@ -61,6 +88,11 @@ type ManifestStore interface {
 // temporary files and stored with one Put each. The bytes are a pure
 // function of the stats, so rewriting a manifest is harmless.
 func WriteManifest(ctx context.Context, store ManifestStore, prefix string, shards int) (ManifestInfo, error) {
+	return WriteManifestOf(ctx, store, prefix, shards, ManifestOptions{})
+}
+
+// WriteManifestOf is WriteManifest with the job's options.
+func WriteManifestOf(ctx context.Context, store ManifestStore, prefix string, shards int, opts ManifestOptions) (ManifestInfo, error) {
 	var info ManifestInfo
 	jf, err := os.CreateTemp("", "sanafarm-manifest-*.jsonl")
 	if err != nil {
@@ -72,7 +104,7 @@ func WriteManifest(ctx context.Context, store ManifestStore, prefix string, shar
 		return info, fmt.Errorf("manifest: %w", err)
 	}
 	defer removeTemp(pf)
-	if info.Rows, err = spoolManifest(ctx, store, prefix, shards, jf, pf); err != nil {
+	if info.Rows, err = spoolManifest(ctx, store, prefix, shards, opts, jf, pf); err != nil {
 		return info, err
 	}
 	info.Shards = int64(shards)
@@ -85,10 +117,10 @@ func WriteManifest(ctx context.Context, store ManifestStore, prefix string, shar
 	return info, nil
 }
 
-func spoolManifest(ctx context.Context, store Reader, prefix string, shards int, jf, pf io.Writer) (int64, error) {
+func spoolManifest(ctx context.Context, store Reader, prefix string, shards int, opts ManifestOptions, jf, pf io.Writer) (int64, error) {
 	jw := bufio.NewWriterSize(jf, 256<<10)
-	pw := parquet.NewGenericWriter[ManifestRow](pf, parquet.MaxRowsPerRowGroup(manifestRowGroup),
-		parquet.CreatedBy("sanafarm", "1", ""))
+	pw := parquet.NewGenericWriter[ManifestRow](pf,
+		append(parquetWriterOptions(), parquet.MaxRowsPerRowGroup(manifestRowGroup))...)
 	var rows int64
 	buf := make([]ManifestRow, 0, 1024)
 	flush := func() error {
@@ -102,11 +134,11 @@ func spoolManifest(ctx context.Context, store Reader, prefix string, shards int,
 		return nil
 	}
 	for shard := range shards {
-		st, err := ReadStats(ctx, store, prefix, shard)
+		rs, err := manifestShard(ctx, store, prefix, shard, opts)
 		if err != nil {
-			return rows, fmt.Errorf("manifest: shard %05d: %w", shard, err)
+			return rows, err
 		}
-		for _, r := range shardRows(st) {
+		for _, r := range rs {
 			js, err := json.Marshal(r)
 			if err != nil {
 				return rows, fmt.Errorf("manifest: sample %d: %w", r.Index, err)
@@ -133,17 +165,45 @@ func spoolManifest(ctx context.Context, store Reader, prefix string, shards int,
 	return rows, nil
 }
 
+// manifestShard returns a shard's rows: from its stats, or, for a shard
+// opts.Skip names, one row per sample of its range.
+func manifestShard(ctx context.Context, store Reader, prefix string, shard int, opts ManifestOptions) ([]ManifestRow, error) {
+	if opts.Skip != nil {
+		if start, end, skip := opts.Skip(shard); skip {
+			rows := make([]ManifestRow, 0, max(end-start, 0))
+			for i := start; i < end; i++ {
+				rows = append(rows, ManifestRow{Key: SampleKey(i), Index: i, Shard: int32(shard), Job: opts.Job,
+					Model: opts.Model, Revision: opts.Revision, Status: opts.SkipStatus, Reason: opts.SkipReason})
+			}
+			return rows, nil
+		}
+	}
+	st, err := ReadStats(ctx, store, prefix, shard)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: shard %05d: %w", shard, err)
+	}
+	return shardRows(st), nil
+}
+
 // shardRows returns a shard's samples and failures as rows in index order.
 func shardRows(st ShardStats) []ManifestRow {
 	rows := make([]ManifestRow, 0, len(st.Samples)+len(st.Failures))
+	started, finished := st.started().UTC(), st.Finished.UTC()
+	row := func(index int64) ManifestRow {
+		return ManifestRow{Key: SampleKey(index), Index: index, Shard: int32(st.Shard), Job: st.Job,
+			Model: st.Model, Revision: st.Revision, StartedAt: started, FinishedAt: finished}
+	}
 	for _, s := range st.Samples {
-		rows = append(rows, ManifestRow{Key: s.Key, Index: s.Index, Shard: int32(st.Shard), Prompt: s.Prompt,
-			Seed: s.Seed, Object: s.Object, Member: s.Member, PNG: s.PNG, Width: int32(s.Width),
-			Height: int32(s.Height), Status: s.Status, Reason: s.Reason})
+		r := row(s.Index)
+		r.Key, r.ID, r.Prompt, r.Seed, r.Object, r.Member, r.PNG = s.Key, s.ID, s.Prompt, s.Seed, s.Object, s.Member, s.PNG
+		r.Steps, r.Guidance, r.Sampler, r.Extra = int32(s.Steps), s.Guidance, s.Sampler, extraJSON(s.Extra)
+		r.Width, r.Height, r.Status, r.Reason = int32(s.Width), int32(s.Height), s.Status, s.Reason
+		rows = append(rows, r)
 	}
 	for _, f := range st.Failures {
-		rows = append(rows, ManifestRow{Key: SampleKey(f.Index), Index: f.Index, Shard: int32(st.Shard),
-			Status: StatusFailed, Reason: f.Reason})
+		r := row(f.Index)
+		r.Status, r.Reason = StatusFailed, f.Reason
+		rows = append(rows, r)
 	}
 	slices.SortStableFunc(rows, func(a, b ManifestRow) int { return int(a.Index - b.Index) })
 	return rows

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -166,7 +167,7 @@ func (s *S3) PutObject(ctx context.Context, key string, r io.Reader, opts PutOpt
 	defer body.close()
 	mo := minio.PutObjectOptions{
 		UserMetadata: map[string]string{MetaSHA256: body.sha},
-		ContentType:  opts.ContentType,
+		ContentType:  cmp.Or(opts.ContentType, ContentType(key)),
 		PartSize:     uint64(s.cfg.PartSize),
 		NumThreads:   uint(s.cfg.Threads),
 	}

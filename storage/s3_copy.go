@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -55,7 +56,10 @@ func (s *S3) copyOnce(ctx context.Context, src, dst string) (ObjectInfo, error) 
 		up, err = s.client.CopyObject(ctx, to, from) // metadata directive COPY
 	} else {
 		// A multipart copy does not carry metadata over: set it.
-		to.UserMetadata, to.ReplaceMetadata = map[string]string{MetaSHA256: sha}, true
+		// ComposeObject ignores CopyDestOptions.ContentType; a standard
+		// header in UserMetadata is sent as is.
+		to.UserMetadata = map[string]string{MetaSHA256: sha, "Content-Type": cmp.Or(oi.ContentType, ContentType(dst))}
+		to.ReplaceMetadata = true
 		to.PartSize = uint64(max(s.cfg.PartSize, 64<<20))
 		up, err = s.client.ComposeObject(ctx, to, from)
 	}
