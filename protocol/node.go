@@ -16,7 +16,8 @@ type NodeInfo struct {
 	GPUs    []GPUInfo `json:"gpus,omitempty"`
 	// Slots is how many tasks the node runs at once (one per GPU).
 	Slots int `json:"slots"`
-	// Models resident in memory (preset names or repo ids).
+	// Models resident in memory (preset names or repo ids; a pipeline with
+	// LoRAs fused or from NVlabs files as JobSpec.VariantKey names it).
 	Models    []string  `json:"models,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 	// Draining nodes take no new work.

@@ -35,6 +35,7 @@ type submitFlags struct {
 	wait, quiet, asJSON         bool
 	pollInterval                time.Duration
 	manifestTimeout             time.Duration
+	inputs                      submitInputs
 }
 
 func newSubmitCmd() *cobra.Command {
@@ -78,6 +79,14 @@ and nothing is submitted.
 
 -o is a directory path or file:// URL (relative paths are made absolute).
 
+--lora URL[:WEIGHT] (repeatable) and --lora-scale fuse LoRA adapters into the
+model on the nodes (docs/lora.md); --init-image and --strength make every
+sample image-to-image (Sprint models); --config and --checkpoint replace
+--model by an NVlabs YAML config and .pth checkpoint (docs/nvlabs.md). Local
+paths are sent as absolute file:// URLs and must be under the nodes' and the
+coordinator's --allow-read; hf:// URLs come from each node's Hub cache. The
+samples record every input's source and sha256.
+
 With --wait, submit shows a progress bar until the job ends and exits 0 only
 if it is done and its manifest is written (1 if it failed or was cancelled,
 with the coordinator's reasons, or if the manifest was not recorded within
@@ -109,12 +118,12 @@ twice, e.g. a model id that does not exist) fails rather than waiting.`,
 	fl.IntVar(&f.spec.ShardSize, "shard-size", 0, fmt.Sprintf("images per output shard (default %d)", protocol.DefaultShardSize))
 	fl.IntVar(&f.spec.Priority, "priority", 0, "priority: higher runs first")
 	fl.IntVar(&f.spec.MaxAttempts, "max-attempts", 0, fmt.Sprintf("attempts per shard before the job fails (default %d)", protocol.DefaultMaxAttempts))
+	f.inputs.register(fl)
 	fl.StringVar(&f.spec.Parallel, "parallel", "", "split each shard's transformer over a gang of nodes: tp:N or sp:N (N = 2..8), or cfg:2")
 	fl.BoolVar(&f.wait, "wait", false, "wait for the job to end, with a progress bar")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar (with --wait)")
 	fl.DurationVar(&f.pollInterval, "poll", 500*time.Millisecond, "how often --wait polls the job")
 	fl.DurationVar(&f.manifestTimeout, "manifest-timeout", 2*time.Minute, "with --wait, how long to wait for a done job's manifest")
-	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
@@ -124,6 +133,9 @@ func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) err
 		return errors.New("give either --prompts FILE or --prompt TEXT (not both)")
 	}
 	spec := f.spec
+	if err := f.inputs.apply(&spec); err != nil {
+		return err
+	}
 	var err error
 	if spec.Output.URL, err = localURL(f.output); err != nil {
 		return err
