@@ -155,6 +155,9 @@ type Cond struct {
 	// self-attention (WithPAG).
 	pag     map[int]bool
 	pagRows int
+
+	// control are ControlNet block samples (WithControl).
+	control []*kernels.Tensor
 }
 
 // PrepareCond projects caption embeddings enc [B, T, caption_channels]
@@ -234,7 +237,13 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	case c.GuidanceEmbeds && len(guidance) != B:
 		return nil, fmt.Errorf("dit: model has guidance_embeds: need %d guidance values, got %d", B, len(guidance))
 	}
+	if m.w.trunk {
+		return nil, fmt.Errorf("dit: Forward on trunk weights (LoadTrunk) without a final layer")
+	}
 	if err := m.checkPAG(cd); err != nil {
+		return nil, err
+	}
+	if err := m.checkControl(cd, B, h*w); err != nil {
 		return nil, err
 	}
 	if err := m.ready(); err != nil {
@@ -257,6 +266,7 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 		if r.err == nil {
 			r.err = m.runBlock(ctx, i, hid, tmod, cd, h, w)
 		}
+		m.addControl(r, i, hid, cd)
 	}
 	out := m.finalLayer(r, hid, e, h, w)
 	if r.err != nil {

@@ -37,6 +37,7 @@ type Weights struct {
 	projOut    linear
 	blocks     []block
 	part       part // tensor-parallel slice held (zero: all of it)
+	trunk      bool // no final layer (LoadTrunk)
 }
 
 // binder wraps weights.Loader: matrices keep their stored dtype (bf16/fp16
@@ -74,6 +75,18 @@ func (b binder) mlp(prefix string, out, in int) mlp {
 // Load binds every tensor the config requires from src and reports all
 // missing or mis-shaped tensors at once.
 func Load(c Config, src weights.Source, origin string) (*Weights, error) {
+	return load(c, src, origin, true)
+}
+
+// LoadTrunk binds what SanaControlNetModel shares with the transformer:
+// every tensor but the final layer (scale_shift_table, proj_out). Models
+// of trunk weights run EmbedPatches, EmbedTime, PrepareCond and RunBlock,
+// not Forward.
+func LoadTrunk(c Config, src weights.Source, origin string) (*Weights, error) {
+	return load(c, src, origin, false)
+}
+
+func load(c Config, src weights.Source, origin string, final bool) (*Weights, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -87,11 +100,14 @@ func Load(c Config, src weights.Source, origin string) (*Weights, error) {
 		},
 		captionNrm: b.vector("caption_norm.weight", D),
 		timeLinear: b.linear("time_embed.linear", 6*D, D, true),
-		projOut:    b.linear("proj_out", c.Out(), D, true),
+		trunk:      !final,
 	}
-	if sst := b.vector("scale_shift_table", 2, D); sst != nil {
-		w.sstShift, _ = sst.SliceLeading(0)
-		w.sstScale, _ = sst.SliceLeading(1)
+	if final {
+		w.projOut = b.linear("proj_out", c.Out(), D, true)
+		if sst := b.vector("scale_shift_table", 2, D); sst != nil {
+			w.sstShift, _ = sst.SliceLeading(0)
+			w.sstScale, _ = sst.SliceLeading(1)
+		}
 	}
 	if c.GuidanceEmbeds {
 		w.timeEmb = b.mlp("time_embed.timestep_embedder", D, 256)

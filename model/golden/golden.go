@@ -13,6 +13,7 @@ import (
 	"math"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/controlnet"
 	"github.com/sanafarm/sanafarm/model/gemma2"
 	"github.com/sanafarm/sanafarm/model/weights"
 )
@@ -92,6 +93,9 @@ func (r *Runner) Run(ctx context.Context, fsys fs.FS, name string) []Result {
 		}
 		if class == "SanaTransformer2DModel" {
 			return r.runTransformer(ctx, fsys, name)
+		}
+		if class == controlnet.ClassName {
+			return r.runControlNet(ctx, fsys, name)
 		}
 		if class == "AutoencoderDC" {
 			return r.runDCAE(ctx, fsys, name)
