@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/draw"
 	"image/png"
@@ -182,7 +183,9 @@ func checkSamplesMatchGenerate(t *testing.T, tinyDir, out string, spec protocol.
 			t.Errorf("sample %d: pixels differ from sanafarm generate's image %d", i, i)
 		}
 		text, err := sana.ReadPNGText(bytes.NewReader(b))
-		if err != nil || !strings.Contains(text["parameters"], `"seed":11`) || !strings.Contains(text["parameters"], ref.Images[i].Prompt) {
+		seed := fmt.Sprintf(`"sample_seed":%d`, ref.Images[i].Params.SampleSeed) // the image's own noise seed
+		if err != nil || !strings.Contains(text["parameters"], `"seed":11`) || !strings.Contains(text["parameters"], ref.Images[i].Prompt) ||
+			!strings.Contains(text["parameters"], seed) || !bytes.Contains(b, []byte("tEXtparameters\x00")) {
 			t.Errorf("sample %d parameters %q: %v", i, text["parameters"], err)
 		}
 		meta, err := os.ReadFile(filepath.Join(out, storage.ShardDir("", shard), storage.SampleKey(i)+".json"))

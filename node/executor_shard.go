@@ -171,14 +171,15 @@ func pickInt(a, b int) int {
 // write stores a sample (its Params rewritten to its seed and index).
 func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.Timings, batch int) error {
 	t0 := time.Now()
-	img.Params.Seed, img.Params.Index = s.base, int(s.k)
+	img.Params.Seed, img.Params.Index, img.Params.SampleSeed = s.base, int(s.k), rng.SampleSeed(s.base, int(s.k))
 	png, err := encodePNG(img, r.res.model, r.inputProvenance())
 	if err != nil {
 		return err
 	}
 	b := img.Image.Bounds()
 	err = r.w.Write(ctx, storage.Sample{Index: s.index, Prompt: img.Prompt, PNG: png, Meta: r.meta(s, img, t, batch),
-		Seed: rng.SampleSeed(s.base, int(s.k)), Width: b.Dx(), Height: b.Dy()})
+		Seed: img.Params.SampleSeed, Width: b.Dx(), Height: b.Dy(), ID: s.row.ID, Extra: s.row.Extra,
+		Steps: img.Params.Steps, Guidance: img.Params.Guidance, Sampler: img.Params.Sampler})
 	r.timings["write"] += time.Since(t0).Seconds()
 	return err
 }
@@ -207,11 +208,19 @@ func (r *shardRun) inputProvenance() inputProvenance {
 	return inputProvenance{InitImageSHA256: r.plan.inputs.initSHA256, NVlabs: r.res.model.NVlabs}
 }
 
+// revision is the model's pinned Hub revision ("" for local models).
+func (r *shardRun) revision() string {
+	if r.res.model.IsPreset {
+		return r.res.model.Preset.Revision
+	}
+	return ""
+}
+
 // finish writes the stats (last) and returns the shard's result.
 func (r *shardRun) finish(ctx context.Context, start time.Time) (protocol.ShardInfo, error) {
 	st, err := r.w.Finish(ctx, storage.ShardStats{Job: string(r.a.Task.Job), Attempt: r.a.Task.Attempt,
 		Node: r.e.cfg.Node, GPU: r.e.cfg.GPU, Backend: r.res.p.Backend().Name(), Model: r.res.model.Origin,
-		RequestHash: r.hash, Start: r.a.Task.Start, End: r.a.Task.End, Seconds: time.Since(start).Seconds(),
+		Revision: r.revision(), RequestHash: r.hash, Start: r.a.Task.Start, End: r.a.Task.End, Seconds: time.Since(start).Seconds(),
 		Timings: r.timings})
 	if err != nil {
 		return protocol.ShardInfo{}, err

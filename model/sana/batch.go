@@ -7,25 +7,29 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/rng"
 )
 
 // Params are the generation parameters of one image, written into its PNG
 // and provenance records.
 type Params struct {
-	Prompt         string  `json:"prompt"`
-	NegativePrompt string  `json:"negative_prompt,omitempty"`
-	Seed           uint64  `json:"seed"`
-	Index          int     `json:"index"`
-	Steps          int     `json:"steps"`
-	Guidance       float64 `json:"guidance_scale"`
-	Sampler        string  `json:"sampler"`
-	Width          int     `json:"width"`
-	Height         int     `json:"height"`
-	GenWidth       int     `json:"gen_width"`
-	GenHeight      int     `json:"gen_height"`
-	Model          string  `json:"model,omitempty"`
-	Pipeline       string  `json:"pipeline"`
-	Backend        string  `json:"backend"`
+	Prompt         string `json:"prompt"`
+	NegativePrompt string `json:"negative_prompt,omitempty"`
+	Seed           uint64 `json:"seed"`
+	Index          int    `json:"index"`
+	// SampleSeed is the seed of this image's own noise generator,
+	// rng.SampleSeed(Seed, Index): with it alone the image reproduces.
+	SampleSeed uint64  `json:"sample_seed"`
+	Steps      int     `json:"steps"`
+	Guidance   float64 `json:"guidance_scale"`
+	Sampler    string  `json:"sampler"`
+	Width      int     `json:"width"`
+	Height     int     `json:"height"`
+	GenWidth   int     `json:"gen_width"`
+	GenHeight  int     `json:"gen_height"`
+	Model      string  `json:"model,omitempty"`
+	Pipeline   string  `json:"pipeline"`
+	Backend    string  `json:"backend"`
 	// LoRA lists the adapters fused into the transformer, in order, and
 	// LoRAScale the global lora scale (docs/lora.md).
 	LoRA      []LoRARef `json:"lora,omitempty"`
@@ -101,7 +105,7 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 		k := first + i
 		prompt := q.Prompts[k/q.ImagesPerPrompt]
 		out[i] = Image{Image: imgs[i], Index: k, Prompt: prompt, Params: Params{
-			Prompt: prompt, NegativePrompt: q.NegativePrompt, Seed: q.Seed, Index: k, Steps: q.Steps,
+			Prompt: prompt, NegativePrompt: q.NegativePrompt, Seed: q.Seed, Index: k, SampleSeed: rng.SampleSeed(q.Seed, k), Steps: q.Steps,
 			Guidance: q.Guidance, Sampler: p.samplerName(q), Width: q.Width, Height: q.Height,
 			GenWidth: q.genW, GenHeight: q.genH, Model: p.origin, Pipeline: p.class, Backend: p.be.Name(),
 			LoRA: p.lora, LoRAScale: p.loraScale,

@@ -51,9 +51,11 @@ func toImages(x []float32, n, c, h, w int) ([]*image.NRGBA, error) {
 // pngSignature starts every PNG file.
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 
-// EncodePNG writes img as PNG with one iTXt chunk (UTF-8, uncompressed) per
-// text entry, placed right after IHDR, keys in sorted order. Keys must be
-// 1–79 Latin-1 characters without NUL.
+// EncodePNG writes img as PNG with one text chunk per entry, placed right
+// after IHDR, keys in sorted order: tEXt (Latin-1) when the value is
+// Latin-1 encodable, which every PNG reader shows (ImageMagick 6 shows no
+// iTXt), else iTXt (UTF-8, uncompressed). Keys must be 1–79 Latin-1
+// characters without NUL.
 func EncodePNG(w io.Writer, img image.Image, text map[string]string) error {
 	var buf bytes.Buffer
 	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
@@ -75,6 +77,10 @@ func EncodePNG(w io.Writer, img image.Image, text map[string]string) error {
 	var out bytes.Buffer
 	out.Write(b[:ihdrEnd])
 	for _, k := range keys {
+		if l1, ok := latin1(text[k]); ok {
+			writeChunk(&out, "tEXt", append(append([]byte(k), 0), l1...))
+			continue
+		}
 		data := append([]byte(k), 0, 0, 0, 0, 0) // NUL, compression flag, method, empty language, NUL
 		data = append(data, text[k]...)
 		writeChunk(&out, "iTXt", data)
@@ -84,6 +90,19 @@ func EncodePNG(w io.Writer, img image.Image, text map[string]string) error {
 		return fmt.Errorf("writing png: %w", err)
 	}
 	return nil
+}
+
+// latin1 encodes s as ISO 8859-1, if every rune is in it (and not NUL,
+// which ends a tEXt field).
+func latin1(s string) ([]byte, bool) {
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r == 0 || r > 0xff { // invalid UTF-8 decodes as U+FFFD, > 0xff
+			return nil, false
+		}
+		out = append(out, byte(r))
+	}
+	return out, true
 }
 
 func writeChunk(w *bytes.Buffer, typ string, data []byte) {
@@ -137,8 +156,12 @@ func parseText(typ string, data []byte) (string, string, bool) {
 		return "", "", false
 	}
 	switch typ {
-	case "tEXt":
-		return string(key), string(rest), true
+	case "tEXt": // Latin-1
+		v := make([]rune, len(rest))
+		for i, c := range rest {
+			v[i] = rune(c)
+		}
+		return string(key), string(v), true
 	case "iTXt":
 		if len(rest) < 2 || rest[0] != 0 {
 			return "", "", false // compressed iTXt is not produced by us
