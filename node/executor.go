@@ -177,6 +177,9 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
+	if err := e.readRowImages(ctx, in, rows, a.Task.Start); err != nil {
+		return protocol.ShardInfo{}, err
+	}
 	m, facts, err := e.resolve(ctx, spec, in)
 	if err != nil {
 		return protocol.ShardInfo{}, err

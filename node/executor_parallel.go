@@ -36,10 +36,10 @@ func (e *PipelineExecutor) executeRank(ctx context.Context, a protocol.Assignmen
 	if plan.Degree != a.Ranks {
 		return protocol.ShardInfo{}, fmt.Errorf("parallel %s on a gang of %d ranks", plan, a.Ranks)
 	}
-	if s := a.Spec; len(s.LoRAs) > 0 || s.InitImage != "" || s.Config != "" {
+	if s := a.Spec; len(s.LoRAs) > 0 || s.ImageToImage() || s.Config != "" {
 		// protocol.JobSpec.Validate refuses these; a spec from an older
 		// coordinator is refused here rather than run without them.
-		return protocol.ShardInfo{}, fmt.Errorf("parallel %s jobs take no loras, init_image or config yet", s.Parallel)
+		return protocol.ShardInfo{}, fmt.Errorf("parallel %s jobs take no loras, init images or config yet", s.Parallel)
 	}
 	format := pick(a.Spec.Output.Format, storage.FormatFiles)
 	rows, err := e.prompts(ctx, a)

@@ -24,6 +24,8 @@ type planned struct {
 	base     uint64
 	k        int64
 	hash     string
+	init     string // the row's init image URL (JobSpec.InitImageColumn)
+	initSHA  string
 }
 
 // shardPlan is a shard's samples with the request they share.
@@ -46,6 +48,10 @@ func newPlan(a protocol.Assignment, rows []storage.PromptRow, m Model, facts *mo
 		if row.Seed != nil {
 			s.base, s.k = *row.Seed, i%per
 		}
+		if in.column != "" {
+			s.init, _ = rowImage(row, in.column, i) // checked by readRowImages
+			s.initSHA = in.rowImages[s.init]
+		}
 		s.hash = p.request(s).hash()
 		p.samples = append(p.samples, s)
 	}
@@ -61,6 +67,9 @@ func (p *shardPlan) request(s planned) genRequest {
 		g.Repo, g.Revision = p.model.Preset.Repo, p.model.Preset.Revision
 	}
 	p.inputs.addTo(&g)
+	if s.initSHA != "" {
+		g.InitImage = s.initSHA
+	}
 	return g
 }
 
@@ -78,7 +87,7 @@ func batch(samples []planned, size int) int {
 	n := 1
 	for n < min(size, len(samples)) {
 		s, f := samples[n], samples[0]
-		if s.base != f.base || s.negative != f.negative || s.k != f.k+int64(n) {
+		if s.base != f.base || s.negative != f.negative || s.k != f.k+int64(n) || s.init != f.init {
 			break
 		}
 		n++
@@ -131,7 +140,11 @@ func (r *shardRun) generate(ctx context.Context, progress func(int)) error {
 	for off := 0; off < len(samples); {
 		k := batch(samples[off:], r.e.cfg.BatchSize)
 		group := samples[off : off+k]
-		res, err := r.res.p.Generate(ctx, r.request(group))
+		q, err := r.request(ctx, group)
+		if err != nil {
+			return err
+		}
+		res, err := r.res.p.Generate(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -150,15 +163,23 @@ func (r *shardRun) generate(ctx context.Context, progress func(int)) error {
 }
 
 // request is the sana.Request of a batch of samples: its noise starts at
-// rng.SampleSeed(base, k) of the first.
-func (r *shardRun) request(group []planned) sana.Request {
+// rng.SampleSeed(base, k) of the first, and its init image is the
+// group's row image (batch keeps one per group).
+func (r *shardRun) request(ctx context.Context, group []planned) (sana.Request, error) {
 	q := r.plan.base
 	q.Prompts = make([]string, len(group))
 	for i, s := range group {
 		q.Prompts[i] = s.row.Prompt
 	}
 	q.NegativePrompt, q.Seed, q.BatchSize = group[0].negative, requestSeed(group[0].base, group[0].k), len(group)
-	return q
+	if s := group[0]; s.init != "" {
+		img, err := r.e.loadRowImage(ctx, s.init, s.initSHA)
+		if err != nil {
+			return q, err
+		}
+		q.InitImage, q.InitImageSource = img, s.init
+	}
+	return q, nil
 }
 
 func pickInt(a, b int) int {
@@ -172,7 +193,7 @@ func pickInt(a, b int) int {
 func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.Timings, batch int) error {
 	t0 := time.Now()
 	img.Params.Seed, img.Params.Index, img.Params.SampleSeed = s.base, int(s.k), rng.SampleSeed(s.base, int(s.k))
-	png, err := encodePNG(img, r.res.model, r.inputProvenance())
+	png, err := encodePNG(img, r.res.model, r.inputProvenance(s))
 	if err != nil {
 		return err
 	}
@@ -187,7 +208,7 @@ func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.
 // meta is a sample's full provenance.
 func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sampleMeta {
 	m, f := r.res.model, r.plan.facts
-	meta := sampleMeta{provenance: provenance{Params: img.Params, inputProvenance: r.inputProvenance()}, Job: r.a.Task.Job, Shard: r.a.Task.Shard,
+	meta := sampleMeta{provenance: provenance{Params: img.Params, inputProvenance: r.inputProvenance(s)}, Job: r.a.Task.Job, Shard: r.a.Task.Shard,
 		SampleSeed: rng.SampleSeed(s.base, int(s.k)), ID: s.row.ID, Extra: s.row.Extra,
 		ModelInfo:     modelProvenance{Origin: m.Origin, Variant: m.Variant, Weights: f.Weights},
 		SamplerConfig: f.Scheduler, DType: f.dtypes(), RequestHash: s.hash,
@@ -204,8 +225,8 @@ func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sa
 
 // inputProvenance is what samples record of the job's inputs beyond
 // their Params.
-func (r *shardRun) inputProvenance() inputProvenance {
-	return inputProvenance{InitImageSHA256: r.plan.inputs.initSHA256, NVlabs: r.res.model.NVlabs}
+func (r *shardRun) inputProvenance(s planned) inputProvenance {
+	return inputProvenance{InitImageSHA256: pick(s.initSHA, r.plan.inputs.initSHA256), NVlabs: r.res.model.NVlabs}
 }
 
 // revision is the model's pinned Hub revision ("" for local models).

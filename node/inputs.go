@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -43,6 +44,12 @@ type jobInputs struct {
 	initSHA256 string
 	strength   float64
 	nvlabs     *nvlabsFiles
+	// img2img: the encoder is loaded (an init image or column). column
+	// names the prompt file's init image column, and rowImages maps each
+	// of the task's init image URLs to its sha256 (readRowImages).
+	img2img   bool
+	column    string
+	rowImages map[string]string
 }
 
 // nvlabsFiles are an NVlabs job's config and checkpoint, local.
@@ -66,7 +73,7 @@ func (in *jobInputs) key(spec protocol.JobSpec) string {
 	if in.nvlabs != nil {
 		fmt.Fprintf(&b, "|config=%s|checkpoint=%s", spec.Config, spec.Checkpoint)
 	}
-	if in.initImage != nil {
+	if in.img2img {
 		b.WriteString("|img2img")
 	}
 	return b.String()
@@ -75,7 +82,8 @@ func (in *jobInputs) key(spec protocol.JobSpec) string {
 // readInputs reads a job's LoRAs and init image (allow-list checked; hf://
 // URLs through the Hub cache) and fetches its NVlabs files.
 func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec) (*jobInputs, error) {
-	in := &jobInputs{loras: lora.Set{Scale: spec.EffectiveLoRAScale()}, strength: spec.Strength}
+	in := &jobInputs{loras: lora.Set{Scale: spec.EffectiveLoRAScale()}, strength: spec.Strength,
+		img2img: spec.ImageToImage(), column: spec.InitImageColumn}
 	for i, l := range spec.LoRAs {
 		src := l.URL
 		if protocol.HubURL(src) && strings.Count(strings.TrimPrefix(src, hub.URLScheme), "/") == 1 {
@@ -96,7 +104,7 @@ func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec
 		if err != nil {
 			return nil, err
 		}
-		img, _, err := image.Decode(strings.NewReader(string(b)))
+		img, _, err := image.Decode(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("init_image %s: %w", spec.InitImage, err)
 		}
@@ -246,7 +254,7 @@ func (in *jobInputs) loadOptions(o sana.Options) sana.Options {
 	if len(in.loras.Adapters) > 0 {
 		o.LoRA = in.loras
 	}
-	o.ImageToImage = in.initImage != nil
+	o.ImageToImage = in.img2img
 	return o
 }
 

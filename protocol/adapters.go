@@ -91,17 +91,42 @@ func (s JobSpec) validateAdapters(add addFunc) {
 			add("init_image", textSummary(redactURL(s.InitImage)), err.Error())
 		}
 	}
-	if p, err := LookupPreset(s.Model); s.InitImage != "" && err == nil && !p.Sprint {
-		add("init_image", textSummary(redactURL(s.InitImage)), fmt.Sprintf("model %s is not a Sprint model; image-to-image needs one (e.g. sana-sprint-600m)", s.Model))
+	s.validateInitColumn(add)
+	if p, err := LookupPreset(s.Model); s.ImageToImage() && err == nil && !p.Sprint {
+		field, v := "init_image", s.InitImage
+		if v == "" {
+			field, v = "init_image_column", s.InitImageColumn
+		}
+		add(field, textSummary(redactURL(v)), fmt.Sprintf("model %s is not a Sprint model; image-to-image needs one (e.g. sana-sprint-600m)", s.Model))
 	}
 	if st := s.Strength; math.IsNaN(st) || st < 0 || st > 1 {
 		add("strength", formatFloat(st), "want a number in (0, 1] (0 = the model's default)")
-	} else if st != 0 && s.InitImage == "" {
-		add("strength", formatFloat(st), "set without init_image")
+	} else if st != 0 && !s.ImageToImage() {
+		add("strength", formatFloat(st), "set without init_image or init_image_column")
 	}
 	s.validateNVlabs(add)
-	if s.Parallel != "" && (len(s.LoRAs) > 0 || s.InitImage != "" || s.Config != "") {
-		add("parallel", s.Parallel, "not supported yet with loras, init_image or config/checkpoint")
+	if s.Parallel != "" && (len(s.LoRAs) > 0 || s.ImageToImage() || s.Config != "") {
+		add("parallel", s.Parallel, "not supported yet with loras, init images or config/checkpoint")
+	}
+}
+
+// ImageToImage reports whether the job's samples start from init images.
+func (s JobSpec) ImageToImage() bool { return s.InitImage != "" || s.InitImageColumn != "" }
+
+var reColumn = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
+
+func (s JobSpec) validateInitColumn(add addFunc) {
+	c := s.InitImageColumn
+	switch {
+	case c == "":
+	case !reColumn.MatchString(c):
+		add("init_image_column", textSummary(c), "want a column name: 1-64 letters, digits, _ . - starting with a letter or _")
+	case c == "prompt" || c == "negative_prompt" || c == "seed" || c == "id":
+		add("init_image_column", c, "names a column with another meaning; want an extra column")
+	case s.InitImage != "":
+		add("init_image_column", c, "give init_image or init_image_column, not both")
+	case s.Prompts.URL == "":
+		add("init_image_column", c, "needs a prompt file (prompts.url) with that column; inline prompts have no columns")
 	}
 }
 

@@ -49,6 +49,22 @@ func TestValidateAdapters(t *testing.T) {
 		{"config alone", func(s *JobSpec) { s.Model, s.Config = "", "/c.yaml" }, "checkpoint"},
 		{"checkpoint alone", func(s *JobSpec) { s.Checkpoint = "/x.pth" }, "config"},
 		{"checkpoint on s3", func(s *JobSpec) { s.Model, s.Config, s.Checkpoint = "", "/c.yaml", "s3://bucket/x.pth" }, "checkpoint"},
+		{"init column", func(s *JobSpec) {
+			s.Model, s.InitImageColumn, s.Prompts = "org/sprint", "image_url", PromptSource{URL: "/p.csv", Rows: 2}
+		}, ""},
+		{"init column inline", func(s *JobSpec) { s.Model, s.InitImageColumn = "org/sprint", "image_url" }, "init_image_column"},
+		{"init column reserved", func(s *JobSpec) {
+			s.Model, s.InitImageColumn, s.Prompts = "org/sprint", "prompt", PromptSource{URL: "/p.csv", Rows: 2}
+		}, "init_image_column"},
+		{"init column and image", func(s *JobSpec) {
+			s.Model, s.InitImage, s.InitImageColumn, s.Prompts = "org/sprint", "/i.png", "u", PromptSource{URL: "/p.csv", Rows: 2}
+		}, "init_image_column"},
+		{"init column bad name", func(s *JobSpec) {
+			s.Model, s.InitImageColumn, s.Prompts = "org/sprint", "a b", PromptSource{URL: "/p.csv", Rows: 2}
+		}, "init_image_column"},
+		{"init column strength", func(s *JobSpec) {
+			s.Model, s.InitImageColumn, s.Strength, s.Prompts = "org/sprint", "u", 0.3, PromptSource{URL: "/p.csv", Rows: 2}
+		}, ""},
 		{"parallel with lora", func(s *JobSpec) { s.Parallel = "tp:2"; s.LoRAs = []LoRA{{URL: "/l"}} }, "parallel"},
 		{"long url", func(s *JobSpec) { s.InitImage = "/" + strings.Repeat("a", MaxModelURLSize) }, "init_image"},
 	}
@@ -78,7 +94,7 @@ func TestAdapterFieldsOmitEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"loras", "lora_scale", "init_image", "strength", "config", "checkpoint"} {
+	for _, k := range []string{"loras", "lora_scale", "init_image", "init_image_column", "strength", "config", "checkpoint"} {
 		if strings.Contains(string(js), `"`+k+`"`) {
 			t.Errorf("%s in %s", k, js)
 		}

@@ -121,6 +121,10 @@ type JobSpec struct {
 	// default); Sprint models only.
 	InitImage string  `json:"init_image,omitempty"`
 	Strength  float64 `json:"strength,omitempty"`
+	// InitImageColumn instead names a column (an extra field) of the
+	// prompt file holding each row's init image: a location or hf:// URL
+	// per row, like img2dataset's url column.
+	InitImageColumn string `json:"init_image_column,omitempty"`
 	// Config and Checkpoint load an NVlabs model (YAML config and .pth
 	// checkpoint, docs/nvlabs.md) instead of Model: node paths, file://
 	// URLs or hf:// URLs, both or neither.

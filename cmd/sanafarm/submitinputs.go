@@ -18,6 +18,7 @@ type submitInputs struct {
 	loras              []string
 	loraScale          float64
 	initImage          string
+	initColumn         string
 	strength           float64
 	config, checkpoint string
 }
@@ -26,6 +27,7 @@ func (s *submitInputs) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&s.loras, "lora", nil, "LoRA adapter URL[:WEIGHT] (node path, file://, s3:// or hf://OWNER/REPO[/FILE]), fused at load (repeat for several)")
 	fl.Float64Var(&s.loraScale, "lora-scale", 0, "global LoRA scale (default 1)")
 	fl.StringVar(&s.initImage, "init-image", "", "PNG or JPEG input for image-to-image (Sprint models): node path, file://, s3:// or hf:// URL")
+	fl.StringVar(&s.initColumn, "init-image-column", "", "column of the --prompts file holding each row's init image (path or URL), instead of --init-image")
 	fl.Float64Var(&s.strength, "strength", 0, "image-to-image strength in (0, 1] (default 0.6)")
 	fl.StringVar(&s.config, "config", "", "NVlabs YAML config (node path, file:// or hf:// URL), with --checkpoint instead of --model")
 	fl.StringVar(&s.checkpoint, "checkpoint", "", "NVlabs .pth checkpoint (node path, file:// or hf:// URL), with --config")
@@ -47,7 +49,7 @@ func (s *submitInputs) apply(spec *protocol.JobSpec) error {
 		}
 		spec.LoRAs = append(spec.LoRAs, protocol.LoRA{URL: u, Weight: l.weight})
 	}
-	spec.LoRAScale, spec.Strength = s.loraScale, s.strength
+	spec.LoRAScale, spec.Strength, spec.InitImageColumn = s.loraScale, s.strength, s.initColumn
 	var err error
 	for _, f := range []struct {
 		flag string

@@ -83,9 +83,62 @@ func TestSubmitInitImage(t *testing.T) {
 		t.Errorf("sample provenance %s", b)
 	}
 
+	checkInitColumn(t, addr, dir, initPath)
+
 	code, _, stderr = sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "-p", "a red fox",
 		"--init-image", initPath, "-o", filepath.Join(dir, "out2"))
 	if code == 0 || !strings.Contains(stderr, "init_image") || !strings.Contains(stderr, "Sprint") {
 		t.Errorf("non-Sprint model: exit %d, %q", code, stderr)
+	}
+}
+
+// checkInitColumn: --init-image-column takes each sample's init image
+// from a column of the prompt file; each sample records its own.
+func checkInitColumn(t *testing.T, addr, dir, gray string) {
+	white := filepath.Join(dir, "white.png")
+	img := image.NewGray(image.Rect(0, 0, 64, 64))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	f, err := os.Create(white)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	prompts := filepath.Join(dir, "prompts.csv")
+	if err := os.WriteFile(prompts, []byte("prompt,image\na red fox,"+gray+"\na cat,"+white+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out-col")
+	code, _, stderr := sanafarm("submit", "--addr", addr, "--model", "test/tiny-sprint", "--prompts", prompts,
+		"--width", "64", "--height", "64", "--init-image-column", "image", "-o", out, "--wait")
+	if code != 0 {
+		t.Fatalf("submit --init-image-column exit %d: %s", code, stderr)
+	}
+	metas, _ := filepath.Glob(filepath.Join(out, "*", "*.json"))
+	if len(metas) != 2 {
+		t.Fatalf("%d sample .json files under %s", len(metas), out)
+	}
+	seen := map[string]string{}
+	for _, m := range metas {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta struct {
+			Prompt    string `json:"prompt"`
+			InitImage string `json:"init_image"`
+			SHA256    string `json:"init_image_sha256"`
+		}
+		if json.Unmarshal(b, &meta) != nil || len(meta.SHA256) != 64 {
+			t.Fatalf("sample provenance %s", b)
+		}
+		seen[meta.Prompt] = meta.InitImage
+	}
+	if seen["a red fox"] != gray || seen["a cat"] != white {
+		t.Errorf("init images by prompt %v, want the fox on %s and the cat on %s", seen, gray, white)
 	}
 }
