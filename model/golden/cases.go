@@ -216,6 +216,9 @@ func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result 
 	if class, err := className(fsys, "model_index.json"); err == nil && class == ClassPAGPipeline {
 		return r.runPAG(ctx, fsys, name)
 	}
+	if class, err := className(fsys, "model_index.json"); err == nil && class == ClassControlNetPipeline {
+		return r.runControlPipeline(ctx, fsys, name)
+	}
 	idx, err := jsonNames(fsys, "model_index.json")
 	if err != nil {
 		return fail(err)

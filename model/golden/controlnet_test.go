@@ -14,7 +14,7 @@ import (
 // SanaControlNetPipeline case: every result line passes.
 func TestControlNetCases(t *testing.T) {
 	r := &Runner{Backend: cpu.New(cpu.Config{})}
-	for name, lines := range map[string]int{"controlnet_sana": 1} {
+	for name, lines := range map[string]int{"controlnet_sana": 1, "pipeline_controlnet": 6} {
 		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, name)), name)
 		if len(res) != lines {
 			t.Errorf("%s: %d results, want %d: %v", name, len(res), lines, res)

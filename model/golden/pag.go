@@ -138,12 +138,15 @@ func (r *Runner) pagOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io files
 }
 
 // pagCompare compares each step with the [steps, ...] reference outputs
-// of a run that the case has (runs record different subsets).
+// of a run that the case has (runs record different subsets); the PAG and
+// ControlNet pipeline cases share it.
 type pagCompare struct {
 	out                *weights.File
 	prefix             string
 	worstOut, worstLat float64
 	seenOut            bool
+	worstCtrl          float64 // ControlNet block samples
+	seenCtrl           bool
 	err                error
 }
 
@@ -177,6 +180,20 @@ func (c *pagCompare) model(st sana.ModelStep) {
 	for k, got := range map[string][]float32{"transformer_input": st.Input.F32(), "transformer_timestep": st.Timestep, "transformer_output": st.Output} {
 		if d, ok := c.diff(k, st.Index, got); ok {
 			c.worstOut, c.seenOut = math.Max(c.worstOut, d), true
+		}
+	}
+	for k, got := range map[string][]float32{"controlnet_input": st.Input.F32(), "controlnet_timestep": st.Timestep} {
+		if d, ok := c.diff(k, st.Index, got); ok {
+			c.worstOut = math.Max(c.worstOut, d)
+		}
+	}
+	if len(st.Control) > 0 {
+		var all []float32
+		for _, s := range st.Control {
+			all = append(all, s...)
+		}
+		if d, ok := c.diff("controlnet_block_samples", st.Index, all); ok {
+			c.worstCtrl, c.seenCtrl = math.Max(c.worstCtrl, d), true
 		}
 	}
 	if d, ok := c.diff("guided_noise", st.Index, st.Guided); ok {

@@ -35,6 +35,9 @@ type DenoiseRequest struct {
 	OnStep func(step, total int, latents *kernels.Tensor)
 	// OnModel, if set, sees every step's transformer call and guidance.
 	OnModel func(ModelStep)
+	// Control, if set, conditions the transformer with a ControlNet
+	// (SanaControlNetPipeline, docs/controlnet.md).
+	Control *Control
 }
 
 // Denoise runs the sampler's steps and returns the final latents (a new
@@ -48,7 +51,10 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 	if err := req.PAG.validate(); err != nil {
 		return nil, err
 	}
-	cd, err := prepare(ctx, m, req, cfg)
+	if req.PAG.on() && req.Control != nil {
+		return nil, fmt.Errorf("denoise: PAG and ControlNet together are not supported (diffusers has no such pipeline)")
+	}
+	cd, ctrl, err := prepare(ctx, m, req, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +63,7 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, err := velocity(ctx, m, cd, lat, i, s.Timestep(i), req, cfg)
+		v, err := velocity(ctx, m, cd, ctrl, lat, i, s.Timestep(i), req, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("denoise: step %d: %w", i, err)
 		}
@@ -72,34 +78,40 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 }
 
 // prepare builds the caption condition, batched [negative, positive] under
-// CFG as diffusers does.
-func prepare(ctx context.Context, m Transformer, req DenoiseRequest, cfg bool) (*dit.Cond, error) {
+// CFG as diffusers does, and the ControlNet's when req has one.
+func prepare(ctx context.Context, m Transformer, req DenoiseRequest, cfg bool) (*dit.Cond, *controlState, error) {
 	emb, mask := req.PromptEmbeds, req.PromptMask
 	if emb == nil || mask == nil || emb.Rank() != 3 || emb.Dim(0) != req.Latents.Dim(0) {
-		return nil, fmt.Errorf("denoise: prompt embeddings %v and mask %v do not match latents %v", emb, mask, req.Latents)
+		return nil, nil, fmt.Errorf("denoise: prompt embeddings %v and mask %v do not match latents %v", emb, mask, req.Latents)
 	}
 	if cfg {
 		if req.NegativeEmbeds == nil || req.NegativeMask == nil {
-			return nil, fmt.Errorf("denoise: guidance scale %g needs negative prompt embeddings", req.GuidanceScale)
+			return nil, nil, fmt.Errorf("denoise: guidance scale %g needs negative prompt embeddings", req.GuidanceScale)
 		}
 		var err error
 		if emb, err = concat0(req.NegativeEmbeds, emb); err != nil {
-			return nil, fmt.Errorf("denoise: negative/positive embeddings: %w", err)
+			return nil, nil, fmt.Errorf("denoise: negative/positive embeddings: %w", err)
 		}
 		if mask, err = concat0(req.NegativeMask, mask); err != nil {
-			return nil, fmt.Errorf("denoise: negative/positive masks: %w", err)
+			return nil, nil, fmt.Errorf("denoise: negative/positive masks: %w", err)
 		}
 	}
 	if req.PAG.on() {
-		return preparePAG(ctx, m, req, emb, mask)
+		cd, err := preparePAG(ctx, m, req, emb, mask)
+		return cd, nil, err
 	}
-	return m.PrepareCond(ctx, emb, mask)
+	ctrl, err := prepareControl(ctx, req, emb, mask, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cd, err := m.PrepareCond(ctx, emb, mask)
+	return cd, ctrl, err
 }
 
 // velocity evaluates the transformer at step i (scheduler timestep st)
 // and combines the branches in float32: CFG v = v_u + g·(v_c − v_u), and
 // with PAG + s·(v_c − v_p) (guide).
-func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Tensor, i int, st float32, req DenoiseRequest, cfg bool) ([]float32, error) {
+func velocity(ctx context.Context, m Transformer, cd *dit.Cond, ctrl *controlState, lat *kernels.Tensor, i int, st float32, req DenoiseRequest, cfg bool) ([]float32, error) {
 	copies := 1
 	if cfg {
 		copies++
@@ -127,6 +139,14 @@ func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Ten
 			g[i] = req.Guidance
 		}
 	}
+	var samples []*kernels.Tensor
+	if ctrl != nil {
+		var err error
+		if samples, err = ctrl.net.Control(ctx, in, ctrl.cond, ts, ctrl.cd, ctrl.scale); err != nil {
+			return nil, err
+		}
+		cd = cd.WithControl(samples)
+	}
 	out, err := m.Forward(ctx, in, ts, g, cd)
 	if err != nil {
 		return nil, err
@@ -137,7 +157,11 @@ func velocity(ctx context.Context, m Transformer, cd *dit.Cond, lat *kernels.Ten
 	}
 	v := guide(host.F32(), copies, cfg, req.GuidanceScale, req.PAG.scaleAt(st))
 	if req.OnModel != nil {
-		req.OnModel(ModelStep{Index: i, Input: in, Timestep: ts, Output: host.F32(), Guided: v})
+		ms := ModelStep{Index: i, Input: in, Timestep: ts, Output: host.F32(), Guided: v}
+		if ms.Control, err = hostSamples(m.Backend(), samples); err != nil {
+			return nil, err
+		}
+		req.OnModel(ms)
 	}
 	return v, nil
 }

@@ -55,6 +55,9 @@ type ModelStep struct {
 	Timestep []float32
 	Output   []float32
 	Guided   []float32
+	// Control holds the ControlNet's block samples (already scaled) of a
+	// controlled loop, [B', h·w, D] each.
+	Control [][]float32
 }
 
 // preparePAG appends the positive prompt again as the perturbed branch
