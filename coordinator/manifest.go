@@ -17,8 +17,10 @@ const (
 	manifestWorkers  = 4
 )
 
-// manifests writes the manifest of every done job, on the leader: when a
-// job's last shard completion applies, the store signals (JobDone) and the
+// manifests writes the manifest of every finished job, on the leader:
+// when a job ends (done, failed or cancelled: the manifest of the last two
+// lists the unfinished shards' samples with the job's state as their
+// status), the store signals (JobDone) and the
 // leader starts writing <output>/manifest.jsonl and manifest.parquet from
 // the shards' stats (storage.WriteManifest: streamed, deterministic
 // bytes), up to manifestWorkers jobs at once. A written manifest is
@@ -82,7 +84,7 @@ func (s *Server) manifestDispatch(ctx context.Context, wg *sync.WaitGroup, refil
 		m.queue = m.queue[1:]
 		delete(m.queued, id)
 		j, ok := s.store.JobByID(id)
-		if !ok || j.State != protocol.JobDone || !j.ManifestAt.IsZero() || now.Before(m.retry[id].at) {
+		if !ok || !j.State.Terminal() || !j.ManifestAt.IsZero() || now.Before(m.retry[id].at) {
 			continue // recorded meanwhile, or backing off: a later refill queues it again
 		}
 		m.inflight[id] = true

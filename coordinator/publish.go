@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ func writeJobManifest(ctx context.Context, j protocol.Job, tasks taskSource) (st
 	url := j.Spec.Output.URL
 	if p, err := storage.LocalPath(url); err == nil {
 		if _, err := os.Stat(p); err != nil { // never create an output folder here
+			if unfinished(j) && errors.Is(err, os.ErrNotExist) {
+				return storage.ManifestInfo{}, nil // ended before writing anything
+			}
 			return storage.ManifestInfo{}, fmt.Errorf("output %s: %w", url, err)
 		}
 	}
@@ -64,7 +68,36 @@ func writeJobManifest(ctx context.Context, j protocol.Job, tasks taskSource) (st
 			return storage.ManifestInfo{}, err
 		}
 	}
-	return storage.WriteManifest(ctx, st, "", j.Shards)
+	return storage.WriteManifestOf(ctx, st, "", j.Shards, manifestOptions(j, tasks))
+}
+
+// unfinished: the job ended failed or cancelled.
+func unfinished(j protocol.Job) bool {
+	return j.State == protocol.JobFailed || j.State == protocol.JobCancelled
+}
+
+// manifestOptions describe j for its manifest: for a failed or cancelled
+// job, every shard not done is listed sample by sample with the job's
+// state as status (a shard that failed its attempts with its own last
+// reason). Without tasks every shard must have stats.
+func manifestOptions(j protocol.Job, tasks taskSource) storage.ManifestOptions {
+	opts := storage.ManifestOptions{Job: string(j.ID), Model: j.Spec.Model}
+	if !unfinished(j) || tasks == nil {
+		return opts
+	}
+	reason := cmp.Or(j.Error, "job "+string(j.State))
+	opts.Unfinished = func(shard int) (storage.ShardOutcome, bool) {
+		ts := tasks.TasksByJob(j.ID, shard, 1)
+		if len(ts) == 0 || ts[0].State == protocol.TaskDone {
+			return storage.ShardOutcome{}, false
+		}
+		o := storage.ShardOutcome{Start: ts[0].Start, End: ts[0].End, Status: string(j.State), Reason: reason}
+		if t := ts[0]; t.State == protocol.TaskFailed && len(t.Failures) > 0 {
+			o.Status, o.Reason = storage.StatusFailed, t.Failures[len(t.Failures)-1].Reason
+		}
+		return o, true
+	}
+	return opts
 }
 
 // publishJob makes sure every done shard's final objects are those of the

@@ -57,16 +57,22 @@ type ManifestRow struct {
 	FinishedAt time.Time `json:"finished_at,omitzero" parquet:"finished_at,optional,timestamp(millisecond)"`
 }
 
+// ShardOutcome is an unfinished shard's sample range [Start, End) and why
+// its samples were not generated.
+type ShardOutcome struct {
+	Start, End     int64
+	Status, Reason string
+}
+
 // ManifestOptions describe the job a manifest is of.
 type ManifestOptions struct {
 	// Job, Model and Revision fill the rows of shards without stats.
 	Job, Model, Revision string
-	// Skip, if set, names the shards not completed (a failed or cancelled
-	// job) with their sample range: their stats are not read (any there
-	// are another run's) and each sample gets a row of status
-	// SkipStatus with SkipReason.
-	Skip                   func(shard int) (start, end int64, skip bool)
-	SkipStatus, SkipReason string
+	// Unfinished, if set, names the shards a failed or cancelled job
+	// never completed: their stats are not read (any there are another
+	// run's) and each sample of the range gets a row with the outcome's
+	// status and reason.
+	Unfinished func(shard int) (ShardOutcome, bool)
 }
 
 // ManifestInfo describes a written manifest.
@@ -166,14 +172,14 @@ func spoolManifest(ctx context.Context, store Reader, prefix string, shards int,
 }
 
 // manifestShard returns a shard's rows: from its stats, or, for a shard
-// opts.Skip names, one row per sample of its range.
+// opts.Unfinished names, one row per sample of its range.
 func manifestShard(ctx context.Context, store Reader, prefix string, shard int, opts ManifestOptions) ([]ManifestRow, error) {
-	if opts.Skip != nil {
-		if start, end, skip := opts.Skip(shard); skip {
-			rows := make([]ManifestRow, 0, max(end-start, 0))
-			for i := start; i < end; i++ {
+	if opts.Unfinished != nil {
+		if o, ok := opts.Unfinished(shard); ok {
+			rows := make([]ManifestRow, 0, max(o.End-o.Start, 0))
+			for i := o.Start; i < o.End; i++ {
 				rows = append(rows, ManifestRow{Key: SampleKey(i), Index: i, Shard: int32(shard), Job: opts.Job,
-					Model: opts.Model, Revision: opts.Revision, Status: opts.SkipStatus, Reason: opts.SkipReason})
+					Model: opts.Model, Revision: opts.Revision, Status: o.Status, Reason: o.Reason})
 			}
 			return rows, nil
 		}

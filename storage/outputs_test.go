@@ -177,8 +177,9 @@ func TestShardParquetAndManifest(t *testing.T) {
 		t.Fatalf("shard parquet rows %+v", rows)
 	}
 	// Shards 0 and 1 never completed (the job was cancelled); shard 2 did.
-	opts := ManifestOptions{Job: "j-9", Model: "Sana_600M", SkipStatus: "cancelled", SkipReason: "job cancelled",
-		Skip: func(shard int) (int64, int64, bool) { return int64(shard) * 5, int64(shard)*5 + 5, shard < 2 }}
+	opts := ManifestOptions{Job: "j-9", Model: "Sana_600M", Unfinished: func(shard int) (ShardOutcome, bool) {
+		return ShardOutcome{Start: int64(shard) * 5, End: int64(shard)*5 + 5, Status: "cancelled", Reason: "job cancelled"}, shard < 2
+	}}
 	info, err := WriteManifestOf(ctx, s, "out", 3, opts)
 	if err != nil || info.Rows != 14 {
 		t.Fatalf("manifest %+v: %v", info, err)

@@ -52,6 +52,7 @@ func (s *Store) CancelJob(index uint64, c protocol.JobCancel) error {
 		st = protocol.JobFailed
 	}
 	e.finish(st, c.Reason, c.At)
+	s.markDone(c.ID) // its manifest lists what was generated
 	return nil
 }
 
@@ -235,6 +236,7 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 		e.tasks[c.Shard] = t
 		e.counts.Failed++
 		e.finish(protocol.JobFailed, fmt.Sprintf("shard %d failed %d attempts, last: %s", c.Shard, len(t.Failures), c.Reason), c.At)
+		s.markDone(c.Job)
 		return nil
 	}
 	t.State = protocol.TaskQueued

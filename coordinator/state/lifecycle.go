@@ -65,9 +65,10 @@ func (s *Store) outputConflict(j protocol.Job) error {
 	return nil
 }
 
-// RecordManifest applies a JobManifest: the done job's manifest is
-// written. Unknown, not-done or already recorded jobs are conflicts (a
-// lost race with a delete or a second writer), not corrupt entries.
+// RecordManifest applies a JobManifest: the finished (done, failed or
+// cancelled) job's manifest is written. Unknown, active or already
+// recorded jobs are conflicts (a lost race with a delete or a second
+// writer), not corrupt entries.
 func (s *Store) RecordManifest(index uint64, c protocol.JobManifest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -76,8 +77,8 @@ func (s *Store) RecordManifest(index uint64, c protocol.JobManifest) error {
 	switch {
 	case e == nil:
 		return protocol.Errorf(protocol.CodeNotFound, "job %s not found", c.ID)
-	case e.job.State != protocol.JobDone:
-		return protocol.Errorf(protocol.CodeConflict, "job %s is %s, not done", c.ID, e.job.State)
+	case !e.job.State.Terminal():
+		return protocol.Errorf(protocol.CodeConflict, "job %s is %s, not finished", c.ID, e.job.State)
 	case !e.job.ManifestAt.IsZero():
 		return protocol.Errorf(protocol.CodeConflict, "job %s: manifest already recorded", c.ID)
 	}
@@ -86,7 +87,7 @@ func (s *Store) RecordManifest(index uint64, c protocol.JobManifest) error {
 	return nil
 }
 
-// markDone notes a job that just became done (its manifest is pending)
+// markDone notes a job that just finished (its manifest is pending)
 // and wakes ManifestsPending's waiter. Callers hold s.mu.
 func (s *Store) markDone(id protocol.JobID) {
 	s.unmanifested[id] = struct{}{}
@@ -101,13 +102,13 @@ func (s *Store) markDone(id protocol.JobID) {
 func (s *Store) rebuildUnmanifested() {
 	s.unmanifested = map[protocol.JobID]struct{}{}
 	for id, e := range s.jobs {
-		if e.job.State == protocol.JobDone && e.job.ManifestAt.IsZero() {
+		if e.job.State.Terminal() && e.job.ManifestAt.IsZero() {
 			s.unmanifested[id] = struct{}{}
 		}
 	}
 }
 
-// ManifestsPending returns the ids of the done jobs whose manifest is not
+// ManifestsPending returns the ids of the finished jobs whose manifest is not
 // recorded, the longest done first (O(pending), not O(jobs)).
 func (s *Store) ManifestsPending() []protocol.JobID {
 	s.mu.RLock()
@@ -122,7 +123,7 @@ func (s *Store) ManifestsPending() []protocol.JobID {
 	return ids
 }
 
-// JobDone is signalled (coalesced) whenever a job becomes done or the
+// JobDone is signalled (coalesced) whenever a job finishes or the
 // state is restored from a snapshot: the leader's manifest writer waits
 // on it instead of scanning every job on a timer.
 func (s *Store) JobDone() <-chan struct{} { return s.doneCh }
