@@ -48,6 +48,8 @@ type Output struct {
 var (
 	statsRe  = regexp.MustCompile(`^(\d{5})_stats\.json$`)
 	objectRe = regexp.MustCompile(`^(\d{5})/(\d{9})\.(png|json|txt)$`)
+	// shardPQRe is a shard's Parquet of its samples, listed in its stats.
+	shardPQRe = regexp.MustCompile(`^(\d{5})\.parquet$`)
 )
 
 // VerifyOutput checks a finished job's output and returns every problem
@@ -109,7 +111,8 @@ func (v *verifier) placement() []string {
 			if !v.e.AllowAttempts {
 				v.addf("%s: attempt staging left behind after the job", k)
 			}
-		case statsRe.MatchString(r), objectRe.MatchString(r), r == storage.ManifestJSONL, r == storage.ManifestParquet:
+		case statsRe.MatchString(r), objectRe.MatchString(r), shardPQRe.MatchString(r), r == storage.ManifestJSONL,
+			r == storage.ManifestParquet:
 			rel = append(rel, r)
 		default:
 			v.addf("%s: unexpected object in the output", k)

@@ -41,6 +41,9 @@ func fakeOutput(t *testing.T, out string, images, shardSize int) []protocol.Task
 			rows = append(rows, storage.ManifestRow{Key: rec.Key, Index: i, Shard: int32(s), Object: rec.Object,
 				PNG: rec.PNG, Width: 8, Height: 8, Status: storage.StatusOK})
 		}
+		pq := fmt.Sprintf("%05d.parquet", s) // the shard's sample table, beside its folder
+		writeFile(t, filepath.Join(out, pq), []byte("PAR1"))
+		st.Files = append(st.Files, storage.ObjectDigest{Key: pq, Size: 4, SHA256: hexSum([]byte("PAR1"))})
 		st.Images = len(st.Samples)
 		js, _ := json.Marshal(st)
 		writeFile(t, filepath.Join(out, fmt.Sprintf("%05d_stats.json", s)), js)
