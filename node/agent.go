@@ -40,7 +40,8 @@ func New(cfg Config) (*Agent, error) {
 	host, _ := os.Hostname()
 	a := &Agent{
 		cfg: cfg, log: cfg.Logger.With("node_id", cfg.ID),
-		info:    protocol.NodeInfo{ID: cfg.ID, Host: host, Version: cfg.Version, Backend: cfg.Backend},
+		info: protocol.NodeInfo{ID: cfg.ID, Host: host, Version: cfg.Version, Backend: cfg.Backend,
+			Features: []string{protocol.FeatureJobInputs}},
 		changed: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
 	}
 	return a, nil
@@ -56,6 +57,7 @@ func (a *Agent) Info() protocol.NodeInfo {
 	info := a.info
 	info.GPUs = slices.Clone(info.GPUs)
 	info.Models = slices.Clone(info.Models)
+	info.Features = slices.Clone(info.Features)
 	return info
 }
 

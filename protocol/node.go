@@ -22,6 +22,23 @@ type NodeInfo struct {
 	StartedAt time.Time `json:"started_at"`
 	// Draining nodes take no new work.
 	Draining bool `json:"draining,omitempty"`
+	// Features lists what the node's release can run beyond plain jobs
+	// (FeatureJobInputs): a node of an earlier release would ignore the
+	// fields it does not know and write wrong images, so the scheduler
+	// gives such jobs only to nodes that announce them.
+	Features []string `json:"features,omitempty"`
+}
+
+// FeatureJobInputs: the node runs JobSpec.LoRAs, LoRAScale, InitImage,
+// InitImageColumn, Strength, Config and Checkpoint.
+const FeatureJobInputs = "job-inputs"
+
+// NeedsFeature returns the node feature a job needs ("" for none).
+func (s JobSpec) NeedsFeature() string {
+	if len(s.LoRAs) > 0 || s.ImageToImage() || s.Config != "" {
+		return FeatureJobInputs
+	}
+	return ""
 }
 
 // GPUInfo describes one GPU (from NVML where available).

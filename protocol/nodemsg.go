@@ -17,6 +17,7 @@ const (
 	MaxNodeIDBytes   = 256       // node ids and other names
 	MaxNodeGPUs      = 64        // GPUs a node may list
 	MaxNodeModels    = 256       // resident models a node may list
+	MaxNodeFeatures  = 32        // features a node may list
 	MaxReportError   = 64 << 10  // bytes of a failure reason
 	MaxShardObjects  = 1 << 20   // objects one shard may report
 	MaxShardProgress = 1<<31 - 1 // images done in one attempt
@@ -98,6 +99,9 @@ func (r LeaseRequest) Check() error {
 	}
 	if len(r.Node.Models) > MaxNodeModels {
 		e.add("node.models", len(r.Node.Models), fmt.Sprintf("at most %d models", MaxNodeModels))
+	}
+	if len(r.Node.Features) > MaxNodeFeatures {
+		e.add("node.features", len(r.Node.Features), fmt.Sprintf("at most %d features", MaxNodeFeatures))
 	}
 	return e.err()
 }

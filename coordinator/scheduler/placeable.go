@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -23,6 +24,9 @@ func (s *Scheduler) Placeable(st State, job protocol.Job, node protocol.NodeInfo
 	}
 	if n := st.FailuresOn(job.ID, node.ID); s.cfg.BlocklistAfter > 0 && n >= s.cfg.BlocklistAfter {
 		return fmt.Errorf("blocklisted after %d failed attempts", n)
+	}
+	if f := job.Spec.NeedsFeature(); f != "" && !slices.Contains(node.Features, f) {
+		return fmt.Errorf("its release does not run jobs with loras, init images or config/checkpoint (no %q feature; upgrade it)", f)
 	}
 	if len(node.GPUs) == 0 || s.holdsModel(s.residentSet(node.Models), job.Spec.Model) {
 		return nil

@@ -52,6 +52,7 @@
 package scheduler
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -169,6 +170,9 @@ func (s *Scheduler) Eligible(st State, job protocol.Job, node protocol.NodeInfo)
 func (s *Scheduler) eligible(st State, job protocol.Job, node protocol.NodeInfo, resident bool) bool {
 	if s.cfg.BlocklistAfter > 0 && st.FailuresOn(job.ID, node.ID) >= s.cfg.BlocklistAfter {
 		return false
+	}
+	if f := job.Spec.NeedsFeature(); f != "" && !slices.Contains(node.Features, f) {
+		return false // a node of an earlier release would ignore the job's inputs
 	}
 	// A resident model costs no new memory; CPU nodes hold any model.
 	return len(node.GPUs) == 0 || resident || node.FreeMemory() >= s.modelMemory(job.Spec.Model)

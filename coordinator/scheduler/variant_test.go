@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -44,6 +45,7 @@ func TestPickPrefersResidentLoRAVariant(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			c.node.Features = []string{protocol.FeatureJobInputs}
 			st := newMemState()
 			st.add("plain", 0, m600, 5, 0)
 			withLoRA("/l/a")(&st.add("lora", 0, m600, 5, 1).job.Spec)
@@ -52,5 +54,27 @@ func TestPickPrefersResidentLoRAVariant(t *testing.T) {
 				t.Errorf("picked %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestLoRAJobNeedsFeature: a node that does not announce
+// FeatureJobInputs (an earlier release, which would ignore the fields)
+// gets no LoRA job, and Placeable says why.
+func TestLoRAJobNeedsFeature(t *testing.T) {
+	st := newMemState()
+	j := st.add("lora", 0, tiny, 5, 0)
+	j.job.Spec.LoRAs = []protocol.LoRA{{URL: "/l/a"}}
+	s := New(Config{})
+	old := cpuNode("old")
+	if got := s.Pick(st, protocol.LeaseRequest{Node: old, Free: 1}, t0); len(got) != 0 {
+		t.Errorf("old node got %v", keys(got))
+	}
+	if err := s.Placeable(st, j.job, old); err == nil || !strings.Contains(err.Error(), protocol.FeatureJobInputs) {
+		t.Errorf("Placeable = %v", err)
+	}
+	cur := cpuNode("new")
+	cur.Features = []string{protocol.FeatureJobInputs}
+	if got := keys(s.Pick(st, protocol.LeaseRequest{Node: cur, Free: 1}, t0)); !slices.Equal(got, []string{"lora/0@1"}) {
+		t.Errorf("new node got %v", got)
 	}
 }
