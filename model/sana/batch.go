@@ -41,6 +41,11 @@ type Params struct {
 	PAGScale         float64 `json:"pag_scale,omitempty"`
 	PAGAdaptiveScale float64 `json:"pag_adaptive_scale,omitempty"`
 	PAGBlocks        []int   `json:"pag_blocks,omitempty"`
+	// ControlNet, ControlImage and ControlScale describe a ControlNet
+	// request (docs/controlnet.md).
+	ControlNet   string  `json:"controlnet,omitempty"`
+	ControlImage string  `json:"control_image,omitempty"`
+	ControlScale float64 `json:"controlnet_conditioning_scale,omitempty"`
 }
 
 // LoRARef records one LoRA adapter a sample was generated with.
@@ -113,6 +118,10 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 		if q.init != nil {
 			out[i].Params.InitImage, out[i].Params.Strength = q.InitImageSource, q.Strength
 		}
+		if q.control != nil {
+			pp := &out[i].Params
+			pp.ControlNet, pp.ControlImage, pp.ControlScale = p.controlOrigin, q.ControlImageSource, q.ControlScale
+		}
 		if q.PAG.on() {
 			pp := &out[i].Params
 			pp.PAGScale, pp.PAGAdaptiveScale, pp.PAGBlocks = float64(q.PAG.Scale), float64(q.PAG.AdaptiveScale), q.PAG.Blocks
@@ -128,7 +137,8 @@ func (p *Pipeline) flowLoop(ctx context.Context, q request, c conds, emb, mask, 
 		return nil, err
 	}
 	req := DenoiseRequest{PromptEmbeds: emb, PromptMask: mask, Latents: lat, GuidanceScale: float32(q.Guidance), PAG: q.PAG,
-		OnStep: func(i, total int, _ *kernels.Tensor) { onStep(i, total) }}
+		Control: p.controlFor(q, lat.Dim(0)),
+		OnStep:  func(i, total int, _ *kernels.Tensor) { onStep(i, total) }}
 	if c.neg != nil {
 		n := lat.Dim(0)
 		if req.NegativeEmbeds, req.NegativeMask, err = stackPrompts([]embedding{*c.neg}, n, 0, n); err != nil {

@@ -59,6 +59,13 @@ type Request struct {
 	// PAG adds perturbed-attention guidance when PAG.Scale > 0 (not for
 	// Sprint pipelines; Blocks default to DefaultPAGBlocks; docs/pag.md).
 	PAG PAG
+	// ControlImage conditions a pipeline loaded with a ControlNet (required
+	// there), resized and cropped to the generation size; ControlScale is
+	// controlnet_conditioning_scale (default DefaultControlScale) and
+	// ControlImageSource names the image in the parameters.
+	ControlImage       image.Image
+	ControlScale       float64
+	ControlImageSource string
 }
 
 // Progress reports one finished step of a batch.
@@ -95,6 +102,7 @@ type request struct {
 	genH, genW int
 	samples    int
 	init       *kernels.Tensor // img2img: encoded init image ·scaling_factor·σ_d [1, C, h, w]
+	control    *kernels.Tensor // ControlNet: encoded control image ·scaling_factor [1, C, h, w]
 }
 
 func (p *Pipeline) defaults(r Request) (request, error) {
@@ -193,6 +201,9 @@ func (p *Pipeline) Generate(ctx context.Context, r Request) (*Result, error) {
 		return nil, fmt.Errorf("generate: a Sprint pipeline samples only with %s, not %q", SamplerSCM, q.Sampler)
 	}
 	if err := p.prepareInit(ctx, &q); err != nil {
+		return nil, err
+	}
+	if err := p.prepareControl(ctx, &q); err != nil {
 		return nil, err
 	}
 	res := &Result{GenWidth: q.genW, GenHeight: q.genH}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
+	"github.com/sanafarm/sanafarm/model/controlnet"
 	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/gemma2"
@@ -52,6 +53,12 @@ type Options struct {
 	// ImageToImage also loads the autoencoder's encoder, for requests with
 	// an init image (Sprint pipelines).
 	ImageToImage bool
+	// ControlNet, if set, is a SanaControlNetModel folder (config.json,
+	// diffusion_pytorch_model.safetensors) that conditions every request
+	// on its ControlImage; ControlNetOrigin names it in provenance. A
+	// SanaControlNetPipeline folder brings its own controlnet/.
+	ControlNet       fs.FS
+	ControlNetOrigin string
 }
 
 // Pipeline is a loaded Sana (or Sana-Sprint) diffusers pipeline folder.
@@ -76,6 +83,9 @@ type Pipeline struct {
 	lora      []LoRARef
 	loraScale float64
 	img2img   bool // the encoder is loaded (Options.ImageToImage)
+
+	control       *controlnet.Model // nil: no ControlNet
+	controlOrigin string
 }
 
 // modelIndex is the part of model_index.json the loader reads.
@@ -101,8 +111,8 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Pipeline, error) {
 	if err := weights.ReadConfig(fsys, "model_index.json", &idx); err != nil {
 		return nil, fmt.Errorf("loading pipeline: %w", err)
 	}
-	if idx.Class != ClassSanaPipeline && idx.Class != ClassSprintPipeline && idx.Class != ClassSprintImg2ImgPipeline {
-		return nil, fmt.Errorf("loading pipeline: model_index.json names %q, want %s, %s or %s", idx.Class, ClassSanaPipeline, ClassSprintPipeline, ClassSprintImg2ImgPipeline)
+	if idx.Class != ClassSanaPipeline && idx.Class != ClassSprintPipeline && idx.Class != ClassSprintImg2ImgPipeline && idx.Class != ClassControlNetPipeline {
+		return nil, fmt.Errorf("loading pipeline: model_index.json names %q, want %s, %s, %s or %s", idx.Class, ClassSanaPipeline, ClassSprintPipeline, ClassSprintImg2ImgPipeline, ClassControlNetPipeline)
 	}
 	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin, img2img: opts.ImageToImage}
 	if p.be == nil {
@@ -117,6 +127,7 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Pipeline, error) {
 	steps := []func() error{
 		func() error { return p.loadScheduler(fsys) },
 		func() error { return p.loadTransformer(fsys, opts) },
+		func() error { return p.loadControlNet(fsys, opts) },
 		func() error { return p.loadVAE(fsys, opts.Variant) },
 	}
 	if present(idx.TextEncoder) {
@@ -225,7 +236,7 @@ func (p *Pipeline) loadVAE(fsys fs.FS, variant string) error {
 		return err
 	}
 	parts := dcae.PartDecoder
-	if p.img2img {
+	if p.img2img || p.control != nil {
 		parts = dcae.PartAll
 	}
 	w, err := dcae.Load(cfg, ck, name, parts)
