@@ -127,6 +127,7 @@ type nodeFlags struct {
 	drainTimeout time.Duration
 	poll         time.Duration
 	allow        protocol.Access // --allow-read/--allow-write (node.go, dev.go)
+	resident     int
 }
 
 func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.Duration) {
@@ -137,11 +138,15 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "model mirror filled by `sanafarm models push` (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
+	fl.IntVar(&f.resident, "resident", 1, "loaded pipelines kept per slot (each model and each fused LoRA set of it counts; least recently used unloaded first)")
 }
 
 // checkBackend rejects a backend this binary does not have (a usage
 // error, before anything starts).
 func (f *nodeFlags) checkBackend() error {
+	if f.resident < 1 || f.resident > 64 {
+		return fmt.Errorf("--resident %d: want 1..64 pipelines per slot", f.resident)
+	}
 	name := firstOf(f.backend.name, "cpu")
 	if !slices.Contains(backendNames(), name) {
 		return fmt.Errorf("--backend %s: this binary has %s (CUDA needs make build-cuda)", name, strings.Join(backendNames(), ", "))
@@ -185,7 +190,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 			return nil, nil, err
 		}
 		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
-			GPU: gpuModel(f.backend.name, d, gpus)})
+			GPU: gpuModel(f.backend.name, d, gpus), Resident: f.resident})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)
 	}

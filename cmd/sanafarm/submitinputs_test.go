@@ -142,3 +142,12 @@ func checkInitColumn(t *testing.T, addr, dir, gray string) {
 		t.Errorf("init images by prompt %v, want the fox on %s and the cat on %s", seen, gray, white)
 	}
 }
+
+// TestNodeResidentFlag: --resident out of range is refused before the
+// node starts, naming the flag.
+func TestNodeResidentFlag(t *testing.T) {
+	code, _, stderr := sanafarm("node", "--resident", "0", "--nats", "nats://127.0.0.1:1")
+	if code == 0 || !strings.Contains(stderr, "--resident 0") {
+		t.Errorf("exit %d: %q", code, stderr)
+	}
+}
