@@ -11,8 +11,6 @@ import (
 	"path"
 	"slices"
 	"time"
-
-	"github.com/parquet-go/parquet-go"
 )
 
 // Manifest object names under a job's output prefix. The Parquet file is
@@ -123,52 +121,42 @@ func WriteManifestOf(ctx context.Context, store ManifestStore, prefix string, sh
 	return info, nil
 }
 
-func spoolManifest(ctx context.Context, store Reader, prefix string, shards int, opts ManifestOptions, jf, pf io.Writer) (int64, error) {
-	jw := bufio.NewWriterSize(jf, 256<<10)
-	pw := parquet.NewGenericWriter[ManifestRow](pf,
-		append(parquetWriterOptions(), parquet.MaxRowsPerRowGroup(manifestRowGroup))...)
-	var rows int64
-	buf := make([]ManifestRow, 0, 1024)
-	flush := func() error {
-		if _, err := pw.Write(buf); err != nil {
-			return fmt.Errorf("manifest parquet: %w", err)
-		}
-		buf = buf[:0]
-		if rows%manifestRowGroup == 0 {
-			return pw.Flush()
-		}
-		return nil
+func spoolManifest(ctx context.Context, store Reader, prefix string, shards int, opts ManifestOptions, jf, pf *os.File) (int64, error) {
+	rows, cols, err := spoolJSONL(ctx, store, prefix, shards, opts, jf)
+	if err != nil {
+		return rows, err
 	}
+	if _, err := jf.Seek(0, io.SeekStart); err != nil {
+		return rows, fmt.Errorf("manifest: %w", err)
+	}
+	return rows, writeManifestParquet(jf, pf, cols)
+}
+
+// spoolJSONL writes the manifest's JSONL, one shard's rows in memory at a
+// time, and returns the rows and the extra fields' column types.
+func spoolJSONL(ctx context.Context, store Reader, prefix string, shards int, opts ManifestOptions, jf io.Writer) (int64, extraColumns, error) {
+	jw := bufio.NewWriterSize(jf, 256<<10)
+	cols := extraColumns{}
+	var rows int64
 	for shard := range shards {
 		rs, err := manifestShard(ctx, store, prefix, shard, opts)
 		if err != nil {
-			return rows, err
+			return rows, nil, err
 		}
 		for _, r := range rs {
 			js, err := json.Marshal(r)
 			if err != nil {
-				return rows, fmt.Errorf("manifest: sample %d: %w", r.Index, err)
+				return rows, nil, fmt.Errorf("manifest: sample %d: %w", r.Index, err)
 			}
 			jw.Write(append(js, '\n'))
-			buf = append(buf, r)
+			cols.add(r.Extra)
 			rows++
-			if len(buf) == cap(buf) || rows%manifestRowGroup == 0 {
-				if err := flush(); err != nil {
-					return rows, err
-				}
-			}
 		}
 	}
-	if err := flush(); err != nil {
-		return rows, err
-	}
-	if err := pw.Close(); err != nil {
-		return rows, fmt.Errorf("manifest parquet: %w", err)
-	}
 	if err := jw.Flush(); err != nil {
-		return rows, fmt.Errorf("manifest jsonl: %w", err)
+		return rows, nil, fmt.Errorf("manifest jsonl: %w", err)
 	}
-	return rows, nil
+	return rows, cols, nil
 }
 
 // manifestShard returns a shard's rows: from its stats, or, for a shard

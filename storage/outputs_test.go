@@ -28,7 +28,11 @@ func outputsShard(t *testing.T, s Store, format string) ShardStats {
 	for i := int64(10); i < 13; i++ {
 		smp := testSample(i)
 		smp.ID, smp.Steps, smp.Guidance, smp.Sampler = fmt.Sprintf("row-%d", i), 20, 4.5, "flow_dpm_solver"
-		smp.Extra = map[string]json.RawMessage{"aesthetic": json.RawMessage(fmt.Sprint(i)), "tag": json.RawMessage(`"x"`)}
+		smp.Extra = map[string]json.RawMessage{"aesthetic": json.RawMessage(fmt.Sprint(i)), "tag": json.RawMessage(`"x"`),
+			"nsfw": json.RawMessage(`false`), "mixed": json.RawMessage(`1`)}
+		if i == 12 { // widens aesthetic to DOUBLE, mixed to JSON text
+			smp.Extra["aesthetic"], smp.Extra["mixed"] = json.RawMessage(`12.5`), json.RawMessage(`"one"`)
+		}
 		if err := w.Write(ctx, smp); err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +175,7 @@ func TestShardParquetAndManifest(t *testing.T) {
 	}
 	r := rows[1]
 	if r.Job != "j-9" || r.ID != "row-11" || r.Model != "Sana_600M" || r.Revision != "abc123" || r.Steps != 20 ||
-		r.Guidance != 4.5 || r.Sampler != "flow_dpm_solver" || r.Extra != `{"aesthetic":11,"tag":"x"}` ||
+		r.Guidance != 4.5 || r.Sampler != "flow_dpm_solver" || r.Extra != `{"aesthetic":11,"mixed":1,"nsfw":false,"tag":"x"}` ||
 		r.StartedAt.IsZero() || r.FinishedAt.Sub(r.StartedAt) != 2500*time.Millisecond ||
 		rows[3].Status != StatusFailed || rows[3].Reason != "nan in latents" {
 		t.Fatalf("shard parquet rows %+v", rows)
@@ -207,12 +211,20 @@ func checkWithDuckDB(t *testing.T, dir string) {
 			WHERE column_name IN ('steps', 'guidance_scale', 'started_at', 'seed', 'extra') ORDER BY column_name`,
 			filepath.Join(dir, "manifest.parquet")),
 	}
+	q["extras"] = fmt.Sprintf(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('%s'))
+			WHERE column_name LIKE 'extra_%%' ORDER BY column_name`, filepath.Join(dir, "manifest.parquet"))
+	q["extra_values"] = fmt.Sprintf(`SELECT sum(extra_aesthetic) AS a, bool_or(extra_nsfw) AS nsfw,
+			string_agg(extra_mixed, ',' ORDER BY index) AS mixed, count(extra_tag) AS tags FROM read_parquet('%s')`,
+		filepath.Join(dir, "manifest.parquet"))
 	got := duckDB(t, q)
 	b, _ := json.Marshal(got)
 	// extra is a plain string column: parquet-go v0.32 panics writing an
 	// optional column with the JSON logical type.
 	span := `{"days":0,"micros":"2500000","months":0}`
-	want := `{"file":[{"created_by":"` + CreatedBy() + `"}],"meta":[{"compression":"ZSTD"}],` +
+	want := `{"extra_values":[{"a":33.5,"mixed":"1,1,\"one\"","nsfw":false,"tags":"3"}],` +
+		`"extras":[{"column_name":"extra_aesthetic","column_type":"DOUBLE"},{"column_name":"extra_mixed","column_type":"VARCHAR"},` +
+		`{"column_name":"extra_nsfw","column_type":"BOOLEAN"},{"column_name":"extra_tag","column_type":"VARCHAR"}],` +
+		`"file":[{"created_by":"` + CreatedBy() + `"}],"meta":[{"compression":"ZSTD"}],` +
 		`"rows":[{"g":null,"id":null,"n":"10","span":null,"status":"cancelled","steps":null,"tag":null},` +
 		`{"g":null,"id":null,"n":"1","span":` + span + `,"status":"failed","steps":null,"tag":null},` +
 		`{"g":4.5,"id":"row-12","n":"3","span":` + span + `,"status":"ok","steps":20,"tag":"x"}],` +

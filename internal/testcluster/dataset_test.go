@@ -553,13 +553,15 @@ func wholeTar(info storage.ObjectInfo, body []byte) string {
 	return ""
 }
 
-// checkKeys checks that the output holds exactly one tar and one stats
-// object per shard and the two manifests: nothing duplicated or left over.
+// checkKeys checks that the output holds exactly one tar, one Parquet and
+// one stats object per shard and the two manifests: nothing duplicated or
+// left over.
 func checkKeys(ctx context.Context, t *testing.T, out storage.Store, shards int) {
 	t.Helper()
 	want := map[string]bool{storage.ManifestJSONL: true, storage.ManifestParquet: true}
 	for s := range shards {
 		want[storage.TarKey("", s)], want[storage.StatsKey("", s)] = true, true
+		want[storage.ShardParquetKey("", s)] = true
 	}
 	var got []string
 	for o, err := range out.List(ctx, "") {
