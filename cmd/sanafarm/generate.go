@@ -33,6 +33,8 @@ type generateFlags struct {
 	nvConfig, nvCheckpoint                 string // --config, --checkpoint (NVlabs layout)
 	pagScale, pagAdaptive                  float64
 	pagLayers                              []int
+	controlnet, controlImage               string
+	controlScale                           float64
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -77,6 +79,9 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.Float64Var(&f.pagScale, "pag-scale", 0, "perturbed-attention guidance scale (0: off; docs/pag.md)")
 	fl.Float64Var(&f.pagAdaptive, "pag-adaptive-scale", 0, "PAG scale decrease per timestep from 1000 (diffusers' pag_adaptive_scale)")
 	fl.IntSliceVar(&f.pagLayers, "pag-layers", nil, "transformer blocks perturbed by PAG, e.g. 7,8 (default 0)")
+	fl.StringVar(&f.controlnet, "controlnet", "", "SanaControlNetModel folder or hf://OWNER/REPO (needs --control-image; docs/controlnet.md)")
+	fl.StringVar(&f.controlImage, "control-image", "", "PNG or JPEG control image for --controlnet, resized and cropped to the generation size")
+	fl.Float64Var(&f.controlScale, "controlnet-scale", 0, "controlnet_conditioning_scale (default 1.0)")
 	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
@@ -95,6 +100,9 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	if f.nvConfig != "" || f.nvCheckpoint != "" {
+		if f.controlnet != "" || f.controlImage != "" {
+			return fmt.Errorf("--controlnet/--control-image work with --model pipelines, not with --config/--checkpoint")
+		}
 		return runGenerateNVlabs(ctx, f, log, stdout, stderr)
 	}
 	dir, err := resolveModel(ctx, f.model, f.variant, stderr)
@@ -107,6 +115,13 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 		return err
 	}
 	req := generateRequest(f, preset, isPreset)
+	cn, err := resolveControlNet(ctx, f.controlnet, stderr)
+	if err != nil {
+		return err
+	}
+	if err := controlRequest(f, &req); err != nil {
+		return err
+	}
 	if f.initImage != "" {
 		if req.InitImage, err = readInitImage(f.initImage); err != nil {
 			return err
@@ -121,7 +136,7 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	p, err := sana.Load(ctx, os.DirFS(dir), sana.Options{
 		Backend: be, Variant: pick(f.variant, preset.Variant),
 		Tokenizer: sana.LoadTokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset), LoRA: loras,
-		ImageToImage: f.initImage != "",
+		ImageToImage: f.initImage != "", ControlNet: cn, ControlNetOrigin: f.controlnet,
 	})
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", dir, err)
