@@ -35,8 +35,8 @@ func (s *Scheduler) Placeable(st State, job protocol.Job, node protocol.NodeInfo
 	for _, g := range node.GPUs {
 		largest = max(largest, g.MemoryTotal)
 	}
-	if need := s.modelMemory(job.Spec.Model); largest < need {
-		return fmt.Errorf("model %s needs about %d GiB, its largest GPU has %d GiB", job.Spec.Model, need>>30, largest>>30)
+	if need := s.modelMemory(memoryName(job.Spec)); largest < need {
+		return fmt.Errorf("model %s needs about %d GiB, its largest GPU has %d GiB", memoryName(job.Spec), need>>30, largest>>30)
 	}
 	return nil
 }

@@ -52,6 +52,7 @@
 package scheduler
 
 import (
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -175,7 +176,17 @@ func (s *Scheduler) eligible(st State, job protocol.Job, node protocol.NodeInfo,
 		return false // a node of an earlier release would ignore the job's inputs
 	}
 	// A resident model costs no new memory; CPU nodes hold any model.
-	return len(node.GPUs) == 0 || resident || node.FreeMemory() >= s.modelMemory(job.Spec.Model)
+	return len(node.GPUs) == 0 || resident || node.FreeMemory() >= s.modelMemory(memoryName(job.Spec))
+}
+
+// memoryName is the name a job's memory is estimated from: its model, or
+// an NVlabs checkpoint's file name (Sana_1600M_1024px.pth names its size).
+func memoryName(spec protocol.JobSpec) string {
+	if spec.Model != "" || spec.Checkpoint == "" {
+		return spec.Model
+	}
+	b := path.Base(spec.Checkpoint)
+	return strings.TrimSuffix(b, path.Ext(b))
 }
 
 // residentSet expands the node's resident models with their aliases.

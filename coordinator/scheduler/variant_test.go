@@ -78,3 +78,15 @@ func TestLoRAJobNeedsFeature(t *testing.T) {
 		t.Errorf("new node got %v", got)
 	}
 }
+
+// TestNVlabsJobMemory: an NVlabs job's memory is estimated from its
+// checkpoint's file name.
+func TestNVlabsJobMemory(t *testing.T) {
+	spec := protocol.JobSpec{Config: "/c.yaml", Checkpoint: "hf://Efficient-Large-Model/Sana_1600M_4Kpx_BF16/checkpoints/Sana_1600M_4Kpx_BF16.pth"}
+	if got, want := memoryName(spec), "Sana_1600M_4Kpx_BF16"; got != want {
+		t.Fatalf("memoryName = %q, want %q", got, want)
+	}
+	if got, want := ModelMemory(memoryName(spec)), ModelMemory("org/Sana_1600M_4Kpx_BF16_diffusers"); got != want || got <= memUnknown {
+		t.Errorf("memory %d GiB, want %d GiB", got>>30, want>>30)
+	}
+}
