@@ -75,6 +75,9 @@ func preparePAG(ctx context.Context, m Transformer, req DenoiseRequest, emb, mas
 	if err != nil {
 		return nil, err
 	}
+	if cd.B != emb.Dim(0) { // a batch-split parallel model holds only its rows: "the last B" would be wrong
+		return nil, fmt.Errorf("denoise: PAG needs the whole batch on one model; this transformer holds %d of %d samples", cd.B, emb.Dim(0))
+	}
 	return cd.WithPAG(req.PAG.Blocks, req.PromptEmbeds.Dim(0)), nil
 }
 

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/dit"
 )
 
 // TestTinyPAG generates with PAG on sana-tiny: the image changes, the
@@ -57,5 +60,33 @@ func TestGuide(t *testing.T) {
 	}
 	if s := (PAG{Scale: 1, AdaptiveScale: 0.01}).scaleAt(0); s != 0 {
 		t.Errorf("adaptive scale floors at 0, got %v", s)
+	}
+}
+
+// partialCond prepares only the first caption row, as a batch-split
+// parallel model's rank does.
+type partialCond struct{ Transformer }
+
+func (p partialCond) PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*dit.Cond, error) {
+	e, _ := enc.Slice(0, 1)
+	m, _ := mask.Slice(0, 1)
+	return p.Transformer.PrepareCond(ctx, e, m)
+}
+
+// TestPAGRefusesPartialBatch: with a transformer that holds only part of
+// the batch, "the last B samples" would perturb the wrong rows: an error.
+func TestPAGRefusesPartialBatch(t *testing.T) {
+	p := loadTiny(t, TinyOptions{})
+	c := p.dit.Config()
+	s, err := p.newSampler("", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := DenoiseRequest{
+		PromptEmbeds: kernels.MustNew(kernels.Float32, 1, 4, c.CaptionChannels), PromptMask: kernels.MustNew(kernels.Int64, 1, 4),
+		Latents: kernels.MustNew(kernels.Float32, 1, c.InChannels, 2, 2), GuidanceScale: 1, PAG: PAG{Scale: 2, Blocks: []int{0}},
+	}
+	if _, err := Denoise(context.Background(), partialCond{p.dit}, s, req); err == nil || !strings.Contains(err.Error(), "whole batch") {
+		t.Errorf("error %v, want one about the whole batch", err)
 	}
 }
