@@ -109,6 +109,15 @@ func TestExecutorLoRA(t *testing.T) {
 	if len(models) != 2 || models[0] != spec.VariantKey() || models[1] != sana.TinyPreset {
 		t.Errorf("resident %q, want [%s %s]", models, spec.VariantKey(), sana.TinyPreset)
 	}
+	// Resuming: the same LoRA job is reused; another weight is not.
+	a0 := assignment(spec, "j-lora", 0, 2)
+	if info, err := exec.Execute(context.Background(), a0, func(int) {}); err != nil || !info.Reused {
+		t.Errorf("same LoRA job: reused %v, %v", info.Reused, err)
+	}
+	spec.LoRAs[0].Weight = 0.6
+	if info, err := exec.Execute(context.Background(), assignment(spec, "j-lora", 0, 3), func(int) {}); err != nil || info.Reused {
+		t.Errorf("changed LoRA weight: reused %v, %v", info.Reused, err)
+	}
 }
 
 // TestExecutorRefusesInputsOutsideAllowList: a LoRA or init image outside
