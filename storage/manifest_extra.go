@@ -108,39 +108,77 @@ func manifestSchema(cols extraColumns) *parquet.Schema {
 	return parquet.NewSchema("manifest", g)
 }
 
-// writeManifestParquet converts the spooled JSONL to Parquet: with no
-// extra fields as ManifestRow structs, else as rows of manifestSchema.
+// writeManifestParquet converts the spooled JSONL to Parquet.
 func writeManifestParquet(jf io.Reader, pf io.Writer, cols extraColumns) error {
-	opts := append(parquetWriterOptions(), parquet.MaxRowsPerRowGroup(manifestRowGroup))
 	sc := bufio.NewScanner(jf)
 	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var write func(ManifestRow) error
-	var closeW func() error
-	if len(cols) == 0 {
-		w := parquet.NewGenericWriter[ManifestRow](pf, opts...)
-		write = func(r ManifestRow) error { _, err := w.Write([]ManifestRow{r}); return err }
-		closeW = w.Close
-	} else {
-		w := parquet.NewGenericWriter[any](pf, append(opts, manifestSchema(cols))...)
-		write = func(r ManifestRow) error { _, err := w.Write([]any{rowMap(r, cols)}); return err }
-		closeW = w.Close
-	}
+	w := newRowWriter(pf, cols, parquet.MaxRowsPerRowGroup(manifestRowGroup))
 	for sc.Scan() {
 		var r ManifestRow
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return fmt.Errorf("manifest parquet: rereading the spooled rows: %w", err)
 		}
-		if err := write(r); err != nil {
+		if err := w.write(r); err != nil {
 			return fmt.Errorf("manifest parquet: %w", err)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("manifest parquet: rereading the spooled rows: %w", err)
 	}
-	if err := closeW(); err != nil {
+	if err := w.close(); err != nil {
 		return fmt.Errorf("manifest parquet: %w", err)
 	}
 	return nil
+}
+
+// rowWriter writes ManifestRows as Parquet, 1024 at a time: with no
+// extra fields as structs, else as rows of manifestSchema(cols).
+type rowWriter struct {
+	buf   []ManifestRow
+	flush func([]ManifestRow) error
+	done  func() error
+}
+
+func newRowWriter(pf io.Writer, cols extraColumns, more ...parquet.WriterOption) *rowWriter {
+	opts := append(parquetWriterOptions(), more...)
+	rw := &rowWriter{buf: make([]ManifestRow, 0, 1024)}
+	if len(cols) == 0 {
+		w := parquet.NewGenericWriter[ManifestRow](pf, opts...)
+		rw.flush = func(rs []ManifestRow) error { _, err := w.Write(rs); return err }
+		rw.done = w.Close
+		return rw
+	}
+	w := parquet.NewGenericWriter[any](pf, append(opts, manifestSchema(cols))...)
+	ms := make([]any, 0, cap(rw.buf))
+	rw.flush = func(rs []ManifestRow) error {
+		ms = ms[:0]
+		for _, r := range rs {
+			ms = append(ms, rowMap(r, cols))
+		}
+		_, err := w.Write(ms)
+		return err
+	}
+	rw.done = w.Close
+	return rw
+}
+
+func (w *rowWriter) write(r ManifestRow) error {
+	w.buf = append(w.buf, r)
+	if len(w.buf) < cap(w.buf) {
+		return nil
+	}
+	err := w.flush(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func (w *rowWriter) close() error {
+	if len(w.buf) > 0 {
+		if err := w.flush(w.buf); err != nil {
+			return err
+		}
+	}
+	return w.done()
 }
 
 // opt is v, or nil (a null) for the zero value, as the struct writer

@@ -96,14 +96,21 @@ var buildVersion = sync.OnceValues(func() (string, string) {
 })
 
 // shardParquet encodes a shard's rows (samples and failures, in index
-// order) as Parquet.
+// order) as Parquet, the extra fields typed as in the manifest.
 func shardParquet(st ShardStats) ([]byte, error) {
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[ManifestRow](&buf, parquetWriterOptions()...)
-	if _, err := w.Write(shardRows(st)); err != nil {
-		return nil, fmt.Errorf("shard %05d parquet: %w", st.Shard, err)
+	rows := shardRows(st)
+	cols := extraColumns{}
+	for _, r := range rows {
+		cols.add(r.Extra)
 	}
-	if err := w.Close(); err != nil {
+	var buf bytes.Buffer
+	w := newRowWriter(&buf, cols)
+	for _, r := range rows {
+		if err := w.write(r); err != nil {
+			return nil, fmt.Errorf("shard %05d parquet: %w", st.Shard, err)
+		}
+	}
+	if err := w.close(); err != nil {
 		return nil, fmt.Errorf("shard %05d parquet: %w", st.Shard, err)
 	}
 	return buf.Bytes(), nil

@@ -216,6 +216,7 @@ func checkWithDuckDB(t *testing.T, dir string) {
 	q["extra_values"] = fmt.Sprintf(`SELECT sum(extra_aesthetic) AS a, bool_or(extra_nsfw) AS nsfw,
 			string_agg(extra_mixed, ',' ORDER BY index) AS mixed, count(extra_tag) AS tags FROM read_parquet('%s')`,
 		filepath.Join(dir, "manifest.parquet"))
+	q["shard_extras"] = strings.ReplaceAll(q["extras"], "manifest.parquet", "00002.parquet")
 	got := duckDB(t, q)
 	b, _ := json.Marshal(got)
 	// extra is a plain string column: parquet-go v0.32 panics writing an
@@ -231,6 +232,10 @@ func checkWithDuckDB(t *testing.T, dir string) {
 		`"types":[{"column_name":"extra","column_type":"VARCHAR"},{"column_name":"guidance_scale","column_type":"DOUBLE"},` +
 		`{"column_name":"seed","column_type":"UBIGINT"},{"column_name":"started_at","column_type":"TIMESTAMP WITH TIME ZONE"},` +
 		`{"column_name":"steps","column_type":"INTEGER"}]}`
+	shardExtras := `"shard_extras":[{"column_name":"extra_aesthetic","column_type":"DOUBLE"},` +
+		`{"column_name":"extra_mixed","column_type":"VARCHAR"},{"column_name":"extra_nsfw","column_type":"BOOLEAN"},` +
+		`{"column_name":"extra_tag","column_type":"VARCHAR"}],`
+	want = strings.Replace(want, `"types":`, shardExtras+`"types":`, 1)
 	if string(b) != want {
 		t.Fatalf("duckdb read:\n%s\nwant\n%s", b, want)
 	}
@@ -278,4 +283,50 @@ func duckDB(t *testing.T, queries map[string]string) map[string][]map[string]any
 		t.Fatalf("duckdb output %s: %v", out, err)
 	}
 	return got
+}
+
+// TestManifestManyRows: rows are written in batches (more than one of
+// them here), with and without extra columns, and all arrive in order.
+func TestManifestManyRows(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	ctx := context.Background()
+	s, _ := newLocal(t)
+	w := NewWebDatasetWriter(s, "", 0)
+	for i := range int64(1100) {
+		smp := testSample(i)
+		smp.Extra = map[string]json.RawMessage{"n": json.RawMessage(fmt.Sprint(i))}
+		if err := w.Write(ctx, smp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Finish(ctx, ShardStats{Job: "j", Start: 0, End: 1100}); err != nil {
+		t.Fatal(err)
+	}
+	for _, withShard := range []bool{true, false} {
+		opts := ManifestOptions{Job: "j", Unfinished: func(shard int) (ShardOutcome, bool) {
+			return ShardOutcome{Start: 1100, End: 3100, Status: "cancelled"}, shard == 1 || !withShard
+		}}
+		shards := 2
+		if !withShard { // no extras at all: the struct writer
+			opts.Unfinished = func(int) (ShardOutcome, bool) { return ShardOutcome{Start: 0, End: 3000, Status: "cancelled"}, true }
+			shards = 1
+		}
+		info, err := WriteManifestOf(ctx, s, "", shards, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pq := readObject(t, s, ManifestParquet)
+		rows, err := parquet.Read[ManifestRow](bytes.NewReader(pq), int64(len(pq)))
+		if err != nil || int64(len(rows)) != info.Rows || (withShard && info.Rows != 3100) || (!withShard && info.Rows != 3000) {
+			t.Fatalf("%d rows of %d: %v", len(rows), info.Rows, err)
+		}
+		for i, r := range rows {
+			if r.Index != int64(i) {
+				t.Fatalf("row %d has index %d", i, r.Index)
+			}
+		}
+		if withShard && rows[1099].Extra != `{"n":1099}` {
+			t.Fatalf("row 1099 extra %q", rows[1099].Extra)
+		}
+	}
 }
