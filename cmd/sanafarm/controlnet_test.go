@@ -75,3 +75,22 @@ func TestGenerateControlNet(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenCommandIssue17 runs `sanafarm golden` on the PAG and ControlNet
+// cases: every line passes.
+func TestGoldenCommandIssue17(t *testing.T) {
+	var out, errb bytes.Buffer
+	args := []string{"golden", "../../testdata/golden/pipeline_pag", "../../testdata/golden/controlnet_sana", "../../testdata/golden/pipeline_controlnet"}
+	if code := run(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, l := range []string{"PASS pipeline_pag[latents]", "PASS pipeline_pag[nocfg][latents]", "PASS controlnet_sana max_abs=",
+		"PASS pipeline_controlnet[controlnet]", "PASS pipeline_controlnet[decoded]", "PASS pipeline_controlnet[scale0][latents]"} {
+		if !strings.Contains(out.String(), l) {
+			t.Errorf("stdout lacks %q:\n%s", l, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "PASS "); n != 15 {
+		t.Errorf("%d PASS lines, want 15:\n%s", n, out.String())
+	}
+}
