@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +53,53 @@ func TestPNGTextChunkType(t *testing.T) {
 				t.Fatalf("read back %q: %v", got["parameters"], err)
 			}
 		})
+	}
+}
+
+// TestPNGTextPython reads our text chunks back with a PNG chunk parser
+// written against the PNG specification in Python's standard library
+// (struct, zlib.crc32), independently of ReadPNGText.
+func TestPNGTextPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	var buf bytes.Buffer
+	text := map[string]string{"parameters": `{"prompt":"a café","sample_seed":7}`, "Comment": "☕ pour-over"}
+	if err := EncodePNG(&buf, image.NewRGBA(image.Rect(0, 0, 2, 2)), text); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "a.png")
+	if err := os.WriteFile(f, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import json, struct, sys, zlib
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"\x89PNG\r\n\x1a\n"
+p, out = 8, {}
+while p < len(b):
+    n, typ = struct.unpack(">I4s", b[p:p+8])
+    data = b[p+8:p+8+n]
+    assert zlib.crc32(typ + data) == struct.unpack(">I", b[p+8+n:p+12+n])[0], typ
+    if typ == b"tEXt":
+        k, v = data.split(b"\0", 1)
+        out[k.decode("latin-1")] = ["tEXt", v.decode("latin-1")]
+    elif typ == b"iTXt":
+        k, rest = data.split(b"\0", 1)
+        assert rest[0] == 0  # uncompressed
+        lang, rest = rest[2:].split(b"\0", 1)
+        tk, v = rest.split(b"\0", 1)
+        out[k.decode("latin-1")] = ["iTXt", v.decode("utf-8")]
+    p += 12 + n
+print(json.dumps(out, ensure_ascii=False))
+`
+	got, err := exec.Command(py, "-c", script, f).Output()
+	if err != nil {
+		t.Fatalf("python: %v", err)
+	}
+	want := `{"Comment": ["iTXt", "☕ pour-over"], "parameters": ["tEXt", "{\"prompt\":\"a café\",\"sample_seed\":7}"]}`
+	if strings.TrimSpace(string(got)) != want {
+		t.Fatalf("python read %s, want %s", got, want)
 	}
 }
