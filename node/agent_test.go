@@ -154,6 +154,16 @@ func TestAgentRunsTasksOnTinyPipeline(t *testing.T) {
 	}
 }
 
+func mustLocal(t *testing.T, dir string) *storage.Local {
+	t.Helper()
+	s, err := storage.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // checkSamplesMatchGenerate compares the written samples with what
 // `sanafarm generate` computes for the same prompts, seed and settings
 // (its request: preset defaults, image i of prompt-major samples).
@@ -187,6 +197,15 @@ func checkSamplesMatchGenerate(t *testing.T, tinyDir, out string, spec protocol.
 		if err != nil || !strings.Contains(text["parameters"], `"seed":11`) || !strings.Contains(text["parameters"], ref.Images[i].Prompt) ||
 			!strings.Contains(text["parameters"], seed) || !bytes.Contains(b, []byte("tEXtparameters\x00")) {
 			t.Errorf("sample %d parameters %q: %v", i, text["parameters"], err)
+		}
+		// The stats (and the shard's Parquet beside them) carry the settings.
+		st, err := storage.ReadStats(context.Background(), mustLocal(t, out), "", shard)
+		if err != nil || st.Samples[int(i-st.Start)].Steps != 2 || st.Samples[int(i-st.Start)].Sampler == "" ||
+			st.Samples[int(i-st.Start)].Seed != ref.Images[i].Params.SampleSeed || st.Count != int(st.End-st.Start) {
+			t.Errorf("sample %d stats %+v: %v", i, st, err)
+		}
+		if _, err := os.Stat(filepath.Join(out, storage.ShardParquetKey("", shard))); err != nil {
+			t.Errorf("shard %d parquet: %v", shard, err)
 		}
 		meta, err := os.ReadFile(filepath.Join(out, storage.ShardDir("", shard), storage.SampleKey(i)+".json"))
 		if err != nil || !strings.Contains(string(meta), `"node": "n1"`) {
