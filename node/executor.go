@@ -55,11 +55,12 @@ type PipelineConfig struct {
 // prompt i / images_per_prompt, so its pixels equal those of image i of
 // `sanafarm generate` with the same seed, prompts and settings.
 type PipelineExecutor struct {
-	cfg   PipelineConfig
-	log   *slog.Logger
-	cache *pipelineCache
-	facts factsCache
-	allow protocol.Access // cfg.Allow with symlinks resolved (guardOpeners)
+	cfg      PipelineConfig
+	log      *slog.Logger
+	cache    *pipelineCache
+	facts    factsCache
+	allow    protocol.Access // cfg.Allow with symlinks resolved (guardOpeners)
+	adapters adapterCache
 
 	generated, reused atomic.Int64
 	staged            sync.Map // stagedKey → true: attempts with staged objects

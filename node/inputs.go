@@ -89,13 +89,10 @@ func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec
 		if protocol.HubURL(src) && strings.Count(strings.TrimPrefix(src, hub.URLScheme), "/") == 1 {
 			src += "/" + defaultLoRAFile
 		}
-		b, err := e.readInput(ctx, fmt.Sprintf("loras[%d].url", i), src, maxLoRABytes)
+		field := fmt.Sprintf("loras[%d].url", i)
+		a, err := e.readLoRA(ctx, field, l.URL, src)
 		if err != nil {
-			return nil, err
-		}
-		a, err := lora.Parse(l.URL, b)
-		if err != nil {
-			return nil, fmt.Errorf("loras[%d]: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		in.loras.Adapters = append(in.loras.Adapters, lora.Weighted{Adapter: a, Weight: l.EffectiveWeight()})
 	}

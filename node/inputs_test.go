@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sanafarm/sanafarm/model/lora"
 	"github.com/sanafarm/sanafarm/model/sana"
@@ -136,5 +137,40 @@ func TestExecutorRefusesInputsOutsideAllowList(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "refused") {
 			t.Errorf("%s: err = %v", field, err)
 		}
+	}
+}
+
+// TestAdapterCache: a job's LoRA file is parsed once while it is
+// unchanged (not again for every shard), and read again once it changes.
+func TestAdapterCache(t *testing.T) {
+	b, err := os.ReadFile(goldenLoRA(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "l.safetensors")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Logger: testLogger(t)})
+	defer exec.Close()
+	spec := tinySpec(t.TempDir(), "a red fox")
+	spec.LoRAs = []protocol.LoRA{{URL: file}}
+	read := func() *lora.Adapter {
+		in, err := exec.readInputs(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.loras.Adapters[0].Adapter
+	}
+	first := read()
+	if read() != first {
+		t.Error("an unchanged adapter was parsed again")
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(file, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if read() == first {
+		t.Error("a changed adapter file came from the cache")
 	}
 }
