@@ -137,7 +137,8 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Allow: &allow, ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, Logger: log})
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Allow: &allow, Logger: log,
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}
