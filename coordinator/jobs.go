@@ -19,6 +19,7 @@ import (
 // submit idempotent: resubmitting the same spec under the same id returns
 // the existing job (clients retry with it after a leader change).
 func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error) {
+	spec = spec.ExpandPreset() // stored, scheduled and run as its config and checkpoint (docs/nvlabs.md)
 	if err := validateSpec(spec, nil); err != nil {
 		return protocol.Job{}, err
 	}

@@ -187,6 +187,9 @@ func (e *PipelineExecutor) fetchHub(ctx context.Context, field, raw string) (str
 func (e *PipelineExecutor) nvlabsFiles(ctx context.Context, spec protocol.JobSpec) (*nvlabsFiles, error) {
 	nv := &nvlabsFiles{}
 	local := func(field, raw string) (string, error) {
+		if field == "config" && nvlabs.IsBuiltin(raw) { // an NVlabs preset's (docs/nvlabs.md)
+			return nvlabs.BuiltinFile(raw)
+		}
 		if protocol.HubURL(raw) {
 			return e.fetchHub(ctx, field, raw)
 		}

@@ -146,10 +146,26 @@ func (s JobSpec) validateNVlabs(add addFunc) {
 		if f.v == "" {
 			continue
 		}
+		if f.name == "config" && strings.HasPrefix(f.v, NVlabsConfigPrefix) {
+			if !builtinConfig(f.v) {
+				add(f.name, textSummary(f.v), "not a built-in config (those of the NVlabs presets, see sanafarm models list)")
+			}
+			continue
+		}
 		if err := checkModelURL(f.v, true, false); err != nil {
 			add(f.name, textSummary(redactURL(f.v)), err.Error())
 		}
 	}
+}
+
+// builtinConfig reports whether ref is the config of an NVlabs preset.
+func builtinConfig(ref string) bool {
+	for _, p := range Presets() {
+		if p.NVlabs() && p.Config == ref {
+			return true
+		}
+	}
+	return false
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
@@ -167,7 +183,9 @@ func (s JobSpec) ModelFiles() (fields, urls []string) {
 		addURL(fmt.Sprintf("loras[%d].url", i), l.URL)
 	}
 	addURL("init_image", s.InitImage)
-	addURL("config", s.Config)
+	if !builtinConfig(s.Config) { // embedded in sanafarm, not read from a location
+		addURL("config", s.Config)
+	}
 	addURL("checkpoint", s.Checkpoint)
 	return fields, urls
 }
@@ -187,7 +205,7 @@ func (a Access) checkModelFiles(s JobSpec) ValidationError {
 // CheckModelFile checks one of a job's model files (field as ModelFiles
 // names it) against Read; hf:// URLs pass.
 func (a Access) CheckModelFile(field, raw string) error {
-	if HubURL(raw) {
+	if HubURL(raw) || (field == "config" && builtinConfig(raw)) {
 		return nil
 	}
 	return a.check(field, raw, a.Read, "--allow-read")

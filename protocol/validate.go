@@ -39,6 +39,7 @@ func CheckJobID(id JobID) error {
 // Validate checks a job spec and returns every problem as a
 // ValidationError (nil when valid).
 func (s JobSpec) Validate() error {
+	s = s.ExpandPreset() // an NVlabs preset is checked as its config and checkpoint
 	var v ValidationError
 	add := func(field, value, problem string) {
 		v = append(v, FieldError{Field: field, Value: value, Problem: problem})

@@ -22,6 +22,10 @@ func TestModelMemory(t *testing.T) {
 		{"sana-1600m-2k", 16},
 		{"sana-1600m-4k", 24},
 		{"sana1.5-4800m-1024", 24},
+		{"sana-600m-512-nvlabs", 6},
+		{"sana-600m-1024-nvlabs", 6},
+		{"sana-1600m-512-nvlabs", 12},
+		{"sana-1600m-1024-nvlabs", 12},
 		// Repo ids, presets' and others.
 		{"Efficient-Large-Model/Sana_600M_512px_diffusers", 6},
 		{"Efficient-Large-Model/Sana_Sprint_0.6B_1024px_diffusers", 6},

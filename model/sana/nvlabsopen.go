@@ -109,6 +109,10 @@ func resolveNVlabs(ctx context.Context, h Fetcher, refs NVlabsRefs, variant stri
 // fetchRef returns the local path of a path or hf:// URL and, for a Hub
 // file, its LFS sha256 ("" when unknown).
 func fetchRef(ctx context.Context, h Fetcher, ref string) (string, string, error) {
+	if nvlabs.IsBuiltin(ref) { // an NVlabs preset's config, embedded (docs/nvlabs.md)
+		p, err := nvlabs.BuiltinFile(ref)
+		return p, "", err
+	}
 	if !hub.IsURL(ref) {
 		if _, err := os.Stat(ref); err != nil {
 			return "", "", err

@@ -125,8 +125,8 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: Sprint default steps %d, want 2", p.Name, p.Steps)
 		}
 	}
-	if len(seen) != 11 {
-		t.Errorf("%d presets, want 11", len(seen))
+	if len(seen) != 15 { // 10 diffusers, 4 NVlabs (docs/nvlabs.md), sana-tiny
+		t.Errorf("%d presets, want 15", len(seen))
 	}
 	if _, err := LookupPreset("sana-9000"); err == nil || !strings.Contains(err.Error(), "sana-600m-512") {
 		t.Errorf("unknown preset error should list valid names: %v", err)
