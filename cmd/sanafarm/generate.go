@@ -99,6 +99,10 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if f.verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	f, err := expandNVlabsPreset(f)
+	if err != nil {
+		return err
+	}
 	if f.nvConfig != "" || f.nvCheckpoint != "" {
 		if f.controlnet != "" || f.controlImage != "" {
 			return fmt.Errorf("--controlnet/--control-image work with --model pipelines, not with --config/--checkpoint")

@@ -137,6 +137,10 @@ func offlineConfig() hub.Config {
 
 // cached reports whether every file a preset needs is already local.
 func cached(ctx context.Context, offline *hub.Client, p sana.Preset) bool {
+	if p.NVlabs() { // the .pth; the text encoder and VAE are fetched at load
+		_, _, err := offline.DownloadURL(ctx, p.Checkpoint)
+		return err == nil
+	}
 	if p.Repo == "" {
 		dir, err := tinyDir()
 		return err == nil && sana.TinyComplete(dir)
@@ -174,6 +178,9 @@ func resolveModel(ctx context.Context, model, variant string, progress io.Writer
 	}
 	if p.Repo == "" {
 		return ensureTiny()
+	}
+	if p.NVlabs() { // no diffusers folder: generate and jobs load its config and .pth (docs/nvlabs.md)
+		return "", fmt.Errorf("model %s is an NVlabs preset (config %s, checkpoint %s), not a diffusers pipeline folder; use it with generate --model or in a job", p.Name, p.Config, p.Checkpoint)
 	}
 	if variant == "" {
 		variant = p.Variant

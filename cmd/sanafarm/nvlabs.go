@@ -18,6 +18,22 @@ const (
 	nvlabsGuidance = 4.5
 )
 
+// expandNVlabsPreset turns --model NVLABS-PRESET into the preset's --config
+// and --checkpoint (docs/nvlabs.md): from there the run is the one those
+// flags give, --model left at its default.
+func expandNVlabsPreset(f generateFlags) (generateFlags, error) {
+	p, ok := presetOf(f.model)
+	if !ok || !p.NVlabs() {
+		return f, nil
+	}
+	if f.nvConfig != "" || f.nvCheckpoint != "" {
+		return f, fmt.Errorf("--model %s is an NVlabs preset (config %s, checkpoint %s); leave out --config/--checkpoint",
+			p.Name, p.Config, p.Checkpoint)
+	}
+	f.model, f.nvConfig, f.nvCheckpoint = sana.TinyPreset, p.Config, p.Checkpoint
+	return f, nil
+}
+
 // runGenerateNVlabs is `generate --config FILE.yaml --checkpoint X.pth`:
 // the model comes from an NVlabs config and checkpoint (paths or hf://
 // URLs) instead of a preset or diffusers folder; the PNGs record both

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sanafarm/sanafarm/model/hub"
+	"github.com/sanafarm/sanafarm/model/nvlabs"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -63,13 +64,14 @@ func (s *submitInputs) apply(spec *protocol.JobSpec) error {
 			return fmt.Errorf("%s %q: %w", f.flag, f.v, err)
 		}
 	}
+	*spec = spec.ExpandPreset() // an NVlabs preset is sent as its config and checkpoint
 	return nil
 }
 
-// inputURL keeps hf:// and other URLs and makes a path an absolute
-// file:// URL.
+// inputURL keeps hf:// and other URLs and built-in config references
+// (builtin:configs/...) and makes a path an absolute file:// URL.
 func inputURL(v string) (string, error) {
-	if hub.IsURL(v) {
+	if hub.IsURL(v) || nvlabs.IsBuiltin(v) {
 		return v, nil
 	}
 	return localURL(v)
