@@ -55,7 +55,7 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", sana.TinyPreset, "preset name or diffusers pipeline folder")
-	fl.StringVar(&f.nvConfig, "config", "", "NVlabs/Sana YAML config, a file or hf://OWNER/REPO/PATH (with --checkpoint, instead of --model)")
+	fl.StringVar(&f.nvConfig, "config", "", "NVlabs/Sana YAML config, a file, hf://OWNER/REPO/PATH or builtin:configs/... (an NVlabs preset's; with --checkpoint, instead of --model)")
 	fl.StringVar(&f.nvCheckpoint, "checkpoint", "", "NVlabs/Sana .pth checkpoint, a file or hf://OWNER/REPO/PATH (with --config)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "prompt (repeat for several)")
 	fl.StringVar(&f.negative, "negative", "", "negative prompt")

@@ -30,7 +30,7 @@ func (s *submitInputs) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.initImage, "init-image", "", "PNG or JPEG input for image-to-image (Sprint models): node path, file://, s3:// or hf:// URL")
 	fl.StringVar(&s.initColumn, "init-image-column", "", "column of the --prompts file holding each row's init image (path or URL), instead of --init-image")
 	fl.Float64Var(&s.strength, "strength", 0, "image-to-image strength in (0, 1] (default 0.6)")
-	fl.StringVar(&s.config, "config", "", "NVlabs YAML config (node path, file:// or hf:// URL), with --checkpoint instead of --model")
+	fl.StringVar(&s.config, "config", "", "NVlabs YAML config (node path, file://, hf:// or builtin: URL), with --checkpoint instead of --model")
 	fl.StringVar(&s.checkpoint, "checkpoint", "", "NVlabs .pth checkpoint (node path, file:// or hf:// URL), with --config")
 }
 
