@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/sanafarm/sanafarm/model/lora"
 	"github.com/sanafarm/sanafarm/model/sana"
 )
 
@@ -109,29 +111,22 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 		}
 		return runGenerateNVlabs(ctx, f, log, stdout, stderr)
 	}
+	return runGeneratePipeline(ctx, f, log, start, stdout, stderr)
+}
+
+// runGeneratePipeline generates with a diffusers pipeline (a preset or a
+// folder): resolve, load with its LoRAs and ControlNet, generate, write.
+func runGeneratePipeline(ctx context.Context, f generateFlags, log *slog.Logger, start time.Time, stdout, stderr io.Writer) error {
 	dir, err := resolveModel(ctx, f.model, f.variant, stderr)
 	if err != nil {
 		return err
 	}
 	preset, isPreset := presetOf(f.model)
-	loras, err := loadLoRAs(ctx, f.loras, f.loraScale, stderr)
+	in, err := generateInputs(ctx, f, preset, isPreset, stderr)
 	if err != nil {
 		return err
 	}
-	req := generateRequest(f, preset, isPreset)
-	cn, err := resolveControlNet(ctx, f.controlnet, stderr)
-	if err != nil {
-		return err
-	}
-	if err := controlRequest(f, &req); err != nil {
-		return err
-	}
-	if f.initImage != "" {
-		if req.InitImage, err = readInitImage(f.initImage); err != nil {
-			return err
-		}
-		req.InitImageSource = f.initImage
-	}
+	req, loras, cn := in.req, in.loras, in.cn
 	be, closeBackend, err := newBackend(f.backend)
 	if err != nil {
 		return err
@@ -169,12 +164,46 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, path)
 	}
 	if f.verbose {
-		t, n := res.Timings, float64(len(res.Images))
-		fmt.Fprintf(stderr, "timing: %d images %dx%d (generated at %dx%d) in %.3fs: %.3f s/image (load %.3fs, encode %.3fs, denoise %.3fs, decode %.3fs) on %s\n",
-			len(res.Images), req.Width, req.Height, res.GenWidth, res.GenHeight, t.Total.Seconds(), t.Total.Seconds()/n,
-			loaded.Seconds(), t.Encode.Seconds(), t.Denoise.Seconds(), t.Decode.Seconds(), p.Backend().Name())
+		printTiming(stderr, req, res, loaded, p.Backend().Name())
 	}
 	return nil
+}
+
+// inputs are what a generate run loads besides the pipeline: the
+// request with its control and init images, the LoRA set, the ControlNet.
+type inputs struct {
+	req   sana.Request
+	loras lora.Set
+	cn    fs.FS
+}
+
+func generateInputs(ctx context.Context, f generateFlags, preset sana.Preset, isPreset bool, stderr io.Writer) (inputs, error) {
+	loras, err := loadLoRAs(ctx, f.loras, f.loraScale, stderr)
+	if err != nil {
+		return inputs{}, err
+	}
+	req := generateRequest(f, preset, isPreset)
+	cn, err := resolveControlNet(ctx, f.controlnet, stderr)
+	if err != nil {
+		return inputs{}, err
+	}
+	if err := controlRequest(f, &req); err != nil {
+		return inputs{}, err
+	}
+	if f.initImage != "" {
+		if req.InitImage, err = readInitImage(f.initImage); err != nil {
+			return inputs{}, err
+		}
+		req.InitImageSource = f.initImage
+	}
+	return inputs{req: req, loras: loras, cn: cn}, nil
+}
+
+func printTiming(w io.Writer, req sana.Request, res *sana.Result, loaded time.Duration, backend string) {
+	t, n := res.Timings, float64(len(res.Images))
+	fmt.Fprintf(w, "timing: %d images %dx%d (generated at %dx%d) in %.3fs: %.3f s/image (load %.3fs, encode %.3fs, denoise %.3fs, decode %.3fs) on %s\n",
+		len(res.Images), req.Width, req.Height, res.GenWidth, res.GenHeight, t.Total.Seconds(), t.Total.Seconds()/n,
+		loaded.Seconds(), t.Encode.Seconds(), t.Denoise.Seconds(), t.Decode.Seconds(), backend)
 }
 
 func presetOf(model string) (sana.Preset, bool) {
