@@ -38,12 +38,8 @@ type submitFlags struct {
 	inputs                      submitInputs
 }
 
-func newSubmitCmd() *cobra.Command {
-	var f submitFlags
-	cmd := &cobra.Command{
-		Use:   "submit --model PRESET (--prompts FILE | --prompt TEXT...) -o URL [flags]",
-		Short: "Submit a batch job of prompts",
-		Long: `submit sends a job to the farm and prints its id. Each prompt is generated
+// submitLong is the help text of `sanafarm submit`.
+const submitLong = `submit sends a job to the farm and prints its id. Each prompt is generated
 --images-per-prompt times; image i of the job uses its own noise stream of
 --seed, so re-running a job reproduces it. The job is split into shards of
 --shard-size images, each written by one node: with --format files (the
@@ -91,8 +87,15 @@ With --wait, submit shows a progress bar until the job ends and exits 0 only
 if it is done and its manifest is written (1 if it failed or was cancelled,
 with the coordinator's reasons, or if the manifest was not recorded within
 --manifest-timeout). A job that no live node may run (every node failed it
-twice, e.g. a model id that does not exist) fails rather than waiting.`,
-		Args: cobra.NoArgs,
+twice, e.g. a model id that does not exist) fails rather than waiting.`
+
+func newSubmitCmd() *cobra.Command {
+	var f submitFlags
+	cmd := &cobra.Command{
+		Use:   "submit --model PRESET (--prompts FILE | --prompt TEXT...) -o URL [flags]",
+		Short: "Submit a batch job of prompts",
+		Long:  submitLong,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSubmit(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
