@@ -139,10 +139,3 @@ func (s *Server) writeManifest(ctx context.Context, j protocol.Job, write func(c
 	}
 }
 
-// manifestFor writes a job's manifest unless one was written after the
-// job was done (a rerun into the same output rewrites it; a new leader
-// does not). Without the state at hand it does not re-publish shards: the
-// leader's writer is Server.manifestOf (publish.go), which does.
-func manifestFor(ctx context.Context, j protocol.Job) (storage.ManifestInfo, error) {
-	return writeJobManifest(ctx, j, nil)
-}

@@ -26,7 +26,7 @@ type parquetSource struct {
 // spooled to a local temporary file first (Parquet needs random access).
 func openParquet(ctx context.Context, url string) (*parquetSource, error) {
 	var f *os.File
-	cleanup := func() {}
+	var cleanup func()
 	if p, err := LocalPath(url); err == nil {
 		if f, err = os.Open(p); err != nil {
 			return nil, err

@@ -18,9 +18,9 @@ const caseDir = "../../testdata/golden/lora_sana"
 // file builds a LoRA safetensors file: each module gets lora_A [r, in]
 // and lora_B [out, r] (conv: with trailing 1×1).
 type mod struct {
-	name            string
-	r, in, out      int
-	conv, noB, noMD bool
+	name       string
+	r, in, out int
+	conv, noB  bool
 }
 
 func build(t testing.TB, mods []mod, md map[string]any) []byte {
