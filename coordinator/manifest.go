@@ -28,7 +28,7 @@ const (
 // new leader looks only at the done jobs without one
 // (Store.ManifestsPending) — never at every finished job — and a leader
 // killed mid-write loses nothing: its successor finds the job pending,
-// and manifestFor skips the write if manifest.parquet (written last) is
+// and writeJobManifest skips the write if manifest.parquet (written last) is
 // already there. Failures are retried with backoff on later ticks.
 type manifests struct {
 	mu       sync.Mutex

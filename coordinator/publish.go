@@ -35,7 +35,7 @@ const (
 	publishWorkers = 8
 )
 
-// manifestOf is the leader's manifest writer: manifestFor with the
+// manifestOf is the leader's manifest writer: writeJobManifest with the
 // accepted attempts of the job's shards from the state store.
 func (s *Server) manifestOf(ctx context.Context, j protocol.Job) (storage.ManifestInfo, error) {
 	return writeJobManifest(ctx, j, s.store)
