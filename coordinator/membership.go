@@ -249,16 +249,17 @@ func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool)
 	return id, info, ok
 }
 
-// requeue fails the given tasks of a lost or restarted node. One loss is
-// one blocklist strike per job, however many of its tasks the node held
-// (a restart of a 4-slot node must not blocklist it at once).
+// requeue fails the given tasks of a lost or restarted node without a
+// blocklist strike: a crashed or killed process says nothing about the job
+// (the blocklist is for a job that fails on a node — a bad model, an
+// unreadable prompt file), and striking would fail every running job of a
+// one-node farm (sanafarm dev) after two crashes. A shard that really
+// crashes its nodes is still bounded by its max attempts.
 func (s *Server) requeue(ctx context.Context, tasks []protocol.Task, node, reason string) {
 	ctx, cancel := context.WithTimeout(ctx, trafficTimeout)
 	defer cancel()
-	struck := map[protocol.JobID]bool{}
 	for _, t := range tasks {
-		s.failTaskStrike(ctx, t, node, reason, !struck[t.Job])
-		struck[t.Job] = true
+		s.failTaskStrike(ctx, t, node, reason, false)
 	}
 }
 
