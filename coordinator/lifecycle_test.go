@@ -313,8 +313,7 @@ func TestNodeRestartRequeues(t *testing.T) {
 	}
 
 	// Through etcd: the restarted n1 re-puts its key before its old
-	// lease expired (no delete event ever comes). n3 keeps the job
-	// placeable once n1's requeues blocklist it.
+	// lease expired (no delete event ever comes). n3 is a second node.
 	put(info("n3", t1))
 	put(info("n1", t1))
 	waitFor(t, 5*time.Second, "n1 in the node view", func() bool { return len(srv.Nodes()) == 2 })
