@@ -188,6 +188,9 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 	}
 	closeAll := func() error {
 		err := r.Shutdown().Error()
+		// CloseStreams drops the pooled outbound connections: Close leaves
+		// them open, and each keeps a handler goroutine of its peer blocked.
+		trans.CloseStreams()
 		return errors.Join(err, trans.Close(), bolt.Close())
 	}
 	return r, closeAll, nil
