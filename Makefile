@@ -46,7 +46,7 @@ test-race: ## the control-plane packages under the race detector (needs cgo; RAC
 		CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(RACE_PKGS)
 
 .PHONY: ci
-ci: deploy-check vet-cuda ptx-check test-race test ## what .ci/run runs on a clean clone: deploy checks, CUDA compile + PTX check, the suite, the race run
+ci: deploy-check vet-cuda ptx-check test-race chaos test ## what .ci/run runs on a clean clone: deploy checks, CUDA compile + PTX check, the race run, the chaos suite (3 runs each), the suite
 
 .PHONY: bench
 bench: bench-ops bench-gemm bench-dit bench-dcae bench-gemma ## all benchmarks that report ratios against a same-run baseline
