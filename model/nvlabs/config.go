@@ -199,3 +199,16 @@ func fieldNames(dst any) []string {
 	}
 	return out
 }
+
+// PAGBlocks are PAGLayers as transformer block indices (the form
+// perturbed-attention guidance takes; nil when the config names none).
+func (c Config) PAGBlocks() []int {
+	var out []int
+	for _, l := range c.PAGLayers {
+		var i int
+		if _, err := fmt.Sscanf(l, "transformer_blocks.%d", &i); err == nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -29,6 +29,9 @@ func TestConfigs(t *testing.T) {
 	if c.FlowShift != 3 || c.Sampler != "dpm" || len(c.PAGLayers) != 1 || c.PAGLayers[0] != "transformer_blocks.8" || len(c.SHA256) != 64 {
 		t.Errorf("scheduler/pag/sha %v %v %v %v", c.FlowShift, c.Sampler, c.PAGLayers, c.SHA256)
 	}
+	if b := c.PAGBlocks(); len(b) != 1 || b[0] != 8 {
+		t.Errorf("PAGBlocks() = %v, want [8]", b)
+	}
 
 	c, err = ReadFile("testdata/sana_1600m_4k.yaml")
 	if err != nil {

@@ -49,6 +49,7 @@ func LoadNVlabs(ctx context.Context, parts NVlabsParts, opts Options) (*Pipeline
 	}
 	chi := cfg.TextEncoder.CHIPrompt()
 	p.chi, p.maxSeq = &chi, cfg.TextEncoder.MaxLength
+	p.pagBlocks = cfg.PAGBlocks()
 	steps := []func() error{
 		func() error { return p.nvlabsScheduler(cfg) },
 		func() error { return p.nvlabsTransformer(cfg, parts.Checkpoint, opts) },

@@ -120,6 +120,9 @@ var DefaultPAGBlocks = []int{0}
 func (p *Pipeline) pagDefaults(q *request) error {
 	if q.PAG.on() && len(q.PAG.Blocks) == 0 {
 		q.PAG.Blocks = DefaultPAGBlocks
+		if len(p.pagBlocks) > 0 {
+			q.PAG.Blocks = p.pagBlocks
+		}
 	}
 	if err := q.PAG.validate(); err != nil {
 		return fmt.Errorf("generate: %w", err)

@@ -31,6 +31,16 @@ func TestTinyPAG(t *testing.T) {
 	if pp := pag.Images[0].Params; pp.PAGScale != 3 || !slices.Equal(pp.PAGBlocks, DefaultPAGBlocks) {
 		t.Errorf("params %+v, want pag_scale 3 and the default blocks", pp)
 	}
+	// An NVlabs config's pag_applied_layers replace the default blocks.
+	p.pagBlocks = []int{1}
+	cfgd, err := p.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pagBlocks = nil
+	if pp := cfgd.Images[0].Params; !slices.Equal(pp.PAGBlocks, []int{1}) {
+		t.Errorf("with the config's pag_applied_layers [1]: blocks %v", pp.PAGBlocks)
+	}
 	for name, bad := range map[string]PAG{
 		"block":    {Scale: 1, Blocks: []int{99}},
 		"scale":    {Scale: -1},

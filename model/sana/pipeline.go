@@ -78,6 +78,9 @@ type Pipeline struct {
 	closers []func() error
 	chi     *string // an NVlabs config's complex human instruction (nil: diffusers' default)
 	maxSeq  int     // an NVlabs config's model_max_length (0: 300)
+	// pagBlocks are an NVlabs config's pag_applied_layers: the blocks PAG
+	// perturbs when a request names none (nil: DefaultPAGBlocks).
+	pagBlocks []int
 
 	// lora and loraScale record the fused adapters (provenance).
 	lora      []LoRARef
