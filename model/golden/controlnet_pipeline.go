@@ -10,12 +10,10 @@ import (
 	"slices"
 
 	"github.com/sanafarm/sanafarm/kernels"
-	"github.com/sanafarm/sanafarm/model/controlnet"
 	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/sana"
-	"github.com/sanafarm/sanafarm/model/weights"
 )
 
 // ClassControlNetPipeline is diffusers' SanaControlNetPipeline.
@@ -67,27 +65,6 @@ func (r *Runner) runControlPipeline(ctx context.Context, fsys fs.FS, name string
 		out = append(out, r.controlOnce(ctx, fsys, m, io, name, run, call.Runs[run], c)...)
 	}
 	return out
-}
-
-func loadControlNet(fsys fs.FS, be kernels.Backend) (*controlnet.Model, error) {
-	cfg, err := controlnet.ReadConfig(fsys, "controlnet/config.json")
-	if err != nil {
-		return nil, err
-	}
-	wpath, err := weights.FindCheckpoint(fsys, "controlnet", "diffusion_pytorch_model", "")
-	if err != nil {
-		return nil, err
-	}
-	ck, err := weights.OpenCheckpoint(fsys, wpath)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	w, err := controlnet.Load(cfg, ck, wpath)
-	if err != nil {
-		return nil, err
-	}
-	return controlnet.New(cfg, w, be), nil
 }
 
 // controlLatent preprocesses (exactly) and encodes the case's

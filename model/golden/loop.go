@@ -10,7 +10,6 @@ import (
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dcae"
-	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/model/weights"
@@ -48,20 +47,7 @@ func readLoopParams(fsys fs.FS) loopParams {
 }
 
 func (r *Runner) loop(ctx context.Context, fsys fs.FS) (*kernels.Tensor, error) {
-	cfg, err := dit.ReadConfig(fsys, "transformer/config.json")
-	if err != nil {
-		return nil, err
-	}
-	wpath, err := weights.FindCheckpoint(fsys, "transformer", "diffusion_pytorch_model", "")
-	if err != nil {
-		return nil, err
-	}
-	ck, err := weights.OpenCheckpoint(fsys, wpath)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	w, err := dit.Load(cfg, ck, wpath)
+	m, err := r.loadTransformer(fsys)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +69,7 @@ func (r *Runner) loop(ctx context.Context, fsys fs.FS) (*kernels.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	return sana.Denoise(ctx, dit.New(cfg, w, r.Backend), s, req)
+	return sana.Denoise(ctx, m, s, req)
 }
 
 func loopRequest(in *weights.File, p loopParams) (sana.DenoiseRequest, error) {
@@ -109,24 +95,11 @@ func loopRequest(in *weights.File, p loopParams) (sana.DenoiseRequest, error) {
 // (latents / scaling_factor → vae.decode) and compares `decoded` and,
 // after (x/2 + 0.5).clamp(0, 1), `image_pt` — those of them the case has.
 func (r *Runner) loopDecode(ctx context.Context, fsys fs.FS, lat *kernels.Tensor, out *weights.File) (float64, error) {
-	cfg, err := dcae.ReadConfig(fsys, "vae/config.json")
+	vae, err := loadVAE(fsys, r.Backend, dcae.PartDecoder)
 	if err != nil {
 		return 0, err
 	}
-	wpath, err := weights.FindCheckpoint(fsys, "vae", "diffusion_pytorch_model", "")
-	if err != nil {
-		return 0, err
-	}
-	ck, err := weights.OpenCheckpoint(fsys, wpath)
-	if err != nil {
-		return 0, err
-	}
-	defer ck.Close()
-	w, err := dcae.Load(cfg, ck, wpath, dcae.PartDecoder)
-	if err != nil {
-		return 0, err
-	}
-	img, err := sana.Decode(ctx, dcae.New(cfg, w, r.Backend), lat)
+	img, err := sana.Decode(ctx, vae, lat)
 	if err != nil {
 		return 0, err
 	}

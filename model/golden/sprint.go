@@ -115,27 +115,6 @@ func (r *Runner) runSprint(ctx context.Context, fsys fs.FS, name string) []Resul
 	return res
 }
 
-func (r *Runner) loadTransformer(fsys fs.FS) (*dit.Model, error) {
-	cfg, err := dit.ReadConfig(fsys, "transformer/config.json")
-	if err != nil {
-		return nil, err
-	}
-	wpath, err := weights.FindCheckpoint(fsys, "transformer", "diffusion_pytorch_model", "")
-	if err != nil {
-		return nil, err
-	}
-	ck, err := weights.OpenCheckpoint(fsys, wpath)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	w, err := dit.Load(cfg, ck, wpath)
-	if err != nil {
-		return nil, err
-	}
-	return dit.New(cfg, w, r.Backend), nil
-}
-
 // sprintOnce replays one run and returns its results: schedule, transformer
 // outputs, scheduler samples (+ final latents), and decode when present.
 func (r *Runner) sprintOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io files, name, prefix string, run sprintRun, img *sprintImage) []Result {

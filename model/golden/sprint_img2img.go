@@ -61,27 +61,6 @@ func (r *Runner) sprintEncode(ctx context.Context, fsys fs.FS, io files, name st
 	return &sprintImage{latents: scaled}, res
 }
 
-func loadVAE(fsys fs.FS, be kernels.Backend, part dcae.Part) (*dcae.Model, error) {
-	cfg, err := dcae.ReadConfig(fsys, "vae/config.json")
-	if err != nil {
-		return nil, err
-	}
-	wpath, err := weights.FindCheckpoint(fsys, "vae", "diffusion_pytorch_model", "")
-	if err != nil {
-		return nil, err
-	}
-	ck, err := weights.OpenCheckpoint(fsys, wpath)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	w, err := dcae.Load(cfg, ck, wpath, part)
-	if err != nil {
-		return nil, err
-	}
-	return dcae.New(cfg, w, be), nil
-}
-
 // request cuts the schedule at the run's strength and builds the noised
 // image latents from the recorded prepare_latents draw.
 func (img *sprintImage) request(c sampler.SCMConfig, full *sampler.SCM, in *weights.File, prefix string, run sprintRun) (*sampler.SCM, sana.SprintRequest, error) {
