@@ -142,17 +142,7 @@ func runGeneratePipeline(ctx context.Context, f generateFlags, log *slog.Logger,
 	}
 	defer p.Close()
 	loaded := time.Since(start)
-	bar := newStepBar(f, stderr, len(f.prompts)*f.count)
-	req.Progress = func(pr sana.Progress) {
-		if bar != nil {
-			bar.Add(pr.Batch)
-		}
-	}
-	res, err := p.Generate(ctx, req)
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(stderr)
-	}
+	res, err := generateWithBar(ctx, p, req, f, stderr)
 	if err != nil {
 		return err
 	}
@@ -167,6 +157,23 @@ func runGeneratePipeline(ctx context.Context, f generateFlags, log *slog.Logger,
 		printTiming(stderr, req, res, loaded, p.Backend().Name())
 	}
 	return nil
+}
+
+// generateWithBar runs the request with a progress bar of generated
+// images on stderr (unless --quiet).
+func generateWithBar(ctx context.Context, p *sana.Pipeline, req sana.Request, f generateFlags, stderr io.Writer) (*sana.Result, error) {
+	bar := newStepBar(f, stderr, len(f.prompts)*f.count)
+	req.Progress = func(pr sana.Progress) {
+		if bar != nil {
+			bar.Add(pr.Batch)
+		}
+	}
+	res, err := p.Generate(ctx, req)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	return res, err
 }
 
 // inputs are what a generate run loads besides the pipeline: the

@@ -70,17 +70,7 @@ func runGenerateNVlabs(ctx context.Context, f generateFlags, log *slog.Logger, s
 	log.Info("loaded NVlabs model", "config", prov.Config, "checkpoint", prov.Checkpoint, "in", time.Since(start))
 	size := p.TransformerConfig().SampleSize * 32
 	req := generateRequest(f, sana.Preset{Size: size, Steps: nvlabsSteps, Guidance: nvlabsGuidance}, true)
-	bar := newStepBar(f, stderr, len(f.prompts)*f.count)
-	req.Progress = func(pr sana.Progress) {
-		if bar != nil {
-			bar.Add(pr.Batch)
-		}
-	}
-	res, err := p.Generate(ctx, req)
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(stderr)
-	}
+	res, err := generateWithBar(ctx, p, req, f, stderr)
 	if err != nil {
 		return err
 	}
