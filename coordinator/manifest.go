@@ -138,4 +138,3 @@ func (s *Server) writeManifest(ctx context.Context, j protocol.Job, write func(c
 			"parquet_bytes", info.ParquetBytes, "seconds", time.Since(start).Seconds())
 	}
 }
-
