@@ -124,7 +124,10 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  nodes: %d (%s backend); data: %s\n", len(d.agents), firstOf(f.node.backend.name, "cpu"), f.data)
 	fmt.Fprintf(stdout, "  jobs may read under %s and write under %s\n",
 		strings.Join(f.node.allow.Read.Roots(), ","), strings.Join(f.node.allow.Write.Roots(), ","))
-	fmt.Fprintf(stdout, "  join more nodes with: sanafarm node --nats \"$(cat %s)\" --etcd %s\n", d.nats.nodeURLFile, d.etcd.Endpoints()[0])
+	// The URL carries the node password: read from the file into the
+	// environment, so it never shows in the process list.
+	fmt.Fprintf(stdout, "  join more nodes with: SANAFARM_NATS_URL=\"$(cat %s)\" sanafarm node --etcd %s --allow-read %s --allow-write %s\n",
+		d.nats.nodeURLFile, d.etcd.Endpoints()[0], strings.Join(f.node.allow.Read.Roots(), ","), strings.Join(f.node.allow.Write.Roots(), ","))
 	fmt.Fprintln(stdout, "  Ctrl-C to stop")
 	select {
 	case <-ctx.Done():
