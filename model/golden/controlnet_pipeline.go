@@ -12,7 +12,6 @@ import (
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dcae"
 	"github.com/sanafarm/sanafarm/model/dit"
-	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/sana"
 )
 
@@ -73,20 +72,9 @@ func (r *Runner) runControlPipeline(ctx context.Context, fsys fs.FS, name string
 func (r *Runner) controlLatent(ctx context.Context, fsys fs.FS, io files, name string) (*kernels.Tensor, Result) {
 	res := Result{Case: name + "[control_latent]", Tol: r.tol(TolControlLatent)}
 	fail := func(err error) (*kernels.Tensor, Result) { res.Err = err; return nil, res }
-	vals, shape, err := io.in.Float64s("control_image")
-	if err != nil || len(shape) != 3 || shape[2] != 3 {
-		return fail(fmt.Errorf("pipeline inputs: control_image %v, want uint8 [H, W, 3]: %v", shape, err))
-	}
-	pix := make([]uint8, len(vals))
-	for i, v := range vals {
-		pix[i] = uint8(v)
-	}
-	x, err := sana.PreprocessImage(pix, shape[0], shape[1])
+	x, err := preprocessedImage(io, "control_image")
 	if err != nil {
 		return fail(err)
-	}
-	if d, err := maxAbs(x, io.out, "control_image_preprocessed"); err != nil || d != 0 {
-		return fail(fmt.Errorf("control_image_preprocessed differs by %g (must match exactly): %v", d, err))
 	}
 	vae, err := loadVAE(fsys, r.Backend, dcae.PartEncoder)
 	if err != nil {
@@ -109,20 +97,9 @@ func (r *Runner) controlLatent(ctx context.Context, fsys fs.FS, io files, name s
 }
 
 func (r *Runner) controlOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io files, name, run string, p controlRun, c sana.Control) []Result {
-	label, prefix := name+"["+run+"]", run+"."
-	if run == "main" {
-		label, prefix = name, ""
-	}
+	label, prefix := runLabel(name, run)
 	fail := func(err error) []Result { return []Result{{Case: label, Err: err}} }
-	sc, err := sampler.ReadConfig(fsys, "scheduler/scheduler_config.json")
-	if err != nil {
-		return fail(err)
-	}
-	s, err := sampler.New(sc, p.Steps)
-	if err != nil {
-		return fail(err)
-	}
-	req, err := loopRequest(io.in, loopParams{steps: p.Steps, guidance: float32(p.Guidance)})
+	s, req, err := guidedLoop(fsys, io, p.Steps, p.Guidance)
 	if err != nil {
 		return fail(err)
 	}

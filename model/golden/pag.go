@@ -12,7 +12,6 @@ import (
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dit"
-	"github.com/sanafarm/sanafarm/model/sampler"
 	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/model/weights"
 )
@@ -95,20 +94,9 @@ func (r *Runner) runPAG(ctx context.Context, fsys fs.FS, name string) []Result {
 }
 
 func (r *Runner) pagOnce(ctx context.Context, fsys fs.FS, m *dit.Model, io files, name, run string, p pagRun, blocks []int) []Result {
-	label, prefix := name+"["+run+"]", run+"."
-	if run == "main" {
-		label, prefix = name, ""
-	}
+	label, prefix := runLabel(name, run)
 	fail := func(err error) []Result { return []Result{{Case: label, Err: err}} }
-	sc, err := sampler.ReadConfig(fsys, "scheduler/scheduler_config.json")
-	if err != nil {
-		return fail(err)
-	}
-	s, err := sampler.New(sc, p.Steps)
-	if err != nil {
-		return fail(err)
-	}
-	req, err := loopRequest(io.in, loopParams{steps: p.Steps, guidance: float32(p.Guidance)})
+	s, req, err := guidedLoop(fsys, io, p.Steps, p.Guidance)
 	if err != nil {
 		return fail(err)
 	}

@@ -26,20 +26,9 @@ type sprintImage struct{ latents *kernels.Tensor }
 func (r *Runner) sprintEncode(ctx context.Context, fsys fs.FS, io files, name string) (*sprintImage, Result) {
 	res := Result{Case: name + "[image_latent]", Tol: r.tol(TolImageLatent)}
 	fail := func(err error) (*sprintImage, Result) { res.Err = err; return nil, res }
-	vals, shape, err := io.in.Float64s("image")
-	if err != nil || len(shape) != 3 || shape[2] != 3 {
-		return fail(fmt.Errorf("pipeline inputs: image %v, want uint8 [H, W, 3]: %v", shape, err))
-	}
-	pix := make([]uint8, len(vals))
-	for i, v := range vals {
-		pix[i] = uint8(v)
-	}
-	x, err := sana.PreprocessImage(pix, shape[0], shape[1])
+	x, err := preprocessedImage(io, "image")
 	if err != nil {
 		return fail(err)
-	}
-	if d, err := maxAbs(x, io.out, "image_preprocessed"); err != nil || d != 0 {
-		return fail(fmt.Errorf("image_preprocessed differs by %g (must match exactly): %v", d, err))
 	}
 	vae, err := loadVAE(fsys, r.Backend, dcae.PartEncoder)
 	if err != nil {
