@@ -1,14 +1,12 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
-	_ "image/jpeg" // init images may be JPEGs
 	_ "image/png"
 	"io"
 	"os"
@@ -101,7 +99,7 @@ func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec
 		if err != nil {
 			return nil, err
 		}
-		img, _, err := image.Decode(bytes.NewReader(b))
+		img, err := sana.DecodeInputImage(b)
 		if err != nil {
 			return nil, fmt.Errorf("init_image %s: %w", spec.InitImage, err)
 		}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +8,7 @@ import (
 	"fmt"
 	"image"
 
+	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/storage"
 )
 
@@ -68,7 +68,7 @@ func (e *PipelineExecutor) loadRowImage(ctx context.Context, url, want string) (
 	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != want {
 		return nil, fmt.Errorf("init image %s changed while the task ran", url)
 	}
-	img, _, err := image.Decode(bytes.NewReader(b))
+	img, err := sana.DecodeInputImage(b)
 	if err != nil {
 		return nil, fmt.Errorf("init image %s: %w", url, err)
 	}

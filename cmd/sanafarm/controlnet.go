@@ -67,14 +67,14 @@ func controlRequest(f generateFlags, req *sana.Request) error {
 	return nil
 }
 
-// readImage decodes a PNG or JPEG named by flag.
+// readImage decodes a PNG or JPEG named by flag (--init-image,
+// --control-image), bounded as every input image is (sana.DecodeInputImage).
 func readImage(flag, path string) (image.Image, error) {
-	fh, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	defer fh.Close()
-	img, _, err := image.Decode(fh)
+	img, err := sana.DecodeInputImage(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}

@@ -198,7 +198,7 @@ func generateInputs(ctx context.Context, f generateFlags, preset sana.Preset, is
 		return inputs{}, err
 	}
 	if f.initImage != "" {
-		if req.InitImage, err = readInitImage(f.initImage); err != nil {
+		if req.InitImage, err = readImage("--init-image", f.initImage); err != nil {
 			return inputs{}, err
 		}
 		req.InitImageSource = f.initImage
