@@ -24,6 +24,10 @@ type Config struct {
 	// off by default because TF32 (10-bit mantissa) misses the conformance
 	// suite's float32 tolerances.
 	FastMath bool
+	// Precision selects the production mode (kernels.PrecisionBF16: bf16
+	// tensor-core GEMMs and convolutions, TF32 for float32 operands,
+	// attention over GEMMs); it implies FastMath.
+	Precision kernels.Precision
 }
 
 // Backend runs kernels.Backend ops on one NVIDIA GPU.
@@ -72,6 +76,9 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Device < 0 || cfg.Device >= n {
 		return nil, fmt.Errorf("cuda: new: device %d out of range (%d devices)", cfg.Device, n)
 	}
+	if cfg.Precision == kernels.PrecisionBF16 {
+		cfg.FastMath = true
+	}
 	b := &Backend{cfg: cfg, log: cfg.Logger, fns: map[string]*kernelFunc{}}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -115,6 +122,15 @@ func (b *Backend) Name() string { return "cuda" }
 // SM returns the device's compute capability as major·10 + minor (90 on
 // an H100/H200).
 func (b *Backend) SM() int { return b.sm }
+
+// Precision reports the backend's rounding mode (kernels.Precision):
+// bf16 whenever tensor cores are on (Config.FastMath or Precision).
+func (b *Backend) Precision() kernels.Precision {
+	if b.cfg.FastMath {
+		return kernels.PrecisionBF16
+	}
+	return kernels.PrecisionF32
+}
 
 // errClosed is returned by every op after Close.
 var errClosed = errors.New("cuda: backend is closed")
