@@ -18,3 +18,15 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceBF16 runs the suite on the bf16-mode emulation, whose
+// products with 16-bit weights round the activation (precision.go); the
+// suite switches to its bf16 tolerances (kernelstest/bf16.go).
+func TestConformanceBF16(t *testing.T) {
+	for _, c := range []cpu.Config{{}, {Threads: 3, NoSIMD: true}} {
+		c.Precision = kernels.PrecisionBF16
+		t.Run(fmt.Sprintf("threads=%d,nosimd=%v", c.Threads, c.NoSIMD), func(t *testing.T) {
+			kernelstest.Run(t, func(t *testing.T) kernels.Backend { return cpu.New(c) })
+		})
+	}
+}

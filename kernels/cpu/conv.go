@@ -24,8 +24,9 @@ func (b *Backend) Conv2D(dst, x, w, bias *kernels.Tensor, p kernels.ConvParams) 
 		b.depthwise(d, dst.F32(), x.F32(), w, bs)
 	case d.KH == 1 && d.KW == 1 && d.Stride == 1 && d.Pad == 0:
 		pix := d.B * d.H * d.W
+		xv := b.roundOperand(x.F32()[:pix*d.Cin], w.DType())
 		for g := range d.Gr {
-			b.linear(dst.F32()[g*d.CoutG:], x.F32()[g*d.CinG:], pix, d.CoutG, d.CinG, d.Cin,
+			b.linear(dst.F32()[g*d.CoutG:], xv[g*d.CinG:], pix, d.CoutG, d.CinG, d.Cin,
 				groupWeight(w, g, d.CoutG, d.CinG), groupBias(bs, g, d.CoutG), d.Cout)
 		}
 	default:
@@ -67,12 +68,18 @@ func (b *Backend) convIm2col(d kernels.ConvDims, out, x []float32, w *kernels.Te
 	total := d.B * d.Ho * d.Wo
 	pb := max(16, min(512, im2colBudget/max(kg, 1)))
 	col := make([]float32, min(pb, total)*kg)
+	// Grouped 3×3-style convolutions stay float32, as on the GPU, whose
+	// bf16 mode only covers the GEMM-backed dense and pointwise paths.
+	round := d.Gr == 1 && b.roundsWith(w.DType())
 	for p0 := 0; p0 < total; p0 += pb {
 		rows := min(pb, total-p0)
 		for g := range d.Gr {
 			b.parallelFor(rows, 16, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					im2colPixel(d, col[r*kg:(r+1)*kg], x, p0+r, g)
+					if round {
+						roundHalfInPlace(col[r*kg:(r+1)*kg], w.DType())
+					}
 				}
 			})
 			b.linear(out[p0*d.Cout+g*d.CoutG:], col, rows, d.CoutG, kg, kg,

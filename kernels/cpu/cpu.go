@@ -18,6 +18,12 @@ type Config struct {
 	// NoSIMD forces the portable Go micro-kernels even where AVX2+FMA is
 	// available (tests exercise both paths).
 	NoSIMD bool
+	// Precision is the rounding mode (kernels.Precision). In bf16 mode the
+	// backend emulates the GPUs' tensor-core products: MatMul and dense or
+	// pointwise Conv2D with a 16-bit weight round their activation operand
+	// to the weight's dtype first (precision.go); everything else stays
+	// float32. The zero value is float32.
+	Precision kernels.Precision
 }
 
 // Backend is the CPU implementation of kernels.Backend. It holds no global
@@ -25,6 +31,7 @@ type Config struct {
 type Backend struct {
 	threads int
 	simd    bool
+	prec    kernels.Precision
 }
 
 var _ kernels.Backend = (*Backend)(nil)
@@ -35,7 +42,7 @@ func New(cfg Config) *Backend {
 	if t <= 0 {
 		t = runtime.GOMAXPROCS(0)
 	}
-	return &Backend{threads: t, simd: !cfg.NoSIMD && hasAVX2FMA()}
+	return &Backend{threads: t, simd: !cfg.NoSIMD && hasAVX2FMA(), prec: cfg.Precision}
 }
 
 // Name returns "cpu".
@@ -43,6 +50,9 @@ func (b *Backend) Name() string { return "cpu" }
 
 // Threads is the number of goroutines an op may use.
 func (b *Backend) Threads() int { return b.threads }
+
+// Precision reports the rounding mode the backend was configured with.
+func (b *Backend) Precision() kernels.Precision { return b.prec }
 
 // SIMD reports whether the assembly micro-kernels are in use.
 func (b *Backend) SIMD() bool { return b.simd }

@@ -13,7 +13,8 @@ func (b *Backend) MatMul(dst, a, w, bias *kernels.Tensor) error {
 	if err := host("matmul", dst, a, w, bias); err != nil {
 		return err
 	}
-	b.linear(dst.F32(), a.F32(), m, n, k, k, weightB(w, k), floatsOf(bias), n)
+	av := b.roundOperand(a.F32()[:m*k], w.DType())
+	b.linear(dst.F32(), av, m, n, k, k, weightB(w, k), floatsOf(bias), n)
 	return nil
 }
 

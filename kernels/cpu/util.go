@@ -14,7 +14,7 @@ func (b *Backend) serial() *Backend {
 	if b.threads == 1 {
 		return b
 	}
-	return New(Config{Threads: 1, NoSIMD: !b.simd})
+	return New(Config{Threads: 1, NoSIMD: !b.simd, Precision: b.prec})
 }
 
 // floatsOf returns the values of a host float tensor as float32: the

@@ -76,7 +76,7 @@ func convRun(c *tc, cc convCase, dt kernels.DType, withBias bool) {
 	dst, x, w := c.nan(dShape...), c.up(xh), c.up(wh)
 	p := kernels.ConvParams{Stride: cc.stride, Pad: cc.pad, Groups: cc.groups}
 	c.call("Conv2D", func() error { return c.be.Conv2D(dst, x, w, bias, p) })
-	c.expect("Conv2D", dShape, c.downF32(dst), want, tols(want, scale, dotATol, dotRTol))
+	c.expect("Conv2D", dShape, c.downF32(dst), want, tols(want, scale, dotATol, c.dotRTol()))
 }
 
 // convRef is the direct NHWC/OHWI grouped convolution with zero padding;

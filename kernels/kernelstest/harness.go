@@ -19,6 +19,7 @@ type tc struct {
 	be   kernels.Backend
 	rng  *rand.Rand
 	seed uint64
+	prec kernels.Precision // kernels.PrecisionOf(be): picks the product tolerances
 }
 
 // begin starts a case; the seed is a hash of the full test name.
@@ -27,7 +28,7 @@ func begin(t *testing.T, be kernels.Backend) *tc {
 	h := fnv.New64a()
 	h.Write([]byte(t.Name()))
 	seed := h.Sum64()
-	return &tc{T: t, be: be, rng: rand.New(rand.NewPCG(seed, 0x5eed)), seed: seed}
+	return &tc{T: t, be: be, rng: rand.New(rand.NewPCG(seed, 0x5eed)), seed: seed, prec: kernels.PrecisionOf(be)}
 }
 
 // alloc allocates a zero-filled backend tensor.

@@ -86,7 +86,7 @@ func matmulCase(c *tc, s mmShape, dt kernels.DType, withBias bool) {
 	dShape := cat(s.lead, s.m, s.n)
 	dst, a, w := c.nan(dShape...), c.up(ah), c.up(wh)
 	c.call("MatMul", func() error { return c.be.MatMul(dst, a, w, bias) })
-	c.expect("MatMul", dShape, c.downF32(dst), want, tols(want, scale, dotATol, dotRTol))
+	c.expect("MatMul", dShape, c.downF32(dst), want, tols(want, scale, dotATol, c.dotRTol()))
 }
 
 type bmmShape struct{ bt, m, k, n int }
@@ -146,5 +146,5 @@ func bmmCase(c *tc, s bmmShape, transB bool, alpha float32) {
 	dShape := []int{s.bt, s.m, s.n}
 	dst, a, b := c.nan(dShape...), c.up(ah), c.up(bh)
 	c.call("BatchMatMul", func() error { return c.be.BatchMatMul(dst, a, b, transB, alpha) })
-	c.expect("BatchMatMul", dShape, c.downF32(dst), want, tols(want, scale, dotATol, dotRTol))
+	c.expect("BatchMatMul", dShape, c.downF32(dst), want, tols(want, scale, dotATol, c.dotRTol()))
 }

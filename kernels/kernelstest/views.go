@@ -43,7 +43,7 @@ func matmulViews(c *tc) {
 				want += p
 				scale += math.Abs(p)
 			}
-			if d := math.Abs(float64(g) - want); !(d <= dotATol+dotRTol*scale) {
+			if d := math.Abs(float64(g) - want); !(d <= dotATol+c.dotRTol()*scale) {
 				c.Errorf("MatMul on views: dst[%d, %d] = %v, want %v", r, j, g, want)
 			}
 		}
@@ -57,22 +57,29 @@ func matmulConcurrent(c *tc) {
 	const workers, m, k, n = 4, 9, 33, 17
 	type job struct {
 		a, w, dst *kernels.Tensor
-		want      []float64
+		want, tol []float64
 	}
 	jobs := make([]job, workers)
 	for i := range jobs {
 		ah := c.randHost(m, k)
 		wh, wv := c.weight(kernels.Float32, n, k)
 		av := values(ah)
-		want := make([]float64, m*n)
+		want, scale := make([]float64, m*n), make([]float64, m*n)
 		for r := range m {
 			for j := range n {
 				for q := range k {
 					want[r*n+j] += av[r*k+q] * wv[j*k+q]
+					scale[r*n+j] += math.Abs(av[r*k+q] * wv[j*k+q])
 				}
 			}
 		}
-		jobs[i] = job{c.up(ah), c.up(wh), c.nan(m, n), want}
+		// float32 mode keeps its tolerance relative to |want|; bf16 mode's
+		// rounding errors scale with Σ|terms| (bf16.go).
+		tol := tols(want, nil, 1e-5, 1e-5)
+		if c.prec == kernels.PrecisionBF16 {
+			tol = tols(want, scale, 1e-5, c.dotRTol())
+		}
+		jobs[i] = job{c.up(ah), c.up(wh), c.nan(m, n), want, tol}
 	}
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -95,7 +102,6 @@ func matmulConcurrent(c *tc) {
 		if errs[i] != nil {
 			c.Fatalf("concurrent MatMul %d: %v", i, errs[i])
 		}
-		c.expect(label("concurrent MatMul %d", i), []int{m, n}, c.downF32(j.dst), j.want,
-			tols(j.want, nil, 1e-5, 1e-5))
+		c.expect(label("concurrent MatMul %d", i), []int{m, n}, c.downF32(j.dst), j.want, j.tol)
 	}
 }
