@@ -153,9 +153,17 @@ type run struct {
 	err error
 }
 
-// place moves the projections into the backend's memory (m.trunk places
-// the trunk's own weights).
+// place moves the projections into the backend's memory, their matrices
+// rounded to bf16 first when the backend runs in kernels.PrecisionBF16
+// (m.trunk places, and rounds, the trunk's own weights).
 func (m *Model) place() {
+	ms := []**kernels.Tensor{&m.w.input.w}
+	for i := range m.w.blocks {
+		ms = append(ms, &m.w.blocks[i].w)
+	}
+	if m.placeErr = nn.NarrowBF16(m.be, ms); m.placeErr != nil {
+		return
+	}
 	if m.placeErr = nn.Place(m.be, &m.w.input); m.placeErr == nil {
 		m.placeErr = nn.Place(m.be, &m.w.blocks)
 	}

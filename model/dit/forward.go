@@ -37,10 +37,15 @@ type Model struct {
 }
 
 // ready moves the weights into the backend's memory on first use (a no-op
-// for the CPU backend). The model owns w from New on: a device backend
-// replaces its host tensors with device ones.
+// for the CPU backend), rounding the Linear matrices to bf16 first when
+// the backend runs in kernels.PrecisionBF16. The model owns w from New on:
+// a device backend replaces its host tensors with device ones.
 func (m *Model) ready() error {
-	m.placeOnce.Do(func() { m.placeErr = nn.Place(m.be, m.w) })
+	m.placeOnce.Do(func() {
+		if m.placeErr = nn.NarrowBF16(m.be, m.w.matrices()); m.placeErr == nil {
+			m.placeErr = nn.Place(m.be, m.w)
+		}
+	})
 	return m.placeErr
 }
 

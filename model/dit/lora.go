@@ -57,6 +57,19 @@ func (w *Weights) hasLoRA() bool {
 	return false
 }
 
+// matrices lists the weight of every Linear and 1×1 conv (linears): what
+// MatMul multiplies by, rounded to bf16 in kernels.PrecisionBF16. Biases,
+// tables, norms, the depthwise conv and unfused LoRA factors are not
+// listed: the factors are rank-r matrices that AddLoRA documents as F32
+// and that cost next to nothing next to the layer's own product.
+func (w *Weights) matrices() []**kernels.Tensor {
+	var ms []**kernels.Tensor
+	for _, l := range w.linears() {
+		ms = append(ms, &l.w)
+	}
+	return ms
+}
+
 // linears maps the diffusers module paths of every Linear (and 1×1 conv
 // stored as one) to its binding.
 func (w *Weights) linears() map[string]*linear {

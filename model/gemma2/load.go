@@ -30,6 +30,20 @@ type Weights struct {
 // transformers would run the model in.
 func (w *Weights) EmbedDType() kernels.DType { return w.embed.DType() }
 
+// matrices lists the weights rounded to bf16 in kernels.PrecisionBF16:
+// the attention and MLP matrices (MatMul weights) and the embedding table,
+// which Embedding gathers from in any float dtype, as transformers holds
+// it in a bf16 run (embedScale then rounds the normalizer to bf16 too, as
+// transformers does). Norm weights and biases stay F32.
+func (w *Weights) matrices() []**kernels.Tensor {
+	ms := []**kernels.Tensor{&w.embed}
+	for i := range w.layers {
+		l := &w.layers[i]
+		ms = append(ms, &l.q.w, &l.k.w, &l.v.w, &l.o.w, &l.gateUp, &l.down)
+	}
+	return ms
+}
+
 // Prefix returns "model." when src holds a Gemma2ForCausalLM state dict
 // (keys under model.) and "" for a Gemma2Model one (Sana's text_encoder).
 func Prefix(src weights.Source) string {

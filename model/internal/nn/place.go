@@ -20,36 +20,54 @@ func Place(be kernels.Backend, root any) error {
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("placing weights: need a non-nil pointer, got %T", root)
 	}
-	return place(be, v.Elem(), map[uintptr]bool{})
+	return walk(v.Elem(), map[uintptr]bool{}, func(v reflect.Value) error { return placeTensor(be, v) })
 }
 
-func place(be kernels.Backend, v reflect.Value, seen map[uintptr]bool) error {
+// DTypes counts the *kernels.Tensor fields reachable from root (as Place
+// walks it; nil ones are skipped) by dtype: tests check which weights a
+// model keeps in which dtype.
+func DTypes(root any) map[kernels.DType]int {
+	n := map[kernels.DType]int{}
+	v := reflect.ValueOf(root)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return n
+	}
+	_ = walk(v.Elem(), map[uintptr]bool{}, func(v reflect.Value) error {
+		n[v.Interface().(*kernels.Tensor).DType()]++
+		return nil
+	})
+	return n
+}
+
+// walk calls fn on every non-nil *kernels.Tensor reachable from v (settable
+// where v's struct is addressable), visiting each struct pointer once.
+func walk(v reflect.Value, seen map[uintptr]bool, fn func(reflect.Value) error) error {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
 			return nil
 		}
 		if v.Type() == tensorPtr {
-			return placeTensor(be, v)
+			return fn(v)
 		}
 		if seen[v.Pointer()] {
 			return nil
 		}
 		seen[v.Pointer()] = true
-		return place(be, v.Elem(), seen)
+		return walk(v.Elem(), seen, fn)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			f := v.Field(i)
 			if !f.CanSet() && f.CanAddr() { // unexported field of an addressable struct
 				f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
 			}
-			if err := place(be, f, seen); err != nil {
+			if err := walk(f, seen, fn); err != nil {
 				return err
 			}
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
-			if err := place(be, v.Index(i), seen); err != nil {
+			if err := walk(v.Index(i), seen, fn); err != nil {
 				return err
 			}
 		}

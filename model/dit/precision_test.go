@@ -1,0 +1,92 @@
+package dit
+
+import (
+	"context"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/kernels/cpu"
+	"github.com/sanafarm/sanafarm/model/internal/nn"
+)
+
+// bf16CPU is the CPU backend claiming kernels.PrecisionBF16: the CPU widens
+// 16-bit weights on the fly, so only the weight rounding shows.
+type bf16CPU struct{ *cpu.Backend }
+
+func (bf16CPU) Precision() kernels.Precision { return kernels.PrecisionBF16 }
+
+// forwardTiny runs one guided forward of random weights, with an unfused
+// LoRA term on attn1.to_q of block 0, on be.
+func forwardTiny(t *testing.T, c Config, be kernels.Backend) (*Weights, *kernels.Tensor) {
+	t.Helper()
+	w, err := RandomWeights(c, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	D, r := c.Dim(), 2
+	ab := nn.Random([]nn.Spec{nn.S("a", []int{r, D}, nn.Matrix), nn.S("b", []int{D, r}, nn.Matrix)}, 3, 1)
+	if err := w.AddLoRA("transformer_blocks.0.attn1.to_q", LoRA{A: ab["a"], B: ab["b"], Scale: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	m := New(c, w, be)
+	ctx := context.Background()
+	enc, mask := kernels.MustNew(kernels.Float32, 2, 5, c.CaptionChannels), kernels.MustNew(kernels.Int64, 2, 5)
+	for i := range enc.F32() {
+		enc.F32()[i] = float32(i%13)/13 - 0.5
+	}
+	for i := range mask.I64() {
+		mask.I64()[i] = 1
+	}
+	cd, err := m.PrepareCond(ctx, enc, mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := kernels.MustNew(kernels.Float32, 2, c.InChannels, 4, 6)
+	for i := range x.F32() {
+		x.F32()[i] = float32(i%11)/11 - 0.5
+	}
+	out, err := m.Forward(ctx, x, []float32{500, 200}, []float32{4, 4}, cd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, out
+}
+
+// TestBF16PrecisionRoundsTheLinears: in kernels.PrecisionBF16 every Linear
+// and 1×1-conv weight is BF16 after the first forward and every other
+// tensor (biases, norms, tables, the depthwise conv, unfused LoRA
+// factors) stays F32; in float32
+// nothing changes dtype; the output stays close to the float32 one.
+func TestBF16PrecisionRoundsTheLinears(t *testing.T) {
+	c := tinyConfig(true, true)
+	w32, ref := forwardTiny(t, c, cpu.New(cpu.Config{}))
+	if got := nn.DTypes(w32); len(got) != 1 || got[kernels.Float32] == 0 {
+		t.Errorf("float32 run: dtypes %v, want all F32", got)
+	}
+	w16, out := forwardTiny(t, c, bf16CPU{cpu.New(cpu.Config{})})
+	n := len(w16.linears())
+	all := nn.DTypes(w32)[kernels.Float32]
+	if got := nn.DTypes(w16); got[kernels.BFloat16] != n || got[kernels.Float32] != all-n {
+		t.Errorf("bf16 run: dtypes %v, want %d BF16 and %d F32", got, n, all-n)
+	}
+	b := w16.blocks[0]
+	for name, x := range map[string]struct {
+		t  *kernels.Tensor
+		dt kernels.DType
+	}{
+		"attn1.to_q.weight": {b.q1.w, kernels.BFloat16}, "ff.conv_inverted.weight": {b.ffIn.w, kernels.BFloat16},
+		"patch_embed.proj.weight": {w16.patch.w, kernels.BFloat16}, "proj_out.weight": {w16.projOut.w, kernels.BFloat16},
+		"attn2.to_q.bias": {b.q2.b, kernels.Float32}, "scale_shift_table": {b.sst, kernels.Float32},
+		"attn1.norm_q.weight": {b.nq1, kernels.Float32}, "ff.conv_depth.weight": {b.ffDepthW, kernels.Float32},
+		"caption_norm.weight": {w16.captionNrm, kernels.Float32}, "attn1.to_q LoRA A": {b.q1.lora[0].A, kernels.Float32},
+	} {
+		if x.t.DType() != x.dt {
+			t.Errorf("%s is %v, want %v", name, x.t.DType(), x.dt)
+		}
+	}
+	d := nn.MaxRelDiff(out, ref)
+	t.Logf("bf16 weights: relative max error %.3g", d)
+	if d > 2e-2 || d == 0 {
+		t.Errorf("bf16 weights: relative max error %.3g, want in (0, 2e-2]", d)
+	}
+}
