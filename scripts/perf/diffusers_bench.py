@@ -314,22 +314,30 @@ def main():
         sys.exit("diffusers_bench: no CUDA device (use --device cpu --tiny for a code-path check)")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else args.device
     say(f"device {name} torch {torch.__version__}")
-    import diffusers
+    try:
+        import diffusers
 
-    # diffusers warns on every .to(dtype) of a model built without from_pretrained; the output is for parsing.
-    diffusers.utils.logging.set_verbosity_error()
-    say(f"note diffusers {diffusers.__version__} from {Path(diffusers.__file__).parent} tiny={args.tiny} "
-        f"iters={args.iters} warmup={args.warmup} budget={args.budget}s")
+        # diffusers warns on each .to(dtype) of a model built without from_pretrained; the output is parsed.
+        diffusers.utils.logging.set_verbosity_error()
+        say(f"note diffusers {diffusers.__version__} from {Path(diffusers.__file__).parent}")
+    except Exception as e:  # noqa: BLE001 — the encode stage needs only transformers
+        say(f"error import diffusers {type(e).__name__}: {e}")
+    say(f"note tiny={args.tiny} iters={args.iters} warmup={args.warmup} budget={args.budget}s")
     dtype = torch.bfloat16
     timer = Timer(args.device, args.iters, args.warmup, args.budget)
     torch.manual_seed(0)
     results = {}
     benches = {"dit_step": bench_dit, "decode": bench_decode, "encode": bench_encode}
     # Models are built outside inference mode (their parameters must not be inference tensors); each
-    # measurement runs inside it (sweep).
+    # measurement runs inside it (sweep). The run happens once on a lent host: a stage that fails prints
+    # why and the next one still runs.
     for stage in STAGES:
         if stage in args.stages:
-            benches[stage](args, timer, dtype, results)
+            try:
+                benches[stage](args, timer, dtype, results)
+            except Exception as e:  # noqa: BLE001
+                say(f"error {stage} {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                free(args.device)
     report_throughput(args, results)
 
 
