@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -46,6 +47,15 @@ func (b *Backend) Attention(dst, q, k, v, mask *kernels.Tensor, p kernels.AttnPa
 	scale := p.Scale
 	if scale == 0 {
 		scale = float32(1 / math.Sqrt(float64(max(d.Dh, 1))))
+	}
+	if b.cfg.FastMath { // tensor cores: scores through GEMMs (ops_attn_gemm.go)
+		ok, err := b.attentionGEMM(dst, q, k, v, mask, p, d, scale)
+		if err != nil {
+			return fmt.Errorf("cuda: %s: %w", op, err)
+		}
+		if ok {
+			return nil
+		}
 	}
 	nw := 4 // warps (queries) per block: more share each K/V tile when Tq is long
 	if d.Tq >= 64 {

@@ -5,8 +5,6 @@ package cuda
 import (
 	"fmt"
 
-	"gorgonia.org/cu"
-
 	"github.com/sanafarm/sanafarm/kernels"
 )
 
@@ -73,25 +71,37 @@ func (b *Backend) convBLAS(d kernels.ConvDims, dst, x, w, bias *kernels.Tensor, 
 		return err
 	}
 	k, m := d.KH*d.KW*d.CinG, d.B*d.Ho*d.Wo
-	if wd := w.DType(); wd.IsHalf() {
+	g := gemmArgs{transA: true, m: d.CoutG, k: k, a: uintptr(wp), lda: k, c: uintptr(dp), ldc: d.Cout,
+		at: cudaR32F, bt: cudaR32F, ct: cudaR32F, alpha: 1}
+	half := kernels.Float32 // the dtype both GEMM operands take on tensor cores
+	if wd := w.DType(); wd.IsHalf() && b.cfg.FastMath {
+		half = wd
+		g.at, g.bt = cudaType(wd), cudaType(wd)
+	} else if wd.IsHalf() {
 		p, release, err := b.castScratch(wp, wd, kernels.Float32, d.Cout*k)
 		if err != nil {
 			return err
 		}
 		defer release()
-		wp = cu.DevicePtr(p)
+		g.a = p
 	}
-	g := gemmArgs{transA: true, m: d.CoutG, k: k, a: uintptr(wp), lda: k, c: uintptr(dp), ldc: d.Cout,
-		at: cudaR32F, bt: cudaR32F, ct: cudaR32F, alpha: 1}
 	if pointwise { // x [M, Cin] is the operand; group g starts at channel g·CinG
 		g.n, g.b, g.ldb = m, uintptr(xp), d.Cin
+		if half != kernels.Float32 { // bf16 precision: x rounded to the weight dtype
+			p, release, err := b.castScratch(xp, kernels.Float32, half, m*d.Cin)
+			if err != nil {
+				return err
+			}
+			defer release()
+			g.b = p
+		}
 		if d.Gr > 1 {
 			g.batch, g.strideA, g.strideB, g.strideC = d.Gr, int64(d.CoutG*k), int64(d.CinG), int64(d.CoutG)
 		}
 		if err := blas.gemm(g); err != nil {
 			return err
 		}
-	} else if err := b.convIm2col(d, blas, g, x, xp); err != nil {
+	} else if err := b.convIm2col(d, blas, g, x, half); err != nil {
 		return err
 	}
 	if bias == nil {
@@ -105,18 +115,22 @@ func (b *Backend) convBLAS(d kernels.ConvDims, dst, x, w, bias *kernels.Tensor, 
 // im2col into one reused scratch buffer (stream order keeps the next
 // chunk's im2col behind this chunk's GEMM), then one GEMM into the
 // chunk's dst rows. g is the GEMM template from convBLAS.
-func (b *Backend) convIm2col(d kernels.ConvDims, blas *cublas, g gemmArgs, x *kernels.Tensor, xp cu.DevicePtr) error {
+func (b *Backend) convIm2col(d kernels.ConvDims, blas *cublas, g gemmArgs, x *kernels.Tensor, half kernels.DType) error {
 	m := d.B * d.Ho * d.Wo
 	chunk := max(1, min(m, convColBudget/g.k))
-	col, release, err := b.scratch(chunk * g.k * 4)
+	col, release, err := b.scratch(chunk * g.k * half.Size())
 	if err != nil {
 		return err
 	}
 	defer release()
+	kernel := map[kernels.DType]string{kernels.BFloat16: "im2col_bf16", kernels.Float16: "im2col_f16"}[half]
+	if kernel == "" {
+		kernel = "im2col"
+	}
 	dp := g.c
 	for m0 := 0; m0 < m; m0 += chunk {
 		rows := min(chunk, m-m0)
-		if err := b.launch("im2col", gridFor(rows*g.k, 256), [3]uint32{256, 1, 1}, 0, col, x,
+		if err := b.launch(kernel, gridFor(rows*g.k, 256), [3]uint32{256, 1, 1}, 0, col, x,
 			int32(d.H), int32(d.W), int32(d.Cin), int32(d.Ho), int32(d.Wo), int32(d.KH), int32(d.KW),
 			int32(d.Stride), int32(d.Pad), int64(m0), int64(rows)); err != nil {
 			return err

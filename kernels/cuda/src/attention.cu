@@ -101,3 +101,47 @@ extern "C" __global__ void attention(float *out, const float *q, const float *k,
         if (d < dh) orow[d] = l > 0.0f ? acc[r] * inv : 0.0f;
     }
 }
+
+// attn_softmax turns the score rows of the GEMM attention path
+// (ops_attn_gemm.go) into probabilities in place. s holds nb batch items
+// of [hq, tq, tk] scaled scores q·k·scale (batch item bl is batch b0+bl);
+// one warp per row: s = softcap(s) + mask, hidden keys (causal, window)
+// get probability 0, and a row that sees no key gets zeros, exactly the
+// semantics of the attention kernel above. Three passes over a row of at
+// most a few thousand floats: the re-reads hit L1/L2.
+extern "C" __global__ void attn_softmax(float *s, const float *mask, int32_t tq, int32_t tk, int32_t hq,
+                                        int64_t rows, int32_t b0, int32_t maskPerQuery, float cap,
+                                        int32_t causal, int32_t window) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
+    for (int64_t r = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
+        float *row = s + r * tk;
+        const int i = (int)(r % tq);
+        const int64_t b = b0 + r / ((int64_t)hq * tq);
+        const float *mrow = mask == nullptr ? nullptr
+                            : maskPerQuery  ? mask + (b * tq + i) * tk
+                                            : mask + b * tk;
+        float m = -INFINITY;
+        for (int j = lane; j < tk; j += 32) {
+            float v = -INFINITY;
+            if (!((causal && j > i) || (window > 0 && i - j >= window))) {
+                v = softcap(row[j], cap);
+                if (mrow != nullptr) v += mrow[j];
+            }
+            row[j] = v;
+            m = nanmax(m, v);
+        }
+        m = warp_max(m);
+        float l = 0.0f;
+        if (m != -INFINITY) {
+            for (int j = lane; j < tk; j += 32) {
+                float p = expf(row[j] - m);
+                row[j] = p;
+                l += p;
+            }
+        }
+        l = warp_sum(l);
+        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int j = lane; j < tk; j += 32) row[j] = l > 0.0f ? row[j] * inv : 0.0f;
+    }
+}

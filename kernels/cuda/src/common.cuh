@@ -30,6 +30,15 @@ static __device__ __forceinline__ float ldw(const void *p, int dt, int64_t i) {
     return ((const float *)p)[i];
 }
 
+// bf16_rne narrows a float32 to bfloat16 bits with round-to-nearest-even,
+// bit-identical to kernels.F32ToBF16 (NaN keeps its sign, becomes quiet).
+static __device__ __forceinline__ uint16_t bf16_rne(float f) {
+    uint32_t b = __float_as_uint(f);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(b >> 16) | 0x0040u;
+    b += 0x7fffu + ((b >> 16) & 1u);
+    return (uint16_t)(b >> 16);
+}
+
 // ldidx reads element i of an Int64 or Int32 index tensor.
 static __device__ __forceinline__ int64_t ldidx(const void *p, int dt, int64_t i) {
     if (dt == DT_I32) {

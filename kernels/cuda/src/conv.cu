@@ -120,19 +120,41 @@ extern "C" __global__ void __launch_bounds__(256)
 // dense (one group) convolution, taps in (ky, kx, ci) order so each row
 // matches the OHWI weight rows; zeros outside the image. Consecutive
 // threads write consecutive columns and read consecutive channels.
+// im2col_at reads element e of that col matrix (k = kh·kw·cin columns).
+static __device__ __forceinline__ float im2col_at(const float *x, int64_t e, int64_t k, int32_t hh, int32_t ww,
+                                                  int32_t cin, int32_t ho, int32_t wo, int32_t kw,
+                                                  int32_t stride, int32_t pad, int64_t m0) {
+    int64_t r = e / k;
+    int kk = (int)(e - r * k);
+    int tap = kk / cin, ci = kk - tap * cin;
+    int ky = tap / kw, kx = tap - ky * kw;
+    int64_t m = m0 + r;
+    int ox = (int)(m % wo), oy = (int)((m / wo) % ho);
+    int64_t b = m / ((int64_t)wo * ho);
+    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+    return (iy < 0 || iy >= hh || ix < 0 || ix >= ww) ? 0.0f : x[((b * hh + iy) * ww + ix) * cin + ci];
+}
+
 extern "C" __global__ void im2col(float *col, const float *x, int32_t hh, int32_t ww, int32_t cin, int32_t ho,
                                   int32_t wo, int32_t kh, int32_t kw, int32_t stride, int32_t pad, int64_t m0,
                                   int64_t rows) {
     const int64_t k = (int64_t)kh * kw * cin;
-    FOR_N(e, rows * k) {
-        int64_t r = e / k;
-        int kk = (int)(e - r * k);
-        int tap = kk / cin, ci = kk - tap * cin;
-        int ky = tap / kw, kx = tap - ky * kw;
-        int64_t m = m0 + r;
-        int ox = (int)(m % wo), oy = (int)((m / wo) % ho);
-        int64_t b = m / ((int64_t)wo * ho);
-        int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-        col[e] = (iy < 0 || iy >= hh || ix < 0 || ix >= ww) ? 0.0f : x[((b * hh + iy) * ww + ix) * cin + ci];
-    }
+    FOR_N(e, rows * k) { col[e] = im2col_at(x, e, k, hh, ww, cin, ho, wo, kw, stride, pad, m0); }
+}
+
+// im2col_bf16 and im2col_f16 write the col matrix rounded to the 16-bit
+// weight dtype (round-to-nearest-even) for the tensor-core GEMM of bf16
+// precision: one pass, no float32 col buffer.
+extern "C" __global__ void im2col_bf16(uint16_t *col, const float *x, int32_t hh, int32_t ww, int32_t cin,
+                                       int32_t ho, int32_t wo, int32_t kh, int32_t kw, int32_t stride,
+                                       int32_t pad, int64_t m0, int64_t rows) {
+    const int64_t k = (int64_t)kh * kw * cin;
+    FOR_N(e, rows * k) { col[e] = bf16_rne(im2col_at(x, e, k, hh, ww, cin, ho, wo, kw, stride, pad, m0)); }
+}
+
+extern "C" __global__ void im2col_f16(__half *col, const float *x, int32_t hh, int32_t ww, int32_t cin,
+                                      int32_t ho, int32_t wo, int32_t kh, int32_t kw, int32_t stride,
+                                      int32_t pad, int64_t m0, int64_t rows) {
+    const int64_t k = (int64_t)kh * kw * cin;
+    FOR_N(e, rows * k) { col[e] = __float2half_rn(im2col_at(x, e, k, hh, ww, cin, ho, wo, kw, stride, pad, m0)); }
 }

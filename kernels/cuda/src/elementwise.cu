@@ -32,15 +32,7 @@ static __device__ __forceinline__ float act(float x, int a) {
 // cast_f32_to_bf16 narrows with round-to-nearest-even, bit-identical to
 // kernels.F32ToBF16 (NaN keeps its sign and becomes quiet).
 extern "C" __global__ void cast_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
-    FOR_N(i, n) {
-        uint32_t b = __float_as_uint(src[i]);
-        if ((b & 0x7fffffffu) > 0x7f800000u) {
-            dst[i] = (uint16_t)(b >> 16) | 0x0040u;
-        } else {
-            b += 0x7fffu + ((b >> 16) & 1u);
-            dst[i] = (uint16_t)(b >> 16);
-        }
-    }
+    FOR_N(i, n) { dst[i] = bf16_rne(src[i]); }
 }
 
 extern "C" __global__ void cast_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
