@@ -18,7 +18,7 @@ import (
 
 // runTransformer runs a SanaTransformer2DModel case: model.safetensors →
 // `sample`, and model.bf16.safetensors → `sample_bf16_weights_f32_compute`
-// when both exist.
+// when both exist; in bf16 mode the variants of transformerBF16.
 func (r *Runner) runTransformer(ctx context.Context, fsys fs.FS, name string) []Result {
 	cfg, err := dit.ReadConfig(fsys, "config.json")
 	if err != nil {
@@ -29,14 +29,14 @@ func (r *Runner) runTransformer(ctx context.Context, fsys fs.FS, name string) []
 		return []Result{{Case: name, Err: err}}
 	}
 	defer io.Close()
-	variants := []struct {
-		weights, output, suffix string
-		tol                     float64
-	}{
+	variants := []transformerVariant{
 		{transformerWeights(fsys), "sample", "", TolTransformer},
 		{"model.bf16.safetensors", "sample_bf16_weights_f32_compute", "[bf16]", TolTransformerBF16},
 	}
 	var res []Result
+	if r.bf16() {
+		variants, res = transformerBF16(fsys, name)
+	}
 	for i, v := range variants {
 		_, hasOut := io.out.Info(v.output)
 		if i > 0 && (!exists(fsys, v.weights) || !hasOut) {
@@ -210,6 +210,10 @@ func replay(cfg sampler.Config, io files, n int) (float64, error) {
 // `decoded` and `image_pt` too; one result, the worst over the outputs.
 func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result {
 	fail := func(err error) []Result { return []Result{{Case: name, Err: err}} }
+	if class, err := className(fsys, "model_index.json"); err == nil && r.bf16() && (class == sana.ClassSprintPipeline ||
+		class == sana.ClassSprintImg2ImgPipeline || class == ClassPAGPipeline || class == ClassControlNetPipeline) {
+		return f32Only(name)
+	}
 	if class, err := className(fsys, "model_index.json"); err == nil && (class == sana.ClassSprintPipeline || class == sana.ClassSprintImg2ImgPipeline) {
 		return r.runSprint(ctx, fsys, name)
 	}
@@ -241,5 +245,5 @@ func (r *Runner) runLoop(ctx context.Context, fsys fs.FS, name string) []Result 
 		dd, err = r.loopDecode(ctx, fsys, got, io.out)
 		d = math.Max(d, dd)
 	}
-	return []Result{{Case: name, MaxAbs: d, Tol: r.tol(TolLoop), Err: err}}
+	return []Result{{Case: name, MaxAbs: d, Tol: r.tolFor(TolLoop, TolLoopBF16), Err: err}}
 }

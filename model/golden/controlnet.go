@@ -83,7 +83,7 @@ func (r *Runner) runControlNet(ctx context.Context, fsys fs.FS, name string) []R
 		}
 		worst = math.Max(worst, d)
 	}
-	return []Result{{Case: name, MaxAbs: worst, Tol: r.tol(TolControlNet)}}
+	return []Result{{Case: name, MaxAbs: worst, Tol: r.tolFor(TolControlNet, TolTransformerBF16Compute)}}
 }
 
 // hostMaxAbs copies a backend tensor to the host and compares it.

@@ -79,7 +79,7 @@ func (r *Runner) runLoRA(ctx context.Context, fsys fs.FS, name string) []Result 
 		}
 		for _, mode := range modes {
 			d, err := r.loraOnce(ctx, fsys, io, set, mode == "fused", out)
-			res = append(res, Result{Case: fmt.Sprintf("%s[%s][%s]", name, out, mode), MaxAbs: d, Tol: r.tol(TolTransformer), Err: err})
+			res = append(res, Result{Case: fmt.Sprintf("%s[%s][%s]", name, out, mode), MaxAbs: d, Tol: r.tolFor(TolTransformer, TolTransformerBF16Compute), Err: err})
 		}
 	}
 	return res
