@@ -4,6 +4,7 @@ package dcae
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -11,26 +12,46 @@ import (
 	"github.com/sanafarm/sanafarm/kernels/cuda"
 )
 
-// BenchmarkCUDADecode1024 times one DC-AE (f32c32, Sana's layout) decode
-// of a 32×32 latent to a 1024² image with random weights on the CUDA
-// backend. Only in cuda-tagged test binaries (scripts/gpu-check.sh).
-func BenchmarkCUDADecode1024(b *testing.B) {
-	be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler)}) // keep the benchmark lines parseable
-	if err != nil {
-		b.Skipf("no usable CUDA device: %v", err)
-	}
-	defer be.Close()
+// BenchmarkCUDADecode times DC-AE (f32c32, Sana's layout and widths)
+// decodes of random latents to 512² and 1024² images with random weights
+// on the CUDA backend, per precision and images per batch. Only in
+// cuda-tagged test binaries (scripts/perf/perf.sh, scripts/gpu-check.sh).
+// Sub-benchmark names: <side>/<precision>/img=<n>; metric ms/decode.
+func BenchmarkCUDADecode(b *testing.B) {
 	c := DefaultConfig()
 	types := StrList{"ResBlock", "ResBlock", "ResBlock", "EfficientViTBlock", "EfficientViTBlock", "EfficientViTBlock"}
 	c.EncoderBlockTypes, c.DecoderBlockTypes = types, types
 	c.UpsampleBlockType, c.DownsampleBlockType = "interpolate", "conv"
 	c.DecoderNormTypes, c.DecoderActFns = StrList{"rms_norm"}, StrList{"silu"}
-	w, err := RandomWeights(c, 1, PartDecoder)
-	if err != nil {
-		b.Fatal(err)
+	for _, prec := range []kernels.Precision{kernels.PrecisionBF16, kernels.PrecisionF32} {
+		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec})
+		if err != nil {
+			b.Skipf("no usable CUDA device: %v", err)
+		}
+		w, err := RandomWeights(c, 1, PartDecoder)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := New(c, w, be)
+		for _, side := range []int{512, 1024} {
+			for _, imgs := range []int{1, 2, 4, 8, 16} {
+				if prec == kernels.PrecisionF32 && (imgs > 1 || side != 1024) { // f32: the before-figure only
+					continue
+				}
+				if side == 1024 && imgs > 8 { // 16 decodes at 1024² hold ~40 GB of activations
+					continue
+				}
+				b.Run(fmt.Sprintf("%d/%v/img=%d", side, prec, imgs), func(b *testing.B) {
+					benchDecode(b, m, be, imgs, c.LatentChannels, side/32)
+				})
+			}
+		}
+		_ = be.Close()
 	}
-	m := New(c, w, be)
-	z := kernels.MustNew(kernels.Float32, 1, c.LatentChannels, 32, 32)
+}
+
+func benchDecode(b *testing.B, m *Model, be *cuda.Backend, n, ch, side int) {
+	z := kernels.MustNew(kernels.Float32, n, ch, side, side)
 	for i := range z.F32() {
 		z.F32()[i] = float32(i%11)/5 - 1
 	}
@@ -47,5 +68,5 @@ func BenchmarkCUDADecode1024(b *testing.B) {
 	for range b.N {
 		decode()
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/decode")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/decode")
 }

@@ -4,6 +4,7 @@ package dit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"testing"
@@ -12,22 +13,25 @@ import (
 	"github.com/sanafarm/sanafarm/kernels/cuda"
 )
 
-// BenchmarkCUDAStep1600M1024 times one full denoising forward of a
-// Sana-1.6B-shaped transformer (20 layers, hidden 2240) with random
-// weights at 1024² (32×32 latents), batch 2, 300 caption tokens, on
-// the CUDA backend. Only in cuda-tagged test binaries (scripts/gpu-check.sh).
-func BenchmarkCUDAStep1600M1024(b *testing.B) {
-	be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler)}) // keep the benchmark lines parseable
-	if err != nil {
-		b.Skipf("no usable CUDA device: %v", err)
-	}
-	defer be.Close()
-	cfg := Config{ClassName: ClassName, InChannels: 32, NumAttentionHeads: 70, AttentionHeadDim: 32, NumLayers: 20,
+// benchShapes are the released Sana transformers the perf script times
+// (docs/sana.md §2; scripts/perf/perf.sh): name, config, latent side.
+var benchShapes = []struct {
+	name string
+	cfg  Config
+}{
+	{"600m_512", Config{ClassName: ClassName, InChannels: 32, NumAttentionHeads: 36, AttentionHeadDim: 32, NumLayers: 28,
+		NumCrossAttnHeads: 16, CrossAttnHeadDim: 72, CrossAttentionDim: 1152, CaptionChannels: 2304, MLPRatio: 2.5,
+		NormEps: 1e-6, SampleSize: 16, PatchSize: 1}},
+	{"1600m_1024", Config{ClassName: ClassName, InChannels: 32, NumAttentionHeads: 70, AttentionHeadDim: 32, NumLayers: 20,
 		NumCrossAttnHeads: 20, CrossAttnHeadDim: 112, CrossAttentionDim: 2240, CaptionChannels: 2304, MLPRatio: 2.5,
-		NormEps: 1e-6, SampleSize: 32, PatchSize: 1}
-	// Drawing 1.6B random values on the host takes minutes of the lent
-	// GPU's time; one random block shared by all 20 layers computes the same
-	// shapes (a block's 312 MB of weights dwarf the 50 MB L2 either way).
+		NormEps: 1e-6, SampleSize: 32, PatchSize: 1}},
+}
+
+// benchModel builds a model of cfg's shapes on be. Drawing 1.6B random
+// values on the host takes minutes of the lent GPU's time; one random
+// block shared by every layer computes the same shapes (a block's weights
+// dwarf the 50 MB L2 either way).
+func benchModel(b *testing.B, cfg Config, be kernels.Backend) *Model {
 	one := cfg
 	one.NumLayers = 1
 	w, err := RandomWeights(one, 1)
@@ -37,8 +41,38 @@ func BenchmarkCUDAStep1600M1024(b *testing.B) {
 	for len(w.blocks) < cfg.NumLayers {
 		w.blocks = append(w.blocks, w.blocks[0])
 	}
-	m := New(cfg, w, be)
-	rng := rand.New(rand.NewPCG(1, 2))
+	return New(cfg, w, be)
+}
+
+// BenchmarkCUDAStep times one denoising forward with classifier-free
+// guidance (forward batch 2·images, 300 caption tokens, half of them
+// padding) of the Sana-600M (512²) and Sana-1.6B (1024²) transformers with
+// random weights, per precision and images per batch. Only in cuda-tagged
+// test binaries (scripts/perf/perf.sh, scripts/gpu-check.sh). Sub-benchmark
+// names: <model>/<precision>/img=<n>; metric ms/step.
+func BenchmarkCUDAStep(b *testing.B) {
+	for _, prec := range []kernels.Precision{kernels.PrecisionBF16, kernels.PrecisionF32} {
+		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec})
+		if err != nil {
+			b.Skipf("no usable CUDA device: %v", err)
+		}
+		for _, s := range benchShapes {
+			m := benchModel(b, s.cfg, be)
+			for _, imgs := range []int{1, 2, 4, 8, 16} {
+				if prec == kernels.PrecisionF32 && imgs > 1 { // f32 is the before-figure only
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%v/img=%d", s.name, prec, imgs), func(b *testing.B) { benchStep(b, m, be, s.cfg, imgs) })
+			}
+			m.FreeScratch()
+		}
+		_ = be.Close()
+	}
+}
+
+func benchStep(b *testing.B, m *Model, be *cuda.Backend, cfg Config, imgs int) {
+	n := 2 * imgs
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
 	rnd := func(shape ...int) *kernels.Tensor {
 		t := kernels.MustNew(kernels.Float32, shape...)
 		for i := range t.F32() {
@@ -46,12 +80,21 @@ func BenchmarkCUDAStep1600M1024(b *testing.B) {
 		}
 		return t
 	}
+	mask := kernels.MustNew(kernels.Float32, n, 300)
+	for i := range mask.F32() {
+		if i%300 < 150 {
+			mask.F32()[i] = 1
+		}
+	}
 	ctx := context.Background()
-	cd, err := m.PrepareCond(ctx, rnd(2, 300, 2304), nil)
+	cd, err := m.PrepareCond(ctx, rnd(n, 300, cfg.CaptionChannels), mask)
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, t := rnd(2, 32, 32, 32), []float32{500, 500}
+	x, t := rnd(n, cfg.InChannels, cfg.SampleSize, cfg.SampleSize), make([]float32, n)
+	for i := range t {
+		t[i] = 500
+	}
 	step := func() {
 		if _, err := m.Forward(ctx, x, t, nil, cd); err != nil {
 			b.Fatal(err)
@@ -65,5 +108,5 @@ func BenchmarkCUDAStep1600M1024(b *testing.B) {
 	for range b.N {
 		step()
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/step")
 }
