@@ -65,10 +65,10 @@ func relErr(got, want []float32) float64 {
 func TestAttentionGEMMMatchesFlash(t *testing.T) {
 	exact, fast := testBackend(t), bf16Backend(t)
 	cases := []struct {
-		name                  string
+		name                   string
 		b, tq, tk, hq, hkv, dh int
-		p                     kernels.AttnParams
-		perQuery              bool
+		p                      kernels.AttnParams
+		perQuery               bool
 	}{
 		{"sana-cross", 3, 256, 300, 20, 20, 112, kernels.AttnParams{Heads: 20}, false},
 		{"gemma", 2, 77, 77, 8, 4, 256, kernels.AttnParams{Heads: 8, KVHeads: 4, SoftCap: 50, Causal: true, Window: 16}, true},
