@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -10,9 +11,32 @@ import (
 
 // backendOptions selects and configures the compute backend of a command.
 type backendOptions struct {
-	name    string // "cpu" or "cuda"
-	threads int    // cpu: threads (0 = all)
-	device  int    // cuda: device ordinal
+	name      string // "cpu" or "cuda"
+	threads   int    // cpu: threads (0 = all)
+	device    int    // cuda: device ordinal
+	precision string // "auto" (or ""), "f32" or "bf16": see precision
+}
+
+// precisionUsage is the --precision help text.
+const precisionUsage = "matrix-product precision: auto (bf16 on cuda, f32 on cpu), f32, or bf16 " +
+	"(GEMM and convolution operands rounded to bf16, TF32 for float32 ones; norms and softmax stay float32)"
+
+// precisionMode resolves --precision: auto means bf16 on cuda, where tensor
+// cores make it the production mode, and f32 on cpu, where the bf16
+// emulation is only slower.
+func (o backendOptions) precisionMode() (kernels.Precision, error) {
+	switch o.precision {
+	case "", "auto":
+		if o.name == "cuda" {
+			return kernels.PrecisionBF16, nil
+		}
+		return kernels.PrecisionF32, nil
+	}
+	p, err := kernels.ParsePrecision(o.precision)
+	if err != nil {
+		return 0, fmt.Errorf("flag --precision: %w, or auto", err)
+	}
+	return p, nil
 }
 
 // backendNames lists the backends compiled into this binary.
@@ -25,14 +49,24 @@ func backendNames() []string {
 
 // newBackend returns the selected backend and a func that releases it.
 func newBackend(o backendOptions) (kernels.Backend, func(), error) {
+	p, err := o.precisionMode()
+	if err != nil {
+		return nil, nil, err
+	}
 	switch o.name {
 	case "", "cpu":
-		return cpu.New(cpu.Config{Threads: o.threads}), func() {}, nil
+		return cpu.New(cpu.Config{Threads: o.threads, Precision: p}), func() {}, nil
 	case "cuda":
 		if newCUDA == nil {
 			return nil, nil, fmt.Errorf("backend cuda: this binary was built without CUDA support (build with make build-cuda)")
 		}
-		return newCUDA(o.device)
+		return newCUDA(o.device, p)
 	}
 	return nil, nil, fmt.Errorf("unknown backend %q (have %s)", o.name, strings.Join(backendNames(), ", "))
+}
+
+// logBackend records the backend a command computes on and its precision
+// (results differ between f32 and bf16 runs, so logs must say which).
+func logBackend(log *slog.Logger, be kernels.Backend, device int) {
+	log.Info("compute backend", "backend", be.Name(), "device", device, "precision", kernels.PrecisionOf(be).String())
 }

@@ -7,9 +7,10 @@ import (
 	"github.com/sanafarm/sanafarm/kernels/cuda"
 )
 
-// newCUDA opens the CUDA backend on device (cuda-tagged builds only).
-var newCUDA = func(device int) (kernels.Backend, func(), error) {
-	be, err := cuda.New(cuda.Config{Device: device})
+// newCUDA opens the CUDA backend on device in precision p (cuda-tagged
+// builds only).
+var newCUDA = func(device int, p kernels.Precision) (kernels.Backend, func(), error) {
+	be, err := cuda.New(cuda.Config{Device: device, Precision: p})
 	if err != nil {
 		return nil, nil, err
 	}

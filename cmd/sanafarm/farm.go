@@ -134,6 +134,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.DurationVar(&f.poll, "poll-interval", pollDefault, "how often an idle node asks for work")
 	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads of the cpu backend (default: all cores)")
+	fl.StringVar(&f.backend.precision, "precision", "auto", precisionUsage)
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "model mirror filled by `sanafarm models push` (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
@@ -146,6 +147,9 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 func (f *nodeFlags) checkBackend() error {
 	if f.resident < 1 || f.resident > 64 {
 		return fmt.Errorf("--resident %d: want 1..64 pipelines per slot", f.resident)
+	}
+	if _, err := f.backend.precisionMode(); err != nil {
+		return err
 	}
 	name := firstOf(f.backend.name, "cpu")
 	if !slices.Contains(backendNames(), name) {
@@ -189,6 +193,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 			release()
 			return nil, nil, err
 		}
+		logBackend(log, be, d)
 		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
 			GPU: gpuModel(f.backend.name, d, gpus), Resident: f.resident})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })

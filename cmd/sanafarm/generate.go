@@ -74,6 +74,7 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads (default: all)")
 	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	fl.IntVar(&f.backend.device, "device", 0, "CUDA device ordinal (with --backend cuda)")
+	fl.StringVar(&f.backend.precision, "precision", "auto", precisionUsage)
 	fl.StringArrayVar(&f.loras, "lora", nil, "LoRA adapter FILE[:WEIGHT] or hf://OWNER/REPO[/FILE][:WEIGHT], fused into the transformer (repeat for several)")
 	fl.Float64Var(&f.loraScale, "lora-scale", 1, "global LoRA scale (diffusers' attention_kwargs scale)")
 	fl.StringVar(&f.initImage, "init-image", "", "PNG or JPEG input for image-to-image (Sprint models), resized and cropped to the generation size")
@@ -132,6 +133,7 @@ func runGeneratePipeline(ctx context.Context, f generateFlags, log *slog.Logger,
 		return err
 	}
 	defer closeBackend()
+	logBackend(log, be, f.backend.device)
 	p, err := sana.Load(ctx, os.DirFS(dir), sana.Options{
 		Backend: be, Variant: pick(f.variant, preset.Variant),
 		Tokenizer: sana.LoadTokenizer, Logger: log, Origin: originOf(f.model, preset, isPreset), LoRA: loras,

@@ -23,6 +23,9 @@ func TestGoldenCommand(t *testing.T) {
 		{[]string{"golden", "/nonexistent"}, 1, []string{"FAIL /nonexistent error: not a case folder"}},
 		{[]string{"golden"}, 2, nil},
 		{[]string{"golden", "--tol", "1e-12", "../../testdata/golden/sana_transformer_v15"}, 1, []string{"FAIL sana_transformer_v15 max_abs="}},
+		{[]string{"golden", "--precision", "bf16", "../../testdata/golden/sana_transformer", "../../testdata/golden/dc_ae"}, 0,
+			[]string{"SKIP sana_transformer: ", "PASS sana_transformer[bf16_compute] max_abs=", "tol=5e-02", "SKIP dc_ae: "}},
+		{[]string{"golden", "--precision", "fp8", "../../testdata/golden/flow_euler"}, 2, nil},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
