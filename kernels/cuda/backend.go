@@ -28,6 +28,9 @@ type Config struct {
 	// tensor-core GEMMs and convolutions, TF32 for float32 operands,
 	// attention over GEMMs); it implies FastMath.
 	Precision kernels.Precision
+	// Profile times every kernel and GEMM with CUDA events (Backend.Profile);
+	// it slows launches down, so it is for finding where time goes only.
+	Profile bool
 }
 
 // Backend runs kernels.Backend ops on one NVIDIA GPU.
@@ -59,6 +62,8 @@ type Backend struct {
 
 	mem *allocator
 
+	prof *profiler // nil unless Config.Profile
+
 	blasOnce sync.Once
 	blas     *cublas
 	blasErr  error
@@ -80,6 +85,9 @@ func New(cfg Config) (*Backend, error) {
 		cfg.FastMath = true
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger, fns: map[string]*kernelFunc{}}
+	if cfg.Profile {
+		b.prof = &profiler{total: map[string]*OpTime{}}
+	}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -181,6 +189,7 @@ func (b *Backend) Close() error {
 	if b.blas != nil {
 		errs = append(errs, b.blas.destroy())
 	}
+	b.prof.destroy()
 	if b.mem != nil {
 		errs = append(errs, b.mem.close())
 	}

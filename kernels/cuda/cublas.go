@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"gorgonia.org/cu"
 )
 
 // cuBLAS is loaded at run time with purego instead of linked: the GPU hosts
@@ -83,6 +84,8 @@ func cublasCheck(op string, st int32) error {
 // mu.
 type cublas struct {
 	path   string
+	prof   *profiler // the backend's (nil: no profiling)
+	stream cu.Stream
 	mu     sync.Mutex
 	handle uintptr
 
@@ -164,7 +167,7 @@ func (b *Backend) newCublas() (*cublas, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cublas{path: path}
+	c := &cublas{path: path, prof: b.prof, stream: b.stream}
 	err = errors.Join(
 		bind(lib, &c.create, "cublasCreate_v2", "cublasCreate"),
 		bind(lib, &c.destroyFn, "cublasDestroy_v2", "cublasDestroy"),
@@ -244,9 +247,17 @@ func (c *cublas) gemm(g gemmArgs) error {
 			return fmt.Errorf("gemm size %d exceeds cuBLAS' 32-bit int", v)
 		}
 	}
-	alpha, beta := g.alpha, g.beta
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.prof != nil {
+		return c.prof.around(c.stream, gemmLabel(g), func() error { return c.call(g) })
+	}
+	return c.call(g)
+}
+
+// call issues g; the caller holds c.mu.
+func (c *cublas) call(g gemmArgs) error {
+	alpha, beta := g.alpha, g.beta
 	if g.batch == 0 {
 		return cublasCheck("cublasGemmEx", c.gemmEx(c.handle, opOf(g.transA), opOf(g.transB),
 			int32(g.m), int32(g.n), int32(g.k), unsafe.Pointer(&alpha), g.a, g.at, int32(g.lda),

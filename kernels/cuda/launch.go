@@ -151,10 +151,12 @@ func (b *Backend) launch(name string, grid, block [3]uint32, shmem uint32, args 
 		if err := f.allowShmem(shmem); err != nil {
 			return fmt.Errorf("cuda: launch %s: %d bytes of shared memory: %w", name, shmem, err)
 		}
-		if err := cudrv.Launch(f.fn, grid, block, shmem, b.streamHandle(), vals); err != nil {
-			return fmt.Errorf("cuda: launch %s grid %v block %v shmem %d: %w", name, grid, block, shmem, err)
-		}
-		return nil
+		return b.prof.around(b.stream, name, func() error {
+			if err := cudrv.Launch(f.fn, grid, block, shmem, b.streamHandle(), vals); err != nil {
+				return fmt.Errorf("cuda: launch %s grid %v block %v shmem %d: %w", name, grid, block, shmem, err)
+			}
+			return nil
+		})
 	})
 	runtime.KeepAlive(args) // tensors stay reachable until the launch is enqueued
 	return err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -24,7 +25,8 @@ func BenchmarkCUDADecode(b *testing.B) {
 	c.UpsampleBlockType, c.DownsampleBlockType = "interpolate", "conv"
 	c.DecoderNormTypes, c.DecoderActFns = StrList{"rms_norm"}, StrList{"silu"}
 	for _, prec := range []kernels.Precision{kernels.PrecisionBF16, kernels.PrecisionF32} {
-		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec})
+		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec,
+			Profile: os.Getenv("SANAFARM_CUDA_PROFILE") == "1"})
 		if err != nil {
 			b.Skipf("no usable CUDA device: %v", err)
 		}
@@ -64,9 +66,17 @@ func benchDecode(b *testing.B, m *Model, be *cuda.Backend, n, ch, side int) {
 		}
 	}
 	decode() // warm-up
+	if err := be.ResetProfile(); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for range b.N {
 		decode()
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/decode")
+	if ops, err := be.Profile(); err != nil {
+		b.Fatal(err)
+	} else if len(ops) > 0 { // SANAFARM_CUDA_PROFILE=1: where the GPU time went
+		b.Logf("profile over %d calls:\n%s", b.N, cuda.ProfileTable(ops, 30))
+	}
 }

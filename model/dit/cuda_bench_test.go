@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -51,8 +52,9 @@ func benchModel(b *testing.B, cfg Config, be kernels.Backend) *Model {
 // test binaries (scripts/perf/perf.sh, scripts/gpu-check.sh). Sub-benchmark
 // names: <model>/<precision>/img=<n>; metric ms/step.
 func BenchmarkCUDAStep(b *testing.B) {
+	profile := os.Getenv("SANAFARM_CUDA_PROFILE") == "1"
 	for _, prec := range []kernels.Precision{kernels.PrecisionBF16, kernels.PrecisionF32} {
-		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec})
+		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec, Profile: profile})
 		if err != nil {
 			b.Skipf("no usable CUDA device: %v", err)
 		}
@@ -104,9 +106,25 @@ func benchStep(b *testing.B, m *Model, be *cuda.Backend, cfg Config, imgs int) {
 		}
 	}
 	step() // warm-up: cuBLAS load, allocator cache
+	if err := be.ResetProfile(); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for range b.N {
 		step()
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/step")
+	logProfile(b, be)
+}
+
+// logProfile prints where the GPU time of the timed steps went, with
+// SANAFARM_CUDA_PROFILE=1 (scripts/perf/perf.sh).
+func logProfile(b *testing.B, be *cuda.Backend) {
+	ops, err := be.Profile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(ops) > 0 {
+		b.Logf("profile over %d calls:\n%s", b.N, cuda.ProfileTable(ops, 30))
+	}
 }

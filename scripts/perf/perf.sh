@@ -47,9 +47,20 @@ pstep gemm 45 gobench kernels/cuda cuda.test 'BenchmarkGEMM' 10x
 export PYTHONUNBUFFERED=1
 pstep diffusers 180 python3 scripts/perf/diffusers_bench.py --batches "${PERF_BATCHES:-1,2,4,8,16}" --iters 5 --warmup 2
 
-# Where the time of one 1.6B step goes, when Nsight Systems works on this host (optional, last).
+# Where the GPU time goes: per-kernel and per-GEMM event timings of one 1.6B step (2 images) and one
+# 1024² decode (cuda.Config.Profile; launches slow down, so these runs are for shares, not for timing).
+export SANAFARM_CUDA_PROFILE=1
+pstep profile-step 60 gobench model/dit dit-cuda.test 'BenchmarkCUDAStep/1600m_1024/bf16/img=2$' 2x
+pstep profile-decode 60 gobench model/dcae dcae-cuda.test 'BenchmarkCUDADecode/1024/bf16/img=1$' 2x
+unset SANAFARM_CUDA_PROFILE
+for f in profile-step profile-decode; do
+	echo "== $f (top 15)"
+	grep -E '^\s+[0-9.]+ ms|GPU time' "$LOGS/$f.log" 2>/dev/null | head -16 | sed 's/^\s*/   /'
+done
+
+# The same through Nsight Systems, when it works on this host (optional, last).
 NSYS=$(command -v nsys || ls /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)
-if [[ -n ${NSYS:-} && ${PERF_NSYS:-1} == 1 ]]; then
+if [[ -n ${NSYS:-} && ${PERF_NSYS:-0} == 1 ]]; then
 	pstep nsys 60 bash -c "cd model/dit && '$NSYS' profile -o /tmp/sf-step -f true --stats=false \
 		'$BIN/dit-cuda.test' -test.run '^\$' -test.bench 'BenchmarkCUDAStep/1600m_1024/bf16/img=2\$' -test.benchtime=3x \
 		&& '$NSYS' stats -q --report cuda_gpu_kern_sum --format csv /tmp/sf-step.nsys-rep" || true
