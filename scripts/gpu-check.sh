@@ -66,7 +66,10 @@ echo "== device"
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap,clocks.max.sm,power.limit --format=csv,noheader 2>/dev/null || echo "nvidia-smi unavailable"
 ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libcublas' | sed 's/^/   /' | head -6
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-[[ -f bin/gpu.tar.xz && ! -x $BIN/cuda.test ]] && tar xJf bin/gpu.tar.xz -C "$(dirname "$BIN")"
+if [[ -f bin/gpu.tar.xz && ! -x $BIN/cuda.test ]]; then # make gpu-bins' archive (xz, or Python's lzma)
+	tar xJf bin/gpu.tar.xz -C "$(dirname "$BIN")" 2>/dev/null ||
+		python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" bin/gpu.tar.xz "$(dirname "$BIN")"
+fi
 for f in cuda.test dit-cuda.test dcae-cuda.test gemma-cuda.test sanafarm-cuda; do
 	[[ -x $BIN/$f ]] || { echo "missing $BIN/$f: run make gpu-bins on the build machine and carry bin/gpu"; failed+=("missing-$f"); }
 done
