@@ -35,7 +35,9 @@ type PipelineConfig struct {
 	// (Write); both openers are wrapped to refuse anything else. The zero
 	// value refuses every prompt file and output (see guardOpeners).
 	Allow protocol.Access
-	// BatchSize is the number of samples denoised together (default 1).
+	// BatchSize is the number of samples denoised together; 0 chooses it
+	// per request from the backend's free memory (node/batchsize.go; 1 on
+	// backends that do not report it, like the CPU).
 	BatchSize int
 	// Resident is how many loaded pipelines are kept (LRU, default 1).
 	Resident int
@@ -88,7 +90,7 @@ func NewPipelineExecutor(cfg PipelineConfig) *PipelineExecutor {
 		}
 	}
 	allow := guardOpeners(&cfg)
-	cfg.BatchSize = max(cfg.BatchSize, 1)
+	cfg.BatchSize = max(cfg.BatchSize, 0)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -132,34 +132,95 @@ type shardRun struct {
 	w       storage.ShardWriter
 	hash    string
 	timings map[string]float64
+	// gen replaces the resident pipeline's Generate (tests).
+	gen func(context.Context, sana.Request) (*sana.Result, error)
 }
 
-// generate runs the samples in batches, writing each image as it is done.
+// generate runs the samples in batches. A writer goroutine encodes and
+// writes one batch's PNGs while the pipeline computes the next, so the
+// accelerator never waits on PNG encoding or uploads
+// (docs/performance.md); at most one finished batch waits for the writer,
+// which bounds the images held in memory. The first error of either side
+// stops both.
 func (r *shardRun) generate(ctx context.Context, progress func(int)) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	queue := make(chan doneBatch, 1)
+	werr := make(chan error, 1)
+	var wrote time.Duration
+	go func() {
+		var err error
+		wrote, err = r.writeBatches(wctx, queue, progress)
+		if err != nil {
+			cancel(err)
+		}
+		werr <- err
+	}()
+	gerr := r.produce(wctx, queue)
+	close(queue)
+	err := <-werr
+	r.timings["write"] += wrote.Seconds()
+	if err != nil {
+		return err
+	}
+	return gerr
+}
+
+// doneBatch is a generated batch on its way to the writer.
+type doneBatch struct {
+	off   int // index of the batch's first sample in the plan
+	group []planned
+	res   *sana.Result
+}
+
+// produce generates the plan's batches into queue.
+func (r *shardRun) produce(ctx context.Context, queue chan<- doneBatch) error {
 	samples := r.plan.samples
+	size := r.e.batchSize(r.plan.base)
 	for off := 0; off < len(samples); {
-		k := batch(samples[off:], r.e.cfg.BatchSize)
+		k := batch(samples[off:], size)
 		group := samples[off : off+k]
 		q, err := r.request(ctx, group)
 		if err != nil {
 			return err
 		}
-		res, err := r.res.p.Generate(ctx, q)
+		gen := r.gen
+		if gen == nil {
+			gen = r.res.p.Generate
+		}
+		res, err := gen(ctx, q)
 		if err != nil {
 			return err
 		}
 		r.timings["encode"] += res.Timings.Encode.Seconds()
 		r.timings["denoise"] += res.Timings.Denoise.Seconds()
 		r.timings["decode"] += res.Timings.Decode.Seconds()
-		for j, img := range res.Images {
-			if err := r.write(ctx, group[j], img, res.Timings, k); err != nil {
-				return err
-			}
-			progress(off + j + 1)
+		select {
+		case queue <- doneBatch{off: off, group: group, res: res}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
 		off += k
 	}
 	return nil
+}
+
+// writeBatches writes every queued batch's images in order and reports
+// progress; it returns the time spent encoding and writing.
+func (r *shardRun) writeBatches(ctx context.Context, queue <-chan doneBatch, progress func(int)) (time.Duration, error) {
+	var spent time.Duration
+	for b := range queue {
+		for j, img := range b.res.Images {
+			t0 := time.Now()
+			err := r.write(ctx, b.group[j], img, b.res.Timings, len(b.group))
+			spent += time.Since(t0)
+			if err != nil {
+				return spent, err
+			}
+			progress(b.off + j + 1)
+		}
+	}
+	return spent, nil
 }
 
 // request is the sana.Request of a batch of samples: its noise starts at
@@ -191,7 +252,6 @@ func pickInt(a, b int) int {
 
 // write stores a sample (its Params rewritten to its seed and index).
 func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.Timings, batch int) error {
-	t0 := time.Now()
 	img.Params.Seed, img.Params.Index, img.Params.SampleSeed = s.base, int(s.k), rng.SampleSeed(s.base, int(s.k))
 	png, err := encodePNG(img, r.res.model, r.inputProvenance(s))
 	if err != nil {
@@ -201,7 +261,6 @@ func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.
 	err = r.w.Write(ctx, storage.Sample{Index: s.index, Prompt: img.Prompt, PNG: png, Meta: r.meta(s, img, t, batch),
 		Seed: img.Params.SampleSeed, Width: b.Dx(), Height: b.Dy(), ID: s.row.ID, Extra: s.row.Extra,
 		Steps: img.Params.Steps, Guidance: img.Params.Guidance, Sampler: img.Params.Sampler})
-	r.timings["write"] += time.Since(t0).Seconds()
 	return err
 }
 

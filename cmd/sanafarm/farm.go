@@ -128,6 +128,7 @@ type nodeFlags struct {
 	poll         time.Duration
 	allow        protocol.Access // --allow-read/--allow-write (node.go, dev.go)
 	resident     int
+	batch        int
 }
 
 func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.Duration) {
@@ -139,6 +140,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "model mirror filled by `sanafarm models push` (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
+	fl.IntVar(&f.batch, "batch", 0, "images per forward on each slot; 0 chooses the largest batch that fits the GPU's free memory (1 on the cpu backend)")
 	fl.IntVar(&f.resident, "resident", 1, "loaded pipelines kept per slot (each model and each fused LoRA set of it counts; least recently used unloaded first)")
 }
 
@@ -147,6 +149,9 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 func (f *nodeFlags) checkBackend() error {
 	if f.resident < 1 || f.resident > 64 {
 		return fmt.Errorf("--resident %d: want 1..64 pipelines per slot", f.resident)
+	}
+	if f.batch < 0 || f.batch > 256 {
+		return fmt.Errorf("--batch %d: want 0 (from free memory) or 1..256 images per forward", f.batch)
 	}
 	if _, err := f.backend.precisionMode(); err != nil {
 		return err
@@ -195,7 +200,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 		}
 		logBackend(log, be, d)
 		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
-			GPU: gpuModel(f.backend.name, d, gpus), Resident: f.resident})
+			GPU: gpuModel(f.backend.name, d, gpus), Resident: f.resident, BatchSize: f.batch})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)
 	}

@@ -308,3 +308,19 @@ func (b *Backend) scratch(n int) (cu.DevicePtr, func(), error) {
 	// before the caller releases it.
 	return al.state.ptr, func() { al.state.release() }, nil
 }
+
+// MemInfo reports the device memory new work can use — the driver's free
+// memory plus what the caching allocator holds unused — and the device's
+// total, in bytes (a node sizes its batches from it: node/batchsize.go).
+func (b *Backend) MemInfo() (free, total int64, err error) {
+	err = b.with(func() error {
+		var e error
+		free, total, e = cu.MemInfo()
+		return e
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("cuda: memory info: %w", err)
+	}
+	_, cached := b.MemStats()
+	return free + int64(cached), total, nil
+}
