@@ -36,26 +36,26 @@ pstep() {
 	return $rc
 }
 
-gobench() { # gobench DIR BINARY PATTERN BENCHTIME
-	(cd "$1" && exec "$BIN/$2" -test.run '^$' -test.bench "$3" -test.benchtime="$4" -test.timeout=300s)
-}
+# gobench DIR BINARY PATTERN BENCHTIME (a command, so that timeout can run it): test binaries run in
+# their package's folder.
+gobench=(bash -c 'cd "$1" && exec "$2" -test.run "^\$" -test.bench "$3" -test.benchtime="$4" -test.timeout=300s' gobench)
 
-pstep step 150 gobench model/dit dit-cuda.test 'BenchmarkCUDAStep' 5x
-pstep decode 90 gobench model/dcae dcae-cuda.test 'BenchmarkCUDADecode' 3x
-pstep encode 60 gobench model/gemma2 gemma-cuda.test 'BenchmarkCUDAEncode' 3x
-pstep gemm 45 gobench kernels/cuda cuda.test 'BenchmarkGEMM' 10x
+pstep step 150 "${gobench[@]}" model/dit "$BIN/dit-cuda.test" 'BenchmarkCUDAStep' 5x
+pstep decode 90 "${gobench[@]}" model/dcae "$BIN/dcae-cuda.test" 'BenchmarkCUDADecode' 3x
+pstep encode 60 "${gobench[@]}" model/gemma2 "$BIN/gemma-cuda.test" 'BenchmarkCUDAEncode' 3x
+pstep gemm 45 "${gobench[@]}" kernels/cuda "$BIN/cuda.test" 'BenchmarkGEMM' 10x
 export PYTHONUNBUFFERED=1
 pstep diffusers 180 python3 scripts/perf/diffusers_bench.py --batches "${PERF_BATCHES:-1,2,4,8,16}" --iters 5 --warmup 2
 
 # Where the GPU time goes: per-kernel and per-GEMM event timings of one 1.6B step (2 images) and one
 # 1024² decode (cuda.Config.Profile; launches slow down, so these runs are for shares, not for timing).
 export SANAFARM_CUDA_PROFILE=1
-pstep profile-step 60 gobench model/dit dit-cuda.test 'BenchmarkCUDAStep/1600m_1024/bf16/img=2$' 2x
-pstep profile-decode 60 gobench model/dcae dcae-cuda.test 'BenchmarkCUDADecode/1024/bf16/img=1$' 2x
+pstep profile-step 60 "${gobench[@]}" model/dit "$BIN/dit-cuda.test" 'BenchmarkCUDAStep/1600m_1024/bf16/img=2$' 2x
+pstep profile-decode 60 "${gobench[@]}" model/dcae "$BIN/dcae-cuda.test" 'BenchmarkCUDADecode/1024/bf16/img=1$' 2x
 unset SANAFARM_CUDA_PROFILE
 for f in profile-step profile-decode; do
 	echo "== $f (top 15)"
-	grep -E '^\s+[0-9.]+ ms|GPU time' "$LOGS/$f.log" 2>/dev/null | head -16 | sed 's/^\s*/   /'
+	grep -E '^\s+[0-9.]+ ms|GPU time' "$LOGS/$f.log" 2>/dev/null | head -16 | sed 's/^\s*/   prof /'
 done
 
 # The same through Nsight Systems, when it works on this host (optional, last).
