@@ -183,6 +183,12 @@ func (m *Model) PrepareCond(ctx context.Context, enc, mask *kernels.Tensor) (*Co
 	if enc, err = kernels.Upload(m.be, enc); err != nil {
 		return nil, fmt.Errorf("dit: caption embeddings: %w", err)
 	}
+	if L := captionKeep(bias, B, T); L < T {
+		if enc, bias, err = m.trimCaption(enc, bias, L); err != nil {
+			return nil, fmt.Errorf("dit: caption embeddings: %w", err)
+		}
+		T = L
+	}
 	r := &run{be: m.be, ctx: ctx}
 	cd := &Cond{B: B, T: T, mask: r.alloc(B, T)}
 	r.do(func() error { return m.be.Copy(cd.mask, bias) })
