@@ -29,6 +29,7 @@ type backend interface {
 	Nodes() []api.NodeStatus
 	Health() api.Health
 	IsLeader() bool
+	controlBackend
 	// forwardLeader says where a follower would forward a write (checked
 	// by verifyLeader before any request leaves).
 	forwardLeader(ctx context.Context) (leaderInfo, error)
@@ -67,6 +68,7 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 	mux.HandleFunc("GET "+api.PathJobs+"/{id}", a.auth(a.get))
 	mux.HandleFunc("POST "+api.PathJobs+"/{id}/cancel", a.auth(a.onLeader(a.cancel)))
 	mux.HandleFunc("GET "+api.PathNodes, a.auth(a.nodes))
+	a.routeControl(mux)
 	mux.HandleFunc("GET "+api.PathHealth, a.health)
 	if cfg.metrics != nil {
 		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(cfg.metrics, promhttp.HandlerOpts{}))

@@ -88,6 +88,13 @@ type Config struct {
 	HTTP HTTPLimits
 	// Raft are the Raft timeouts (zero fields: DefaultRaftTimeouts).
 	Raft RaftTimeouts
+	// JobRetention and JobRetentionCount bound the finished jobs kept in
+	// the state: older than JobRetention, or beyond the newest
+	// JobRetentionCount, they are deleted (0 = no bound; gc.go).
+	// JobGCInterval is how often the leader checks (default 1 min).
+	JobRetention      time.Duration
+	JobRetentionCount int
+	JobGCInterval     time.Duration
 	// SnapshotThreshold and SnapshotInterval tune Raft snapshots (0 = raft
 	// defaults).
 	SnapshotThreshold uint64
@@ -119,6 +126,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.JobGCInterval <= 0 {
+		c.JobGCInterval = DefaultJobGCInterval
 	}
 	if c.GangTimeout <= 0 {
 		c.GangTimeout = DefaultGangTimeout

@@ -72,6 +72,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	case protocol.CmdJobManifest:
 		c = &jobManifest{}
 	default:
+		c = controlCommand(typ &^ protocol.IgnoreUnknown)
+	}
+	if c == nil {
 		if typ&protocol.IgnoreUnknown != 0 {
 			f.log.Warn("skipping unknown raft command", "type", uint8(typ), "index", l.Index)
 			return nil

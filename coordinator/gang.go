@@ -186,7 +186,7 @@ func (s *Server) joinGang(req protocol.LeaseRequest) (g *gang, full bool) {
 	}
 	g, rank, full := s.gangs.join(req.Node.ID, func(g *gang) bool {
 		j, ok := s.store.JobByID(g.lease.Job)
-		return ok && !j.State.Terminal()
+		return ok && j.Schedulable() // a paused job's forming gang takes no new member
 	})
 	if g != nil {
 		s.log.Debug("gang joined", "job_id", g.lease.Job, "shard", g.lease.Shard, "node_id", req.Node.ID, "rank", rank)
@@ -265,7 +265,7 @@ func (s *Server) expireGangs(ctx context.Context) {
 	for _, g := range s.gangs.expired(now.Add(-s.cfg.GangTimeout), now.Add(-2*s.cfg.GangTimeout)) {
 		s.releaseGang(g, fmt.Sprintf("gang did not fill within %v", s.cfg.GangTimeout))
 		live := 0
-		for _, n := range s.nodes.all() {
+		for _, n := range s.liveNodes() {
 			if !n.Draining {
 				live++
 			}

@@ -76,6 +76,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	var writers sync.WaitGroup // job manifests (see manifests)
 	defer writers.Wait()
 	stuck := s.newStuckJobs()
+	gc := &jobGC{}
 	s.manifestDispatch(ctx, &writers, true) // done jobs left without a manifest
 	for {
 		select {
@@ -91,6 +92,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.requeueGone(ctx)
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
+			s.collectJobs(ctx, gc)
 			s.manifestDispatch(ctx, &writers, true)
 		}
 	}

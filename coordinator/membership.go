@@ -95,24 +95,37 @@ func (v *nodeView) all() map[string]protocol.NodeInfo {
 	return maps.Clone(v.nodes)
 }
 
-// Nodes joins the live nodes with the tasks leased to each (nodes holding
-// leases but gone from etcd are listed with Live false).
+// Nodes joins the live nodes with the tasks leased to each and their
+// control state (nodes holding leases or drained but gone from etcd are
+// listed with Live false).
 func (s *Server) Nodes() []api.NodeStatus {
 	live := s.nodes.all()
 	leases := s.store.LeasesByNode()
+	controls := s.store.NodeControls()
 	ids := slices.Sorted(maps.Keys(live))
+	var others []string // holding leases or drained, gone from etcd
 	for id := range leases {
 		if _, ok := live[id]; !ok {
-			ids = append(ids, id)
+			others = append(others, id)
 		}
 	}
+	for id := range controls {
+		if _, ok := live[id]; !ok && leases[id] == nil {
+			others = append(others, id)
+		}
+	}
+	ids = append(ids, slices.Sorted(slices.Values(others))...)
 	out := []api.NodeStatus{}
 	for _, id := range ids {
 		info, ok := live[id]
 		if !ok {
 			info = protocol.NodeInfo{ID: id}
 		}
-		out = append(out, api.NodeStatus{Info: info, Live: ok, Leases: leases[id]})
+		ns := api.NodeStatus{Info: info, Live: ok, Leases: leases[id]}
+		if c, drained := controls[id]; drained {
+			ns.Control = &c
+		}
+		out = append(out, ns)
 	}
 	return out
 }

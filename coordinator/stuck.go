@@ -43,7 +43,7 @@ func (s *Server) newStuckJobs() *stuckJobs {
 // failStuckJobs fails the jobs that stayed unplaceable past their grace.
 func (s *Server) failStuckJobs(ctx context.Context, sj *stuckJobs) {
 	now := s.cfg.Clock()
-	nodes := s.nodes.all()
+	nodes := s.liveNodes() // drained nodes cannot place a job
 	live := make([]protocol.NodeInfo, 0, len(nodes))
 	for _, id := range slices.Sorted(maps.Keys(nodes)) {
 		live = append(live, nodes[id])

@@ -121,7 +121,8 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	if !s.IsLeader() {
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	s.noteIncarnation(ctx, req.Node) // a restarted node's old leases go back first (membership.go)
+	s.noteIncarnation(ctx, req.Node)  // a restarted node's old leases go back first (membership.go)
+	req.Node = s.controlled(req.Node) // drained through the API: nothing new (control.go)
 	if s.nodes.isGone(req.Node.ID) {
 		// Its leases are being requeued (requeueGone): granting more would
 		// only requeue them again, each time a blocklist strike.

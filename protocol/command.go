@@ -30,12 +30,22 @@ const (
 	// written. Always sent with IgnoreUnknown: an older server skips it
 	// and at worst a later leader checks the manifest again.
 	CmdJobManifest CommandType = 7
+	// Job and node control (control.go, docs/architecture.md §"Job and
+	// node control"). All are sent with IgnoreUnknown: an older voter
+	// skips them during a rolling upgrade and only schedules differently
+	// (it never breaks fencing); finish the upgrade before relying on them.
+	CmdJobPause    CommandType = 8  // JobPause (pause or resume)
+	CmdJobRetry    CommandType = 9  // JobRetry
+	CmdJobPriority CommandType = 10 // JobPriority
+	CmdJobDelete   CommandType = 11 // JobDelete (rm and the retention GC)
+	CmdNodeDrain   CommandType = 12 // NodeDrain (drain, disable, undrain)
 )
 
 func (t CommandType) String() string {
 	names := map[CommandType]string{CmdJobSubmit: "job-submit", CmdJobCancel: "job-cancel", CmdTaskAssign: "task-assign",
 		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail",
-		CmdJobManifest: "job-manifest"}
+		CmdJobManifest: "job-manifest", CmdJobPause: "job-pause", CmdJobRetry: "job-retry", CmdJobPriority: "job-priority",
+		CmdJobDelete: "job-delete", CmdNodeDrain: "node-drain"}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
 	}

@@ -196,4 +196,11 @@ type Job struct {
 	// ManifestAt is when the leader recorded the job's manifest as
 	// written (CmdJobManifest); zero until then. Only done jobs get one.
 	ManifestAt time.Time `json:"manifest_at,omitzero"`
+	// Paused jobs get no new leases (CmdJobPause); running shards finish.
+	Paused bool `json:"paused,omitempty"`
+	// PriorityOverride is the priority set by CmdJobPriority (nil: the
+	// spec's; see EffectivePriority).
+	PriorityOverride *int `json:"priority_override,omitempty"`
+	// Retries counts the job's CmdJobRetry commands.
+	Retries int `json:"retries,omitempty"`
 }

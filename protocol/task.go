@@ -41,8 +41,12 @@ type Task struct {
 	Deadline time.Time `json:"deadline,omitempty"` // lease deadline
 	Progress int       `json:"progress,omitempty"` // images done in this attempt
 	// Failures lists the nodes whose attempts failed (per-job blocklist).
-	Failures []Failure  `json:"failures,omitempty"`
-	Result   *ShardInfo `json:"result,omitempty"`
+	Failures []Failure `json:"failures,omitempty"`
+	// RetryBase is how many of Failures came before the task's last
+	// retry (CmdJobRetry): they stay listed but no longer count toward
+	// MaxAttempts (CountedFailures).
+	RetryBase int        `json:"retry_base,omitempty"`
+	Result    *ShardInfo `json:"result,omitempty"`
 }
 
 // Failure is one failed attempt.

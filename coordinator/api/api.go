@@ -33,6 +33,35 @@ func JobPath(id protocol.JobID) string { return PathJobs + "/" + url.PathEscape(
 // CancelPath is /v1/jobs/{id}/cancel (POST, optional body CancelRequest; 200 Job).
 func CancelPath(id protocol.JobID) string { return JobPath(id) + "/cancel" }
 
+// Job and node control (docs/architecture.md, "Job and node control"):
+// each POST answers 200 with the Job (or NodeStatus) after the change.
+//
+//	POST   /v1/jobs/{id}/pause     no new leases; running shards finish
+//	POST   /v1/jobs/{id}/resume
+//	POST   /v1/jobs/{id}/retry     failed shards back to queued (new attempts)
+//	POST   /v1/jobs/{id}/priority  body PriorityRequest
+//	DELETE /v1/jobs/{id}           finished jobs only (?force=1: manifest not yet written); 200 Deleted
+//	POST   /v1/nodes/{id}/drain | /undrain | /disable
+
+// JobActionPath is /v1/jobs/{id}/{action} (pause, resume, retry, priority).
+func JobActionPath(id protocol.JobID, action string) string { return JobPath(id) + "/" + action }
+
+// NodePath is /v1/nodes/{id}, path-escaped like JobPath.
+func NodePath(id string) string { return PathNodes + "/" + url.PathEscape(id) }
+
+// NodeActionPath is /v1/nodes/{id}/{action} (drain, undrain, disable).
+func NodeActionPath(id, action string) string { return NodePath(id) + "/" + action }
+
+// PriorityRequest is the body of POST /v1/jobs/{id}/priority.
+type PriorityRequest struct {
+	Priority *int `json:"priority"` // required
+}
+
+// Deleted answers DELETE /v1/jobs/{id}.
+type Deleted struct {
+	ID protocol.JobID `json:"id"`
+}
+
 // TaskCounts counts a job's tasks by state.
 type TaskCounts struct {
 	Queued int `json:"queued"`
@@ -64,6 +93,9 @@ type NodeStatus struct {
 	Info   protocol.NodeInfo `json:"info"`
 	Live   bool              `json:"live"`
 	Leases []protocol.Task   `json:"leases,omitempty"`
+	// Control is the node's drain/disable state set through the API (nil:
+	// schedulable); Info.Draining is what the node itself announced.
+	Control *protocol.NodeControl `json:"control,omitempty"`
 }
 
 // NodeList answers GET /v1/nodes.

@@ -142,8 +142,14 @@ func (c *Client) Health(ctx context.Context) (api.Health, error) {
 
 // write POSTs, retrying while the cluster has no reachable leader.
 func (c *Client) write(ctx context.Context, path string, body, out any) error {
+	return c.retry(ctx, func() error { return c.do(ctx, http.MethodPost, path, body, out) })
+}
+
+// retry runs a write until it succeeds or fails otherwise than
+// not_leader/unavailable (c.Retries times at most, 250 ms apart).
+func (c *Client) retry(ctx context.Context, do func() error) error {
 	for i := 0; ; i++ {
-		err := c.do(ctx, http.MethodPost, path, body, out)
+		err := do()
 		code := protocol.CodeOf(err)
 		if err == nil || i >= c.Retries || (code != protocol.CodeNotLeader && code != protocol.CodeUnavailable) {
 			return err

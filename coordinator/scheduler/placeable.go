@@ -52,7 +52,8 @@ const maxListedNodes = 5
 // failing them all. The coordinator fails a job while this stays
 // non-empty (docs/architecture.md §6: a job always ends).
 func (s *Scheduler) Unplaceable(st State, job protocol.Job, live []protocol.NodeInfo) string {
-	if job.State.Terminal() {
+	if !job.Schedulable() { // a paused job waits for its resume, whatever the nodes
+
 		return ""
 	}
 	need, ok, considered := max(job.Spec.Ranks(), 1), 0, 0

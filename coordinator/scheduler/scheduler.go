@@ -9,14 +9,16 @@
 // Pick(st, req, now) hands out at most req.Free tasks, one at a time:
 //
 //  1. Nothing for a draining node or for req.Free ≤ 0.
-//  2. Eligibility (per job and node, see Eligible): the job is not terminal;
+//  2. Eligibility (per job and node, see Eligible): the job is not terminal
+//     and not paused (protocol.Job.Schedulable);
 //     the node is not blocklisted for it (FailuresOn(job, node) <
 //     BlocklistAfter); and its model fits: a node without GPUs (CPU backend)
 //     takes any model, a GPU node takes a model that is already resident on it
 //     or that needs at most the MemoryFree of one of its GPUs (ModelMemory).
 //     Memory is a per-job filter, not reserved per slot: the node's agent
 //     runs a task only on a worker with room, and Free counts idle workers.
-//  3. Priority first: each task goes to the highest-priority level that still
+//  3. Priority first (protocol.Job.EffectivePriority: the spec's, or the one
+//     `sanafarm priority` set): each task goes to the highest-priority level that still
 //     has an eligible job with queued tasks. Lower levels are reached only
 //     when every eligible job above them has nothing queued (work-conserving:
 //     a free slot is never left idle while anything eligible is queued).
@@ -159,10 +161,10 @@ func (s *Scheduler) Pick(st State, req protocol.LeaseRequest, now time.Time) []p
 }
 
 // Eligible reports whether the node may run tasks of the job at all:
-// it is not draining, the job is not terminal, the node is not blocklisted
+// it is not draining, the job is active and not paused, the node is not blocklisted
 // for the job, and the job's model fits the node's memory.
 func (s *Scheduler) Eligible(st State, job protocol.Job, node protocol.NodeInfo) bool {
-	if node.Draining || job.State.Terminal() {
+	if node.Draining || !job.Schedulable() {
 		return false
 	}
 	return s.eligible(st, job, node, s.holdsModel(s.residentSet(node.Models), job.Spec.Model))
@@ -228,14 +230,14 @@ func (s *Scheduler) isResident(set []string, model string) bool {
 	return false
 }
 
-// highestBelow returns the highest priority of the non-terminal jobs that is
+// highestBelow returns the highest priority of the schedulable jobs that is
 // below bound (any priority when first). Levels are found lazily because
 // almost every Pick is served by the top level alone.
 func highestBelow(jobs []protocol.Job, bound int, first bool) (int, bool) {
 	best, found := 0, false
 	for i := range jobs {
-		p := jobs[i].Spec.Priority
-		if jobs[i].State.Terminal() || (!first && p >= bound) {
+		p := jobs[i].EffectivePriority()
+		if !jobs[i].Schedulable() || (!first && p >= bound) {
 			continue
 		}
 		if !found || p > best {
@@ -261,14 +263,14 @@ type picker struct {
 func (p *picker) fillLevel(jobs []protocol.Job, prio int) {
 	n := 0
 	for i := range jobs {
-		if jobs[i].Spec.Priority == prio && !jobs[i].State.Terminal() {
+		if jobs[i].EffectivePriority() == prio && jobs[i].Schedulable() {
 			n++
 		}
 	}
 	cands := make([]candidate, 0, n)
 	for i := range jobs {
 		j := &jobs[i]
-		if j.Spec.Priority != prio || j.State.Terminal() {
+		if j.EffectivePriority() != prio || !j.Schedulable() {
 			continue
 		}
 		cands = append(cands, candidate{job: j, leased: p.st.LeasedCount(j.ID),

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -69,10 +70,37 @@ func (s *Store) activeJob(id protocol.JobID) (*jobEntry, error) {
 }
 
 // finish moves a job to a terminal state and drops its leases (late
-// reports of the job's attempts are then refused as conflicts).
+// reports of the job's attempts are then refused as conflicts). Each
+// leased task goes back to queued (same attempt: a retry leases the next
+// one) so the counts stay right: the leases used to be dropped from the
+// index alone, leaving counts.Leased and the tasks' state at leased
+// forever in a cancelled or failed job.
 func (e *jobEntry) finish(st protocol.JobState, reason string, at time.Time) {
 	e.job.State, e.job.Error, e.job.UpdatedAt = st, reason, at
+	for _, i := range slices.Sorted(maps.Keys(e.leased)) {
+		e.unlease(i, at)
+	}
 	e.leased = map[int]struct{}{}
+}
+
+// unlease returns leased shard i to the queue: its progress is dropped,
+// its attempt kept. Callers own e (writable).
+func (e *jobEntry) unlease(i int, at time.Time) {
+	t := e.tasks[i]
+	e.job.ImagesDone -= int64(t.Progress)
+	t.State, t.Progress, t.Assignee, t.Peers, t.Deadline = protocol.TaskQueued, 0, "", nil, at
+	e.tasks[i] = t
+	delete(e.leased, i)
+	e.requeueShard(i)
+	e.counts.Leased--
+	e.counts.Queued++
+}
+
+// requeueShard adds shard i (below the cursor) to the sorted requeue set.
+func (e *jobEntry) requeueShard(i int) {
+	if j, ok := slices.BinarySearch(e.requeue, i); !ok {
+		e.requeue = slices.Insert(e.requeue, j, i)
+	}
 }
 
 // AssignTasks applies a TaskAssign and returns the leases it granted: a
@@ -231,18 +259,17 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	e.counts.Leased--
 	e.job.UpdatedAt = c.At
 	s.stats.Failures++
-	if len(t.Failures) >= e.job.Spec.EffectiveMaxAttempts() {
+	if t.CountedFailures() >= e.job.Spec.EffectiveMaxAttempts() {
 		t.State = protocol.TaskFailed
 		e.tasks[c.Shard] = t
 		e.counts.Failed++
-		e.finish(protocol.JobFailed, fmt.Sprintf("shard %d failed %d attempts, last: %s", c.Shard, len(t.Failures), c.Reason), c.At)
+		e.finish(protocol.JobFailed, fmt.Sprintf("shard %d failed %d attempts, last: %s", c.Shard, t.CountedFailures(), c.Reason), c.At)
 		s.markDone(c.Job)
 		return nil
 	}
 	t.State = protocol.TaskQueued
 	e.tasks[c.Shard] = t
-	j, _ := slices.BinarySearch(e.requeue, c.Shard)
-	e.requeue = slices.Insert(e.requeue, j, c.Shard)
+	e.requeueShard(c.Shard)
 	e.counts.Queued++
 	s.stats.Retries++
 	return nil

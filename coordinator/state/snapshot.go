@@ -22,13 +22,15 @@ type Snapshot struct {
 	stats Stats
 	jobs  map[protocol.JobID]*jobEntry
 	order []protocol.JobID
+	nodes map[string]protocol.NodeControl // never written: replaced on change
 }
 
 // Snapshot captures the current state in O(jobs).
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := &Snapshot{index: s.index, stats: s.stats, jobs: maps.Clone(s.jobs), order: slices.Clone(s.order)}
+	snap := &Snapshot{index: s.index, stats: s.stats, jobs: maps.Clone(s.jobs), order: slices.Clone(s.order),
+		nodes: s.nodes}
 	s.gen++ // every entry now belongs to the snapshot: writers clone first
 	return snap
 }
@@ -43,6 +45,9 @@ type header struct {
 	Index   uint64 `json:"index"`
 	Stats   Stats  `json:"stats"`
 	Jobs    int    `json:"jobs"`
+	// Nodes are the nodes' control states (drain, disable); an older
+	// server ignores the field.
+	Nodes map[string]protocol.NodeControl `json:"nodes,omitempty"`
 }
 
 type record struct {
@@ -64,7 +69,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	enc := json.NewEncoder(bw)
-	if err := enc.Encode(header{Version: snapshotVersion, Index: sn.index, Stats: sn.stats, Jobs: len(sn.order)}); err != nil {
+	if err := enc.Encode(header{Version: snapshotVersion, Index: sn.index, Stats: sn.stats, Jobs: len(sn.order), Nodes: sn.nodes}); err != nil {
 		return cw.n, fmt.Errorf("writing snapshot header: %w", err)
 	}
 	for _, id := range sn.order {
@@ -109,6 +114,9 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 	}
 	s := New()
 	s.index, s.stats = h.Index, h.Stats
+	if h.Nodes != nil {
+		s.nodes = h.Nodes
+	}
 	var cur *jobEntry
 	for {
 		var rec record
@@ -155,13 +163,20 @@ func (s *Store) restoreRecord(cur *jobEntry, rec record) (*jobEntry, error) {
 // recount rebuilds the derived counts and lease index from the tasks.
 func (e *jobEntry) recount() {
 	e.counts = TaskCounts{}
-	for i, t := range e.tasks {
+	for _, i := range slices.Sorted(maps.Keys(e.tasks)) {
+		t := e.tasks[i]
 		switch t.State {
 		case protocol.TaskLeased:
-			e.counts.Leased++
-			if !e.job.State.Terminal() {
-				e.leased[i] = struct{}{}
+			if e.job.State.Terminal() {
+				// Written before finish requeued a finished job's leases
+				// (the leased-count fix): requeue it now, as finish would.
+				t.State, t.Progress, t.Assignee, t.Peers = protocol.TaskQueued, 0, "", nil
+				e.tasks[i] = t
+				e.requeueShard(i)
+				continue
 			}
+			e.counts.Leased++
+			e.leased[i] = struct{}{}
 		case protocol.TaskDone:
 			e.counts.Done++
 		case protocol.TaskFailed:
@@ -181,7 +196,7 @@ func (s *Store) Replace(n *Store) {
 	for _, e := range n.jobs {
 		e.gen = s.gen
 	}
-	s.index, s.stats, s.jobs, s.order = n.index, n.stats, n.jobs, n.order
+	s.index, s.stats, s.jobs, s.order, s.nodes = n.index, n.stats, n.jobs, n.order, n.nodes
 	s.rebuildUnmanifested()
 	select { // the restored state may hold done jobs without a manifest
 	case s.doneCh <- struct{}{}:

@@ -92,12 +92,15 @@ type Store struct {
 	// (derived from jobs; see lifecycle.go); doneCh wakes its waiter.
 	unmanifested map[protocol.JobID]struct{}
 	doneCh       chan struct{}
+	// nodes are the nodes' control states (control.go); the map is
+	// replaced, never written, so a snapshot may share it.
+	nodes map[string]protocol.NodeControl
 }
 
 // New returns an empty store.
 func New() *Store {
 	return &Store{jobs: map[protocol.JobID]*jobEntry{}, unmanifested: map[protocol.JobID]struct{}{},
-		doneCh: make(chan struct{}, 1)}
+		doneCh: make(chan struct{}, 1), nodes: map[string]protocol.NodeControl{}}
 }
 
 // writable returns job id's entry for writing, cloning it first if a
