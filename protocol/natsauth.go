@@ -11,10 +11,12 @@ import (
 // (docs/deploy.md, Security):
 //
 //   - coordinator: subscribes to the control subjects (SubjectLease,
-//     SubjectProgress, SubjectComplete) and publishes only replies
-//     (under "_INBOX.>").
+//     SubjectProgress, SubjectComplete) and to every node's telemetry
+//     (SubjectTelemetryPrefix), and publishes only replies (under
+//     "_INBOX.>").
 //   - node: publishes requests on the control subjects (its replies come
-//     to NodeInbox(id)) and gang traffic only under ShardPublish(id);
+//     to NodeInbox(id)), its telemetry only on TelemetrySubject(id) and
+//     gang traffic only under ShardPublish(id);
 //     subscribes to its inbox and to gang traffic. It cannot publish a
 //     reply, so it cannot answer for the coordinator, and with a user per
 //     node it cannot send gang traffic as another node.
@@ -58,7 +60,7 @@ type NATSPermissions struct {
 func CoordinatorPermissions() NATSPermissions {
 	return NATSPermissions{
 		Publish:   []string{InboxPrefix + ".>"},
-		Subscribe: []string{SubjectLease, SubjectProgress, SubjectComplete},
+		Subscribe: []string{SubjectLease, SubjectProgress, SubjectComplete, SubjectTelemetryPrefix + ">"},
 	}
 }
 
@@ -66,12 +68,12 @@ func CoordinatorPermissions() NATSPermissions {
 // user's (any node's inbox and gang subjects: no isolation between the
 // nodes that share it).
 func NodePermissions(id string) NATSPermissions {
-	pub, inbox := ShardSubjectPrefix+">", InboxPrefix+".>"
+	pub, inbox, telemetry := ShardSubjectPrefix+">", InboxPrefix+".>", SubjectTelemetryPrefix+"*"
 	if id != "" {
-		pub, inbox = ShardPublish(id), NodeInbox(id)+".>"
+		pub, inbox, telemetry = ShardPublish(id), NodeInbox(id)+".>", TelemetrySubject(id)
 	}
 	return NATSPermissions{
-		Publish:   []string{SubjectLease, SubjectProgress, SubjectComplete, pub},
+		Publish:   []string{SubjectLease, SubjectProgress, SubjectComplete, telemetry, pub},
 		Subscribe: []string{inbox, ShardSubjectPrefix + ">"},
 	}
 }

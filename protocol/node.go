@@ -41,7 +41,12 @@ func (s JobSpec) NeedsFeature() string {
 	return ""
 }
 
-// GPUInfo describes one GPU (from NVML where available).
+// GPUInfo describes one GPU (from NVML where available). Index is the
+// CUDA device ordinal the node's executors use. The fields after
+// Utilization are telemetry, sampled every few seconds (GPUTelemetry,
+// docs/architecture.md §GPU telemetry); all are optional, so a node of an
+// earlier release (inventory only) and a GPU without a sensor (0, omitted)
+// decode alike.
 type GPUInfo struct {
 	Index       int     `json:"index"`
 	Name        string  `json:"name"`
@@ -49,13 +54,42 @@ type GPUInfo struct {
 	MemoryTotal uint64  `json:"memory_total"`
 	MemoryFree  uint64  `json:"memory_free"`
 	Utilization float64 `json:"utilization,omitempty"` // percent
+
+	MemoryUsed uint64 `json:"memory_used,omitempty"`
+	// ProcessMemory is what the node's own process holds on the GPU (its
+	// resident pipelines and CUDA context): memory the node frees itself
+	// when it swaps models, unlike other processes' (see FreeMemory).
+	ProcessMemory     uint64  `json:"process_memory,omitempty"`
+	MemoryUtilization float64 `json:"memory_utilization,omitempty"` // percent of time memory was read or written
+	TemperatureC      int     `json:"temperature_c,omitempty"`
+	PowerW            float64 `json:"power_w,omitempty"`
+	PowerLimitW       float64 `json:"power_limit_w,omitempty"`
+	SMClockMHz        int     `json:"sm_clock_mhz,omitempty"`
+	MemoryClockMHz    int     `json:"memory_clock_mhz,omitempty"`
+	// ThrottleReasons names why the clocks are held down right now
+	// (NVML's clock event reasons: "idle", "sw_power_cap", "hw_slowdown",
+	// "sw_thermal", "hw_thermal", "power_brake", …); empty at full clock.
+	ThrottleReasons []string `json:"throttle_reasons,omitempty"`
+	// ECC error counts since the driver loaded (volatile counters);
+	// zero on GPUs without ECC.
+	ECCCorrected   uint64    `json:"ecc_corrected,omitempty"`
+	ECCUncorrected uint64    `json:"ecc_uncorrected,omitempty"`
+	SampledAt      time.Time `json:"sampled_at,omitzero"`
 }
 
-// FreeMemory is the largest free GPU memory of the node (0 for CPU nodes).
+// FreeMemory is the most GPU memory one of the node's GPUs has for a new
+// model (0 for CPU nodes): its free memory plus what the node's own
+// process holds there (resident pipelines, evicted for a new model), so
+// memory taken by other processes on a shared GPU keeps a model that
+// would not fit away, while the node's own cache does not.
 func (n NodeInfo) FreeMemory() uint64 {
 	var m uint64
 	for _, g := range n.GPUs {
-		m = max(m, g.MemoryFree)
+		free := g.MemoryFree + g.ProcessMemory
+		if g.MemoryTotal > 0 {
+			free = min(free, g.MemoryTotal)
+		}
+		m = max(m, free)
 	}
 	return m
 }
