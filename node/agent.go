@@ -82,8 +82,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	annCtx, stopAnnounce := context.WithCancel(context.WithoutCancel(ctx))
 	announced := make(chan error, 1)
 	go func() { announced <- a.cfg.Announcer.Announce(annCtx, a.Info, a.changed) }()
+	var telemetry sync.WaitGroup
+	telemetry.Go(func() { a.sendTelemetry(annCtx) })
 	defer func() {
 		stopAnnounce()
+		telemetry.Wait()
 		if err := <-announced; err != nil {
 			a.log.Warn("node announcement", "err", err)
 		}

@@ -33,6 +33,10 @@ type Config struct {
 	Slots int
 	// GPUs inspects the GPU inventory (default NewGPUInspector).
 	GPUs GPUInspector
+	// TelemetryInterval is how often the GPUs are sampled and sent to the
+	// coordinators (default protocol.DefaultTelemetryInterval; negative:
+	// never, the inventory is read once at start). telemetry.go.
+	TelemetryInterval time.Duration
 	// Backend is the compute backend name announced ("cpu" default).
 	Backend string
 	// Version is announced as NodeInfo.Version.
@@ -95,6 +99,9 @@ func (c *Config) setDefaults() error {
 	def(&c.DrainTimeout, 60*time.Second)
 	def(&c.GroupJoinTimeout, 30*time.Second)
 	def(&c.PeerTimeout, 3*time.Second)
+	if c.TelemetryInterval == 0 {
+		c.TelemetryInterval = protocol.DefaultTelemetryInterval
+	}
 	if c.Backend == "" {
 		c.Backend = "cpu"
 	}

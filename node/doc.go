@@ -1,5 +1,5 @@
 // Package node is the farm's worker agent: it announces the machine in
-// etcd under a lease (GPU inventory from NVML in nvml builds, a CPU node
+// etcd under a lease (GPU inventory from NVML in cgo builds, a CPU node
 // otherwise), pulls tasks from the coordinator leader over NATS
 // request/reply when a slot is free, runs each through an Executor (the
 // real one, PipelineExecutor, keeps Sana pipelines resident and writes

@@ -46,6 +46,9 @@ type PipelineConfig struct {
 	// GPU is the device model recorded in provenance and stats
 	// (sanafarm node sets the GPU's name, or "cpu" on the CPU backend).
 	GPU string
+	// GPUUUID is the device's NVML UUID recorded in provenance ("" on the
+	// CPU backend or without NVML), so an image names the exact card.
+	GPUUUID string
 	// Logger receives load and task logs (default: discard).
 	Logger *slog.Logger
 }

@@ -272,7 +272,7 @@ func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sa
 		ModelInfo:     modelProvenance{Origin: m.Origin, Variant: m.Variant, Weights: f.Weights},
 		SamplerConfig: f.Scheduler, DType: f.dtypes(), RequestHash: s.hash,
 		PromptTemplate: promptTemplate{ComplexHumanInstruction: true, SHA256: chiSHA256},
-		Node:           r.e.cfg.Node, GPU: r.e.cfg.GPU, Attempt: r.a.Task.Attempt,
+		Node:           r.e.cfg.Node, GPU: r.e.cfg.GPU, GPUUUID: r.e.cfg.GPUUUID, Attempt: r.a.Task.Attempt,
 		Timings: map[string]float64{"encode": t.Encode.Seconds() / float64(batch),
 			"denoise": t.Denoise.Seconds() / float64(batch), "decode": t.Decode.Seconds() / float64(batch)}}
 	if m.IsPreset {

@@ -225,6 +225,7 @@ type sampleMeta struct {
 	RequestHash    string                     `json:"request_hash"`
 	Node           string                     `json:"node,omitempty"`
 	GPU            string                     `json:"gpu,omitempty"`
+	GPUUUID        string                     `json:"gpu_uuid,omitempty"` // NVML UUID of the card (gpu names its model)
 	Attempt        int                        `json:"attempt"`
 	Timings        map[string]float64         `json:"timings,omitempty"`
 }
