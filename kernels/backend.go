@@ -151,6 +151,13 @@ type Backend interface {
 	// value ⊙ act(gate). gateFirst selects which half is the gate: Sana's
 	// Mix-FFN is value-first (false), a fused Gemma gate|up is gate-first.
 	GLU(dst, x *Tensor, act Act, gateFirst bool) error
+	// MixFFNConv is the middle of Sana's Mix-FFN (GLUMBConv) in one pass:
+	// for u [B, H, W, 2C], the 1×1 expansion without its bias,
+	// d = depthwise3×3(SiLU(u + inBias), dwW, pad 1) + dwBias and dst
+	// [B, H, W, C] = d[..., :C] ⊙ SiLU(d[..., C:]). dwW is OHWI [2C, 3, 3,
+	// 1]; inBias and dwBias [2C] are optional; all float32 arithmetic (the
+	// depthwise part is never rounded to bf16, docs/performance.md).
+	MixFFNConv(dst, u, inBias, dwW, dwBias *Tensor) error
 	// Softmax over the last axis of x [..., T] with an optional additive
 	// mask broadcast from a suffix shape of x (e.g. [T] or [Tq, T]), and
 	// optional soft-capping (softCap > 0: x = softCap·tanh(x/softCap)

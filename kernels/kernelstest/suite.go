@@ -45,6 +45,7 @@ var Ops = []Op{
 	{"RMSNorm", testRMSNorm},
 	{"Activate", testActivate},
 	{"GLU", testGLU},
+	{"MixFFNConv", testMixFFNConv},
 	{"Softmax", testSoftmax},
 	{"Attention", testAttention},
 	{"LinearAttention", testLinearAttention},

@@ -140,14 +140,16 @@ func (m *Model) crossAttention(r *run, bl *block, hid *kernels.Tensor, cd *Cond,
 func (m *Model) mixFFN(r *run, bl *block, f *kernels.Tensor, h, w int) *kernels.Tensor {
 	B, N, D, H := f.Dim(0), f.Dim(1), f.Dim(2), bl.ffOut.w.Dim(1)
 	u := r.alloc(B, N, 2*H)
-	r.linear(u, f, bl.ffIn)
-	r.do(func() error { return m.be.Activate(u, u, kernels.ActSiLU) })
-	u2 := r.alloc(B, h, w, 2*H)
+	in := bl.ffIn
+	in.b = nil // added by the fused op, one pass fewer over u
+	r.linear(u, f, in)
+	g := r.alloc(B, h, w, H)
 	r.do(func() error {
-		return m.be.Conv2D(u2, u.MustReshape(B, h, w, 2*H), bl.ffDepthW, bl.ffDepthB,
-			kernels.ConvParams{Stride: 1, Pad: 1, Groups: 2 * H})
+		return m.be.MixFFNConv(g, u.MustReshape(B, h, w, 2*H), bl.ffIn.b, bl.ffDepthW, bl.ffDepthB)
 	})
-	return m.ffnOut(r, bl, u2.MustReshape(B, N, 2*H), D)
+	out := r.alloc(B, N, D)
+	m.project(r, out, g.MustReshape(B, N, H), bl.ffOut)
+	return out
 }
 
 // ffnOut is the GLU and the point projection of the Mix-FFN on the conv

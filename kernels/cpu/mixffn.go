@@ -1,0 +1,43 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/sanafarm/sanafarm/kernels"
+)
+
+// MixFFNConv composes the CPU's own bias add, SiLU, depthwise convolution
+// and GLU (see kernels.Backend): on the CPU the separate ops are already
+// SIMD and cache-blocked, so the composition is both the reference and
+// the fast path; the fusion pays on GPUs, where each pass is a trip
+// through device memory.
+func (b *Backend) MixFFNConv(dst, u, inBias, dwW, dwBias *kernels.Tensor) error {
+	d, err := kernels.CheckMixFFNConv(dst, u, inBias, dwW, dwBias)
+	if err != nil {
+		return err
+	}
+	a := kernels.MustNew(kernels.Float32, u.Shape()...)
+	if inBias != nil {
+		ib, err := inBias.ToF32() // Add takes a float32 operand
+		if err != nil {
+			return fmt.Errorf("mix-ffn conv: %w", err)
+		}
+		if err := b.Add(a, u, ib); err != nil {
+			return fmt.Errorf("mix-ffn conv: %w", err)
+		}
+	} else if err := b.Copy(a, u); err != nil {
+		return fmt.Errorf("mix-ffn conv: %w", err)
+	}
+	if err := b.Activate(a, a, kernels.ActSiLU); err != nil {
+		return fmt.Errorf("mix-ffn conv: %w", err)
+	}
+	c := kernels.MustNew(kernels.Float32, u.Shape()...)
+	err = b.Conv2D(c, a, dwW, dwBias, kernels.ConvParams{Stride: 1, Pad: 1, Groups: 2 * d.C})
+	if err != nil {
+		return fmt.Errorf("mix-ffn conv: %w", err)
+	}
+	if err := b.GLU(dst, c, kernels.ActSiLU, false); err != nil {
+		return fmt.Errorf("mix-ffn conv: %w", err)
+	}
+	return nil
+}
