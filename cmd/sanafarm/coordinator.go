@@ -26,6 +26,7 @@ type coordinatorFlags struct {
 	apiTLS                                  apiTLSFlags
 	etcdTLS                                 etcdTLSFlags
 	raft                                    coordinator.RaftTimeouts
+	retention                               retentionFlags
 }
 
 func newCoordinatorCmd() *cobra.Command {
@@ -86,6 +87,7 @@ Example (voter c1 of three):
 	f.apiTLS.register(fl)
 	f.etcdTLS.register(fl)
 	registerRaftTimeouts(fl, &f.raft)
+	f.retention.register(fl)
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("raft-bind")
 	return cmd
@@ -113,6 +115,9 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if err := f.retention.check(); err != nil {
+		return err
+	}
 	allow, err := f.allow.access()
 	if err != nil {
 		return err
@@ -138,7 +143,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
 		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft})
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, JobRetention: f.retention.age, JobRetentionCount: f.retention.count})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}

@@ -43,5 +43,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newGoldenCmd(), newGenerateCmd(), newModelsCmd())
 	root.AddCommand(newDevCmd(), newCoordinatorCmd(), newNodeCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newNodesCmd())
+	root.AddCommand(newPauseCmd(), newResumeCmd(), newRetryCmd(), newPriorityCmd(), newRmCmd(), newDrainCmd(), newUndrainCmd())
 	return root
 }
