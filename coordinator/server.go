@@ -142,6 +142,9 @@ func (s *Server) Run(ctx context.Context) error {
 		start(func() { s.registerAPI(ctx) })
 		start(func() { s.watchNodes(ctx) })
 	}
+	if s.cfg.NATS != nil {
+		start(func() { s.receiveTelemetry(ctx) }) // telemetry.go
+	}
 	s.log.Info("coordinator running", "raft", s.RaftAddr(), "http", s.URL())
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
