@@ -39,6 +39,8 @@ type PromptSource struct {
 	Format string `json:"format,omitempty"`
 	// Rows is the number of prompts in the file (counted at submit time).
 	Rows int64 `json:"rows,omitempty"`
+	// Index of the file's row offsets (promptindex.go; nil: scan from the start).
+	Index *PromptIndex `json:"index,omitempty"`
 }
 
 // Count is the number of prompts.
@@ -51,8 +53,9 @@ func (p PromptSource) Count() int64 {
 
 // ForSamples returns the spec with inline prompts trimmed to the rows that
 // samples [start, end) use (prompt = sample / images_per_prompt). File
-// sources are returned unchanged.
+// sources keep only the index entry their first row needs.
 func (s JobSpec) ForSamples(start, end int64) JobSpec {
+	s.Prompts = s.Prompts.trimIndex(s.ImagesPerPrompt, start, end) // and the file index to its entry
 	p := s.Prompts
 	if len(p.Inline) == 0 || end <= start {
 		return s

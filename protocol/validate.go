@@ -47,6 +47,7 @@ func (s JobSpec) Validate() error {
 	s.validateModel(add)
 	s.validateImage(add)
 	s.validatePrompts(add)
+	s.validatePromptIndex(add)
 	s.validateOutput(add)
 	s.validateSize(add)
 	s.validateAdapters(add)
