@@ -13,6 +13,11 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
+# GPU inventory and telemetry come from go-nvml, which needs cgo (it loads
+# libnvidia-ml.so.1 at run time, so no driver or CUDA toolkit is needed to
+# build): every cgo build links it (build-cuda, gpu-bins, test-nvml); the
+# CGO_ENABLED=0 binaries (build, image) report no GPUs; -tags nonvml drops
+# it from a cgo build. docs/architecture.md §2, GPU telemetry.
 .PHONY: build
 build: ## compile every package (pure Go, CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build -tags '$(GO_TAGS)' $(PKGS)
@@ -45,8 +50,12 @@ test-race: ## the control-plane packages under the race detector (needs cgo; RAC
 	@deps=$$(./scripts/test-deps.sh) && eval "$$deps" && \
 		CGO_ENABLED=1 $(GO) test -race -tags '$(GO_TAGS)' $(TESTFLAGS) $(RACE_PKGS)
 
+.PHONY: test-nvml
+test-nvml: ## the GPU inventory/telemetry tests on go-nvml's mock (needs cgo, no GPU or driver)
+	CGO_ENABLED=1 $(GO) test -tags '$(GO_TAGS)' -count=1 -run 'NVML|GPU|Telemetry|CUDAOrdinals' ./node ./protocol
+
 .PHONY: ci
-ci: deploy-check vet-cuda ptx-check test-race chaos test ## what .ci/run runs on a clean clone: deploy checks, CUDA compile + PTX check, the race run, the chaos suite (3 runs each), the suite
+ci: deploy-check vet-cuda ptx-check test-nvml test-race chaos test ## what .ci/run runs on a clean clone: deploy checks, CUDA compile + PTX check, the NVML mock tests, the race run, the chaos suite (3 runs each), the suite
 
 .PHONY: bench
 bench: bench-ops bench-gemm bench-dit bench-dcae bench-gemma ## all benchmarks that report ratios against a same-run baseline

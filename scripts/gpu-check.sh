@@ -73,6 +73,7 @@ fi
 for f in cuda.test dit-cuda.test dcae-cuda.test gemma-cuda.test sanafarm-cuda; do
 	[[ -x $BIN/$f ]] || { echo "missing $BIN/$f: run make gpu-bins on the build machine and carry bin/gpu"; failed+=("missing-$f"); }
 done
+echo "== gpus (NVML inventory and telemetry, as nodes announce them)"; timeout 20 "$BIN/sanafarm-cuda" gpus 2>&1 | sed 's/^/   /'
 
 # 1. Conformance suite and backend unit tests (test binaries run in their package directory).
 step conformance 150 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run 'TestConformance|TestCopyRoundTrip|TestAllocReuseIsZeroed|TestSizeClass|TestAttentionGEMMMatchesFlash|TestConvBF16MatchesF32' -test.v=true -test.timeout=140s"

@@ -193,17 +193,14 @@ func (d *devFarm) startCoordinator(ctx context.Context, f devFlags) error {
 }
 
 // startNodes runs one agent per local device: one for cpu, one per GPU
-// (at least one) for cuda.
+// (NVML's inventory; device 0 when it lists none) for cuda. Each agent
+// announces and samples only its own GPU.
 func (d *devFarm) startNodes(ctx context.Context, f devFlags) error {
-	devices := []int{0}
-	if be := f.node.backend.name; be != "" && be != "cpu" {
-		gpus, err := node.NewGPUInspector(d.log).GPUs(ctx)
-		if err != nil {
-			d.log.Warn("reading the GPU inventory; using device 0", "err", err)
-		}
-		for i := 1; i < len(gpus); i++ {
-			devices = append(devices, i)
-		}
+	inv := node.NewGPUInspector(d.log)
+	devices, _, err := resolveDevices(ctx, f.node.backend.name, nil, inv)
+	if err != nil {
+		d.log.Warn("no GPU in the inventory; running one cuda agent on device 0", "err", err)
+		devices = []int{0}
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopNodes = cancel
@@ -220,7 +217,7 @@ func (d *devFarm) startNodes(ctx context.Context, f devFlags) error {
 			return err
 		}
 		releases = append(releases, release)
-		a, err := newAgent(f.node, agentSpec{id: id, execs: execs}, d.nodeNC, d.cli, d.log)
+		a, err := newAgent(f.node, agentSpec{id: id, execs: execs, gpus: node.SelectGPUs(inv, []int{dev})}, d.nodeNC, d.cli, d.log)
 		if err != nil {
 			return err
 		}

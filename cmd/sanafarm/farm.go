@@ -129,6 +129,7 @@ type nodeFlags struct {
 	allow        protocol.Access // --allow-read/--allow-write (node.go, dev.go)
 	resident     int
 	batch        int
+	telemetry    time.Duration // --telemetry-interval
 }
 
 func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.Duration) {
@@ -140,6 +141,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "model mirror filled by `sanafarm models push` (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
+	fl.DurationVar(&f.telemetry, "telemetry-interval", protocol.DefaultTelemetryInterval, "how often the GPUs are sampled and sent to the coordinators (memory, utilisation, temperature, power, clocks, throttling, ECC); negative: never")
 	fl.IntVar(&f.batch, "batch", 0, "images per forward on each slot; 0 chooses the largest batch that fits the GPU's free memory (1 on the cpu backend)")
 	fl.IntVar(&f.resident, "resident", 1, "loaded pipelines kept per slot (each model and each fused LoRA set of it counts; least recently used unloaded first)")
 }
@@ -163,10 +165,13 @@ func (f *nodeFlags) checkBackend() error {
 	return nil
 }
 
-// agentSpec is one agent to build: its id and the executors of its slots.
+// agentSpec is one agent to build: its id, the executors of its slots
+// and the GPUs it announces and samples (nil: none on the cpu backend,
+// else every GPU of the machine).
 type agentSpec struct {
 	id    string
 	execs []node.Executor
+	gpus  node.GPUInspector
 }
 
 // newExecutors makes one pipeline executor per device (one for cpu).
@@ -200,7 +205,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 		}
 		logBackend(log, be, d)
 		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
-			GPU: gpuModel(f.backend.name, d, gpus), Resident: f.resident, BatchSize: f.batch})
+			GPU: gpuModel(f.backend.name, d, gpus), GPUUUID: gpuUUID(d, gpus), Resident: f.resident, BatchSize: f.batch})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)
 	}
@@ -226,10 +231,16 @@ func gpuModel(backend string, device int, gpus []protocol.GPUInfo) string {
 	return ""
 }
 
-// newAgent builds an agent over the given connections.
+// newAgent builds an agent over the given connections. A cpu-backend
+// node announces no GPUs even on a GPU machine: the scheduler fits models
+// by GPU memory only on nodes that list GPUs.
 func newAgent(f nodeFlags, spec agentSpec, nc *nats.Conn, etcd *clientv3.Client, log *slog.Logger) (*node.Agent, error) {
 	cfg := node.Config{ID: spec.id, NATS: nc, Etcd: etcd, Backend: firstOf(f.backend.name, "cpu"), Version: buildVersion(),
-		LeaseTTL: f.leaseTTL, DrainTimeout: f.drainTimeout, PollInterval: f.poll, Logger: log}
+		LeaseTTL: f.leaseTTL, DrainTimeout: f.drainTimeout, PollInterval: f.poll, Logger: log,
+		GPUs: spec.gpus, TelemetryInterval: f.telemetry}
+	if cfg.Backend == "cpu" {
+		cfg.GPUs = node.NoGPUs{}
+	}
 	if len(spec.execs) == 1 {
 		cfg.Executor, cfg.Slots = spec.execs[0], max(f.slots, 1)
 	} else {
@@ -240,6 +251,17 @@ func newAgent(f nodeFlags, spec agentSpec, nc *nats.Conn, etcd *clientv3.Client,
 		return nil, fmt.Errorf("creating node agent %s: %w", spec.id, err)
 	}
 	return a, nil
+}
+
+// gpuUUID is the NVML UUID of the inventory's GPU with the device's
+// index, recorded in provenance ("" when none has it).
+func gpuUUID(device int, gpus []protocol.GPUInfo) string {
+	for _, g := range gpus {
+		if g.Index == device {
+			return g.UUID
+		}
+	}
+	return ""
 }
 
 // buildVersion is the module version, else the VCS revision the binary

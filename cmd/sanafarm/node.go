@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sanafarm/sanafarm/node"
 )
 
 // nodeCmdFlags are the options of `sanafarm node`.
@@ -32,8 +35,12 @@ get --drain-timeout to finish, then they are handed back.
 Models: presets are downloaded into the Hugging Face cache (or read from it
 offline); sana-tiny is written locally, so a CPU node works without a network.
 
-With --backend cuda the node runs one slot per device in --devices; with the
-cpu backend it runs --slots shards at a time (default 1, using all cores).
+With --backend cuda the node runs one slot per device in --devices (all: one
+per GPU NVML finds); with the cpu backend it runs --slots shards at a time
+(default 1, using all cores). The GPUs of the slots are sampled every
+--telemetry-interval (memory, utilisation, temperature, power, clocks,
+throttling, ECC errors) and sent to the coordinators: sanafarm nodes shows
+them.
 
 A job may read its prompt file only under an --allow-read root and write its
 output only under an --allow-write root (directories, file:///dir, s3://bucket
@@ -53,7 +60,7 @@ Example:
 	fl.StringVar(&f.node.id, "id", "", "node id (default: the hostname)")
 	fl.StringVar(&f.natsURL, "nats", "", "NATS URL (lease, progress and completion requests)"+natsFlagHelp)
 	fl.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated (the node's announcement)")
-	fl.StringVar(&f.devices, "devices", "0", "CUDA device ordinals, comma-separated: one slot each (with --backend cuda)")
+	fl.StringVar(&f.devices, "devices", "0", "CUDA device ordinals, comma-separated, or all: one slot each (with --backend cuda)")
 	fl.IntVar(&f.node.slots, "slots", 1, "shards run at once with the cpu backend")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.node.register(fl, 60*time.Second, 2*time.Second)
@@ -62,16 +69,48 @@ Example:
 	return cmd
 }
 
+// parseDevices reads --devices: ordinals, or "all" (nil: resolved by
+// resolveDevices from the GPU inventory).
 func parseDevices(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "all" {
+		return nil, nil
+	}
 	var out []int
 	for _, p := range splitList(s) {
 		var d int
 		if _, err := fmt.Sscanf(p, "%d", &d); err != nil || d < 0 {
-			return nil, fmt.Errorf("--devices %q: want device ordinals like 0,1", s)
+			return nil, fmt.Errorf("--devices %q: want device ordinals like 0,1, or all", s)
 		}
 		out = append(out, d)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--devices %q: want device ordinals like 0,1, or all", s)
+	}
 	return out, nil
+}
+
+// resolveDevices returns the node's devices and the inspector of their
+// GPUs: the listed ordinals, or with "all" (devices nil) every GPU the
+// inventory lists (an error when it lists none: a cuda node without a
+// GPU could not run anything). The cpu backend has device 0 and no GPUs.
+func resolveDevices(ctx context.Context, backend string, devices []int, inv node.GPUInspector) ([]int, node.GPUInspector, error) {
+	if backend == "" || backend == "cpu" {
+		return []int{0}, node.NoGPUs{}, nil
+	}
+	if devices != nil {
+		return devices, node.SelectGPUs(inv, devices), nil
+	}
+	gpus, err := inv.GPUs(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--devices all: reading the GPU inventory: %w", err)
+	}
+	for _, g := range gpus {
+		devices = append(devices, g.Index)
+	}
+	if len(devices) == 0 {
+		return nil, nil, fmt.Errorf("--devices all: no GPU found (see the log: NVML needs the NVIDIA driver and a cgo build)")
+	}
+	return devices, inv, nil
 }
 
 func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
@@ -98,6 +137,10 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return err
 	}
 	id := firstOf(f.node.id, hostnameID())
+	devices, gpus, err := resolveDevices(ctx, f.node.backend.name, devices, node.NewGPUInspector(log))
+	if err != nil {
+		return failed(stderr, err)
+	}
 	execs, release, err := newExecutors(ctx, f.node, id, devices, log)
 	if err != nil {
 		return failed(stderr, err)
@@ -113,7 +156,7 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return failed(stderr, err)
 	}
 	defer etcd.Close()
-	a, err := newAgent(f.node, agentSpec{id: id, execs: execs}, nc, etcd, log)
+	a, err := newAgent(f.node, agentSpec{id: id, execs: execs, gpus: gpus}, nc, etcd, log)
 	if err != nil {
 		return failed(stderr, err)
 	}

@@ -19,7 +19,9 @@ func newNodesCmd() *cobra.Command {
 		Short: "List the nodes and the shards leased to them",
 		Long: `nodes lists the nodes announced in etcd (live) and nodes that still hold
 leases but are gone (not live), with their backend, GPUs, slots, resident
-models and leased shards. Exit status 1 when the coordinator cannot be read.`,
+models and leased shards, then one row per GPU with its latest telemetry
+(memory used/total, utilisation, temperature, power, SM clock, throttle
+reasons, ECC errors corrected/uncorrected). Exit status 1 when the coordinator cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.check(); err != nil {
@@ -61,7 +63,26 @@ func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n.Info.ID, state, n.Info.Backend, dash(strings.Join(gpus, ",")),
 			n.Info.Slots, dash(strings.Join(leases, ",")), dash(strings.Join(n.Info.Models, ",")), n.Info.Version)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeNodeGPUs(stdout, nodes)
+}
+
+// writeNodeGPUs prints the GPU table of the nodes that have GPUs (their
+// latest telemetry), after a blank line; nothing for a CPU farm.
+func writeNodeGPUs(w io.Writer, nodes []api.NodeStatus) error {
+	var rows []nodeGPUs
+	for _, n := range nodes {
+		if len(n.Info.GPUs) > 0 {
+			rows = append(rows, nodeGPUs{node: n.Info.ID, gpus: n.Info.GPUs})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	return writeGPUTable(w, rows)
 }
 
 func dash(s string) string {
