@@ -1,0 +1,220 @@
+package dashboard
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const testToken = "s3cret-token-value"
+
+func newServer(t *testing.T, auth bool) (*httptest.Server, *fakeFarm) {
+	t.Helper()
+	f := newFakeFarm(map[bool]string{true: testToken, false: ""}[auth])
+	srv := httptest.NewServer(New(Config{Connect: f.as, AuthRequired: auth}))
+	t.Cleanup(srv.Close)
+	return srv, f
+}
+
+// client is a browser-like client: a cookie jar, no automatic redirects.
+func client(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// csrfOf reads the CSRF token a page carries.
+func csrfOf(t *testing.T, html string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(html, `name="csrf-token" content="`)
+	tok, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 || tok == "" {
+		t.Fatal("page carries no csrf-token meta")
+	}
+	return tok
+}
+
+func TestPagesWithoutAuth(t *testing.T) {
+	srv, _ := newServer(t, false)
+	c := client(t)
+	for _, c2 := range []struct {
+		path string
+		want []string
+	}{
+		{"/ui/", []string{"Jobs", `data-job="job-1"`, "foxes &lt;b&gt;&amp;&lt;/b&gt; owls", "8 / 32", "running", `data-job="job-2"`}},
+		{"/ui/?state=failed", []string{`data-job="job-2"`}},
+		{"/ui/jobs/job-1", []string{"<code>job-1</code>", `data-shard="0"`, "node-a", "file:///data/out"}},
+		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB"}},
+		{"/ui/cluster", []string{"leader", "term 3"}},
+	} {
+		resp, body := get(t, c, srv.URL+c2.path)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", c2.path, resp.StatusCode, body)
+		}
+		for _, w := range c2.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: page lacks %q", c2.path, w)
+			}
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("%s: CSP %q", c2.path, csp)
+		}
+	}
+	if _, body := get(t, c, srv.URL+"/ui/?state=failed"); strings.Contains(body, `data-job="job-1"`) {
+		t.Error("state filter shows a running job among failed ones")
+	}
+	if resp, _ := get(t, c, srv.URL+"/ui/?state=bogus"); resp.StatusCode != 400 {
+		t.Errorf("unknown state filter: %d, want 400", resp.StatusCode)
+	}
+	if resp, _ := get(t, c, srv.URL+"/ui/jobs/nope"); resp.StatusCode != 404 {
+		t.Errorf("missing job: %d, want 404", resp.StatusCode)
+	}
+	_, frag := get(t, c, srv.URL+"/ui/?fragment=1")
+	if strings.Contains(frag, "<html") || !strings.Contains(frag, `data-job="job-1"`) {
+		t.Errorf("fragment is not the table alone: %.200s", frag)
+	}
+}
+
+func TestLoginFlow(t *testing.T) {
+	srv, _ := newServer(t, true)
+	c := client(t)
+	resp, _ := get(t, c, srv.URL+"/ui/nodes")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/login?next=%2Fui%2Fnodes") {
+		t.Fatalf("no session: %d to %q, want 303 to the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	login := func(token, next string) *http.Response {
+		resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {token}, "next": {next}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), token) && token != "" {
+			t.Errorf("login page echoes the token")
+		}
+		return resp
+	}
+	if r := login("wrong", "/ui/nodes"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d, want 401", r.StatusCode)
+	}
+	r := login(testToken, "https://evil.example/")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/" {
+		t.Fatalf("login: %d to %q, want 303 to /ui/ (an outside next is dropped)", r.StatusCode, r.Header.Get("Location"))
+	}
+	ck := r.Cookies()
+	if len(ck) != 1 || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode || ck[0].Path != "/ui/" {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/ui/", ck)
+	}
+	resp, body := get(t, c, srv.URL+"/ui/")
+	if resp.StatusCode != 200 || strings.Contains(body, testToken) {
+		t.Fatalf("after login: %d; token in page: %v", resp.StatusCode, strings.Contains(body, testToken))
+	}
+	if r, _ := post(t, c, srv.URL+"/ui/logout", nil); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.StatusCode)
+	}
+	if resp, _ := get(t, c, srv.URL+"/ui/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after logout: %d, want a redirect to log in", resp.StatusCode)
+	}
+}
+
+func TestActionsNeedCSRF(t *testing.T) {
+	srv, f := newServer(t, false)
+	c := client(t)
+	_, page := get(t, c, srv.URL+"/ui/")
+	tok := csrfOf(t, page)
+	for _, tc := range []struct {
+		name   string
+		path   string
+		hdr    map[string]string
+		status int
+		call   string
+	}{
+		{"no token", "/ui/jobs/job-1/pause", nil, 403, ""},
+		{"wrong token", "/ui/jobs/job-1/pause", map[string]string{csrfHeader: "x"}, 403, ""},
+		{"other origin", "/ui/jobs/job-1/pause", map[string]string{csrfHeader: tok, "Origin": "https://evil.example"}, 403, ""},
+		{"pause", "/ui/jobs/job-1/pause", map[string]string{csrfHeader: tok, "Origin": srv.URL}, 200, "pause job-1"},
+		{"priority", "/ui/jobs/job-1/priority?priority=7", map[string]string{csrfHeader: tok}, 200, "priority=7 job-1"},
+		{"bad priority", "/ui/jobs/job-1/priority?priority=high", map[string]string{csrfHeader: tok}, 400, ""},
+		{"retry", "/ui/jobs/job-2/retry", map[string]string{csrfHeader: tok}, 200, "retry job-2"},
+		{"missing job", "/ui/jobs/nope/cancel", map[string]string{csrfHeader: tok}, 404, "cancel nope"},
+		{"unknown action", "/ui/jobs/job-1/explode", map[string]string{csrfHeader: tok}, 404, ""},
+		{"drain", "/ui/nodes/node-a/drain", map[string]string{csrfHeader: tok}, 200, "drain node-a disable=false"},
+		{"undrain", "/ui/nodes/node-a/undrain", map[string]string{csrfHeader: tok}, 200, "undrain node-a"},
+	} {
+		before := len(f.called())
+		resp, body := post(t, c, srv.URL+tc.path, tc.hdr)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
+		}
+		calls := f.called()[before:]
+		if tc.call == "" && len(calls) > 0 {
+			t.Errorf("%s: the API was called: %v", tc.name, calls)
+		}
+		if tc.call != "" && !slices.Contains(calls, tc.call) {
+			t.Errorf("%s: API calls %v, want %q", tc.name, calls, tc.call)
+		}
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"/ui/nodes": "/ui/nodes", "": "/ui/", "https://evil.example/ui/": "/ui/", "//evil.example/ui/": "/ui/",
+		"/ui/\\evil": "/ui/", "/v1/jobs": "/ui/", "/ui/jobs/a?b=c": "/ui/jobs/a?b=c",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPageWeight: the jobs page with its script and style stays under
+// 100 KB (issue #14).
+func TestPageWeight(t *testing.T) {
+	srv, _ := newServer(t, false)
+	c := client(t)
+	total := 0
+	for _, p := range []string{"/ui/", "/ui/static/app.js", "/ui/static/style.css"} {
+		resp, body := get(t, c, srv.URL+p)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+		total += len(body)
+	}
+	if total > 100<<10 {
+		t.Fatalf("jobs page weighs %d bytes, budget 100 KB", total)
+	}
+	t.Logf("jobs page: %d bytes", total)
+}

@@ -1,0 +1,198 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// fakeFarm is an API over an in-memory job list; a token other than
+// the configured one gets the API's unauthorized error. Calls are
+// recorded.
+type fakeFarm struct {
+	mu    sync.Mutex
+	token string
+	jobs  map[protocol.JobID]*protocol.Job
+	nodes []api.NodeStatus
+	calls []string
+}
+
+func newFakeFarm(token string) *fakeFarm {
+	now := time.Now()
+	f := &fakeFarm{token: token, jobs: map[protocol.JobID]*protocol.Job{}}
+	f.jobs["job-1"] = &protocol.Job{ID: "job-1", State: protocol.JobRunning, CreatedAt: now.Add(-time.Minute),
+		Spec: protocol.JobSpec{Name: "foxes <b>&</b> owls", Model: "sana-tiny", Width: 256, Height: 256, Steps: 10,
+			Output: protocol.OutputSpec{URL: "file:///data/out", Format: "webdataset"}},
+		Shards: 4, Images: 32, ImagesDone: 8, ShardsDone: 1}
+	f.jobs["job-2"] = &protocol.Job{ID: "job-2", State: protocol.JobFailed, CreatedAt: now.Add(-2 * time.Hour),
+		Spec: protocol.JobSpec{Model: "sana-tiny"}, Shards: 2, Images: 16, ImagesDone: 8, Error: "shard 1 failed 3 times"}
+	f.nodes = []api.NodeStatus{{Info: protocol.NodeInfo{ID: "node-a", Slots: 1, StartedAt: now.Add(-time.Hour),
+		GPUs: []protocol.GPUInfo{{Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30}}}, Live: true}}
+	return f
+}
+
+// as returns the API acting with token.
+func (f *fakeFarm) as(token string) API { return &fakeClient{f: f, token: token} }
+
+type fakeClient struct {
+	f     *fakeFarm
+	token string
+}
+
+func (c *fakeClient) check(call string) error {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	if c.token != c.f.token {
+		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: "missing or wrong bearer token"}
+	}
+	c.f.calls = append(c.f.calls, call)
+	return nil
+}
+
+func (c *fakeClient) job(id protocol.JobID, f func(j *protocol.Job)) (protocol.Job, error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	j, ok := c.f.jobs[id]
+	if !ok {
+		return protocol.Job{}, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("job %s not found", id)}
+	}
+	f(j)
+	return *j, nil
+}
+
+func (c *fakeClient) Jobs(_ context.Context, state protocol.JobState) ([]protocol.Job, error) {
+	if err := c.check("jobs"); err != nil {
+		return nil, err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	var out []protocol.Job
+	for _, j := range c.f.jobs {
+		if state == "" || j.State == state {
+			out = append(out, *j)
+		}
+	}
+	return out, nil
+}
+
+func (c *fakeClient) Job(_ context.Context, id protocol.JobID, _ bool, _, _ int) (api.JobDetail, error) {
+	if err := c.check("job " + string(id)); err != nil {
+		return api.JobDetail{}, err
+	}
+	j, err := c.job(id, func(*protocol.Job) {})
+	if err != nil {
+		return api.JobDetail{}, err
+	}
+	d := api.JobDetail{Job: j, Counts: api.TaskCounts{Done: j.ShardsDone, Queued: j.Shards - j.ShardsDone}}
+	for i := range j.Shards {
+		t := protocol.Task{TaskKey: protocol.TaskKey{Job: id, Shard: i}, Start: int64(8 * i), End: int64(8*i + 8), State: protocol.TaskQueued}
+		if i < j.ShardsDone {
+			t.State, t.Attempt, t.Assignee = protocol.TaskDone, 1, "node-a"
+			t.Result = &protocol.ShardInfo{Node: "node-a", Images: 8, Seconds: 1.5}
+		}
+		d.Tasks = append(d.Tasks, t)
+	}
+	return d, nil
+}
+
+func (c *fakeClient) Nodes(context.Context) ([]api.NodeStatus, error) {
+	if err := c.check("nodes"); err != nil {
+		return nil, err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	return append([]api.NodeStatus(nil), c.f.nodes...), nil
+}
+
+func (c *fakeClient) Health(context.Context) (api.Health, error) {
+	if err := c.check("health"); err != nil {
+		return api.Health{}, err
+	}
+	return api.Health{ID: "c1", Role: "leader", Leader: "c1", LeaderAddr: "127.0.0.1:7001", RaftState: "Leader", Term: 3,
+		LastIndex: 42, AppliedIndex: 42, Time: time.Now()}, nil
+}
+
+func (c *fakeClient) act(call string, id protocol.JobID, f func(j *protocol.Job)) (protocol.Job, error) {
+	if err := c.check(call + " " + string(id)); err != nil {
+		return protocol.Job{}, err
+	}
+	return c.job(id, f)
+}
+
+func (c *fakeClient) Cancel(_ context.Context, id protocol.JobID, _ string) (protocol.Job, error) {
+	return c.act("cancel", id, func(j *protocol.Job) { j.State = protocol.JobCancelled })
+}
+func (c *fakeClient) Pause(_ context.Context, id protocol.JobID) (protocol.Job, error) {
+	return c.act("pause", id, func(j *protocol.Job) { j.Paused = true })
+}
+func (c *fakeClient) Resume(_ context.Context, id protocol.JobID) (protocol.Job, error) {
+	return c.act("resume", id, func(j *protocol.Job) { j.Paused = false })
+}
+func (c *fakeClient) Retry(_ context.Context, id protocol.JobID) (protocol.Job, error) {
+	return c.act("retry", id, func(j *protocol.Job) { j.State, j.Error = protocol.JobRunning, "" })
+}
+func (c *fakeClient) SetPriority(_ context.Context, id protocol.JobID, p int) (protocol.Job, error) {
+	return c.act(fmt.Sprintf("priority=%d", p), id, func(j *protocol.Job) { j.PriorityOverride = &p })
+}
+func (c *fakeClient) Delete(_ context.Context, id protocol.JobID, _ bool) error {
+	_, err := c.act("delete", id, func(*protocol.Job) {})
+	if err == nil {
+		c.f.mu.Lock()
+		delete(c.f.jobs, id)
+		c.f.mu.Unlock()
+	}
+	return err
+}
+func (c *fakeClient) Drain(_ context.Context, node string, disable bool) (api.NodeStatus, error) {
+	if err := c.check(fmt.Sprintf("drain %s disable=%v", node, disable)); err != nil {
+		return api.NodeStatus{}, err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	for i := range c.f.nodes {
+		if c.f.nodes[i].Info.ID == node {
+			c.f.nodes[i].Control = &protocol.NodeControl{Drain: true, Disable: disable}
+			return c.f.nodes[i], nil
+		}
+	}
+	return api.NodeStatus{}, &protocol.Error{Code: protocol.CodeNotFound, Message: "node " + node + " not found"}
+}
+func (c *fakeClient) Undrain(_ context.Context, node string) (api.NodeStatus, error) {
+	if err := c.check("undrain " + node); err != nil {
+		return api.NodeStatus{}, err
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	for i := range c.f.nodes {
+		if c.f.nodes[i].Info.ID == node {
+			c.f.nodes[i].Control = nil
+			return c.f.nodes[i], nil
+		}
+	}
+	return api.NodeStatus{}, &protocol.Error{Code: protocol.CodeNotFound, Message: "node " + node + " not found"}
+}
+
+// progress advances job-1 by one shard.
+func (f *fakeFarm) progress() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.jobs["job-1"]
+	if j == nil || j.Paused || j.State != protocol.JobRunning {
+		return
+	}
+	j.ShardsDone++
+	j.ImagesDone += 8
+	if j.ShardsDone >= j.Shards {
+		j.State = protocol.JobDone
+	}
+}
+
+func (f *fakeFarm) called() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}

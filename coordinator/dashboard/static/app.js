@@ -1,0 +1,66 @@
+// sanafarm dashboard: in-place refresh of server-rendered fragments and
+// actions through the dashboard's CSRF-checked POST routes. No framework,
+// nothing fetched from elsewhere (docs/dashboard.md).
+"use strict";
+
+const REFRESH_MS = 2000;
+const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+
+function flash(msg, ok) {
+  const el = document.getElementById("flash");
+  el.textContent = msg;
+  el.className = ok ? "ok" : "bad";
+  el.hidden = false;
+  clearTimeout(flash.t);
+  flash.t = setTimeout(() => { el.hidden = true; }, 6000);
+}
+
+async function refresh(box) {
+  const res = await fetch(box.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+  if (res.redirected && res.url.includes("/ui/login")) {
+    location.href = res.url;
+    return;
+  }
+  if (!res.ok && res.status !== 404) throw new Error("refresh: HTTP " + res.status);
+  box.innerHTML = await res.text();
+  document.getElementById("updated").textContent = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+async function refreshAll() {
+  if (document.hidden) return;
+  for (const box of document.querySelectorAll("[data-refresh]")) {
+    try { await refresh(box); } catch (e) { flash(e.message, false); }
+  }
+}
+
+async function act(button) {
+  let url = button.dataset.action;
+  const verb = button.dataset.verb;
+  if (verb === "priority") {
+    const p = prompt("New priority (higher runs first):", "0");
+    if (p === null) return;
+    url += "?priority=" + encodeURIComponent(p.trim());
+  } else if ((verb === "cancel" || verb === "delete" || verb === "disable") && !confirm(verb + "?")) {
+    return;
+  }
+  button.disabled = true;
+  try {
+    const res = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
+    let body = {};
+    try { body = await res.json(); } catch (e) { body = { error: "HTTP " + res.status }; }
+    if (!res.ok || !body.ok) throw new Error(verb + ": " + (body.error || "HTTP " + res.status));
+    flash(verb + ": done", true);
+    await refreshAll();
+  } catch (e) {
+    flash(e.message, false);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+document.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-action]");
+  if (b) { ev.preventDefault(); act(b); }
+});
+document.addEventListener("visibilitychange", refreshAll);
+setInterval(refreshAll, REFRESH_MS);

@@ -1,0 +1,153 @@
+package dashboard
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// page is what every template gets.
+type page struct {
+	Title, Nav string
+	CSRF       string
+	Auth       bool
+	Next       string
+	Error      string
+	Filter     string
+	Jobs       []jobRow
+	Job        *jobView
+	Nodes      []nodeRow
+	Health     *api.Health
+	Now        time.Time
+}
+
+// jobRow is a job as the jobs table shows it.
+type jobRow struct {
+	protocol.Job
+	Priority  int
+	Percent   float64
+	Rate      string // images/s while running
+	ETA, Age  string
+	Actions   []string
+	Finished  bool
+	StateText string
+}
+
+// jobView is one job's page.
+type jobView struct {
+	jobRow
+	Counts api.TaskCounts
+	Tasks  []taskRow
+	More   bool
+}
+
+type taskRow struct {
+	protocol.Task
+	Duration string
+}
+
+// nodeRow is a node as the nodes table shows it.
+type nodeRow struct {
+	api.NodeStatus
+	State  string
+	Uptime string
+	Leased int
+}
+
+var funcs = template.FuncMap{
+	"join":   strings.Join,
+	"states": func() []string { return []string{"queued", "running", "done", "failed", "cancelled"} },
+	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
+	"mib":    func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+}
+
+func newJobRow(j protocol.Job, now time.Time) jobRow {
+	r := jobRow{Job: j, Priority: j.EffectivePriority(), Age: ago(now.Sub(j.CreatedAt)), StateText: string(j.State)}
+	if j.Images > 0 {
+		r.Percent = 100 * float64(j.ImagesDone) / float64(j.Images)
+	}
+	r.Finished = j.State == protocol.JobDone || j.State == protocol.JobFailed || j.State == protocol.JobCancelled
+	if j.Paused && !r.Finished {
+		r.StateText += " (paused)"
+	}
+	if el := now.Sub(j.CreatedAt).Seconds(); j.State == protocol.JobRunning && el > 0 && j.ImagesDone > 0 {
+		rate := float64(j.ImagesDone) / el
+		r.Rate = fmt.Sprintf("%.2f", rate)
+		r.ETA = ago(time.Duration(float64(j.Images-j.ImagesDone) / rate * float64(time.Second)))
+	}
+	switch {
+	case r.Finished:
+		r.Actions = []string{"retry", "delete"}
+		if j.State == protocol.JobDone {
+			r.Actions = []string{"delete"}
+		}
+	case j.Paused:
+		r.Actions = []string{"resume", "priority", "cancel"}
+	default:
+		r.Actions = []string{"pause", "priority", "cancel"}
+	}
+	return r
+}
+
+func newNodeRow(n api.NodeStatus, now time.Time) nodeRow {
+	r := nodeRow{NodeStatus: n, Leased: len(n.Leases), State: "up"}
+	switch {
+	case !n.Live:
+		r.State = "lost"
+	case n.Control != nil && n.Control.Disable:
+		r.State = "disabled"
+	case n.Control != nil && n.Control.Drain, n.Info.Draining:
+		r.State = "draining"
+	}
+	if !n.Info.StartedAt.IsZero() {
+		r.Uptime = ago(now.Sub(n.Info.StartedAt))
+	}
+	return r
+}
+
+// ago renders a duration the way an operator reads it: 3s, 4m, 2h05m, 3d4h.
+func ago(d time.Duration) string {
+	if d < 0 || math.IsNaN(float64(d)) {
+		return "—"
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// render executes a page template, or only its "body" part for ?fragment=1
+// (the in-place refresh of app.js).
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	p.Auth = d.cfg.AuthRequired
+	p.Now = d.cfg.Now()
+	if p.Nav == "" {
+		p.Nav = name
+	}
+	tmpl := name
+	if r.URL.Query().Get("fragment") == "1" {
+		tmpl = name + "-body"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := d.tmpl.ExecuteTemplate(w, tmpl, p); err != nil {
+		d.log.Error("dashboard template", "page", name, "err", err)
+	}
+}
