@@ -104,17 +104,21 @@ func (e *jobEntry) requeueShard(i int) {
 }
 
 // AssignTasks applies a TaskAssign and returns the leases it granted: a
-// lease is skipped unless its task is queued, its job active, and its
-// attempt exactly one more than the task's. With Peers the leases are
+// lease is skipped unless its task is queued, its job active and not
+// paused, and its attempt exactly one more than the task's; nothing is
+// granted to a drained node (or a gang with one). With Peers the leases are
 // gang leases: every peer holds them, Node (rank 0) is the Assignee.
 func (s *Store) AssignTasks(index uint64, c protocol.TaskAssign) []protocol.TaskNext {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
 	var granted []protocol.TaskNext
+	if s.drained(c.Node, c.Peers) {
+		return nil // drained after the pick: the FSM has the last word
+	}
 	for _, l := range c.Leases {
 		e, err := s.activeJob(l.Job)
-		if err != nil {
+		if err != nil || e.job.Paused { // paused after the pick
 			continue
 		}
 		t, ok := e.task(l.Shard)

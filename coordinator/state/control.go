@@ -141,6 +141,20 @@ func (s *Store) DrainNode(index uint64, c protocol.NodeDrain) {
 	s.nodes = nodes
 }
 
+// drained reports whether the node or one of the peers is drained.
+// Callers hold s.mu.
+func (s *Store) drained(node string, peers []string) bool {
+	if s.nodes[node].Drain {
+		return true
+	}
+	for _, p := range peers {
+		if s.nodes[p].Drain {
+			return true
+		}
+	}
+	return false
+}
+
 // NodeControl returns a node's control state (zero: schedulable).
 func (s *Store) NodeControl(node string) (protocol.NodeControl, bool) {
 	s.mu.RLock()

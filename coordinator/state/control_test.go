@@ -334,3 +334,29 @@ func TestDrainNode(t *testing.T) {
 		t.Fatal("a drain changed an earlier snapshot")
 	}
 }
+
+// TestAssignRefusedAfterControl: a lease picked before a pause or a drain
+// commits after it and is refused by the FSM.
+func TestAssignRefusedAfterControl(t *testing.T) {
+	s := seeded(t)
+	if err := s.PauseJob(2, protocol.JobPause{ID: "a", Paused: true, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AssignTasks(3, protocol.TaskAssign{Node: "n1", Leases: []protocol.TaskNext{lease("a", 0, 1)}, At: t0}); len(got) != 0 {
+		t.Fatal("paused job leased")
+	}
+	_ = s.PauseJob(4, protocol.JobPause{ID: "a", At: t0})
+	s.DrainNode(5, protocol.NodeDrain{Node: "n2", Drain: true, At: t0})
+	for _, c := range []protocol.TaskAssign{
+		{Node: "n2", Leases: []protocol.TaskNext{lease("a", 0, 1)}, At: t0},
+		{Node: "n1", Peers: []string{"n1", "n2"}, Leases: []protocol.TaskNext{lease("a", 0, 1)}, At: t0},
+	} {
+		if got := s.AssignTasks(6, c); len(got) != 0 {
+			t.Fatalf("drained node leased: %+v", c)
+		}
+	}
+	if got := s.AssignTasks(7, protocol.TaskAssign{Node: "n1", Leases: []protocol.TaskNext{lease("a", 0, 1)}, At: t0}); len(got) != 1 {
+		t.Fatal("resumed job on a schedulable node not leased")
+	}
+	checkCounts(t, s, "a")
+}
