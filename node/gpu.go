@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,14 +70,11 @@ func (s selectedGPUs) GPUs(ctx context.Context) ([]protocol.GPUInfo, error) {
 	return out, nil
 }
 
-// envVisibleDevices restricts and reorders the devices CUDA sees; NVML
-// ignores it, so cudaOrdinals applies it to NVML's list.
-const envVisibleDevices = "CUDA_VISIBLE_DEVICES"
-
 // cudaOrdinals renumbers NVML's GPUs (indexed by NVML) as CUDA numbers
-// them under CUDA_VISIBLE_DEVICES (visible, unset: all, in NVML's order):
-// its entries are NVML indices or UUIDs (full, or a prefix such as
-// "GPU-8f3c"), and CUDA stops at the first entry that names no GPU. The
+// them under CUDA_VISIBLE_DEVICES, which NVML ignores (visible; unset:
+// all, in NVML's order): its entries are NVML indices or UUIDs (full, or
+// a prefix such as "GPU-8f3c"), and CUDA stops at the first entry that
+// names no GPU. The
 // result's Index is the CUDA ordinal the executors open. Unrestricted,
 // CUDA orders devices fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID
 // (NVML's order): identical GPUs, the usual node, come out alike either
@@ -122,6 +118,3 @@ func findVisible(gpus []protocol.GPUInfo, e string) (protocol.GPUInfo, bool) {
 	}
 	return protocol.GPUInfo{}, false
 }
-
-// visibleDevices reads CUDA_VISIBLE_DEVICES.
-func visibleDevices() (string, bool) { return os.LookupEnv(envVisibleDevices) }

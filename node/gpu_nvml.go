@@ -38,6 +38,9 @@ const (
 	nvmlAbsent // no library, driver or permission: no GPUs, for good
 )
 
+// visibleDevices reads CUDA_VISIBLE_DEVICES (see cudaOrdinals).
+func visibleDevices() (string, bool) { return os.LookupEnv("CUDA_VISIBLE_DEVICES") }
+
 func newPlatformInspector(log *slog.Logger) GPUInspector {
 	return newNVMLInspector(nvml.New(), log)
 }
