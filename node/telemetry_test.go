@@ -25,13 +25,14 @@ func (c *countingAnnouncer) Announce(ctx context.Context, _ func() protocol.Node
 	}
 }
 
-// samplingGPUs reports one GPU whose free memory drops by 1 GiB a sample.
+// samplingGPUs reports one GPU whose free memory drops by 1 GiB a sample
+// (down to 4 GiB).
 type samplingGPUs struct{ n atomic.Int64 }
 
 func (s *samplingGPUs) GPUs(context.Context) ([]protocol.GPUInfo, error) {
 	n := s.n.Add(1)
 	return []protocol.GPUInfo{{Index: 0, Name: "NVIDIA L4", UUID: "GPU-1", MemoryTotal: 24 << 30,
-		MemoryFree: uint64(24-n) << 30, SampledAt: time.Now().UTC()}}, nil
+		MemoryFree: uint64(24-min(n, 20)) << 30, SampledAt: time.Now().UTC()}}, nil
 }
 
 type idleExecutor struct{}
