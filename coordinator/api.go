@@ -51,6 +51,8 @@ type apiConfig struct {
 	// lookupHost resolves host names when checking a leader's URL against
 	// its Raft address (nil: net.DefaultResolver; a fake in tests).
 	lookupHost func(ctx context.Context, host string) ([]string, error)
+	// secure: the API is served over TLS (the dashboard's cookie is Secure).
+	secure bool
 }
 
 type apiServer struct {
@@ -73,6 +75,7 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 	if cfg.metrics != nil {
 		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(cfg.metrics, promhttp.HandlerOpts{}))
 	}
+	mountDashboard(mux, cfg)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("no route %s %s", r.Method, shortValue(r.URL.Path)),
 			Fields: []protocol.FieldError{{Field: "path", Value: r.Method + " " + shortValue(r.URL.Path), Problem: "no such route"}}})

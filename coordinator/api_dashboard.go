@@ -1,0 +1,40 @@
+package coordinator
+
+import (
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/coordinator/dashboard"
+)
+
+// mountDashboard serves the web UI under /ui/ and sends / there. The
+// dashboard calls this same API in process with the user's token
+// (coordinator/dashboard), so it gets the API's auth, limits and
+// follower-to-leader forwarding, and no second way into the state.
+func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
+	self := &http.Client{Transport: inProcess{mux}, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log,
+		Connect: func(token string) dashboard.API {
+			c := client.New("http://in-process", token)
+			c.HTTP = self
+			return c
+		}})
+	mux.Handle(dashboard.Prefix, d)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, dashboard.Prefix, http.StatusSeeOther)
+	})
+}
+
+// inProcess answers requests with a handler, without a network hop.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	res := rec.Result()
+	res.Request = r
+	return res, nil
+}

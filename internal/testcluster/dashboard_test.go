@@ -1,0 +1,63 @@
+package testcluster_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sanafarm/sanafarm/internal/browsertest"
+	"github.com/sanafarm/sanafarm/internal/testcluster"
+)
+
+// TestDashboardInBrowser: the dashboard of a follower (3 voters, one real
+// sana-tiny node) in headless Chromium — log in with the API token, watch
+// a job run to done through the in-place refresh, see its shards, drain
+// the node from the nodes page — with no JavaScript error; the drain is
+// in the replicated state afterwards.
+func TestDashboardInBrowser(t *testing.T) {
+	bctx, errs := browsertest.Start(t)
+	const token = "dashboard-token"
+	c := testcluster.Start(t, testcluster.Options{Coordinators: 3, Nodes: 1, Token: token})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	job, err := c.Client().SubmitJob(ctx, tinyJob(filepath.Join(c.OutputDir, "dash"), 6, 1, 2))
+	if err != nil {
+		t.Fatalf("submitting: %v", err)
+	}
+	lead, url := c.LeaderIndex(), ""
+	for i := range 3 {
+		if i != lead {
+			url = c.Coordinator(i).URL()
+			break
+		}
+	}
+	row := fmt.Sprintf(`tr[data-job="%s"]`, job.ID)
+	dir := t.TempDir()
+	err = chromedp.Do(bctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SendKeys(chromedp.CSS(`#token`), token),
+		chromedp.Click(chromedp.CSS(`#login`)),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="done"]`)),
+		browsertest.Shot(dir, "jobs"),
+		chromedp.Navigate(url+"/ui/jobs/"+string(job.ID)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-shard="2"][data-state="done"]`)),
+		chromedp.Navigate(url+"/ui/nodes"),
+		chromedp.Click(chromedp.CSS(`button[data-verb="drain"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-state="draining"]`)),
+		browsertest.Shot(dir, "nodes"),
+	)
+	if err != nil {
+		t.Fatalf("dashboard at %s: %v", url, err)
+	}
+	nodes, err := c.Client().Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Control == nil || !nodes[0].Control.Drain {
+		t.Fatalf("after drain from the page: nodes %+v, %v", nodes, err)
+	}
+	errs.Check(t)
+}
