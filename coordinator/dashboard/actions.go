@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -76,7 +77,9 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case errors.As(err, &pe) && (pe.Code == protocol.CodeBadRequest || pe.Code == protocol.CodeConflict):
+	case errors.As(err, &pe) && pe.Code == protocol.CodeBadRequest:
+		return http.StatusBadRequest
+	case errors.As(err, &pe) && pe.Code == protocol.CodeConflict:
 		return http.StatusConflict
 	}
 	return http.StatusBadGateway
@@ -85,9 +88,27 @@ func statusOf(err error) int {
 func (d *Dashboard) answer(w http.ResponseWriter, status int, err error) {
 	res := actionResult{OK: err == nil}
 	if err != nil {
-		res.Error = err.Error()
+		res.Error = describe(err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// describe is an error as the page shows it: an API error with the fields
+// it names ("output.url: required"), so a bad form says which field.
+func describe(err error) string {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || len(pe.Fields) == 0 {
+		return err.Error()
+	}
+	parts := []string{pe.Message}
+	for _, f := range pe.Fields {
+		p := f.Field + ": " + f.Problem
+		if f.Value != "" {
+			p += fmt.Sprintf(" (%q)", f.Value)
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -60,6 +60,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="done"]`)), // through the 2 s refresh
 		chromedp.Click(chromedp.CSS(`tr[data-job="job-2"] button[data-verb="retry"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-job="job-2"][data-state="running"]`)),
+		chromedp.Click(chromedp.CSS(`#submit summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-name`), "from-the-page"),
+		chromedp.SendKeys(chromedp.CSS(`#f-output`), "/data/out/page"),
+		chromedp.SendKeys(chromedp.CSS(`#f-prompts`), "a fox\nan owl"),
+		browsertest.Shot(dir, "submit"),
+		chromedp.Click(chromedp.CSS(`#f-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`dl.facts`)), // the new job's page
 		chromedp.Navigate(srv.URL+"/ui/jobs/job-1"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-shard="3"][data-state="done"]`)),
 		browsertest.Shot(dir, "job"),
@@ -74,7 +81,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("watch, resume, retry, drain: %v (API calls %v)", err, f.called())
 	}
-	for _, want := range []string{"resume job-1", "retry job-2", "drain node-a disable=false"} {
+	for _, want := range []string{"resume job-1", "retry job-2", "submit from-the-page", "drain node-a disable=false"} {
 		if !slices.Contains(f.called(), want) {
 			t.Errorf("the page never called %q: %v", want, f.called())
 		}

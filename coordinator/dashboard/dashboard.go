@@ -35,6 +35,7 @@ type API interface {
 	Job(ctx context.Context, id protocol.JobID, withTasks bool, from, limit int) (api.JobDetail, error)
 	Nodes(ctx context.Context) ([]api.NodeStatus, error)
 	Health(ctx context.Context) (api.Health, error)
+	SubmitJob(ctx context.Context, spec protocol.JobSpec) (protocol.Job, error)
 	Cancel(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error)
 	Pause(ctx context.Context, id protocol.JobID) (protocol.Job, error)
 	Resume(ctx context.Context, id protocol.JobID) (protocol.Job, error)
@@ -100,6 +101,7 @@ func New(cfg Config) *Dashboard {
 	m.HandleFunc("GET "+Prefix+"nodes", d.session(d.nodesPage))
 	m.HandleFunc("GET "+Prefix+"cluster", d.session(d.clusterPage))
 	m.HandleFunc("POST "+Prefix+"jobs/{id}/{action}", d.session(d.csrf(d.jobAction)))
+	m.HandleFunc("POST "+Prefix+"submit", d.session(d.csrf(d.submit)))
 	m.HandleFunc("POST "+Prefix+"nodes/{id}/{action}", d.session(d.csrf(d.nodeAction)))
 	d.mux = m
 	return d

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 const testToken = "s3cret-token-value"
@@ -68,13 +70,15 @@ func csrfOf(t *testing.T, html string) string {
 }
 
 func TestPagesWithoutAuth(t *testing.T) {
-	srv, _ := newServer(t, false)
+	srv, f := newServer(t, false)
+	f.jobs["job-3"] = &protocol.Job{ID: "job-3", State: protocol.JobQueued, Spec: protocol.JobSpec{Name: "<img src=x onerror=alert(1)>"}}
 	c := client(t)
 	for _, c2 := range []struct {
 		path string
 		want []string
 	}{
-		{"/ui/", []string{"Jobs", `data-job="job-1"`, "foxes &lt;b&gt;&amp;&lt;/b&gt; owls", "8 / 32", "running", `data-job="job-2"`}},
+		{"/ui/", []string{"Jobs", `data-job="job-1"`, "foxes-and-owls", "8 / 32", "running", `data-job="job-2"`,
+			"&lt;img src=x onerror=alert(1)&gt;"}},
 		{"/ui/?state=failed", []string{`data-job="job-2"`}},
 		{"/ui/jobs/job-1", []string{"<code>job-1</code>", `data-shard="0"`, "node-a", "file:///data/out"}},
 		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB"}},
@@ -217,4 +221,62 @@ func TestPageWeight(t *testing.T) {
 		t.Fatalf("jobs page weighs %d bytes, budget 100 KB", total)
 	}
 	t.Logf("jobs page: %d bytes", total)
+}
+
+func TestSubmitForm(t *testing.T) {
+	srv, f := newServer(t, false)
+	c := client(t)
+	_, page := get(t, c, srv.URL+"/ui/")
+	tok := csrfOf(t, page)
+	if !strings.Contains(page, `<option>sana-tiny</option>`) {
+		t.Error("the model select lacks the presets")
+	}
+	send := func(form url.Values, csrf string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/ui/submit", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if csrf != "" {
+			req.Header.Set(csrfHeader, csrf)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	good := url.Values{"name": {"portraits"}, "model": {"sana-tiny"}, "output": {"/data/out"}, "width": {"256"},
+		"prompts": {"a fox\n\n  an owl  \n"}, "images_per_prompt": {"2"}}
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		csrf   string
+		status int
+		want   string
+	}{
+		{"no csrf", good, "", 403, ""},
+		{"bad width", url.Values{"width": {"wide"}, "prompts": {"x"}}, tok, 400, "field width"},
+		{"no prompts", url.Values{"output": {"/o"}, "prompts": {"\n \n"}}, tok, 400, "field prompts"},
+		{"api refuses", url.Values{"prompts": {"x"}}, tok, 400, "output.url: required"},
+		{"ok", good, tok, 200, `"ok":true`},
+	} {
+		status, body := send(tc.form, tc.csrf)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s, want %d with %q", tc.name, status, body, tc.status, tc.want)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var found bool
+	for _, j := range f.jobs {
+		if j.Spec.Name == "portraits" {
+			found = true
+			if len(j.Spec.Prompts.Inline) != 2 || j.Spec.Prompts.Inline[1] != "an owl" || j.Spec.Width != 256 || j.Spec.ImagesPerPrompt != 2 {
+				t.Errorf("submitted spec %+v", j.Spec)
+			}
+		}
+	}
+	if !found {
+		t.Error("the form's job never reached the API")
+	}
 }

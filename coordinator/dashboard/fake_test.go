@@ -25,11 +25,12 @@ func newFakeFarm(token string) *fakeFarm {
 	now := time.Now()
 	f := &fakeFarm{token: token, jobs: map[protocol.JobID]*protocol.Job{}}
 	f.jobs["job-1"] = &protocol.Job{ID: "job-1", State: protocol.JobRunning, CreatedAt: now.Add(-time.Minute),
-		Spec: protocol.JobSpec{Name: "foxes <b>&</b> owls", Model: "sana-tiny", Width: 256, Height: 256, Steps: 10,
+		Spec: protocol.JobSpec{Name: "foxes-and-owls", Model: "sana-1600m-1024", Width: 1024, Height: 1024, Steps: 20, Guidance: 4.5,
 			Output: protocol.OutputSpec{URL: "file:///data/out", Format: "webdataset"}},
 		Shards: 4, Images: 32, ImagesDone: 8, ShardsDone: 1}
 	f.jobs["job-2"] = &protocol.Job{ID: "job-2", State: protocol.JobFailed, CreatedAt: now.Add(-2 * time.Hour),
-		Spec: protocol.JobSpec{Model: "sana-tiny"}, Shards: 2, Images: 16, ImagesDone: 8, Error: "shard 1 failed 3 times"}
+		Spec: protocol.JobSpec{Name: "city-at-night", Model: "sana-600m-512"}, Shards: 2, Images: 16, ImagesDone: 8,
+		Error: "shard 1 failed 3 times"}
 	f.nodes = []api.NodeStatus{{Info: protocol.NodeInfo{ID: "node-a", Slots: 1, StartedAt: now.Add(-time.Hour),
 		GPUs: []protocol.GPUInfo{{Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30}}}, Live: true}}
 	return f
@@ -121,6 +122,23 @@ func (c *fakeClient) act(call string, id protocol.JobID, f func(j *protocol.Job)
 		return protocol.Job{}, err
 	}
 	return c.job(id, f)
+}
+
+func (c *fakeClient) SubmitJob(_ context.Context, spec protocol.JobSpec) (protocol.Job, error) {
+	if err := c.check("submit " + spec.Name); err != nil {
+		return protocol.Job{}, err
+	}
+	if spec.Output.URL == "" {
+		return protocol.Job{}, &protocol.Error{Code: protocol.CodeBadRequest, Message: "invalid job spec",
+			Fields: []protocol.FieldError{{Field: "output.url", Problem: "required"}}}
+	}
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	id := protocol.JobID(fmt.Sprintf("job-%d", len(c.f.jobs)+1))
+	n := int64(len(spec.Prompts.Inline) * max(spec.ImagesPerPrompt, 1))
+	j := &protocol.Job{ID: id, Spec: spec, State: protocol.JobQueued, CreatedAt: time.Now(), Images: n, Shards: 1}
+	c.f.jobs[id] = j
+	return *j, nil
 }
 
 func (c *fakeClient) Cancel(_ context.Context, id protocol.JobID, _ string) (protocol.Job, error) {

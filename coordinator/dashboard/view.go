@@ -61,10 +61,11 @@ type nodeRow struct {
 }
 
 var funcs = template.FuncMap{
-	"join":   strings.Join,
-	"states": func() []string { return []string{"queued", "running", "done", "failed", "cancelled"} },
-	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
-	"mib":    func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+	"join":    strings.Join,
+	"states":  func() []string { return []string{"queued", "running", "done", "failed", "cancelled"} },
+	"presets": presetNames,
+	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
+	"mib":     func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

@@ -58,6 +58,27 @@ async function act(button) {
   }
 }
 
+async function submitJob(form) {
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const res = await fetch(form.dataset.submit, { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf() }, body: new FormData(form) });
+    let body = {};
+    try { body = await res.json(); } catch (e) { body = { error: "HTTP " + res.status }; }
+    if (!res.ok || !body.ok) throw new Error("submit: " + (body.error || "HTTP " + res.status));
+    location.href = "/ui/jobs/" + encodeURIComponent(body.id);
+  } catch (e) {
+    flash(e.message, false);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+document.addEventListener("submit", (ev) => {
+  const f = ev.target.closest("form[data-submit]");
+  if (f) { ev.preventDefault(); submitJob(f); }
+});
 document.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-action]");
   if (b) { ev.preventDefault(); act(b); }
