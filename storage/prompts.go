@@ -60,52 +60,72 @@ func ScanPrompts(ctx context.Context, r io.Reader, format, name string, fn func(
 // ScanRows is ScanPrompts with each row's fields (JSONL and CSV records
 // carry a negative prompt, seed, id and extra fields).
 func ScanRows(ctx context.Context, r io.Reader, format, name string, fn func(row int64, p PromptRow) error) error {
-	return scanRows(ctx, r, format, name, 0, fn)
+	return scanAt(ctx, r, format, name, scanFrom{}, func(row, _ int64, p PromptRow) error { return fn(row, p) })
 }
 
-// scanRows is ScanRows where txt and jsonl rows before from are counted
-// but not parsed (nor passed to fn): a task reading rows near the end of
-// a big file only splits lines until its range (every line was checked
-// when the job was submitted, by CountPrompts).
-func scanRows(ctx context.Context, r io.Reader, format, name string, from int64, fn func(row int64, p PromptRow) error) error {
+// scanFrom says where a scan starts: r begins at byte offset of the file
+// (0: its start; else a row start from the file's PromptIndex, see
+// prompts_index.go), where row number row begins. Rows before skip are
+// counted but not parsed (nor passed on): a task reading rows near the
+// end only splits lines until its range (every line was checked when the
+// job was submitted). header is the CSV header, read from the file's
+// start, when offset is not 0.
+type scanFrom struct {
+	offset, row, skip int64
+	header            *csvHeader
+}
+
+// name is the file's name in errors: line numbers count from offset.
+func (at scanFrom) name(name string) string {
+	if at.offset == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s (from byte %d)", name, at.offset)
+}
+
+// scanAt streams the rows of r, calling fn with each row's number and
+// the byte offset where its line (CSV: its record) starts.
+func scanAt(ctx context.Context, r io.Reader, format, name string, at scanFrom, fn func(row, off int64, p PromptRow) error) error {
 	switch format {
 	case FormatCSV:
-		return scanCSV(ctx, r, name, fn)
+		return scanCSV(ctx, r, at.name(name), at, fn)
 	case FormatTXT, FormatJSONL:
 	default:
 		return fmt.Errorf("%s: prompt format %q cannot be streamed", name, format)
 	}
+	name = at.name(name)
 	br := bufio.NewReaderSize(r, 64<<10)
-	var row int64
+	row, off := at.row, at.offset
 	for line := int64(1); ; line++ {
 		if line%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		b, err := readLine(br)
+		b, n, err := readLine(br)
 		if errors.Is(err, io.EOF) && b == nil {
 			return nil
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s:%d: %w", name, line, err)
 		}
-		if row < from && len(bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))) > 0 {
-			row++
-			if err != nil {
-				return nil
+		start, first := off, at.offset == 0 && line == 1
+		off += int64(n)
+		if row < at.skip {
+			if isRowLine(b, first) {
+				row++
 			}
-			continue
-		}
-		p, ok, perr := parseLine(b, format, line == 1)
-		if perr != nil {
-			return fmt.Errorf("%s:%d: %w", name, line, perr)
-		}
-		if ok {
-			if err := fn(row, p); err != nil {
-				return err
+		} else {
+			p, ok, perr := parseLine(b, format, first)
+			if perr != nil {
+				return fmt.Errorf("%s:%d: %w", name, line, perr)
 			}
-			row++
+			if ok {
+				if err := fn(row, start, p); err != nil {
+					return err
+				}
+				row++
+			}
 		}
 		if err != nil { // io.EOF after a last line without newline
 			return nil
@@ -113,14 +133,15 @@ func scanRows(ctx context.Context, r io.Reader, format, name string, from int64,
 	}
 }
 
-// readLine returns the next line without its line ending; (nil, io.EOF)
-// at the end. A line over MaxLineBytes is an error (the rest is not read).
-func readLine(br *bufio.Reader) ([]byte, error) {
+// readLine returns the next line without its line ending and the bytes
+// it took with the ending; (nil, 0, io.EOF) at the end. A line over
+// MaxLineBytes is an error (the rest is not read).
+func readLine(br *bufio.Reader) ([]byte, int, error) {
 	var buf []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(buf)+len(chunk) > MaxLineBytes+2 {
-			return nil, fmt.Errorf("line longer than %d bytes", MaxLineBytes)
+			return nil, 0, fmt.Errorf("line longer than %d bytes", MaxLineBytes)
 		}
 		buf = append(buf, chunk...)
 		switch {
@@ -128,13 +149,13 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 			continue
 		case errors.Is(err, io.EOF):
 			if len(buf) == 0 {
-				return nil, io.EOF
+				return nil, 0, io.EOF
 			}
-			return trimEOL(buf), io.EOF
+			return trimEOL(buf), len(buf), io.EOF
 		case err != nil:
-			return nil, err
+			return nil, 0, err
 		}
-		return trimEOL(buf), nil
+		return trimEOL(buf), len(buf), nil
 	}
 }
 
@@ -143,13 +164,22 @@ func trimEOL(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
+// isRowLine reports whether a line is a row (parseLine's ok for a valid
+// line): not blank once the first line's byte order mark is dropped.
+func isRowLine(b []byte, first bool) bool {
+	if first {
+		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	}
+	return len(bytes.TrimSpace(b)) > 0
+}
+
 // parseLine extracts the row of one line; ok is false for blank lines.
 func parseLine(b []byte, format string, first bool) (PromptRow, bool, error) {
+	if !isRowLine(b, first) {
+		return PromptRow{}, false, nil
+	}
 	if first {
 		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return PromptRow{}, false, nil
 	}
 	if !utf8.Valid(b) {
 		return PromptRow{}, false, errors.New("invalid UTF-8")
@@ -230,15 +260,13 @@ func (r *PromptReader) ReadRows(ctx context.Context, start, end int64) ([]Prompt
 	return r.readFile(ctx, start, end)
 }
 
+// readFile reads rows [start, end) of a TXT, JSONL or CSV file: from the
+// source's index entry at or before start with one seek (a ranged GET on
+// S3) when the job carries an index, else scanning from the file's start.
 func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]PromptRow, error) {
-	f, err := OpenObject(ctx, r.src.URL)
-	if err != nil {
-		return nil, fmt.Errorf("reading prompts: %w", err)
-	}
-	defer f.Close()
 	out := make([]PromptRow, 0, min(end-start, 1<<16))
 	var rows int64
-	err = scanRows(ctx, f, r.format, r.src.URL, start, func(row int64, p PromptRow) error {
+	collect := func(row, _ int64, p PromptRow) error {
 		rows = row + 1
 		if row >= end {
 			return errStopScan
@@ -247,7 +275,13 @@ func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]Prompt
 			out = append(out, p)
 		}
 		return nil
-	})
+	}
+	var err error
+	if row, off, ok := r.src.Index.Entry(start); ok {
+		err = r.scanIndexed(ctx, scanFrom{offset: off, row: row, skip: start}, collect)
+	} else {
+		err = r.scanWhole(ctx, start, collect)
+	}
 	if err != nil && !errors.Is(err, errStopScan) {
 		return nil, fmt.Errorf("reading prompts: %w", err)
 	}
@@ -257,38 +291,19 @@ func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]Prompt
 	return out, nil
 }
 
+// scanWhole scans the file from its start (a job without an index).
+func (r *PromptReader) scanWhole(ctx context.Context, skip int64, fn func(row, off int64, p PromptRow) error) error {
+	f, err := OpenObject(ctx, r.src.URL)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return scanAt(ctx, f, r.format, r.src.URL, scanFrom{skip: skip}, fn)
+}
+
 // CountPrompts counts a source's prompts (the Rows of a submitted job),
 // checking every line (every prompt of a Parquet file) on the way.
 func CountPrompts(ctx context.Context, src protocol.PromptSource) (int64, error) {
-	r, err := NewPromptReader(src)
-	if err != nil {
-		return 0, err
-	}
-	if len(src.Inline) > 0 {
-		return int64(len(src.Inline)), nil
-	}
-	var n int64
-	if r.format == FormatParquet {
-		n, err = countParquet(ctx, src.URL)
-	} else {
-		n, err = countStream(ctx, src.URL, r.format)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("counting prompts: %w", err)
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("counting prompts: %s has no prompts", src.URL)
-	}
-	return n, nil
-}
-
-func countStream(ctx context.Context, url, format string) (int64, error) {
-	f, err := OpenObject(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	var n int64
-	err = ScanRows(ctx, f, format, url, func(int64, PromptRow) error { n++; return nil })
+	n, _, err := IndexPrompts(ctx, src)
 	return n, err
 }

@@ -74,23 +74,19 @@ func (h csvHeader) row(rec []string) (PromptRow, error) {
 
 // scanCSV streams a CSV file with a header row. Rows whose prompt is
 // blank are skipped (not rows), like blank lines of the other formats.
-// Errors name the file, the line and (where known) the column.
-func scanCSV(ctx context.Context, r io.Reader, name string, fn func(row int64, p PromptRow) error) error {
+// Errors name the file, the line and (where known) the column. From a
+// record start other than the file's (at.offset > 0) the header is
+// at.header and every record must have its columns.
+func scanCSV(ctx context.Context, r io.Reader, name string, at scanFrom, fn func(row, off int64, p PromptRow) error) error {
 	cr := csv.NewReader(&limitedLines{r: r})
 	cr.ReuseRecord = true
-	head, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil // empty file: no rows (CountPrompts reports it)
-	}
-	if err != nil {
-		return csvErr(name, err)
-	}
-	h, err := parseCSVHeader(head, name)
-	if err != nil {
+	h, err := readCSVHeader(cr, name, at)
+	if err != nil || h == nil {
 		return err
 	}
-	var row int64
+	row := at.row
 	for {
+		off := at.offset + cr.InputOffset() // the end of the last record: this one's start
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -111,11 +107,45 @@ func scanCSV(ctx context.Context, r io.Reader, name string, fn func(row int64, p
 		if strings.TrimSpace(p.Prompt) == "" {
 			continue
 		}
-		if err := fn(row, p); err != nil {
+		if err := fn(row, off, p); err != nil {
 			return err
 		}
 		row++
 	}
+}
+
+// readCSVHeader returns at.header, or reads the header from cr at the
+// file's start (nil, nil for an empty file: no rows, which CountPrompts
+// reports).
+func readCSVHeader(cr *csv.Reader, name string, at scanFrom) (*csvHeader, error) {
+	if at.header != nil {
+		cr.FieldsPerRecord = len(at.header.names)
+		return at.header, nil
+	}
+	if at.offset != 0 {
+		return nil, fmt.Errorf("%s: a CSV read from a record start needs the header", name)
+	}
+	head, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, csvErr(name, err)
+	}
+	h, err := parseCSVHeader(head, name)
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// csvFileHeader reads the header of the CSV file r (from its start).
+func csvFileHeader(r io.Reader, name string) (*csvHeader, error) {
+	h, err := readCSVHeader(csv.NewReader(&limitedLines{r: r}), name, scanFrom{})
+	if err == nil && h == nil {
+		err = fmt.Errorf("%s: empty file, no header", name)
+	}
+	return h, err
 }
 
 func csvErr(name string, err error) error {
