@@ -1,11 +1,14 @@
 package coordinator
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
 	"github.com/sanafarm/sanafarm/coordinator/dashboard"
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // mountDashboard serves the web UI under /ui/ and sends / there. The
@@ -16,7 +19,7 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	self := &http.Client{Transport: inProcess{mux}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log,
+	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log, Image: sampleImage,
 		Connect: func(token string) dashboard.API {
 			c := client.New("http://in-process", token)
 			c.HTTP = self
@@ -26,6 +29,17 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, dashboard.Prefix, http.StatusSeeOther)
 	})
+}
+
+// sampleImage reads a thumbnail from a job's published output (an output
+// the coordinator accepted at submit, under its --allow-write roots).
+func sampleImage(ctx context.Context, j protocol.Job, shard, i int) ([]byte, error) {
+	st, err := storage.Open(ctx, j.Spec.Output.URL)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return storage.SampleImage(ctx, st, "", shard, i)
 }
 
 // inProcess answers requests with a handler, without a network hop.

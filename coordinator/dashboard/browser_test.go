@@ -69,6 +69,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`dl.facts`)), // the new job's page
 		chromedp.Navigate(srv.URL+"/ui/jobs/job-1"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-shard="3"][data-state="done"]`)),
+		browsertest.Until(browsertest.ImagesLoaded("img[data-thumb]", 4)),
 		browsertest.Shot(dir, "job"),
 		chromedp.Navigate(srv.URL+"/ui/nodes"),
 		chromedp.Click(chromedp.CSS(`tr[data-node="node-a"] button[data-verb="drain"]`)),

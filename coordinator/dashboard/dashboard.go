@@ -61,6 +61,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of ages, rates and ETAs (default time.Now).
 	Now func() time.Time
+	// Image reads the PNG of sample i of a finished shard of job from its
+	// output (storage.SampleImage); nil: no thumbnails. The dashboard calls
+	// it only after the API showed the user the job.
+	Image func(ctx context.Context, job protocol.Job, shard, i int) ([]byte, error)
 }
 
 //go:embed templates/*.html
@@ -98,6 +102,7 @@ func New(cfg Config) *Dashboard {
 	m.HandleFunc("POST "+Prefix+"logout", d.logout)
 	m.HandleFunc("GET "+Prefix+"{$}", d.session(d.jobsPage))
 	m.HandleFunc("GET "+Prefix+"jobs/{id}", d.session(d.jobPage))
+	m.HandleFunc("GET "+Prefix+"jobs/{id}/images/{shard}/{i}", d.session(d.image))
 	m.HandleFunc("GET "+Prefix+"nodes", d.session(d.nodesPage))
 	m.HandleFunc("GET "+Prefix+"cluster", d.session(d.clusterPage))
 	m.HandleFunc("POST "+Prefix+"jobs/{id}/{action}", d.session(d.csrf(d.jobAction)))

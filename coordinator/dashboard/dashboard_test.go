@@ -1,6 +1,11 @@
 package dashboard
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -18,7 +23,7 @@ const testToken = "s3cret-token-value"
 func newServer(t *testing.T, auth bool) (*httptest.Server, *fakeFarm) {
 	t.Helper()
 	f := newFakeFarm(map[bool]string{true: testToken, false: ""}[auth])
-	srv := httptest.NewServer(New(Config{Connect: f.as, AuthRequired: auth}))
+	srv := httptest.NewServer(New(Config{Connect: f.as, AuthRequired: auth, Image: fakeImage}))
 	t.Cleanup(srv.Close)
 	return srv, f
 }
@@ -278,5 +283,37 @@ func TestSubmitForm(t *testing.T) {
 	}
 	if !found {
 		t.Error("the form's job never reached the API")
+	}
+}
+
+// fakeImage is an 8×8 PNG for sample 0 of job-1's done shards, an error
+// otherwise.
+func fakeImage(_ context.Context, j protocol.Job, shard, i int) ([]byte, error) {
+	if j.ID != "job-1" || shard >= j.ShardsDone || i != 0 {
+		return nil, errors.New("no such sample")
+	}
+	var b bytes.Buffer
+	err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 8, 8)))
+	return b.Bytes(), err
+}
+
+func TestThumbnails(t *testing.T) {
+	srv, _ := newServer(t, false)
+	c := client(t)
+	_, page := get(t, c, srv.URL+"/ui/jobs/job-1")
+	if !strings.Contains(page, `src="/ui/jobs/job-1/images/0/0"`) {
+		t.Fatalf("job page shows no thumbnail of its done shard:\n%.400s", page)
+	}
+	for path, want := range map[string]int{
+		"/ui/jobs/job-1/images/0/0": 200, "/ui/jobs/job-1/images/2/0": 404, "/ui/jobs/job-1/images/0/1": 404, "/ui/jobs/job-1/images/99/0": 404,
+		"/ui/jobs/job-1/images/x/0": 400, "/ui/jobs/nope/images/0/0": 404, "/ui/jobs/job-1/images/0/-1": 400,
+	} {
+		resp, body := get(t, c, srv.URL+path)
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+		if want == 200 && (resp.Header.Get("Content-Type") != "image/png" || !strings.HasPrefix(body, "\x89PNG")) {
+			t.Errorf("%s: %s, not a PNG", path, resp.Header.Get("Content-Type"))
+		}
 	}
 }

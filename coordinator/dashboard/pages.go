@@ -64,6 +64,9 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 		v.Tasks = append(v.Tasks, tr)
 	}
+	if d.cfg.Image != nil {
+		v.Thumbs = recentShards(v.Tasks)
+	}
 	p.Job = v
 	d.render(w, r, "job", p)
 }

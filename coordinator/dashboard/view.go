@@ -45,6 +45,7 @@ type jobView struct {
 	Counts api.TaskCounts
 	Tasks  []taskRow
 	More   bool
+	Thumbs []int // shards to show an image of (Config.Image set)
 }
 
 type taskRow struct {

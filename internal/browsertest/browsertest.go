@@ -8,6 +8,7 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,4 +89,20 @@ func Shot(dir, name string) chromedp.Action[chromedp.Void] {
 		}
 		return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
 	}
+}
+
+// Until waits until the JavaScript expression is truthy (chromedp.Poll),
+// as a step of chromedp.Do.
+func Until(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](expr)(ctx, t)
+		return err
+	})
+}
+
+// ImagesLoaded is an Until expression: n or more images match sel and all
+// of them loaded with a real width (a broken image has naturalWidth 0).
+func ImagesLoaded(sel string, n int) string {
+	return fmt.Sprintf(`(() => { const im = [...document.querySelectorAll(%q)]; `+
+		`return im.length >= %d && im.every(i => i.complete && i.naturalWidth > 0); })()`, sel, n)
 }

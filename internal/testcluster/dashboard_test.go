@@ -45,8 +45,16 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row)),
 		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="done"]`)),
 		browsertest.Shot(dir, "jobs"),
+		chromedp.Func(func(context.Context, *chromedp.Target) error { // every shard published
+			waitFor(t, 30*time.Second, "the job manifest", func() bool {
+				j, ok := c.Leader().Store().JobByID(job.ID)
+				return ok && !j.ManifestAt.IsZero()
+			})
+			return nil
+		}),
 		chromedp.Navigate(url+"/ui/jobs/"+string(job.ID)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-shard="2"][data-state="done"]`)),
+		browsertest.Until(browsertest.ImagesLoaded("img[data-thumb]", 3)), // real sana-tiny PNGs from the output
 		chromedp.Navigate(url+"/ui/nodes"),
 		chromedp.Click(chromedp.CSS(`button[data-verb="drain"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-state="draining"]`)),
