@@ -23,7 +23,7 @@ func (s *Server) checkAllowed(spec protocol.JobSpec) error {
 	if a.Who == "" {
 		a.Who = "coordinator"
 	}
-	err := a.CheckSpec(spec)
+	err := a.WithUploadedInput(spec.Prompts.URL).CheckSpec(spec) // submit's uploads: under the write roots
 	if v, ok := errors.AsType[protocol.ValidationError](err); ok {
 		return v.AsError()
 	}

@@ -29,7 +29,7 @@ func guardOpeners(cfg *PipelineConfig) protocol.Access {
 	}
 	cfg.OpenPrompts = func(ctx context.Context, src protocol.PromptSource) (PromptSource, error) {
 		if src.URL != "" {
-			if err := a.CheckRead(src.URL); err != nil {
+			if err := a.WithUploadedInput(src.URL).CheckRead(src.URL); err != nil { // submit's uploads: under the write roots
 				return nil, err
 			}
 		}

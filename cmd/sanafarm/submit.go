@@ -67,9 +67,12 @@ same keys.
 ...} per line, with optional negative_prompt, seed, id and extra fields), a
 .csv file with a header (a prompt column; optional negative_prompt, seed, id
 and extra columns) or a .parquet file with a prompt column. A local file of
-at most 1000 plain prompts is sent inline; others are passed as a URL with
-their row count, so the nodes must see the same path (true for sanafarm dev)
-or object (s3://). Every line is checked first: a bad line fails submit with
+at most 1000 plain prompts is sent inline; any other local file is uploaded
+to <output>/_inputs/<sha256>.<ext> (nodes may read it there: it lies under
+their --allow-write roots), and an s3:// file is named as it is (it must be
+under the nodes' --allow-read). The job carries the row count and an index
+of row offsets, so each node reads its rows with one seek. Every line is
+checked first: a bad line fails submit with
 exit status 1 and an error naming the file and line (file:LINE: problem),
 and nothing is submitted.
 
@@ -145,7 +148,7 @@ func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) err
 	}
 	spec.Prompts = protocol.PromptSource{Inline: f.prompts}
 	if f.promptsFile != "" {
-		if spec.Prompts, err = promptSource(ctx, f.promptsFile, f.format); err != nil {
+		if spec.Prompts, err = promptSource(ctx, f.promptsFile, f.format, spec.Output.URL, stderr); err != nil {
 			return failed(stderr, err)
 		}
 	}
@@ -183,41 +186,56 @@ func localURL(p string) (string, error) {
 	return "file://" + filepath.ToSlash(abs), nil
 }
 
-// promptSource counts a prompt file's rows (checking every line) and
-// inlines a small local file whose rows carry nothing but their prompts.
-func promptSource(ctx context.Context, file, format string) (protocol.PromptSource, error) {
+// promptSource counts and indexes a prompt file's rows (checking every
+// line), inlines a small local file whose rows carry nothing but their
+// prompts, and uploads any other local file next to the job's output
+// (uploadPrompts), so that the job never names a path on this machine;
+// an s3:// file is passed as it is, with its row count and index.
+func promptSource(ctx context.Context, file, format, output string, stderr io.Writer) (protocol.PromptSource, error) {
 	u, err := localURL(file)
 	if err != nil {
 		return protocol.PromptSource{}, err
 	}
 	src := protocol.PromptSource{URL: u, Format: format}
-	if src.Rows, err = storage.CountPrompts(ctx, src); err != nil {
+	if src.Rows, src.Index, err = storage.IndexPrompts(ctx, src); err != nil {
 		return src, err
 	}
-	if src.Rows > inlineMaxPrompts {
+	if inline, ok, err := inlinePrompts(ctx, src); err != nil || ok {
+		return inline, err
+	}
+	if storage.IsS3URL(u) {
 		return src, nil
 	}
-	if p, err := storage.LocalPath(u); err == nil {
+	return uploadPrompts(ctx, src, output, stderr)
+}
+
+// inlinePrompts returns a small local file's prompts as inline ones; ok
+// is false for a file too big or with rows that carry more than a prompt.
+func inlinePrompts(ctx context.Context, src protocol.PromptSource) (protocol.PromptSource, bool, error) {
+	if src.Rows > inlineMaxPrompts {
+		return src, false, nil
+	}
+	if p, err := storage.LocalPath(src.URL); err == nil {
 		if st, err := os.Stat(p); err == nil && st.Size() > inlineMaxBytes {
-			return src, nil
+			return src, false, nil
 		}
 	}
-	r, err := storage.NewPromptReader(src)
+	r, err := storage.NewPromptReader(protocol.PromptSource{URL: src.URL, Format: src.Format, Rows: src.Rows})
 	if err != nil {
-		return src, err
+		return src, false, err
 	}
 	rows, err := r.ReadRows(ctx, 0, src.Rows)
 	if err != nil {
-		return src, err
+		return src, false, err
 	}
 	inline := make([]string, len(rows))
 	for i, row := range rows {
 		if row.NegativePrompt != "" || row.Seed != nil || row.ID != "" || len(row.Extra) > 0 {
-			return src, nil // inline prompts would lose the row's other fields
+			return src, false, nil // inline prompts would lose the row's other fields
 		}
 		inline[i] = row.Prompt
 	}
-	return protocol.PromptSource{Inline: inline}, nil
+	return protocol.PromptSource{Inline: inline}, true, nil
 }
 
 // waitJob polls the job until it is terminal and, when it is done, until

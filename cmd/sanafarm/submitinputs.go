@@ -1,14 +1,21 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/model/nvlabs"
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // submitInputs are submit's model inputs (docs/lora.md, docs/nvlabs.md):
@@ -75,4 +82,62 @@ func inputURL(v string) (string, error) {
 		return v, nil
 	}
 	return localURL(v)
+}
+
+// uploadPrompts stores a local prompt file in the job's output store
+// under protocol.InputKey (content-addressed: <output>/_inputs/<sha256>.<ext>;
+// an identical earlier upload is reused) and returns the source naming
+// it, so that nodes never need a path on the submitting machine. The
+// upload must be the indexed bytes: a file that changed since it was
+// indexed is an error, not a job over rows it does not have.
+func uploadPrompts(ctx context.Context, src protocol.PromptSource, output string, stderr io.Writer) (protocol.PromptSource, error) {
+	path, err := storage.LocalPath(src.URL)
+	if err != nil {
+		return src, err
+	}
+	format, err := storage.PromptFormat(src)
+	if err != nil {
+		return src, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return src, fmt.Errorf("uploading prompts: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return src, fmt.Errorf("uploading prompts: hashing %s: %w", path, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if src.Index != nil && size != src.Index.Size {
+		return src, fmt.Errorf("uploading prompts: %s changed while it was read (%d bytes, indexed %d)", path, size, src.Index.Size)
+	}
+	store, err := storage.Open(ctx, output)
+	if err != nil {
+		return src, fmt.Errorf("uploading prompts to the output %s: %w", output, err)
+	}
+	defer store.Close()
+	key := protocol.InputKey(sum, format)
+	if info, err := store.Stat(ctx, key); err != nil || info.SHA256 != sum {
+		fmt.Fprintf(stderr, "uploading %s (%d bytes) to %s/%s\n", path, size, strings.TrimSuffix(output, "/"), key)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return src, fmt.Errorf("uploading prompts: %w", err)
+		}
+		info, err := store.PutObject(ctx, key, f, storage.PutOptions{ContentType: promptContentType[format]})
+		if err != nil {
+			return src, fmt.Errorf("uploading prompts to %s: %w", output, err)
+		}
+		if info.SHA256 != sum {
+			return src, fmt.Errorf("uploading prompts: %s changed while it was uploaded", path)
+		}
+	}
+	src.URL, src.Format = strings.TrimSuffix(output, "/")+"/"+key, format
+	return src, nil
+}
+
+// promptContentType is recorded with an uploaded prompt file (S3).
+var promptContentType = map[string]string{
+	storage.FormatTXT: "text/plain; charset=utf-8", storage.FormatJSONL: "application/jsonl",
+	storage.FormatCSV: "text/csv; charset=utf-8", storage.FormatParquet: "application/vnd.apache.parquet",
 }
