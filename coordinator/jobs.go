@@ -118,5 +118,6 @@ func (s *Server) Health() api.Health {
 	stats := r.Stats()
 	h.Term, _ = strconv.ParseUint(stats["term"], 10, 64)
 	h.LastIndex, _ = strconv.ParseUint(stats["last_log_index"], 10, 64)
+	s.clusterHealth(&h, r)
 	return h
 }

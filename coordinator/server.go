@@ -34,12 +34,16 @@ type Server struct {
 	httpLn    net.Listener
 	advertise string
 	registry  *prometheus.Registry
+	metrics   *coordMetrics // metrics_raft.go
 	progress  *progressBuffer
 	nodes     *nodeView
 	reserved  *reservations // tasks picked but not yet committed
 	gangs     *gangs        // forming gangs of parallel tasks (leader only)
 	notifyCh  chan bool     // raft leadership changes
 	manifests *manifests    // job manifests written by this leader
+	events    *eventHub     // the event stream (events.go)
+
+	etcdHealth etcdProbe // the last etcd probe of Health (health.go)
 
 	mu   sync.Mutex // guards raft (set once in Run)
 	raft *raft.Raft
@@ -53,7 +57,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
 		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), notifyCh: make(chan bool, 16),
 		manifests: newManifests()}
-	s.fsm = &fsm{st: s.store, log: s.log}
+	s.events = newEventHub(eventLimits{Write: cfg.HTTP.WriteTimeout})
+	s.fsm = &fsm{st: s.store, log: s.log, ev: s.events}
 	var err error
 	if s.raftLn = cfg.RaftListener; s.raftLn == nil {
 		if s.raftLn, err = net.Listen("tcp", cfg.RaftBind); err != nil {
@@ -74,8 +79,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.advertise = scheme + s.httpLn.Addr().String()
 	}
-	s.registry = prometheus.NewRegistry()
-	s.registry.MustRegister(newCollector(s))
+	s.metrics = newCoordMetrics()
+	s.registry = newRegistry(s, s.metrics)
 	return s, nil
 }
 
@@ -98,7 +103,7 @@ func (s *Server) Store() *state.Store { return s.store }
 // Handler is the HTTP API (also served on HTTPAddr by Run).
 func (s *Server) Handler() http.Handler {
 	h := newAPI(s, apiConfig{token: s.cfg.Token, log: s.log, metrics: s.registry, id: s.cfg.ID,
-		forward: forwardTransport(s.cfg.ClusterTLS), secure: s.cfg.APITLS != nil})
+		forward: forwardTransport(s.cfg.ClusterTLS), secure: s.cfg.APITLS != nil, events: s.events})
 	if s.cfg.ClusterTLS != nil {
 		h = requireClusterCertOnForward(h)
 	}

@@ -114,4 +114,92 @@ type Health struct {
 	LastIndex    uint64    `json:"last_index"`
 	AppliedIndex uint64    `json:"applied_index"`
 	Time         time.Time `json:"time"`
+	// Voters are the Raft configuration's servers (empty when shut down).
+	Voters []Voter `json:"voters,omitempty"`
+	// NATS is this coordinator's NATS connection status (CONNECTED,
+	// RECONNECTING, CLOSED, …; "none" without NATS) and Etcd the result of
+	// its last etcd probe ("ok", or the error; "none" without etcd),
+	// probed at most every few seconds.
+	NATS string `json:"nats,omitempty"`
+	Etcd string `json:"etcd,omitempty"`
+}
+
+// Voter is one server of the Raft configuration.
+type Voter struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Suffrage string `json:"suffrage"` // Voter, Nonvoter, Staging
+	Leader   bool   `json:"leader,omitempty"`
+}
+
+// PathEvents is the live event stream (GET, Server-Sent Events; see
+// docs/architecture.md, "Event stream"). Query: ?job= and ?node= filter
+// (each repeatable: an event passes when its job is one of the ?job= values
+// and its node one of the ?node= values, for each filter given; reset
+// events always pass); ?since=ID resumes after an event id like the Last-Event-ID
+// header does (the header wins). Without either the stream starts live.
+// Each SSE message is `id: N` and `data: Event`; a comment line
+// (": ping") every EventHeartbeat keeps proxies from closing it. 503
+// unavailable beyond the coordinator's concurrent stream limit.
+const PathEvents = "/v1/events"
+
+// EventHeartbeat is how often an idle event stream sends a comment.
+const EventHeartbeat = 15 * time.Second
+
+// Event types.
+const (
+	EventJob      = "job"      // a job's state changed (submitted, running, paused, done, deleted, ...)
+	EventTask     = "task"     // a shard's state changed (leased, done, queued again, failed)
+	EventProgress = "progress" // a leased shard made images
+	EventNode     = "node"     // a node joined, left, or was drained/undrained/disabled
+	EventReset    = "reset"    // history was lost (resume point older than the ring): reload the state
+)
+
+// Job states that only events carry.
+const (
+	EventJobDeleted = "deleted" // the job was removed from the state (rm or retention)
+)
+
+// Node event states.
+const (
+	NodeJoined   = "joined"   // its etcd announcement appeared
+	NodeLeft     = "left"     // its announcement expired or was revoked
+	NodeDraining = "draining" // it announced it drains (its own shutdown)
+	NodeDrained  = "drained"  // drained through the API (no new leases)
+	NodeDisabled = "disabled" // disabled through the API
+	NodeUndrain  = "undrained"
+)
+
+// Event is one message of the event stream. ID orders a coordinator's
+// stream: it is the Raft index of the entry that caused the event times
+// 4096 plus the event's rank within the entry, so every voter gives a
+// replicated change the same id (node join/leave come from etcd, not the
+// log: their ids are local to the coordinator). Fields are set by type:
+//
+//	job:      job, state, images_done, images, [paused], [manifest], [reason]
+//	task:     job, shard, attempt, state, [node], [reason]
+//	progress: job, shard, attempt, node, shard_done (the shard's images), images_done, images (the job's)
+//	node:     node, state
+//	reset:    nothing else
+type Event struct {
+	ID         uint64         `json:"id"`
+	Type       string         `json:"type"`
+	Job        protocol.JobID `json:"job,omitempty"`
+	Shard      *int           `json:"shard,omitempty"`
+	Attempt    int            `json:"attempt,omitempty"`
+	Node       string         `json:"node,omitempty"`
+	State      string         `json:"state,omitempty"`
+	Paused     bool           `json:"paused,omitempty"`
+	Manifest   bool           `json:"manifest,omitempty"` // a done job's manifest is recorded
+	ShardDone  int            `json:"shard_done,omitempty"`
+	ImagesDone int64          `json:"images_done,omitempty"`
+	Images     int64          `json:"images,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
+	Time       time.Time      `json:"time,omitzero"`
+}
+
+// EventFilter selects events by job and node (empty: all).
+type EventFilter struct {
+	Jobs  []protocol.JobID
+	Nodes []string
 }

@@ -74,6 +74,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/ui/nodes"),
 		chromedp.Click(chromedp.CSS(`tr[data-node="node-a"] button[data-verb="drain"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-node="node-a"][data-state="draining"]`)),
+		browsertest.Until(`document.querySelectorAll("svg.spark polyline.util").length == 1`),
 		browsertest.Shot(dir, "nodes"),
 		chromedp.Navigate(srv.URL+"/ui/cluster"),
 		chromedp.WaitVisible(chromedp.CSS(`dl.facts`)),

@@ -87,7 +87,7 @@ func TestPagesWithoutAuth(t *testing.T) {
 		{"/ui/?state=failed", []string{`data-job="job-2"`}},
 		{"/ui/jobs/job-1", []string{"<code>job-1</code>", `data-shard="0"`, "node-a", "file:///data/out"}},
 		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB"}},
-		{"/ui/cluster", []string{"leader", "term 3"}},
+		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)
 		if resp.StatusCode != 200 {

@@ -32,7 +32,8 @@ func newFakeFarm(token string) *fakeFarm {
 		Spec: protocol.JobSpec{Name: "city-at-night", Model: "sana-600m-512"}, Shards: 2, Images: 16, ImagesDone: 8,
 		Error: "shard 1 failed 3 times"}
 	f.nodes = []api.NodeStatus{{Info: protocol.NodeInfo{ID: "node-a", Slots: 1, StartedAt: now.Add(-time.Hour),
-		GPUs: []protocol.GPUInfo{{Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30}}}, Live: true}}
+		GPUs: []protocol.GPUInfo{{Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30, MemoryUsed: 30 << 30,
+			Utilization: 35, TemperatureC: 61, PowerW: 420}}}, Live: true}}
 	return f
 }
 
@@ -114,7 +115,9 @@ func (c *fakeClient) Health(context.Context) (api.Health, error) {
 		return api.Health{}, err
 	}
 	return api.Health{ID: "c1", Role: "leader", Leader: "c1", LeaderAddr: "127.0.0.1:7001", RaftState: "Leader", Term: 3,
-		LastIndex: 42, AppliedIndex: 42, Time: time.Now()}, nil
+		LastIndex: 42, AppliedIndex: 42, Time: time.Now(), NATS: "CONNECTED", Etcd: "ok",
+		Voters: []api.Voter{{ID: "c1", Address: "127.0.0.1:7001", Suffrage: "Voter", Leader: true},
+			{ID: "c2", Address: "127.0.0.1:7002", Suffrage: "Voter"}, {ID: "c3", Address: "127.0.0.1:7003", Suffrage: "Voter"}}}, nil
 }
 
 func (c *fakeClient) act(call string, id protocol.JobID, f func(j *protocol.Job)) (protocol.Job, error) {
@@ -204,6 +207,9 @@ func (f *fakeFarm) progress() {
 	}
 	j.ShardsDone++
 	j.ImagesDone += 8
+	g := &f.nodes[0].Info.GPUs[0]
+	g.Utilization = float64(40 + 13*j.ShardsDone%60)
+	g.MemoryUsed = uint64(30+2*j.ShardsDone) << 30
 	if j.ShardsDone >= j.Shards {
 		j.State = protocol.JobDone
 	}

@@ -65,8 +65,14 @@ var funcs = template.FuncMap{
 	"join":    strings.Join,
 	"states":  func() []string { return []string{"queued", "running", "done", "failed", "cancelled"} },
 	"presets": presetNames,
-	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
-	"mib":     func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+	"memPct": func(g protocol.GPUInfo) string {
+		if g.MemoryTotal == 0 {
+			return "0"
+		}
+		return fmt.Sprintf("%.0f", 100*float64(g.MemoryUsed)/float64(g.MemoryTotal))
+	},
+	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
+	"mib": func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

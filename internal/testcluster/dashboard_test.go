@@ -59,6 +59,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[data-verb="drain"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-state="draining"]`)),
 		browsertest.Shot(dir, "nodes"),
+		chromedp.Navigate(url+"/ui/cluster"),
+		browsertest.Until(`document.querySelectorAll("tr[data-voter]").length == 3`),
+		chromedp.WaitVisible(chromedp.CSS(`#etcd.ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#nats.ok`)),
+		browsertest.Shot(dir, "cluster"),
 	)
 	if err != nil {
 		t.Fatalf("dashboard at %s: %v", url, err)

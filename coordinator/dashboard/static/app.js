@@ -26,11 +26,40 @@ async function refresh(box) {
   document.getElementById("updated").textContent = new Date().toISOString().replace(/\.\d+Z$/, "Z");
 }
 
+// GPU history: the nodes page's telemetry values, kept across refreshes
+// (the server keeps none), drawn as sparklines.
+const SPARK_POINTS = 60;
+const gpuHistory = new Map();
+const SVG = "http://www.w3.org/2000/svg";
+
+function sparkline(svg, series, cls) {
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("class", cls);
+  line.setAttribute("points", series.map((v, i) =>
+    (i * 60 / (SPARK_POINTS - 1)).toFixed(1) + "," + (20 - Math.min(Math.max(v, 0), 100) / 5).toFixed(1)).join(" "));
+  svg.appendChild(line);
+}
+
+function drawGPUs() {
+  for (const el of document.querySelectorAll(".gpu[data-gpu]")) {
+    const h = gpuHistory.get(el.dataset.gpu) || { util: [], mem: [] };
+    h.util = h.util.concat([Number(el.dataset.util) || 0]).slice(-SPARK_POINTS);
+    h.mem = h.mem.concat([Number(el.dataset.mem) || 0]).slice(-SPARK_POINTS);
+    gpuHistory.set(el.dataset.gpu, h);
+    const svg = el.querySelector("svg.spark");
+    if (!svg) continue;
+    svg.replaceChildren();
+    sparkline(svg, h.mem, "mem");
+    sparkline(svg, h.util, "util");
+  }
+}
+
 async function refreshAll() {
   if (document.hidden) return;
   for (const box of document.querySelectorAll("[data-refresh]")) {
     try { await refresh(box); } catch (e) { flash(e.message, false); }
   }
+  drawGPUs();
 }
 
 async function act(button) {
@@ -85,3 +114,4 @@ document.addEventListener("click", (ev) => {
 });
 document.addEventListener("visibilitychange", refreshAll);
 setInterval(refreshAll, REFRESH_MS);
+drawGPUs();
