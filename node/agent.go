@@ -44,6 +44,7 @@ func New(cfg Config) (*Agent, error) {
 			Features: []string{protocol.FeatureJobInputs}},
 		changed: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
 	}
+	cfg.Metrics.watchGPUs(a.Info)
 	return a, nil
 }
 
@@ -76,6 +77,7 @@ func (a *Agent) update(f func(*protocol.NodeInfo)) {
 // are cancelled and handed back ("draining"). Finally the announcement is
 // revoked. Run returns nil after a clean drain.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx = a.cfg.Metrics.withRetries(ctx) // S3 and Hub clients under the tasks count retries
 	if err := a.setup(ctx); err != nil {
 		return err
 	}

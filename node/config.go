@@ -67,6 +67,9 @@ type Config struct {
 	GroupJoinTimeout, PeerTimeout time.Duration
 	// Logger receives the agent's logs (default: discard).
 	Logger *slog.Logger
+	// Metrics gets the agent's GPU gauges and NATS, S3 and Hub retry
+	// counts (nil: none); sanafarm node serves it on --metrics-addr.
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() error {

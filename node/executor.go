@@ -51,6 +51,8 @@ type PipelineConfig struct {
 	GPUUUID string
 	// Logger receives load and task logs (default: discard).
 	Logger *slog.Logger
+	// Metrics records stage, shard and upload timings (nil: none).
+	Metrics *Metrics
 }
 
 // PipelineExecutor runs tasks on the Sana pipeline (model/sana), keeping
@@ -198,6 +200,7 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	plan := newPlan(a, rows, m, facts, in)
 	hash := shardHash(format, a.Task, plan.hashes())
 	if info, ok := e.reuse(ctx, store, a, hash, start); ok {
+		e.cfg.Metrics.shardDone("reused")
 		progress(info.Images)
 		return info, nil
 	}

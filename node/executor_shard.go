@@ -195,6 +195,10 @@ func (r *shardRun) produce(ctx context.Context, queue chan<- doneBatch) error {
 		r.timings["encode"] += res.Timings.Encode.Seconds()
 		r.timings["denoise"] += res.Timings.Denoise.Seconds()
 		r.timings["decode"] += res.Timings.Decode.Seconds()
+		m := r.e.cfg.Metrics
+		m.observeStage(stageEncode, res.Timings.Encode)
+		m.observeStage(stageDenoise, res.Timings.Denoise)
+		m.observeStage(stageDecode, res.Timings.Decode)
 		select {
 		case queue <- doneBatch{off: off, group: group, res: res}:
 		case <-ctx.Done():
@@ -217,6 +221,10 @@ func (r *shardRun) writeBatches(ctx context.Context, queue <-chan doneBatch, pro
 			if err != nil {
 				return spent, err
 			}
+			// Counted here, as each image is stored, so images/s is smooth
+			// (the coordinator's images_done_total moves per shard).
+			r.e.cfg.Metrics.observeStage(stageWrite, time.Since(t0))
+			r.e.cfg.Metrics.imageWritten()
 			progress(b.off + j + 1)
 		}
 	}
@@ -233,6 +241,9 @@ func (r *shardRun) request(ctx context.Context, group []planned) (sana.Request, 
 		q.Prompts[i] = s.row.Prompt
 	}
 	q.NegativePrompt, q.Seed, q.BatchSize = group[0].negative, requestSeed(group[0].base, group[0].k), len(group)
+	if step := r.e.cfg.Metrics.stepTimer(); step != nil {
+		q.Progress = func(sana.Progress) { step() }
+	}
 	if s := group[0]; s.init != "" {
 		img, err := r.e.loadRowImage(ctx, s.init, s.initSHA)
 		if err != nil {
@@ -258,6 +269,7 @@ func (r *shardRun) write(ctx context.Context, s planned, img sana.Image, t sana.
 		return err
 	}
 	b := img.Image.Bounds()
+	defer func(t0 time.Time) { r.e.cfg.Metrics.observeUpload("sample", time.Since(t0)) }(time.Now())
 	err = r.w.Write(ctx, storage.Sample{Index: s.index, Prompt: img.Prompt, PNG: png, Meta: r.meta(s, img, t, batch),
 		Seed: img.Params.SampleSeed, Width: b.Dx(), Height: b.Dy(), ID: s.row.ID, Extra: s.row.Extra,
 		Steps: img.Params.Steps, Guidance: img.Params.Guidance, Sampler: img.Params.Sampler})
@@ -298,6 +310,7 @@ func (r *shardRun) revision() string {
 
 // finish writes the stats (last) and returns the shard's result.
 func (r *shardRun) finish(ctx context.Context, start time.Time) (protocol.ShardInfo, error) {
+	t0 := time.Now()
 	st, err := r.w.Finish(ctx, storage.ShardStats{Job: string(r.a.Task.Job), Attempt: r.a.Task.Attempt,
 		Node: r.e.cfg.Node, GPU: r.e.cfg.GPU, Backend: r.res.p.Backend().Name(), Model: r.res.model.Origin,
 		Revision: r.revision(), RequestHash: r.hash, Start: r.a.Task.Start, End: r.a.Task.End, Seconds: time.Since(start).Seconds(),
@@ -305,6 +318,10 @@ func (r *shardRun) finish(ctx context.Context, start time.Time) (protocol.ShardI
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
+	m := r.e.cfg.Metrics
+	m.observeUpload("finish", time.Since(t0))
+	m.observeShard(time.Since(start) - time.Duration(r.timings["load"]*float64(time.Second)))
+	m.shardDone("done")
 	objects := r.w.Objects()
 	if len(objects) > maxReportedObjects {
 		objects = []string{storage.ShardDir("", r.a.Task.Shard) + "/", storage.StatsKey("", r.a.Task.Shard)}

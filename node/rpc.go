@@ -23,12 +23,14 @@ func (a *Agent) request(ctx context.Context, subject string, req, reply any, err
 	defer cancel()
 	msg, err := a.cfg.NATS.RequestWithContext(rctx, subject, data)
 	if err != nil {
+		a.cfg.Metrics.natsRequestFailed(err)
 		return fmt.Errorf("requesting %s: %w", subject, err)
 	}
 	if err := json.Unmarshal(msg.Data, reply); err != nil {
 		return fmt.Errorf("decoding %s reply: %w", subject, err)
 	}
 	if e := errOf(); e != nil {
+		a.cfg.Metrics.natsRequestFailed(e)
 		return e
 	}
 	return nil

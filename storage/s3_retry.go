@@ -13,6 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
+	"github.com/sanafarm/sanafarm/internal/metrics"
 )
 
 // retry runs fn until it succeeds, fails for good, runs out of attempts or
@@ -29,8 +30,10 @@ func (s *S3) retry(ctx context.Context, op, key string, fn func(attempt int) err
 			return nil
 		}
 		if !retryable(err) || attempt >= s.cfg.MaxAttempts {
+			metrics.RetriesFrom(ctx).Failure(metrics.SystemS3, s3Cause(err))
 			return s.opErr(op, key, err, attempt)
 		}
+		metrics.RetriesFrom(ctx).Retry(metrics.SystemS3, s3Cause(err))
 		wait := s.backoff(attempt)
 		s.log.Warn("s3: retrying", "op", op, "bucket", s.bucket, "key", s.objKey(key),
 			"attempt", attempt, "wait", wait, "err", err)
@@ -109,4 +112,25 @@ func (s *S3) opErr(op, key string, err error, attempts int) error {
 		return fmt.Errorf("%s: endpoint %s failing after %d attempts: %w", where, s.host, attempts, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)
+}
+
+// s3Cause is err's bounded "cause" label for sanafarm_retries_total and
+// sanafarm_request_failures_total (docs/deploy.md, Metrics).
+func s3Cause(err error) string {
+	if c := metrics.NetCause(err); c != "" {
+		return c
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "SlowDown", "SlowDownRead", "SlowDownWrite":
+		return metrics.CauseThrottled
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+		return metrics.CauseAccess
+	case "NoSuchKey", "NotFound", "NoSuchBucket":
+		return metrics.CauseNotFound
+	}
+	if resp.StatusCode != 0 {
+		return metrics.HTTPCause(resp.StatusCode)
+	}
+	return metrics.CauseOther
 }

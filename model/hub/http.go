@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
+	"github.com/sanafarm/sanafarm/internal/metrics"
 )
 
 // Hub response headers (huggingface_hub's constants).
@@ -61,6 +62,22 @@ func retryable(ctx context.Context, err error) bool {
 	return !errors.Is(err, ErrIntegrity) && !errors.Is(err, errDisk)
 }
 
+// hubCause is err's bounded "cause" label for sanafarm_retries_total and
+// sanafarm_request_failures_total (docs/deploy.md, Metrics).
+func hubCause(err error) string {
+	var se *statusError
+	switch {
+	case errors.As(err, &se):
+		return metrics.HTTPCause(se.code)
+	case errors.Is(err, ErrIntegrity):
+		return metrics.CauseIntegrity
+	}
+	if c := metrics.NetCause(err); c != "" {
+		return c
+	}
+	return metrics.CauseOther
+}
+
 // errDisk marks local file-system failures, which retrying does not fix.
 var errDisk = errors.New("disk error")
 
@@ -71,9 +88,14 @@ func (c *Client) retry(ctx context.Context, what string, op func() error) error 
 	b := backoff.Policy{Base: c.retryWait, Max: c.retryWait * 30, Jitter: 0.25}.New()
 	for attempt := 0; ; attempt++ {
 		err := op()
-		if err == nil || attempt >= c.maxRetries || !retryable(ctx, err) {
+		if err == nil {
+			return nil
+		}
+		if attempt >= c.maxRetries || !retryable(ctx, err) {
+			metrics.RetriesFrom(ctx).Failure(metrics.SystemHub, hubCause(err))
 			return err
 		}
+		metrics.RetriesFrom(ctx).Retry(metrics.SystemHub, hubCause(err))
 		wait := b.Next()
 		c.log.Warn("hub request failed, retrying", "what", what, "attempt", attempt+1, "wait", wait, "err", err)
 		if !backoff.Sleep(ctx, wait) {
