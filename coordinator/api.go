@@ -53,6 +53,8 @@ type apiConfig struct {
 	lookupHost func(ctx context.Context, host string) ([]string, error)
 	// secure: the API is served over TLS (the dashboard's cookie is Secure).
 	secure bool
+	// events is the event stream's hub (nil: GET /v1/events answers 503).
+	events *eventHub
 }
 
 type apiServer struct {
@@ -70,6 +72,7 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 	mux.HandleFunc("GET "+api.PathJobs+"/{id}", a.auth(a.get))
 	mux.HandleFunc("POST "+api.PathJobs+"/{id}/cancel", a.auth(a.onLeader(a.cancel)))
 	mux.HandleFunc("GET "+api.PathNodes, a.auth(a.nodes))
+	mux.HandleFunc("GET "+api.PathEvents, a.auth(a.events))
 	a.routeControl(mux)
 	mux.HandleFunc("GET "+api.PathHealth, a.health)
 	if cfg.metrics != nil {

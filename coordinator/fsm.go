@@ -36,6 +36,7 @@ import (
 type fsm struct {
 	st  *state.Store
 	log *slog.Logger
+	ev  *eventHub // the event stream (events_fsm.go); nil: none
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -84,7 +85,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := json.Unmarshal(buf, c); err != nil {
 		return f.skip(l, fmt.Errorf("decoding %v: %w", typ, err))
 	}
-	return c.apply(f.st, l.Index)
+	return f.applyEvents(c, l.Index)
 }
 
 // skip logs an unusable entry and returns its error as the response.
@@ -159,6 +160,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restoring snapshot: %w", err)
 	}
 	f.st.Replace(n)
+	f.ev.restored(f.st.Index())
 	return nil
 }
 

@@ -154,6 +154,7 @@ func (s *Server) watchNodesOnce(ctx context.Context) error {
 			nodes[id] = info
 		}
 	}
+	s.noteNodesListed(nodes) // events (events_nodes.go)
 	s.nodes.set(nodes)
 	for _, id := range slices.Sorted(maps.Keys(nodes)) {
 		s.noteIncarnation(ctx, nodes[id])
@@ -175,6 +176,7 @@ func (s *Server) watchNodesOnce(ctx context.Context) error {
 func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 	if ev.Type == clientv3.EventTypePut {
 		if id, info, ok := s.decodeNode(ev.Kv.Key, ev.Kv.Value); ok {
+			s.noteNodePut(id, info)
 			s.nodes.put(id, info)
 			s.noteIncarnation(ctx, info)
 		}
@@ -184,6 +186,7 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 	if !ok {
 		return
 	}
+	s.noteNodeGone(id)
 	s.nodes.del(id)
 	s.log.Info("node gone", "node_id", id)
 	if g := s.gangs.leave(id); g != nil {
