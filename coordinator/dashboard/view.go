@@ -3,7 +3,6 @@ package dashboard
 import (
 	"fmt"
 	"html/template"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -127,7 +126,7 @@ func newNodeRow(n api.NodeStatus, now time.Time) nodeRow {
 
 // ago renders a duration the way an operator reads it: 3s, 4m, 2h05m, 3d4h.
 func ago(d time.Duration) string {
-	if d < 0 || math.IsNaN(float64(d)) {
+	if d < 0 {
 		return "—"
 	}
 	switch {
