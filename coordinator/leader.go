@@ -28,6 +28,7 @@ func (s *Server) monitorLeadership(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case leader := <-s.notifyCh:
+			s.metrics.leadership(leader)
 			switch {
 			case leader && stop == nil:
 				stop = s.startLeaderLoop(ctx)

@@ -128,10 +128,12 @@ func (s *Server) apply(ctx context.Context, t protocol.CommandType, payload any)
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), time.Millisecond)
 	}
+	start := time.Now()
 	f := r.Apply(b, timeout)
 	if err := waitFuture(ctx, f); err != nil {
 		return nil, fmt.Errorf("applying %v: %w", t, err)
 	}
+	s.metrics.applied(t, time.Since(start))
 	if err, ok := f.Response().(error); ok {
 		return nil, err
 	}

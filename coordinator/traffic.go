@@ -74,7 +74,10 @@ func (s *Server) onLease(m *nats.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), trafficTimeout)
 	defer cancel()
-	s.respond(m, s.Lease(ctx, req))
+	start := time.Now()
+	rep := s.Lease(ctx, req)
+	s.metrics.leased(rep, time.Since(start))
+	s.respond(m, rep)
 }
 
 func (s *Server) onProgress(m *nats.Msg) {
