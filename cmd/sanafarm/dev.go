@@ -66,6 +66,7 @@ Raft stops, then NATS and etcd.`,
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
 	fl.IntVar(&f.node.slots, "slots", 1, "shards each cpu node runs at once")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	fl.StringVar(&f.node.metricsAddr, "metrics-addr", "", "address of the local nodes' Prometheus /metrics (empty: off; the coordinator's are on --http)")
 	f.node.register(fl, 10*time.Second, 250*time.Millisecond)
 	f.allow.register(fl, "default: the --data directory and the working directory")
 	f.apiTLS.register(fl)
@@ -204,6 +205,9 @@ func (d *devFarm) startNodes(ctx context.Context, f devFlags) error {
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopNodes = cancel
+	if err := f.node.serveMetrics(nctx, d.log); err != nil {
+		return err
+	}
 	var releases []func()
 	d.release = func() {
 		for _, r := range releases {

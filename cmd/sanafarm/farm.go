@@ -130,6 +130,8 @@ type nodeFlags struct {
 	resident     int
 	batch        int
 	telemetry    time.Duration // --telemetry-interval
+	metricsAddr  string        // --metrics-addr (node.go, dev.go)
+	metrics      *node.Metrics // serving metricsAddr (nodemetrics.go); nil: none
 }
 
 func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.Duration) {
@@ -205,7 +207,8 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 		}
 		logBackend(log, be, d)
 		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
-			GPU: gpuModel(f.backend.name, d, gpus), GPUUUID: gpuUUID(d, gpus), Resident: f.resident, BatchSize: f.batch})
+			GPU: gpuModel(f.backend.name, d, gpus), GPUUUID: gpuUUID(d, gpus), Resident: f.resident, BatchSize: f.batch,
+			Metrics: f.metrics})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)
 	}
@@ -237,7 +240,7 @@ func gpuModel(backend string, device int, gpus []protocol.GPUInfo) string {
 func newAgent(f nodeFlags, spec agentSpec, nc *nats.Conn, etcd *clientv3.Client, log *slog.Logger) (*node.Agent, error) {
 	cfg := node.Config{ID: spec.id, NATS: nc, Etcd: etcd, Backend: firstOf(f.backend.name, "cpu"), Version: buildVersion(),
 		LeaseTTL: f.leaseTTL, DrainTimeout: f.drainTimeout, PollInterval: f.poll, Logger: log,
-		GPUs: spec.gpus, TelemetryInterval: f.telemetry}
+		GPUs: spec.gpus, TelemetryInterval: f.telemetry, Metrics: f.metrics}
 	if cfg.Backend == "cpu" {
 		cfg.GPUs = node.NoGPUs{}
 	}

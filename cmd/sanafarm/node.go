@@ -63,6 +63,7 @@ Example:
 	fl.StringVar(&f.devices, "devices", "0", "CUDA device ordinals, comma-separated, or all: one slot each (with --backend cuda)")
 	fl.IntVar(&f.node.slots, "slots", 1, "shards run at once with the cpu backend")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.node.metricsAddr, "metrics-addr", ":9464", "address of the node's Prometheus /metrics (empty: off)")
 	f.node.register(fl, 60*time.Second, 2*time.Second)
 	f.allow.register(fl, "default: none, so every job is refused")
 	f.etcdTLS.register(fl)
@@ -137,6 +138,9 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return err
 	}
 	id := firstOf(f.node.id, hostnameID())
+	if err := f.node.serveMetrics(ctx, log); err != nil {
+		return failed(stderr, err)
+	}
 	devices, gpus, err := resolveDevices(ctx, f.node.backend.name, devices, node.NewGPUInspector(log))
 	if err != nil {
 		return failed(stderr, err)
