@@ -8,6 +8,8 @@
 #   - Debian's chromium for the dashboard's browser tests
 #     (scripts/install-chromium.sh); the tests then fail instead of skipping
 #     when it is missing (SANAFARM_REQUIRE_BROWSER=1)
+#   - Debian's prometheus package for promtool, which lints every /metrics
+#     (scripts/install-promtool.sh; SANAFARM_REQUIRE_PROMTOOL=1 as above)
 # Progress goes to stderr; stdout carries only the export lines.
 #
 #   SANAFARM_TOOLS       tool cache (default $HOME/.cache/sanafarm/tools)
@@ -18,6 +20,8 @@ cd "$(dirname "$0")/.."
 vgw=$(scripts/install-versitygw.sh | tail -n 1)
 tok=$(scripts/fetch-testdata.sh | tail -n 1)
 chr=$(scripts/install-chromium.sh | tail -n 1)
+prom=$(scripts/install-promtool.sh | tail -n 1)
 printf 'export SANAFARM_VERSITYGW=%q\n' "$vgw"
 printf 'export SANAFARM_GEMMA_TOKENIZER=%q\n' "$tok"
 printf 'export SANAFARM_CHROMIUM=%q SANAFARM_REQUIRE_BROWSER=1\n' "$chr"
+printf 'export SANAFARM_PROMTOOL=%q SANAFARM_REQUIRE_PROMTOOL=1\n' "$prom"

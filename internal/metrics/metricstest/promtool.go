@@ -4,6 +4,7 @@ package metricstest
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,11 +13,11 @@ import (
 
 // Promtool runs `promtool check metrics` over an exposition (the body of
 // a /metrics response) and fails t on any finding. Without promtool the
-// test is skipped, unless SANAFARM_REQUIRE_PROMTOOL=1 (make test sets it
+// test is skipped ($SANAFARM_PROMTOOL names it, else $PATH finds it), unless SANAFARM_REQUIRE_PROMTOOL=1 (make test sets it
 // through scripts/test-deps.sh), where it fails.
 func Promtool(t testing.TB, exposition []byte) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
+	path, err := exec.LookPath(cmp.Or(os.Getenv("SANAFARM_PROMTOOL"), "promtool"))
 	if err != nil {
 		if os.Getenv("SANAFARM_REQUIRE_PROMTOOL") == "1" {
 			t.Fatalf("promtool not found (scripts/install-promtool.sh installs it): %v", err)
