@@ -171,7 +171,7 @@ func builtinConfig(ref string) bool {
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // ModelFiles lists the files a job reads besides prompts (LoRAs, init
-// image, NVlabs config and checkpoint) by field name, hf:// URLs left out
+// image, NVlabs config and checkpoint, ControlNet and control image) by field name, hf:// URLs left out
 // (they come from the Hub cache, not a node location).
 func (s JobSpec) ModelFiles() (fields, urls []string) {
 	addURL := func(field, u string) {
@@ -187,6 +187,8 @@ func (s JobSpec) ModelFiles() (fields, urls []string) {
 		addURL("config", s.Config)
 	}
 	addURL("checkpoint", s.Checkpoint)
+	addURL("controlnet", s.ControlNet)
+	addURL("control_image", s.ControlImage)
 	return fields, urls
 }
 
@@ -214,16 +216,19 @@ func (a Access) CheckModelFile(field, raw string) error {
 // VariantKey names the weights a job needs loaded, as nodes announce their
 // resident pipelines (NodeInfo.Models) and the scheduler matches them:
 // the model alone for a plain job, else the model (or "nvlabs") + "+" and
-// a short hash of the LoRA set and NVlabs files. A LoRA's weight and the
+// a short hash of the LoRA set, NVlabs files and ControlNet. A LoRA's weight and the
 // scale are part of it: they are fused into the weights.
 func (s JobSpec) VariantKey() string {
-	if len(s.LoRAs) == 0 && s.Config == "" {
+	if len(s.LoRAs) == 0 && s.Config == "" && s.ControlNet == "" {
 		return s.Model
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "config=%s\ncheckpoint=%s\nscale=%s\n", s.Config, s.Checkpoint, formatFloat(s.effectiveLoRAScale()))
 	for _, l := range s.LoRAs {
 		fmt.Fprintf(h, "lora=%s weight=%s\n", l.URL, formatFloat(l.EffectiveWeight()))
+	}
+	if s.ControlNet != "" { // loaded with the model (PAG is per request)
+		fmt.Fprintf(h, "controlnet=%s\n", s.ControlNet)
 	}
 	base := s.Model
 	if base == "" {

@@ -133,6 +133,21 @@ type JobSpec struct {
 	// URLs or hf:// URLs, both or neither.
 	Config     string `json:"config,omitempty"`
 	Checkpoint string `json:"checkpoint,omitempty"`
+	// PAG (docs/pag.md): PAGScale > 0 turns perturbed-attention guidance
+	// on, PAGAdaptiveScale lowers it over the schedule, PAGLayers are the
+	// perturbed transformer blocks (none: block 0).
+	PAGScale         float64 `json:"pag_scale,omitempty"`
+	PAGAdaptiveScale float64 `json:"pag_adaptive_scale,omitempty"`
+	PAGLayers        []int   `json:"pag_layers,omitempty"`
+	// ControlNet (docs/controlnet.md) is a SanaControlNetModel folder (a
+	// node path or file:// URL under --allow-read) or hf://OWNER/REPO,
+	// loaded with the model. ControlImage (one for the job) or
+	// ControlImageColumn (a prompt file column, per row) conditions every
+	// sample at ControlNetScale (0 = 1).
+	ControlNet         string  `json:"controlnet,omitempty"`
+	ControlImage       string  `json:"control_image,omitempty"`
+	ControlImageColumn string  `json:"control_image_column,omitempty"`
+	ControlNetScale    float64 `json:"controlnet_scale,omitempty"`
 }
 
 // Defaults and limits.

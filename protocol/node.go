@@ -35,6 +35,9 @@ const FeatureJobInputs = "job-inputs"
 
 // NeedsFeature returns the node feature a job needs ("" for none).
 func (s JobSpec) NeedsFeature() string {
+	if s.UsesPAG() || s.Controlled() { // a node announcing it runs job inputs too
+		return FeatureGuidance
+	}
 	if len(s.LoRAs) > 0 || s.ImageToImage() || s.Config != "" {
 		return FeatureJobInputs
 	}

@@ -51,6 +51,7 @@ func (s JobSpec) Validate() error {
 	s.validateOutput(add)
 	s.validateSize(add)
 	s.validateAdapters(add)
+	s.validateGuidance(add)
 	if len(v) == 0 {
 		return nil
 	}
