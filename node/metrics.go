@@ -68,9 +68,21 @@ func NewMetrics() *Metrics {
 		shards: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sanafarm_node_shards_total",
 			Help: "Shards executed, by result (done, reused, failed)."}, []string{"result"}),
 	}
-	reg.MustRegister(m.shard, m.stage, m.step, m.upload, m.images, m.shards, newGPUCollector(m))
+	reg.MustRegister(m.collectors()...)
 	m.retries = metrics.NewRetries(reg)
 	return m
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, newGPUCollector(m)}
+}
+
+// MetricFamilies names every sanafarm_ family a node exports (the Grafana
+// dashboard's test checks its queries against them).
+func MetricFamilies() []string {
+	m := NewMetrics()
+	names := metrics.FamilyNames(append(m.collectors(), m.retries.Collectors()...)...)
+	return append(names, metrics.BaseFamilies()...)
 }
 
 // Registry is the registry Handler serves (tests gather it).

@@ -55,6 +55,11 @@ func NewRetries(reg prometheus.Registerer) *Retries {
 	return r
 }
 
+// Collectors are the two counter families (for FamilyNames).
+func (r *Retries) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.retries, r.failures}
+}
+
 // Retry counts one retried failure.
 func (r *Retries) Retry(system, cause string) {
 	if r != nil {

@@ -69,11 +69,18 @@ resource "digitalocean_firewall" "coordinator" {
   }
 }
 
-# Workers accept nothing from outside the VPC but SSH (when allowed): they
-# dial out to NATS, etcd, S3 and the model hub.
+# Workers accept nothing from outside the VPC but SSH (when allowed) and
+# their /metrics from inside it (Prometheus in the VPC): they dial out to
+# NATS, etcd, S3 and the model hub.
 resource "digitalocean_firewall" "worker" {
   name = "${var.cluster_name}-worker"
   tags = [digitalocean_tag.worker.id]
+
+  inbound_rule {
+    protocol         = "tcp"
+    port_range       = tostring(local.ports.node_metrics)
+    source_addresses = [digitalocean_vpc.this.ip_range]
+  }
 
   dynamic "inbound_rule" {
     for_each = length(var.ssh_allowed_cidrs) > 0 ? [1] : []

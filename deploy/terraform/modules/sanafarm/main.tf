@@ -15,6 +15,7 @@ locals {
     nats_client  = 4222
     nats_cluster = 6222
     nats_monitor = 8222
+    node_metrics = 9464 # sanafarm node --metrics-addr's default
   }
 
   coordinator_ids   = [for i in range(var.coordinator_count) : "c${i}"]

@@ -53,3 +53,11 @@ output "vpc_id" {
   description = "Id of the cluster's VPC."
   value       = digitalocean_vpc.this.id
 }
+
+output "prometheus_targets" {
+  description = "Prometheus file_sd_configs targets (VPC addresses): the coordinators' /metrics on the API port, the workers' on --metrics-addr (deploy/prometheus/prometheus.yml, docs/deploy.md Metrics)."
+  value = [
+    { labels = { job = "sanafarm-coordinator" }, targets = [for ip in digitalocean_droplet.coordinator[*].ipv4_address_private : "${ip}:${local.ports.api}"] },
+    { labels = { job = "sanafarm-node" }, targets = [for ip in digitalocean_droplet.worker[*].ipv4_address_private : "${ip}:${local.ports.node_metrics}"] },
+  ]
+}
