@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -20,6 +21,7 @@ type statusFlags struct {
 	tasks bool
 	from  int
 	limit int
+	watch bool
 }
 
 func newStatusCmd() *cobra.Command {
@@ -29,7 +31,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the jobs, or one job with its shard counts",
 		Long: `status lists the jobs (newest last) or, given a job id, shows the job: state,
 shards and images done, shards by state, and with --tasks its shards (attempt,
-node, progress, failures).
+node, progress, failures). With --watch, it then follows the job through the
+coordinator's event stream (GET /v1/events), printing a line when its state
+changes and at most one a second while images are made, until the job ends.
 
 It exits 0 when the coordinator answered (whatever the job's state), 1 when it
 could not (unreachable, unknown job).`,
@@ -45,16 +49,33 @@ could not (unreachable, unknown job).`,
 			if len(args) == 0 {
 				return listJobs(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
-			return showJob(cmd.Context(), f, protocol.JobID(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if err := showJob(cmd.Context(), f, protocol.JobID(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr()); err != nil || !f.watch {
+				return err
+			}
+			return watchStatus(cmd.Context(), f, protocol.JobID(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fl := cmd.Flags()
 	f.api.register(fl, true)
 	fl.StringVar(&f.state, "state", "", "list only jobs in this state: queued, running, done, failed, cancelled")
 	fl.BoolVar(&f.tasks, "tasks", false, "with JOB: list its shards")
+	fl.BoolVar(&f.watch, "watch", false, "with JOB: follow it until it ends (event stream)")
 	fl.IntVar(&f.from, "from", 0, "with --tasks: first shard listed")
 	fl.IntVar(&f.limit, "limit", 100, fmt.Sprintf("with --tasks: shards listed at most (at most %d; page with --from)", api.MaxTaskPage))
 	return cmd
+}
+
+// watchStatus follows a job (status JOB --watch) until it ends.
+func watchStatus(ctx context.Context, f statusFlags, id protocol.JobID, stdout, stderr io.Writer) error {
+	w := jobWatch{cl: f.api.client(), show: watchLines(stdout), stderr: stderr}
+	_, err := w.run(ctx, id)
+	if errors.Is(err, errNoEventStream) {
+		_, err = w.pollWatch(ctx, id, time.Second)
+	}
+	if err != nil {
+		return failed(stderr, err)
+	}
+	return nil
 }
 
 func listJobs(ctx context.Context, f statusFlags, stdout, stderr io.Writer) error {

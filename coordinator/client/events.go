@@ -109,6 +109,11 @@ func (c *Client) streamEvents(ctx context.Context, f api.EventFilter, since *uin
 	if resp.StatusCode >= 300 {
 		return false, decodeError(resp)
 	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		// A coordinator before the event stream (or something else at
+		// that address): retrying cannot help.
+		return false, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("GET %s answered %q, not an event stream", path, ct)}
+	}
 	idle := time.AfterFunc(eventsIdle, cancel)
 	defer idle.Stop()
 	sc := bufio.NewScanner(resp.Body)
