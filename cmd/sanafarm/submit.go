@@ -167,7 +167,7 @@ func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) err
 		return nil
 	}
 	fmt.Fprintf(stderr, "job %s submitted: %d images in %d shards\n", job.ID, job.Images, job.Shards)
-	final, err := waitJob(ctx, cl, job, f, stderr)
+	final, err := waitJobStream(ctx, cl, job, f, stderr) // watch.go; polls without a stream
 	if err != nil {
 		return failed(stderr, err)
 	}
