@@ -239,5 +239,5 @@ func eventMatches(f api.EventFilter, e api.Event) bool {
 // jobEvent is a job event for j's current state.
 func jobEvent(j protocol.Job, at time.Time) api.Event {
 	return api.Event{Type: api.EventJob, Job: j.ID, State: string(j.State), Paused: j.Paused,
-		Manifest: !j.ManifestAt.IsZero(), ImagesDone: j.ImagesDone, Images: j.Images, Reason: j.Error, Time: at}
+		Manifest: !j.ManifestAt.IsZero(), ImagesDone: j.ImagesDone, Images: j.Images, ShardsDone: j.ShardsDone, Shards: j.Shards, Reason: j.Error, Time: at}
 }

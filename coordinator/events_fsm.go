@@ -166,7 +166,8 @@ func taskEvent(st *state.Store, k protocol.TaskKey, node, reason string, at time
 	}
 	shard := k.Shard
 	return api.Event{Type: api.EventTask, Job: k.Job, Shard: &shard, Attempt: t.Attempt, Node: node,
-		State: string(t.State), ShardDone: t.Progress, ImagesDone: j.ImagesDone, Images: j.Images, Reason: reason, Time: at}
+		State: string(t.State), ShardDone: t.Progress, ImagesDone: j.ImagesDone, Images: j.Images,
+		ShardsDone: j.ShardsDone, Shards: j.Shards, Reason: reason, Time: at}
 }
 
 func nodeDrainEvent(c protocol.NodeDrain) api.Event {

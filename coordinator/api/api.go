@@ -176,8 +176,8 @@ const (
 // replicated change the same id (node join/leave come from etcd, not the
 // log: their ids are local to the coordinator). Fields are set by type:
 //
-//	job:      job, state, images_done, images, [paused], [manifest], [reason]
-//	task:     job, shard, attempt, state, [node], [reason]
+//	job:      job, state, images_done, images, shards_done, shards, [paused], [manifest], [reason]
+//	task:     job, shard, attempt, state, [node], [reason], shard_done, and the job's images_done, images, shards_done, shards
 //	progress: job, shard, attempt, node, shard_done (the shard's images), images_done, images (the job's)
 //	node:     node, state
 //	reset:    nothing else
@@ -194,6 +194,8 @@ type Event struct {
 	ShardDone  int            `json:"shard_done,omitempty"`
 	ImagesDone int64          `json:"images_done,omitempty"`
 	Images     int64          `json:"images,omitempty"`
+	ShardsDone int            `json:"shards_done,omitempty"`
+	Shards     int            `json:"shards,omitempty"`
 	Reason     string         `json:"reason,omitempty"`
 	Time       time.Time      `json:"time,omitzero"`
 }
