@@ -26,6 +26,9 @@ type planned struct {
 	hash     string
 	init     string // the row's init image URL (JobSpec.InitImageColumn)
 	initSHA  string
+	// control is the row's control image URL (JobSpec.ControlImageColumn).
+	control    string
+	controlSHA string
 }
 
 // shardPlan is a shard's samples with the request they share.
@@ -48,10 +51,7 @@ func newPlan(a protocol.Assignment, rows []storage.PromptRow, m Model, facts *mo
 		if row.Seed != nil {
 			s.base, s.k = *row.Seed, i%per
 		}
-		if in.column != "" {
-			s.init, _ = rowImage(row, in.column, i) // checked by readRowImages
-			s.initSHA = in.rowImages[s.init]
-		}
+		in.rowInputs(&s, row)
 		s.hash = p.request(s).hash()
 		p.samples = append(p.samples, s)
 	}
@@ -70,6 +70,9 @@ func (p *shardPlan) request(s planned) genRequest {
 	if s.initSHA != "" {
 		g.InitImage = s.initSHA
 	}
+	if s.controlSHA != "" {
+		g.ControlImage = s.controlSHA
+	}
 	return g
 }
 
@@ -82,12 +85,13 @@ func (p *shardPlan) hashes() []string {
 }
 
 // batch returns how many samples from samples[0] can be denoised in one
-// request: same noise base and negative prompt, consecutive k.
+// request: same noise base, negative prompt, init and control image,
+// consecutive k.
 func batch(samples []planned, size int) int {
 	n := 1
 	for n < min(size, len(samples)) {
 		s, f := samples[n], samples[0]
-		if s.base != f.base || s.negative != f.negative || s.k != f.k+int64(n) || s.init != f.init {
+		if s.base != f.base || s.negative != f.negative || s.k != f.k+int64(n) || s.init != f.init || s.control != f.control {
 			break
 		}
 		n++
@@ -99,7 +103,8 @@ func batch(samples []planned, size int) int {
 // `sanafarm generate` applies for a preset.
 func baseRequest(s protocol.JobSpec, m Model, in *jobInputs) sana.Request {
 	q := sana.Request{Width: s.Width, Height: s.Height, Steps: s.Steps, Guidance: s.Guidance, Sampler: s.Sampler,
-		ImagesPerPrompt: 1, InitImage: in.initImage, InitImageSource: in.initSource, Strength: in.strength}
+		ImagesPerPrompt: 1, InitImage: in.initImage, InitImageSource: in.initSource, Strength: in.strength, PAG: in.pag}
+	in.control.requestFields(&q)
 	if in.nvlabs != nil {
 		if q.Width == 0 && q.Height == 0 {
 			q.Width, q.Height = in.nvlabs.size, in.nvlabs.size
@@ -232,8 +237,8 @@ func (r *shardRun) writeBatches(ctx context.Context, queue <-chan doneBatch, pro
 }
 
 // request is the sana.Request of a batch of samples: its noise starts at
-// rng.SampleSeed(base, k) of the first, and its init image is the
-// group's row image (batch keeps one per group).
+// rng.SampleSeed(base, k) of the first, and its init and control images
+// are the group's row images (batch keeps one of each per group).
 func (r *shardRun) request(ctx context.Context, group []planned) (sana.Request, error) {
 	q := r.plan.base
 	q.Prompts = make([]string, len(group))
@@ -245,11 +250,18 @@ func (r *shardRun) request(ctx context.Context, group []planned) (sana.Request, 
 		q.Progress = func(sana.Progress) { step() }
 	}
 	if s := group[0]; s.init != "" {
-		img, err := r.e.loadRowImage(ctx, s.init, s.initSHA)
+		img, err := r.e.loadRowImage(ctx, fieldInitColumn, s.init, s.initSHA)
 		if err != nil {
 			return q, err
 		}
 		q.InitImage, q.InitImageSource = img, s.init
+	}
+	if s := group[0]; s.control != "" {
+		img, err := r.e.loadRowImage(ctx, fieldControlColumn, s.control, s.controlSHA)
+		if err != nil {
+			return q, err
+		}
+		q.ControlImage, q.ControlImageSource = img, s.control
 	}
 	return q, nil
 }
@@ -297,7 +309,10 @@ func (r *shardRun) meta(s planned, img sana.Image, t sana.Timings, batch int) sa
 // inputProvenance is what samples record of the job's inputs beyond
 // their Params.
 func (r *shardRun) inputProvenance(s planned) inputProvenance {
-	return inputProvenance{InitImageSHA256: pick(s.initSHA, r.plan.inputs.initSHA256), NVlabs: r.res.model.NVlabs}
+	in := r.plan.inputs
+	p := inputProvenance{InitImageSHA256: pick(s.initSHA, in.initSHA256), NVlabs: r.res.model.NVlabs}
+	p.ControlImageSHA256, p.ControlNetWeights = in.control.provenance(s.controlSHA)
+	return p
 }
 
 // revision is the model's pinned Hub revision ("" for local models).

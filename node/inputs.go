@@ -48,6 +48,10 @@ type jobInputs struct {
 	img2img   bool
 	column    string
 	rowImages map[string]string
+	// pag is the job's perturbed-attention guidance and control its
+	// ControlNet (nil without one; docs/pag.md, docs/controlnet.md).
+	pag     sana.PAG
+	control *controlInputs
 }
 
 // nvlabsFiles are an NVlabs job's config and checkpoint, local.
@@ -74,11 +78,13 @@ func (in *jobInputs) key(spec protocol.JobSpec) string {
 	if in.img2img {
 		b.WriteString("|img2img")
 	}
+	b.WriteString(in.control.keyPart())
 	return b.String()
 }
 
-// readInputs reads a job's LoRAs and init image (allow-list checked; hf://
-// URLs through the Hub cache) and fetches its NVlabs files.
+// readInputs reads a job's LoRAs, init image, ControlNet and control
+// image (allow-list checked; hf:// URLs through the Hub cache) and
+// fetches its NVlabs files.
 func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec) (*jobInputs, error) {
 	in := &jobInputs{loras: lora.Set{Scale: spec.EffectiveLoRAScale()}, strength: spec.Strength,
 		img2img: spec.ImageToImage(), column: spec.InitImageColumn}
@@ -112,6 +118,11 @@ func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec
 			return nil, err
 		}
 		in.nvlabs = nv
+	}
+	in.pag = pagOf(spec)
+	var err error
+	if in.control, err = e.readControl(ctx, spec); err != nil {
+		return nil, err
 	}
 	return in, nil
 }
@@ -253,6 +264,9 @@ func (in *jobInputs) loadOptions(o sana.Options) sana.Options {
 		o.LoRA = in.loras
 	}
 	o.ImageToImage = in.img2img
+	if c := in.control; c != nil {
+		o.ControlNet, o.ControlNetOrigin = osDirFS(c.dir), c.origin
+	}
 	return o
 }
 
@@ -297,4 +311,5 @@ func (in *jobInputs) addTo(g *genRequest) {
 			g.NVlabsFile = append(g.NVlabsFile, w.Path+":"+w.SHA256)
 		}
 	}
+	in.control.addTo(g, in.pag)
 }

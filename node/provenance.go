@@ -173,6 +173,13 @@ type genRequest struct {
 	InitImage  string   `json:"init_image_sha256,omitempty"`
 	Strength   float64  `json:"strength,omitempty"`
 	NVlabsFile []string `json:"nvlabs,omitempty"` // config and checkpoint ref:sha256
+	// PAG and ControlNet (docs/pag.md, docs/controlnet.md).
+	PAGScale     float64  `json:"pag_scale,omitempty"`
+	PAGAdaptive  float64  `json:"pag_adaptive_scale,omitempty"`
+	PAGLayers    []int    `json:"pag_layers,omitempty"` // none: the model's default
+	ControlNet   []string `json:"controlnet,omitempty"` // weights path:sha256
+	ControlImage string   `json:"control_image_sha256,omitempty"`
+	ControlScale float64  `json:"controlnet_scale,omitempty"`
 }
 
 func (g genRequest) hash() string {
@@ -254,9 +261,13 @@ func (f *modelFacts) weightHashes() []string {
 }
 
 // inputProvenance is what a sample's .json and PNG record of the job's
-// inputs beyond sana.Params (which lists the LoRAs, init image and
-// strength): the init image's sha256 and the NVlabs files.
+// inputs beyond sana.Params (which lists the LoRAs, init image, strength,
+// PAG scale and layers, ControlNet origin, control image and scale): the
+// init and control images' sha256, the NVlabs files and the ControlNet's
+// weights.
 type inputProvenance struct {
-	InitImageSHA256 string                 `json:"init_image_sha256,omitempty"`
-	NVlabs          *sana.NVlabsProvenance `json:"nvlabs,omitempty"`
+	InitImageSHA256    string                 `json:"init_image_sha256,omitempty"`
+	NVlabs             *sana.NVlabsProvenance `json:"nvlabs,omitempty"`
+	ControlImageSHA256 string                 `json:"control_image_sha256,omitempty"`
+	ControlNetWeights  []weightFile           `json:"controlnet_weights,omitempty"`
 }
