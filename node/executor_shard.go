@@ -227,9 +227,12 @@ func (r *shardRun) writeBatches(ctx context.Context, queue <-chan doneBatch, pro
 				return spent, err
 			}
 			// Counted here, as each image is stored, so images/s is smooth
-			// (the coordinator's images_done_total moves per shard).
+			// (the coordinator's images_done_total moves per shard); a
+			// parallel job's other ranks discard theirs (executor_parallel.go).
 			r.e.cfg.Metrics.observeStage(stageWrite, time.Since(t0))
-			r.e.cfg.Metrics.imageWritten()
+			if r.a.Rank == 0 {
+				r.e.cfg.Metrics.imageWritten()
+			}
 			progress(b.off + j + 1)
 		}
 	}
@@ -336,7 +339,9 @@ func (r *shardRun) finish(ctx context.Context, start time.Time) (protocol.ShardI
 	m := r.e.cfg.Metrics
 	m.observeUpload("finish", time.Since(t0))
 	m.observeShard(time.Since(start) - time.Duration(r.timings["load"]*float64(time.Second)))
-	m.shardDone("done")
+	if r.a.Rank == 0 {
+		m.shardDone("done")
+	}
 	objects := r.w.Objects()
 	if len(objects) > maxReportedObjects {
 		objects = []string{storage.ShardDir("", r.a.Task.Shard) + "/", storage.StatsKey("", r.a.Task.Shard)}
