@@ -134,10 +134,19 @@ func scanAt(ctx context.Context, r io.Reader, format, name string, at scanFrom, 
 }
 
 // readLine returns the next line without its line ending and the bytes
-// it took with the ending; (nil, 0, io.EOF) at the end. A line over
-// MaxLineBytes is an error (the rest is not read).
+// it took with the ending; (nil, 0, io.EOF) at the end. The line aliases
+// br's buffer (valid until the next read: every caller copies what it
+// keeps) unless it is longer than the buffer, so splitting lines does not
+// allocate. A line over MaxLineBytes is an error (the rest is not read).
 func readLine(br *bufio.Reader) ([]byte, int, error) {
-	var buf []byte
+	chunk, err := br.ReadSlice('\n')
+	switch {
+	case err == nil || errors.Is(err, io.EOF) && len(chunk) > 0:
+		return trimEOL(chunk), len(chunk), err
+	case !errors.Is(err, bufio.ErrBufferFull):
+		return nil, 0, err
+	}
+	buf := bytes.Clone(chunk)
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(buf)+len(chunk) > MaxLineBytes+2 {
@@ -147,15 +156,10 @@ func readLine(br *bufio.Reader) ([]byte, int, error) {
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
-		case errors.Is(err, io.EOF):
-			if len(buf) == 0 {
-				return nil, 0, io.EOF
-			}
-			return trimEOL(buf), len(buf), io.EOF
-		case err != nil:
+		case err != nil && !errors.Is(err, io.EOF):
 			return nil, 0, err
 		}
-		return trimEOL(buf), len(buf), nil
+		return trimEOL(buf), len(buf), err
 	}
 }
 

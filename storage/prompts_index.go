@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -124,12 +125,19 @@ func (r *PromptReader) scanIndexed(ctx context.Context, at scanFrom, fn func(row
 			return fmt.Errorf("%s: prompt index entry for row %d, byte offset %d, is not a line start (%v)", url, at.row, at.offset, err)
 		}
 	}
+	var rd io.Reader = f
 	if r.format == FormatCSV && at.offset > 0 {
 		if at.header, err = r.csvHeader(ctx); err != nil {
 			return err
 		}
+		br := bufio.NewReaderSize(f, 64<<10)
+		n, rows, err := skipCSVRows(ctx, br, at.header.prompt, at.skip-at.row)
+		if err != nil {
+			return fmt.Errorf("%s: %w", at.name(url), err)
+		}
+		at.offset, at.row, rd = at.offset+n, at.row+rows, br
 	}
-	return scanAt(ctx, f, r.format, url, at, fn)
+	return scanAt(ctx, rd, r.format, url, at, fn)
 }
 
 // csvHeader reads the CSV file's header from its start.

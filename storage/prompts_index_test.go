@@ -19,7 +19,8 @@ type indexCase struct {
 
 // indexCases builds files of n rows in each format: a BOM on line 1,
 // blank lines that are not rows, CRLF endings, CSV records whose quoted
-// prompt spans lines and CSV rows with a blank prompt (not rows).
+// prompt spans lines, CSV rows with a blank prompt (ASCII or Unicode
+// spaces: not rows) and prompts of non-ASCII letters or escaped quotes.
 func indexCases(n int) []indexCase {
 	var txt, jsonl, crlf, csv, csvML strings.Builder
 	txt.WriteString("\ufeff")
@@ -31,13 +32,20 @@ func indexCases(n int) []indexCase {
 			txt.WriteString("\n   \n")
 			jsonl.WriteString("\n")
 			crlf.WriteString("\r\n")
-			csv.WriteString("x,\"  \",1\r\n\r\n") // a blank prompt and a blank line
+			csv.WriteString("x,\"  \",1\r\n\r\n")           // a blank prompt and a blank line
+			csv.WriteString("y,\u00a0\u3000\u2028,2\n\r\n") // a prompt of Unicode spaces: not a row
 			csvML.WriteString("\n")
 		}
 		fmt.Fprintf(&txt, "prompt %d ünïcode\n", i)
 		fmt.Fprintf(&jsonl, "{\"prompt\": \"row %d\\nescaped\", \"seed\": %d}\n", i, i)
 		fmt.Fprintf(&crlf, "crlf %d\r\n", i)
-		fmt.Fprintf(&csv, "%d,\"a fox, \"\"%d\"\"\",%d\r\n", i, i, i)
+		if i%5 == 2 {
+			fmt.Fprintf(&csv, "%d,\u00e9\u3000,%d\n", i, i) // non-ASCII only
+		} else if i%5 == 4 {
+			fmt.Fprintf(&csv, "%d,\"\"\"\"\"\",%d\n", i, i) // a prompt of two escaped quotes
+		} else {
+			fmt.Fprintf(&csv, "%d,\"a fox, \"\"%d\"\"\",%d\r\n", i, i, i)
+		}
 		fmt.Fprintf(&csvML, "\"line one %d\nline two\r\nline three\",s%d\n", i, i)
 	}
 	last := func(s string) string { return strings.TrimSuffix(s, "\n") } // no final newline
@@ -187,14 +195,19 @@ func TestIndexedReadRefusesChangedFile(t *testing.T) {
 }
 
 // FuzzIndexedRead: for any file that scans, a read from each entry of an
-// index of stride 2 equals the full scan's rows.
+// index of stride 2 (skipping a row: skipCSVRows for CSV) equals the
+// full scan's rows.
 func FuzzIndexedRead(f *testing.F) {
 	for _, c := range indexCases(6) {
 		f.Add([]byte(c.file), uint8(len(c.name)))
 	}
 	f.Add([]byte("prompt\n\"a\r\nb\"\n\n\"\"\"c\"\n"), uint8(2))
+	f.Add([]byte("1,\"a\r\nb\"\n\n2,\"\"\"c\"\n3, \u00a0\n4,\"\"\r\n5,é\r"), uint8(3))
 	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
-		format := []string{FormatTXT, FormatJSONL, FormatCSV}[int(pick)%3]
+		format := []string{FormatTXT, FormatJSONL, FormatCSV, FormatCSV}[int(pick)%4]
+		if pick%4 == 3 { // CSV records under a fixed header, so mutations stay readable
+			data = append([]byte("id,prompt\n"), data...)
+		}
 		path := writeFile(t, "p."+format, string(data))
 		n, x, err := IndexPrompts(context.Background(), protocol.PromptSource{URL: path})
 		if err != nil || n > 64 {
