@@ -18,7 +18,8 @@ import (
 	"github.com/sanafarm/sanafarm/storage"
 )
 
-// submitInputs are submit's model inputs (docs/lora.md, docs/nvlabs.md):
+// submitInputs are submit's model inputs (docs/lora.md, docs/nvlabs.md,
+// docs/pag.md, docs/controlnet.md):
 // the flags of `generate` that name files, as JobSpec fields the nodes
 // read (local paths become absolute file:// URLs; they must be under the
 // nodes' --allow-read).
@@ -29,6 +30,12 @@ type submitInputs struct {
 	initColumn         string
 	strength           float64
 	config, checkpoint string
+	// PAG and ControlNet, named as generate names them.
+	pagScale, pagAdaptive    float64
+	pagLayers                []int
+	controlnet, controlImage string
+	controlColumn            string
+	controlScale             float64
 }
 
 func (s *submitInputs) register(fl *pflag.FlagSet) {
@@ -39,6 +46,13 @@ func (s *submitInputs) register(fl *pflag.FlagSet) {
 	fl.Float64Var(&s.strength, "strength", 0, "image-to-image strength in (0, 1] (default 0.6)")
 	fl.StringVar(&s.config, "config", "", "NVlabs YAML config (node path, file://, hf:// or builtin: URL), with --checkpoint instead of --model")
 	fl.StringVar(&s.checkpoint, "checkpoint", "", "NVlabs .pth checkpoint (node path, file:// or hf:// URL), with --config")
+	fl.Float64Var(&s.pagScale, "pag-scale", 0, "perturbed-attention guidance scale (0: off; docs/pag.md)")
+	fl.Float64Var(&s.pagAdaptive, "pag-adaptive-scale", 0, "PAG scale decrease per timestep from 1000 (diffusers' pag_adaptive_scale)")
+	fl.IntSliceVar(&s.pagLayers, "pag-layers", nil, "transformer blocks perturbed by PAG, e.g. 7,8 (default 0)")
+	fl.StringVar(&s.controlnet, "controlnet", "", "SanaControlNetModel folder (node path, file://) or hf://OWNER/REPO; needs --control-image or --control-image-column (docs/controlnet.md)")
+	fl.StringVar(&s.controlImage, "control-image", "", "PNG or JPEG control image for every sample: node path, file://, s3:// or hf:// URL")
+	fl.StringVar(&s.controlColumn, "control-image-column", "", "column of the --prompts file holding each row's control image (path or URL), instead of --control-image")
+	fl.Float64Var(&s.controlScale, "controlnet-scale", 0, "controlnet_conditioning_scale (default 1.0)")
 }
 
 // apply sets the spec's input fields; the coordinator validates them.
@@ -58,12 +72,15 @@ func (s *submitInputs) apply(spec *protocol.JobSpec) error {
 		spec.LoRAs = append(spec.LoRAs, protocol.LoRA{URL: u, Weight: l.weight})
 	}
 	spec.LoRAScale, spec.Strength, spec.InitImageColumn = s.loraScale, s.strength, s.initColumn
+	spec.PAGScale, spec.PAGAdaptiveScale, spec.PAGLayers = s.pagScale, s.pagAdaptive, s.pagLayers
+	spec.ControlImageColumn, spec.ControlNetScale = s.controlColumn, s.controlScale
 	var err error
 	for _, f := range []struct {
 		flag string
 		v    string
 		dst  *string
-	}{{"--init-image", s.initImage, &spec.InitImage}, {"--config", s.config, &spec.Config}, {"--checkpoint", s.checkpoint, &spec.Checkpoint}} {
+	}{{"--init-image", s.initImage, &spec.InitImage}, {"--config", s.config, &spec.Config}, {"--checkpoint", s.checkpoint, &spec.Checkpoint},
+		{"--controlnet", s.controlnet, &spec.ControlNet}, {"--control-image", s.controlImage, &spec.ControlImage}} {
 		if f.v == "" {
 			continue
 		}
