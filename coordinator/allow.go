@@ -6,8 +6,11 @@ import (
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
-// checkAllowed refuses a job whose prompt file or output lies outside
-// Config.Allow, with a bad_request naming the field, before anything is
+// checkAllowed refuses a job whose prompt file, output or model inputs
+// (LoRAs, init and control images, ControlNet, NVlabs files: every URL
+// protocol.JobSpec.ModelFiles names; per-row images are checked by the
+// nodes) lie outside Config.Allow, with a bad_request naming the field,
+// before anything is
 // committed: the nodes check again where they open the files, but a
 // refused job should fail at submit rather than on every node, and the
 // leader itself writes each job's manifest into its output location.
