@@ -31,8 +31,9 @@ const (
 // session is one request's view of the user: the API acting with their
 // token and the CSRF token their pages carry.
 type session struct {
-	api  API
-	csrf string
+	api   API
+	csrf  string
+	token string // relayed to the event stream only (events.go)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, s *session)
@@ -54,7 +55,7 @@ func (d *Dashboard) session(h handler) http.HandlerFunc {
 			}
 			token = c.Value
 		}
-		h(w, r, &session{api: d.cfg.Connect(token), csrf: d.csrfFor(token)})
+		h(w, r, &session{api: d.cfg.Connect(token), csrf: d.csrfFor(token), token: token})
 	}
 }
 

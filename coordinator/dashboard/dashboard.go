@@ -61,6 +61,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of ages, rates and ETAs (default time.Now).
 	Now func() time.Time
+	// Events serves the API's event stream (GET /v1/events, Server-Sent
+	// Events) with a bearer token; the dashboard hands it the user's token
+	// at /ui/events so pages refresh on events instead of polling. nil:
+	// pages poll.
+	Events http.Handler
 	// Image reads the PNG of sample i of a finished shard of job from its
 	// output (storage.SampleImage); nil: no thumbnails. The dashboard calls
 	// it only after the API showed the user the job.
@@ -105,6 +110,7 @@ func New(cfg Config) *Dashboard {
 	m.HandleFunc("GET "+Prefix+"jobs/{id}/images/{shard}/{i}", d.session(d.image))
 	m.HandleFunc("GET "+Prefix+"nodes", d.session(d.nodesPage))
 	m.HandleFunc("GET "+Prefix+"cluster", d.session(d.clusterPage))
+	m.HandleFunc("GET "+Prefix+"events", d.session(d.events))
 	m.HandleFunc("POST "+Prefix+"jobs/{id}/{action}", d.session(d.csrf(d.jobAction)))
 	m.HandleFunc("POST "+Prefix+"submit", d.session(d.csrf(d.submit)))
 	m.HandleFunc("POST "+Prefix+"nodes/{id}/{action}", d.session(d.csrf(d.nodeAction)))

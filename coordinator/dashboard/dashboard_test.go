@@ -317,3 +317,41 @@ func TestThumbnails(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsRelay: /ui/events hands the stream the session's token as a
+// bearer token, passes only the stream's parameters and Last-Event-ID,
+// and never the cookie; without a session it is refused.
+func TestEventsRelay(t *testing.T) {
+	f := newFakeFarm(testToken)
+	var got *http.Request
+	events := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "id: 7\ndata: {}\n\n")
+	})
+	srv := httptest.NewServer(New(Config{Connect: f.as, AuthRequired: true, Events: events}))
+	defer srv.Close()
+	c := client(t)
+	if resp, _ := get(t, c, srv.URL+"/ui/events"); resp.StatusCode != http.StatusSeeOther || got != nil {
+		t.Fatalf("no session: %d (stream reached: %v)", resp.StatusCode, got != nil)
+	}
+	if _, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {testToken}}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ui/events?job=j1&node=n2&evil=1", nil)
+	req.Header.Set("Last-Event-ID", "41")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got == nil || !strings.Contains(string(b), "id: 7") {
+		t.Fatalf("stream not relayed: %d %q", resp.StatusCode, b)
+	}
+	if got.URL.Path != "/v1/events" || got.URL.Query().Get("job") != "j1" || got.URL.Query().Get("node") != "n2" ||
+		got.URL.Query().Has("evil") || got.Header.Get("Authorization") != "Bearer "+testToken ||
+		got.Header.Get("Last-Event-ID") != "41" || got.Header.Get("Cookie") != "" {
+		t.Fatalf("relayed request %s %v", got.URL, got.Header)
+	}
+}

@@ -24,6 +24,7 @@ type page struct {
 	Nodes      []nodeRow
 	Health     *api.Health
 	Now        time.Time
+	Live       bool // the event stream is there (Config.Events)
 }
 
 // jobRow is a job as the jobs table shows it.
@@ -145,6 +146,7 @@ func ago(d time.Duration) string {
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, p page) {
 	p.Auth = d.cfg.AuthRequired
 	p.Now = d.cfg.Now()
+	p.Live = d.cfg.Events != nil && name != "login" // the stream needs a session
 	if p.Nav == "" {
 		p.Nav = name
 	}

@@ -15,7 +15,7 @@ import (
 
 // TestDashboardInBrowser: the dashboard of a follower (3 voters, one real
 // sana-tiny node) in headless Chromium — log in with the API token, watch
-// a job run to done through the in-place refresh, see its shards, drain
+// a job run to done through the event stream, see its shards, drain
 // the node from the nodes page — with no JavaScript error; the drain is
 // in the replicated state afterwards.
 func TestDashboardInBrowser(t *testing.T) {
@@ -24,10 +24,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Coordinators: 3, Nodes: 1, Token: token})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	job, err := c.Client().SubmitJob(ctx, tinyJob(filepath.Join(c.OutputDir, "dash"), 6, 1, 2))
-	if err != nil {
-		t.Fatalf("submitting: %v", err)
-	}
 	lead, url := c.LeaderIndex(), ""
 	for i := range 3 {
 		if i != lead {
@@ -35,13 +31,26 @@ func TestDashboardInBrowser(t *testing.T) {
 			break
 		}
 	}
-	row := fmt.Sprintf(`tr[data-job="%s"]`, job.ID)
 	dir := t.TempDir()
-	err = chromedp.Do(bctx,
+	// Logged in and live on the event stream before the job exists: the
+	// page polls only every 30 s while live, so the job appearing and
+	// finishing within the test's time comes through events.
+	err := chromedp.Do(bctx,
 		chromedp.Navigate(url+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#token`)),
 		chromedp.SendKeys(chromedp.CSS(`#token`), token),
 		chromedp.Click(chromedp.CSS(`#login`)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-live="events"]`)),
+	)
+	if err != nil {
+		t.Fatalf("log in at %s: %v", url, err)
+	}
+	job, err := c.Client().SubmitJob(ctx, tinyJob(filepath.Join(c.OutputDir, "dash"), 6, 1, 2))
+	if err != nil {
+		t.Fatalf("submitting: %v", err)
+	}
+	row := fmt.Sprintf(`tr[data-job="%s"]`, job.ID)
+	err = chromedp.Do(bctx,
 		chromedp.WaitVisible(chromedp.CSS(row)),
 		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="done"]`)),
 		browsertest.Shot(dir, "jobs"),

@@ -112,6 +112,30 @@ document.addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-action]");
   if (b) { ev.preventDefault(); act(b); }
 });
+// Live updates: with the event stream, a page refreshes (at most once a
+// second) when something changed, and polls only every LIVE_POLL_MS as a
+// safety net; without it, or while it is down, every REFRESH_MS.
+const LIVE_POLL_MS = 30000;
+let live = false, pending = null, lastPoll = 0;
+
+function soon() {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; refreshAll(); }, 1000);
+}
+
+function connect() {
+  const meta = document.querySelector('meta[name="events"]');
+  if (!meta || !window.EventSource) return;
+  const es = new EventSource(meta.content);
+  es.onopen = () => { live = true; document.body.dataset.live = "events"; };
+  es.onmessage = soon;
+  es.onerror = () => { live = false; document.body.dataset.live = "poll"; };
+}
+
 document.addEventListener("visibilitychange", refreshAll);
-setInterval(refreshAll, REFRESH_MS);
+setInterval(() => {
+  const now = Date.now();
+  if (!live || now - lastPoll >= LIVE_POLL_MS) { lastPoll = now; refreshAll(); }
+}, REFRESH_MS);
+connect();
 drawGPUs();
