@@ -25,17 +25,19 @@ const (
 	memFraction  = 0.6
 )
 
-// imageBytes estimates one image's peak device memory at w×h.
-func imageBytes(w, h int) int64 {
+// imageBytes estimates one image's peak device memory at w×h with rows
+// DiT rows per image (2 under CFG, 3 with PAG's perturbed branch).
+func imageBytes(w, h, rows int) int64 {
 	pixels := int64(w) * int64(h)
 	decode := pixels * 128 * 4 * 6
-	dit := 2 * (pixels / 1024) * 2240 * 4 * 40
+	dit := int64(rows) * (pixels / 1024) * 2240 * 4 * 40
 	return max(decode, dit)
 }
 
-// autoBatch is how many images of w×h fit in free bytes (1 … maxAutoBatch).
-func autoBatch(free int64, w, h int) int {
-	per := imageBytes(max(w, 32), max(h, 32))
+// autoBatch is how many images of w×h, rows DiT rows each, fit in free
+// bytes (1 … maxAutoBatch).
+func autoBatch(free int64, w, h, rows int) int {
+	per := imageBytes(max(w, 32), max(h, 32), rows)
 	n := int64(float64(free) * memFraction / float64(per))
 	return int(min(max(n, 1), maxAutoBatch))
 }
@@ -59,7 +61,11 @@ func (e *PipelineExecutor) batchSize(q sana.Request) int {
 		e.log.Warn("reading free device memory for the batch size; using 1", "err", err)
 		return 1
 	}
-	n := autoBatch(free, q.Width, q.Height)
+	rows := 2 // CFG: negative and positive rows
+	if q.PAG.Scale > 0 {
+		rows = 3 // PAG adds the perturbed branch
+	}
+	n := autoBatch(free, q.Width, q.Height, rows)
 	e.log.Debug("batch size from free memory", "free_mib", free>>20, "width", q.Width, "height", q.Height, "batch", n)
 	return n
 }

@@ -21,17 +21,19 @@ func TestAutoBatch(t *testing.T) {
 		name string
 		free int64
 		w, h int
+		rows int
 		want int
 	}{
-		{"1024² on an H100 with 70 GiB free", 70 * gib, 1024, 1024, 14},
-		{"512² on an H100", 70 * gib, 512, 512, 32},
-		{"1024² with 2 GiB free", 2 * gib, 1024, 1024, 1},
-		{"nothing free", 0, 1024, 1024, 1},
-		{"4096² on an H200", 130 * gib, 4096, 4096, 1},
-		{"zero size", 10 * gib, 0, 0, 32},
+		{"1024² on an H100 with 70 GiB free", 70 * gib, 1024, 1024, 2, 14},
+		{"512² on an H100", 70 * gib, 512, 512, 2, 32},
+		{"1024² with 2 GiB free", 2 * gib, 1024, 1024, 2, 1},
+		{"nothing free", 0, 1024, 1024, 2, 1},
+		{"4096² on an H200", 130 * gib, 4096, 4096, 2, 1},
+		{"zero size", 10 * gib, 0, 0, 2, 32},
+		{"PAG's third row: still decode-bound", 600 * gib, 4096, 4096, 3, 7},
 	} {
-		if got := autoBatch(c.free, c.w, c.h); got != c.want {
-			t.Errorf("%s: autoBatch(%d, %d, %d) = %d, want %d", c.name, c.free, c.w, c.h, got, c.want)
+		if got := autoBatch(c.free, c.w, c.h, c.rows); got != c.want {
+			t.Errorf("%s: autoBatch(%d, %d, %d, %d) = %d, want %d", c.name, c.free, c.w, c.h, c.rows, got, c.want)
 		}
 	}
 }
@@ -174,5 +176,14 @@ func TestGenerateProducerErrorReturned(t *testing.T) {
 	err := overlapRun(t, 6, w, gen).generate(context.Background(), func(int) {})
 	if !errors.Is(err, boom) || len(w.indexes) != 2 {
 		t.Fatalf("generate = %v with %d writes, want %v after 2 writes", err, len(w.indexes), boom)
+	}
+}
+
+// TestImageBytesRows: PAG's third DiT row raises the DiT estimate by half.
+func TestImageBytesRows(t *testing.T) {
+	two, three := imageBytes(64, 64, 2), imageBytes(64, 64, 3)
+	dit2 := int64(2) * (64 * 64 / 1024) * 2240 * 4 * 40
+	if two != max(dit2, 64*64*128*4*6) || three < two {
+		t.Fatalf("imageBytes rows 2: %d, rows 3: %d", two, three)
 	}
 }
