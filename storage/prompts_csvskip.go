@@ -26,10 +26,8 @@ func skipCSVRows(ctx context.Context, br *bufio.Reader, prompt int, n int64) (co
 		}
 		chunk, rerr := br.ReadSlice('\n')
 		consumed += int64(len(chunk))
-		for _, c := range chunk {
-			if s.step(c) && s.endRecord() {
-				rows++ // a record ends only at '\n', the chunk's last byte
-			}
+		if s.feed(chunk) && s.endRecord() {
+			rows++ // a record ends only at '\n', the chunk's last byte
 		}
 		switch {
 		case errors.Is(rerr, io.EOF):
@@ -54,42 +52,66 @@ type csvSkip struct {
 	wide            []byte // the prompt's non-ASCII bytes while no other is seen
 }
 
-// step takes one byte and reports whether it ended the record.
-func (s *csvSkip) step(c byte) bool {
-	if s.n == 0 {
-		s.first = c
-	}
-	switch {
-	case s.inQuotes && c == '"':
-		s.inQuotes, s.after = false, true
-	case s.inQuotes:
-		s.content(c)
-	case c == '"':
-		if s.after {
-			s.content('"') // "" inside a quoted field
+// feed takes the bytes of a line (up to and including '\n', or a part of
+// a long line) and reports whether they ended the record: quoted runs go
+// by bytes.IndexByte, unquoted ones by a loop over three bytes.
+func (s *csvSkip) feed(b []byte) bool {
+	for len(b) > 0 {
+		if s.n == 0 {
+			s.first = b[0]
 		}
-		s.inQuotes, s.after = true, false
-	case c == '\n':
-		return true
-	case c == ',':
-		s.field, s.after = s.field+1, false
-	default:
-		s.content(c)
-		s.after = false
+		if s.inQuotes {
+			j := bytes.IndexByte(b, '"')
+			if j < 0 {
+				s.content(b)
+				s.n += len(b)
+				return false
+			}
+			s.content(b[:j])
+			s.inQuotes, s.after = false, true
+			s.n += j + 1
+			b = b[j+1:]
+			continue
+		}
+		switch b[0] {
+		case '"':
+			if s.after {
+				s.content([]byte{'"'}) // "" inside a quoted field
+			}
+			s.inQuotes, s.after = true, false
+		case '\n':
+			return true
+		case ',':
+			s.field, s.after = s.field+1, false
+		default:
+			j := 1
+			for j < len(b) && b[j] != ',' && b[j] != '"' && b[j] != '\n' {
+				j++
+			}
+			s.content(b[:j])
+			s.n, s.after, b = s.n+j, false, b[j:]
+			continue
+		}
+		s.n++
+		b = b[1:]
 	}
-	s.n++
 	return false
 }
 
-func (s *csvSkip) content(c byte) {
+// content notes the bytes of a field: only the prompt's, until one that
+// is not an ASCII blank is seen (non-ASCII bytes are kept for endRecord).
+func (s *csvSkip) content(b []byte) {
 	if s.field != s.prompt || s.nonBlank {
 		return
 	}
-	switch {
-	case c >= 0x80:
-		s.wide = append(s.wide, c)
-	case c != ' ' && (c < '\t' || c > '\r'):
-		s.nonBlank = true
+	for _, c := range b {
+		switch {
+		case c >= 0x80:
+			s.wide = append(s.wide, c)
+		case c != ' ' && (c < '\t' || c > '\r'):
+			s.nonBlank = true
+			return
+		}
 	}
 }
 
