@@ -234,7 +234,10 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 	}
 	now := s.cfg.Clock()
 	if rep.Result != nil {
-		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: *rep.Result, At: now})
+		// The object keys stay out of the Raft log: their count and digest
+		// go in (the shard's _stats.json records the objects; docs/scale.md).
+		res := rep.Result.Compact()
+		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: res, At: now})
 	} else {
 		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now})
 	}

@@ -1,7 +1,12 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -57,15 +62,48 @@ type Failure struct {
 }
 
 // ShardInfo is what a node reports for a completed shard.
+//
+// Nodes report the shard's object keys (Objects); the coordinator keeps
+// only their count and digest (Compact): the shard's _stats.json in the
+// store is the record of its objects, and the Raft state must stay small
+// per shard (docs/scale.md, "Raft state per finished shard").
 type ShardInfo struct {
 	Node    string   `json:"node"`
 	Images  int      `json:"images"`
 	Failed  int      `json:"failed,omitempty"`
 	Bytes   int64    `json:"bytes"`
-	Objects []string `json:"objects"`
+	Objects []string `json:"objects,omitempty"`
+	// ObjectCount and Digest summarise the reported keys once Compact
+	// dropped them: how many, and ObjectsDigest of them.
+	ObjectCount int    `json:"object_count,omitempty"`
+	Digest      string `json:"objects_sha256,omitempty"`
 	// Seconds spent on the shard (load excluded when models are resident).
 	Seconds float64 `json:"seconds"`
 	// Reused: the shard was already complete in storage (same request,
 	// verified objects), so nothing was generated (a resumed job).
 	Reused bool `json:"reused,omitempty"`
+}
+
+// Compact returns the shard info as the Raft state keeps it: the object
+// keys replaced by their count and digest (an info without keys keeps the
+// count and digest it has) and Seconds rounded to milliseconds. It is
+// deterministic, so every voter applying it stores the same bytes.
+func (s ShardInfo) Compact() ShardInfo {
+	if len(s.Objects) > 0 {
+		s.ObjectCount, s.Digest = len(s.Objects), ObjectsDigest(s.Objects)
+	}
+	s.Objects = nil
+	if !math.IsNaN(s.Seconds) && !math.IsInf(s.Seconds, 0) {
+		s.Seconds = math.Round(s.Seconds*1000) / 1000
+	}
+	return s
+}
+
+// ObjectsDigest is the hex SHA-256 of the keys sorted and joined by
+// newlines: the same set of keys gives the same digest in any order.
+func ObjectsDigest(keys []string) string {
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	return hex.EncodeToString(sum[:])
 }

@@ -12,8 +12,13 @@ import (
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
-// snapshotVersion is the format of persisted snapshots.
-const snapshotVersion = 1
+// snapshotVersion is the format of persisted snapshots: 2 adds the short
+// "done" record (snapshot_done.go); version 1 snapshots still load, their
+// shards' object keys dropped (ShardInfo.Compact).
+const (
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1
+)
 
 // Snapshot is an immutable point-in-time copy of the store (see the
 // package comment for the copy-on-write contract).
@@ -54,6 +59,7 @@ type record struct {
 	Type string         `json:"type"` // "job" or "task"
 	Job  *jobRecord     `json:"job,omitempty"`
 	Task *protocol.Task `json:"task,omitempty"`
+	Done *doneRecord    `json:"done,omitempty"`
 }
 
 type jobRecord struct {
@@ -80,7 +86,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		}
 		for _, i := range slices.Sorted(maps.Keys(e.tasks)) {
 			t := e.tasks[i]
-			if err := enc.Encode(record{Type: "task", Task: &t}); err != nil {
+			rec := record{Type: "task", Task: &t}
+			if d, ok := compactDone(e, t); ok {
+				rec = record{Type: "done", Done: d}
+			}
+			if err := enc.Encode(rec); err != nil {
 				return cw.n, fmt.Errorf("writing task %s: %w", t.TaskKey, err)
 			}
 		}
@@ -109,7 +119,7 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("reading snapshot header: %w", err)
 	}
-	if h.Version != snapshotVersion {
+	if h.Version != snapshotVersion && h.Version != snapshotVersionV1 {
 		return nil, fmt.Errorf("snapshot version %d, want %d", h.Version, snapshotVersion)
 	}
 	s := New()
@@ -154,7 +164,18 @@ func (s *Store) restoreRecord(cur *jobEntry, rec record) (*jobEntry, error) {
 		s.order = append(s.order, e.job.ID)
 		return e, nil
 	case rec.Type == "task" && rec.Task != nil && cur != nil && rec.Task.Job == cur.job.ID:
-		cur.tasks[rec.Task.Shard] = *rec.Task
+		t := *rec.Task
+		if t.Result != nil { // a version 1 snapshot holds the object keys
+			res := t.Result.Compact()
+			t.Result = &res
+		}
+		cur.tasks[t.Shard] = t
+		return cur, nil
+	case rec.Type == "done" && rec.Done != nil && cur != nil:
+		if rec.Done.Shard < 0 || rec.Done.Shard >= cur.job.Shards {
+			return cur, fmt.Errorf("snapshot: done record of shard %d outside job %s (%d shards)", rec.Done.Shard, cur.job.ID, cur.job.Shards)
+		}
+		cur.tasks[rec.Done.Shard] = rec.Done.task(cur)
 		return cur, nil
 	}
 	return cur, fmt.Errorf("unexpected snapshot record %q", rec.Type)
