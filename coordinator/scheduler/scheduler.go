@@ -65,7 +65,9 @@ import (
 // State is the read-only view of the coordinator's state the scheduler
 // consumes. It must not change during a Pick call.
 type State interface {
-	// ActiveJobs returns the non-terminal jobs (any order). Pick never
+	// ActiveJobs returns the non-terminal jobs (any order); paused ones may
+	// be left out (never eligible), and the coordinator's view returns only
+	// its runnable index (coordinator/state/runnable.go). Pick never
 	// writes to the slice, so an implementation may return one it shares
 	// and rebuilds only when a job changes: copying every Job on every
 	// lease request costs more than the rest of Pick (see BenchmarkPick).

@@ -33,9 +33,11 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 	j.Images = j.Spec.Samples()
 	j.ShardsDone, j.ImagesDone = 0, 0
 	j.ManifestAt = time.Time{}
-	s.jobs[j.ID] = &jobEntry{gen: s.gen, job: j, tasks: map[int]protocol.Task{}, leased: map[int]struct{}{},
+	s.jobs[j.ID] = &jobEntry{gen: s.gen, seq: s.seq, job: j, tasks: map[int]protocol.Task{}, leased: map[int]struct{}{},
 		fails: map[string]int{}, counts: TaskCounts{Queued: j.Shards}}
+	s.seq++
 	s.order = append(s.order, j.ID)
+	s.reindex(j.ID)
 	return nil
 }
 
@@ -54,6 +56,7 @@ func (s *Store) CancelJob(index uint64, c protocol.JobCancel) error {
 	}
 	e.finish(st, c.Reason, c.At)
 	s.markDone(c.ID) // its manifest lists what was generated
+	s.reindex(c.ID)
 	return nil
 }
 
@@ -231,6 +234,7 @@ func (s *Store) CompleteTask(index uint64, c protocol.TaskComplete) error {
 	if e.job.ShardsDone == e.job.Shards {
 		e.finish(protocol.JobDone, "", c.At)
 		s.markDone(c.Job)
+		s.reindex(c.Job)
 	}
 	return nil
 }
@@ -272,6 +276,7 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 		e.counts.Failed++
 		e.finish(protocol.JobFailed, fmt.Sprintf("shard %d failed %d attempts, last: %s", c.Shard, t.CountedFailures(), c.Reason), c.At)
 		s.markDone(c.Job)
+		s.reindex(c.Job)
 		return nil
 	}
 	t.State = protocol.TaskQueued

@@ -23,6 +23,7 @@ func (s *Store) PauseJob(index uint64, c protocol.JobPause) error {
 		return err
 	}
 	e.job.Paused, e.job.UpdatedAt = c.Paused, c.At
+	s.reindex(c.ID)
 	return nil
 }
 
@@ -87,6 +88,7 @@ func (s *Store) RetryJob(index uint64, c protocol.JobRetry) error {
 		}
 		delete(s.unmanifested, c.ID)
 	}
+	s.reindex(c.ID)
 	return nil
 }
 
@@ -117,6 +119,7 @@ func (s *Store) DeleteJobs(index uint64, c protocol.JobDelete) ([]protocol.JobID
 		}
 		delete(s.jobs, id)
 		delete(s.unmanifested, id)
+		s.reindex(id)
 		gone[id] = true
 		deleted = append(deleted, id)
 	}

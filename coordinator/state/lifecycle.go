@@ -52,9 +52,8 @@ func overlaps(a, b string) bool {
 // an active job's. Callers hold s.mu.
 func (s *Store) outputConflict(j protocol.Job) error {
 	key := OutputKey(j.Spec.Output.URL)
-	for _, id := range s.order {
-		o := s.jobs[id].job
-		if o.State.Terminal() || !overlaps(key, OutputKey(o.Spec.Output.URL)) {
+	for _, o := range s.indexed(s.active) { // O(active jobs), not O(history)
+		if !overlaps(key, OutputKey(o.Spec.Output.URL)) {
 			continue
 		}
 		return &protocol.Error{Code: protocol.CodeConflict,

@@ -148,6 +148,7 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 		e.recount()
 	}
 	s.rebuildUnmanifested()
+	s.rebuildIndexes()
 	return s, nil
 }
 
@@ -219,6 +220,7 @@ func (s *Store) Replace(n *Store) {
 	}
 	s.index, s.stats, s.jobs, s.order, s.nodes = n.index, n.stats, n.jobs, n.order, n.nodes
 	s.rebuildUnmanifested()
+	s.rebuildIndexes()
 	select { // the restored state may hold done jobs without a manifest
 	case s.doneCh <- struct{}{}:
 	default:

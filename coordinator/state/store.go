@@ -22,6 +22,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -40,6 +41,7 @@ type Stats struct {
 // are never written: writers clone them first (see Store.writable).
 type jobEntry struct {
 	gen     uint64
+	seq     uint64 // submission sequence (runnable.go)
 	job     protocol.Job
 	tasks   map[int]protocol.Task // materialized tasks (values: copy on write)
 	cursor  int                   // shards >= cursor are implied queued
@@ -87,7 +89,12 @@ type Store struct {
 	index uint64 // last applied Raft index
 	jobs  map[protocol.JobID]*jobEntry
 	order []protocol.JobID // submission order
-	stats Stats
+	seq   uint64           // the next job's submission sequence
+	// active and runnable index the jobs a pick or a submit looks at
+	// (runnable.go); visits counts the jobs those listings return.
+	active, runnable map[protocol.JobID]uint64
+	visits           atomic.Int64
+	stats            Stats
 	// unmanifested holds the done jobs whose manifest is not recorded
 	// (derived from jobs; see lifecycle.go); doneCh wakes its waiter.
 	unmanifested map[protocol.JobID]struct{}
@@ -100,7 +107,8 @@ type Store struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{jobs: map[protocol.JobID]*jobEntry{}, unmanifested: map[protocol.JobID]struct{}{},
-		doneCh: make(chan struct{}, 1), nodes: map[string]protocol.NodeControl{}}
+		doneCh: make(chan struct{}, 1), nodes: map[string]protocol.NodeControl{},
+		active: map[protocol.JobID]uint64{}, runnable: map[protocol.JobID]uint64{}}
 }
 
 // writable returns job id's entry for writing, cloning it first if a
@@ -222,12 +230,13 @@ func (s *Store) LeasesByNode() map[string][]protocol.Task {
 }
 
 // LeasedTasks returns every leased task once, in job and shard order (for
-// the lease-expiry scanner).
+// the lease-expiry scanner). Only active jobs hold leases (finish returns
+// a job's leases to the queue), so it walks the active index.
 func (s *Store) LeasedTasks() []protocol.Task {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []protocol.Task
-	for _, id := range s.order {
+	for _, id := range s.indexedIDs(s.active) {
 		e := s.jobs[id]
 		for _, i := range slices.Sorted(maps.Keys(e.leased)) {
 			out = append(out, e.tasks[i])

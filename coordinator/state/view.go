@@ -12,11 +12,13 @@ type View struct{ s *Store }
 // View returns the scheduler's view of the store.
 func (s *Store) View() View { return View{s: s} }
 
-// ActiveJobs returns the non-terminal jobs in submission order.
+// ActiveJobs returns the runnable jobs (non-terminal, not paused: a paused
+// job is never picked) in submission order, from the runnable index:
+// O(runnable jobs), whatever the history (runnable.go).
 func (v View) ActiveJobs() []protocol.Job {
 	v.s.mu.RLock()
 	defer v.s.mu.RUnlock()
-	return jobsOf(v.s.jobs, v.s.order, func(j protocol.Job) bool { return !j.State.Terminal() })
+	return v.s.indexed(v.s.runnable)
 }
 
 // QueuedTasks returns up to limit queued tasks of an active job in shard

@@ -1,0 +1,105 @@
+package state
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/coordinator/scheduler"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// countingView counts the jobs a pick asks the state about.
+type countingView struct {
+	View
+	asked map[protocol.JobID]bool
+}
+
+func (v countingView) QueuedTasks(job protocol.JobID, limit int) []protocol.Task {
+	v.asked[job] = true
+	return v.View.QueuedTasks(job, limit)
+}
+
+func (v countingView) LeasedCount(job protocol.JobID) int {
+	v.asked[job] = true
+	return v.View.LeasedCount(job)
+}
+
+func (v countingView) FailuresOn(job protocol.JobID, node string) int {
+	v.asked[job] = true
+	return v.View.FailuresOn(job, node)
+}
+
+// TestPickVisitsOnlyRunnable: with 1,000 finished jobs (done, failed,
+// cancelled) and a paused one in the state, a pick visits only the
+// runnable jobs — counted, not timed (docs/scale.md).
+func TestPickVisitsOnlyRunnable(t *testing.T) {
+	s := New()
+	idx := uint64(0)
+	submit := func(id protocol.JobID) {
+		t.Helper()
+		idx++
+		if err := s.UpsertJob(idx, protocol.JobSubmit{Job: protocol.Job{ID: id, Spec: spec(2, 1)}, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 1000 {
+		id := protocol.JobID(fmt.Sprintf("old-%04d", i))
+		submit(id)
+		idx++
+		switch i % 3 {
+		case 0:
+			completeAll(t, s, id)
+		case 1:
+			_ = s.CancelJob(idx, protocol.JobCancel{ID: id, Failed: true, Reason: "x", At: t0})
+		default:
+			_ = s.CancelJob(idx, protocol.JobCancel{ID: id, At: t0})
+		}
+	}
+	for _, id := range []protocol.JobID{"run-a", "run-b", "paused"} {
+		submit(id)
+	}
+	idx++
+	if err := s.PauseJob(idx, protocol.JobPause{ID: "paused", Paused: true, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	s.AssignTasks(idx+1, protocol.TaskAssign{Node: "n1", Leases: []protocol.TaskNext{lease("run-b", 0, 1)}, At: t0})
+
+	v := countingView{View: s.View(), asked: map[protocol.JobID]bool{}}
+	before := s.visits.Load()
+	got := scheduler.New(scheduler.Config{}).Pick(v, protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n2"}, Free: 4}, t0)
+	visited := s.visits.Load() - before
+	if len(got) != 3 {
+		t.Fatalf("picked %v, want the 3 queued shards of run-a and run-b", got)
+	}
+	if visited != 2 {
+		t.Fatalf("the pick listed %d jobs, want the 2 runnable ones", visited)
+	}
+	for id := range v.asked {
+		if id != "run-a" && id != "run-b" {
+			t.Fatalf("the pick asked about job %s", id)
+		}
+	}
+	if n := len(s.LeasedTasks()); n != 1 {
+		t.Fatalf("%d leased tasks, want 1", n)
+	}
+	// Resuming, retrying and restoring keep the index right.
+	_ = s.PauseJob(idx+2, protocol.JobPause{ID: "paused", Paused: false, At: t0})
+	_ = s.RetryJob(idx+3, protocol.JobRetry{ID: "old-0001", At: t0})
+	if ids := jobIDs(s.View().ActiveJobs()); fmt.Sprint(ids) != "[old-0001 run-a run-b paused]" {
+		t.Fatalf("runnable jobs %v", ids)
+	}
+	assertRoundTrip(t, s)
+	r := New()
+	r.Replace(s)
+	if ids := jobIDs(r.View().ActiveJobs()); fmt.Sprint(ids) != "[old-0001 run-a run-b paused]" {
+		t.Fatalf("runnable jobs after restore %v", ids)
+	}
+}
+
+func jobIDs(jobs []protocol.Job) []protocol.JobID {
+	out := make([]protocol.JobID, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
+}
