@@ -129,7 +129,7 @@ vet-cuda: ## compile and vet every package with -tags cuda (no GPU needed; never
 	@./scripts/install-cuda-toolkit.sh
 	$(CUDA_ENV) $(GO) build -tags cuda ./...
 	$(CUDA_ENV) $(GO) vet -tags cuda ./...
-	$(CUDA_ENV) $(GO) test -tags cuda -count=1 -run '^$$' -exec /bin/true ./kernels/cuda/... ./cmd/... ./model/dit ./model/dcae
+	$(CUDA_ENV) $(GO) test -tags cuda -count=1 -run '^$$' -exec /bin/true ./kernels/cuda/... ./cmd/... ./model/dit ./model/dcae ./model/gemma2
 
 .PHONY: gpu-bins
 gpu-bins: ## build bin/gpu/: cuda test binaries and sanafarm-cuda for scripts/gpu-check.sh on a GPU host
