@@ -151,6 +151,10 @@ run: ## start the all-in-one farm (sanafarm dev), submit examples/prompts.txt wi
 bench-cp: ## control plane with the fixture executor: lease+complete ops/s through 3 voters, 64 nodes vs ideal, leader-kill and node-kill recovery (~80 s)
 	SANAFARM_CPBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestControlPlaneBench' -v ./internal/testcluster/ | grep -E '^cp:|^(ok|FAIL)|--- FAIL'
 
+.PHONY: bench-scale
+bench-scale: ## issue 16 scale: 10M-prompt JSONL job (~1 GB in a temp dir), its 156,250 shards through 3 voters and node agents (fixture executor), lease latency with 1,000 finished jobs, range reads, snapshot, RSS (~5 min)
+	SANAFARM_SCALEBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -run 'TestScaleBench' -v ./internal/testcluster/ | grep -E '^scale:|^[a-z0-9_]+ [0-9.]+$$|^(ok|FAIL)|--- FAIL'
+
 .PHONY: bench-dcae
 bench-dcae: ## Sana DC-AE decode (real widths, 32×8×8 → 256²) vs plain PyTorch (needs python3-torch, libopenblas0-pthread); THREADS=1
 	CGO_ENABLED=0 $(GO) run ./model/dcae/internal/decodebench -threads $(or $(THREADS),1)
