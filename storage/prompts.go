@@ -102,6 +102,15 @@ func scanAt(ctx context.Context, r io.Reader, format, name string, at scanFrom, 
 				return err
 			}
 		}
+		if row < at.skip {
+			if k, rows, n := skipBuffered(br, at.skip-row, at.offset == 0 && line == 1); k > 0 {
+				line, row, off = line+k-1, row+rows, off+n
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		b, n, err := readLine(br)
 		if errors.Is(err, io.EOF) && b == nil {
 			return nil
@@ -161,6 +170,28 @@ func readLine(br *bufio.Reader) ([]byte, int, error) {
 		}
 		return trimEOL(buf), len(buf), err
 	}
+}
+
+// skipBuffered passes over the complete lines in br's buffer (filled
+// first) until n rows are passed, without reading them one by one: it
+// returns the lines, rows and bytes it consumed (0 lines when no line is
+// complete in the buffer: the caller reads that one with readLine).
+// first: the buffer starts at the file's first line.
+func skipBuffered(br *bufio.Reader, n int64, first bool) (lines, rows, consumed int64) {
+	buf, _ := br.Peek(br.Size()) // a read error comes back from the next readLine
+	i := 0
+	for rows < n {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			break
+		}
+		if isRowLine(trimEOL(buf[i:i+j+1]), first && lines == 0) {
+			rows++
+		}
+		lines, i = lines+1, i+j+1
+	}
+	_, _ = br.Discard(i)
+	return lines, rows, int64(i)
 }
 
 func trimEOL(b []byte) []byte {

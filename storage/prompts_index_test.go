@@ -18,6 +18,7 @@ type indexCase struct {
 }
 
 // indexCases builds files of n rows in each format: a BOM on line 1,
+// JSONL lines longer than the read buffer,
 // blank lines that are not rows, CRLF endings, CSV records whose quoted
 // prompt spans lines, CSV rows with a blank prompt (ASCII or Unicode
 // spaces: not rows) and prompts of non-ASCII letters or escaped quotes.
@@ -37,7 +38,11 @@ func indexCases(n int) []indexCase {
 			csvML.WriteString("\n")
 		}
 		fmt.Fprintf(&txt, "prompt %d ünïcode\n", i)
-		fmt.Fprintf(&jsonl, "{\"prompt\": \"row %d\\nescaped\", \"seed\": %d}\n", i, i)
+		if i == 5 || i == n-2 { // a line longer than the read buffer (64 KiB)
+			fmt.Fprintf(&jsonl, "{\"prompt\": \"long %d\", \"pad\": %q}\n", i, strings.Repeat("p", 100<<10))
+		} else {
+			fmt.Fprintf(&jsonl, "{\"prompt\": \"row %d\\nescaped\", \"seed\": %d}\n", i, i)
+		}
 		fmt.Fprintf(&crlf, "crlf %d\r\n", i)
 		if i%5 == 2 {
 			fmt.Fprintf(&csv, "%d,\u00e9\u3000,%d\n", i, i) // non-ASCII only
