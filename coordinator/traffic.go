@@ -147,10 +147,12 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	leases, g := s.openGang(s.cfg.Pick(s.reserved.view(s.store.View()), req, now), req, now)
 	s.reserved.add(leases)
 	s.reserved.pick.Unlock()
-	defer s.reserved.release(leases)
 	if g != nil {
+		defer s.reserved.release(leases)
 		return s.awaitGang(ctx, g, req.Node.ID)
 	}
+	leases = s.capGrant(ctx, req.Node.ID, leases, now) // under max_payload (leasecap.go)
+	defer s.reserved.release(leases)
 	if len(leases) == 0 {
 		return protocol.LeaseReply{}
 	}
