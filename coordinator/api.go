@@ -25,7 +25,7 @@ type backend interface {
 	SubmitJob(ctx context.Context, id protocol.JobID, spec protocol.JobSpec) (protocol.Job, error)
 	CancelJob(ctx context.Context, id protocol.JobID, reason string) (protocol.Job, error)
 	JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, bool)
-	Jobs(state protocol.JobState) []protocol.Job
+	JobsPage(state protocol.JobState, after protocol.JobID, limit int) ([]protocol.Job, protocol.JobID, bool)
 	Nodes() []api.NodeStatus
 	Health() api.Health
 	IsLeader() bool
@@ -147,7 +147,21 @@ func (a *apiServer) list(w http.ResponseWriter, r *http.Request) {
 			Fields: []protocol.FieldError{{Field: "state", Value: string(st), Problem: "want queued, running, done, failed or cancelled"}}})
 		return
 	}
-	writeJSON(w, http.StatusOK, api.JobList{Jobs: a.b.Jobs(st)})
+	after, limit, perr := parseJobQuery(r.URL.Query())
+	if perr != nil {
+		writeError(w, perr)
+		return
+	}
+	jobs, next, ok := a.b.JobsPage(st, after, limit)
+	if !ok {
+		writeError(w, &protocol.Error{Code: protocol.CodeBadRequest, Message: "unknown cursor",
+			Fields: []protocol.FieldError{{Field: "after", Value: shortValue(string(after)), Problem: "no such job (deleted since?): list again from the first page"}}})
+		return
+	}
+	for i := range jobs {
+		jobs[i] = api.Listed(jobs[i]) // no prompts in listings (api.JobList)
+	}
+	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs, Next: next})
 }
 
 func (a *apiServer) get(w http.ResponseWriter, r *http.Request) {

@@ -29,6 +29,28 @@ func parseTaskQuery(q url.Values) (from, limit int, err *protocol.Error) {
 	return from, limit, nil
 }
 
+// parseJobQuery reads a job listing's page (GET /v1/jobs): limit in
+// 1..api.MaxJobPage (default api.DefaultJobPage; 0 is the default too),
+// after a job id's shape when given. Out of range is a 400 naming the
+// field, never a silent clamp.
+func parseJobQuery(q url.Values) (after protocol.JobID, limit int, perr *protocol.Error) {
+	var fields []protocol.FieldError
+	limit = queryInt(q, "limit", api.DefaultJobPage, api.MaxJobPage, &fields)
+	if limit == 0 {
+		limit = api.DefaultJobPage
+	}
+	if a := q.Get("after"); a != "" {
+		after = protocol.JobID(a)
+		if err := protocol.CheckJobID(after); err != nil {
+			fields = append(fields, protocol.FieldError{Field: "after", Value: shortValue(a), Problem: "not a job id"})
+		}
+	}
+	if len(fields) > 0 {
+		return "", 0, &protocol.Error{Code: protocol.CodeBadRequest, Message: "bad job query", Fields: fields}
+	}
+	return after, limit, nil
+}
+
 // queryInt parses the integer parameter name in 0..hi (def when absent),
 // adding a field error naming it and its value otherwise.
 func queryInt(q url.Values, name string, def, hi int, fields *[]protocol.FieldError) int {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,16 +64,26 @@ func (f *fakeBackend) JobDetail(id protocol.JobID, from, limit int) (api.JobDeta
 	return api.JobDetail{Job: j, Counts: api.TaskCounts{Queued: j.Shards}}, ok
 }
 
-func (f *fakeBackend) Jobs(st protocol.JobState) []protocol.Job {
+// JobsPage pages the fake's jobs newest first by id (job ids start with
+// their creation time).
+func (f *fakeBackend) JobsPage(st protocol.JobState, after protocol.JobID, limit int) ([]protocol.Job, protocol.JobID, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []protocol.Job
-	for _, j := range f.jobs {
-		if st == "" || j.State == st {
-			out = append(out, j)
-		}
+	if _, ok := f.jobs[after]; after != "" && !ok {
+		return nil, "", false
 	}
-	return out
+	out := []protocol.Job{}
+	for _, id := range slices.Backward(slices.Sorted(maps.Keys(f.jobs))) {
+		j := f.jobs[id]
+		if (after != "" && id >= after) || (st != "" && j.State != st) {
+			continue
+		}
+		if len(out) == limit {
+			return out, out[len(out)-1].ID, true
+		}
+		out = append(out, j)
+	}
+	return out, "", true
 }
 
 func (f *fakeBackend) Nodes() []api.NodeStatus {
@@ -126,6 +138,10 @@ func TestAPIRequests(t *testing.T) {
 		{"cancel unknown", "POST", "/v1/jobs/j-none/cancel", testToken, "", 404, protocol.CodeNotFound, ""},
 		{"bad state filter", "GET", "/v1/jobs?state=zombie", testToken, "", 400, protocol.CodeBadRequest, "state"},
 		{"bad limit", "GET", "/v1/jobs/x?tasks=1&limit=-3", testToken, "", 400, protocol.CodeBadRequest, "limit"},
+		{"job page over the max", "GET", "/v1/jobs?limit=1001", testToken, "", 400, protocol.CodeBadRequest, "limit"},
+		{"job page at the max", "GET", "/v1/jobs?limit=1000", testToken, "", 200, "", ""},
+		{"cursor not a job id", "GET", "/v1/jobs?after=a%2Fb", testToken, "", 400, protocol.CodeBadRequest, "after"},
+		{"unknown cursor", "GET", "/v1/jobs?after=j-none", testToken, "", 400, protocol.CodeBadRequest, "after"},
 		{"unknown route", "GET", "/v2/everything", testToken, "", 404, protocol.CodeNotFound, ""},
 		{"nodes", "GET", "/v1/nodes", testToken, "", 200, "", ""},
 	}

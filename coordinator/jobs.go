@@ -100,6 +100,11 @@ func (s *Server) JobDetail(id protocol.JobID, from, limit int) (api.JobDetail, b
 // Jobs lists jobs (state "" = all).
 func (s *Server) Jobs(st protocol.JobState) []protocol.Job { return s.store.Jobs(st) }
 
+// JobsPage lists one page of jobs, newest first (state.Store.JobsPage).
+func (s *Server) JobsPage(st protocol.JobState, after protocol.JobID, limit int) ([]protocol.Job, protocol.JobID, bool) {
+	return s.store.JobsPage(st, after, limit)
+}
+
 // Health describes this server's Raft role.
 func (s *Server) Health() api.Health {
 	h := api.Health{ID: s.cfg.ID, Role: "shutdown", RaftState: "shutdown", Time: s.cfg.Clock(),

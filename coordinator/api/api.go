@@ -5,6 +5,7 @@ package api
 
 import (
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -12,7 +13,7 @@ import (
 
 // Routes of the v1 API.
 const (
-	PathJobs    = "/v1/jobs"     // POST: submit (body JobSpec, ?id= optional, 201 Job); GET: list (?state=)
+	PathJobs    = "/v1/jobs"     // POST: submit (body JobSpec, ?id= optional, 201 Job); GET: JobList (?state=&limit=&after=)
 	PathNodes   = "/v1/nodes"    // GET: NodeList
 	PathHealth  = "/v1/health"   // GET: Health (no auth)
 	PathMetrics = "/metrics"     // GET: Prometheus (no auth)
@@ -21,6 +22,10 @@ const (
 	// (and the default limit): a larger limit is a 400 naming `limit`, not
 	// a silent clamp, so a client never mistakes a page for the whole job.
 	MaxTaskPage = 1000
+	// DefaultJobPage and MaxJobPage are GET /v1/jobs's default and
+	// largest limit (a larger one is a 400 naming `limit`, like tasks).
+	DefaultJobPage = 100
+	MaxJobPage     = 1000
 	// MaxReason bounds a cancel reason (bytes); it is kept with the job.
 	MaxReason = 1024
 )
@@ -77,9 +82,43 @@ type JobDetail struct {
 	Tasks  []protocol.Task `json:"tasks,omitempty"` // with ?tasks=1 (paged by from/limit)
 }
 
-// JobList answers GET /v1/jobs.
+// JobList answers GET /v1/jobs?state=&limit=&after=: one page of jobs,
+// newest first (submission order reversed), at most limit (default
+// DefaultJobPage, at most MaxJobPage) of those in state ("" = all) that
+// were submitted before job `after` ("" = from the newest). Next is the
+// `after` of the following page, empty on the last one. A listing leaves
+// the prompts out — Spec.Prompts.Inline and the file's row index, which
+// can be megabytes per job — and gives their count in Spec.Prompts.Rows;
+// GET /v1/jobs/{id} returns the full spec (docs/scale.md).
 type JobList struct {
 	Jobs []protocol.Job `json:"jobs"`
+	Next protocol.JobID `json:"next,omitempty"`
+}
+
+// JobsPath is GET /v1/jobs with its query (zero values left out).
+func JobsPath(state protocol.JobState, after protocol.JobID, limit int) string {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", string(state))
+	}
+	if after != "" {
+		q.Set("after", string(after))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if len(q) == 0 {
+		return PathJobs
+	}
+	return PathJobs + "?" + q.Encode()
+}
+
+// Listed is a job as a listing shows it: the prompts replaced by their
+// count (see JobList).
+func Listed(j protocol.Job) protocol.Job {
+	p := j.Spec.Prompts
+	j.Spec.Prompts = protocol.PromptSource{URL: p.URL, Format: p.Format, Rows: p.Count()}
+	return j
 }
 
 // CancelRequest is the optional body of a cancel.

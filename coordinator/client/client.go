@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,15 +106,40 @@ func (c *Client) Tasks(ctx context.Context, id protocol.JobID) ([]protocol.Task,
 	}
 }
 
-// Jobs lists jobs (state "" = all).
-func (c *Client) Jobs(ctx context.Context, state protocol.JobState) ([]protocol.Job, error) {
+// JobsPage lists one page of jobs, newest first: up to limit (0: the
+// API's default, at most api.MaxJobPage) in state ("" = all) submitted
+// before job after ("" = from the newest). The jobs come without their
+// prompts (api.JobList); the reply's Next is the next page's after.
+func (c *Client) JobsPage(ctx context.Context, state protocol.JobState, after protocol.JobID, limit int) (api.JobList, error) {
 	var l api.JobList
-	path := api.PathJobs
-	if state != "" {
-		path += "?state=" + url.QueryEscape(string(state))
+	if after != "" {
+		if err := protocol.CheckJobID(after); err != nil {
+			return l, err
+		}
 	}
-	err := c.do(ctx, http.MethodGet, path, nil, &l)
-	return l.Jobs, err
+	err := c.do(ctx, http.MethodGet, api.JobsPath(state, after, limit), nil, &l)
+	return l, err
+}
+
+// Jobs lists every job (state "" = all) in submission order, walking the
+// pages of api.MaxJobPage (for the CLI's status; the jobs come without
+// their prompts).
+func (c *Client) Jobs(ctx context.Context, state protocol.JobState) ([]protocol.Job, error) {
+	var all []protocol.Job
+	var after protocol.JobID
+	for {
+		l, err := c.JobsPage(ctx, state, after, api.MaxJobPage)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, l.Jobs...)
+		if l.Next == "" || l.Next == after {
+			break
+		}
+		after = l.Next
+	}
+	slices.Reverse(all) // pages are newest first
+	return all, nil
 }
 
 // Cancel cancels a job.

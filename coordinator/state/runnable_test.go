@@ -103,3 +103,39 @@ func jobIDs(jobs []protocol.Job) []protocol.JobID {
 	}
 	return out
 }
+
+func TestJobsPage(t *testing.T) {
+	s := New()
+	for i := range 7 {
+		if err := s.UpsertJob(uint64(i+1), protocol.JobSubmit{Job: protocol.Job{ID: protocol.JobID(fmt.Sprintf("j%d", i)), Spec: spec(1, 1)}, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.CancelJob(20, protocol.JobCancel{ID: "j5", At: t0})
+	_ = s.CancelJob(21, protocol.JobCancel{ID: "j2", At: t0})
+	if _, err := s.DeleteJobs(22, protocol.JobDelete{IDs: []protocol.JobID{"j2"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		state      protocol.JobState
+		after      protocol.JobID
+		limit      int
+		want, next string
+	}{
+		{"", "", 3, "[j6 j5 j4]", "j4"},
+		{"", "j4", 3, "[j3 j1 j0]", ""},
+		{"", "j4", 2, "[j3 j1]", "j1"},
+		{"", "j0", 3, "[]", ""},
+		{protocol.JobQueued, "", 2, "[j6 j4]", "j4"},
+		{protocol.JobQueued, "j4", 10, "[j3 j1 j0]", ""},
+		{protocol.JobCancelled, "", 1, "[j5]", ""},
+	} {
+		jobs, next, ok := s.JobsPage(tc.state, tc.after, tc.limit)
+		if got := fmt.Sprint(jobIDs(jobs)); !ok || got != tc.want || string(next) != tc.next {
+			t.Errorf("JobsPage(%q, %q, %d) = %s next %q (%v), want %s next %q", tc.state, tc.after, tc.limit, got, next, ok, tc.want, tc.next)
+		}
+	}
+	if _, _, ok := s.JobsPage("", "j2", 3); ok {
+		t.Error("a deleted cursor was accepted")
+	}
+}
