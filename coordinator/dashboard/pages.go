@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +17,28 @@ import (
 // taskPage is how many tasks one job page lists (the API's page limit).
 const taskPage = 1000
 
+// jobsShown is how many of the newest jobs the jobs page lists (one page
+// of GET /v1/jobs; a farm keeps weeks of history, docs/scale.md).
+const jobsShown = 200
+
+// jobsPager is the API's paged listing (coordinator/client has it); an
+// API without it lists every job.
+type jobsPager interface {
+	JobsPage(ctx context.Context, state protocol.JobState, after protocol.JobID, limit int) (api.JobList, error)
+}
+
+// newestJobs returns the newest jobsShown jobs in state and whether there
+// are more.
+func newestJobs(ctx context.Context, a API, state protocol.JobState) ([]protocol.Job, bool, error) {
+	pg, ok := a.(jobsPager)
+	if !ok {
+		jobs, err := a.Jobs(ctx, state)
+		return jobs, false, err
+	}
+	l, err := pg.JobsPage(ctx, state, "", jobsShown)
+	return l.Jobs, l.Next != "", err
+}
+
 // jobsPage lists jobs, running first, newest first, filtered by ?state=.
 func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	state := protocol.JobState(r.URL.Query().Get("state"))
@@ -25,8 +48,8 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request, s *session)
 		http.Error(w, "unknown state filter "+strconv.Quote(string(state)), http.StatusBadRequest)
 		return
 	}
-	jobs, err := s.api.Jobs(r.Context(), state)
-	p := page{Title: "Jobs", CSRF: s.csrf, Filter: string(state)}
+	jobs, more, err := newestJobs(r.Context(), s.api, state)
+	p := page{Title: "Jobs", CSRF: s.csrf, Filter: string(state), MoreJobs: more}
 	if err != nil {
 		d.apiFailed(w, r, "jobs", p, err)
 		return

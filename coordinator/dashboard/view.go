@@ -20,6 +20,7 @@ type page struct {
 	Error      string
 	Filter     string
 	Jobs       []jobRow
+	MoreJobs   bool // only the newest jobs are listed (pages.go jobsShown)
 	Job        *jobView
 	Nodes      []nodeRow
 	Health     *api.Health
