@@ -29,7 +29,17 @@ type PromptIndex struct {
 	// Offsets of rows First·Stride, (First+1)·Stride, …, strictly
 	// increasing and below Size.
 	Offsets []int64 `json:"offsets"`
+	// Fine, when not 0, is the stride of a dense second level stored next
+	// to the file, at URL + FineIndexSuffix: the little-endian int64
+	// offsets of rows 0, Fine, 2·Fine, … (submit writes it beside an
+	// uploaded input). A task reads its one entry there and skips fewer
+	// than Fine rows, so its read costs the same anywhere in the file; a
+	// missing or inconsistent fine index falls back to Offsets.
+	Fine int64 `json:"fine,omitempty"`
 }
+
+// FineIndexSuffix names the fine index next to its prompt file.
+const FineIndexSuffix = ".idx"
 
 // Index bounds: at most MaxPromptIndexEntries entries (~20 KB of JSON in
 // the job spec whatever the file's size), at least PromptIndexStride rows
@@ -40,6 +50,10 @@ const (
 	// MaxPromptFileBytes bounds Size (1 PiB): offsets stay far from
 	// overflow.
 	MaxPromptFileBytes = 1 << 50
+	// FineIndexStride starts the fine index's stride: one task's rows at
+	// the default shard size. It doubles past MaxFineIndexEntries (32 MiB).
+	FineIndexStride     = 64
+	MaxFineIndexEntries = 1 << 22
 )
 
 // Entry returns the indexed row at or before row and its byte offset;
@@ -72,6 +86,8 @@ func (x *PromptIndex) Check(rows int64) error {
 		return fe("offsets", int64(len(x.Offsets)), fmt.Sprintf("want 1..%d entries", MaxPromptIndexEntries))
 	case x.First < 0 || x.First > MaxRows/x.Stride:
 		return fe("first", x.First, "want an entry number of the file's rows")
+	case x.Fine < 0 || x.Fine > x.Stride || x.Fine > 0 && x.Stride%x.Fine != 0:
+		return fe("fine", x.Fine, fmt.Sprintf("want 0 (none) or a divisor of the stride %d", x.Stride))
 	}
 	last := (x.First + int64(len(x.Offsets)) - 1) * x.Stride
 	if rows > 0 && last >= rows {

@@ -313,6 +313,7 @@ func (r *PromptReader) readFile(ctx context.Context, start, end int64) ([]Prompt
 	}
 	var err error
 	if row, off, ok := r.src.Index.Entry(start); ok {
+		row, off = r.fineEntry(ctx, start, row, off)
 		err = r.scanIndexed(ctx, scanFrom{offset: off, row: row, skip: start}, collect)
 	} else {
 		err = r.scanWhole(ctx, start, collect)

@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 
@@ -15,77 +16,97 @@ import (
 // range with one seek (PromptReader). Inline sources and Parquet files
 // (read by row group) get no index.
 func IndexPrompts(ctx context.Context, src protocol.PromptSource) (int64, *protocol.PromptIndex, error) {
+	n, idx, _, err := IndexPromptsFine(ctx, src)
+	if idx != nil {
+		idx.Fine = 0
+	}
+	return n, idx, err
+}
+
+// IndexPromptsFine is IndexPrompts that also returns the index's fine
+// level (protocol.PromptIndex.Fine): the bytes to store at the file's URL
+// + protocol.FineIndexSuffix. A caller that does not store them must set
+// Fine to 0.
+func IndexPromptsFine(ctx context.Context, src protocol.PromptSource) (int64, *protocol.PromptIndex, []byte, error) {
 	r, err := NewPromptReader(src)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if len(src.Inline) > 0 {
-		return int64(len(src.Inline)), nil, nil
+		return int64(len(src.Inline)), nil, nil, nil
 	}
 	var (
-		n   int64
-		idx *protocol.PromptIndex
+		n    int64
+		idx  *protocol.PromptIndex
+		fine []byte
 	)
 	if r.format == FormatParquet {
 		n, err = countParquet(ctx, src.URL)
 	} else {
-		n, idx, err = indexStream(ctx, src.URL, r.format)
+		n, idx, fine, err = indexStream(ctx, src.URL, r.format)
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("counting prompts: %w", err)
+		return 0, nil, nil, fmt.Errorf("counting prompts: %w", err)
 	}
 	if n == 0 {
-		return 0, nil, fmt.Errorf("counting prompts: %s has no prompts", src.URL)
+		return 0, nil, nil, fmt.Errorf("counting prompts: %s has no prompts", src.URL)
 	}
-	return n, idx, nil
+	return n, idx, fine, nil
 }
 
-func indexStream(ctx context.Context, url, format string) (int64, *protocol.PromptIndex, error) {
+func indexStream(ctx context.Context, url, format string) (int64, *protocol.PromptIndex, []byte, error) {
 	f, err := OpenObject(ctx, url)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer f.Close()
 	cr := &countingReader{r: f}
 	var (
-		n int64
-		b = newIndexBuilder()
+		n      int64
+		coarse = indexLevel{stride: protocol.PromptIndexStride, max: protocol.MaxPromptIndexEntries}
+		fine   = indexLevel{stride: protocol.FineIndexStride, max: protocol.MaxFineIndexEntries}
 	)
 	err = scanAt(ctx, cr, format, url, scanFrom{}, func(row, off int64, _ PromptRow) error {
-		b.add(row, off)
+		coarse.add(row, off)
+		fine.add(row, off)
 		n++
 		return nil
 	})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	b.x.Size = cr.n
-	return n, &b.x, nil
+	x := &protocol.PromptIndex{Size: cr.n, Stride: coarse.stride, Offsets: coarse.offsets, Fine: fine.stride}
+	enc := make([]byte, 0, 8*len(fine.offsets))
+	for _, o := range fine.offsets {
+		enc = binary.LittleEndian.AppendUint64(enc, uint64(o))
+	}
+	return n, x, enc, nil
 }
 
-// indexBuilder collects every Stride-th row's offset; when the index is
-// full it drops every other entry and doubles the stride, so it stays
-// within protocol.MaxPromptIndexEntries whatever the file's size.
-type indexBuilder struct{ x protocol.PromptIndex }
-
-func newIndexBuilder() *indexBuilder {
-	return &indexBuilder{x: protocol.PromptIndex{Stride: protocol.PromptIndexStride}}
+// indexLevel collects every stride-th row's offset; when it holds max
+// entries it drops every other one and doubles the stride, so it stays
+// bounded whatever the file's size (strides stay powers of two, so the
+// fine level's divides the coarse one's).
+type indexLevel struct {
+	stride  int64
+	offsets []int64
+	max     int
 }
 
 // add records row's offset; rows come in order, each once.
-func (b *indexBuilder) add(row, off int64) {
-	if row%b.x.Stride != 0 {
+func (l *indexLevel) add(row, off int64) {
+	if row%l.stride != 0 {
 		return
 	}
-	if len(b.x.Offsets) == protocol.MaxPromptIndexEntries {
-		// row = Max·Stride, so it is a multiple of the doubled stride.
-		for i := range len(b.x.Offsets) / 2 {
-			b.x.Offsets[i] = b.x.Offsets[2*i]
+	if len(l.offsets) == l.max {
+		// row = max·stride, so it is a multiple of the doubled stride.
+		for i := range len(l.offsets) / 2 {
+			l.offsets[i] = l.offsets[2*i]
 		}
-		b.x.Offsets = b.x.Offsets[:len(b.x.Offsets)/2]
-		b.x.Stride *= 2
+		l.offsets = l.offsets[:len(l.offsets)/2]
+		l.stride *= 2
 	}
-	b.x.Offsets = append(b.x.Offsets, off)
+	l.offsets = append(l.offsets, off)
 }
 
 // countingReader counts the bytes read through it (the file's size once
@@ -148,4 +169,35 @@ func (r *PromptReader) csvHeader(ctx context.Context) (*csvHeader, error) {
 	}
 	defer f.Close()
 	return csvFileHeader(f, r.src.URL)
+}
+
+// fineEntry returns the fine index's entry for row start (the row and
+// offset to scan from), or the coarse entry (row, off) when the job has
+// no fine index or it cannot be used: missing, of the wrong size for
+// the job's rows, or an offset outside [off, Size) — falling back to the
+// coarse entry only costs time. An offset in range that is not a line
+// start fails the read like a bad coarse one (scanIndexed).
+func (r *PromptReader) fineEntry(ctx context.Context, start, row, off int64) (int64, int64) {
+	x := r.src.Index
+	if x.Fine <= 0 || r.src.Rows <= 0 || x.Stride%x.Fine != 0 {
+		return row, off
+	}
+	e := start / x.Fine
+	f, size, err := OpenObjectAt(ctx, r.src.URL+protocol.FineIndexSuffix, 8*e)
+	if err != nil {
+		return row, off
+	}
+	defer f.Close()
+	var b [8]byte
+	if size != 8*((r.src.Rows+x.Fine-1)/x.Fine) || e*x.Fine < row {
+		return row, off
+	}
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return row, off
+	}
+	fo := int64(binary.LittleEndian.Uint64(b[:]))
+	if fo < off || fo >= x.Size || e*x.Fine == row && fo != off {
+		return row, off
+	}
+	return e * x.Fine, fo
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -17,21 +18,29 @@ import (
 // skipped from the entry before): the bound, which grows with the stride
 // only. stride-1024 is this file's own index (IndexPrompts, the
 // submit-time pass, up to 2M rows); stride-8192 keeps every 8th entry,
-// the stride a 10M-row file gets.
+// the stride a 10M-row file gets; +fine-64 adds the fine level submit
+// stores beside an uploaded input (one entry per 64 rows).
 func BenchmarkPromptRangeRead(b *testing.B) {
 	for _, format := range []string{FormatTXT, FormatJSONL, FormatCSV} {
 		p := benchPromptFile(b, format)
-		n, x, err := IndexPrompts(context.Background(), protocol.PromptSource{URL: p})
+		n, x, fine, err := IndexPromptsFine(context.Background(), protocol.PromptSource{URL: p})
 		if err != nil || n != benchRows {
 			b.Fatalf("indexing: %d rows, %v", n, err)
 		}
-		for _, thin := range []int64{1, 8} {
+		if err := os.WriteFile(p+protocol.FineIndexSuffix, fine, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range []struct{ thin, fine int64 }{{1, 0}, {8, 0}, {8, x.Fine}} {
 			y := *x
-			y.Stride, y.Offsets = x.Stride*thin, nil
-			for i := 0; i < len(x.Offsets); i += int(thin) {
+			y.Stride, y.Offsets, y.Fine = x.Stride*v.thin, nil, v.fine
+			for i := 0; i < len(x.Offsets); i += int(v.thin) {
 				y.Offsets = append(y.Offsets, x.Offsets[i])
 			}
-			b.Run(fmt.Sprintf("%s/stride-%d", format, y.Stride), func(b *testing.B) {
+			name := fmt.Sprintf("%s/stride-%d", format, y.Stride)
+			if v.fine > 0 {
+				name += fmt.Sprintf("+fine-%d", v.fine)
+			}
+			b.Run(name, func(b *testing.B) {
 				benchRangeRead(b, protocol.PromptSource{URL: p, Rows: n, Index: &y})
 			})
 		}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"reflect"
@@ -157,17 +158,16 @@ func TestIndexPrompts(t *testing.T) {
 // doubles and every kept entry still names its row.
 func TestIndexBuilderBound(t *testing.T) {
 	for _, rows := range []int64{1, 1024, 1025, protocol.MaxPromptIndexEntries * 1024, protocol.MaxPromptIndexEntries*1024 + 1, 5_000_000} {
-		b := newIndexBuilder()
+		l := indexLevel{stride: protocol.PromptIndexStride, max: protocol.MaxPromptIndexEntries}
 		for r := range rows {
-			b.add(r, 10*r)
+			l.add(r, 10*r)
 		}
-		x := b.x
-		if len(x.Offsets) > protocol.MaxPromptIndexEntries || int64(len(x.Offsets)) != (rows+x.Stride-1)/x.Stride {
-			t.Fatalf("%d rows: %d entries of stride %d", rows, len(x.Offsets), x.Stride)
+		if len(l.offsets) > l.max || int64(len(l.offsets)) != (rows+l.stride-1)/l.stride {
+			t.Fatalf("%d rows: %d entries of stride %d", rows, len(l.offsets), l.stride)
 		}
-		for i, o := range x.Offsets {
-			if o != 10*int64(i)*x.Stride {
-				t.Fatalf("%d rows: entry %d at %d, want row %d's", rows, i, o, int64(i)*x.Stride)
+		for i, o := range l.offsets {
+			if o != 10*int64(i)*l.stride {
+				t.Fatalf("%d rows: entry %d at %d, want row %d's", rows, i, o, int64(i)*l.stride)
 			}
 		}
 	}
@@ -179,6 +179,10 @@ func TestIndexedReadRefusesChangedFile(t *testing.T) {
 	ctx := context.Background()
 	path := writeFile(t, "p.txt", "a\nbb\nccc\ndddd\n")
 	x := &protocol.PromptIndex{Size: 14, Stride: 2, Offsets: []int64{0, 5}}
+	fine := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 0), 6)
+	if err := os.WriteFile(path+protocol.FineIndexSuffix, fine, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	src := protocol.PromptSource{URL: path, Rows: 4, Index: x}
 	if got := readRange(t, src, 2, 4); got[0].Prompt != "ccc" || got[1].Prompt != "dddd" {
 		t.Fatalf("rows %v", got)
@@ -190,6 +194,8 @@ func TestIndexedReadRefusesChangedFile(t *testing.T) {
 	}{
 		{"changed size", protocol.PromptIndex{Size: 15, Stride: 2, Offsets: []int64{0, 5}}, "changed"},
 		{"mid-line offset", protocol.PromptIndex{Size: 14, Stride: 2, Offsets: []int64{0, 6}}, "not a line start"},
+		// the fine level is used: its entry for row 2 (byte 6) is mid-line
+		{"mid-line fine offset", protocol.PromptIndex{Size: 14, Stride: 4, Offsets: []int64{0}, Fine: 2}, "not a line start"},
 	} {
 		src.Index = &c.x
 		r, _ := NewPromptReader(src)
@@ -230,4 +236,41 @@ func FuzzIndexedRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFineIndexReads: with a fine level stored next to the file, every
+// range read equals the full scan; a missing or truncated fine index
+// falls back to the coarse entries, still exact.
+func TestFineIndexReads(t *testing.T) {
+	for _, c := range indexCases(40) {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeFile(t, strings.ReplaceAll(c.name, " ", "_"), c.file)
+			format, _ := PromptFormat(protocol.PromptSource{URL: path})
+			whole := readRange(t, protocol.PromptSource{URL: path, Rows: c.rows}, 0, c.rows)
+			x := indexWithStride(t, path, format, 8)
+			x.Fine = 2
+			var enc []byte
+			for _, o := range indexWithStride(t, path, format, 2).Offsets {
+				enc = binary.LittleEndian.AppendUint64(enc, uint64(o))
+			}
+			for _, fine := range []struct {
+				name string
+				data []byte
+			}{{"fine", enc}, {"truncated", enc[:len(enc)-8]}, {"missing", nil}} {
+				os.Remove(path + protocol.FineIndexSuffix)
+				if fine.data != nil {
+					if err := os.WriteFile(path+protocol.FineIndexSuffix, fine.data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				spec := protocol.JobSpec{Prompts: protocol.PromptSource{URL: path, Rows: c.rows, Index: x}}
+				for start := range c.rows {
+					end := min(start+3, c.rows)
+					if got := readRange(t, spec.ForSamples(start, end).Prompts, start, end); !reflect.DeepEqual(got, whole[start:end]) {
+						t.Fatalf("%s: rows [%d, %d): %v, want %v", fine.name, start, end, got, whole[start:end])
+					}
+				}
+			}
+		})
+	}
 }

@@ -188,25 +188,30 @@ func localURL(p string) (string, error) {
 
 // promptSource counts and indexes a prompt file's rows (checking every
 // line), inlines a small local file whose rows carry nothing but their
-// prompts, and uploads any other local file next to the job's output
-// (uploadPrompts), so that the job never names a path on this machine;
-// an s3:// file is passed as it is, with its row count and index.
+// prompts, and uploads any other local file with its fine index next to
+// the job's output (uploadPrompts), so that the job never names a path
+// on this machine; an s3:// file is passed as it is, with its row count
+// and coarse index.
 func promptSource(ctx context.Context, file, format, output string, stderr io.Writer) (protocol.PromptSource, error) {
 	u, err := localURL(file)
 	if err != nil {
 		return protocol.PromptSource{}, err
 	}
 	src := protocol.PromptSource{URL: u, Format: format}
-	if src.Rows, src.Index, err = storage.IndexPrompts(ctx, src); err != nil {
+	var fine []byte
+	if src.Rows, src.Index, fine, err = storage.IndexPromptsFine(ctx, src); err != nil {
 		return src, err
 	}
 	if inline, ok, err := inlinePrompts(ctx, src); err != nil || ok {
 		return inline, err
 	}
 	if storage.IsS3URL(u) {
+		if src.Index != nil {
+			src.Index.Fine = 0 // nowhere to store it next to a file that is not ours
+		}
 		return src, nil
 	}
-	return uploadPrompts(ctx, src, output, stderr)
+	return uploadPrompts(ctx, src, fine, output, stderr)
 }
 
 // inlinePrompts returns a small local file's prompts as inline ones; ok

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -103,11 +104,12 @@ func inputURL(v string) (string, error) {
 
 // uploadPrompts stores a local prompt file in the job's output store
 // under protocol.InputKey (content-addressed: <output>/_inputs/<sha256>.<ext>;
-// an identical earlier upload is reused) and returns the source naming
-// it, so that nodes never need a path on the submitting machine. The
+// an identical earlier upload is reused), and its index's fine level
+// beside it, and returns the source naming it, so that nodes never need
+// a path on the submitting machine. The
 // upload must be the indexed bytes: a file that changed since it was
 // indexed is an error, not a job over rows it does not have.
-func uploadPrompts(ctx context.Context, src protocol.PromptSource, output string, stderr io.Writer) (protocol.PromptSource, error) {
+func uploadPrompts(ctx context.Context, src protocol.PromptSource, fine []byte, output string, stderr io.Writer) (protocol.PromptSource, error) {
 	path, err := storage.LocalPath(src.URL)
 	if err != nil {
 		return src, err
@@ -149,6 +151,9 @@ func uploadPrompts(ctx context.Context, src protocol.PromptSource, output string
 			return src, fmt.Errorf("uploading prompts: %s changed while it was uploaded", path)
 		}
 	}
+	if err := putFineIndex(ctx, store, key, src.Index, fine); err != nil {
+		return src, err
+	}
 	src.URL, src.Format = strings.TrimSuffix(output, "/")+"/"+key, format
 	return src, nil
 }
@@ -157,4 +162,22 @@ func uploadPrompts(ctx context.Context, src protocol.PromptSource, output string
 var promptContentType = map[string]string{
 	storage.FormatTXT: "text/plain; charset=utf-8", storage.FormatJSONL: "application/jsonl",
 	storage.FormatCSV: "text/csv; charset=utf-8", storage.FormatParquet: "application/vnd.apache.parquet",
+}
+
+// putFineIndex stores the index's fine level at key +
+// protocol.FineIndexSuffix (written again each time: it is small and the
+// same for the same input), or clears idx.Fine when there is none.
+func putFineIndex(ctx context.Context, store storage.Store, key string, idx *protocol.PromptIndex, fine []byte) error {
+	if idx == nil {
+		return nil
+	}
+	if len(fine) == 0 || idx.Fine == 0 {
+		idx.Fine = 0
+		return nil
+	}
+	if _, err := store.PutObject(ctx, key+protocol.FineIndexSuffix, bytes.NewReader(fine),
+		storage.PutOptions{ContentType: "application/octet-stream"}); err != nil {
+		return fmt.Errorf("uploading the prompt index: %w", err)
+	}
+	return nil
 }

@@ -18,9 +18,9 @@ import (
 
 // TestSubmitUploadsPromptFile: a local prompt file too big to inline is
 // uploaded to <output>/_inputs/<sha256>.<ext> with its row count and
-// index, the job names that URL (never the local path), the upload reads
-// back equal, and a second submit reuses it; a small plain file is still
-// sent inline.
+// index (the fine level beside it), the job names that URL (never the
+// local path), the upload reads back equal, and a second submit reuses
+// it; a small plain file is still sent inline.
 func TestSubmitUploadsPromptFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -56,6 +56,11 @@ func TestSubmitUploadsPromptFile(t *testing.T) {
 			want := out + "/" + protocol.InputKey(hex.EncodeToString(sum[:]), ext)
 			if src.URL != want || src.Rows != c.rows || src.Index == nil || src.Index.Size != int64(len(c.content)) {
 				t.Fatalf("source %+v, want url %s, %d rows and an index", src, want, c.rows)
+			}
+			fp, _ := storage.LocalPath(src.URL + protocol.FineIndexSuffix)
+			if st, err := os.Stat(fp); err != nil || src.Index.Fine != protocol.FineIndexStride ||
+				st.Size() != 8*((c.rows+src.Index.Fine-1)/src.Index.Fine) {
+				t.Errorf("fine index %s (%v), fine stride %d", fp, err, src.Index.Fine)
 			}
 			if !protocol.IsUploadedInput(src.URL) {
 				t.Errorf("%s is not recognized as an uploaded input", src.URL)
