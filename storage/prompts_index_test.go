@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -273,4 +274,54 @@ func TestFineIndexReads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFineIndex: whatever bytes stand in the fine index file, fineEntry
+// returns an entry at or before the row and within the coarse entry's
+// bounds, and a read either fails or returns the rows asked for; the
+// real fine index reads the same as the full scan.
+func FuzzFineIndex(f *testing.F) {
+	var content strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&content, "row %d\n", i)
+	}
+	dir := f.TempDir()
+	path := dir + "/p.txt"
+	if err := os.WriteFile(path, []byte(content.String()), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	good := binary.LittleEndian.AppendUint64(nil, 0)
+	for i := 2; i < 20; i += 2 {
+		good = binary.LittleEndian.AppendUint64(good, uint64(strings.Index(content.String(), fmt.Sprintf("row %d\n", i))))
+	}
+	f.Add(good, int64(5))
+	f.Add(good[:16], int64(3))
+	f.Add([]byte{1, 2, 3}, int64(19))
+	f.Fuzz(func(t *testing.T, fine []byte, start int64) {
+		if start < 0 || start >= 20 {
+			return
+		}
+		if err := os.WriteFile(path+protocol.FineIndexSuffix, fine, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		x := indexWithStride(t, path, FormatTXT, 8)
+		x.Fine = 2
+		src := protocol.JobSpec{Prompts: protocol.PromptSource{URL: path, Rows: 20, Index: x}}.ForSamples(start, 20).Prompts
+		r, err := NewPromptReader(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crow, coff, _ := src.Index.Entry(start)
+		row, off := r.fineEntry(context.Background(), start, crow, coff)
+		if row > start || row < crow || off < coff || off >= x.Size {
+			t.Fatalf("fineEntry(%d) = %d, %d; coarse %d, %d", start, row, off, crow, coff)
+		}
+		rows, err := r.ReadRows(context.Background(), start, 20)
+		if err == nil && int64(len(rows)) != 20-start {
+			t.Fatalf("%d rows for [%d, 20)", len(rows), start)
+		}
+		if bytes.Equal(fine, good) && (err != nil || rows[0].Prompt != fmt.Sprintf("row %d", start)) {
+			t.Fatalf("the real fine index: %v, %v", rows, err)
+		}
+	})
 }
