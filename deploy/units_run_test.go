@@ -69,7 +69,7 @@ func TestUnitsRunLocally(t *testing.T) {
 		return err == nil && strings.Contains(string(out), "unit-node")
 	})
 	out, err := exec.Command(bin, append(append([]string{"submit"}, addr...), "--model", "sana-tiny",
-		"-p", "a lighthouse", "--steps", "2", "--width", "128", "--height", "128", "-o", outDir, "--wait", "-q")...).CombinedOutput()
+		"-p", "a lighthouse", "--steps", "2", "--width", "128", "--height", "128", "--dest", outDir, "--wait", "-q")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("submit through the units: %v\n%s\n%s", err, out, node.logs())
 	}

@@ -104,8 +104,8 @@ grep -E '^(PASS|FAIL|SKIP)|sanafarm:' "$LOGS/golden-bf16.log" | sed 's/^/   /' |
 # 4. End to end: sana-tiny on the GPU and on this host's CPU, same seed
 #    (the PNGs land in the logs folder; compare them on the build machine).
 step generate 120 bash -c "export SANAFARM_CACHE=$LOGS/cache; \
-	$BIN/sanafarm-cuda generate --backend cuda --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 -o $LOGS/tiny-cuda -v -q && \
-	$BIN/sanafarm-cuda generate --backend cpu --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 -o $LOGS/tiny-cpu -v -q"
+	$BIN/sanafarm-cuda generate --backend cuda --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cuda -v -q && \
+	$BIN/sanafarm-cuda generate --backend cpu --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cpu -v -q"
 grep -iE 'took|seconds|s/image|error' "$LOGS/generate.log" | tail -6 | sed 's/^/   /'
 
 # 4b. The whole farm on the GPU: sanafarm dev --backend cuda (embedded etcd,

@@ -87,7 +87,7 @@ touch "$DEMO_OUT/$MARKER"
 echo "== submitting examples/prompts.txt: sana-tiny, ${IMAGES_PER_PROMPT} images per prompt, ${SIZE}px, ${STEPS} steps"
 "$SANAFARM" submit --addr "$addr" --model sana-tiny --prompts examples/prompts.txt \
 	--images-per-prompt "$IMAGES_PER_PROMPT" --width "$SIZE" --height "$SIZE" --steps "$STEPS" --seed 1 \
-	--shard-size 4 --name demo -o "$DEMO_OUT" --wait
+	--shard-size 4 --name demo --dest "$DEMO_OUT" --wait
 "$SANAFARM" nodes --addr "$addr"
 stop_dev
 echo "== $(find "$DEMO_OUT" -name '*.png' | wc -l) PNG files under $DEMO_OUT/ (shard folders 00000/, 00001/, ... with _stats.json per shard)"

@@ -30,10 +30,10 @@ func (a allowFlags) access(defaults ...string) (protocol.Access, error) {
 	var acc protocol.Access
 	var err error
 	if acc.Read, err = protocol.ParseAllowList(orDefault(a.read, defaults)...); err != nil {
-		return acc, fmt.Errorf("--allow-read: %w", err)
+		return acc, usagef("--allow-read: %w", err)
 	}
 	if acc.Write, err = protocol.ParseAllowList(orDefault(a.write, defaults)...); err != nil {
-		return acc, fmt.Errorf("--allow-write: %w", err)
+		return acc, usagef("--allow-write: %w", err)
 	}
 	return acc, nil
 }
@@ -66,7 +66,7 @@ func devAllowDefaults(data string) ([]string, error) {
 		return nil, fmt.Errorf("--data %s: %w", data, err)
 	}
 	if strings.Contains(abs, ",") { // the lists are comma-separated
-		return nil, fmt.Errorf("--data %s holds a comma: name the roots with --allow-read and --allow-write", abs)
+		return nil, usagef("--data %s holds a comma: name the roots with --allow-read and --allow-write", abs)
 	}
 	roots := []string{abs}
 	if wd, err := os.Getwd(); err == nil && filepath.Dir(wd) != wd && !strings.Contains(wd, ",") {

@@ -67,7 +67,7 @@ func TestDevAllowDefaults(t *testing.T) {
 func TestDevRefusesOutputOutsideAllowList(t *testing.T) {
 	addr := startDev(t)
 	code, _, stderr := sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "-p", "a red fox",
-		"-o", "/proc/self/sanafarm-out")
+		"--dest", "/proc/self/sanafarm-out")
 	if code == 0 || !strings.Contains(stderr, "output.url") || !strings.Contains(stderr, "--allow-write") {
 		t.Fatalf("submit exit %d: %s", code, stderr)
 	}

@@ -18,24 +18,21 @@ const DefaultAddr = "http://127.0.0.1:7700"
 
 // apiFlags are the flags of the commands that call a coordinator's API.
 type apiFlags struct {
-	addr, token, output string
-	caCert              string
+	addr, token, caCert string
+	output              outputFormat // -o/--output (output.go)
 }
 
-func (f *apiFlags) register(fl *pflag.FlagSet, output bool) {
+func (f *apiFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.addr, "addr", "", "coordinator API URL (default $SANAFARM_ADDR, else "+DefaultAddr+")")
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN)")
 	fl.StringVar(&f.caCert, "ca-cert", "", "CA certificate (PEM) to trust for an https --addr, e.g. the cluster CA (default $SANAFARM_CA_CERT, else the system roots)")
-	if output {
-		fl.StringVar(&f.output, "output", "text", "output format: text or json")
-	}
+	registerOutput(fl, &f.output)
 }
 
-// check rejects a bad --output (a usage error).
+// check loads --ca-cert: a file that cannot be read or holds no
+// certificate is a failed operation (exit status 1), like any file a
+// command cannot read.
 func (f *apiFlags) check() error {
-	if f.output != "" && f.output != "text" && f.output != "json" {
-		return fmt.Errorf("--output %q: want text or json", f.output)
-	}
 	if ca := firstOf(f.caCert, os.Getenv("SANAFARM_CA_CERT")); ca != "" {
 		if _, err := loadPool(ca); err != nil {
 			return fmt.Errorf("--ca-cert %s: %w", ca, err)
@@ -44,7 +41,7 @@ func (f *apiFlags) check() error {
 	return nil
 }
 
-func (f *apiFlags) json() bool { return f.output == "json" }
+func (f *apiFlags) json() bool { return f.output.json() }
 
 // client returns an API client from the flags and the environment.
 func (f *apiFlags) client() *client.Client {

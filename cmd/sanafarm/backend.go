@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"strings"
 
@@ -34,7 +33,7 @@ func (o backendOptions) precisionMode() (kernels.Precision, error) {
 	}
 	p, err := kernels.ParsePrecision(o.precision)
 	if err != nil {
-		return 0, fmt.Errorf("flag --precision: %w, or auto", err)
+		return 0, usagef("flag --precision: %w, or auto", err)
 	}
 	return p, nil
 }
@@ -58,11 +57,11 @@ func newBackend(o backendOptions) (kernels.Backend, func(), error) {
 		return cpu.New(cpu.Config{Threads: o.threads, Precision: p}), func() {}, nil
 	case "cuda":
 		if newCUDA == nil {
-			return nil, nil, fmt.Errorf("backend cuda: this binary was built without CUDA support (build with make build-cuda)")
+			return nil, nil, usagef("backend cuda: this binary was built without CUDA support (build with make build-cuda)")
 		}
 		return newCUDA(o.device, p)
 	}
-	return nil, nil, fmt.Errorf("unknown backend %q (have %s)", o.name, strings.Join(backendNames(), ", "))
+	return nil, nil, usagef("unknown backend %q (have %s)", o.name, strings.Join(backendNames(), ", "))
 }
 
 // logBackend records the backend a command computes on and its precision

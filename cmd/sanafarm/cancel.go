@@ -34,7 +34,7 @@ already finished, coordinator unreachable).`,
 			return runCancel(cmd.Context(), f, protocol.JobID(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	f.api.register(cmd.Flags(), true)
+	f.api.register(cmd.Flags())
 	cmd.Flags().StringVar(&f.reason, "reason", "", "reason recorded with the job")
 	return cmd
 }

@@ -37,7 +37,7 @@ func jobCmd(use, short, long, verb string, do func(ctx context.Context, c *clien
 		}
 		return printJob(cmd.OutOrStdout(), f, j)
 	}
-	f.register(cmd.Flags(), true)
+	f.register(cmd.Flags())
 	return cmd
 }
 
@@ -136,7 +136,7 @@ jobs itself after --job-retention / beyond --job-retention-count.` + controlExit
 			return nil
 		},
 	}
-	f.register(cmd.Flags(), true)
+	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&force, "force", false, "delete even if the job's manifest is not written yet")
 	return cmd
 }

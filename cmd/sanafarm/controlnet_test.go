@@ -42,7 +42,7 @@ func TestGenerateControlNet(t *testing.T) {
 	png.Encode(&buf, img)
 	os.WriteFile(ctrl, buf.Bytes(), 0o644)
 	out := filepath.Join(tmp, "out.png")
-	base := []string{"generate", "--model", "sana-tiny", "-p", "a fox", "--steps", "2", "--width", "128", "--height", "128", "-q", "-o", out, "--controlnet", cnDir}
+	base := []string{"generate", "--model", "sana-tiny", "-p", "a fox", "--steps", "2", "--width", "128", "--height", "128", "-q", "--dest", out, "--controlnet", cnDir}
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), append(base, "--control-image", ctrl, "--controlnet-scale", "0.5"), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())

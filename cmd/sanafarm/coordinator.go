@@ -99,7 +99,7 @@ func parsePeers(s string) ([]coordinator.Peer, error) {
 	for _, p := range splitList(s) {
 		id, addr, ok := strings.Cut(p, "=")
 		if !ok || id == "" || addr == "" {
-			return nil, fmt.Errorf("--peers entry %q: want id=host:port", p)
+			return nil, usagef("--peers entry %q: want id=host:port", p)
 		}
 		peers = append(peers, coordinator.Peer{ID: id, Addr: addr})
 	}
@@ -163,7 +163,7 @@ type coordinatorTLS struct{ cluster, api, etcd *tls.Config }
 func (f coordinatorFlags) security() (coordinatorTLS, error) {
 	var c coordinatorTLS
 	if err := f.raft.Validate(); err != nil {
-		return c, fmt.Errorf("--raft-*-timeout: %w", err)
+		return c, usagef("--raft-*-timeout: %w", err)
 	}
 	var err error
 	if c.cluster, err = f.cluster.config(); err != nil {
@@ -173,10 +173,10 @@ func (f coordinatorFlags) security() (coordinatorTLS, error) {
 		return c, err
 	}
 	if c.cluster != nil && c.api == nil {
-		return c, fmt.Errorf("--cluster-ca needs --tls-cert and --tls-key: followers forward writes, bearer token included, to the leader's API over mutual TLS")
+		return c, usagef("--cluster-ca needs --tls-cert and --tls-key: followers forward writes, bearer token included, to the leader's API over mutual TLS")
 	}
 	if c.cluster != nil && strings.HasPrefix(f.advertise, "http://") {
-		return c, fmt.Errorf("--advertise %s: want an https URL with cluster TLS", f.advertise)
+		return c, usagef("--advertise %s: want an https URL with cluster TLS", f.advertise)
 	}
 	c.etcd, err = f.etcdTLS.config()
 	return c, err

@@ -41,7 +41,7 @@ func newDevCmd() *cobra.Command {
 embedded etcd server, an embedded NATS server, a one-voter Raft coordinator
 serving the HTTP API, and one node agent per local device (one for the cpu
 backend, one per GPU for cuda). Outputs go to local directories (file:// URLs
-or paths given to submit -o). Jobs may read prompt files and write outputs only
+or paths given to submit --dest). Jobs may read prompt files and write outputs only
 under the --data directory and the working directory, unless --allow-read and
 --allow-write name other roots.
 
@@ -100,7 +100,7 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.node.slots < 1 {
-		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
+		return usagef("--slots %d: want at least 1", f.node.slots)
 	}
 	if f.data == "" {
 		c, err := os.UserCacheDir()

@@ -34,7 +34,7 @@ running yet; undrain undoes it.` + controlExit,
 			return printNode(cmd, f, ns)
 		},
 	}
-	f.register(cmd.Flags(), true)
+	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&disable, "disable", false, "also hand the node's running shards back to the queue")
 	return cmd
 }
@@ -57,7 +57,7 @@ func newUndrainCmd() *cobra.Command {
 			return printNode(cmd, f, ns)
 		},
 	}
-	f.register(cmd.Flags(), true)
+	f.register(cmd.Flags())
 	return cmd
 }
 

@@ -29,7 +29,7 @@ import (
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
@@ -140,7 +140,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads of the cpu backend (default: all cores)")
 	fl.StringVar(&f.backend.precision, "precision", "auto", precisionUsage)
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
-	fl.StringVar(&f.modelMirror, "model-mirror", "", "model mirror filled by `sanafarm models push` (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
+	fl.StringVar(&f.modelMirror, "model-mirror", "", "`URL` of a model mirror filled by sanafarm models push (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
 	fl.DurationVar(&f.telemetry, "telemetry-interval", protocol.DefaultTelemetryInterval, "how often the GPUs are sampled and sent to the coordinators (memory, utilisation, temperature, power, clocks, throttling, ECC); negative: never")
@@ -152,17 +152,17 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 // error, before anything starts).
 func (f *nodeFlags) checkBackend() error {
 	if f.resident < 1 || f.resident > 64 {
-		return fmt.Errorf("--resident %d: want 1..64 pipelines per slot", f.resident)
+		return usagef("--resident %d: want 1..64 pipelines per slot", f.resident)
 	}
 	if f.batch < 0 || f.batch > 256 {
-		return fmt.Errorf("--batch %d: want 0 (from free memory) or 1..256 images per forward", f.batch)
+		return usagef("--batch %d: want 0 (from free memory) or 1..256 images per forward", f.batch)
 	}
 	if _, err := f.backend.precisionMode(); err != nil {
 		return err
 	}
 	name := firstOf(f.backend.name, "cpu")
 	if !slices.Contains(backendNames(), name) {
-		return fmt.Errorf("--backend %s: this binary has %s (CUDA needs make build-cuda)", name, strings.Join(backendNames(), ", "))
+		return usagef("--backend %s: this binary has %s (CUDA needs make build-cuda)", name, strings.Join(backendNames(), ", "))
 	}
 	return nil
 }

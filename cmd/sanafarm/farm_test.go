@@ -93,7 +93,7 @@ func TestDevSubmitStatusNodes(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "--prompts", prompts,
-		"-n", "2", "--steps", "2", "--width", "128", "--height", "128", "--shard-size", "2", "-o", out, "--wait", "--json")
+		"-n", "2", "--steps", "2", "--width", "128", "--height", "128", "--shard-size", "2", "--dest", out, "--wait", "-o", "json")
 	if code != 0 {
 		t.Fatalf("submit exit %d: %s", code, stderr)
 	}
@@ -135,7 +135,7 @@ func TestDevSubmitStatusNodes(t *testing.T) {
 		{"cancel a finished job", []string{"cancel", "--addr", addr, string(job.ID)}, 1},
 		{"status of an unknown job", []string{"status", "--addr", addr, "j-nope"}, 1},
 		{"bad output format", []string{"nodes", "--addr", addr, "--output", "yaml"}, 2},
-		{"no prompts", []string{"submit", "--addr", addr, "--model", "sana-tiny", "-o", out}, 2},
+		{"no prompts", []string{"submit", "--addr", addr, "--model", "sana-tiny", "--dest", out}, 2},
 		{"missing job argument", []string{"cancel", "--addr", addr}, 2},
 		{"unreachable coordinator", []string{"nodes", "--addr", "http://127.0.0.1:1"}, 1},
 	} {
@@ -203,7 +203,7 @@ func TestCoordinatorAndNodeCommands(t *testing.T) {
 		t.Errorf("wrong token: exit %d: %s", code, stderr)
 	}
 	code, stdout, stderr := sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "-p", "a red fox", "--steps", "2",
-		"--width", "128", "--height", "128", "-o", t.TempDir(), "--wait")
+		"--width", "128", "--height", "128", "--dest", t.TempDir(), "--wait")
 	if code != 0 || !strings.Contains(stdout, "done: 1 images in 1 shards") || !strings.Contains(stdout, "images/s") {
 		t.Fatalf("submit exit %d: %s %s", code, stdout, stderr)
 	}

@@ -21,35 +21,37 @@ import (
 
 // generateFlags are the options of `sanafarm generate`.
 type generateFlags struct {
-	model, negative, sampler, out, variant string
-	prompts                                []string
-	steps, width, height, count, batch     int
-	backend                                backendOptions
-	guidance                               float64
-	seed                                   uint64
-	noBinning, verbose, quiet              bool
-	loras                                  []string // --lora SOURCE[:WEIGHT]
-	loraScale                              float64
-	initImage                              string
-	strength                               float64
-	nvConfig, nvCheckpoint                 string // --config, --checkpoint (NVlabs layout)
-	pagScale, pagAdaptive                  float64
-	pagLayers                              []int
-	controlnet, controlImage               string
-	controlScale                           float64
+	model, negative, sampler, dest, variant string
+	output                                  outputFormat
+	prompts                                 []string
+	steps, width, height, count, batch      int
+	backend                                 backendOptions
+	guidance                                float64
+	seed                                    uint64
+	noBinning, verbose, quiet               bool
+	loras                                   []string // --lora SOURCE[:WEIGHT]
+	loraScale                               float64
+	initImage                               string
+	strength                                float64
+	nvConfig, nvCheckpoint                  string // --config, --checkpoint (NVlabs layout)
+	pagScale, pagAdaptive                   float64
+	pagLayers                               []int
+	controlnet, controlImage                string
+	controlScale                            float64
 }
 
 func newGenerateCmd() *cobra.Command {
 	var f generateFlags
 	cmd := &cobra.Command{
-		Use:   "generate --prompt TEXT [flags] -o OUT",
+		Use:   "generate --prompt TEXT [flags] --dest OUT",
 		Short: "Generate images on this machine",
 		Long: `generate runs the Sana pipeline on this machine and writes PNG files whose
 "parameters" text chunk records the prompt, seed, steps, guidance, sampler, model and size.
 
 --model is a preset (see "sanafarm models list"; sana-tiny works offline) or a
-diffusers pipeline folder. OUT is a file for one image, otherwise a directory
-(created) that receives 000.png, 001.png, ...`,
+diffusers pipeline folder. --dest OUT is a file for one image, otherwise a
+directory (created) that receives 000.png, 001.png, ... It prints the paths
+written, one a line, or with -o json their list with each image's parameters.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGenerate(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -85,18 +87,19 @@ diffusers pipeline folder. OUT is a file for one image, otherwise a directory
 	fl.StringVar(&f.controlnet, "controlnet", "", "SanaControlNetModel folder or hf://OWNER/REPO (needs --control-image; docs/controlnet.md)")
 	fl.StringVar(&f.controlImage, "control-image", "", "PNG or JPEG control image for --controlnet, resized and cropped to the generation size")
 	fl.Float64Var(&f.controlScale, "controlnet-scale", 0, "controlnet_conditioning_scale (default 1.0)")
-	fl.StringVarP(&f.out, "output", "o", "", "output PNG file (one image) or directory")
+	fl.StringVar(&f.dest, "dest", "", "where the images go: a PNG file (one image) or a directory")
+	registerOutput(fl, &f.output)
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log loading and print timings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
 	_ = cmd.MarkFlagRequired("prompt")
-	_ = cmd.MarkFlagRequired("output")
+	_ = cmd.MarkFlagRequired("dest")
 	return cmd
 }
 
 func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer) error {
 	start := time.Now()
 	if f.count < 1 || f.batch < 1 {
-		return fmt.Errorf("--count %d and --batch %d must be ≥ 1", f.count, f.batch)
+		return usagef("--count %d and --batch %d must be ≥ 1", f.count, f.batch)
 	}
 	log := slog.New(slog.DiscardHandler)
 	if f.verbose {
@@ -108,7 +111,7 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	}
 	if f.nvConfig != "" || f.nvCheckpoint != "" {
 		if f.controlnet != "" || f.controlImage != "" {
-			return fmt.Errorf("--controlnet/--control-image work with --model pipelines, not with --config/--checkpoint")
+			return usagef("--controlnet/--control-image work with --model pipelines, not with --config/--checkpoint")
 		}
 		return runGenerateNVlabs(ctx, f, log, stdout, stderr)
 	}
@@ -148,12 +151,12 @@ func runGeneratePipeline(ctx context.Context, f generateFlags, log *slog.Logger,
 	if err != nil {
 		return err
 	}
-	paths, err := writeImages(f.out, res, preset, isPreset, nil)
+	paths, err := writeImages(f.dest, res, preset, isPreset, nil)
 	if err != nil {
 		return err
 	}
-	for _, path := range paths {
-		fmt.Fprintln(stdout, path)
+	if err := printImages(stdout, f.output, paths, res); err != nil {
+		return err
 	}
 	if f.verbose {
 		printTiming(stderr, req, res, loaded, p.Backend().Name())
@@ -309,6 +312,31 @@ func writeImages(out string, res *sana.Result, p sana.Preset, isPreset bool, nv 
 		paths = append(paths, path)
 	}
 	return paths, nil
+}
+
+// generated is `sanafarm generate -o json`: the images written.
+type generated struct {
+	Images []generatedImage `json:"images"`
+}
+
+type generatedImage struct {
+	Path string `json:"path"`
+	sana.Params
+}
+
+// printImages prints the paths written (paths[i] holds res.Images[i]).
+func printImages(w io.Writer, output outputFormat, paths []string, res *sana.Result) error {
+	if !output.json() {
+		for _, path := range paths {
+			fmt.Fprintln(w, path)
+		}
+		return nil
+	}
+	out := generated{Images: []generatedImage{}}
+	for i, path := range paths {
+		out.Images = append(out.Images, generatedImage{Path: path, Params: res.Images[i].Params})
+	}
+	return writeJSON(w, out)
 }
 
 // provenance is the JSON of the PNG "parameters" chunk.

@@ -15,19 +15,22 @@ import (
 
 // TestGenerateTiny runs `sanafarm generate` end to end on sana-tiny:
 // two prompts × 2 images into a directory, readable PNGs whose parameters
-// chunk records the request.
+// chunk records the request; -o json lists them with their parameters.
 func TestGenerateTiny(t *testing.T) {
 	t.Setenv("SANAFARM_CACHE", t.TempDir())
 	out := filepath.Join(t.TempDir(), "imgs")
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", "sana-tiny", "-p", "a red fox", "-p", "a lighthouse", "-n", "2",
-		"--steps", "2", "--seed", "11", "--width", "128", "--height", "128", "-q", "-o", out}
+		"--steps", "2", "--seed", "11", "--width", "128", "--height", "128", "-q", "--dest", out, "-o", "json"}
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	paths := strings.Fields(stdout.String())
-	if len(paths) != 4 {
-		t.Fatalf("wrote %v, want 4 files", paths)
+	var list generated
+	if err := json.Unmarshal(stdout.Bytes(), &list); err != nil || len(list.Images) != 4 {
+		t.Fatalf("-o json: %v, want 4 images: %s", err, stdout.String())
+	}
+	if im := list.Images[3]; im.Path != filepath.Join(out, "003.png") || im.Prompt != "a lighthouse" || im.Seed != 11 {
+		t.Errorf("-o json image 3: %+v", im)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "003.png"))
 	if err != nil {
@@ -67,7 +70,7 @@ func TestGenerateErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			args := append([]string{"generate", "-p", "x", "--steps", "1", "-q", "-o", filepath.Join(dir, "x.png")}, c.args...)
+			args := append([]string{"generate", "-p", "x", "--steps", "1", "-q", "--dest", filepath.Join(dir, "x.png")}, c.args...)
 			if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), c.want) {
 				t.Errorf("exit %d, stderr %q, want it to mention %q", code, stderr.String(), c.want)
 			}

@@ -13,13 +13,16 @@ import (
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
-// gpuList is `sanafarm gpus --output json`.
+// gpuList is `sanafarm gpus -o json`.
 type gpuList struct {
 	GPUs []protocol.GPUInfo `json:"gpus"`
 }
 
 func newGPUsCmd() *cobra.Command {
-	var output, logLevel string
+	var (
+		output   outputFormat
+		logLevel string
+	)
 	cmd := &cobra.Command{
 		Use:   "gpus",
 		Short: "List this machine's GPUs as a node would announce them (NVML)",
@@ -30,17 +33,14 @@ ECC errors. A machine without the NVIDIA driver, or a binary built without
 cgo (make build), lists none. Exit status 1 when NVML fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: want text or json", output)
-			}
 			log, err := newLogger(cmd.ErrOrStderr(), logLevel)
 			if err != nil {
 				return err
 			}
-			return listGPUs(cmd.Context(), node.NewGPUInspector(log), output == "json", cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return listGPUs(cmd.Context(), node.NewGPUInspector(log), output.json(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+	registerOutput(cmd.Flags(), &output)
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -52,13 +52,13 @@ func parseLoRASpec(s string) (loraSpec, error) {
 func loadLoRAs(ctx context.Context, specs []string, scale float64, progress io.Writer) (lora.Set, error) {
 	set := lora.Set{Scale: scale}
 	if math.IsNaN(scale) || math.IsInf(scale, 0) {
-		return set, fmt.Errorf("--lora-scale %g is not a finite number", scale)
+		return set, usagef("--lora-scale %g is not a finite number", scale)
 	}
 	var client *hub.Client
 	for _, s := range specs {
 		spec, err := parseLoRASpec(s)
 		if err != nil {
-			return set, err
+			return set, usage(err)
 		}
 		path := spec.source
 		if hub.IsURL(spec.source) {

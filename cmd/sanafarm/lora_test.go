@@ -45,7 +45,7 @@ func TestGenerateLoRA(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "x.png")
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", "sana-tiny", "-p", "a fox", "--steps", "1", "--width", "64", "--height", "64",
-		"--lora", file + ":0.7", "--lora-scale", "0.5", "-q", "-o", out}
+		"--lora", file + ":0.7", "--lora-scale", "0.5", "-q", "--dest", out}
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -92,7 +92,7 @@ func TestGenerateInitImage(t *testing.T) {
 	out := filepath.Join(dir, "x.png")
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", model, "-p", "a fox", "--width", "64", "--height", "64", "--no-binning",
-		"--init-image", initPath, "--strength", "0.5", "-q", "-o", out}
+		"--init-image", initPath, "--strength", "0.5", "-q", "--dest", out}
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}

@@ -21,15 +21,27 @@ func newModelsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "models",
 		Short: "List and download the model presets",
+		Args:  cobra.ArbitraryArgs,
+		// A group: without a subcommand it shows its help; an unknown one
+		// is a usage error (cobra reports that only for the root).
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return cmd.Help()
+		},
 	}
-	cmd.AddCommand(&cobra.Command{
+	var output outputFormat
+	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the presets with their repo, default size and steps, and whether they are cached",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return listModels(cmd.Context(), cmd.OutOrStdout())
+			return listModels(cmd.Context(), output, cmd.OutOrStdout())
 		},
-	})
+	}
+	registerOutput(list.Flags(), &output)
+	cmd.AddCommand(list)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "pull PRESET",
 		Short: "Download a preset's weights into the Hugging Face cache (sana-tiny: write it locally)",
@@ -102,22 +114,41 @@ func pushModel(ctx context.Context, preset, url string, stdout, stderr io.Writer
 	return nil
 }
 
-func listModels(ctx context.Context, w io.Writer) error {
+// modelList is `sanafarm models list -o json`.
+type modelList struct {
+	Models []modelInfo `json:"models"`
+}
+
+// modelInfo is one preset of modelList (repo "" for a built-in model).
+type modelInfo struct {
+	Name     string  `json:"name"`
+	Repo     string  `json:"repo,omitempty"`
+	Revision string  `json:"revision,omitempty"`
+	Size     int     `json:"size"`
+	Steps    int     `json:"steps"`
+	Guidance float64 `json:"guidance"`
+	Variant  string  `json:"variant,omitempty"`
+	Cached   bool    `json:"cached"`
+}
+
+func listModels(ctx context.Context, output outputFormat, w io.Writer) error {
 	offline, err := hub.New(offlineConfig())
 	if err != nil {
 		return fmt.Errorf("opening the Hugging Face cache: %w", err)
 	}
+	var list modelList
+	for _, p := range sana.Presets() {
+		list.Models = append(list.Models, modelInfo{Name: p.Name, Repo: p.Repo, Revision: p.Revision, Size: p.Size,
+			Steps: p.Steps, Guidance: p.Guidance, Variant: p.Variant, Cached: cached(ctx, offline, p)})
+	}
+	if output.json() {
+		return writeJSON(w, list)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRESET\tREPO\tSIZE\tSTEPS\tGUIDANCE\tVARIANT\tCACHED")
-	for _, p := range sana.Presets() {
-		repo, variant := p.Repo, p.Variant
-		if repo == "" {
-			repo = "(built in)"
-		}
-		if variant == "" {
-			variant = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%g\t%s\t%s\n", p.Name, repo, p.Size, p.Steps, p.Guidance, variant, yesNo(cached(ctx, offline, p)))
+	for _, m := range list.Models {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%g\t%s\t%s\n", m.Name, firstOf(m.Repo, "(built in)"), m.Size, m.Steps, m.Guidance,
+			dash(m.Variant), yesNo(m.Cached))
 	}
 	return tw.Flush()
 }

@@ -80,12 +80,12 @@ func parseDevices(s string) ([]int, error) {
 	for _, p := range splitList(s) {
 		var d int
 		if _, err := fmt.Sscanf(p, "%d", &d); err != nil || d < 0 {
-			return nil, fmt.Errorf("--devices %q: want device ordinals like 0,1, or all", s)
+			return nil, usagef("--devices %q: want device ordinals like 0,1, or all", s)
 		}
 		out = append(out, d)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--devices %q: want device ordinals like 0,1, or all", s)
+		return nil, usagef("--devices %q: want device ordinals like 0,1, or all", s)
 	}
 	return out, nil
 }
@@ -127,7 +127,7 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 		return err
 	}
 	if f.node.slots < 1 {
-		return fmt.Errorf("--slots %d: want at least 1", f.node.slots)
+		return usagef("--slots %d: want at least 1", f.node.slots)
 	}
 	if f.node.allow, err = f.allow.access(); err != nil {
 		return err

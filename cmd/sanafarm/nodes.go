@@ -30,7 +30,7 @@ reasons, ECC errors corrected/uncorrected). Exit status 1 when the coordinator c
 			return listNodes(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	f.register(cmd.Flags(), true)
+	f.register(cmd.Flags())
 	return cmd
 }
 

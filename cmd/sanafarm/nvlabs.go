@@ -27,7 +27,7 @@ func expandNVlabsPreset(f generateFlags) (generateFlags, error) {
 		return f, nil
 	}
 	if f.nvConfig != "" || f.nvCheckpoint != "" {
-		return f, fmt.Errorf("--model %s is an NVlabs preset (config %s, checkpoint %s); leave out --config/--checkpoint",
+		return f, usagef("--model %s is an NVlabs preset (config %s, checkpoint %s); leave out --config/--checkpoint",
 			p.Name, p.Config, p.Checkpoint)
 	}
 	f.model, f.nvConfig, f.nvCheckpoint = sana.TinyPreset, p.Config, p.Checkpoint
@@ -42,9 +42,9 @@ func runGenerateNVlabs(ctx context.Context, f generateFlags, log *slog.Logger, s
 	start := time.Now()
 	switch {
 	case f.nvConfig == "" || f.nvCheckpoint == "":
-		return fmt.Errorf("--config and --checkpoint go together (got --config %q, --checkpoint %q)", f.nvConfig, f.nvCheckpoint)
+		return usagef("--config and --checkpoint go together (got --config %q, --checkpoint %q)", f.nvConfig, f.nvCheckpoint)
 	case f.model != sana.TinyPreset:
-		return fmt.Errorf("--model %s and --config/--checkpoint are exclusive", f.model)
+		return usagef("--model %s and --config/--checkpoint are exclusive", f.model)
 	}
 	hcfg := hub.ConfigFromEnv()
 	hcfg.Progress = hub.NewBar(stderr)
@@ -74,9 +74,9 @@ func runGenerateNVlabs(ctx context.Context, f generateFlags, log *slog.Logger, s
 	if err != nil {
 		return err
 	}
-	paths, err := writeImages(f.out, res, sana.Preset{}, false, &prov)
-	for _, path := range paths {
-		fmt.Fprintln(stdout, path)
+	paths, err := writeImages(f.dest, res, sana.Preset{}, false, &prov)
+	if perr := printImages(stdout, f.output, paths, res); err == nil {
+		err = perr
 	}
 	return err
 }

@@ -31,7 +31,7 @@ func TestGenerateNVlabsFlags(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"generate", "-p", "a fox", "-q", "-o", out}, c.args...)
+		args := append([]string{"generate", "-p", "a fox", "-q", "--dest", out}, c.args...)
 		if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, stderr.String(), c.want)
 		}

@@ -38,7 +38,7 @@ func TestGenerateNVlabsPreset(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "x.png")
 	gen := func(args ...string) (int, string) {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), append([]string{"generate", "-p", "a fox", "-q", "-o", out}, args...), &stdout, &stderr)
+		code := run(context.Background(), append([]string{"generate", "-p", "a fox", "-q", "--dest", out}, args...), &stdout, &stderr)
 		return code, stderr.String()
 	}
 	code, byPreset := gen("--model", nvPreset)

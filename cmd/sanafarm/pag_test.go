@@ -20,7 +20,7 @@ func TestGeneratePAG(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "pag.png")
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", "sana-tiny", "-p", "a red fox", "--steps", "2", "--width", "128", "--height", "128",
-		"--pag-scale", "2.5", "--pag-adaptive-scale", "0.001", "--pag-layers", "0,1", "-q", "-o", out}
+		"--pag-scale", "2.5", "--pag-adaptive-scale", "0.001", "--pag-layers", "0,1", "-q", "--dest", out}
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -40,7 +40,7 @@ func TestGeneratePAG(t *testing.T) {
 		t.Errorf("parameters %s: want pag_scale 2.5, adaptive 0.001, blocks [0 1]", text["parameters"])
 	}
 	stderr.Reset()
-	args = []string{"generate", "--model", "sana-tiny", "-p", "x", "--steps", "1", "--pag-scale", "1", "--pag-layers", "99", "-q", "-o", out}
+	args = []string{"generate", "--model", "sana-tiny", "-p", "x", "--steps", "1", "--pag-scale", "1", "--pag-layers", "99", "-q", "--dest", out}
 	if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "PAG block 99") {
 		t.Errorf("exit %d, stderr %q: want an error naming PAG block 99", code, stderr.String())
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -30,10 +29,10 @@ func (f *retentionFlags) register(fl *pflag.FlagSet) {
 
 func (f *retentionFlags) check() error {
 	if f.age < 0 {
-		return fmt.Errorf("--job-retention %v: want 0 or more", f.age)
+		return usagef("--job-retention %v: want 0 or more", f.age)
 	}
 	if f.count < 0 {
-		return fmt.Errorf("--job-retention-count %d: want 0 or more", f.count)
+		return usagef("--job-retention-count %d: want 0 or more", f.count)
 	}
 	return nil
 }

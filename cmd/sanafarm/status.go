@@ -43,7 +43,7 @@ could not (unreachable, unknown job).`,
 				return err
 			}
 			if f.limit < 0 || f.limit > api.MaxTaskPage || f.from < 0 {
-				return fmt.Errorf("--from %d --limit %d: want --from >= 0 and --limit in 0..%d (page with --from)",
+				return usagef("--from %d --limit %d: want --from >= 0 and --limit in 0..%d (page with --from)",
 					f.from, f.limit, api.MaxTaskPage)
 			}
 			if len(args) == 0 {
@@ -56,7 +56,7 @@ could not (unreachable, unknown job).`,
 		},
 	}
 	fl := cmd.Flags()
-	f.api.register(fl, true)
+	f.api.register(fl)
 	fl.StringVar(&f.state, "state", "", "list only jobs in this state: queued, running, done, failed, cancelled")
 	fl.BoolVar(&f.tasks, "tasks", false, "with JOB: list its shards")
 	fl.BoolVar(&f.watch, "watch", false, "with JOB: follow it until it ends (event stream)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,14 +27,14 @@ const (
 
 // submitFlags are the options of `sanafarm submit`.
 type submitFlags struct {
-	api                         apiFlags
-	spec                        protocol.JobSpec
-	promptsFile, format, output string
-	prompts                     []string
-	wait, quiet, asJSON         bool
-	pollInterval                time.Duration
-	manifestTimeout             time.Duration
-	inputs                      submitInputs
+	api                       apiFlags
+	spec                      protocol.JobSpec
+	promptsFile, format, dest string
+	prompts                   []string
+	wait, quiet, asJSON       bool // asJSON: the deprecated --json (-o json)
+	pollInterval              time.Duration
+	manifestTimeout           time.Duration
+	inputs                    submitInputs
 }
 
 // submitLong is the help text of `sanafarm submit`.
@@ -76,7 +75,10 @@ checked first: a bad line fails submit with
 exit status 1 and an error naming the file and line (file:LINE: problem),
 and nothing is submitted.
 
--o is a directory path or file:// URL (relative paths are made absolute).
+--dest is where the job's images go: a directory path, a file:// URL
+(relative paths are made absolute) or an s3:// URL. -o/--output is, as in
+every command, the format of what submit prints: table (the job id on
+stdout) or json (the job; with --wait, the final job).
 
 --lora URL[:WEIGHT] (repeatable) and --lora-scale fuse LoRA adapters into the
 model on the nodes (docs/lora.md); --init-image and --strength make every
@@ -95,7 +97,7 @@ twice, e.g. a model id that does not exist) fails rather than waiting.`
 func newSubmitCmd() *cobra.Command {
 	var f submitFlags
 	cmd := &cobra.Command{
-		Use:   "submit --model PRESET (--prompts FILE | --prompt TEXT...) -o URL [flags]",
+		Use:   "submit --model PRESET (--prompts FILE | --prompt TEXT...) --dest URL [flags]",
 		Short: "Submit a batch job of prompts",
 		Long:  submitLong,
 		Args:  cobra.NoArgs,
@@ -104,14 +106,15 @@ func newSubmitCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	f.api.register(fl, false)
+	f.api.register(fl)
 	fl.BoolVar(&f.asJSON, "json", false, "print the job as JSON (the final job with --wait)")
+	_ = fl.MarkDeprecated("json", "use -o json")
 	fl.StringVar(&f.spec.Model, "model", "", "model preset (see sanafarm models list; sana-tiny works offline) or Hugging Face repo id")
 	fl.StringVar(&f.promptsFile, "prompts", "", "prompt file (.txt or .jsonl) or file:// URL")
 	fl.StringVar(&f.format, "prompts-format", "", "prompt file format: txt, jsonl, csv or parquet (default: from the extension)")
-	fl.StringVar(&f.spec.Output.Format, "format", "", "output format: files or webdataset (default files)")
+	fl.StringVar(&f.spec.Output.Format, "format", "", "how the images are laid out at --dest: files or webdataset (default files)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "a prompt (repeat for several)")
-	fl.StringVarP(&f.output, "output", "o", "", "output directory or file:// URL")
+	fl.StringVar(&f.dest, "dest", "", "where the images go: a directory, file:// or s3:// URL")
 	fl.StringVar(&f.spec.Name, "name", "", "job name")
 	fl.IntVarP(&f.spec.ImagesPerPrompt, "images-per-prompt", "n", 1, "images per prompt")
 	fl.IntVar(&f.spec.Steps, "steps", 0, "denoising steps (default: the model's)")
@@ -130,20 +133,21 @@ func newSubmitCmd() *cobra.Command {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar (with --wait)")
 	fl.DurationVar(&f.pollInterval, "poll", 500*time.Millisecond, "how often --wait polls the job")
 	fl.DurationVar(&f.manifestTimeout, "manifest-timeout", 2*time.Minute, "with --wait, how long to wait for a done job's manifest")
-	_ = cmd.MarkFlagRequired("output")
+	_ = cmd.MarkFlagRequired("dest")
 	return cmd
 }
 
 func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) error {
 	if (f.promptsFile == "") == (len(f.prompts) == 0) {
-		return errors.New("give either --prompts FILE or --prompt TEXT (not both)")
+		return usagef("give either --prompts FILE or --prompt TEXT (not both)")
 	}
 	spec := f.spec
 	if err := f.inputs.apply(&spec); err != nil {
-		return err
+		return usage(err)
 	}
+	f.asJSON = f.asJSON || f.api.json()
 	var err error
-	if spec.Output.URL, err = localURL(f.output); err != nil {
+	if spec.Output.URL, err = localURL(f.dest); err != nil {
 		return err
 	}
 	spec.Prompts = protocol.PromptSource{Inline: f.prompts}
@@ -181,7 +185,7 @@ func localURL(p string) (string, error) {
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
-		return "", fmt.Errorf("output %q: %w", p, err)
+		return "", fmt.Errorf("path %q: %w", p, err)
 	}
 	return "file://" + filepath.ToSlash(abs), nil
 }

@@ -36,7 +36,7 @@ func TestSubmitBadPromptLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := sanafarm("submit", "--addr", api.URL, "--token", "t", "--model", "sana-tiny",
-		"--prompts", bad, "-o", filepath.Join(dir, "out"))
+		"--prompts", bad, "--dest", filepath.Join(dir, "out"))
 	if code != 1 {
 		t.Fatalf("exit status %d, want 1; stderr %q", code, stderr)
 	}

@@ -76,7 +76,7 @@ func TestSubmitWait(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			srv, polls := fakeJobAPI(t, c.script...)
 			args := append([]string{"submit", "--addr", srv.URL, "--token", "t", "--model", "sana-tiny", "-p", "a fox",
-				"-o", filepath.Join(t.TempDir(), "out"), "--wait", "--poll", "10ms"}, c.extraArgs...)
+				"--dest", filepath.Join(t.TempDir(), "out"), "--wait", "--poll", "10ms"}, c.extraArgs...)
 			code, _, stderr := sanafarm(args...)
 			if code != c.code {
 				t.Fatalf("exit %d, want %d: %s", code, c.code, stderr)
@@ -101,7 +101,7 @@ func TestSubmitWaitUnrunnableModel(t *testing.T) {
 	t.Setenv("HF_HOME", t.TempDir())
 	c := testcluster.Start(t, testcluster.Options{Coordinators: 1, Nodes: 2, Token: "tok"})
 	code, _, stderr := sanafarm("submit", "--addr", c.Leader().URL(), "--token", "tok", "--model", "nobody/no-such-model",
-		"-p", "a red fox", "-o", filepath.Join(c.OutputDir, "typo"), "--wait", "--poll", "50ms", "-q")
+		"-p", "a red fox", "--dest", filepath.Join(c.OutputDir, "typo"), "--wait", "--poll", "50ms", "-q")
 	if code != 1 || !strings.Contains(stderr, "no live node may run it") || !strings.Contains(stderr, "nobody/no-such-model") {
 		t.Fatalf("exit %d, want 1 with the reason: %s", code, stderr)
 	}

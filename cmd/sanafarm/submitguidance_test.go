@@ -72,7 +72,7 @@ func TestSubmitPAGControlNet(t *testing.T) {
 		"controlnet": {"--controlnet", cn, "--control-image", ctl, "--controlnet-scale", "0.7"},
 	} {
 		out := filepath.Join(dir, "out-"+name)
-		args := append(append([]string{"submit", "--addr", addr, "-o", out, "--wait"}, common...), flags...)
+		args := append(append([]string{"submit", "--addr", addr, "--dest", out, "--wait"}, common...), flags...)
 		if code, _, stderr := sanafarm(args...); code != 0 {
 			t.Fatalf("%s: submit exit %d: %s", name, code, stderr)
 		}
@@ -82,7 +82,7 @@ func TestSubmitPAGControlNet(t *testing.T) {
 		}
 		ref := filepath.Join(dir, name+".png")
 		var stdout, stderr bytes.Buffer
-		gen := append(append([]string{"generate", "-q", "-o", ref}, common...), flags...)
+		gen := append(append([]string{"generate", "-q", "--dest", ref}, common...), flags...)
 		if code := run(context.Background(), gen, &stdout, &stderr); code != 0 {
 			t.Fatalf("%s: generate exit %d: %s", name, code, stderr.String())
 		}
@@ -97,7 +97,7 @@ func TestSubmitPAGControlNet(t *testing.T) {
 		{"control_image", "refused", []string{"--model", "sana-tiny", "--controlnet", cn, "--control-image", "/etc/hostname"}},
 		{"pag_scale", "Sprint", []string{"--model", "sana-sprint-600m", "--pag-scale", "2"}},
 	} {
-		args := append([]string{"submit", "--addr", addr, "-p", "a fox", "-o", filepath.Join(dir, "refused")}, c.flags...)
+		args := append([]string{"submit", "--addr", addr, "-p", "a fox", "--dest", filepath.Join(dir, "refused")}, c.flags...)
 		if code, _, stderr := sanafarm(args...); code == 0 || !strings.Contains(stderr, c.field) || !strings.Contains(stderr, c.why) {
 			t.Errorf("%s: exit %d, %q", c.field, code, stderr)
 		}

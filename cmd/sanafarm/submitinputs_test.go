@@ -56,7 +56,7 @@ func TestSubmitInitImage(t *testing.T) {
 	f.Close()
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := sanafarm("submit", "--addr", addr, "--model", "test/tiny-sprint", "-p", "a red fox",
-		"--width", "64", "--height", "64", "--init-image", initPath, "--strength", "0.5", "-o", out, "--wait", "--json")
+		"--width", "64", "--height", "64", "--init-image", initPath, "--strength", "0.5", "--dest", out, "--wait", "-o", "json")
 	if code != 0 {
 		t.Fatalf("submit exit %d: %s", code, stderr)
 	}
@@ -86,7 +86,7 @@ func TestSubmitInitImage(t *testing.T) {
 	checkInitColumn(t, addr, dir, initPath)
 
 	code, _, stderr = sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "-p", "a red fox",
-		"--init-image", initPath, "-o", filepath.Join(dir, "out2"))
+		"--init-image", initPath, "--dest", filepath.Join(dir, "out2"))
 	if code == 0 || !strings.Contains(stderr, "init_image") || !strings.Contains(stderr, "Sprint") {
 		t.Errorf("non-Sprint model: exit %d, %q", code, stderr)
 	}
@@ -114,7 +114,7 @@ func checkInitColumn(t *testing.T, addr, dir, gray string) {
 	}
 	out := filepath.Join(dir, "out-col")
 	code, _, stderr := sanafarm("submit", "--addr", addr, "--model", "test/tiny-sprint", "--prompts", prompts,
-		"--width", "64", "--height", "64", "--init-image-column", "image", "-o", out, "--wait")
+		"--width", "64", "--height", "64", "--init-image-column", "image", "--dest", out, "--wait")
 	if code != 0 {
 		t.Fatalf("submit --init-image-column exit %d: %s", code, stderr)
 	}

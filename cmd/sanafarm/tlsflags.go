@@ -33,7 +33,7 @@ func (f clusterTLSFlags) config() (*tls.Config, error) {
 		return nil, nil
 	}
 	if f.ca == "" || f.cert == "" || f.key == "" {
-		return nil, fmt.Errorf("--cluster-ca %q, --cluster-cert %q, --cluster-key %q: set all three or none", f.ca, f.cert, f.key)
+		return nil, usagef("--cluster-ca %q, --cluster-cert %q, --cluster-key %q: set all three or none", f.ca, f.cert, f.key)
 	}
 	return coordinator.LoadClusterTLS(f.ca, f.cert, f.key)
 }
@@ -51,7 +51,7 @@ func (f apiTLSFlags) config() (*tls.Config, error) {
 		return nil, nil
 	}
 	if f.cert == "" || f.key == "" {
-		return nil, fmt.Errorf("--tls-cert %q, --tls-key %q: set both or neither", f.cert, f.key)
+		return nil, usagef("--tls-cert %q, --tls-key %q: set both or neither", f.cert, f.key)
 	}
 	c, err := tls.LoadX509KeyPair(f.cert, f.key)
 	if err != nil {
@@ -84,7 +84,7 @@ func (f etcdTLSFlags) config() (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if (f.cert == "") != (f.key == "") {
-		return nil, fmt.Errorf("--etcd-cert %q, --etcd-key %q: set both or neither", f.cert, f.key)
+		return nil, usagef("--etcd-cert %q, --etcd-key %q: set both or neither", f.cert, f.key)
 	}
 	if f.cert != "" {
 		c, err := tls.LoadX509KeyPair(f.cert, f.key)

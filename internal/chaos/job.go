@@ -40,9 +40,9 @@ func (j Job) Shards() int { return (j.Images() + j.ShardSize - 1) / j.ShardSize 
 // job id; the CLI is what an operator uses, so it is what is tested.
 func (j Job) Submit(t testing.TB, bin, addr, out string, env ...string) protocol.JobID {
 	t.Helper()
-	args := []string{"submit", "--addr", addr, "--model", "sana-tiny", "--json",
+	args := []string{"submit", "--addr", addr, "--model", "sana-tiny", "-o", "json",
 		"-n", strconv.Itoa(j.PerPrompt), "--steps", strconv.Itoa(j.Steps), "--width", strconv.Itoa(j.Size),
-		"--height", strconv.Itoa(j.Size), "--shard-size", strconv.Itoa(j.ShardSize), "--seed", "7", "-o", out}
+		"--height", strconv.Itoa(j.Size), "--shard-size", strconv.Itoa(j.ShardSize), "--seed", "7", "--dest", out}
 	for i := range j.Prompts {
 		args = append(args, "-p", fmt.Sprintf("chaos prompt %d: a lighthouse on a cliff", i))
 	}
