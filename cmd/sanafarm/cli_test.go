@@ -62,6 +62,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"generate", "-p", "x"}, 2, `required flag(s) "dest" not set`},
 		{[]string{"generate", "-p", "x", "--dest", dest, "--count", "0"}, 2, "--count 0"},
 		{[]string{"generate", "-p", "x", "--dest", dest, "--backend", "tpu"}, 2, "unknown backend"},
+		{[]string{"generate", "-p", "x", "--dest", dest, "--sampler", "ddim"}, 2, "unknown sampler"},
 		{[]string{"generate", "-p", "x", "--dest", dest, "--lora", filepath.Join(tmp, "none.safetensors")}, 1, "none.safetensors"},
 		{[]string{"generate", "-p", "x", "--dest", dest, "--model", "sana-9000"}, 1, `unknown model preset "sana-9000"`},
 

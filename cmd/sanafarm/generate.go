@@ -101,6 +101,9 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if f.count < 1 || f.batch < 1 {
 		return usagef("--count %d and --batch %d must be ≥ 1", f.count, f.batch)
 	}
+	if f.sampler != "" && f.sampler != sana.SamplerDPM && f.sampler != sana.SamplerEuler {
+		return usagef("--sampler %q: unknown sampler (want %s or %s)", f.sampler, sana.SamplerDPM, sana.SamplerEuler)
+	}
 	log := slog.New(slog.DiscardHandler)
 	if f.verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
