@@ -15,7 +15,8 @@ import (
 
 // TestDashboardInBrowser: the dashboard of a follower (3 voters, one real
 // sana-tiny node) in headless Chromium — log in with the API token, watch
-// a job run to done through the event stream, see its shards, drain
+// a job run to done through the event stream, see its shards and
+// thumbnails, pause and resume another from the page, drain
 // the node from the nodes page — with no JavaScript error; the drain is
 // in the replicated state afterwards.
 func TestDashboardInBrowser(t *testing.T) {
@@ -64,6 +65,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Navigate(url+"/ui/jobs/"+string(job.ID)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-shard="2"][data-state="done"]`)),
 		browsertest.Until(browsertest.ImagesLoaded("img[data-thumb]", 3)), // real sana-tiny PNGs from the output
+		chromedp.Navigate(url+"/"),
+	)
+	if err != nil {
+		t.Fatalf("dashboard at %s: %v", url, err)
+	}
+	pauseAndResume(t, ctx, bctx, c, url)
+	err = chromedp.Do(bctx,
 		chromedp.Navigate(url+"/ui/nodes"),
 		chromedp.Click(chromedp.CSS(`button[data-verb="drain"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-state="draining"]`)),
@@ -82,4 +90,40 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("after drain from the page: nodes %+v, %v", nodes, err)
 	}
 	errs.Check(t)
+}
+
+// pauseAndResume pauses a longer job from its row on the jobs page: once
+// its running shard is done no shard is leased and the count stands
+// still; resume from the page, and it finishes.
+func pauseAndResume(t *testing.T, ctx, bctx context.Context, c *testcluster.Cluster, url string) {
+	t.Helper()
+	job, err := c.Client().SubmitJob(ctx, tinyJob(filepath.Join(c.OutputDir, "dash-pause"), 12, 2, 2))
+	if err != nil {
+		t.Fatalf("submitting: %v", err)
+	}
+	row := fmt.Sprintf(`tr[data-job="%s"]`, job.ID)
+	if err := chromedp.Do(bctx,
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.Click(chromedp.CSS(row+` button[data-verb="pause"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` button[data-verb="resume"]`)),
+	); err != nil {
+		t.Fatalf("pausing from the page: %v", err)
+	}
+	var done int
+	waitFor(t, 30*time.Second, "the paused job's running shard to end", func() bool {
+		d, err := c.Client().Job(ctx, job.ID, false, 0, 0)
+		done = d.Job.ShardsDone
+		return err == nil && d.Job.Paused && d.Counts.Leased == 0
+	})
+	time.Sleep(time.Second) // idle nodes poll every 100 ms: a lease would show by now
+	d, err := c.Client().Job(ctx, job.ID, false, 0, 0)
+	if err != nil || d.Job.ShardsDone != done || d.Counts.Leased != 0 || d.Job.ShardsDone == d.Job.Shards {
+		t.Fatalf("paused job moved on: %d of %d shards done (was %d), %d leased, %v", d.Job.ShardsDone, d.Job.Shards, done, d.Counts.Leased, err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(row+` button[data-verb="resume"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="done"]`)),
+	); err != nil {
+		t.Fatalf("resuming from the page: %v", err)
+	}
 }
