@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +48,7 @@ func TestScaleBench(t *testing.T) {
 	var res scaleResult
 	t.Run("job", func(t *testing.T) { res.job = benchScaleJob(t, cfg) })
 	t.Run("history", func(t *testing.T) { res.before, res.after = benchLeaseHistory(t) })
-	if t.Failed() {
+	if t.Failed() || len(res.before) == 0 || res.job.done == 0 { // a subtest failed or was not run (-run)
 		return
 	}
 	b, a := res.before, res.after
@@ -101,8 +104,12 @@ func benchScaleJob(t *testing.T, cfg scaleConfig) jobResult {
 	st, _ := os.Stat(path)
 	fmt.Printf("scale: input %d JSONL rows, %.0f MB, generated in %.1f s\n", cfg.prompts, float64(st.Size())/1e6, time.Since(t0).Seconds())
 	exec := &scaleExecutor{}
-	c := testcluster.Start(t, testcluster.Options{Coordinators: 3, Nodes: scaleNodes, Slots: scaleSlots,
-		Executor: func(int, string) node.Executor { return exec }})
+	opts := testcluster.Options{Coordinators: 3, Nodes: scaleNodes, Slots: scaleSlots,
+		Executor: func(int, string) node.Executor { return exec }}
+	if os.Getenv("SANAFARM_SCALE_LOG") != "" { // warnings only: debug logs would cost more than the run
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	c := testcluster.Start(t, opts)
 	waitFor(t, 30*time.Second, "nodes announced", func() bool { return len(c.Leader().Nodes()) == scaleNodes })
 	rss0, _ := settledRSS(t)
 	spec, index := scaleSpec(t, path, c.OutputDir+"/scale")
@@ -145,9 +152,19 @@ func settledRSS(t *testing.T) (rss, hwm int64) {
 func runShards(t *testing.T, c *testcluster.Cluster, exec *scaleExecutor, job protocol.Job, target int64, budget time.Duration) int64 {
 	start := time.Now()
 	done := func() int64 { j, _ := c.Leader().Store().JobByID(job.ID); return int64(j.ShardsDone) }
-	last := start
+	last, seen, moved := start, int64(0), start
 	for done() < target && time.Since(start) < budget {
 		time.Sleep(100 * time.Millisecond)
+		if j, _ := c.Leader().Store().JobByID(job.ID); j.State.Terminal() {
+			fmt.Printf("scale: JOB %s at %d shards done: %s\n", strings.ToUpper(string(j.State)), j.ShardsDone, j.Error)
+			break
+		}
+		if n := done(); n != seen {
+			seen, moved = n, time.Now()
+		} else if time.Since(moved) > 20*time.Second {
+			dumpStall(t, n)
+			moved = time.Now()
+		}
 		if time.Since(last) >= 30*time.Second {
 			last = time.Now()
 			fmt.Printf("scale: ... %d shards done after %.0f s\n", done(), time.Since(start).Seconds())
@@ -164,6 +181,21 @@ func runShards(t *testing.T, c *testcluster.Cluster, exec *scaleExecutor, job pr
 			target, float64(target)/rate, budget)
 	}
 	return n
+}
+
+// dumpStall writes every goroutine's stack to a file when no shard
+// finished for 20 s, so that a stall can be read after the run.
+func dumpStall(t *testing.T, done int64) {
+	f, err := os.CreateTemp("", "sanafarm-scale-stall-*.txt")
+	if err != nil {
+		t.Logf("stall dump: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 2); err != nil {
+		t.Logf("stall dump %s: %v", f.Name(), err)
+	}
+	fmt.Printf("scale: STALL: no shard finished for 20 s at %d done; goroutines in %s\n", done, f.Name())
 }
 
 // benchSnapshot times the leader's snapshot (what Raft persists) and a
