@@ -122,8 +122,10 @@ func benchScaleJob(t *testing.T, cfg scaleConfig) jobResult {
 		cfg.prompts, (index + time.Since(t0)).Seconds(), index.Seconds(), len(spec.Prompts.Index.Offsets),
 		spec.Prompts.Index.Stride, ms(time.Since(t0)), job.Shards)
 	r.reads = benchRangeReads(t, spec)
-	fmt.Printf("scale: 64-row range read via the trimmed index: start %s, end %s, worst (a whole stride before an entry) %s\n",
-		ms(r.reads.start), ms(r.reads.end), ms(r.reads.worst))
+	coarse := benchRangeReads(t, coarseOnly(spec))
+	fmt.Printf("scale: 64-row range read, fine index (stride %d, beside the input): start %s, end %s, worst %s; coarse entries only (stride %d): start %s, end %s (%.2fx), worst (a whole stride before an entry) %s\n",
+		spec.Prompts.Index.Fine, ms(r.reads.start), ms(r.reads.end), ms(r.reads.worst), spec.Prompts.Index.Stride,
+		ms(coarse.start), ms(coarse.end), ratio(coarse.end, coarse.start), ms(coarse.worst))
 	r.done = runShards(t, c, exec, job, min(cfg.shards, int64(job.Shards)), cfg.budget)
 	rss, hwm := settledRSS(t)
 	r.rssMiB = rss
@@ -155,7 +157,7 @@ func runShards(t *testing.T, c *testcluster.Cluster, exec *scaleExecutor, job pr
 	last, seen, moved := start, int64(0), start
 	for done() < target && time.Since(start) < budget {
 		time.Sleep(100 * time.Millisecond)
-		if j, _ := c.Leader().Store().JobByID(job.ID); j.State.Terminal() {
+		if j, _ := c.Leader().Store().JobByID(job.ID); j.State.Terminal() && j.State != protocol.JobDone {
 			fmt.Printf("scale: JOB %s at %d shards done: %s\n", strings.ToUpper(string(j.State)), j.ShardsDone, j.Error)
 			break
 		}

@@ -53,18 +53,35 @@ func writeScaleInput(t *testing.T, dir string, rows int64) string {
 // submit` runs it) and the API call that commits the job.
 type submitTimes struct{ index, api time.Duration }
 
-// scaleSpec indexes the input like submit does and returns the job spec:
-// 64 prompts per shard, fixture model, output under out.
+// scaleSpec indexes the input like submit does for a local file it
+// uploads (storage.IndexPromptsFine, the fine level stored beside the
+// input at protocol.FineIndexSuffix) and returns the job spec: 64
+// prompts per shard, fixture model, output under out.
 func scaleSpec(t *testing.T, path, out string) (protocol.JobSpec, time.Duration) {
 	t0 := time.Now()
 	src := protocol.PromptSource{URL: "file://" + path}
-	n, x, err := storage.IndexPrompts(context.Background(), src)
+	n, x, fine, err := storage.IndexPromptsFine(context.Background(), src)
 	if err != nil {
 		t.Fatalf("indexing %s: %v", path, err)
+	}
+	if len(fine) == 0 {
+		x.Fine = 0
+	} else if err := os.WriteFile(path+protocol.FineIndexSuffix, fine, 0o644); err != nil {
+		t.Fatalf("writing the fine index: %v", err)
 	}
 	src.Rows, src.Index = n, x
 	return protocol.JobSpec{Model: protocol.TinyPreset, ShardSize: protocol.DefaultShardSize, Prompts: src,
 		Output: protocol.OutputSpec{URL: "file://" + out}}, time.Since(t0)
+}
+
+// coarseOnly is spec without the fine index level: how a node reads an
+// input submit could not store the fine level beside (an s3:// file
+// that is not the farm's).
+func coarseOnly(spec protocol.JobSpec) protocol.JobSpec {
+	x := *spec.Prompts.Index
+	x.Fine = 0
+	spec.Prompts.Index = &x
+	return spec
 }
 
 // rangeReads are the medians of reading a task's 64 rows through the
