@@ -152,7 +152,7 @@ bench-cp: ## control plane with the fixture executor: lease+complete ops/s throu
 	SANAFARM_CPBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -run 'TestControlPlaneBench' -v ./internal/testcluster/ | grep -E '^cp:|^(ok|FAIL)|--- FAIL'
 
 .PHONY: bench-scale
-bench-scale: ## issue 16 scale: 10M-prompt JSONL job (~1 GB in a temp dir), its 156,250 shards through 3 voters and node agents (fixture executor), lease latency with 1,000 finished jobs, range reads, snapshot, RSS (~5 min)
+bench-scale: ## issue 16 scale: 10M-prompt JSONL job (~1 GB in a temp dir), its 156,250 shards through 3 voters and node agents (fixture executor), lease latency with 1,000 finished jobs, range reads, snapshot, RSS (~2.5 min quiet, ~4 loaded)
 	SANAFARM_SCALEBENCH=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -run 'TestScaleBench' -v ./internal/testcluster/ | grep -E '^scale:|^[a-z0-9_]+ [0-9.]+$$|^(ok|FAIL)|--- FAIL'
 
 .PHONY: bench-dcae
