@@ -180,7 +180,8 @@ func (f *Farm) startNode(i int) {
 	link := StartProxy(f.t, f.natsAddr)
 	args := []string{f.Bins.Sanafarm, "node", "--id", id, "--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File,
 		"--etcd-cert", f.node.Cert, "--etcd-key", f.node.Key, "--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
-		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info"}
+		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info",
+		"--metrics-addr", "127.0.0.1:0"} // several nodes share this host: not the default :9464
 	args = append(args, f.Bins.allowWrite("node", "s3://"+bucket)...)
 	p := StartProc(f.t, id, args, f.env(id, id, link.Addr()))
 	f.Nodes = append(f.Nodes, &Node{Proc: p, ID: id, Link: link})
