@@ -48,11 +48,6 @@ func writeScaleInput(t *testing.T, dir string, rows int64) string {
 	return p
 }
 
-// submitTimes is what submitting the input cost: the pass that counts,
-// checks and indexes every row (storage.IndexPrompts, as `sanafarm
-// submit` runs it) and the API call that commits the job.
-type submitTimes struct{ index, api time.Duration }
-
 // scaleSpec indexes the input like submit does for a local file it
 // uploads (storage.IndexPromptsFine, the fine level stored beside the
 // input at protocol.FineIndexSuffix) and returns the job spec: 64
