@@ -191,8 +191,26 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 		if !now.After(deadline) {
 			continue
 		}
-		s.failTask(ctx, t, "", "lease expired")
+		if leaseStrike(now, leaderSince, s.cfg.LeaseTTL) {
+			s.failTask(ctx, t, "", "lease expired")
+			continue
+		}
+		s.failTaskStrike(ctx, t, "", "lease expired", false) // soon after a leader change: no strike
 	}
+}
+
+// leaseStrikeWindow is how many lease TTLs after its election a leader
+// requeues expired leases without a strike against their nodes: in that
+// window an expiry may be the control plane's doing (progress lost with the
+// old leader, elections under load), and a week-long job must not
+// blocklist every node for it (docs/scale.md). A node that really froze
+// just then gets one attempt without a strike; later expiries strike.
+const leaseStrikeWindow = 3
+
+// leaseStrike reports whether a lease expiring at now counts against its
+// node, for a leader elected at leaderSince.
+func leaseStrike(now, leaderSince time.Time, ttl time.Duration) bool {
+	return now.Sub(leaderSince) > leaseStrikeWindow*ttl
 }
 
 // failTask commits a TaskFail for a task's current attempt.
