@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 
@@ -19,7 +21,7 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	self := &http.Client{Transport: inProcess{mux}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log, Image: sampleImage, Events: mux,
+	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log, Image: sampleImage, Open: outputObject, Events: mux,
 		Connect: func(token string) dashboard.API {
 			c := client.New("http://in-process", token)
 			c.HTTP = self
@@ -41,6 +43,29 @@ func sampleImage(ctx context.Context, j protocol.Job, shard, i int) ([]byte, err
 	defer st.Close()
 	return storage.SampleImage(ctx, st, "", shard, i)
 }
+
+// outputObject opens an object of a job's published output (its manifest,
+// a shard's stats) for the dashboard's links.
+func outputObject(ctx context.Context, j protocol.Job, key string) (io.ReadCloser, error) {
+	st, err := storage.Open(ctx, j.Spec.Output.URL)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &closeWith{ReadCloser: rc, also: st}, nil
+}
+
+// closeWith closes a store with the object read from it.
+type closeWith struct {
+	io.ReadCloser
+	also io.Closer
+}
+
+func (c *closeWith) Close() error { return errors.Join(c.ReadCloser.Close(), c.also.Close()) }
 
 // inProcess answers requests with a handler, without a network hop.
 type inProcess struct{ h http.Handler }

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -70,6 +71,9 @@ type Config struct {
 	// output (storage.SampleImage); nil: no thumbnails. The dashboard calls
 	// it only after the API showed the user the job.
 	Image func(ctx context.Context, job protocol.Job, shard, i int) ([]byte, error)
+	// Open reads an object of a job's output by key (its manifest, a
+	// shard's stats); nil: no such links.
+	Open func(ctx context.Context, job protocol.Job, key string) (io.ReadCloser, error)
 }
 
 //go:embed templates/*.html
@@ -108,6 +112,8 @@ func New(cfg Config) *Dashboard {
 	m.HandleFunc("GET "+Prefix+"{$}", d.session(d.jobsPage))
 	m.HandleFunc("GET "+Prefix+"jobs/{id}", d.session(d.jobPage))
 	m.HandleFunc("GET "+Prefix+"jobs/{id}/images/{shard}/{i}", d.session(d.image))
+	m.HandleFunc("GET "+Prefix+"jobs/{id}/manifest.jsonl", d.session(d.outputFile))
+	m.HandleFunc("GET "+Prefix+"jobs/{id}/stats/{shard}", d.session(d.outputFile))
 	m.HandleFunc("GET "+Prefix+"nodes", d.session(d.nodesPage))
 	m.HandleFunc("GET "+Prefix+"cluster", d.session(d.clusterPage))
 	m.HandleFunc("GET "+Prefix+"events", d.session(d.events))

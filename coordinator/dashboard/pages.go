@@ -90,6 +90,7 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, s *session) 
 	if d.cfg.Image != nil {
 		v.Thumbs = recentShards(v.Tasks)
 	}
+	v.Files = d.cfg.Open != nil
 	p.Job = v
 	d.render(w, r, "job", p)
 }

@@ -3,12 +3,14 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // maxSubmitForm bounds the submit form (the API's own body limit is 1 MiB;
@@ -90,13 +92,16 @@ func specFromForm(r *http.Request) (protocol.JobSpec, error) {
 		spec.Prompts.URL = url
 		return spec, nil
 	}
+	if err := uploadedPrompts(r, &spec); err != nil {
+		return spec, err
+	}
 	for _, line := range strings.Split(r.PostFormValue("prompts"), "\n") {
 		if p := strings.TrimSpace(line); p != "" {
 			spec.Prompts.Inline = append(spec.Prompts.Inline, p)
 		}
 	}
 	if len(spec.Prompts.Inline) == 0 {
-		return spec, fmt.Errorf("field prompts: enter at least one prompt (one per line) or a prompt file URL")
+		return spec, fmt.Errorf("field prompts: enter at least one prompt (one per line), upload a .txt or give a prompt file URL")
 	}
 	if len(spec.Prompts.Inline) > protocol.MaxInlinePrompts {
 		return spec, fmt.Errorf("field prompts: %d prompts, at most %d inline (use a prompt file URL)", len(spec.Prompts.Inline), protocol.MaxInlinePrompts)
@@ -111,4 +116,33 @@ func presetNames() []string {
 		out = append(out, p.Name)
 	}
 	return out
+}
+
+// uploadedPrompts adds the prompts of an uploaded .txt file (one per line,
+// the form's byte limit; checked like any prompt file: UTF-8, line
+// length) to spec's inline prompts. Larger files and JSONL/CSV with their
+// extra columns go through `sanafarm submit`, which uploads them to the
+// job's store.
+func uploadedPrompts(r *http.Request, spec *protocol.JobSpec) error {
+	file, hdr, err := r.FormFile("prompts_file")
+	if errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("field prompts_file: %w", err)
+	}
+	defer file.Close()
+	if hdr.Size == 0 {
+		return nil
+	}
+	if !strings.HasSuffix(strings.ToLower(hdr.Filename), ".txt") {
+		return fmt.Errorf("field prompts_file: %q: upload a .txt file (one prompt per line); JSONL and CSV go through sanafarm submit", hdr.Filename)
+	}
+	return storage.ScanPrompts(r.Context(), file, storage.FormatTXT, hdr.Filename, func(_ int64, p string) error {
+		if len(spec.Prompts.Inline) >= protocol.MaxInlinePrompts {
+			return fmt.Errorf("field prompts_file: more than %d prompts (use sanafarm submit)", protocol.MaxInlinePrompts)
+		}
+		spec.Prompts.Inline = append(spec.Prompts.Inline, strings.TrimSpace(p))
+		return nil
+	})
 }

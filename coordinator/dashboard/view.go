@@ -47,6 +47,7 @@ type jobView struct {
 	Tasks  []taskRow
 	More   bool
 	Thumbs []int // shards to show an image of (Config.Image set)
+	Files  bool  // manifest and stats links (Config.Open set)
 }
 
 type taskRow struct {

@@ -65,6 +65,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Navigate(url+"/ui/jobs/"+string(job.ID)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-shard="2"][data-state="done"]`)),
 		browsertest.Until(browsertest.ImagesLoaded("img[data-thumb]", 3)), // real sana-tiny PNGs from the output
+		chromedp.WaitVisible(chromedp.CSS(`#manifest-link`)),
+		browsertest.Until(`document.querySelectorAll('a[href*="/stats/"]').length == 3`),
 		chromedp.Navigate(url+"/"),
 	)
 	if err != nil {
