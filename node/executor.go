@@ -254,12 +254,9 @@ func (e *PipelineExecutor) reuse(ctx context.Context, store ObjectStore, a proto
 	for _, f := range st.Files {
 		objects = append(objects, f.Key)
 	}
-	if len(objects) > maxReportedObjects {
-		objects = []string{storage.ShardDir("", a.Task.Shard) + "/"}
-	}
 	objects = append(objects, storage.StatsKey("", a.Task.Shard))
 	return protocol.ShardInfo{Node: e.cfg.Node, Images: st.Images, Failed: st.Failed, Bytes: st.Bytes,
-		Objects: objects, Seconds: time.Since(start).Seconds(), Reused: true}, true
+		Objects: objects, Seconds: time.Since(start).Seconds(), Reused: true}.Compact(), true
 }
 
 // Counts returns how many shards this executor generated and how many it
