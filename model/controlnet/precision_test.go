@@ -11,12 +11,6 @@ import (
 	"github.com/sanafarm/sanafarm/model/weights"
 )
 
-// bf16CPU is the CPU backend claiming kernels.PrecisionBF16: the CPU widens
-// 16-bit weights on the fly, so only the weight rounding shows.
-type bf16CPU struct{ *cpu.Backend }
-
-func (bf16CPU) Precision() kernels.Precision { return kernels.PrecisionBF16 }
-
 // controlGolden runs the golden ControlNet checkpoint once on be.
 func controlGolden(t *testing.T, be kernels.Backend) (*Weights, []*kernels.Tensor) {
 	t.Helper()
@@ -68,7 +62,7 @@ func TestBF16PrecisionRoundsTheMatrices(t *testing.T) {
 	if len(all) != 1 || all[kernels.Float32] == 0 {
 		t.Errorf("float32 run: dtypes %v, want all F32", all)
 	}
-	w16, out := controlGolden(t, bf16CPU{cpu.New(cpu.Config{})})
+	w16, out := controlGolden(t, cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}))
 	// The trunk's Linear modules less proj_out (not in a trunk), plus input_block and one per block.
 	n := len(w16.trunk.LoRAModules()) - 1 + 1 + len(w16.blocks)
 	if got := nn.DTypes(w16); got[kernels.BFloat16] != n || got[kernels.Float32] != all[kernels.Float32]-n {

@@ -9,12 +9,6 @@ import (
 	"github.com/sanafarm/sanafarm/model/internal/nn"
 )
 
-// bf16CPU is the CPU backend claiming kernels.PrecisionBF16: the CPU widens
-// 16-bit weights on the fly, so only the weight rounding shows.
-type bf16CPU struct{ *cpu.Backend }
-
-func (bf16CPU) Precision() kernels.Precision { return kernels.PrecisionBF16 }
-
 // codeTiny encodes an image and decodes a latent with random weights on be.
 func codeTiny(t *testing.T, c Config, be kernels.Backend) (w *Weights, lat, img *kernels.Tensor) {
 	t.Helper()
@@ -52,7 +46,7 @@ func TestBF16PrecisionRoundsTheMatrices(t *testing.T) {
 	if len(all) != 1 || all[kernels.Float32] == 0 {
 		t.Errorf("float32 run: dtypes %v, want all F32", all)
 	}
-	w16, lat16, img16 := codeTiny(t, c, bf16CPU{cpu.New(cpu.Config{})})
+	w16, lat16, img16 := codeTiny(t, c, cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}))
 	n := len(w16.matrices())
 	if got := nn.DTypes(w16); got[kernels.BFloat16] != n || got[kernels.Float32] != all[kernels.Float32]-n {
 		t.Errorf("bf16 run: dtypes %v, want %d BF16 and %d F32", got, n, all[kernels.Float32]-n)

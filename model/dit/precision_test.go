@@ -9,12 +9,6 @@ import (
 	"github.com/sanafarm/sanafarm/model/internal/nn"
 )
 
-// bf16CPU is the CPU backend claiming kernels.PrecisionBF16: the CPU widens
-// 16-bit weights on the fly, so only the weight rounding shows.
-type bf16CPU struct{ *cpu.Backend }
-
-func (bf16CPU) Precision() kernels.Precision { return kernels.PrecisionBF16 }
-
 // forwardTiny runs one guided forward of random weights, with an unfused
 // LoRA term on attn1.to_q of block 0, on be.
 func forwardTiny(t *testing.T, c Config, be kernels.Backend) (*Weights, *kernels.Tensor) {
@@ -63,7 +57,7 @@ func TestBF16PrecisionRoundsTheLinears(t *testing.T) {
 	if got := nn.DTypes(w32); len(got) != 1 || got[kernels.Float32] == 0 {
 		t.Errorf("float32 run: dtypes %v, want all F32", got)
 	}
-	w16, out := forwardTiny(t, c, bf16CPU{cpu.New(cpu.Config{})})
+	w16, out := forwardTiny(t, c, cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}))
 	n := len(w16.linears())
 	all := nn.DTypes(w32)[kernels.Float32]
 	if got := nn.DTypes(w16); got[kernels.BFloat16] != n || got[kernels.Float32] != all-n {

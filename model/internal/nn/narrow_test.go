@@ -7,11 +7,6 @@ import (
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 )
 
-// bf16CPU is the CPU backend claiming the production bf16 precision.
-type bf16CPU struct{ *cpu.Backend }
-
-func (bf16CPU) Precision() kernels.Precision { return kernels.PrecisionBF16 }
-
 func TestNarrowBF16(t *testing.T) {
 	mk := func(dt kernels.DType) *kernels.Tensor {
 		f, _ := kernels.FromF32([]float32{1, 1.00390625, -3.1415927, 65504}, 2, 2)
@@ -28,9 +23,9 @@ func TestNarrowBF16(t *testing.T) {
 		round bool
 	}{
 		{"f32 backend keeps f32", cpu.New(cpu.Config{}), kernels.Float32, false},
-		{"bf16 backend rounds f32", bf16CPU{cpu.New(cpu.Config{})}, kernels.Float32, true},
-		{"bf16 backend keeps bf16", bf16CPU{cpu.New(cpu.Config{})}, kernels.BFloat16, false},
-		{"bf16 backend keeps f16", bf16CPU{cpu.New(cpu.Config{})}, kernels.Float16, false},
+		{"bf16 backend rounds f32", cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}), kernels.Float32, true},
+		{"bf16 backend keeps bf16", cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}), kernels.BFloat16, false},
+		{"bf16 backend keeps f16", cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}), kernels.Float16, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
