@@ -25,10 +25,11 @@ const attnGEMMBudget = 512 << 20
 // ldk) and Q_h at q + b·Tq·ldq + h·Dh (ld ldq); Oᵀ (Dh×Tq, ld ldq) =
 // V_g·Pᵀ with P the head's Tq×Tk probabilities (ld Tk).
 func (b *Backend) attentionGEMM(dst, q, k, v, mask *kernels.Tensor, p kernels.AttnParams, d kernels.AttnDims, scale float32) (bool, error) {
-	per := d.Hq * d.Tq * d.Tk * 4
-	if per > attnGEMMBudget || per == 0 {
+	// Checked factor by factor: Hq·Tq·Tk of huge shapes would overflow.
+	if d.Hq == 0 || d.Tq == 0 || d.Tk == 0 || d.Tk > attnGEMMBudget/4/d.Hq/d.Tq {
 		return false, nil
 	}
+	per := d.Hq * d.Tq * d.Tk * 4
 	chunk := max(1, min(d.B, attnGEMMBudget/per))
 	err := b.with(func() error {
 		ptrs, err := b.attnPtrs(dst, q, k, v, mask)
