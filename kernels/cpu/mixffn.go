@@ -17,6 +17,7 @@ func (b *Backend) MixFFNConv(dst, u, inBias, dwW, dwBias *kernels.Tensor) error 
 		return err
 	}
 	a := kernels.MustNew(kernels.Float32, u.Shape()...)
+	src := u // SiLU reads u directly when there is no bias to add
 	if inBias != nil {
 		ib, err := inBias.ToF32() // Add takes a float32 operand
 		if err != nil {
@@ -25,10 +26,9 @@ func (b *Backend) MixFFNConv(dst, u, inBias, dwW, dwBias *kernels.Tensor) error 
 		if err := b.Add(a, u, ib); err != nil {
 			return fmt.Errorf("mix-ffn conv: %w", err)
 		}
-	} else if err := b.Copy(a, u); err != nil {
-		return fmt.Errorf("mix-ffn conv: %w", err)
+		src = a
 	}
-	if err := b.Activate(a, a, kernels.ActSiLU); err != nil {
+	if err := b.Activate(a, src, kernels.ActSiLU); err != nil {
 		return fmt.Errorf("mix-ffn conv: %w", err)
 	}
 	c := kernels.MustNew(kernels.Float32, u.Shape()...)
