@@ -86,7 +86,7 @@ func TestPagesWithoutAuth(t *testing.T) {
 			"&lt;img src=x onerror=alert(1)&gt;"}},
 		{"/ui/?state=failed", []string{`data-job="job-2"`}},
 		{"/ui/jobs/job-1", []string{"<code>job-1</code>", `data-shard="0"`, "node-a", "file:///data/out"}},
-		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB"}},
+		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB", "cuda ·"}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)

@@ -31,7 +31,7 @@ func newFakeFarm(token string) *fakeFarm {
 	f.jobs["job-2"] = &protocol.Job{ID: "job-2", State: protocol.JobFailed, CreatedAt: now.Add(-2 * time.Hour),
 		Spec: protocol.JobSpec{Name: "city-at-night", Model: "sana-600m-512"}, Shards: 2, Images: 16, ImagesDone: 8,
 		Error: "shard 1 failed 3 times"}
-	f.nodes = []api.NodeStatus{{Info: protocol.NodeInfo{ID: "node-a", Slots: 1, StartedAt: now.Add(-time.Hour),
+	f.nodes = []api.NodeStatus{{Info: protocol.NodeInfo{ID: "node-a", Backend: "cuda", Slots: 1, StartedAt: now.Add(-time.Hour),
 		GPUs: []protocol.GPUInfo{{Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30, MemoryUsed: 30 << 30,
 			Utilization: 35, TemperatureC: 61, PowerW: 420}}}, Live: true}}
 	return f
