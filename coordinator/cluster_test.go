@@ -175,25 +175,59 @@ func (n *fakeNode) run(ctx context.Context) {
 
 func (n *fakeNode) execute(ctx context.Context, a protocol.Assignment) {
 	sleepCtx(ctx, n.work)
+	deadline := a.Deadline
 	var ack protocol.Ack
 	_ = request(ctx, n.nc, protocol.SubjectProgress, protocol.ProgressReport{TaskKey: a.Task.TaskKey, Node: n.id,
 		Attempt: a.Task.Attempt, Done: 1}, &ack)
+	if ack.Error == nil && ack.Deadline.After(deadline) {
+		deadline = ack.Deadline
+	}
 	rep := protocol.CompleteReport{TaskKey: a.Task.TaskKey, Node: n.id, Attempt: a.Task.Attempt,
 		Result: &protocol.ShardInfo{Node: n.id, Images: int(a.Task.End - a.Task.Start)}}
-	for ctx.Err() == nil {
-		ack = protocol.Ack{}
-		err := request(ctx, n.nc, protocol.SubjectComplete, rep, &ack)
-		if err == nil && ack.Error == nil {
-			n.mu.Lock()
-			n.acked[a.Task.Shard] = append(n.acked[a.Task.Shard], a.Task.Attempt)
-			n.mu.Unlock()
-			return
-		}
-		if ack.Error != nil && ack.Error.Code != protocol.CodeNotLeader && ack.Error.Code != protocol.CodeUnavailable {
-			return // stale or conflict: the shard is someone else's now
-		}
-		sleepCtx(ctx, 20*time.Millisecond)
+	if n.complete(ctx, rep, deadline) {
+		n.mu.Lock()
+		n.acked[a.Task.Shard] = append(n.acked[a.Task.Shard], a.Task.Attempt)
+		n.mu.Unlock()
 	}
+}
+
+// fakeCompleteFloor is the real agent's least time to get a completion
+// through: node.Config.RequestTimeout's default (node/task.go, complete).
+const fakeCompleteFloor = 5 * time.Second
+
+// complete sends rep the way the real agent does (node/task.go, complete):
+// a lost reply, a leader failing over or shutting down mid-commit is
+// retried until acknowledged or the lease deadline (at least
+// fakeCompleteFloor from now) passes, even after ctx stops the lease
+// loop, since the leader may have committed it; only a fenced or
+// malformed report ends it early. It reports whether the leader
+// acknowledged.
+func (n *fakeNode) complete(ctx context.Context, rep protocol.CompleteReport, deadline time.Time) bool {
+	giveUp := deadline
+	if floor := time.Now().Add(fakeCompleteFloor); giveUp.Before(floor) {
+		giveUp = floor
+	}
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), giveUp)
+	defer cancel()
+	for cctx.Err() == nil {
+		var ack protocol.Ack
+		err := request(cctx, n.nc, protocol.SubjectComplete, rep, &ack)
+		if err == nil && ack.Error == nil {
+			return true
+		}
+		if ack.Error != nil && !retryableCode(ack.Error.Code) {
+			return false // stale, not found, conflict: the shard is not ours
+		}
+		sleepCtx(cctx, 20*time.Millisecond)
+	}
+	return false
+}
+
+// retryableCode mirrors the real agent's retryable (node/rpc.go): codes
+// a later request to a (new) leader may succeed with. CodeInternal is
+// one: a leader shut down mid-commit answers it (raft.ErrRaftShutdown).
+func retryableCode(c protocol.Code) bool {
+	return c == protocol.CodeNotLeader || c == protocol.CodeUnavailable || c == protocol.CodeInternal
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
