@@ -155,7 +155,7 @@ func (a *apiServer) list(w http.ResponseWriter, r *http.Request) {
 	jobs, next, ok := a.b.JobsPage(st, after, limit)
 	if !ok {
 		writeError(w, &protocol.Error{Code: protocol.CodeBadRequest, Message: "unknown cursor",
-			Fields: []protocol.FieldError{{Field: "after", Value: shortValue(string(after)), Problem: "no such job (deleted since?): list again from the first page"}}})
+			Fields: []protocol.FieldError{{Field: "after", Value: shortValue(string(after)), Problem: "no such job, nor a recently deleted one: list again from the first page"}}})
 		return
 	}
 	for i := range jobs {

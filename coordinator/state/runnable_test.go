@@ -135,7 +135,10 @@ func TestJobsPage(t *testing.T) {
 			t.Errorf("JobsPage(%q, %q, %d) = %s next %q (%v), want %s next %q", tc.state, tc.after, tc.limit, got, next, ok, tc.want, tc.next)
 		}
 	}
-	if _, _, ok := s.JobsPage("", "j2", 3); ok {
-		t.Error("a deleted cursor was accepted")
+	if jobs, next, ok := s.JobsPage("", "j2", 3); !ok || fmt.Sprint(jobIDs(jobs)) != "[j1 j0]" || next != "" {
+		t.Errorf("a deleted cursor: %v next %q (%v), want the jobs submitted before it", jobIDs(jobs), next, ok)
+	}
+	if _, _, ok := s.JobsPage("", "j9", 3); ok {
+		t.Error("a cursor naming no job ever submitted was accepted")
 	}
 }

@@ -221,6 +221,8 @@ func (s *Store) Replace(n *Store) {
 	s.index, s.stats, s.jobs, s.order, s.nodes = n.index, n.stats, n.jobs, n.order, n.nodes
 	s.rebuildUnmanifested()
 	s.rebuildIndexes()
+	// Their sequences were renumbered away (pages.go).
+	s.graves = graveyard{}
 	select { // the restored state may hold done jobs without a manifest
 	case s.doneCh <- struct{}{}:
 	default:

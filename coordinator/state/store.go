@@ -102,6 +102,10 @@ type Store struct {
 	// nodes are the nodes' control states (control.go); the map is
 	// replaced, never written, so a snapshot may share it.
 	nodes map[string]protocol.NodeControl
+	// graves remember where recently deleted jobs stood, so a listing
+	// cursor naming one still pages on (pages.go); derived, not
+	// snapshotted.
+	graves graveyard
 }
 
 // New returns an empty store.
