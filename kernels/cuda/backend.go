@@ -31,6 +31,10 @@ type Config struct {
 	// Profile times every kernel and GEMM with CUDA events (Backend.Profile);
 	// it slows launches down, so it is for finding where time goes only.
 	Profile bool
+	// Graphs lets CaptureGraph record work into CUDA graphs (graph.go): the
+	// DiT then replays each denoising step with one launch (model/dit/step.go).
+	// Off by default until a GPU run has shown replays equal to eager steps.
+	Graphs bool
 }
 
 // Backend runs kernels.Backend ops on one NVIDIA GPU.
@@ -60,7 +64,8 @@ type Backend struct {
 	fnMu sync.RWMutex
 	fns  map[string]*kernelFunc
 
-	mem *allocator
+	mem  *allocator
+	gate captureGate // holds other goroutines off while one captures a graph
 
 	prof *profiler // nil unless Config.Profile
 
@@ -85,6 +90,7 @@ func New(cfg Config) (*Backend, error) {
 		cfg.FastMath = true
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger, fns: map[string]*kernelFunc{}}
+	b.gate.init()
 	if cfg.Profile {
 		b.prof = &profiler{total: map[string]*OpTime{}}
 	}
@@ -144,13 +150,17 @@ func (b *Backend) Precision() kernels.Precision {
 var errClosed = errors.New("cuda: backend is closed")
 
 // with runs f on a locked OS thread with the primary context current. It
-// nests (LockOSThread counts), so helpers may call it inside ops.
+// nests (LockOSThread counts), so helpers may call it inside ops. While
+// another goroutine captures a graph it waits (graph.go).
 func (b *Backend) with(f func() error) error {
 	if b.closed.Load() {
 		return errClosed
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if b.gate.enter() {
+		defer b.gate.leave()
+	}
 	if err := cu.SetCurrentContext(b.ctx); err != nil {
 		return fmt.Errorf("cuda: making the context current: %w", err)
 	}

@@ -93,6 +93,10 @@ type cublas struct {
 	destroyFn   func(handle uintptr) int32
 	setStream   func(handle, stream uintptr) int32
 	setMathMode func(handle uintptr, mode int32) int32
+	// setWorkspace is optional (cuBLAS ≥ 11.4 has it); workspace is the
+	// block given to it, held for the handle's life.
+	setWorkspace func(handle, ptr uintptr, bytes uint64) int32
+	workspace    *allocation
 	gemmEx      func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer, a uintptr, at, lda int32,
 		b uintptr, bt, ldb int32, beta unsafe.Pointer, c uintptr, ct, ldc, compute, algo int32) int32
 	gemmStridedBatchedEx func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer,
@@ -193,8 +197,38 @@ func (b *Backend) newCublas() (*cublas, error) {
 		_ = c.destroy()
 		return nil, fmt.Errorf("cuda: cuBLAS at %s: %w", path, err)
 	}
-	b.log.Info("cuda: cuBLAS loaded", "path", path, "fast_math", b.cfg.FastMath)
+	if err := c.ownWorkspace(b, lib); err != nil {
+		_ = c.destroy()
+		return nil, fmt.Errorf("cuda: cuBLAS at %s: %w", path, err)
+	}
+	b.log.Info("cuda: cuBLAS loaded", "path", path, "fast_math", b.cfg.FastMath, "workspace", c.workspace != nil)
 	return c, nil
+}
+
+// cublasWorkspace is the GEMM workspace cuBLAS gets from our allocator
+// (NVIDIA's recommendation for Hopper is 32 MiB).
+const cublasWorkspace = 32 << 20
+
+// ownWorkspace gives cuBLAS a workspace from the backend's allocator
+// instead of its own default pool, so that GEMMs recorded into a CUDA graph
+// (graph.go) use memory that lives as long as the handle and is the same
+// on every replay. It must follow cublasSetStream, which resets the
+// workspace to the default; a cuBLAS without cublasSetWorkspace keeps its
+// default. The caller is inside with.
+func (c *cublas) ownWorkspace(b *Backend, lib uintptr) error {
+	if bind(lib, &c.setWorkspace, "cublasSetWorkspace_v2", "cublasSetWorkspace") != nil {
+		return nil
+	}
+	al, err := b.mem.get(cublasWorkspace)
+	if err != nil {
+		return fmt.Errorf("workspace: %w", err)
+	}
+	if err := cublasCheck("cublasSetWorkspace", c.setWorkspace(c.handle, uintptr(al.state.ptr), cublasWorkspace)); err != nil {
+		al.state.release()
+		return err
+	}
+	c.workspace = al
+	return nil
 }
 
 // blasHandle returns the backend's cuBLAS, loading it on first use.

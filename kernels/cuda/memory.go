@@ -68,7 +68,8 @@ type allocation struct {
 type blockState struct {
 	mem      *allocator
 	ptr      cu.DevicePtr
-	class    int // bytes actually reserved (the size class)
+	class    int        // bytes actually reserved (the size class)
+	pool     *graphPool // the graph whose capture took the block; nil: shared cache
 	released atomic.Bool
 }
 
@@ -76,7 +77,7 @@ type blockState struct {
 // scratch release func or the GC cleanup comes first.
 func (s *blockState) release() {
 	if !s.released.Swap(true) {
-		s.mem.put(s.ptr, s.class)
+		s.mem.put(s.ptr, s.class, s.pool)
 	}
 }
 
@@ -86,8 +87,12 @@ type allocator struct {
 	mu     sync.Mutex
 	free   map[int][]cu.DevicePtr // size class → free blocks
 	cached int                    // bytes in free
-	live   int                    // bytes handed out
+	live   int                    // bytes handed out (graph pools' free blocks included)
 	closed bool
+
+	// capture is the pool of the graph being captured (graph.go); while
+	// set, take serves from it first and gives it every block it hands out.
+	capture *graphPool
 }
 
 func newAllocator(b *Backend) *allocator {
@@ -114,8 +119,10 @@ func sizeClass(n int) int {
 // once.
 func (a *allocator) get(n int) (*allocation, error) {
 	class := sizeClass(n)
-	p, err := a.take(class)
-	if errors.Is(err, cu.OutOfMemory) {
+	p, pool, err := a.take(class)
+	if errors.Is(err, cu.OutOfMemory) && pool == nil {
+		// (Not during a capture: freeing memory synchronizes, which would
+		// invalidate it; the capture fails and the caller runs eagerly.)
 		a.b.log.Warn("cuda: out of device memory, collecting garbage and emptying the cache", "request", class)
 		// Cleanups run asynchronously after a GC; give them a moment to
 		// return blocks before the cache is emptied.
@@ -124,45 +131,64 @@ func (a *allocator) get(n int) (*allocation, error) {
 		if derr := a.drain(); derr != nil {
 			return nil, derr
 		}
-		p, err = a.take(class)
+		p, pool, err = a.take(class)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("allocating %d bytes (class %d; %d live, %d cached): %w", n, class, a.liveBytes(), a.cachedBytes(), err)
 	}
-	s := &blockState{mem: a, ptr: p, class: class}
+	s := &blockState{mem: a, ptr: p, class: class, pool: pool}
 	al := &allocation{state: s}
 	runtime.AddCleanup(al, func(s *blockState) { s.release() }, s)
 	return al, nil
 }
 
-// take reuses a cached block of the class or allocates a new one.
-func (a *allocator) take(class int) (cu.DevicePtr, error) {
+// take reuses a cached block of the class or allocates a new one; during a
+// capture the block belongs to the capture's pool, which it returns.
+func (a *allocator) take(class int) (cu.DevicePtr, *graphPool, error) {
 	a.mu.Lock()
+	pool := a.capture
+	if pool != nil {
+		if p, ok := pool.take(class); ok {
+			a.mu.Unlock()
+			return p, pool, nil
+		}
+	}
 	if l := a.free[class]; len(l) > 0 {
 		p := l[len(l)-1]
 		a.free[class] = l[:len(l)-1]
 		a.cached -= class
 		a.live += class
+		pool.own(class)
 		a.mu.Unlock()
-		return p, nil
+		return p, pool, nil
 	}
 	a.mu.Unlock()
 	p, err := cu.MemAlloc(int64(class))
 	if err != nil {
-		return 0, err
+		return 0, pool, err
 	}
 	a.mu.Lock()
 	a.live += class
+	pool.own(class)
 	a.mu.Unlock()
-	return p, nil
+	return p, pool, nil
 }
 
-// put returns a block to the cache (dropped after close: releasing the
-// primary context frees it).
-func (a *allocator) put(p cu.DevicePtr, class int) {
+// put returns a block to its graph's pool while that graph lives, else to
+// the cache (dropped after close: releasing the primary context frees it).
+// A block from the shared cache released during a capture is held by the
+// capturing graph's pool too: the graph may have recorded work on it.
+func (a *allocator) put(p cu.DevicePtr, class int, pool *graphPool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
+		return
+	}
+	if pool == nil && a.capture != nil {
+		pool = a.capture
+		pool.own(class)
+	}
+	if pool.keep(p, class) {
 		return
 	}
 	a.live -= class

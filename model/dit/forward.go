@@ -189,12 +189,19 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	r := &run{be: m.be, ctx: ctx}
 	hid := m.embedPatches(r, x, h, w, 0)
 	e, tmod := m.embedTime(r, t, guidance)
+	return m.trunkAndFinal(ctx, r, hid, e, tmod, cd, h, w, nil)
+}
+
+// trunkAndFinal runs the blocks on hid and the final layer. keep, when
+// set, collects the scratch tensors the blocks used (a graph capture must
+// hold every tensor it recorded work on: step.go).
+func (m *Model) trunkAndFinal(ctx context.Context, r *run, hid, e, tmod *kernels.Tensor, cd *Cond, h, w int, keep *[]*kernels.Tensor) (*kernels.Tensor, error) {
 	for i := range m.w.blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if r.err == nil {
-			r.err = m.runBlock(ctx, i, hid, tmod, cd, h, w)
+			r.err = m.runBlockKeep(ctx, i, hid, tmod, cd, h, w, keep)
 		}
 		m.addControl(r, i, hid, cd)
 	}
@@ -209,20 +216,24 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 // D] (+ sin-cos PE of an h×w grid, from row row0 on: a sequence-parallel
 // band holds rows [row0, row0+rows) of the latent).
 func (m *Model) embedPatches(r *run, x *kernels.Tensor, h, w, row0 int) *kernels.Tensor {
+	var pe *kernels.Tensor
+	if m.cfg.InterpolationScale != nil && r.err == nil {
+		pe, r.err = m.posEmbed(h, w, row0, x.Dim(2)*w)
+	}
+	return m.embedPatchesPE(r, x, pe)
+}
+
+// embedPatchesPE is embedPatches with the positional embedding given (nil:
+// none), so that it enqueues device work only.
+func (m *Model) embedPatchesPE(r *run, x, pe *kernels.Tensor) *kernels.Tensor {
 	c := m.cfg
-	B, N, D := x.Dim(0), x.Dim(2)*w, c.Dim()
+	B, N, D := x.Dim(0), x.Dim(2)*x.Dim(3), c.Dim()
 	tok := r.alloc(B, N, c.InChannels)
 	r.do(func() error { return m.be.Transpose(tok, x.MustReshape(B, c.InChannels, N)) })
 	hid := r.alloc(B, N, D)
 	r.linear(hid, tok, m.w.patch)
-	if c.InterpolationScale != nil {
-		r.do(func() error {
-			pe, err := m.posEmbed(h, w, row0, N)
-			if err != nil {
-				return err
-			}
-			return m.be.Add(hid, hid, pe)
-		})
+	if pe != nil {
+		r.do(func() error { return m.be.Add(hid, hid, pe) })
 	}
 	return hid
 }
@@ -252,10 +263,22 @@ func (m *Model) posEmbed(h, w, row0, N int) (*kernels.Tensor, error) {
 // embedTime returns the embedded timestep e [B, D] and the block
 // modulation vector tmod [B, 6D].
 func (m *Model) embedTime(r *run, t, guidance []float32) (e, tmod *kernels.Tensor) {
-	B, D := len(t), m.cfg.Dim()
-	e = m.sinusoidMLP(r, t, m.w.timeEmb)
+	tv := m.uploadVals(r, t)
+	var gv *kernels.Tensor
 	if m.w.guideEmb != nil {
-		g := m.sinusoidMLP(r, guidance, *m.w.guideEmb)
+		gv = m.uploadVals(r, guidance)
+	}
+	return m.embedTimeDev(r, tv, gv)
+}
+
+// embedTimeDev is embedTime on timesteps tv [B] and guidance gv [B] (nil
+// without guidance embeds) already in the backend's memory.
+func (m *Model) embedTimeDev(r *run, tv, gv *kernels.Tensor) (e, tmod *kernels.Tensor) {
+	D := m.cfg.Dim()
+	B := tv.Dim(0)
+	e = m.sinusoidMLP(r, tv, m.w.timeEmb)
+	if m.w.guideEmb != nil {
+		g := m.sinusoidMLP(r, gv, *m.w.guideEmb)
 		r.do(func() error { return m.be.Add(e, e, g) })
 	}
 	se := r.alloc(B, D)
@@ -265,15 +288,21 @@ func (m *Model) embedTime(r *run, t, guidance []float32) (e, tmod *kernels.Tenso
 	return e, tmod
 }
 
-func (m *Model) sinusoidMLP(r *run, vals []float32, p mlp) *kernels.Tensor {
-	B, D := len(vals), m.cfg.Dim()
-	host, err := kernels.FromF32(append([]float32(nil), vals...), B)
+// uploadVals copies vals to a new [len(vals)] tensor of the backend.
+func (m *Model) uploadVals(r *run, vals []float32) *kernels.Tensor {
+	host, err := kernels.FromF32(append([]float32(nil), vals...), len(vals))
 	if err != nil {
 		r.err = err
 		return nil
 	}
-	tv, s := r.alloc(B), r.alloc(B, 256)
+	tv := r.alloc(len(vals))
 	r.do(func() error { return m.be.Copy(tv, host) })
+	return tv
+}
+
+func (m *Model) sinusoidMLP(r *run, tv *kernels.Tensor, p mlp) *kernels.Tensor {
+	B, D := tv.Dim(0), m.cfg.Dim()
+	s := r.alloc(B, 256)
 	r.do(func() error {
 		return m.be.TimestepEmbedding(s, tv, kernels.TimestepParams{Dim: 256, FlipSinToCos: true})
 	})
@@ -328,8 +357,17 @@ func (m *Model) RunBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, 
 }
 
 func (m *Model) runBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int) error {
+	return m.runBlockKeep(ctx, i, hid, tmod, cd, h, w, nil)
+}
+
+// runBlockKeep is runBlock that also appends the scratch tensors it used
+// to *keep when keep is set.
+func (m *Model) runBlockKeep(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int, keep *[]*kernels.Tensor) error {
 	r := &run{be: m.be, m: m, ctx: ctx}
 	defer r.release()
+	if keep != nil {
+		defer func() { *keep = append(*keep, r.taken...) }()
+	}
 	m.block(r, i, hid, tmod, cd, h, w)
 	return r.err
 }

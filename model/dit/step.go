@@ -1,0 +1,182 @@
+package dit
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sanafarm/sanafarm/kernels"
+)
+
+// graphCapturer is a backend that records work into replayable graphs
+// (kernels/cuda/graph.go with --cuda-graphs; kernels/kernelstest.Recorder).
+type graphCapturer interface {
+	CaptureGraph(fn func() error) (kernels.Graph, error)
+}
+
+// Step is the transformer bound to one denoising loop: a fixed batch,
+// latent grid and caption condition, with its inputs in fixed buffers of
+// the backend. On a backend that records graphs, its second call captures
+// the forward pass into a graph and every later call replays it — one
+// launch per step instead of ~1,000 (docs/performance.md, "Launch
+// overhead"); elsewhere, or when the capture fails, it runs the forward
+// pass as Forward does, with the same result. A Step belongs to one
+// goroutine; Close it when the loop ends.
+type Step struct {
+	m       *Model
+	cd      *Cond
+	B, h, w int
+	x, t, g *kernels.Tensor // inputs, refreshed in place on every call
+	pe      *kernels.Tensor // the grid's positional embedding (nil: none)
+	direct  bool            // sequence parallel: every call is a Forward
+
+	graph kernels.Graph
+	out   *kernels.Tensor   // the graph's output buffer
+	keep  []*kernels.Tensor // scratch the graph recorded work on
+	calls int
+	why   error // why calls run eagerly; nil while a capture may still be tried
+}
+
+// NewStep binds the model to B latents of h×w and the caption condition
+// cd (which must stay unchanged while the Step is used).
+func (m *Model) NewStep(ctx context.Context, cd *Cond, B, h, w int) (*Step, error) {
+	c := m.cfg
+	switch {
+	case B < 1 || h < 1 || w < 1:
+		return nil, fmt.Errorf("dit: step for %d latents of %d×%d", B, h, w)
+	case cd == nil || cd.B != B:
+		return nil, fmt.Errorf("dit: caption batch does not match latents batch %d", B)
+	case m.w.trunk:
+		return nil, fmt.Errorf("dit: step on trunk weights (LoadTrunk) without a final layer")
+	}
+	if err := m.checkPAG(cd); err != nil {
+		return nil, err
+	}
+	if err := m.checkControl(cd, B, h*w); err != nil {
+		return nil, err
+	}
+	if err := m.ready(); err != nil {
+		return nil, fmt.Errorf("dit: %w", err)
+	}
+	s := &Step{m: m, cd: cd, B: B, h: h, w: w}
+	if m.sp() || len(cd.control) > 0 {
+		s.direct, s.why = true, fmt.Errorf("dit: step runs Forward (sequence parallel or ControlNet)")
+		return s, nil
+	}
+	var err error
+	if s.x, err = m.be.Alloc(kernels.Float32, B, c.InChannels, h, w); err == nil {
+		s.t, err = m.be.Alloc(kernels.Float32, B)
+	}
+	if err == nil && m.w.guideEmb != nil {
+		s.g, err = m.be.Alloc(kernels.Float32, B)
+	}
+	if err == nil && c.InterpolationScale != nil {
+		s.pe, err = m.posEmbed(h, w, 0, h*w)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dit: step buffers: %w", err)
+	}
+	if _, ok := m.be.(graphCapturer); !ok {
+		s.why = fmt.Errorf("dit: backend %s does not record graphs", m.be.Name())
+	}
+	return s, nil
+}
+
+// Forward is Model.Forward of the bound condition: latents x [B, C, h, w]
+// (host, Float32), timesteps t and, for Sprint models, guidance (len B).
+// The result is valid until the next call.
+func (s *Step) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []float32) (*kernels.Tensor, error) {
+	if s.direct {
+		return s.m.Forward(ctx, x, t, guidance, s.cd)
+	}
+	if err := s.load(x, t, guidance); err != nil {
+		return nil, err
+	}
+	s.calls++
+	if s.graph == nil && s.why == nil && s.calls > 1 {
+		s.capture(ctx)
+	}
+	if s.graph != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := s.graph.Replay(); err != nil {
+			return nil, fmt.Errorf("dit: step replay: %w", err)
+		}
+		return s.out, nil
+	}
+	return s.run(ctx, nil)
+}
+
+// load copies the inputs into the step's buffers.
+func (s *Step) load(x *kernels.Tensor, t, guidance []float32) error {
+	c := s.m.cfg
+	switch {
+	case x == nil || !kernels.SameShape(x, s.x):
+		return fmt.Errorf("dit: step latents %v, want [%d %d %d %d]", x, s.B, c.InChannels, s.h, s.w)
+	case len(t) != s.B:
+		return fmt.Errorf("dit: %d timesteps for batch %d", len(t), s.B)
+	case s.g != nil && len(guidance) != s.B:
+		return fmt.Errorf("dit: model has guidance_embeds: need %d guidance values, got %d", s.B, len(guidance))
+	}
+	if err := s.m.be.Copy(s.x, x); err != nil {
+		return fmt.Errorf("dit: step latents: %w", err)
+	}
+	if err := copyVals(s.m.be, s.t, t); err != nil {
+		return fmt.Errorf("dit: step timesteps: %w", err)
+	}
+	if s.g != nil {
+		if err := copyVals(s.m.be, s.g, guidance); err != nil {
+			return fmt.Errorf("dit: step guidance: %w", err)
+		}
+	}
+	return nil
+}
+
+func copyVals(be kernels.Backend, dst *kernels.Tensor, vals []float32) error {
+	host, err := kernels.FromF32(append([]float32(nil), vals...), len(vals))
+	if err != nil {
+		return err
+	}
+	return be.Copy(dst, host)
+}
+
+// run enqueues one forward pass on the step's buffers: device work only,
+// so that it can be recorded. keep collects the model scratch it used.
+func (s *Step) run(ctx context.Context, keep *[]*kernels.Tensor) (*kernels.Tensor, error) {
+	m := s.m
+	r := &run{be: m.be, ctx: ctx}
+	hid := m.embedPatchesPE(r, s.x, s.pe)
+	e, tmod := m.embedTimeDev(r, s.t, s.g)
+	return m.trunkAndFinal(ctx, r, hid, e, tmod, s.cd, s.h, s.w, keep)
+}
+
+// capture records one forward pass into a graph; on failure every later
+// call runs eagerly and Graphed says why.
+func (s *Step) capture(ctx context.Context) {
+	gc := s.m.be.(graphCapturer)
+	var out *kernels.Tensor
+	var keep []*kernels.Tensor
+	g, err := gc.CaptureGraph(func() error {
+		var err error
+		out, err = s.run(ctx, &keep)
+		return err
+	})
+	if err != nil {
+		s.why = err
+		return
+	}
+	s.graph, s.out, s.keep = g, out, keep
+}
+
+// Graphed reports whether calls replay a graph, and if not, why.
+func (s *Step) Graphed() (bool, error) { return s.graph != nil, s.why }
+
+// Close frees the graph and the step's buffers' claim on the model.
+func (s *Step) Close() error {
+	var err error
+	if s.graph != nil {
+		err = s.graph.Close()
+	}
+	s.graph, s.out, s.keep, s.x, s.t, s.g, s.pe = nil, nil, nil, nil, nil, nil, nil
+	return err
+}
