@@ -97,7 +97,7 @@ type cublas struct {
 	// block given to it, held for the handle's life.
 	setWorkspace func(handle, ptr uintptr, bytes uint64) int32
 	workspace    *allocation
-	gemmEx      func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer, a uintptr, at, lda int32,
+	gemmEx       func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer, a uintptr, at, lda int32,
 		b uintptr, bt, ldb int32, beta unsafe.Pointer, c uintptr, ct, ldc, compute, algo int32) int32
 	gemmStridedBatchedEx func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer,
 		a uintptr, at, lda int32, sa int64, b uintptr, bt, ldb int32, sb int64,
