@@ -221,4 +221,14 @@ type Job struct {
 	PriorityOverride *int `json:"priority_override,omitempty"`
 	// Retries counts the job's CmdJobRetry commands.
 	Retries int `json:"retries,omitempty"`
+	// StartedAt is when the current run leased its first shard: the first
+	// lease after submit, or after a retry of a finished job; zero before
+	// that, and in state written before the field existed. StartedImages
+	// is ImagesDone at that lease, so a rate over the run (the dashboard's
+	// img/s and ETA) counts neither queueing nor an earlier run's images.
+	// Both are derived from TaskAssign.At, so every replica agrees; they
+	// are additive JSON fields, so the snapshot version stays (an older
+	// snapshot reads as zero, an older coordinator ignores them).
+	StartedAt     time.Time `json:"started_at,omitzero"`
+	StartedImages int64     `json:"started_images,omitempty"`
 }

@@ -83,6 +83,24 @@ var funcs = template.FuncMap{
 	},
 }
 
+// runRate is a running job's images per second over its current run:
+// since its first lease (protocol.Job.StartedAt), counting only the
+// images done since, so time queued or an earlier run before a retry
+// does not read as slowness. A job from a coordinator that predates
+// StartedAt falls back to its age and all its images. ok is false when
+// there is no rate yet (not running, nothing done in the run).
+func runRate(j protocol.Job, now time.Time) (rate float64, ok bool) {
+	since, done := j.CreatedAt, j.ImagesDone
+	if !j.StartedAt.IsZero() {
+		since, done = j.StartedAt, j.ImagesDone-j.StartedImages
+	}
+	el := now.Sub(since).Seconds()
+	if j.State != protocol.JobRunning || el <= 0 || done <= 0 {
+		return 0, false
+	}
+	return float64(done) / el, true
+}
+
 func newJobRow(j protocol.Job, now time.Time) jobRow {
 	r := jobRow{Job: j, Priority: j.EffectivePriority(), Age: ago(now.Sub(j.CreatedAt)), StateText: string(j.State)}
 	if j.Images > 0 {
@@ -92,8 +110,7 @@ func newJobRow(j protocol.Job, now time.Time) jobRow {
 	if j.Paused && !r.Finished {
 		r.StateText += " (paused)"
 	}
-	if el := now.Sub(j.CreatedAt).Seconds(); j.State == protocol.JobRunning && el > 0 && j.ImagesDone > 0 {
-		rate := float64(j.ImagesDone) / el
+	if rate, ok := runRate(j, now); ok {
 		r.Rate = fmt.Sprintf("%.2f", rate)
 		r.ETA = ago(time.Duration(float64(j.Images-j.ImagesDone) / rate * float64(time.Second)))
 	}

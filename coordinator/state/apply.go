@@ -138,6 +138,9 @@ func (s *Store) AssignTasks(index uint64, c protocol.TaskAssign) []protocol.Task
 		if e.job.State == protocol.JobQueued {
 			e.job.State = protocol.JobRunning
 		}
+		if e.job.StartedAt.IsZero() { // the run's first lease (protocol.Job)
+			e.job.StartedAt, e.job.StartedImages = c.At, e.job.ImagesDone
+		}
 		e.job.UpdatedAt = c.At
 		s.stats.Leases++
 		granted = append(granted, l)
