@@ -76,16 +76,20 @@ done
 echo "== gpus (NVML inventory and telemetry, as nodes announce them)"; timeout 20 "$BIN/sanafarm-cuda" gpus 2>&1 | sed 's/^/   /'
 
 # 1. Conformance suite and backend unit tests (test binaries run in their package directory).
-step conformance 150 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run 'TestConformance|TestCopyRoundTrip|TestAllocReuseIsZeroed|TestSizeClass|TestAttentionGEMMMatchesFlash|TestConvBF16MatchesF32' -test.v=true -test.timeout=140s"
+step conformance 150 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run 'TestConformance|TestCopyRoundTrip|TestAllocReuseIsZeroed|TestSizeClass|TestAttentionGEMMMatchesFlash|TestConvBF16MatchesF32|TestGraph' -test.v=true -test.timeout=140s"
 log=$LOGS/conformance.log
 echo "   pass $(grep -c -- '--- PASS' "$log") fail $(grep -c -- '--- FAIL' "$log") skip $(grep -c -- '--- SKIP' "$log")"
 grep -E -- '--- FAIL|panic:|^\s+\S+_test\.go:[0-9]+:|^\s+\S+\.go:[0-9]+:' "$log" | grep -v -- '--- FAIL: TestConformance ' | head -40
+
+# 1b. CUDA graphs: a replayed denoising step equals the eager one (model/dit/step.go).
+step graphs 60 bash -c "cd model/dit && exec $BIN/dit-cuda.test -test.run 'TestCUDAStepGraphMatchesForward' -test.v=true -test.timeout=55s"
+grep -E -- '--- (PASS|FAIL|SKIP)|max \||not replaying|panic:' "$LOGS/graphs.log" | head -8 | sed 's/^/   /'
 
 # 2. Throughput side by side with diffusers (scripts/perf/perf.sh, ≤ 330 s;
 #    its summary lines are the issue's numbers).
 left=$((DEADLINE - (SECONDS - start) - ${RESERVE:-150})) # keep time for the golden, sana-tiny and farm steps
 PERF_DEADLINE=$((left > 330 ? 330 : left)) PERF_LOGS=$LOGS/perf BIN=$BIN bash scripts/perf/perf.sh 2>&1 | tee "$LOGS/perf.log" |
-	grep -E '^(== |dit_step|decode|encode|img_per_s|card|stage|   Benchmark|   prof )' | sed 's/^/   /'
+	grep -E '^(== |dit_step|decode|encode|img_per_s|graph_vs|card|stage|   Benchmark|   prof )' | sed 's/^/   /'
 pack
 
 # 3. Golden cases with the CUDA backend, exact f32 and the bf16 production mode.
@@ -98,13 +102,13 @@ for d in testdata/golden/*/; do
 done
 step golden 90 "$BIN/sanafarm-cuda" golden --backend cuda --precision f32 "${cases[@]}"
 grep -E '^(PASS|FAIL)|sanafarm:' "$LOGS/golden.log" | sed 's/^/   /' | head -100
-step golden-bf16 60 "$BIN/sanafarm-cuda" golden --backend cuda --precision bf16 "${cases[@]}"
+step golden-bf16 60 "$BIN/sanafarm-cuda" golden --backend cuda --precision bf16 --cuda-graphs "${cases[@]}"
 grep -E '^(PASS|FAIL|SKIP)|sanafarm:' "$LOGS/golden-bf16.log" | sed 's/^/   /' | head -60
 
 # 4. End to end: sana-tiny on the GPU and on this host's CPU, same seed
 #    (the PNGs land in the logs folder; compare them on the build machine).
 step generate 120 bash -c "export SANAFARM_CACHE=$LOGS/cache; \
-	$BIN/sanafarm-cuda generate --backend cuda --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cuda -v -q && \
+	$BIN/sanafarm-cuda generate --backend cuda --cuda-graphs --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cuda -v -q && \
 	$BIN/sanafarm-cuda generate --backend cpu --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cpu -v -q"
 grep -iE 'took|seconds|s/image|error' "$LOGS/generate.log" | tail -6 | sed 's/^/   /'
 

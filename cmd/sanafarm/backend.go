@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
 )
@@ -14,6 +16,16 @@ type backendOptions struct {
 	threads   int    // cpu: threads (0 = all)
 	device    int    // cuda: device ordinal
 	precision string // "auto" (or ""), "f32" or "bf16": see precision
+	graphs    bool   // cuda: --cuda-graphs
+}
+
+// graphsUsage is the --cuda-graphs help text.
+const graphsUsage = "cuda: capture each denoising step into a CUDA graph once per batch and replay it " +
+	"(one launch per step instead of ~1,000; a failed capture falls back to running it op by op; docs/performance.md)"
+
+// registerGraphs adds --cuda-graphs to fl.
+func (o *backendOptions) registerGraphs(fl *pflag.FlagSet) {
+	fl.BoolVar(&o.graphs, "cuda-graphs", false, graphsUsage)
 }
 
 // precisionUsage is the --precision help text.
@@ -59,7 +71,7 @@ func newBackend(o backendOptions) (kernels.Backend, func(), error) {
 		if newCUDA == nil {
 			return nil, nil, usagef("backend cuda: this binary was built without CUDA support (build with make build-cuda)")
 		}
-		return newCUDA(o.device, p)
+		return newCUDA(o.device, p, o.graphs)
 	}
 	return nil, nil, usagef("unknown backend %q (have %s)", o.name, strings.Join(backendNames(), ", "))
 }

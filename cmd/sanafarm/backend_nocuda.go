@@ -5,4 +5,4 @@ package main
 import "github.com/sanafarm/sanafarm/kernels"
 
 // newCUDA is nil: this binary has no CUDA backend.
-var newCUDA func(device int, p kernels.Precision) (kernels.Backend, func(), error)
+var newCUDA func(device int, p kernels.Precision, graphs bool) (kernels.Backend, func(), error)

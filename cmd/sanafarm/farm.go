@@ -139,6 +139,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	fl.IntVar(&f.backend.threads, "threads", 0, "CPU threads of the cpu backend (default: all cores)")
 	fl.StringVar(&f.backend.precision, "precision", "auto", precisionUsage)
+	f.backend.registerGraphs(fl)
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "`URL` of a model mirror filled by sanafarm models push (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")

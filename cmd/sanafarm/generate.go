@@ -77,6 +77,7 @@ written, one a line, or with -o json their list with each image's parameters.`,
 	fl.StringVar(&f.backend.name, "backend", "cpu", "compute backend: cpu, or cuda in binaries built with make build-cuda")
 	fl.IntVar(&f.backend.device, "device", 0, "CUDA device ordinal (with --backend cuda)")
 	fl.StringVar(&f.backend.precision, "precision", "auto", precisionUsage)
+	f.backend.registerGraphs(fl)
 	fl.StringArrayVar(&f.loras, "lora", nil, "LoRA adapter FILE[:WEIGHT] or hf://OWNER/REPO[/FILE][:WEIGHT], fused into the transformer (repeat for several)")
 	fl.Float64Var(&f.loraScale, "lora-scale", 1, "global LoRA scale (diffusers' attention_kwargs scale)")
 	fl.StringVar(&f.initImage, "init-image", "", "PNG or JPEG input for image-to-image (Sprint models), resized and cropped to the generation size")

@@ -68,5 +68,6 @@ instead: transformer and pipeline_loop cases at their bf16 tolerances, the other
 	// f32 by default even on cuda: golden checks conformance, and the
 	// float32 tolerances are the tight ones (bf16 mode: model/golden/bf16.go).
 	cmd.Flags().StringVar(&be.precision, "precision", "f32", "matrix-product precision: f32, bf16, or auto (bf16 on cuda, f32 on cpu)")
+	be.registerGraphs(cmd.Flags())
 	return cmd
 }

@@ -50,11 +50,14 @@ func benchModel(b *testing.B, cfg Config, be kernels.Backend) *Model {
 // padding) of the Sana-600M (512²) and Sana-1.6B (1024²) transformers with
 // random weights, per precision and images per batch. Only in cuda-tagged
 // test binaries (scripts/perf/perf.sh, scripts/gpu-check.sh). Sub-benchmark
-// names: <model>/<precision>/img=<n>; metric ms/step.
+// names: <model>/<precision>/img=<n>, and <model>/bf16+graph/img=<n> for
+// the step replayed as a CUDA graph (dit.Step, Config.Graphs); metric
+// ms/step.
 func BenchmarkCUDAStep(b *testing.B) {
 	profile := os.Getenv("SANAFARM_CUDA_PROFILE") == "1"
 	for _, prec := range []kernels.Precision{kernels.PrecisionBF16, kernels.PrecisionF32} {
-		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec, Profile: profile})
+		be, err := cuda.New(cuda.Config{Logger: slog.New(slog.DiscardHandler), Precision: prec, Profile: profile,
+			Graphs: prec == kernels.PrecisionBF16 && !profile})
 		if err != nil {
 			b.Skipf("no usable CUDA device: %v", err)
 		}
@@ -64,7 +67,10 @@ func BenchmarkCUDAStep(b *testing.B) {
 				if prec == kernels.PrecisionF32 && imgs > 1 { // f32 is the before-figure only
 					continue
 				}
-				b.Run(fmt.Sprintf("%s/%v/img=%d", s.name, prec, imgs), func(b *testing.B) { benchStep(b, m, be, s.cfg, imgs) })
+				if prec == kernels.PrecisionBF16 && !profile && imgs%3 == 1 { // 1, 4, 16: launch overhead matters most at small batches
+					b.Run(fmt.Sprintf("%s/bf16+graph/img=%d", s.name, imgs), func(b *testing.B) { benchStep(b, m, be, s.cfg, imgs, true) })
+				}
+				b.Run(fmt.Sprintf("%s/%v/img=%d", s.name, prec, imgs), func(b *testing.B) { benchStep(b, m, be, s.cfg, imgs, false) })
 			}
 			m.FreeScratch()
 		}
@@ -72,7 +78,7 @@ func BenchmarkCUDAStep(b *testing.B) {
 	}
 }
 
-func benchStep(b *testing.B, m *Model, be *cuda.Backend, cfg Config, imgs int) {
+func benchStep(b *testing.B, m *Model, be *cuda.Backend, cfg Config, imgs int, graph bool) {
 	n := 2 * imgs
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
 	rnd := func(shape ...int) *kernels.Tensor {
@@ -97,8 +103,23 @@ func benchStep(b *testing.B, m *Model, be *cuda.Backend, cfg Config, imgs int) {
 	for i := range t {
 		t[i] = 500
 	}
+	forward := func() error {
+		_, err := m.Forward(ctx, x, t, nil, cd)
+		return err
+	}
+	var st *Step
+	if graph {
+		if st, err = m.NewStep(ctx, cd, n, cfg.SampleSize, cfg.SampleSize); err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		forward = func() error {
+			_, err := st.Forward(ctx, x, t, nil)
+			return err
+		}
+	}
 	step := func() {
-		if _, err := m.Forward(ctx, x, t, nil, cd); err != nil {
+		if err := forward(); err != nil {
 			b.Fatal(err)
 		}
 		if err := be.Sync(); err != nil {
@@ -106,6 +127,12 @@ func benchStep(b *testing.B, m *Model, be *cuda.Backend, cfg Config, imgs int) {
 		}
 	}
 	step() // warm-up: cuBLAS load, allocator cache
+	if graph {
+		step() // the capture
+		if ok, why := st.Graphed(); !ok {
+			b.Fatalf("not replaying a graph: %v", why)
+		}
+	}
 	if err := be.ResetProfile(); err != nil {
 		b.Fatal(err)
 	}

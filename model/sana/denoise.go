@@ -59,11 +59,21 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 		return nil, err
 	}
 	lat := x.Clone()
+	fwd := func(ctx context.Context, in *kernels.Tensor, t, g []float32) (*kernels.Tensor, error) {
+		return m.Forward(ctx, in, t, g, cd)
+	}
+	if ctrl == nil { // a ControlNet changes the condition every step
+		var done func()
+		if fwd, done, err = bindForward(ctx, m, cd, branches(cfg, req.PAG.on())*x.Dim(0), x.Dim(2), x.Dim(3)); err != nil {
+			return nil, fmt.Errorf("denoise: %w", err)
+		}
+		defer done()
+	}
 	for i := 0; i < s.Steps(); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, err := velocity(ctx, m, cd, ctrl, lat, i, s.Timestep(i), req, cfg)
+		v, err := velocity(ctx, m, fwd, cd, ctrl, lat, i, s.Timestep(i), req, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("denoise: step %d: %w", i, err)
 		}
@@ -111,14 +121,8 @@ func prepare(ctx context.Context, m Transformer, req DenoiseRequest, cfg bool) (
 // velocity evaluates the transformer at step i (scheduler timestep st)
 // and combines the branches in float32: CFG v = v_u + g·(v_c − v_u), and
 // with PAG + s·(v_c − v_p) (guide).
-func velocity(ctx context.Context, m Transformer, cd *dit.Cond, ctrl *controlState, lat *kernels.Tensor, i int, st float32, req DenoiseRequest, cfg bool) ([]float32, error) {
-	copies := 1
-	if cfg {
-		copies++
-	}
-	if req.PAG.on() {
-		copies++
-	}
+func velocity(ctx context.Context, m Transformer, fwd forwardFunc, cd *dit.Cond, ctrl *controlState, lat *kernels.Tensor, i int, st float32, req DenoiseRequest, cfg bool) ([]float32, error) {
+	copies := branches(cfg, req.PAG.on())
 	in := lat
 	for k := 1; k < copies; k++ {
 		var err error
@@ -140,14 +144,16 @@ func velocity(ctx context.Context, m Transformer, cd *dit.Cond, ctrl *controlSta
 		}
 	}
 	var samples []*kernels.Tensor
+	var out *kernels.Tensor
+	var err error
 	if ctrl != nil {
-		var err error
 		if samples, err = ctrl.net.Control(ctx, in, ctrl.cond, ts, ctrl.cd, ctrl.scale); err != nil {
 			return nil, err
 		}
-		cd = cd.WithControl(samples)
+		out, err = m.Forward(ctx, in, ts, g, cd.WithControl(samples))
+	} else {
+		out, err = fwd(ctx, in, ts, g)
 	}
-	out, err := m.Forward(ctx, in, ts, g, cd)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +170,46 @@ func velocity(ctx context.Context, m Transformer, cd *dit.Cond, ctrl *controlSta
 		req.OnModel(ms)
 	}
 	return v, nil
+}
+
+// branches is the number of copies of the latents one step evaluates:
+// the conditional one, the unconditional one under CFG, the perturbed one
+// under PAG.
+func branches(cfg, pag bool) int {
+	n := 1
+	if cfg {
+		n++
+	}
+	if pag {
+		n++
+	}
+	return n
+}
+
+// forwardFunc evaluates the transformer on latents x at timesteps t (and
+// guidance g) for a fixed caption condition.
+type forwardFunc func(ctx context.Context, x *kernels.Tensor, t, g []float32) (*kernels.Tensor, error)
+
+// stepper is a transformer that binds a denoising loop's shapes and
+// condition (dit.Model.NewStep): on a CUDA backend with graphs on, the
+// bound step is captured once and replayed (model/dit/step.go).
+type stepper interface {
+	NewStep(ctx context.Context, cd *dit.Cond, B, h, w int) (*dit.Step, error)
+}
+
+// bindForward returns the loop's forward function for n latents of h×w
+// and a func to call when the loop ends.
+func bindForward(ctx context.Context, m Transformer, cd *dit.Cond, n, h, w int) (forwardFunc, func(), error) {
+	if s, ok := m.(stepper); ok {
+		st, err := s.NewStep(ctx, cd, n, h, w)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st.Forward, func() { _ = st.Close() }, nil
+	}
+	return func(ctx context.Context, x *kernels.Tensor, t, g []float32) (*kernels.Tensor, error) {
+		return m.Forward(ctx, x, t, g, cd)
+	}, func() {}, nil
 }
 
 // toHostF32 returns t as a host Float32 tensor, copying it off the

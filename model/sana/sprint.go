@@ -61,6 +61,11 @@ func SprintDenoise(ctx context.Context, m Transformer, s *sampler.SCM, req Sprin
 	sd := s.SigmaData()
 	x := slices.Clone(lat.F32())
 	n := lat.Dim(0)
+	fwd, done, err := bindForward(ctx, m, cd, n, lat.Dim(2), lat.Dim(3))
+	if err != nil {
+		return nil, fmt.Errorf("sprint: %w", err)
+	}
+	defer done()
 	g := req.Guidance * m.Config().GuidanceScale()
 	var x0 []float32
 	for i := 0; i < s.Steps(); i++ {
@@ -72,7 +77,7 @@ func SprintDenoise(ctx context.Context, m Transformer, s *sampler.SCM, req Sprin
 		for j, v := range x {
 			in.F32()[j] = v / sd * c
 		}
-		out, err := m.Forward(ctx, in, fill(n, tau), fill(n, g), cd)
+		out, err := fwd(ctx, in, fill(n, tau), fill(n, g))
 		if err != nil {
 			return nil, fmt.Errorf("sprint: step %d: %w", i, err)
 		}

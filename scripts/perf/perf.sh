@@ -40,7 +40,7 @@ pstep() {
 # their package's folder.
 gobench=(bash -c 'cd "$1" && exec "$2" -test.run "^\$" -test.bench "$3" -test.benchtime="$4" -test.timeout=300s' gobench)
 
-pstep step 150 "${gobench[@]}" model/dit "$BIN/dit-cuda.test" 'BenchmarkCUDAStep' 5x
+pstep step 190 "${gobench[@]}" model/dit "$BIN/dit-cuda.test" 'BenchmarkCUDAStep' 5x
 pstep decode 90 "${gobench[@]}" model/dcae "$BIN/dcae-cuda.test" 'BenchmarkCUDADecode' 3x
 pstep encode 60 "${gobench[@]}" model/gemma2 "$BIN/gemma-cuda.test" 'BenchmarkCUDAEncode' 3x
 pstep gemm 45 "${gobench[@]}" kernels/cuda "$BIN/cuda.test" 'BenchmarkGEMM' 10x

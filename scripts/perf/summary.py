@@ -70,19 +70,22 @@ def main():
     gpu, rest = argv[0], argv[1:]
     sep = rest.index("--") if "--" in rest else len(rest)
     mine, base = ours(rest[:sep]), theirs(rest[sep + 1] if sep + 1 < len(rest) else "")
-    get_b = lambda s, m, b: mine.get((s, m, b, "bf16"))  # noqa: E731
+    # ours = the faster of the eager bf16 step and its CUDA-graph replay (dit.Step, --cuda-graphs)
+    get_b = lambda s, m, b: min(  # noqa: E731
+        (v for v in (mine.get((s, m, b, "bf16")), mine.get((s, m, b, "bf16+graph"))) if v is not None), default=None)
     get_d = lambda s, m, b: base.get((s, m, b))  # noqa: E731
-    print(f"== side by side on {gpu}: ms per call (ours bf16 / ours f32 / diffusers bf16), ratio = diffusers/ours")
-    print(f"{'stage':9} {'model':11} {'batch':>5} {'ours':>8} {'ours f32':>8} {'diffusers':>9} {'ratio':>6}")
+    print(f"== side by side on {gpu}: ms per call (ours bf16, best of eager and graph / eager / graph / f32; diffusers bf16), ratio = diffusers/ours")
+    print(f"{'stage':9} {'model':11} {'batch':>5} {'ours':>8} {'eager':>8} {'graph':>8} {'ours f32':>8} {'diffusers':>9} {'ratio':>6}")
     stages = [("dit_step", m) for m in ("600m_512", "1600m_1024")] + [("decode", m) for m in ("600m_512", "1600m_1024")]
     stages.append(("encode", "gemma2_2b"))
     for s, m in stages:
         for b in (1, 2, 4, 8, 16, 32):
             o, f, d = get_b(s, m, b), mine.get((s, m, b, "f32")), get_d(s, m, b)
+            e, g = mine.get((s, m, b, "bf16")), mine.get((s, m, b, "bf16+graph"))
             if o is None and d is None:
                 continue
             r = d / o if o and d else None
-            print(f"{s:9} {m:11} {b:5d} {fmt(o)} {fmt(f)} {fmt(d, '9.2f')} {fmt(r, '6.2f')}")
+            print(f"{s:9} {m:11} {b:5d} {fmt(o)} {fmt(e)} {fmt(g)} {fmt(f)} {fmt(d, '9.2f')} {fmt(r, '6.2f')}")
     print("== images/s (20 steps, CFG, encode of prompts + negatives, decode), per images per batch")
     best = {}
     for m in ("600m_512", "1600m_1024"):
@@ -101,6 +104,9 @@ def main():
     for m in ("1600m_1024", "600m_512"):
         v, b = best.get(m, (None, 0))
         print(f"img_per_s_{m} {fmt(v, '.3f')} (best batch {b})")
+    gr = [(b, mine[("dit_step", "600m_512", b, "bf16")] / mine[("dit_step", "600m_512", b, "bf16+graph")])
+          for b in (1, 4, 16) if ("dit_step", "600m_512", b, "bf16+graph") in mine and ("dit_step", "600m_512", b, "bf16") in mine]
+    print("graph_vs_eager_600m " + (" ".join(f"batch={b}:{r:.3f}" for b, r in gr) or "-") + " (eager ms / graph ms)")
     print(f"card {gpu}")
 
 
