@@ -125,7 +125,9 @@ type Backend interface {
 
 	// MatMul computes dst[..., M, N] = a[..., M, K] · wᵀ + bias with w in
 	// PyTorch Linear layout [N, K] and optional bias [N]. All leading dims
-	// of a are flattened into M.
+	// of a are flattened into M. a and dst are Float32 or BFloat16 (bf16
+	// activations: read exactly, the result computed in float32 with the
+	// bias and rounded to nearest even once on store).
 	MatMul(dst, a, w, bias *Tensor) error
 	// BatchMatMul computes dst[b] = alpha · a[b] · op(b[b]) for a
 	// [Bt, M, K] and b [Bt, K, N] (or [Bt, N, K] when transB), all Float32.
@@ -156,7 +158,8 @@ type Backend interface {
 	// d = depthwise3×3(SiLU(u + inBias), dwW, pad 1) + dwBias and dst
 	// [B, H, W, C] = d[..., :C] ⊙ SiLU(d[..., C:]). dwW is OHWI [2C, 3, 3,
 	// 1]; inBias and dwBias [2C] are optional; all float32 arithmetic (the
-	// depthwise part is never rounded to bf16, docs/performance.md).
+	// depthwise part is never rounded to bf16, docs/performance.md). u and
+	// dst are Float32 or BFloat16 (read exactly; dst rounded once on store).
 	MixFFNConv(dst, u, inBias, dwW, dwBias *Tensor) error
 	// Softmax over the last axis of x [..., T] with an optional additive
 	// mask broadcast from a suffix shape of x (e.g. [T] or [Tq, T]), and

@@ -50,6 +50,15 @@ func (c *checker) f32(name string, t *Tensor) {
 	}
 }
 
+// act requires a non-nil Float32 or BFloat16 tensor (activations of the
+// ops that take bf16 ones: MatMul, MixFFNConv).
+func (c *checker) act(name string, t *Tensor) {
+	c.present(name, t)
+	if c.ok() && t.dtype != Float32 && t.dtype != BFloat16 {
+		c.fail("%s %v: dtype must be F32 or BF16", name, t)
+	}
+}
+
 // float requires a non-nil float tensor (weights, biases, tables).
 func (c *checker) float(name string, t *Tensor) {
 	c.present(name, t)

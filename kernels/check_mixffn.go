@@ -8,8 +8,8 @@ type MixFFNDims struct{ B, H, W, C int }
 // any float dtype or nil; dst must not overlap u.
 func CheckMixFFNConv(dst, u, inBias, dwW, dwBias *Tensor) (MixFFNDims, error) {
 	c := checker{op: "mix-ffn conv"}
-	c.f32("dst", dst)
-	c.f32("u", u)
+	c.act("dst", dst)
+	c.act("u", u)
 	c.rank("u", u, 4)
 	c.float("dwW", dwW)
 	if !c.ok() {

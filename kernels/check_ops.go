@@ -4,8 +4,8 @@ package kernels
 // M), w [N, K], optional bias [N], dst [..., M, N] with a's leading dims.
 func CheckMatMul(dst, a, w, bias *Tensor) (m, n, k int, err error) {
 	c := checker{op: "matmul"}
-	c.f32("dst", dst)
-	c.f32("a", a)
+	c.act("dst", dst)
+	c.act("a", a)
 	c.float("w", w)
 	c.minRank("a", a, 1)
 	c.rank("w", w, 2)

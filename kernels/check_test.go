@@ -14,7 +14,8 @@ func TestCheckMatMulMessages(t *testing.T) {
 	}{
 		{dst, a, MustNew(Float32, 3, 6), nil, "kernels: matmul: a F32[2 5 7] and w F32[3 6]: inner dimensions 7 != 6"},
 		{dst, a, nil, nil, "kernels: matmul: w is nil"},
-		{dst, MustNew(BFloat16, 2, 5, 7), MustNew(Float32, 3, 7), nil, "a BF16[2 5 7]: dtype must be F32"},
+		{dst, MustNew(Float16, 2, 5, 7), MustNew(Float32, 3, 7), nil, "a F16[2 5 7]: dtype must be F32 or BF16"},
+		{MustNew(Int32, 2, 5, 3), a, MustNew(Float32, 3, 7), nil, "dst I32[2 5 3]: dtype must be F32 or BF16"},
 		{dst, a, MustNew(Int32, 3, 7), nil, "w I32[3 7]: dtype must be F32, BF16 or F16"},
 		{dst, a, MustNew(Float32, 3, 7), MustNew(Float32, 4), "bias F32[4]: want shape [3]"},
 		{MustNew(Float32, 10, 3), a, MustNew(Float32, 3, 7), nil, "dst F32[10 3]: want shape [2 5 3]"},
@@ -28,6 +29,10 @@ func TestCheckMatMulMessages(t *testing.T) {
 	m, n, k, err := CheckMatMul(dst, a, MustNew(Float16, 3, 7), MustNew(BFloat16, 3))
 	if err != nil || m != 10 || n != 3 || k != 7 {
 		t.Fatalf("valid matmul: %d %d %d %v", m, n, k, err)
+	}
+	// bf16 activations in and out
+	if _, _, _, err := CheckMatMul(MustNew(BFloat16, 2, 5, 3), MustNew(BFloat16, 2, 5, 7), MustNew(BFloat16, 3, 7), nil); err != nil {
+		t.Fatalf("bf16 activations refused: %v", err)
 	}
 }
 

@@ -13,9 +13,25 @@ func (b *Backend) MatMul(dst, a, w, bias *kernels.Tensor) error {
 	if err := host("matmul", dst, a, w, bias); err != nil {
 		return err
 	}
-	av := b.roundOperand(a.F32()[:m*k], w.DType())
-	b.linear(dst.F32(), av, m, n, k, k, weightB(w, k), floatsOf(bias), n)
+	av := b.roundOperand(floatsOf(a)[:m*k], w.DType())
+	out := dst.F32()
+	if dst.DType() == kernels.BFloat16 { // bf16 activation: float32 result, rounded once
+		out = make([]float32, m*n)
+	}
+	b.linear(out, av, m, n, k, k, weightB(w, k), floatsOf(bias), n)
+	if dst.DType() == kernels.BFloat16 {
+		b.narrowBF16(dst.U16(), out)
+	}
 	return nil
+}
+
+// narrowBF16 rounds src into the bf16 bits of dst (same length).
+func (b *Backend) narrowBF16(dst []uint16, src []float32) {
+	b.parallelFor(len(src), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = kernels.F32ToBF16(src[i])
+		}
+	})
 }
 
 // linear computes C[m×n] = A[m×k]·B + bias with A's row stride lda and C's

@@ -16,6 +16,9 @@ func (b *Backend) MixFFNConv(dst, u, inBias, dwW, dwBias *kernels.Tensor) error 
 	if err != nil {
 		return err
 	}
+	if u.DType() == kernels.BFloat16 || dst.DType() == kernels.BFloat16 {
+		return b.mixFFNConvBF16(dst, u, inBias, dwW, dwBias)
+	}
 	a := kernels.MustNew(kernels.Float32, u.Shape()...)
 	src := u // SiLU reads u directly when there is no bias to add
 	if inBias != nil {
@@ -38,6 +41,26 @@ func (b *Backend) MixFFNConv(dst, u, inBias, dwW, dwBias *kernels.Tensor) error 
 	}
 	if err := b.GLU(dst, c, kernels.ActSiLU, false); err != nil {
 		return fmt.Errorf("mix-ffn conv: %w", err)
+	}
+	return nil
+}
+
+// mixFFNConvBF16 is MixFFNConv with bf16 activations: u widened exactly,
+// the float32 composition, dst rounded once.
+func (b *Backend) mixFFNConvBF16(dst, u, inBias, dwW, dwBias *kernels.Tensor) error {
+	uf, err := u.ToF32()
+	if err != nil {
+		return fmt.Errorf("mix-ffn conv: %w", err)
+	}
+	out := dst
+	if dst.DType() == kernels.BFloat16 {
+		out = kernels.MustNew(kernels.Float32, dst.Shape()...)
+	}
+	if err := b.MixFFNConv(out, uf, inBias, dwW, dwBias); err != nil {
+		return err
+	}
+	if dst.DType() == kernels.BFloat16 {
+		b.narrowBF16(dst.U16(), out.F32())
 	}
 	return nil
 }

@@ -59,25 +59,68 @@ func (b *Backend) matmul(dst, a, w, bias *kernels.Tensor, m, n, k int) error {
 	if m == 0 || n == 0 {
 		return nil
 	}
-	if k == 0 { // empty sum: dst = bias or 0
-		if err := cu.MemsetD8Async(dp, 0, int64(m*n*4), b.stream); err != nil {
+	wd, ad := w.DType(), a.DType()
+	tensorCores := b.cfg.FastMath && wd.IsHalf()
+	// A bf16 activation multiplies as is on tensor cores with bf16 weights;
+	// anywhere else it is widened first (exact).
+	if ad == kernels.BFloat16 && !(tensorCores && wd == kernels.BFloat16) {
+		p, release, err := b.castScratch(ap, kernels.BFloat16, kernels.Float32, m*k)
+		if err != nil {
 			return err
 		}
-		return b.addBias(dp, bias, m, n)
+		defer release()
+		ap, ad = cu.DevicePtr(p), kernels.Float32
+	}
+	// cuBLAS writes a bf16 result itself from bf16 operands without a
+	// bias; otherwise the float32 result goes through scratch and is
+	// rounded into dst once, after the bias.
+	direct16 := dst.DType() == kernels.BFloat16 && bias == nil && k > 0 && tensorCores && wd == kernels.BFloat16
+	out := dp
+	if dst.DType() == kernels.BFloat16 && !direct16 {
+		p, release, err := b.scratch(m * n * 4)
+		if err != nil {
+			return err
+		}
+		defer release()
+		out = p
+	}
+	if err := b.gemmInto(out, ap, wp, ad, wd, bias, m, n, k, direct16); err != nil {
+		return err
+	}
+	if out != dp {
+		return b.launch("cast_f32_to_bf16", gridFor(m*n, 256), [3]uint32{256, 1, 1}, 0, dp, out, int64(m*n))
+	}
+	return nil
+}
+
+// gemmInto computes the m×n product (+ bias) at out: float32, or bf16
+// when out16 (bf16 operands, no bias). ap holds a of dtype ad (F32, or
+// BF16 only with bf16 tensor-core weights).
+func (b *Backend) gemmInto(out, ap, wp cu.DevicePtr, ad, wd kernels.DType, bias *kernels.Tensor, m, n, k int, out16 bool) error {
+	if k == 0 { // empty sum: out = bias or 0
+		if err := cu.MemsetD8Async(out, 0, int64(m*n*4), b.stream); err != nil {
+			return err
+		}
+		return b.addBias(out, bias, m, n)
 	}
 	blas, err := b.blasHandle()
 	if err != nil {
 		return err
 	}
 	g := gemmArgs{transA: true, m: n, n: m, k: k, lda: k, ldb: k, ldc: n,
-		b: uintptr(ap), c: uintptr(dp), at: cudaR32F, bt: cudaR32F, ct: cudaR32F, alpha: 1}
-	g.a = uintptr(wp)
-	if wd := w.DType(); wd.IsHalf() {
+		a: uintptr(wp), b: uintptr(ap), c: uintptr(out), at: cudaR32F, bt: cudaR32F, ct: cudaR32F, alpha: 1}
+	if out16 {
+		g.ct = cudaR16BF
+	}
+	if wd.IsHalf() {
 		var release func()
-		if b.cfg.FastMath { // a → w's dtype, tensor-core GEMM
+		switch {
+		case b.cfg.FastMath && ad == wd: // bf16 activation, bf16 weight: as is
+			g.at, g.bt, release = cudaType(wd), cudaType(wd), func() {}
+		case b.cfg.FastMath: // a → w's dtype, tensor-core GEMM
 			g.b, release, err = b.castScratch(ap, kernels.Float32, wd, m*k)
 			g.at, g.bt = cudaType(wd), cudaType(wd)
-		} else { // w → f32, SGEMM
+		default: // w → f32, SGEMM
 			g.a, release, err = b.castScratch(wp, wd, kernels.Float32, n*k)
 		}
 		if err != nil {
@@ -88,7 +131,7 @@ func (b *Backend) matmul(dst, a, w, bias *kernels.Tensor, m, n, k int) error {
 	if err := blas.gemm(g); err != nil {
 		return err
 	}
-	return b.addBias(dp, bias, m, n)
+	return b.addBias(out, bias, m, n)
 }
 
 // ptrs3 resolves three tensors' device addresses.

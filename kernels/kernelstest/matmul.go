@@ -38,6 +38,7 @@ func testMatMul(t *testing.T, be kernels.Backend) {
 		}
 	}
 	t.Run("slice_views", func(t *testing.T) { matmulViews(begin(t, be)) })
+	t.Run("bf16_act", func(t *testing.T) { testMatMulBF16Act(t, be) })
 	t.Run("concurrent", func(t *testing.T) { matmulConcurrent(begin(t, be)) })
 	e := newErrCtx(t, be)
 	a, w, d := e.f(3, 5), e.f(4, 5), e.f(3, 4)
@@ -48,6 +49,8 @@ func testMatMul(t *testing.T, be kernels.Backend) {
 		{"bias_len", func() error { return be.MatMul(d, a, w, e.f(5)) }},
 		{"w_rank3", func() error { return be.MatMul(d, a, e.f(1, 4, 5), nil) }},
 		{"w_int", func() error { return be.MatMul(d, a, e.typed(kernels.Int32, 4, 5), nil) }},
+		{"dst_f16", func() error { return be.MatMul(e.typed(kernels.Float16, 3, 4), a, w, nil) }},
+		{"a_f16", func() error { return be.MatMul(d, e.typed(kernels.Float16, 3, 5), w, nil) }},
 		{"nil_dst", func() error { return be.MatMul(nil, a, w, nil) }},
 		{"nil_a", func() error { return be.MatMul(d, nil, w, nil) }},
 		{"nil_w", func() error { return be.MatMul(d, a, nil, nil) }},

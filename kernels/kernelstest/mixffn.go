@@ -28,6 +28,7 @@ func testMixFFNConv(t *testing.T, be kernels.Backend) {
 			}
 		}
 	}
+	t.Run("bf16_act", func(t *testing.T) { testMixFFNBF16Act(t, be) })
 	e := newErrCtx(t, be)
 	u, w, d := e.f(1, 4, 4, 6), e.f(6, 3, 3, 1), e.f(1, 4, 4, 3)
 	expectErrors(t, "MixFFNConv", []badCall{
@@ -39,6 +40,7 @@ func testMixFFNConv(t *testing.T, be kernels.Backend) {
 		{"nil_w", func() error { return be.MixFFNConv(d, u, nil, nil, nil) }},
 		{"nil_u", func() error { return be.MixFFNConv(d, nil, nil, w, nil) }},
 		{"w_int", func() error { return be.MixFFNConv(d, u, nil, e.typed(kernels.Int32, 6, 3, 3, 1), nil) }},
+		{"u_f16", func() error { return be.MixFFNConv(d, e.typed(kernels.Float16, 1, 4, 4, 6), nil, w, nil) }},
 	})
 }
 

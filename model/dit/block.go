@@ -139,17 +139,31 @@ func (m *Model) crossAttention(r *run, bl *block, hid *kernels.Tensor, cd *Cond,
 // parallelism mixFFNBands supplies the conv's halo rows.
 func (m *Model) mixFFN(r *run, bl *block, f *kernels.Tensor, h, w int) *kernels.Tensor {
 	B, N, D, H := f.Dim(0), f.Dim(1), f.Dim(2), bl.ffOut.w.Dim(1)
-	u := r.alloc(B, N, 2*H)
+	act := m.ffnActDType(bl)
+	u := r.allocDT(act, B, N, 2*H)
 	in := bl.ffIn
 	in.b = nil // added by the fused op, one pass fewer over u
 	r.linear(u, f, in)
-	g := r.alloc(B, h, w, H)
+	g := r.allocDT(act, B, h, w, H)
 	r.do(func() error {
 		return m.be.MixFFNConv(g, u.MustReshape(B, h, w, 2*H), bl.ffIn.b, bl.ffDepthW, bl.ffDepthB)
 	})
 	out := r.alloc(B, N, D)
 	m.project(r, out, g.MustReshape(B, N, H), bl.ffOut)
 	return out
+}
+
+// ffnActDType is the dtype of the Mix-FFN's two wide intermediates (the
+// 2H-wide expansion and the H-wide gated output): bf16 in the bf16
+// precision mode when the block's 1×1 weights are bf16 and carry no LoRA,
+// as diffusers' bf16 pipeline keeps them, halving the traffic of the
+// block's largest tensors (docs/performance.md); float32 otherwise.
+func (m *Model) ffnActDType(bl *block) kernels.DType {
+	if kernels.PrecisionOf(m.be) != kernels.PrecisionBF16 || len(bl.ffIn.lora) > 0 || len(bl.ffOut.lora) > 0 ||
+		bl.ffIn.w.DType() != kernels.BFloat16 || bl.ffOut.w.DType() != kernels.BFloat16 {
+		return kernels.Float32
+	}
+	return kernels.BFloat16
 }
 
 // ffnOut is the GLU and the point projection of the Mix-FFN on the conv

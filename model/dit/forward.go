@@ -21,7 +21,7 @@ type Model struct {
 	// count: re-allocating (and zeroing) ~20 MB per block per step cost
 	// about a quarter of a block's time on the CPU backend.
 	mu      sync.Mutex
-	scratch map[int][]*kernels.Tensor
+	scratch map[scratchKey][]*kernels.Tensor
 
 	placeOnce sync.Once
 	placeErr  error
@@ -51,30 +51,38 @@ func (m *Model) ready() error {
 
 // New returns a model computing with be.
 func New(cfg Config, w *Weights, be kernels.Backend) *Model {
-	return &Model{cfg: cfg, w: w, be: be, scratch: map[int][]*kernels.Tensor{}}
+	return &Model{cfg: cfg, w: w, be: be, scratch: map[scratchKey][]*kernels.Tensor{}}
 }
 
 // FreeScratch drops the cached block temporaries (they are re-created on
 // the next call).
 func (m *Model) FreeScratch() {
 	m.mu.Lock()
-	m.scratch = map[int][]*kernels.Tensor{}
+	m.scratch = map[scratchKey][]*kernels.Tensor{}
 	m.mu.Unlock()
 }
 
-func (m *Model) getScratch(shape []int) *kernels.Tensor {
+// scratchKey identifies interchangeable scratch tensors: same dtype and
+// element count (any shape).
+type scratchKey struct {
+	dt kernels.DType
+	n  int
+}
+
+func (m *Model) getScratch(dt kernels.DType, shape []int) *kernels.Tensor {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
+	k := scratchKey{dt, n}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	free := m.scratch[n]
+	free := m.scratch[k]
 	if len(free) == 0 {
 		return nil
 	}
 	t := free[len(free)-1]
-	m.scratch[n] = free[:len(free)-1]
+	m.scratch[k] = free[:len(free)-1]
 	return t.MustReshape(shape...)
 }
 
@@ -83,7 +91,8 @@ func (m *Model) putScratch(ts []*kernels.Tensor) {
 	defer m.mu.Unlock()
 	for _, t := range ts {
 		if t != nil {
-			m.scratch[t.Len()] = append(m.scratch[t.Len()], t)
+			k := scratchKey{t.DType(), t.Len()}
+			m.scratch[k] = append(m.scratch[k], t)
 		}
 	}
 }
@@ -110,17 +119,20 @@ type run struct {
 	taken []*kernels.Tensor
 }
 
-func (r *run) alloc(shape ...int) *kernels.Tensor {
+func (r *run) alloc(shape ...int) *kernels.Tensor { return r.allocDT(kernels.Float32, shape...) }
+
+// allocDT is alloc of a tensor of dtype dt.
+func (r *run) allocDT(dt kernels.DType, shape ...int) *kernels.Tensor {
 	if r.err != nil {
 		return nil
 	}
 	if r.m != nil {
-		if t := r.m.getScratch(shape); t != nil {
+		if t := r.m.getScratch(dt, shape); t != nil {
 			r.taken = append(r.taken, t)
 			return t
 		}
 	}
-	t, err := r.be.Alloc(kernels.Float32, shape...)
+	t, err := r.be.Alloc(dt, shape...)
 	r.err = err
 	if r.m != nil && t != nil {
 		r.taken = append(r.taken, t)

@@ -84,3 +84,40 @@ func TestBF16PrecisionRoundsTheLinears(t *testing.T) {
 		t.Errorf("bf16 weights: relative max error %.3g, want in (0, 2e-2]", d)
 	}
 }
+
+// TestFFNActivationsBF16: the Mix-FFN's wide intermediates are bf16 in the
+// bf16 mode (weights narrowed at placement), float32 in exact mode and
+// when the FFN carries an unfused LoRA term (its float32 delta is added
+// to the GEMM's output).
+func TestFFNActivationsBF16(t *testing.T) {
+	c := tinyConfig(true, false)
+	for _, tc := range []struct {
+		name string
+		prec kernels.Precision
+		lora bool
+		want kernels.DType
+	}{
+		{"bf16 mode", kernels.PrecisionBF16, false, kernels.BFloat16},
+		{"exact mode", kernels.PrecisionF32, false, kernels.Float32},
+		{"bf16 mode with an FFN LoRA", kernels.PrecisionBF16, true, kernels.Float32},
+	} {
+		w, err := RandomWeights(c, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.lora {
+			H2, D, r := w.blocks[0].ffIn.w.Dim(0), c.Dim(), 2
+			ab := nn.Random([]nn.Spec{nn.S("a", []int{r, D}, nn.Matrix), nn.S("b", []int{H2, r}, nn.Matrix)}, 3, 1)
+			if err := w.AddLoRA("transformer_blocks.0.ff.conv_inverted", LoRA{A: ab["a"], B: ab["b"], Scale: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := New(c, w, cpu.New(cpu.Config{Threads: 1, Precision: tc.prec}))
+		if err := m.ready(); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.ffnActDType(&m.w.blocks[0]); got != tc.want {
+			t.Errorf("%s: FFN activations %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -169,10 +169,11 @@ static __device__ __forceinline__ float silu_f(float x) { return x / (1.0f + exp
 // value channel c and the gate channel C + c, summing in conv_depthwise's
 // order (bias first, then fmaf over ky, kx). Neighbours' SiLU is
 // recomputed instead of stored: a few exponentials in exchange for four
-// passes over the 2C-wide tensor.
-extern "C" __global__ void mixffn_conv(float *dst, const float *u, const void *ib, int32_t ibdt,
-                                       const void *w, int32_t wdt, const void *db, int32_t dbdt, int32_t nb,
-                                       int32_t hh, int32_t ww, int32_t c) {
+// passes over the 2C-wide tensor. u and dst are float32 or bf16
+// activations (udt, ddt): u read exactly, dst rounded once on store.
+extern "C" __global__ void mixffn_conv(void *dst, int32_t ddt, const void *u, int32_t udt, const void *ib,
+                                       int32_t ibdt, const void *w, int32_t wdt, const void *db, int32_t dbdt,
+                                       int32_t nb, int32_t hh, int32_t ww, int32_t c) {
     const int64_t n = (int64_t)nb * hh * ww * c;
     const int64_t c2 = 2 * (int64_t)c;
     FOR_N(i, n) {
@@ -190,11 +191,16 @@ extern "C" __global__ void mixffn_conv(float *dst, const float *u, const void *i
             for (int kx = 0; kx < 3; kx++) {
                 const int ix = x - 1 + kx;
                 if (ix < 0 || ix >= ww) continue;
-                const float *row = u + ((b * hh + iy) * ww + ix) * c2;
-                v = fmaf(silu_f(row[ch] + bv), ldw(w, wdt, (int64_t)ch * 9 + ky * 3 + kx), v);
-                g = fmaf(silu_f(row[c + ch] + bg), ldw(w, wdt, ((int64_t)c + ch) * 9 + ky * 3 + kx), g);
+                const int64_t row = ((b * hh + iy) * ww + ix) * c2;
+                v = fmaf(silu_f(ldw(u, udt, row + ch) + bv), ldw(w, wdt, (int64_t)ch * 9 + ky * 3 + kx), v);
+                g = fmaf(silu_f(ldw(u, udt, row + c + ch) + bg), ldw(w, wdt, ((int64_t)c + ch) * 9 + ky * 3 + kx), g);
             }
         }
-        dst[i] = v * silu_f(g);
+        const float o = v * silu_f(g);
+        if (ddt == DT_BF16) {
+            ((uint16_t *)dst)[i] = bf16_rne(o);
+        } else {
+            ((float *)dst)[i] = o;
+        }
     }
 }
