@@ -141,7 +141,9 @@ type Backend interface {
 	// dst = (x − mean)/√(var + eps), statistics in float32 or wider.
 	LayerNorm(dst, x *Tensor, eps float32) error
 	// LayerNormModulate fuses dst = LayerNorm(x)·(1 + scale) + shift for x
-	// [B, N, D] with shift and scale [B, D] (adaLN modulation).
+	// [B, N, D] with shift and scale [B, D] (adaLN modulation). dst may be
+	// BFloat16 (a bf16 activation for the GEMMs it feeds: rounded once on
+	// store), then not x.
 	LayerNormModulate(dst, x, shift, scale *Tensor, eps float32) error
 	// RMSNorm computes dst = x/√(mean(x²) + eps) · w (+ b) over the last
 	// axis; w and b [D] are optional (nil), p.AddOne uses (1 + w).

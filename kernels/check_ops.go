@@ -138,7 +138,17 @@ func CheckLayerNorm(dst, x *Tensor) (rows, d int, err error) {
 // checkModShapes validates x [B, N, D], dst like x (may be x), and [B, D]
 // per-batch vectors (shift/scale/gate); it returns B, N, D.
 func checkModShapes(c *checker, dst, x *Tensor, names []string, vecs ...*Tensor) (b, n, d int) {
-	c.f32("dst", dst)
+	return checkModShapesDst(c, false, dst, x, names, vecs...)
+}
+
+// checkModShapesDst is checkModShapes; bf16Dst also accepts a BFloat16
+// dst, which must then be disjoint from x (no in-place across dtypes).
+func checkModShapesDst(c *checker, bf16Dst bool, dst, x *Tensor, names []string, vecs ...*Tensor) (b, n, d int) {
+	if bf16Dst {
+		c.act("dst", dst)
+	} else {
+		c.f32("dst", dst)
+	}
 	c.f32("x", x)
 	c.rank("x", x, 3)
 	for i, v := range vecs {
@@ -155,15 +165,19 @@ func checkModShapes(c *checker, dst, x *Tensor, names []string, vecs ...*Tensor)
 		c.noOverlap("dst", dst, names[i], v)
 	}
 	c.shape("dst", dst, b, n, d)
+	if dst.dtype != x.dtype {
+		c.noOverlap("dst", dst, "x", x)
+	}
 	c.sameOrDisjoint("dst", dst, "x", x)
 	return b, n, d
 }
 
 // CheckLayerNormModulate validates LayerNormModulate: x [B, N, D], shift
-// and scale [B, D], dst [B, N, D] (may be x).
+// and scale [B, D], dst [B, N, D] (may be x; Float32, or BFloat16 apart
+// from x).
 func CheckLayerNormModulate(dst, x, shift, scale *Tensor) (b, n, d int, err error) {
 	c := checker{op: "layernorm modulate"}
-	b, n, d = checkModShapes(&c, dst, x, []string{"shift", "scale"}, shift, scale)
+	b, n, d = checkModShapesDst(&c, true, dst, x, []string{"shift", "scale"}, shift, scale)
 	return b, n, d, c.err
 }
 

@@ -121,6 +121,10 @@ func (b *Backend) LayerNormModulate(dst, x, shift, scale *kernels.Tensor, eps fl
 		return err
 	}
 	o, xs, sh, sc := dst.F32(), x.F32(), shift.F32(), scale.F32()
+	if dst.DType() == kernels.BFloat16 { // float32 result, rounded once below
+		o = make([]float32, x.Len())
+		defer b.narrowBF16(dst.U16(), o)
+	}
 	rows := x.Len() / max(d, 1)
 	b.parallelFor(rows, normGrain(d), func(lo, hi int) {
 		for r := lo; r < hi; r++ {

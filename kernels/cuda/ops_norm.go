@@ -26,7 +26,7 @@ func (b *Backend) LayerNorm(dst, x *kernels.Tensor, eps float32) error {
 		return err
 	}
 	return b.run(op, "layernorm", rowGrid(rows), rowBlock(d), 0,
-		dst, x, int64(rows), int32(d), eps, (*kernels.Tensor)(nil), (*kernels.Tensor)(nil), int64(1))
+		dst, dtypeCode(dst), x, int64(rows), int32(d), eps, (*kernels.Tensor)(nil), (*kernels.Tensor)(nil), int64(1))
 }
 
 // LayerNormModulate computes LayerNorm(x)·(1 + scale) + shift for x
@@ -46,6 +46,11 @@ func (b *Backend) LayerNormModulate(dst, x, shift, scale *kernels.Tensor, eps fl
 	if err := b.noAlias(op, dst, shift, scale); err != nil {
 		return err
 	}
+	if dst.DType() != x.DType() { // a bf16 dst is never written in place
+		if err := b.noAlias(op, dst, x); err != nil {
+			return err
+		}
+	}
 	if err := fit32(op, d); err != nil {
 		return err
 	}
@@ -54,7 +59,7 @@ func (b *Backend) LayerNormModulate(dst, x, shift, scale *kernels.Tensor, eps fl
 		rows = 0
 	}
 	return b.run(op, "layernorm", rowGrid(rows), rowBlock(d), 0,
-		dst, x, int64(rows), int32(d), eps, shift, scale, int64(max(n, 1)))
+		dst, dtypeCode(dst), x, int64(rows), int32(d), eps, shift, scale, int64(max(n, 1)))
 }
 
 // RMSNorm computes x/√(mean(x²) + eps)·w (+ b) with optional w and b of

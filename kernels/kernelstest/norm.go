@@ -79,22 +79,13 @@ func layerNormRun(c *tc, shape []int, eps float32, offset float64, rtol float64)
 
 func testLayerNormModulate(t *testing.T, be kernels.Backend) {
 	for _, s := range [][3]int{{1, 1, 1}, {2, 7, 32}, {3, 13, 65}, {1, 5, 129}} {
-		t.Run(label("B%d_N%d_D%d", s[0], s[1], s[2]), func(t *testing.T) {
-			c := begin(t, be)
-			b, n, d := s[0], s[1], s[2]
-			xh, shh, sch := c.randHost(b, n, d), c.randHost(b, d), c.randHost(b, d)
-			ln := layerNormRef(values(xh), d, 1e-6)
-			sh, sc := values(shh), values(sch)
-			want, scale := make([]float64, len(ln)), make([]float64, len(ln))
-			for i := range ln {
-				bd := (i/(n*d))*d + i%d
-				m := ln[i] * (1 + sc[bd])
-				want[i], scale[i] = m+sh[bd], math.Abs(m)+math.Abs(sh[bd])
+		for _, ddt := range []kernels.DType{kernels.Float32, kernels.BFloat16} {
+			name := label("B%d_N%d_D%d", s[0], s[1], s[2])
+			if ddt == kernels.BFloat16 {
+				name += "/dst=BF16"
 			}
-			dst, x, shift, scl := c.nan(b, n, d), c.up(xh), c.up(shh), c.up(sch)
-			c.call("LayerNormModulate", func() error { return be.LayerNormModulate(dst, x, shift, scl, 1e-6) })
-			c.expect("LayerNormModulate", []int{b, n, d}, c.downF32(dst), want, tols(want, scale, normATol, normRTol))
-		})
+			t.Run(name, func(t *testing.T) { layerNormModulateCase(begin(t, be), s, ddt) })
+		}
 	}
 	e := newErrCtx(t, be)
 	x, sv, d := e.f(2, 3, 8), e.f(2, 8), e.f(2, 3, 8)
@@ -104,7 +95,28 @@ func testLayerNormModulate(t *testing.T, be kernels.Backend) {
 		{"x_rank2", func() error { return be.LayerNormModulate(e.f(6, 8), e.f(6, 8), sv, sv, 1e-6) }},
 		{"dst_shape", func() error { return be.LayerNormModulate(e.f(2, 3, 7), x, sv, sv, 1e-6) }},
 		{"nil_shift", func() error { return be.LayerNormModulate(d, x, nil, sv, 1e-6) }},
+		{"dst_f16", func() error { return be.LayerNormModulate(e.typed(kernels.Float16, 2, 3, 8), x, sv, sv, 1e-6) }},
 	})
+}
+
+// layerNormModulateCase checks one shape with a Float32 or BFloat16 dst
+// (bf16: one rounding on store, bf16StoreRTol).
+func layerNormModulateCase(c *tc, s [3]int, ddt kernels.DType) {
+	c.Helper()
+	b, n, d := s[0], s[1], s[2]
+	xh, shh, sch := c.randHost(b, n, d), c.randHost(b, d), c.randHost(b, d)
+	ln := layerNormRef(values(xh), d, 1e-6)
+	sh, sc := values(shh), values(sch)
+	want, scale := make([]float64, len(ln)), make([]float64, len(ln))
+	for i := range ln {
+		bd := (i/(n*d))*d + i%d
+		m := ln[i] * (1 + sc[bd])
+		want[i], scale[i] = m+sh[bd], math.Abs(m)+math.Abs(sh[bd])
+	}
+	dst, x, shift, scl := c.actOutput(ddt, b, n, d), c.up(xh), c.up(shh), c.up(sch)
+	c.call("LayerNormModulate", func() error { return c.be.LayerNormModulate(dst, x, shift, scl, 1e-6) })
+	tol := actTols(tols(want, scale, normATol, normRTol), want, ddt)
+	c.expect("LayerNormModulate", []int{b, n, d}, c.actResult(dst), want, tol)
 }
 
 type rmsVariant struct {

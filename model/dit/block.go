@@ -29,7 +29,7 @@ func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w i
 	eps := float32(m.cfg.NormEps)
 	B, N, D := hid.Dim(0), hid.Dim(1), hid.Dim(2)
 
-	a := r.alloc(B, N, D)
+	a := r.allocDT(m.normActDType(bl), B, N, D)
 	r.do(func() error { return m.be.LayerNormModulate(a, hid, mod[0], mod[1], eps) })
 	att := m.selfAttention(r, bl, a, cd.perturbed(i))
 	r.do(func() error { return m.be.GatedAdd(hid, hid, mod[2], att) })
@@ -162,6 +162,23 @@ func (m *Model) ffnActDType(bl *block) kernels.DType {
 	if kernels.PrecisionOf(m.be) != kernels.PrecisionBF16 || len(bl.ffIn.lora) > 0 || len(bl.ffOut.lora) > 0 ||
 		bl.ffIn.w.DType() != kernels.BFloat16 || bl.ffOut.w.DType() != kernels.BFloat16 {
 		return kernels.Float32
+	}
+	return kernels.BFloat16
+}
+
+// normActDType is the dtype of the block's two adaLN outputs, which only
+// feed GEMMs (attn1's q, k, v and the Mix-FFN expansion): bf16 in the bf16
+// mode when those weights are bf16 — each GEMM then reads them without a
+// cast — except under sequence parallelism, whose Mix-FFN bands reuse the
+// buffer; float32 otherwise.
+func (m *Model) normActDType(bl *block) kernels.DType {
+	if kernels.PrecisionOf(m.be) != kernels.PrecisionBF16 || m.sp() {
+		return kernels.Float32
+	}
+	for _, l := range []linear{bl.q1, bl.k1, bl.v1, bl.ffIn} {
+		if l.w == nil || l.w.DType() != kernels.BFloat16 {
+			return kernels.Float32
+		}
 	}
 	return kernels.BFloat16
 }

@@ -119,5 +119,12 @@ func TestFFNActivationsBF16(t *testing.T) {
 		if got := m.ffnActDType(&m.w.blocks[0]); got != tc.want {
 			t.Errorf("%s: FFN activations %v, want %v", tc.name, got, tc.want)
 		}
+		wantNorm := kernels.DType(kernels.Float32)
+		if tc.prec == kernels.PrecisionBF16 { // GEMM inputs: an unfused LoRA reads them as they are
+			wantNorm = kernels.BFloat16
+		}
+		if got := m.normActDType(&m.w.blocks[0]); got != wantNorm {
+			t.Errorf("%s: adaLN outputs %v, want %v", tc.name, got, wantNorm)
+		}
 	}
 }

@@ -8,10 +8,20 @@
 // statistics passes finish (block_sum_d synchronizes) before any write.
 #include "common.cuh"
 
+// store_act writes element i of a float32 or bf16 (ddt) activation.
+static __device__ __forceinline__ void store_act(void *dst, int ddt, int64_t i, float v) {
+    if (ddt == DT_BF16) {
+        ((uint16_t *)dst)[i] = bf16_rne(v);
+    } else {
+        ((float *)dst)[i] = v;
+    }
+}
+
 // layernorm: x, dst [rows, d]. With shift and scale non-null (both [B, d]
 // with n rows per batch), writes y + y·scale + shift (y the normalized
-// value), the fused LayerNormModulate.
-extern "C" __global__ void layernorm(float *dst, const float *x, int64_t rows, int32_t d, float eps,
+// value), the fused LayerNormModulate. dst is float32 or, apart from x,
+// bf16 (ddt).
+extern "C" __global__ void layernorm(void *dst, int32_t ddt, const float *x, int64_t rows, int32_t d, float eps,
                                      const float *shift, const float *scale, int64_t n) {
     __shared__ double sh[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -26,15 +36,15 @@ extern "C" __global__ void layernorm(float *dst, const float *x, int64_t rows, i
         }
         double var = block_sum_d(s2, sh) / (double)d;
         float m = (float)mean, s = (float)(1.0 / sqrt(var + (double)eps));
-        float *o = dst + r * d;
+        const int64_t o = r * d;
         if (shift != nullptr) {
             const float *shr = shift + (r / n) * d, *scr = scale + (r / n) * d;
             for (int i = threadIdx.x; i < d; i += blockDim.x) {
                 float y = (xr[i] - m) * s;
-                o[i] = y + y * scr[i] + shr[i];
+                store_act(dst, ddt, o + i, y + y * scr[i] + shr[i]);
             }
         } else {
-            for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = (xr[i] - m) * s;
+            for (int i = threadIdx.x; i < d; i += blockDim.x) store_act(dst, ddt, o + i, (xr[i] - m) * s);
         }
     }
 }
