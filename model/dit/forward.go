@@ -17,11 +17,10 @@ type Model struct {
 	w   *Weights
 	be  kernels.Backend
 
-	// scratch holds block temporaries between calls, keyed by element
-	// count: re-allocating (and zeroing) ~20 MB per block per step cost
-	// about a quarter of a block's time on the CPU backend.
-	mu      sync.Mutex
-	scratch map[scratchKey][]*kernels.Tensor
+	// scratch holds block temporaries between calls (scratch.go).
+	scratch *scratchPool
+
+	mu sync.Mutex // guards pe and peKey
 
 	placeOnce sync.Once
 	placeErr  error
@@ -51,50 +50,7 @@ func (m *Model) ready() error {
 
 // New returns a model computing with be.
 func New(cfg Config, w *Weights, be kernels.Backend) *Model {
-	return &Model{cfg: cfg, w: w, be: be, scratch: map[scratchKey][]*kernels.Tensor{}}
-}
-
-// FreeScratch drops the cached block temporaries (they are re-created on
-// the next call).
-func (m *Model) FreeScratch() {
-	m.mu.Lock()
-	m.scratch = map[scratchKey][]*kernels.Tensor{}
-	m.mu.Unlock()
-}
-
-// scratchKey identifies interchangeable scratch tensors: same dtype and
-// element count (any shape).
-type scratchKey struct {
-	dt kernels.DType
-	n  int
-}
-
-func (m *Model) getScratch(dt kernels.DType, shape []int) *kernels.Tensor {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	k := scratchKey{dt, n}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	free := m.scratch[k]
-	if len(free) == 0 {
-		return nil
-	}
-	t := free[len(free)-1]
-	m.scratch[k] = free[:len(free)-1]
-	return t.MustReshape(shape...)
-}
-
-func (m *Model) putScratch(ts []*kernels.Tensor) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, t := range ts {
-		if t != nil {
-			k := scratchKey{t.DType(), t.Len()}
-			m.scratch[k] = append(m.scratch[k], t)
-		}
-	}
+	return &Model{cfg: cfg, w: w, be: be, scratch: newScratchPool()}
 }
 
 // Backend returns the backend the model computes with.
@@ -112,10 +68,10 @@ type run struct {
 	// ctx bounds the collectives of a parallel model.
 	ctx context.Context
 
-	// With m set, alloc takes temporaries from m's scratch and release
-	// returns them: their contents are garbage, which is fine because
-	// every op writes all of its destination.
-	m     *Model
+	// With sp set, alloc takes temporaries from that scratch pool and
+	// release returns them: their contents are garbage, which is fine
+	// because every op writes all of its destination.
+	sp    *scratchPool
 	taken []*kernels.Tensor
 }
 
@@ -126,24 +82,24 @@ func (r *run) allocDT(dt kernels.DType, shape ...int) *kernels.Tensor {
 	if r.err != nil {
 		return nil
 	}
-	if r.m != nil {
-		if t := r.m.getScratch(dt, shape); t != nil {
+	if r.sp != nil {
+		if t := r.sp.get(dt, shape); t != nil {
 			r.taken = append(r.taken, t)
 			return t
 		}
 	}
 	t, err := r.be.Alloc(dt, shape...)
 	r.err = err
-	if r.m != nil && t != nil {
+	if r.sp != nil && t != nil {
 		r.taken = append(r.taken, t)
 	}
 	return t
 }
 
-// release returns scratch temporaries to the model.
+// release returns scratch temporaries to their pool.
 func (r *run) release() {
-	if r.m != nil {
-		r.m.putScratch(r.taken)
+	if r.sp != nil {
+		r.sp.put(r.taken)
 		r.taken = nil
 	}
 }
@@ -204,16 +160,16 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	return m.trunkAndFinal(ctx, r, hid, e, tmod, cd, h, w, nil)
 }
 
-// trunkAndFinal runs the blocks on hid and the final layer. keep, when
-// set, collects the scratch tensors the blocks used (a graph capture must
-// hold every tensor it recorded work on: step.go).
-func (m *Model) trunkAndFinal(ctx context.Context, r *run, hid, e, tmod *kernels.Tensor, cd *Cond, h, w int, keep *[]*kernels.Tensor) (*kernels.Tensor, error) {
+// trunkAndFinal runs the blocks on hid and the final layer, the blocks
+// drawing their temporaries from sp (nil: the model's scratch; a graph
+// capture gives its own, step.go).
+func (m *Model) trunkAndFinal(ctx context.Context, r *run, hid, e, tmod *kernels.Tensor, cd *Cond, h, w int, sp *scratchPool) (*kernels.Tensor, error) {
 	for i := range m.w.blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if r.err == nil {
-			r.err = m.runBlockKeep(ctx, i, hid, tmod, cd, h, w, keep)
+			r.err = m.runBlockWith(ctx, i, hid, tmod, cd, h, w, sp)
 		}
 		m.addControl(r, i, hid, cd)
 	}
@@ -369,17 +325,16 @@ func (m *Model) RunBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, 
 }
 
 func (m *Model) runBlock(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int) error {
-	return m.runBlockKeep(ctx, i, hid, tmod, cd, h, w, nil)
+	return m.runBlockWith(ctx, i, hid, tmod, cd, h, w, nil)
 }
 
-// runBlockKeep is runBlock that also appends the scratch tensors it used
-// to *keep when keep is set.
-func (m *Model) runBlockKeep(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int, keep *[]*kernels.Tensor) error {
-	r := &run{be: m.be, m: m, ctx: ctx}
-	defer r.release()
-	if keep != nil {
-		defer func() { *keep = append(*keep, r.taken...) }()
+// runBlockWith is runBlock with its temporaries from sp (nil: the model's).
+func (m *Model) runBlockWith(ctx context.Context, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w int, sp *scratchPool) error {
+	if sp == nil {
+		sp = m.scratch
 	}
+	r := &run{be: m.be, sp: sp, ctx: ctx}
+	defer r.release()
 	m.block(r, i, hid, tmod, cd, h, w)
 	return r.err
 }

@@ -30,8 +30,12 @@ type Step struct {
 	direct  bool            // sequence parallel: every call is a Forward
 
 	graph kernels.Graph
-	out   *kernels.Tensor   // the graph's output buffer
-	keep  []*kernels.Tensor // scratch the graph recorded work on
+	out   *kernels.Tensor // the graph's output buffer
+	// priv holds the block temporaries the graph recorded work on: the
+	// model's cached ones, taken over for the capture, and any the capture
+	// added. No other forward may use them while replays write them; Close
+	// gives them back to the model.
+	priv *scratchPool
 	calls int
 	why   error // why calls run eagerly; nil while a capture may still be tried
 }
@@ -141,42 +145,49 @@ func copyVals(be kernels.Backend, dst *kernels.Tensor, vals []float32) error {
 }
 
 // run enqueues one forward pass on the step's buffers: device work only,
-// so that it can be recorded. keep collects the model scratch it used.
-func (s *Step) run(ctx context.Context, keep *[]*kernels.Tensor) (*kernels.Tensor, error) {
+// so that it can be recorded. The blocks' temporaries come from sp (nil:
+// the model's scratch).
+func (s *Step) run(ctx context.Context, sp *scratchPool) (*kernels.Tensor, error) {
 	m := s.m
 	r := &run{be: m.be, ctx: ctx}
 	hid := m.embedPatchesPE(r, s.x, s.pe)
 	e, tmod := m.embedTimeDev(r, s.t, s.g)
-	return m.trunkAndFinal(ctx, r, hid, e, tmod, s.cd, s.h, s.w, keep)
+	return m.trunkAndFinal(ctx, r, hid, e, tmod, s.cd, s.h, s.w, sp)
 }
 
 // capture records one forward pass into a graph; on failure every later
 // call runs eagerly and Graphed says why.
 func (s *Step) capture(ctx context.Context) {
 	gc := s.m.be.(graphCapturer)
+	priv := newScratchPool()
+	s.m.scratch.moveTo(priv) // reuse what the eager steps cached, without a second copy
 	var out *kernels.Tensor
-	var keep []*kernels.Tensor
 	g, err := gc.CaptureGraph(func() error {
 		var err error
-		out, err = s.run(ctx, &keep)
+		out, err = s.run(ctx, priv)
 		return err
 	})
 	if err != nil {
+		priv.moveTo(s.m.scratch)
 		s.why = err
 		return
 	}
-	s.graph, s.out, s.keep = g, out, keep
+	s.graph, s.out, s.priv = g, out, priv
 }
 
 // Graphed reports whether calls replay a graph, and if not, why.
 func (s *Step) Graphed() (bool, error) { return s.graph != nil, s.why }
 
-// Close frees the graph and the step's buffers' claim on the model.
+// Close frees the graph and gives its temporaries back to the model (work
+// enqueued later runs after every replay: stream order).
 func (s *Step) Close() error {
 	var err error
 	if s.graph != nil {
 		err = s.graph.Close()
 	}
-	s.graph, s.out, s.keep, s.x, s.t, s.g, s.pe = nil, nil, nil, nil, nil, nil, nil
+	if s.priv != nil {
+		s.priv.moveTo(s.m.scratch)
+	}
+	s.graph, s.out, s.priv, s.x, s.t, s.g, s.pe = nil, nil, nil, nil, nil, nil, nil
 	return err
 }

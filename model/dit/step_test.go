@@ -167,3 +167,65 @@ func TestStepErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStepOwnsItsScratch: while a Step replays a graph, the block
+// temporaries it recorded are its own — an eager Forward of the same
+// model (another goroutine, on a GPU interleaved on one stream) never
+// gets one of them — and Close gives them back to the model.
+func TestStepOwnsItsScratch(t *testing.T) {
+	cfg := tinyConfig(true, false)
+	w, err := RandomWeights(cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(cfg, w, kernelstest.NewRecorder(cpu.New(cpu.Config{Threads: 1})))
+	ctx := context.Background()
+	cd := stepCond(t, m, stepCase{cfg: cfg}, 2, 4)
+	st, err := m.NewStep(ctx, cd, 2, 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, ts := randTensor(1, 2, cfg.InChannels, 4, 4), []float32{10, 20}
+	for range 2 { // eager, then capture + replay
+		if _, err := st.Forward(ctx, x, ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, why := st.Graphed(); !ok {
+		t.Fatal(why)
+	}
+	owned := map[*float32]bool{}
+	for _, l := range st.priv.free {
+		for _, s := range l {
+			owned[&s.F32()[0]] = true
+		}
+	}
+	if len(owned) == 0 {
+		t.Fatal("the step holds no scratch")
+	}
+	if _, err := m.Forward(ctx, x, ts, nil, cd); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range m.scratch.free {
+		for _, s := range l {
+			if owned[&s.F32()[0]] {
+				t.Fatal("an eager forward used a temporary the graph replays write")
+			}
+		}
+	}
+	n := len(m.scratch.free)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	back := 0
+	for _, l := range m.scratch.free {
+		for _, s := range l {
+			if owned[&s.F32()[0]] {
+				back++
+			}
+		}
+	}
+	if back != len(owned) {
+		t.Errorf("Close gave back %d of the step's %d temporaries (model had %d keys)", back, len(owned), n)
+	}
+}
