@@ -29,9 +29,21 @@ const (
 // DiT rows per image (2 under CFG, 3 with PAG's perturbed branch).
 func imageBytes(w, h, rows int) int64 {
 	pixels := int64(w) * int64(h)
-	decode := pixels * 128 * 4 * 6
+	decode := decodePixels(w, h) * 128 * 4 * 6
 	dit := int64(rows) * (pixels / 1024) * 2240 * 4 * 40
 	return max(decode, dit)
+}
+
+// decodePixels is the area the decoder works on at once: one tile when
+// the pipeline decodes w×h in tiles (sana.DefaultDecodeTiling, latents of
+// the 32× DC-AE), else the whole image.
+func decodePixels(w, h int) int64 {
+	t := sana.DefaultDecodeTiling
+	if t.Off || max(w, h) <= t.AboveLatent*32 {
+		return int64(w) * int64(h)
+	}
+	edge := t.Tile.TileLatent * 32
+	return int64(min(w, edge)) * int64(min(h, edge))
 }
 
 // autoBatch is how many images of w×h, rows DiT rows each, fit in free

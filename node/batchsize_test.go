@@ -28,9 +28,10 @@ func TestAutoBatch(t *testing.T) {
 		{"512² on an H100", 70 * gib, 512, 512, 2, 32},
 		{"1024² with 2 GiB free", 2 * gib, 1024, 1024, 2, 1},
 		{"nothing free", 0, 1024, 1024, 2, 1},
-		{"4096² on an H200", 130 * gib, 4096, 4096, 2, 1},
+		{"4096² on an H200: tiled decode, DiT-bound", 130 * gib, 4096, 4096, 2, 7},
+		{"2048² (decoded whole): decode-bound", 70 * gib, 2048, 2048, 2, 3},
 		{"zero size", 10 * gib, 0, 0, 2, 32},
-		{"PAG's third row: still decode-bound", 600 * gib, 4096, 4096, 3, 7},
+		{"PAG's third row at 4096²", 100 * gib, 4096, 4096, 3, 3},
 	} {
 		if got := autoBatch(c.free, c.w, c.h, c.rows); got != c.want {
 			t.Errorf("%s: autoBatch(%d, %d, %d, %d) = %d, want %d", c.name, c.free, c.w, c.h, c.rows, got, c.want)

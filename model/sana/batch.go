@@ -183,5 +183,9 @@ func (p *Pipeline) decode(ctx context.Context, lat *kernels.Tensor, width, heigh
 // returns the raw decoded images [B, 3, H, W] (host float32, unclamped) —
 // what diffusers' vae.decode returns.
 func (p *Pipeline) DecodeLatents(ctx context.Context, lat *kernels.Tensor) (*kernels.Tensor, error) {
-	return decodeLatents(ctx, p.vae, p.be, lat)
+	if !p.tiling.applies(lat) {
+		return decodeLatents(ctx, p.vae, p.be, lat)
+	}
+	p.log.Debug("tiled decode", "latent", lat.Shape(), "tile", p.tiling.Tile.TileLatent, "stride", p.tiling.Tile.StrideLatent)
+	return decodeLatentsTiled(ctx, p.vae, lat, p.tiling.Tile)
 }

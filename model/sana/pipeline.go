@@ -59,6 +59,10 @@ type Options struct {
 	// SanaControlNetPipeline folder brings its own controlnet/.
 	ControlNet       fs.FS
 	ControlNetOrigin string
+	// DecodeTiling decodes latents larger than its threshold tile by tile
+	// (docs/performance.md, "Tiled decode"); the zero value is the default
+	// (DefaultDecodeTiling), Off disables it.
+	DecodeTiling DecodeTiling
 }
 
 // Pipeline is a loaded Sana (or Sana-Sprint) diffusers pipeline folder.
@@ -86,6 +90,7 @@ type Pipeline struct {
 	lora      []LoRARef
 	loraScale float64
 	img2img   bool // the encoder is loaded (Options.ImageToImage)
+	tiling    DecodeTiling
 
 	control       *controlnet.Model // nil: no ControlNet
 	controlOrigin string
@@ -117,7 +122,11 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Pipeline, error) {
 	if idx.Class != ClassSanaPipeline && idx.Class != ClassSprintPipeline && idx.Class != ClassSprintImg2ImgPipeline && idx.Class != ClassControlNetPipeline {
 		return nil, fmt.Errorf("loading pipeline: model_index.json names %q, want %s, %s, %s or %s", idx.Class, ClassSanaPipeline, ClassSprintPipeline, ClassSprintImg2ImgPipeline, ClassControlNetPipeline)
 	}
-	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin, img2img: opts.ImageToImage}
+	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin, img2img: opts.ImageToImage,
+		tiling: opts.DecodeTiling.orDefault()}
+	if err := p.tiling.validate(); err != nil {
+		return nil, fmt.Errorf("loading pipeline: %w", err)
+	}
 	if p.be == nil {
 		p.be = cpu.New(cpu.Config{})
 	}
