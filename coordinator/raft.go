@@ -146,8 +146,11 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
+		// A leader shut down mid-commit is, to the caller, a lost leadership:
+		// the entry may or may not commit, and the retry goes to the next
+		// leader (writes are idempotent for that reason), not "internal".
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
-			errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
 			return fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
 		return err
