@@ -172,6 +172,9 @@ type Backend interface {
 	// optional and additive, either per key [B, Tk] or [B, Tq, Tk].
 	Attention(dst, q, k, v, mask *Tensor, p AttnParams) error
 	// LinearAttention is Sana's ReLU linear attention (see LinAttnParams).
+	// q, k, v share one dtype, Float32 or BFloat16 (read exactly), and dst
+	// is Float32 or BFloat16 (rounded once on store); the state and sums
+	// stay float32 or wider.
 	LinearAttention(dst, q, k, v *Tensor, p LinAttnParams) error
 	// RoPE rotates x [B, T, H·Dh] by positions pos (Int64 or Int32, [B, T]
 	// or [T]); dst may be x.

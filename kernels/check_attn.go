@@ -65,10 +65,13 @@ func CheckAttention(dst, q, k, v, mask *Tensor, p AttnParams) (AttnDims, error) 
 // [B, N, H·Dh], no aliasing of dst.
 func CheckLinearAttention(dst, q, k, v *Tensor, p LinAttnParams) (b, n, h, dh int, err error) {
 	c := checker{op: "linear attention"}
-	c.f32("dst", dst)
-	c.f32("q", q)
-	c.f32("k", k)
-	c.f32("v", v)
+	c.act("dst", dst)
+	c.act("q", q)
+	c.act("k", k)
+	c.act("v", v)
+	if c.ok() && (k.dtype != q.dtype || v.dtype != q.dtype) {
+		c.fail("q %v, k %v, v %v: want one dtype", q, k, v)
+	}
 	c.rank("q", q, 3)
 	if c.ok() && (p.Heads < 1 || q.shape[2]%p.Heads != 0) {
 		c.fail("q %v: channels not divisible by %d heads", q, p.Heads)

@@ -1,6 +1,10 @@
 package cpu
 
-import "github.com/sanafarm/sanafarm/kernels"
+import (
+	"fmt"
+
+	"github.com/sanafarm/sanafarm/kernels"
+)
 
 // LinearAttention is Sana's ReLU linear attention, parallel over
 // (batch, head). Per head, with K⁺ = ReLU(K) and Q⁺ = ReLU(Q) (N × Dh):
@@ -19,6 +23,9 @@ func (b *Backend) LinearAttention(dst, q, k, v *kernels.Tensor, p kernels.LinAtt
 	}
 	if err := host("linear attention", dst, q, k, v); err != nil {
 		return err
+	}
+	if q.DType() == kernels.BFloat16 || dst.DType() == kernels.BFloat16 {
+		return b.linearAttentionBF16(dst, q, k, v, p)
 	}
 	g := b.serial()
 	b.parallelFor(nb*h, 1, func(lo, hi int) {
@@ -73,4 +80,27 @@ func linAttnHead(g *Backend, s *linAttnScratch, out, q, k, v []float32, n, ld, d
 			o[i] *= inv
 		}
 	}
+}
+
+// linearAttentionBF16 is LinearAttention with bf16 activations: inputs
+// widened exactly, the float32 computation, dst rounded once.
+func (b *Backend) linearAttentionBF16(dst, q, k, v *kernels.Tensor, p kernels.LinAttnParams) error {
+	wide := make([]*kernels.Tensor, 3)
+	for i, t := range []*kernels.Tensor{q, k, v} {
+		var err error
+		if wide[i], err = t.ToF32(); err != nil {
+			return fmt.Errorf("linear attention: %w", err)
+		}
+	}
+	out := dst
+	if dst.DType() == kernels.BFloat16 {
+		out = kernels.MustNew(kernels.Float32, dst.Shape()...)
+	}
+	if err := b.LinearAttention(out, wide[0], wide[1], wide[2], p); err != nil {
+		return err
+	}
+	if dst.DType() == kernels.BFloat16 {
+		b.narrowBF16(dst.U16(), out.F32())
+	}
+	return nil
 }

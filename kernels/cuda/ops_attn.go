@@ -124,7 +124,7 @@ func (b *Backend) LinearAttention(dst, q, k, v *kernels.Tensor, p kernels.LinAtt
 	}
 	defer release()
 	if err := b.run(op, "linattn_kv", [3]uint32{uint32(nb * h), uint32(slices), 1}, [3]uint32{uint32(threads), 1, 1},
-		uint32(4*(laTN*dh+laTN*(dh+1))), part, k, v, int32(n), int32(h), int32(dh), int32(per)); err != nil {
+		uint32(4*(laTN*dh+laTN*(dh+1))), part, k, v, dtypeCode(q), int32(n), int32(h), int32(dh), int32(per)); err != nil {
 		return err
 	}
 	if err := b.runN(op, "linattn_kv_reduce", total, kv, part, int64(total), int32(slices)); err != nil {
@@ -137,7 +137,7 @@ func (b *Backend) LinearAttention(dst, q, k, v *kernels.Tensor, p kernels.LinAtt
 	}
 	grid := [3]uint32{uint32(ceilDiv(n, tq)), uint32(nb * h), 1}
 	return b.run(op, "linattn_out", grid, [3]uint32{256, 1, 1}, uint32(shmem(tq)),
-		dst, q, kv, int32(n), int32(h), int32(dh), p.Eps, int32(tq))
+		dst, dtypeCode(dst), q, dtypeCode(q), kv, int32(n), int32(h), int32(dh), p.Eps, int32(tq))
 }
 
 // RoPE rotates x [B, T, H·Dh] by positions pos; dst may be x.

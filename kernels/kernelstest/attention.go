@@ -209,7 +209,14 @@ func testLinearAttention(t *testing.T, be kernels.Backend) {
 	for _, s := range cases {
 		for _, eps := range []float32{1e-15, 1e-8} {
 			t.Run(label("B%d_N%d_H%d_Dh%d/eps=%g", s.b, s.n, s.h, s.dh, eps), func(t *testing.T) {
-				linAttnRun(begin(t, be), s.b, s.n, s.h, s.dh, eps)
+				linAttnRun(begin(t, be), s.b, s.n, s.h, s.dh, eps, kernels.Float32, kernels.Float32)
+			})
+		}
+	}
+	for _, s := range cases[1:3] {
+		for _, md := range actModes {
+			t.Run(label("bf16_act/B%d_N%d_H%d_Dh%d/in=%v/dst=%v", s.b, s.n, s.h, s.dh, md.in, md.out), func(t *testing.T) {
+				linAttnRun(begin(t, be), s.b, s.n, s.h, s.dh, 1e-15, md.in, md.out)
 			})
 		}
 	}
@@ -223,10 +230,14 @@ func testLinearAttention(t *testing.T, be kernels.Backend) {
 		{"dst_shape", func() error { return be.LinearAttention(e.f(1, 4, 6), q, q, q, p) }},
 		{"zero_heads", func() error { return be.LinearAttention(d, q, q, q, kernels.LinAttnParams{}) }},
 		{"nil_v", func() error { return be.LinearAttention(d, q, q, nil, p) }},
+		{"mixed_dtypes", func() error { return be.LinearAttention(d, q, e.typed(kernels.BFloat16, 1, 4, 8), q, p) }},
+		{"dst_f16", func() error { return be.LinearAttention(e.typed(kernels.Float16, 1, 4, 8), q, q, q, p) }},
 	})
 }
 
-func linAttnRun(c *tc, b, n, h, dh int, eps float32) {
+// linAttnRun checks one shape with q, k, v of dtype in and dst of dtype
+// out (bf16 activations: exact inputs, one rounding on store).
+func linAttnRun(c *tc, b, n, h, dh int, eps float32, in, out kernels.DType) {
 	c.Helper()
 	shape := []int{b, n, h * dh}
 	qh, kh, vh := c.randHost(shape...), c.randHost(shape...), c.randHost(shape...)
@@ -235,11 +246,20 @@ func linAttnRun(c *tc, b, n, h, dh int, eps float32) {
 	for d := range dh {
 		qh.F32()[d] = -float32(d+1) / float32(dh)
 	}
+	if in == kernels.BFloat16 {
+		for _, t := range []**kernels.Tensor{&qh, &kh, &vh} {
+			var err error
+			if *t, err = (*t).ToHalf(in); err != nil {
+				c.Fatal(err)
+			}
+		}
+	}
 	want, scale := linAttnRef(values(qh), values(kh), values(vh), b, n, h, dh, float64(eps))
-	dst, q, k, v := c.nan(shape...), c.up(qh), c.up(kh), c.up(vh)
+	dst, q, k, v := c.actOutput(out, shape...), c.up(qh), c.up(kh), c.up(vh)
 	p := kernels.LinAttnParams{Heads: h, Eps: eps}
 	c.call("LinearAttention", func() error { return c.be.LinearAttention(dst, q, k, v, p) })
-	c.expect("LinearAttention", shape, c.downF32(dst), want, tols(want, scale, attnATol, c.linAttnRTol()))
+	tol := actTols(tols(want, scale, attnATol, c.linAttnRTol()), want, out)
+	c.expect("LinearAttention", shape, c.actResult(dst), want, tol)
 }
 
 func relu(x float64) float64 { return math.Max(x, 0) }

@@ -62,8 +62,9 @@ func (m *Model) block(r *run, i int, hid, tmod *kernels.Tensor, cd *Cond, h, w i
 // Cond.WithPAG) get identity attention: their output is V itself.
 func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor, pert int) *kernels.Tensor {
 	B, N, D, Dl := a.Dim(0), a.Dim(1), a.Dim(2), m.localDim()
-	q, k, v := r.alloc(B, N, Dl), r.alloc(B, N, Dl), r.alloc(B, N, Dl)
-	o := r.alloc(B, N, Dl)
+	adt := m.attnActDType(bl)
+	q, k, v := r.allocDT(adt, B, N, Dl), r.allocDT(adt, B, N, Dl), r.allocDT(adt, B, N, Dl)
+	o := r.allocDT(adt, B, N, Dl)
 	if m.sp() {
 		m.linAttnBands(r, bl, o, a, q, k, v)
 	} else {
@@ -80,11 +81,32 @@ func (m *Model) selfAttention(r *run, bl *block, a *kernels.Tensor, pert int) *k
 		m.linAttnPAG(r, o, q, k, v, pert)
 	}
 	out := q // q is dead after the attention
-	if Dl != D {
+	if Dl != D || adt != kernels.Float32 {
 		out = r.alloc(B, N, D)
 	}
 	m.project(r, out, o, bl.o1)
 	return out
+}
+
+// attnActDType is the dtype of attn1's q, k, v and output o: bf16 in the
+// bf16 mode when the four projections are bf16 and q, k, v carry no
+// unfused LoRA (whose delta is added in float32) and no q/k RMSNorm
+// (float32 only) — the GEMMs then write them directly as bf16 and the
+// linear attention reads and writes half the bytes; float32 otherwise
+// (and always under sequence parallelism, whose bands use other kernels).
+func (m *Model) attnActDType(bl *block) kernels.DType {
+	if kernels.PrecisionOf(m.be) != kernels.PrecisionBF16 || m.sp() || bl.nq1 != nil || bl.nk1 != nil {
+		return kernels.Float32
+	}
+	for _, l := range []linear{bl.q1, bl.k1, bl.v1, bl.o1} {
+		if l.w == nil || l.w.DType() != kernels.BFloat16 {
+			return kernels.Float32
+		}
+	}
+	if len(bl.q1.lora)+len(bl.k1.lora)+len(bl.v1.lora) > 0 {
+		return kernels.Float32
+	}
+	return kernels.BFloat16
 }
 
 // linAttnPAG is ReLU linear attention on the first B−pert samples (it is

@@ -128,3 +128,58 @@ func TestFFNActivationsBF16(t *testing.T) {
 		}
 	}
 }
+
+// TestAttnActivationsBF16: attn1's q, k, v, o are bf16 in the bf16 mode
+// without q/k norm; with q/k norm (float32 RMSNorm), in exact mode, or with
+// a LoRA on to_v they stay float32.
+func TestAttnActivationsBF16(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		qk     bool
+		prec   kernels.Precision
+		loraOn string
+		want   kernels.DType
+	}{
+		{"bf16 mode", false, kernels.PrecisionBF16, "", kernels.BFloat16},
+		{"bf16 mode with q/k norm", true, kernels.PrecisionBF16, "", kernels.Float32},
+		{"exact mode", false, kernels.PrecisionF32, "", kernels.Float32},
+		{"bf16 mode, LoRA on to_v", false, kernels.PrecisionBF16, "transformer_blocks.0.attn1.to_v", kernels.Float32},
+		{"bf16 mode, LoRA on to_out: o is only read", false, kernels.PrecisionBF16, "transformer_blocks.0.attn1.to_out.0", kernels.BFloat16},
+	} {
+		c := tinyConfig(tc.qk, false)
+		w, err := RandomWeights(c, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.loraOn != "" {
+			D, r := c.Dim(), 2
+			ab := nn.Random([]nn.Spec{nn.S("a", []int{r, D}, nn.Matrix), nn.S("b", []int{D, r}, nn.Matrix)}, 3, 1)
+			if err := w.AddLoRA(tc.loraOn, LoRA{A: ab["a"], B: ab["b"], Scale: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		be := cpu.New(cpu.Config{Threads: 1, Precision: tc.prec})
+		m := New(c, w, be)
+		if err := m.ready(); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.attnActDType(&m.w.blocks[0]); got != tc.want {
+			t.Errorf("%s: attention activations %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestBF16ForwardBF16Activations: without q/k norm the bf16 mode keeps the
+// adaLN outputs, attn1's q/k/v/o and the Mix-FFN intermediates in bf16
+// (block 0 keeps float32 attention: forwardTiny puts a LoRA on its to_q);
+// the output stays as close to float32 as the bf16 weights alone allow.
+func TestBF16ForwardBF16Activations(t *testing.T) {
+	c := tinyConfig(false, false)
+	_, ref := forwardTiny(t, c, cpu.New(cpu.Config{}))
+	_, out := forwardTiny(t, c, cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}))
+	d := nn.MaxRelDiff(out, ref)
+	t.Logf("bf16 weights and activations: relative max error %.3g", d)
+	if d > 2e-2 || d == 0 {
+		t.Errorf("relative max error %.3g, want in (0, 2e-2]", d)
+	}
+}

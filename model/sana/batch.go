@@ -186,6 +186,7 @@ func (p *Pipeline) DecodeLatents(ctx context.Context, lat *kernels.Tensor) (*ker
 	if !p.tiling.applies(lat) {
 		return decodeLatents(ctx, p.vae, p.be, lat)
 	}
-	p.log.Debug("tiled decode", "latent", lat.Shape(), "tile", p.tiling.Tile.TileLatent, "stride", p.tiling.Tile.StrideLatent)
-	return decodeLatentsTiled(ctx, p.vae, lat, p.tiling.Tile)
+	tile := p.tiling.orDefault().Tile
+	p.log.Debug("tiled decode", "latent", lat.Shape(), "tile", tile.TileLatent, "stride", tile.StrideLatent)
+	return decodeLatentsTiled(ctx, p.vae, lat, tile)
 }

@@ -53,8 +53,11 @@ func (t DecodeTiling) validate() error {
 	return nil
 }
 
-// applies reports whether latents lat [B, C, h, w] are decoded in tiles.
+// applies reports whether latents lat [B, C, h, w] are decoded in tiles
+// (a zero DecodeTiling, as in a Pipeline built without Load, is the
+// default).
 func (t DecodeTiling) applies(lat *kernels.Tensor) bool {
+	t = t.orDefault()
 	return !t.Off && lat.Rank() == 4 && max(lat.Dim(2), lat.Dim(3)) > t.AboveLatent
 }
 

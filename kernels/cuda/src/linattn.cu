@@ -12,6 +12,7 @@
 //  1b. linattn_kv_reduce sums the S slices into float KV [B·H, Dh+1, Dh].
 //  2. linattn_out, one block per (tile of tokens, batch·head):
 //     o_n[i] = (KV[i]·q⁺_n) / (ksum·q⁺_n + eps).
+// q, k, v (one dtype, xdt) and out (ddt) are float32 or bf16 activations.
 #include "common.cuh"
 
 #define LA_TN 32
@@ -22,14 +23,13 @@ static __device__ __forceinline__ float relu(float x) { return (x > 0.0f || x !=
 // linattn_kv: grid (B·H, S); block y handles tokens [y·per, (y+1)·per);
 // blockDim·LA_MAXO ≥ (dh+1)·dh. Dynamic shared memory ks[LA_TN·dh] |
 // vs[LA_TN·(dh+1)] floats.
-extern "C" __global__ void linattn_kv(double *part, const float *k, const float *v, int32_t n, int32_t h,
-                                      int32_t dh, int32_t per) {
+extern "C" __global__ void linattn_kv(double *part, const void *k, const void *v, int32_t xdt, int32_t n,
+                                      int32_t h, int32_t dh, int32_t per) {
     extern __shared__ float smem[];
     float *ks = smem, *vs = smem + LA_TN * dh;
     const int bh = blockIdx.x, b = bh / h, hd = bh % h;
     const int64_t ld = (int64_t)h * dh;
-    const float *kb = k + (int64_t)b * n * ld + (int64_t)hd * dh;
-    const float *vb = v + (int64_t)b * n * ld + (int64_t)hd * dh;
+    const int64_t kvb = (int64_t)b * n * ld + (int64_t)hd * dh; // k and v are float32 or bf16 (xdt)
     const int nout = (dh + 1) * dh;
     int oi[LA_MAXO], oj[LA_MAXO];
     double acc[LA_MAXO];
@@ -47,8 +47,8 @@ extern "C" __global__ void linattn_kv(double *part, const float *k, const float 
         for (int e = threadIdx.x; e < nt * dh; e += blockDim.x) {
             int tt = e / dh, d = e - tt * dh;
             int64_t off = (int64_t)(t0 + tt) * ld + d;
-            ks[tt * dh + d] = relu(kb[off]);
-            vs[tt * (dh + 1) + d] = vb[off];
+            ks[tt * dh + d] = relu(ldw(k, xdt, kvb + off));
+            vs[tt * (dh + 1) + d] = ldw(v, xdt, kvb + off);
         }
         for (int tt = threadIdx.x; tt < nt; tt += blockDim.x) vs[tt * (dh + 1) + dh] = 1.0f;
         __syncthreads();
@@ -81,8 +81,8 @@ extern "C" __global__ void linattn_kv_reduce(float *kv, const double *part, int6
 // linattn_out: grid (ceil(n/tq), B·H). Dynamic shared memory
 // kvs[(dh+1)·(dh+1)] (rows padded to dh+1 against bank conflicts) |
 // qs[tq·dh] | den[tq] floats.
-extern "C" __global__ void linattn_out(float *out, const float *q, const float *kv, int32_t n, int32_t h,
-                                       int32_t dh, float eps, int32_t tq) {
+extern "C" __global__ void linattn_out(void *out, int32_t ddt, const void *q, int32_t xdt, const float *kv,
+                                       int32_t n, int32_t h, int32_t dh, float eps, int32_t tq) {
     extern __shared__ float smem[];
     const int ld1 = dh + 1;
     float *kvs = smem, *qs = smem + ld1 * ld1, *den = qs + tq * dh;
@@ -97,7 +97,7 @@ extern "C" __global__ void linattn_out(float *out, const float *q, const float *
     }
     for (int e = threadIdx.x; e < nt * dh; e += blockDim.x) {
         int tt = e / dh, d = e - tt * dh;
-        qs[e] = relu(q[base + tt * ld + d]);
+        qs[e] = relu(ldw(q, xdt, base + tt * ld + d));
     }
     __syncthreads();
     for (int tt = threadIdx.x; tt < nt; tt += blockDim.x) {
@@ -110,6 +110,11 @@ extern "C" __global__ void linattn_out(float *out, const float *q, const float *
         int tt = e / dh, i = e - tt * dh;
         float s = 0.0f;
         for (int j = 0; j < dh; j++) s = fmaf(kvs[i * ld1 + j], qs[tt * dh + j], s);
-        out[base + tt * ld + i] = s / den[tt];
+        const float o = s / den[tt];
+        if (ddt == DT_BF16) {
+            ((uint16_t *)out)[base + tt * ld + i] = bf16_rne(o);
+        } else {
+            ((float *)out)[base + tt * ld + i] = o;
+        }
     }
 }
