@@ -125,11 +125,13 @@ build-cuda: ## build bin/sanafarm-cuda, the CLI with the CUDA backend (runs only
 	$(CUDA_ENV) $(GO) build -tags cuda -trimpath -ldflags='-s -w' -o $(BIN)/sanafarm-cuda ./cmd/sanafarm
 
 .PHONY: vet-cuda
-vet-cuda: ## compile and vet every package with -tags cuda (no GPU needed; never runs the tests; installs the CUDA toolkit once)
+vet-cuda: ## compile and vet every package with -tags cuda, check kernel launches against the PTX (no GPU needed; never runs the tests; installs the CUDA toolkit once)
 	@./scripts/install-cuda-toolkit.sh
 	$(CUDA_ENV) $(GO) build -tags cuda ./...
 	$(CUDA_ENV) $(GO) vet -tags cuda ./...
 	$(CUDA_ENV) $(GO) test -tags cuda -count=1 -run '^$$' -exec /bin/true ./kernels/cuda/... ./cmd/... ./model/dit ./model/dcae ./model/gemma2
+	@# every kernel launch against its PTX parameters (count, int/float/8-byte)
+	$(CUDA_ENV) $(GO) run ./kernels/cuda/internal/kernelsig
 
 .PHONY: gpu-bins
 gpu-bins: ## build bin/gpu/: cuda test binaries and sanafarm-cuda for scripts/gpu-check.sh on a GPU host
