@@ -86,6 +86,7 @@ type cublas struct {
 	path   string
 	prof   *profiler // the backend's (nil: no profiling)
 	stream cu.Stream
+	sh     uintptr // stream's raw handle
 	mu     sync.Mutex
 	handle uintptr
 
@@ -97,6 +98,7 @@ type cublas struct {
 	// block given to it, held for the handle's life.
 	setWorkspace func(handle, ptr uintptr, bytes uint64) int32
 	workspace    *allocation
+	lt           *cublasLt // bias-fused GEMMs (cublaslt.go); nil: unavailable
 	gemmEx       func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer, a uintptr, at, lda int32,
 		b uintptr, bt, ldb int32, beta unsafe.Pointer, c uintptr, ct, ldc, compute, algo int32) int32
 	gemmStridedBatchedEx func(h uintptr, ta, tb, m, n, k int32, alpha unsafe.Pointer,
@@ -171,7 +173,7 @@ func (b *Backend) newCublas() (*cublas, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cublas{path: path, prof: b.prof, stream: b.stream}
+	c := &cublas{path: path, prof: b.prof, stream: b.stream, sh: b.streamHandle()}
 	err = errors.Join(
 		bind(lib, &c.create, "cublasCreate_v2", "cublasCreate"),
 		bind(lib, &c.destroyFn, "cublasDestroy_v2", "cublasDestroy"),
@@ -201,8 +203,56 @@ func (b *Backend) newCublas() (*cublas, error) {
 		_ = c.destroy()
 		return nil, fmt.Errorf("cuda: cuBLAS at %s: %w", path, err)
 	}
-	b.log.Info("cuda: cuBLAS loaded", "path", path, "fast_math", b.cfg.FastMath, "workspace", c.workspace != nil)
+	c.openLt(b)
+	b.log.Info("cuda: cuBLAS loaded", "path", path, "fast_math", b.cfg.FastMath, "workspace", c.workspace != nil, "cublaslt", c.lt != nil)
 	return c, nil
+}
+
+// openLt loads cuBLASLt for the bias-fused GEMMs of the tensor-core mode,
+// sharing cuBLAS' workspace (both run on the one stream); without it those
+// GEMMs add their bias in a second pass. The caller is inside with.
+func (c *cublas) openLt(b *Backend) {
+	if !b.cfg.FastMath {
+		return
+	}
+	ws := c.workspace
+	if ws == nil {
+		var err error
+		if ws, err = b.mem.get(cublasWorkspace); err != nil {
+			b.log.Info("cuda: cuBLASLt not used", "reason", err)
+			return
+		}
+	}
+	lt, err := openCublasLt(c.path, uintptr(ws.state.ptr), cublasWorkspace)
+	if err != nil {
+		b.log.Info("cuda: cuBLASLt not used", "reason", err)
+		return
+	}
+	c.workspace, c.lt = ws, lt
+}
+
+// gemmBias runs g with the float32 bias at bias fused into it when
+// cuBLASLt can (see cublaslt.go); fused false means nothing ran. The
+// caller is inside with.
+func (c *cublas) gemmBias(g gemmArgs, bias uintptr) (fused bool, err error) {
+	if c.lt == nil {
+		return false, nil
+	}
+	for _, v := range []int{g.m, g.n, g.k, g.lda, g.ldb, g.ldc} {
+		if v < 0 || v > 1<<31-1 {
+			return false, nil
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prof != nil {
+		err = c.prof.around(c.stream, gemmLabel(g)+"+bias", func() error {
+			fused, err = c.lt.gemmBias(g, bias, c.sh)
+			return err
+		})
+		return fused, err
+	}
+	return c.lt.gemmBias(g, bias, c.sh)
 }
 
 // cublasWorkspace is the GEMM workspace cuBLAS gets from our allocator
@@ -245,6 +295,8 @@ func (b *Backend) blasHandle() (*cublas, error) {
 
 // destroy releases the handle; the caller is inside with.
 func (c *cublas) destroy() error {
+	c.lt.close()
+	c.lt = nil
 	if c.handle == 0 {
 		return nil
 	}

@@ -112,6 +112,7 @@ func (b *Backend) gemmInto(out, ap, wp cu.DevicePtr, ad, wd kernels.DType, bias 
 	if out16 {
 		g.ct = cudaR16BF
 	}
+	fuseBias := bias != nil && b.cfg.FastMath && wd.IsHalf() // tensor-core GEMM: try the bias epilogue
 	if wd.IsHalf() {
 		var release func()
 		switch {
@@ -128,10 +129,34 @@ func (b *Backend) gemmInto(out, ap, wp cu.DevicePtr, ad, wd kernels.DType, bias 
 		}
 		defer release()
 	}
+	if fuseBias {
+		bp, release, err := b.biasF32(bias, n)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if fused, err := blas.gemmBias(g, uintptr(bp)); fused || err != nil {
+			return err
+		}
+	}
 	if err := blas.gemm(g); err != nil {
 		return err
 	}
 	return b.addBias(out, bias, m, n)
+}
+
+// biasF32 returns bias [n] as float32 device memory (a converted scratch
+// copy for 16-bit biases) and its release func.
+func (b *Backend) biasF32(bias *kernels.Tensor, n int) (cu.DevicePtr, func(), error) {
+	bp, err := b.ptr(bias)
+	if err != nil {
+		return 0, nil, err
+	}
+	if bd := bias.DType(); bd.IsHalf() {
+		p, release, err := b.castScratch(bp, bd, kernels.Float32, n)
+		return cu.DevicePtr(p), release, err
+	}
+	return bp, func() {}, nil
 }
 
 // ptrs3 resolves three tensors' device addresses.
@@ -170,18 +195,11 @@ func (b *Backend) addBias(dp cu.DevicePtr, bias *kernels.Tensor, m, n int) error
 	if bias == nil {
 		return nil
 	}
-	bp, err := b.ptr(bias)
+	bp, release, err := b.biasF32(bias, n)
 	if err != nil {
 		return err
 	}
-	if bd := bias.DType(); bd.IsHalf() {
-		p, release, err := b.castScratch(bp, bd, kernels.Float32, n)
-		if err != nil {
-			return err
-		}
-		defer release()
-		bp = cu.DevicePtr(p)
-	}
+	defer release()
 	total := int64(m) * int64(n)
 	return b.launch("add_bias_rows", gridFor(int(total), 256), [3]uint32{256, 1, 1}, 0, dp, bp, total, int64(n))
 }
