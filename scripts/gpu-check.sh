@@ -89,7 +89,7 @@ grep -E -- '--- (PASS|FAIL|SKIP)|max \||not replaying|panic:' "$LOGS/graphs.log"
 #    its summary lines are the numbers).
 left=$((DEADLINE - (SECONDS - start) - ${RESERVE:-150})) # keep time for the golden, sana-tiny and farm steps
 PERF_DEADLINE=$((left > 330 ? 330 : left)) PERF_LOGS=$LOGS/perf BIN=$BIN bash scripts/perf/perf.sh 2>&1 | tee "$LOGS/perf.log" |
-	grep -E '^(== |dit_step|decode|encode|img_per_s|graph_vs|card|stage|   Benchmark|   prof )' | sed 's/^/   /'
+	grep -E '^(== |dit_step|decode|encode|img_per_s|graph_vs|cublaslt_vs|card|stage|   Benchmark|   prof )' | sed 's/^/   /'
 pack
 
 # 3. Golden cases with the CUDA backend, exact f32 and the bf16 production mode.

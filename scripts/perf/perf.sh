@@ -41,6 +41,7 @@ pstep() {
 gobench=(bash -c 'cd "$1" && exec "$2" -test.run "^\$" -test.bench "$3" -test.benchtime="$4" -test.timeout=300s' gobench)
 
 pstep step 190 "${gobench[@]}" model/dit "$BIN/dit-cuda.test" 'BenchmarkCUDAStep' 5x
+pstep step-nolt 45 env SANAFARM_CUBLASLT=0 "${gobench[@]}" model/dit "$BIN/dit-cuda.test" 'BenchmarkCUDAStep/1600m_1024/bf16/img=(1|4)$' 3x
 pstep decode 90 "${gobench[@]}" model/dcae "$BIN/dcae-cuda.test" 'BenchmarkCUDADecode' 3x
 pstep encode 60 "${gobench[@]}" model/gemma2 "$BIN/gemma-cuda.test" 'BenchmarkCUDAEncode' 3x
 pstep gemm 45 "${gobench[@]}" kernels/cuda "$BIN/cuda.test" 'BenchmarkGEMM' 10x
@@ -68,4 +69,4 @@ fi
 
 echo
 grep -hE '^Benchmark' "$LOGS"/{step,decode,encode,gemm}.log 2>/dev/null | sed 's/^/   /'
-python3 scripts/perf/summary.py "${gpu:-unknown GPU}" "$LOGS"/{step,decode,encode}.log -- "$LOGS/diffusers.log"
+python3 scripts/perf/summary.py "${gpu:-unknown GPU}" "$LOGS"/{step,step-nolt,decode,encode}.log -- "$LOGS/diffusers.log"

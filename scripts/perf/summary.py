@@ -26,6 +26,7 @@ def ours(paths):
             lines = open(p, errors="replace").read().splitlines()
         except OSError:
             continue
+        tag = "-nolt" if "nolt" in p.rsplit("/", 1)[-1] else ""  # the SANAFARM_CUBLASLT=0 ablation
         for line in lines:
             m = GO.match(line)
             if not m:
@@ -33,7 +34,7 @@ def ours(paths):
             kind, name, ms = m.group(1), m.group(2), float(m.group(3))
             parts = name.split("/")
             if kind == "Step":  # <model>/<prec>/img=<n>
-                out[("dit_step", parts[0], int(parts[2].split("=")[1]), parts[1])] = ms
+                out[("dit_step", parts[0], int(parts[2].split("=")[1]), parts[1] + tag)] = ms
             elif kind == "Decode":  # <side>/<prec>/img=<n>
                 out[("decode", DECODE_MODEL.get(parts[0], parts[0]), int(parts[2].split("=")[1]), parts[1])] = ms
             else:  # <prec>/prompts=<n>
@@ -107,6 +108,9 @@ def main():
     gr = [(b, mine[("dit_step", "600m_512", b, "bf16")] / mine[("dit_step", "600m_512", b, "bf16+graph")])
           for b in (1, 4, 16) if ("dit_step", "600m_512", b, "bf16+graph") in mine and ("dit_step", "600m_512", b, "bf16") in mine]
     print("graph_vs_eager_600m " + (" ".join(f"batch={b}:{r:.3f}" for b, r in gr) or "-") + " (eager ms / graph ms)")
+    lt = [(b, mine[("dit_step", "1600m_1024", b, "bf16-nolt")] / mine[("dit_step", "1600m_1024", b, "bf16")])
+          for b in (1, 4) if ("dit_step", "1600m_1024", b, "bf16-nolt") in mine and ("dit_step", "1600m_1024", b, "bf16") in mine]
+    print("cublaslt_vs_gemmex_1600m " + (" ".join(f"batch={b}:{r:.3f}" for b, r in lt) or "-") + " (GemmEx+bias ms / cuBLASLt ms)")
     print(f"card {gpu}")
 
 
