@@ -62,8 +62,11 @@ func (m *Model) NewStep(ctx context.Context, cd *Cond, B, h, w int) (*Step, erro
 		return nil, fmt.Errorf("dit: %w", err)
 	}
 	s := &Step{m: m, cd: cd, B: B, h: h, w: w}
-	if m.sp() || len(cd.control) > 0 {
-		s.direct, s.why = true, fmt.Errorf("dit: step runs Forward (sequence parallel or ControlNet)")
+	if m.par != nil || len(cd.control) > 0 {
+		// A parallel rank exchanges activations through the host every
+		// block (nothing to record), and a ControlNet condition changes
+		// every step.
+		s.direct, s.why = true, fmt.Errorf("dit: step runs Forward (parallel rank or ControlNet)")
 		return s, nil
 	}
 	var err error
