@@ -90,22 +90,7 @@ func matmulActCase(c *tc, s mmShape, wdt, adt, ddt kernels.DType, withBias bool)
 		bh, bv = c.weight(wdt, s.n)
 		bias = c.up(bh)
 	}
-	want, scale := make([]float64, rows*s.n), make([]float64, rows*s.n)
-	for m := range rows {
-		for n := range s.n {
-			sum, abs := 0.0, 0.0
-			for k := range s.k {
-				p := av[m*s.k+k] * wv[n*s.k+k]
-				sum += p
-				abs += math.Abs(p)
-			}
-			if bv != nil {
-				sum += bv[n]
-				abs += math.Abs(bv[n])
-			}
-			want[m*s.n+n], scale[m*s.n+n] = sum, abs
-		}
-	}
+	want, scale := matmulRef(av, wv, bv, rows, s.n, s.k)
 	dShape := cat(s.lead, s.m, s.n)
 	dst, a, w := c.actOutput(ddt, dShape...), c.up(ah), c.up(wh)
 	c.call("MatMul", func() error { return c.be.MatMul(dst, a, w, bias) })

@@ -69,27 +69,33 @@ func matmulCase(c *tc, s mmShape, dt kernels.DType, withBias bool) {
 		bh, bv = c.weight(dt, s.n)
 		bias = c.up(bh)
 	}
-	av := values(ah)
-	want, scale := make([]float64, rows*s.n), make([]float64, rows*s.n)
-	for m := range rows {
-		for n := range s.n {
-			sum, abs := 0.0, 0.0
-			for k := range s.k {
-				p := av[m*s.k+k] * wv[n*s.k+k]
-				sum += p
-				abs += math.Abs(p)
-			}
-			if bv != nil {
-				sum += bv[n]
-				abs += math.Abs(bv[n])
-			}
-			want[m*s.n+n], scale[m*s.n+n] = sum, abs
-		}
-	}
+	want, scale := matmulRef(values(ah), wv, bv, rows, s.n, s.k)
 	dShape := cat(s.lead, s.m, s.n)
 	dst, a, w := c.nan(dShape...), c.up(ah), c.up(wh)
 	c.call("MatMul", func() error { return c.be.MatMul(dst, a, w, bias) })
 	c.expect("MatMul", dShape, c.downF32(dst), want, tols(want, scale, dotATol, c.dotRTol()))
+}
+
+// matmulRef is a·wᵀ + bias in float64 for a [rows, k], w [n, k] and bias
+// [n] (nil: none), with Σ|terms| per output for the tolerance.
+func matmulRef(av, wv, bv []float64, rows, n, k int) (want, scale []float64) {
+	want, scale = make([]float64, rows*n), make([]float64, rows*n)
+	for m := range rows {
+		for j := range n {
+			sum, abs := 0.0, 0.0
+			for i := range k {
+				p := av[m*k+i] * wv[j*k+i]
+				sum += p
+				abs += math.Abs(p)
+			}
+			if bv != nil {
+				sum += bv[j]
+				abs += math.Abs(bv[j])
+			}
+			want[m*n+j], scale[m*n+j] = sum, abs
+		}
+	}
+	return want, scale
 }
 
 type bmmShape struct{ bt, m, k, n int }

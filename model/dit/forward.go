@@ -135,17 +135,8 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	case c.GuidanceEmbeds && len(guidance) != B:
 		return nil, fmt.Errorf("dit: model has guidance_embeds: need %d guidance values, got %d", B, len(guidance))
 	}
-	if m.w.trunk {
-		return nil, fmt.Errorf("dit: Forward on trunk weights (LoadTrunk) without a final layer")
-	}
-	if err := m.checkPAG(cd); err != nil {
+	if err := m.checkRun("Forward", cd, B, h*w); err != nil {
 		return nil, err
-	}
-	if err := m.checkControl(cd, B, h*w); err != nil {
-		return nil, err
-	}
-	if err := m.ready(); err != nil {
-		return nil, fmt.Errorf("dit: %w", err)
 	}
 	if m.sp() {
 		return m.forwardBands(ctx, x, t, guidance, cd)
@@ -158,6 +149,25 @@ func (m *Model) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []fl
 	hid := m.embedPatches(r, x, h, w, 0)
 	e, tmod := m.embedTime(r, t, guidance)
 	return m.trunkAndFinal(ctx, r, hid, e, tmod, cd, h, w, nil)
+}
+
+// checkRun validates what a forward pass of B latents of N tokens needs
+// beyond its inputs (a final layer, the PAG and ControlNet settings of cd)
+// and places the weights; what names the caller in errors.
+func (m *Model) checkRun(what string, cd *Cond, B, N int) error {
+	if m.w.trunk {
+		return fmt.Errorf("dit: %s on trunk weights (LoadTrunk) without a final layer", what)
+	}
+	if err := m.checkPAG(cd); err != nil {
+		return err
+	}
+	if err := m.checkControl(cd, B, N); err != nil {
+		return err
+	}
+	if err := m.ready(); err != nil {
+		return fmt.Errorf("dit: %w", err)
+	}
+	return nil
 }
 
 // trunkAndFinal runs the blocks on hid and the final layer, the blocks

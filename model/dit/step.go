@@ -49,17 +49,9 @@ func (m *Model) NewStep(ctx context.Context, cd *Cond, B, h, w int) (*Step, erro
 		return nil, fmt.Errorf("dit: step for %d latents of %d×%d", B, h, w)
 	case cd == nil || cd.B != B:
 		return nil, fmt.Errorf("dit: caption batch does not match latents batch %d", B)
-	case m.w.trunk:
-		return nil, fmt.Errorf("dit: step on trunk weights (LoadTrunk) without a final layer")
 	}
-	if err := m.checkPAG(cd); err != nil {
+	if err := m.checkRun("step", cd, B, h*w); err != nil {
 		return nil, err
-	}
-	if err := m.checkControl(cd, B, h*w); err != nil {
-		return nil, err
-	}
-	if err := m.ready(); err != nil {
-		return nil, fmt.Errorf("dit: %w", err)
 	}
 	s := &Step{m: m, cd: cd, B: B, h: h, w: w}
 	if m.par != nil || len(cd.control) > 0 {

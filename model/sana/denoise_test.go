@@ -37,19 +37,7 @@ func get(t *testing.T, f *weights.File, name string) *kernels.Tensor {
 // TestPipelineLoop reproduces diffusers' SanaPipeline loop (CFG 4.5, 5
 // DPM-Solver steps) up to the final latent; README tolerance 5e-4.
 func TestPipelineLoop(t *testing.T) {
-	fsys := os.DirFS(loopCase)
-	cfg, err := dit.ReadConfig(fsys, "transformer/config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := dit.Load(cfg, mustOpen(t, "transformer/diffusion_pytorch_model.safetensors"), "pipeline_loop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := sampler.ReadConfig(fsys, "scheduler/scheduler_config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, w, sc := loopModel(t)
 	s, err := sampler.New(sc, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +64,25 @@ func TestPipelineLoop(t *testing.T) {
 	if !(d <= 5e-4) {
 		t.Errorf("final latent max abs diff %.3g > 5e-4", d)
 	}
+}
+
+// loopModel loads the pipeline_loop case's transformer and scheduler.
+func loopModel(t *testing.T) (dit.Config, *dit.Weights, sampler.Config) {
+	t.Helper()
+	fsys := os.DirFS(loopCase)
+	cfg, err := dit.ReadConfig(fsys, "transformer/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dit.Load(cfg, mustOpen(t, "transformer/diffusion_pytorch_model.safetensors"), "pipeline_loop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := sampler.ReadConfig(fsys, "scheduler/scheduler_config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, w, sc
 }
 
 func maxAbs(got *kernels.Tensor, want []float64) float64 {

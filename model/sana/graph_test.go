@@ -2,7 +2,6 @@ package sana
 
 import (
 	"context"
-	"os"
 	"slices"
 	"testing"
 
@@ -17,19 +16,7 @@ import (
 // with --cuda-graphs; kernelstest.Recorder replays only what was
 // recorded) ends on exactly the latents of the eager loop.
 func TestPipelineLoopGraphReplay(t *testing.T) {
-	fsys := os.DirFS(loopCase)
-	cfg, err := dit.ReadConfig(fsys, "transformer/config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := dit.Load(cfg, mustOpen(t, "transformer/diffusion_pytorch_model.safetensors"), "pipeline_loop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := sampler.ReadConfig(fsys, "scheduler/scheduler_config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, w, sc := loopModel(t)
 	in := mustOpen(t, "inputs.safetensors")
 	req := DenoiseRequest{
 		PromptEmbeds: get(t, in, "prompt_embeds"), PromptMask: get(t, in, "prompt_attention_mask"),
