@@ -13,28 +13,13 @@ import (
 // TestPAGCase runs the SanaPAGPipeline golden case: every run (main with
 // CFG, adaptive scale, no CFG, PAG off) passes per step and at the end.
 func TestPAGCase(t *testing.T) {
-	r := &Runner{Backend: cpu.New(cpu.Config{})}
-	res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, "pipeline_pag")), "pipeline_pag")
-	// adaptive 2, main 3 (with decode), nocfg 2, nopag 1.
-	if len(res) != 8 {
-		t.Errorf("%d results, want 8: %v", len(res), res)
-	}
-	for _, x := range res {
-		t.Log(x)
-		if !x.Pass() || !strings.HasPrefix(x.String(), "PASS pipeline_pag") {
-			t.Errorf("%v", x)
-		}
-	}
+	expectCasePasses(t, "pipeline_pag", 8) // adaptive 2, main 3 (with decode), nocfg 2, nopag 1
 }
 
 // TestPAGCaseDetectsWrongBlocks perturbs block 1 instead of blocks 0 and
 // 2: the guided runs must FAIL (the PAG branch is really compared).
 func TestPAGCaseDetectsWrongBlocks(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join(goldenDir, "pipeline_pag"))); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(filepath.Join(dir, "call.json"), 0o644)
+	dir := copyCase(t, "pipeline_pag")
 	js := `{"pag_applied_layers": ["transformer_blocks.1"], "runs": {"main": {"guidance_scale": 4.5, "num_inference_steps": 5, "pag_scale": 3.0}}}`
 	if err := os.WriteFile(filepath.Join(dir, "call.json"), []byte(js), 0o644); err != nil {
 		t.Fatal(err)

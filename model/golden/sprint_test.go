@@ -13,31 +13,15 @@ import (
 // TestSprintCases runs the SanaSprintPipeline golden cases: every result
 // line (schedule, per-step transformer output and samples, decode) passes.
 func TestSprintCases(t *testing.T) {
-	r := &Runner{Backend: cpu.New(cpu.Config{})}
-	for name, lines := range map[string]int{"pipeline_sprint": 5, "pipeline_sprint_img2img": 6} {
-		res := r.Run(context.Background(), os.DirFS(filepath.Join(goldenDir, name)), name)
-		if len(res) != lines {
-			t.Errorf("%s: %d results, want %d: %v", name, len(res), lines, res)
-		}
-		for _, x := range res {
-			t.Log(x)
-			if !x.Pass() || !strings.HasPrefix(x.String(), "PASS "+name) {
-				t.Errorf("%s: %v", name, x)
-			}
-		}
-	}
+	expectCasePasses(t, "pipeline_sprint", 5)
+	expectCasePasses(t, "pipeline_sprint_img2img", 6)
 }
 
 // TestSprintCaseDetectsDrift changes the case's σ_d: the replay must FAIL
 // (the comparison is not vacuous).
 func TestSprintCaseDetectsDrift(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join(goldenDir, "pipeline_sprint"))); err != nil {
-		t.Fatal(err)
-	}
+	dir := copyCase(t, "pipeline_sprint")
 	cfg := filepath.Join(dir, "scheduler", "scheduler_config.json")
-	os.Chmod(filepath.Join(dir, "scheduler"), 0o755)
-	os.Chmod(cfg, 0o644)
 	js := `{"_class_name": "SCMScheduler", "prediction_type": "trigflow", "sigma_data": 0.25}`
 	if err := os.WriteFile(cfg, []byte(js), 0o644); err != nil {
 		t.Fatal(err)
