@@ -72,11 +72,7 @@ func (r *Runner) runPAG(ctx context.Context, fsys fs.FS, name string) []Result {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := r.loadTransformer(fsys)
-	if err != nil {
-		return fail(err)
-	}
-	io, err := openIO(fsys)
+	m, io, err := r.loadTransformerIO(fsys)
 	if err != nil {
 		return fail(err)
 	}

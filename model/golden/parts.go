@@ -41,6 +41,20 @@ func (r *Runner) loadTransformer(fsys fs.FS) (*dit.Model, error) {
 	return dit.New(cfg, w, r.Backend), nil
 }
 
+// loadTransformerIO loads the case's transformer and opens its inputs and
+// outputs (the caller closes io).
+func (r *Runner) loadTransformerIO(fsys fs.FS) (*dit.Model, files, error) {
+	m, err := r.loadTransformer(fsys)
+	if err != nil {
+		return nil, files{}, err
+	}
+	io, err := openIO(fsys)
+	if err != nil {
+		return nil, files{}, err
+	}
+	return m, io, nil
+}
+
 func loadVAE(fsys fs.FS, be kernels.Backend, part dcae.Part) (*dcae.Model, error) {
 	cfg, err := dcae.ReadConfig(fsys, "vae/config.json")
 	if err != nil {

@@ -82,11 +82,7 @@ func (r *Runner) runSprint(ctx context.Context, fsys fs.FS, name string) []Resul
 	if err != nil {
 		return fail(err)
 	}
-	m, err := r.loadTransformer(fsys)
-	if err != nil {
-		return fail(err)
-	}
-	io, err := openIO(fsys)
+	m, io, err := r.loadTransformerIO(fsys)
 	if err != nil {
 		return fail(err)
 	}
