@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -44,23 +43,9 @@ func TestGenerateControlNet(t *testing.T) {
 	out := filepath.Join(tmp, "out.png")
 	base := []string{"generate", "--model", "sana-tiny", "-p", "a fox", "--steps", "2", "--width", "128", "--height", "128", "-q", "--dest", out, "--controlnet", cnDir}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), append(base, "--control-image", ctrl, "--controlnet-scale", "0.5"), &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := sana.ReadPNGText(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta provenance
-	if err := json.Unmarshal([]byte(text["parameters"]), &meta); err != nil {
-		t.Fatal(err)
-	}
+	meta, params := generateMeta(t, append(base, "--control-image", ctrl, "--controlnet-scale", "0.5"), out)
 	if meta.ControlNet != cnDir || meta.ControlImage != ctrl || meta.ControlScale != 0.5 {
-		t.Errorf("parameters %s: want controlnet, control_image and scale 0.5", text["parameters"])
+		t.Errorf("parameters %s: want controlnet, control_image and scale 0.5", params)
 	}
 	for name, c := range map[string]struct {
 		args []string

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sanafarm/sanafarm/model/sana"
 )
 
 // TestGenerateTiny runs `sanafarm generate` end to end on sana-tiny:
@@ -40,14 +38,7 @@ func TestGenerateTiny(t *testing.T) {
 	if err != nil || img.Bounds().Dx() != 128 || img.Bounds().Dy() != 128 {
 		t.Fatalf("decoding: %v %v", err, img)
 	}
-	text, err := sana.ReadPNGText(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta provenance
-	if err := json.Unmarshal([]byte(text["parameters"]), &meta); err != nil {
-		t.Fatalf("parameters chunk %q: %v", text["parameters"], err)
-	}
+	meta, _ := pngMeta(t, filepath.Join(out, "003.png"))
 	if meta.Prompt != "a lighthouse" || meta.Seed != 11 || meta.Steps != 2 || meta.Index != 3 ||
 		meta.Preset != "sana-tiny" || meta.Sampler != "dpm" || meta.Width != 128 || meta.Backend != "cpu" {
 		t.Errorf("metadata %+v", meta)

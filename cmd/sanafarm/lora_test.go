@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image"
 	"image/png"
 	"os"
@@ -46,23 +45,9 @@ func TestGenerateLoRA(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", "sana-tiny", "-p", "a fox", "--steps", "1", "--width", "64", "--height", "64",
 		"--lora", file + ":0.7", "--lora-scale", "0.5", "-q", "--dest", out}
-	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := sana.ReadPNGText(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta provenance
-	if err := json.Unmarshal([]byte(text["parameters"]), &meta); err != nil {
-		t.Fatal(err)
-	}
+	meta, params := generateMeta(t, args, out)
 	if len(meta.LoRA) != 1 || meta.LoRA[0].Source != file || meta.LoRA[0].Weight != 0.7 || len(meta.LoRA[0].SHA256) != 64 || meta.LoRAScale != 0.5 {
-		t.Errorf("parameters %s", text["parameters"])
+		t.Errorf("parameters %s", params)
 	}
 	stderr.Reset()
 	args[len(args)-6] = "missing.safetensors"
@@ -93,20 +78,8 @@ func TestGenerateInitImage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", model, "-p", "a fox", "--width", "64", "--height", "64", "--no-binning",
 		"--init-image", initPath, "--strength", "0.5", "-q", "--dest", out}
-	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := sana.ReadPNGText(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta provenance
-	if err := json.Unmarshal([]byte(text["parameters"]), &meta); err != nil || meta.InitImage != initPath || meta.Strength != 0.5 {
-		t.Errorf("parameters %s: %v", text["parameters"], err)
+	if meta, params := generateMeta(t, args, out); meta.InitImage != initPath || meta.Strength != 0.5 {
+		t.Errorf("parameters %s", params)
 	}
 	stderr.Reset()
 	args[2] = "sana-tiny"

@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/sanafarm/sanafarm/model/sana"
 )
 
 // TestGeneratePAG: --pag-scale/--pag-layers reach the pipeline and the
@@ -21,23 +17,9 @@ func TestGeneratePAG(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"generate", "--model", "sana-tiny", "-p", "a red fox", "--steps", "2", "--width", "128", "--height", "128",
 		"--pag-scale", "2.5", "--pag-adaptive-scale", "0.001", "--pag-layers", "0,1", "-q", "--dest", out}
-	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := sana.ReadPNGText(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta provenance
-	if err := json.Unmarshal([]byte(text["parameters"]), &meta); err != nil {
-		t.Fatal(err)
-	}
+	meta, params := generateMeta(t, args, out)
 	if meta.PAGScale != 2.5 || meta.PAGAdaptiveScale != float64(float32(0.001)) || !slices.Equal(meta.PAGBlocks, []int{0, 1}) {
-		t.Errorf("parameters %s: want pag_scale 2.5, adaptive 0.001, blocks [0 1]", text["parameters"])
+		t.Errorf("parameters %s: want pag_scale 2.5, adaptive 0.001, blocks [0 1]", params)
 	}
 	stderr.Reset()
 	args = []string{"generate", "--model", "sana-tiny", "-p", "x", "--steps", "1", "--pag-scale", "1", "--pag-layers", "99", "-q", "--dest", out}
