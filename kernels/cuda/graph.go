@@ -128,9 +128,14 @@ func (b *Backend) CaptureGraph(fn func() error) (kernels.Graph, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b.gate.begin(syscall.Gettid())
-	pool, g, err := b.capture(fn)
-	b.gate.end()
+	var pool *graphPool
+	var g uintptr
+	var err error
+	func() {
+		b.gate.begin(syscall.Gettid())
+		defer b.gate.end() // also when fn panics: the backend must not stay closed to everyone
+		pool, g, err = b.capture(fn)
+	}()
 	if err == nil {
 		var gr *graph
 		gr, err = b.instantiate(g, pool)
@@ -143,7 +148,9 @@ func (b *Backend) CaptureGraph(fn func() error) (kernels.Graph, error) {
 }
 
 // capture runs fn between cuStreamBeginCapture and cuStreamEndCapture with
-// the allocator drawing from a new graph pool; the thread is locked.
+// the allocator drawing from a new graph pool; the thread is locked. If fn
+// panics, the stream leaves capture mode and the pool is closed before
+// the panic goes on (nothing of fn's work was enqueued).
 func (b *Backend) capture(fn func() error) (*graphPool, uintptr, error) {
 	pool := b.mem.beginCapture()
 	defer b.mem.endCapture()
@@ -153,8 +160,18 @@ func (b *Backend) capture(fn func() error) (*graphPool, uintptr, error) {
 	if err := cudrv.BeginCapture(b.streamHandle()); err != nil {
 		return pool, 0, err
 	}
+	ended := false
+	defer func() {
+		if !ended {
+			if g, _ := cudrv.EndCapture(b.streamHandle()); g != 0 {
+				_ = cudrv.GraphDestroy(g)
+			}
+			b.mem.closePool(pool)
+		}
+	}()
 	ferr := fn()
 	g, eerr := cudrv.EndCapture(b.streamHandle())
+	ended = true
 	if ferr != nil || eerr != nil {
 		if g != 0 {
 			_ = cudrv.GraphDestroy(g)

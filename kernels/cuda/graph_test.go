@@ -208,3 +208,41 @@ func TestGraphCaptureWaitsForOtherGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphCapturePanicLeavesBackendUsable: a panic inside the recorded
+// function propagates, and afterwards the stream is out of capture mode
+// and other goroutines are let in again.
+func TestGraphCapturePanicLeavesBackendUsable(t *testing.T) {
+	be := graphBackend(t)
+	x := devOf(t, be, hostRand(1, 8, 8))
+	y := devOf(t, be, kernels.MustNew(kernels.Float32, 8, 8))
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Fatal("the panic was swallowed")
+			}
+		}()
+		_, _ = be.CaptureGraph(func() error {
+			_ = be.Add(y, x, x)
+			panic("boom")
+		})
+	}()
+	done := make(chan error, 1)
+	go func() { done <- be.Add(y, x, x) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("op after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the capture gate stayed closed after the panic")
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatalf("sync after the panic (stream still capturing?): %v", err)
+	}
+	g, err := be.CaptureGraph(func() error { return be.Add(y, x, x) })
+	if err != nil {
+		t.Fatalf("capture after the panic: %v", err)
+	}
+	_ = g.Close()
+}
