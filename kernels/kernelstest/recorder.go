@@ -52,10 +52,14 @@ func (r *Recorder) CaptureGraph(fn func() error) (kernels.Graph, error) {
 	}
 	r.recording = &ops
 	r.mu.Unlock()
-	err := fn()
-	r.mu.Lock()
-	r.recording = nil
-	r.mu.Unlock()
+	err := func() error {
+		defer func() { // also when fn panics
+			r.mu.Lock()
+			r.recording = nil
+			r.mu.Unlock()
+		}()
+		return fn()
+	}()
 	if err == nil {
 		err = r.FailCapture
 	}
