@@ -108,7 +108,10 @@ const (
 //
 // Unless stated otherwise, activations (x, dst, a, q, k, v, ...) are
 // Float32, while weights and biases may be Float32, BFloat16 or Float16 and
-// are widened on the fly. A backend may return ErrNotImplemented for a
+// are widened on the fly. MatMul, MixFFNConv, LayerNormModulate (dst) and
+// LinearAttention also take BFloat16 activations, the production bf16
+// mode's (docs/performance.md): read exactly, computed in float32,
+// rounded once on store. A backend may return ErrNotImplemented for a
 // dtype it does not support. Ops may run concurrently on different tensors
 // but the backend may use all its threads for one op.
 type Backend interface {
