@@ -204,6 +204,7 @@ func (r *shardRun) produce(ctx context.Context, queue chan<- doneBatch) error {
 		m.observeStage(stageEncode, res.Timings.Encode)
 		m.observeStage(stageDenoise, res.Timings.Denoise)
 		m.observeStage(stageDecode, res.Timings.Decode)
+		m.stepModes(res.Timings.GraphSteps, res.Timings.EagerSteps)
 		select {
 		case queue <- doneBatch{off: off, group: group, res: res}:
 		case <-ctx.Done():

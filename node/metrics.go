@@ -31,6 +31,7 @@ type Metrics struct {
 	upload   *prometheus.HistogramVec
 	images   prometheus.Counter
 	shards   *prometheus.CounterVec
+	steps    *prometheus.CounterVec
 	retries  *metrics.Retries
 	gpuMu    sync.Mutex
 	gpuInfos []func() protocol.NodeInfo // agents' Info, read at scrape time
@@ -67,6 +68,9 @@ func NewMetrics() *Metrics {
 			Help: "Images written, counted as each is stored."}),
 		shards: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sanafarm_node_shards_total",
 			Help: "Shards executed, by result (done, reused, failed)."}, []string{"result"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sanafarm_node_denoise_steps_total",
+			Help: "Denoising steps by how they ran: mode=graph (a replayed CUDA graph, --cuda-graphs) or mode=eager (op by op)."},
+			[]string{"mode"}),
 	}
 	reg.MustRegister(m.collectors()...)
 	m.retries = metrics.NewRetries(reg)
@@ -74,7 +78,7 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, newGPUCollector(m)}
+	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, m.steps, newGPUCollector(m)}
 }
 
 // MetricFamilies names every sanafarm_ family a node exports (the Grafana
@@ -147,6 +151,15 @@ func (m *Metrics) shardDone(result string) {
 	if m != nil {
 		m.shards.WithLabelValues(result).Inc()
 	}
+}
+
+// stepModes counts a batch's denoising steps by how they ran.
+func (m *Metrics) stepModes(graph, eager int) {
+	if m == nil {
+		return
+	}
+	m.steps.WithLabelValues("graph").Add(float64(graph))
+	m.steps.WithLabelValues("eager").Add(float64(eager))
 }
 
 // stepTimer returns a sana.Request Progress callback body observing the

@@ -27,7 +27,8 @@ func TestMetricsShard(t *testing.T) {
 			q.Progress(sana.Progress{Step: s, Steps: 3})
 		}
 		res := images(q)
-		res.Timings = sana.Timings{Encode: time.Millisecond, Denoise: 30 * time.Millisecond, Decode: 2 * time.Millisecond}
+		res.Timings = sana.Timings{Encode: time.Millisecond, Denoise: 30 * time.Millisecond, Decode: 2 * time.Millisecond,
+			GraphSteps: 2, EagerSteps: 1}
 		return res, nil
 	}
 	r := overlapRun(t, 5, w, gen)
@@ -47,6 +48,8 @@ func TestMetricsShard(t *testing.T) {
 		{"write observations", histCount(t, m, "sanafarm_node_stage_duration_seconds", "write"), 5},
 		{"upload observations", histCount(t, m, "sanafarm_node_upload_duration_seconds", "sample"), 5},
 		{"step observations", histCount(t, m, "sanafarm_node_denoise_step_duration_seconds", ""), 6},
+		{"graph steps", int(gathered(t, m, "sanafarm_node_denoise_steps_total", "graph")), 6},
+		{"eager steps", int(gathered(t, m, "sanafarm_node_denoise_steps_total", "eager")), 3},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)

@@ -97,6 +97,10 @@ func (g *captureGate) end() {
 	g.mu.Unlock()
 }
 
+// GraphsEnabled reports whether CaptureGraph records (Config.Graphs, and
+// not profiling), so callers can tell "off" from "failed".
+func (b *Backend) GraphsEnabled() bool { return b.cfg.Graphs && b.prof == nil }
+
 // graph is a captured, instantiated CUDA graph (kernels.Graph).
 type graph struct {
 	b      *Backend

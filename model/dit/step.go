@@ -2,6 +2,7 @@ package dit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/sanafarm/sanafarm/kernels"
@@ -11,6 +12,36 @@ import (
 // (kernels/cuda/graph.go with --cuda-graphs; kernels/kernelstest.Recorder).
 type graphCapturer interface {
 	CaptureGraph(fn func() error) (kernels.Graph, error)
+}
+
+// graphSwitch is a capturer that says whether capturing is enabled
+// (cuda.Backend: Config.Graphs).
+type graphSwitch interface {
+	GraphsEnabled() bool
+}
+
+// Why a Step runs eagerly when nothing went wrong (StepStats.Why): the
+// backend records no graphs, or recording is switched off. Any other
+// reason is a capture that failed.
+var (
+	ErrNoGraphs  = errors.New("dit: the backend records no graphs")
+	ErrGraphsOff = errors.New("dit: graph capture is off on this backend (--cuda-graphs)")
+	// ErrOpByOp: parallel ranks exchange activations through the host
+	// every block, and a ControlNet condition changes every step.
+	ErrOpByOp = errors.New("dit: this loop runs op by op (parallel transformer or ControlNet)")
+)
+
+// CaptureFailed reports whether why (StepStats.Why) is a capture that
+// failed rather than one of the expected reasons to run eagerly.
+func CaptureFailed(why error) bool {
+	return why != nil && !errors.Is(why, ErrNoGraphs) && !errors.Is(why, ErrGraphsOff) && !errors.Is(why, ErrOpByOp)
+}
+
+// StepStats counts how a Step's calls ran: replays of its graph, and
+// eager forward passes (the first call, or all of them when Why is set).
+type StepStats struct {
+	Replays, Eager int
+	Why            error
 }
 
 // Step is the transformer bound to one denoising loop: a fixed batch,
@@ -36,8 +67,8 @@ type Step struct {
 	// added. No other forward may use them while replays write them; Close
 	// gives them back to the model.
 	priv  *scratchPool
-	calls int
-	why   error // why calls run eagerly; nil while a capture may still be tried
+	calls, replays int
+	why            error // why calls run eagerly; nil while a capture may still be tried
 }
 
 // NewStep binds the model to B latents of h×w and the caption condition
@@ -58,7 +89,7 @@ func (m *Model) NewStep(ctx context.Context, cd *Cond, B, h, w int) (*Step, erro
 		// A parallel rank exchanges activations through the host every
 		// block (nothing to record), and a ControlNet condition changes
 		// every step.
-		s.direct, s.why = true, fmt.Errorf("dit: step runs Forward (parallel rank or ControlNet)")
+		s.direct, s.why = true, ErrOpByOp
 		return s, nil
 	}
 	var err error
@@ -75,7 +106,9 @@ func (m *Model) NewStep(ctx context.Context, cd *Cond, B, h, w int) (*Step, erro
 		return nil, fmt.Errorf("dit: step buffers: %w", err)
 	}
 	if _, ok := m.be.(graphCapturer); !ok {
-		s.why = fmt.Errorf("dit: backend %s does not record graphs", m.be.Name())
+		s.why = fmt.Errorf("%w (%s)", ErrNoGraphs, m.be.Name())
+	} else if sw, ok := m.be.(graphSwitch); ok && !sw.GraphsEnabled() {
+		s.why = ErrGraphsOff
 	}
 	return s, nil
 }
@@ -85,6 +118,7 @@ func (m *Model) NewStep(ctx context.Context, cd *Cond, B, h, w int) (*Step, erro
 // The result is valid until the next call.
 func (s *Step) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []float32) (*kernels.Tensor, error) {
 	if s.direct {
+		s.calls++
 		return s.m.Forward(ctx, x, t, guidance, s.cd)
 	}
 	if err := s.load(x, t, guidance); err != nil {
@@ -101,6 +135,7 @@ func (s *Step) Forward(ctx context.Context, x *kernels.Tensor, t, guidance []flo
 		if err := s.graph.Replay(); err != nil {
 			return nil, fmt.Errorf("dit: step replay: %w", err)
 		}
+		s.replays++
 		return s.out, nil
 	}
 	return s.run(ctx, nil)
@@ -172,6 +207,11 @@ func (s *Step) capture(ctx context.Context) {
 
 // Graphed reports whether calls replay a graph, and if not, why.
 func (s *Step) Graphed() (bool, error) { return s.graph != nil, s.why }
+
+// Stats counts the calls so far by how they ran.
+func (s *Step) Stats() StepStats {
+	return StepStats{Replays: s.replays, Eager: s.calls - s.replays, Why: s.why}
+}
 
 // Close frees the graph and gives its temporaries back to the model (work
 // enqueued later runs after every replay: stream order).

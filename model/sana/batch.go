@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/kernels"
+	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/rng"
 )
 
@@ -90,16 +91,18 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 	}
 	t0 := time.Now()
 	var final *kernels.Tensor
+	var st dit.StepStats
 	if p.Sprint() {
-		final, err = p.sprintLoop(ctx, q, emb, mask, lat, streams, onStep)
+		final, err = p.sprintLoop(ctx, q, emb, mask, lat, streams, onStep, &st)
 	} else {
-		final, err = p.flowLoop(ctx, q, c, emb, mask, lat, onStep)
+		final, err = p.flowLoop(ctx, q, c, emb, mask, lat, onStep, &st)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("generate: samples %d…%d: %w", first, first+n-1, err)
 	}
 	t1 := time.Now()
 	tm.Denoise += t1.Sub(t0)
+	p.noteSteps(tm, st)
 	imgs, err := p.decode(ctx, final, q.Width, q.Height)
 	if err != nil {
 		return nil, fmt.Errorf("generate: samples %d…%d: %w", first, first+n-1, err)
@@ -130,15 +133,26 @@ func (p *Pipeline) runBatch(ctx context.Context, q request, c conds, first, n in
 	return out, nil
 }
 
+// noteSteps adds how a loop's transformer calls ran to the timings, and
+// logs (once per pipeline) a CUDA-graph capture that failed, so that an
+// operator who asked for --cuda-graphs learns the steps run op by op.
+func (p *Pipeline) noteSteps(tm *Timings, st dit.StepStats) {
+	tm.GraphSteps += st.Replays
+	tm.EagerSteps += st.Eager
+	if dit.CaptureFailed(st.Why) && p.captureWarned.CompareAndSwap(false, true) {
+		p.log.Warn("CUDA graph capture failed; denoising steps run op by op", "err", st.Why)
+	}
+}
+
 // flowLoop is the standard CFG loop (Denoise) with a fresh sampler.
-func (p *Pipeline) flowLoop(ctx context.Context, q request, c conds, emb, mask, lat *kernels.Tensor, onStep func(int, int)) (*kernels.Tensor, error) {
+func (p *Pipeline) flowLoop(ctx context.Context, q request, c conds, emb, mask, lat *kernels.Tensor, onStep func(int, int), st *dit.StepStats) (*kernels.Tensor, error) {
 	s, err := p.newSampler(q.Sampler, q.Steps)
 	if err != nil {
 		return nil, err
 	}
 	req := DenoiseRequest{PromptEmbeds: emb, PromptMask: mask, Latents: lat, GuidanceScale: float32(q.Guidance), PAG: q.PAG,
-		Control: p.controlFor(q, lat.Dim(0)),
-		OnStep:  func(i, total int, _ *kernels.Tensor) { onStep(i, total) }}
+		Control: p.controlFor(q, lat.Dim(0)), Stats: st,
+		OnStep: func(i, total int, _ *kernels.Tensor) { onStep(i, total) }}
 	if c.neg != nil {
 		n := lat.Dim(0)
 		if req.NegativeEmbeds, req.NegativeMask, err = stackPrompts([]embedding{*c.neg}, n, 0, n); err != nil {

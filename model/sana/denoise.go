@@ -38,6 +38,9 @@ type DenoiseRequest struct {
 	// Control, if set, conditions the transformer with a ControlNet
 	// (SanaControlNetPipeline, docs/controlnet.md).
 	Control *Control
+	// Stats, if set, receives how the transformer calls ran (CUDA-graph
+	// replays or op by op, and why) when the loop ends.
+	Stats *dit.StepStats
 }
 
 // Denoise runs the sampler's steps and returns the final latents (a new
@@ -59,16 +62,18 @@ func Denoise(ctx context.Context, m Transformer, s sampler.Sampler, req DenoiseR
 		return nil, err
 	}
 	lat := x.Clone()
-	fwd := func(ctx context.Context, in *kernels.Tensor, t, g []float32) (*kernels.Tensor, error) {
-		return m.Forward(ctx, in, t, g, cd)
-	}
+	var fwd forwardFunc
+	done := func() dit.StepStats { return dit.StepStats{Eager: s.Steps(), Why: dit.ErrOpByOp} }
 	if ctrl == nil { // a ControlNet changes the condition every step
-		var done func()
 		if fwd, done, err = bindForward(ctx, m, cd, branches(cfg, req.PAG.on())*x.Dim(0), x.Dim(2), x.Dim(3)); err != nil {
 			return nil, fmt.Errorf("denoise: %w", err)
 		}
-		defer done()
 	}
+	defer func() {
+		if st := done(); req.Stats != nil {
+			*req.Stats = st
+		}
+	}()
 	for i := 0; i < s.Steps(); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -198,18 +203,22 @@ type stepper interface {
 }
 
 // bindForward returns the loop's forward function for n latents of h×w
-// and a func to call when the loop ends.
-func bindForward(ctx context.Context, m Transformer, cd *dit.Cond, n, h, w int) (forwardFunc, func(), error) {
+// and the func to call when the loop ends, which says how the calls ran.
+func bindForward(ctx context.Context, m Transformer, cd *dit.Cond, n, h, w int) (forwardFunc, func() dit.StepStats, error) {
 	if s, ok := m.(stepper); ok {
 		st, err := s.NewStep(ctx, cd, n, h, w)
 		if err != nil {
 			return nil, nil, err
 		}
-		return st.Forward, func() { _ = st.Close() }, nil
+		return st.Forward, func() dit.StepStats { _ = st.Close(); return st.Stats() }, nil
 	}
+	calls := 0
 	return func(ctx context.Context, x *kernels.Tensor, t, g []float32) (*kernels.Tensor, error) {
-		return m.Forward(ctx, x, t, g, cd)
-	}, func() {}, nil
+			calls++
+			return m.Forward(ctx, x, t, g, cd)
+		}, func() dit.StepStats {
+			return dit.StepStats{Eager: calls, Why: dit.ErrOpByOp}
+		}, nil
 }
 
 // toHostF32 returns t as a host Float32 tensor, copying it off the

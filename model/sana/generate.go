@@ -91,9 +91,11 @@ type Result struct {
 	Timings             Timings
 }
 
-// Timings are wall-clock durations of a request's phases.
+// Timings are wall-clock durations of a request's phases, and how its
+// denoising steps ran: replayed as a CUDA graph or op by op.
 type Timings struct {
 	Encode, Denoise, Decode, Total time.Duration
+	GraphSteps, EagerSteps         int
 }
 
 // request is a validated Request with defaults applied.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"sync/atomic"
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/kernels/cpu"
@@ -90,7 +91,9 @@ type Pipeline struct {
 	lora      []LoRARef
 	loraScale float64
 	img2img   bool // the encoder is loaded (Options.ImageToImage)
-	tiling    DecodeTiling
+	// captureWarned: a failed CUDA-graph capture was logged (noteSteps).
+	captureWarned atomic.Bool
+	tiling        DecodeTiling
 
 	control       *controlnet.Model // nil: no ControlNet
 	controlOrigin string

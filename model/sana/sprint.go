@@ -7,6 +7,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/dcae"
+	"github.com/sanafarm/sanafarm/model/dit"
 	"github.com/sanafarm/sanafarm/model/sampler"
 )
 
@@ -26,6 +27,8 @@ type SprintRequest struct {
 	Noise func(step int) []float32
 	// OnStep, if set, sees every step's intermediates.
 	OnStep func(SprintStep)
+	// Stats, if set, receives how the transformer calls ran.
+	Stats *dit.StepStats
 }
 
 // SprintStep holds the intermediates of one SCM step, named as in the
@@ -65,7 +68,11 @@ func SprintDenoise(ctx context.Context, m Transformer, s *sampler.SCM, req Sprin
 	if err != nil {
 		return nil, fmt.Errorf("sprint: %w", err)
 	}
-	defer done()
+	defer func() {
+		if st := done(); req.Stats != nil {
+			*req.Stats = st
+		}
+	}()
 	g := req.Guidance * m.Config().GuidanceScale()
 	var x0 []float32
 	for i := 0; i < s.Steps(); i++ {
@@ -109,7 +116,7 @@ func SprintDenoise(ctx context.Context, m Transformer, s *sampler.SCM, req Sprin
 // sprintLoop is SanaSprintPipeline's text-to-image loop (docs/sana.md
 // §1.3): latents = ε·σ_d, then SprintDenoise with fresh step noise from
 // each sample's own stream.
-func (p *Pipeline) sprintLoop(ctx context.Context, q request, emb, mask, lat *kernels.Tensor, streams []Normal, onStep func(int, int)) (*kernels.Tensor, error) {
+func (p *Pipeline) sprintLoop(ctx context.Context, q request, emb, mask, lat *kernels.Tensor, streams []Normal, onStep func(int, int), st *dit.StepStats) (*kernels.Tensor, error) {
 	s, err := sampler.NewSCM(*p.scm, q.Steps, nil)
 	if err != nil {
 		return nil, err
@@ -141,7 +148,8 @@ func (p *Pipeline) sprintLoop(ctx context.Context, q request, emb, mask, lat *ke
 			}
 			return noise
 		},
-		OnStep: func(st SprintStep) { onStep(st.Index, st.Total) },
+		OnStep: func(s SprintStep) { onStep(s.Index, s.Total) },
+		Stats:  st,
 	})
 }
 
