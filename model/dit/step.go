@@ -66,7 +66,7 @@ type Step struct {
 	// model's cached ones, taken over for the capture, and any the capture
 	// added. No other forward may use them while replays write them; Close
 	// gives them back to the model.
-	priv  *scratchPool
+	priv           *scratchPool
 	calls, replays int
 	why            error // why calls run eagerly; nil while a capture may still be tried
 }
