@@ -110,7 +110,7 @@ grep -E '^(PASS|FAIL|SKIP)|sanafarm:' "$LOGS/golden-bf16.log" | sed 's/^/   /' |
 step generate 120 bash -c "export SANAFARM_CACHE=$LOGS/cache; \
 	$BIN/sanafarm-cuda generate --backend cuda --cuda-graphs --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cuda -v -q && \
 	$BIN/sanafarm-cuda generate --backend cpu --model sana-tiny -p 'a red fox in the snow' --seed 7 --steps 10 -n 2 --dest $LOGS/tiny-cpu -v -q"
-grep -iE 'took|seconds|s/image|error' "$LOGS/generate.log" | tail -6 | sed 's/^/   /'
+grep -iE 'took|seconds|s/image|graph replays|error' "$LOGS/generate.log" | tail -6 | sed 's/^/   /'
 
 # 4b. The whole farm on the GPU: sanafarm dev --backend cuda (embedded etcd,
 #     NATS, Raft, a CUDA node) rendering examples/prompts.txt.

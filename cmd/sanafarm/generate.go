@@ -217,9 +217,9 @@ func generateInputs(ctx context.Context, f generateFlags, preset sana.Preset, is
 
 func printTiming(w io.Writer, req sana.Request, res *sana.Result, loaded time.Duration, backend string) {
 	t, n := res.Timings, float64(len(res.Images))
-	fmt.Fprintf(w, "timing: %d images %dx%d (generated at %dx%d) in %.3fs: %.3f s/image (load %.3fs, encode %.3fs, denoise %.3fs, decode %.3fs) on %s\n",
+	fmt.Fprintf(w, "timing: %d images %dx%d (generated at %dx%d) in %.3fs: %.3f s/image (load %.3fs, encode %.3fs, denoise %.3fs, decode %.3fs) on %s; steps: %d graph replays, %d op by op\n",
 		len(res.Images), req.Width, req.Height, res.GenWidth, res.GenHeight, t.Total.Seconds(), t.Total.Seconds()/n,
-		loaded.Seconds(), t.Encode.Seconds(), t.Denoise.Seconds(), t.Decode.Seconds(), backend)
+		loaded.Seconds(), t.Encode.Seconds(), t.Denoise.Seconds(), t.Decode.Seconds(), backend, t.GraphSteps, t.EagerSteps)
 }
 
 func presetOf(model string) (sana.Preset, bool) {
