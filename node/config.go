@@ -37,8 +37,11 @@ type Config struct {
 	// coordinators (default protocol.DefaultTelemetryInterval; negative:
 	// never, the inventory is read once at start). telemetry.go.
 	TelemetryInterval time.Duration
-	// Backend is the compute backend name announced ("cpu" default).
-	Backend string
+	// Backend is the compute backend name announced ("cpu" default), with
+	// its precision and CUDA-graph mode (NodeInfo.Precision, CUDAGraphs).
+	Backend    string
+	Precision  string
+	CUDAGraphs bool
 	// Version is announced as NodeInfo.Version.
 	Version string
 	// LeaseTTL is the etcd announcement lease (default 10 s).

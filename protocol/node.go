@@ -9,11 +9,17 @@ import (
 // NodeInfo is what a node announces in etcd (under NodeKey) and sends with
 // lease requests.
 type NodeInfo struct {
-	ID      string    `json:"id"`
-	Host    string    `json:"host,omitempty"`
-	Version string    `json:"version,omitempty"`
-	Backend string    `json:"backend"` // "cpu" or "cuda"
-	GPUs    []GPUInfo `json:"gpus,omitempty"`
+	ID      string `json:"id"`
+	Host    string `json:"host,omitempty"`
+	Version string `json:"version,omitempty"`
+	Backend string `json:"backend"` // "cpu" or "cuda"
+	// Precision is the backend's mode ("f32", "bf16"; docs/performance.md)
+	// and CUDAGraphs whether denoising steps replay CUDA graphs
+	// (--cuda-graphs): results differ between precisions, so operators see
+	// which node ran what.
+	Precision  string    `json:"precision,omitempty"`
+	CUDAGraphs bool      `json:"cuda_graphs,omitempty"`
+	GPUs       []GPUInfo `json:"gpus,omitempty"`
 	// Slots is how many tasks the node runs at once (one per GPU).
 	Slots int `json:"slots"`
 	// Models resident in memory (preset names or repo ids; a pipeline with
@@ -27,6 +33,19 @@ type NodeInfo struct {
 	// fields it does not know and write wrong images, so the scheduler
 	// gives such jobs only to nodes that announce them.
 	Features []string `json:"features,omitempty"`
+}
+
+// Compute names the node's backend with its precision and graph mode,
+// e.g. "cuda · bf16 · graphs" (dashboard and `sanafarm nodes`).
+func (n NodeInfo) Compute() string {
+	parts := []string{n.Backend}
+	if n.Precision != "" {
+		parts = append(parts, n.Precision)
+	}
+	if n.CUDAGraphs {
+		parts = append(parts, "graphs")
+	}
+	return strings.Join(parts, " · ")
 }
 
 // FeatureJobInputs: the node runs JobSpec.LoRAs, LoRAScale, InitImage,

@@ -242,8 +242,13 @@ func newAgent(f nodeFlags, spec agentSpec, nc *nats.Conn, etcd *clientv3.Client,
 	cfg := node.Config{ID: spec.id, NATS: nc, Etcd: etcd, Backend: firstOf(f.backend.name, "cpu"), Version: buildVersion(),
 		LeaseTTL: f.leaseTTL, DrainTimeout: f.drainTimeout, PollInterval: f.poll, Logger: log,
 		GPUs: spec.gpus, TelemetryInterval: f.telemetry, Metrics: f.metrics}
+	if p, err := f.backend.precisionMode(); err == nil {
+		cfg.Precision = p.String()
+	}
 	if cfg.Backend == "cpu" {
 		cfg.GPUs = node.NoGPUs{}
+	} else {
+		cfg.CUDAGraphs = f.backend.graphs
 	}
 	if len(spec.execs) == 1 {
 		cfg.Executor, cfg.Slots = spec.execs[0], max(f.slots, 1)

@@ -123,8 +123,11 @@ func TestDevSubmitStatusNodes(t *testing.T) {
 	code, stdout, _ = sanafarm("nodes", "--addr", addr, "--output", "json")
 	var nl api.NodeList
 	if code != 0 || json.Unmarshal([]byte(stdout), &nl) != nil || len(nl.Nodes) != 1 || !nl.Nodes[0].Live ||
-		nl.Nodes[0].Info.ID != "dev-cpu0" {
+		nl.Nodes[0].Info.ID != "dev-cpu0" || nl.Nodes[0].Info.Precision != "f32" || nl.Nodes[0].Info.CUDAGraphs {
 		t.Errorf("nodes exit %d: %s", code, stdout)
+	}
+	if code, stdout, _ = sanafarm("nodes", "--addr", addr); code != 0 || !strings.Contains(stdout, "cpu · f32") {
+		t.Errorf("nodes table exit %d, want the backend with its precision: %s", code, stdout)
 	}
 
 	for _, tc := range []struct {

@@ -60,7 +60,7 @@ func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error 
 		for _, t := range n.Leases {
 			leases = append(leases, fmt.Sprintf("%s#%d", t.TaskKey, t.Attempt))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n.Info.ID, state, n.Info.Backend, dash(strings.Join(gpus, ",")),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n.Info.ID, state, n.Info.Compute(), dash(strings.Join(gpus, ",")),
 			n.Info.Slots, dash(strings.Join(leases, ",")), dash(strings.Join(n.Info.Models, ",")), n.Info.Version)
 	}
 	if err := tw.Flush(); err != nil {
