@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/sanafarm/sanafarm/node"
@@ -18,7 +19,9 @@ func (f *nodeFlags) serveMetrics(ctx context.Context, log *slog.Logger) error {
 	m := node.NewMetrics()
 	addr, err := m.Serve(ctx, f.metricsAddr)
 	if err != nil {
-		return err
+		// The default port is per host: a second node process there needs
+		// its own.
+		return fmt.Errorf("flag --metrics-addr: %w (another node process on this host? give each its own port, or --metrics-addr '' for none)", err)
 	}
 	f.metrics = m
 	log.Info("serving node metrics", "url", "http://"+addr.String()+"/metrics")

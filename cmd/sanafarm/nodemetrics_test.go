@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
+	"strings"
 	"testing"
 )
 
@@ -19,5 +21,17 @@ func TestServeNodeMetrics(t *testing.T) {
 		if (err != nil) != c.wantErr || (f.metrics != nil) != c.wantMetrics {
 			t.Errorf("--metrics-addr %q: err %v, metrics %v; want error %v, metrics %v", c.addr, err, f.metrics != nil, c.wantErr, c.wantMetrics)
 		}
+	}
+	// A port another node process already serves: the error names the
+	// flag and says what to do.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f := nodeFlags{metricsAddr: ln.Addr().String()}
+	err = f.serveMetrics(ctx, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "--metrics-addr") || !strings.Contains(err.Error(), "own port") {
+		t.Errorf("taken port: %v", err)
 	}
 }
