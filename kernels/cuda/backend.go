@@ -158,7 +158,8 @@ func (b *Backend) with(f func() error) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if b.gate.enter() {
+	// Without Config.Graphs nothing ever captures: no gate, no mutex per op.
+	if b.cfg.Graphs && b.gate.enter() {
 		defer b.gate.leave()
 	}
 	if err := cu.SetCurrentContext(b.ctx); err != nil {

@@ -32,10 +32,7 @@ func (c *tc) actInput(dt kernels.DType, shape ...int) (*kernels.Tensor, []float6
 // actOutput allocates a NaN-poisoned output of dtype dt.
 func (c *tc) actOutput(dt kernels.DType, shape ...int) *kernels.Tensor {
 	c.Helper()
-	h := kernels.MustNew(kernels.Float32, shape...)
-	for i := range h.F32() {
-		h.F32()[i] = float32(math.NaN())
-	}
+	h := nanHost(shape...)
 	if dt == kernels.BFloat16 {
 		var err error
 		if h, err = h.ToHalf(dt); err != nil {

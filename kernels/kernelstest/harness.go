@@ -58,11 +58,16 @@ func (c *tc) up(h *kernels.Tensor) *kernels.Tensor {
 // an op fails to write are caught.
 func (c *tc) nan(shape ...int) *kernels.Tensor {
 	c.Helper()
+	return c.up(nanHost(shape...))
+}
+
+// nanHost is a host Float32 tensor filled with NaN.
+func nanHost(shape ...int) *kernels.Tensor {
 	h := kernels.MustNew(kernels.Float32, shape...)
 	for i := range h.F32() {
 		h.F32()[i] = float32(math.NaN())
 	}
-	return c.up(h)
+	return h
 }
 
 // down syncs the backend and copies a backend tensor to a new host tensor

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"github.com/sanafarm/sanafarm/kernels"
 )
@@ -115,34 +114,17 @@ func (r *Recorder) Alloc(dt kernels.DType, shape ...int) (*kernels.Tensor, error
 	return t, err
 }
 
-// isDevice reports whether t's storage lies inside an Alloc result.
+// isDevice reports whether t's storage is (part of) an Alloc result: a
+// view of backend memory shares storage with the tensor Alloc returned.
 func (r *Recorder) isDevice(t *kernels.Tensor) bool {
-	p, n := storage(t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range r.allocated {
-		q, m := storage(a)
-		if p >= q && p+n <= q+m {
+		if kernels.Overlap(t, a) {
 			return true
 		}
 	}
 	return false
-}
-
-// storage is the address range of a host tensor's elements.
-func storage(t *kernels.Tensor) (uintptr, uintptr) {
-	size := uintptr(t.DType().Size()) * uintptr(t.Len())
-	switch {
-	case len(t.F32()) > 0:
-		return uintptr(unsafe.Pointer(&t.F32()[0])), size
-	case len(t.U16()) > 0:
-		return uintptr(unsafe.Pointer(&t.U16()[0])), size
-	case len(t.I64()) > 0:
-		return uintptr(unsafe.Pointer(&t.I64()[0])), size
-	case len(t.I32()) > 0:
-		return uintptr(unsafe.Pointer(&t.I32()[0])), size
-	}
-	return 0, 0
 }
 
 // Copy is recorded between Alloc'd tensors; during a capture any other

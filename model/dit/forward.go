@@ -268,13 +268,8 @@ func (m *Model) embedTimeDev(r *run, tv, gv *kernels.Tensor) (e, tmod *kernels.T
 
 // uploadVals copies vals to a new [len(vals)] tensor of the backend.
 func (m *Model) uploadVals(r *run, vals []float32) *kernels.Tensor {
-	host, err := kernels.FromF32(append([]float32(nil), vals...), len(vals))
-	if err != nil {
-		r.err = err
-		return nil
-	}
 	tv := r.alloc(len(vals))
-	r.do(func() error { return m.be.Copy(tv, host) })
+	r.do(func() error { return copyVals(m.be, tv, vals) })
 	return tv
 }
 

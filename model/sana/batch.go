@@ -200,7 +200,7 @@ func (p *Pipeline) DecodeLatents(ctx context.Context, lat *kernels.Tensor) (*ker
 	if !p.tiling.applies(lat) {
 		return decodeLatents(ctx, p.vae, p.be, lat)
 	}
-	tile := p.tiling.orDefault().Tile
+	tile := p.tiling.Tile
 	p.log.Debug("tiled decode", "latent", lat.Shape(), "tile", tile.TileLatent, "stride", tile.StrideLatent)
 	return decodeLatentsTiled(ctx, p.vae, lat, tile)
 }

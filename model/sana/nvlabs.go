@@ -37,11 +37,12 @@ type NVlabsParts struct {
 // its model_max_length as the default Request.MaxSequenceLength.
 func LoadNVlabs(ctx context.Context, parts NVlabsParts, opts Options) (*Pipeline, error) {
 	cfg := parts.Config
-	p := &Pipeline{class: ClassSanaPipeline, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin,
-		tiling: opts.DecodeTiling.orDefault()}
-	if err := p.tiling.validate(); err != nil {
-		return nil, fmt.Errorf("loading pipeline: %w", err)
+	tiling, err := tilingOf(opts)
+	if err != nil {
+		return nil, err
 	}
+	p := &Pipeline{class: ClassSanaPipeline, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin,
+		tiling: tiling}
 	if p.be == nil {
 		p.be = cpu.New(cpu.Config{})
 	}

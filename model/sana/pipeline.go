@@ -125,11 +125,12 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Pipeline, error) {
 	if idx.Class != ClassSanaPipeline && idx.Class != ClassSprintPipeline && idx.Class != ClassSprintImg2ImgPipeline && idx.Class != ClassControlNetPipeline {
 		return nil, fmt.Errorf("loading pipeline: model_index.json names %q, want %s, %s, %s or %s", idx.Class, ClassSanaPipeline, ClassSprintPipeline, ClassSprintImg2ImgPipeline, ClassControlNetPipeline)
 	}
-	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin, img2img: opts.ImageToImage,
-		tiling: opts.DecodeTiling.orDefault()}
-	if err := p.tiling.validate(); err != nil {
-		return nil, fmt.Errorf("loading pipeline: %w", err)
+	tiling, err := tilingOf(opts)
+	if err != nil {
+		return nil, err
 	}
+	p := &Pipeline{class: idx.Class, be: opts.Backend, log: opts.Logger, noise: opts.Noise, origin: opts.Origin, img2img: opts.ImageToImage,
+		tiling: tiling}
 	if p.be == nil {
 		p.be = cpu.New(cpu.Config{})
 	}

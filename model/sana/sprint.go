@@ -164,16 +164,22 @@ func fill(n int, v float32) []float32 {
 // decodeLatents divides by the autoencoder's scaling_factor and decodes,
 // returning host float32 images.
 func decodeLatents(ctx context.Context, vae *dcae.Model, be kernels.Backend, lat *kernels.Tensor) (*kernels.Tensor, error) {
+	x, err := vae.Decode(ctx, unscaled(vae, lat))
+	if err != nil {
+		return nil, err
+	}
+	return toHostF32(be, x)
+}
+
+// unscaled is a copy of latents lat divided by the autoencoder's
+// scaling_factor, what its decoder takes.
+func unscaled(vae *dcae.Model, lat *kernels.Tensor) *kernels.Tensor {
 	z := lat.Clone()
 	sf := float32(vae.Config().ScalingFactor)
 	for i, v := range z.F32() {
 		z.F32()[i] = v / sf
 	}
-	x, err := vae.Decode(ctx, z)
-	if err != nil {
-		return nil, err
-	}
-	return toHostF32(be, x)
+	return z
 }
 
 // Decode is the pipeline's decode for a standalone autoencoder: latents /

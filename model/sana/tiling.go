@@ -41,6 +41,15 @@ func (t DecodeTiling) orDefault() DecodeTiling {
 	return t
 }
 
+// tilingOf is the checked, defaulted tiling of a pipeline's options.
+func tilingOf(opts Options) (DecodeTiling, error) {
+	t := opts.DecodeTiling.orDefault()
+	if err := t.validate(); err != nil {
+		return t, fmt.Errorf("loading pipeline: %w", err)
+	}
+	return t, nil
+}
+
 func (t DecodeTiling) validate() error {
 	switch {
 	case t.Off:
@@ -53,22 +62,14 @@ func (t DecodeTiling) validate() error {
 	return nil
 }
 
-// applies reports whether latents lat [B, C, h, w] are decoded in tiles
-// (a zero DecodeTiling, as in a Pipeline built without Load, is the
-// default).
+// applies reports whether latents lat [B, C, h, w] are decoded in tiles.
 func (t DecodeTiling) applies(lat *kernels.Tensor) bool {
-	t = t.orDefault()
 	return !t.Off && lat.Rank() == 4 && max(lat.Dim(2), lat.Dim(3)) > t.AboveLatent
 }
 
 // decodeLatentsTiled is decodeLatents through DecodeTiled.
 func decodeLatentsTiled(ctx context.Context, vae *dcae.Model, lat *kernels.Tensor, tile dcae.TileOptions) (*kernels.Tensor, error) {
-	z := lat.Clone()
-	sf := float32(vae.Config().ScalingFactor)
-	for i, v := range z.F32() {
-		z.F32()[i] = v / sf
-	}
-	x, err := vae.DecodeTiled(ctx, z, tile)
+	x, err := vae.DecodeTiled(ctx, unscaled(vae, lat), tile)
 	if err != nil {
 		return nil, err
 	}
