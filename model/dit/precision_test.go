@@ -169,14 +169,58 @@ func TestAttnActivationsBF16(t *testing.T) {
 	}
 }
 
-// TestBF16ForwardBF16Activations: without q/k norm the bf16 mode keeps the
-// adaLN outputs, attn1's q/k/v/o and the Mix-FFN intermediates in bf16
-// (block 0 keeps float32 attention: forwardTiny puts a LoRA on its to_q);
-// the output stays as close to float32 as the bf16 weights alone allow.
+// dtypeSpy records which ops received bf16 activations.
+type dtypeSpy struct {
+	kernels.Backend
+	bf16 map[string]int
+}
+
+func (s *dtypeSpy) Precision() kernels.Precision { return kernels.PrecisionOf(s.Backend) }
+
+func (s *dtypeSpy) note(op string, ts ...*kernels.Tensor) {
+	for _, t := range ts {
+		if t != nil && t.DType() == kernels.BFloat16 && t.OnHost() && len(t.U16()) == t.Len() && t.Len() > 0 {
+			s.bf16[op]++
+			return
+		}
+	}
+}
+
+func (s *dtypeSpy) MatMul(dst, a, w, bias *kernels.Tensor) error {
+	s.note("MatMul", dst, a)
+	return s.Backend.MatMul(dst, a, w, bias)
+}
+
+func (s *dtypeSpy) LayerNormModulate(dst, x, shift, scale *kernels.Tensor, eps float32) error {
+	s.note("LayerNormModulate", dst)
+	return s.Backend.LayerNormModulate(dst, x, shift, scale, eps)
+}
+
+func (s *dtypeSpy) MixFFNConv(dst, u, inBias, dwW, dwBias *kernels.Tensor) error {
+	s.note("MixFFNConv", dst, u)
+	return s.Backend.MixFFNConv(dst, u, inBias, dwW, dwBias)
+}
+
+func (s *dtypeSpy) LinearAttention(dst, q, k, v *kernels.Tensor, p kernels.LinAttnParams) error {
+	s.note("LinearAttention", dst, q)
+	return s.Backend.LinearAttention(dst, q, k, v, p)
+}
+
+// TestBF16ForwardBF16Activations: without q/k norm the bf16 mode hands the
+// adaLN outputs, attn1's q/k/v/o and the Mix-FFN intermediates to their
+// ops as bf16 (block 0 keeps float32 attention: forwardTiny puts a LoRA on
+// its to_q), and the output stays as close to float32 as the bf16 weights
+// alone allow.
 func TestBF16ForwardBF16Activations(t *testing.T) {
 	c := tinyConfig(false, false)
 	_, ref := forwardTiny(t, c, cpu.New(cpu.Config{}))
-	_, out := forwardTiny(t, c, cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}))
+	spy := &dtypeSpy{Backend: cpu.New(cpu.Config{Precision: kernels.PrecisionBF16}), bf16: map[string]int{}}
+	_, out := forwardTiny(t, c, spy)
+	for _, op := range []string{"MatMul", "LayerNormModulate", "MixFFNConv", "LinearAttention"} {
+		if spy.bf16[op] == 0 {
+			t.Errorf("%s never received a bf16 activation (%v)", op, spy.bf16)
+		}
+	}
 	d := nn.MaxRelDiff(out, ref)
 	t.Logf("bf16 weights and activations: relative max error %.3g", d)
 	if d > 2e-2 || d == 0 {
