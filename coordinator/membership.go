@@ -260,6 +260,7 @@ func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool)
 		if err := json.Unmarshal(value, &info); err != nil {
 			s.log.Warn("bad node announcement", "node_id", id, "err", err)
 		}
+		info = info.Sanitized()
 		info.ID = id
 	}
 	return id, info, ok

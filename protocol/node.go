@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // NodeInfo is what a node announces in etcd (under NodeKey) and sends with
@@ -33,6 +34,37 @@ type NodeInfo struct {
 	// fields it does not know and write wrong images, so the scheduler
 	// gives such jobs only to nodes that announce them.
 	Features []string `json:"features,omitempty"`
+}
+
+// maxNodeLabel bounds each free-text field of an announcement.
+const maxNodeLabel = 128
+
+// Sanitized returns n with its free-text display fields (Host, Version,
+// Backend, Precision) cut to 128 bytes at a rune boundary and control
+// characters replaced: an announcement comes from the node, and these
+// end up in terminal tables and logs (a newline or tab would forge rows).
+func (n NodeInfo) Sanitized() NodeInfo {
+	for _, f := range []*string{&n.Host, &n.Version, &n.Backend, &n.Precision} {
+		*f = label(*f)
+	}
+	return n
+}
+
+func label(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) <= maxNodeLabel {
+		return s
+	}
+	cut := maxNodeLabel
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // Compute names the node's backend with its precision and graph mode,

@@ -1,6 +1,10 @@
 package protocol
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestNodeInfoCompute(t *testing.T) {
 	for _, c := range []struct {
@@ -16,4 +20,40 @@ func TestNodeInfoCompute(t *testing.T) {
 			t.Errorf("%+v: %q, want %q", c.info, got, c.want)
 		}
 	}
+}
+
+// TestNodeInfoSanitized: a hostile announcement cannot forge table rows or
+// flood a terminal: control characters are replaced, invalid UTF-8 too,
+// long fields are cut at a rune boundary; ordinary values pass unchanged.
+func TestNodeInfoSanitized(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	for _, c := range []struct {
+		in, want string
+	}{
+		{"cuda", "cuda"},
+		{"", ""},
+		{"bf16\n" + "n2\tup\tcuda", "bf16?n2?up?cuda"},
+		{"\x1b[31mred", "?[31mred"},
+		{"bad\xffutf8", "bad?utf8"},
+		{long, strings.Repeat("é", 64)},
+	} {
+		got := NodeInfo{Host: c.in, Version: c.in, Backend: c.in, Precision: c.in}.Sanitized()
+		for _, f := range []string{got.Host, got.Version, got.Backend, got.Precision} {
+			if f != c.want {
+				t.Errorf("%q: %q, want %q", c.in, f, c.want)
+			}
+		}
+	}
+}
+
+func FuzzNodeInfoSanitized(f *testing.F) {
+	for _, s := range []string{"", "cuda", "a\nb", "\xff\xfe", strings.Repeat("€", 60)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := NodeInfo{Host: s}.Sanitized().Host
+		if len(got) > maxNodeLabel || !utf8.ValidString(got) || strings.ContainsFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("%q → %q", s, got)
+		}
+	})
 }
