@@ -60,11 +60,20 @@ func (s *Store) CancelJob(index uint64, c protocol.JobCancel) error {
 	return nil
 }
 
+// existingJob returns job id's writable entry, or a not-found error.
+// Callers hold s.mu.
+func (s *Store) existingJob(id protocol.JobID) (*jobEntry, error) {
+	if e := s.writable(id); e != nil {
+		return e, nil
+	}
+	return nil, protocol.Errorf(protocol.CodeNotFound, "job %s not found", id)
+}
+
 // activeJob returns a writable non-terminal job. Callers hold s.mu.
 func (s *Store) activeJob(id protocol.JobID) (*jobEntry, error) {
-	e := s.writable(id)
-	if e == nil {
-		return nil, protocol.Errorf(protocol.CodeNotFound, "job %s not found", id)
+	e, err := s.existingJob(id)
+	if err != nil {
+		return nil, err
 	}
 	if e.job.State.Terminal() {
 		return nil, protocol.Errorf(protocol.CodeConflict, "job %s is %s", id, e.job.State)

@@ -33,9 +33,9 @@ func (s *Store) SetPriority(index uint64, c protocol.JobPriority) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
-	e := s.writable(c.ID)
-	if e == nil {
-		return protocol.Errorf(protocol.CodeNotFound, "job %s not found", c.ID)
+	e, err := s.existingJob(c.ID)
+	if err != nil {
+		return err
 	}
 	p := c.Priority
 	e.job.PriorityOverride, e.job.UpdatedAt = &p, c.At
@@ -53,9 +53,9 @@ func (s *Store) RetryJob(index uint64, c protocol.JobRetry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
-	e := s.writable(c.ID)
-	if e == nil {
-		return protocol.Errorf(protocol.CodeNotFound, "job %s not found", c.ID)
+	e, err := s.existingJob(c.ID)
+	if err != nil {
+		return err
 	}
 	switch st := e.job.State; {
 	case st == protocol.JobDone || st == protocol.JobCancelled:

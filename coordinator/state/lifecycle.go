@@ -72,10 +72,10 @@ func (s *Store) RecordManifest(index uint64, c protocol.JobManifest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
-	e := s.writable(c.ID)
+	e, err := s.existingJob(c.ID)
 	switch {
-	case e == nil:
-		return protocol.Errorf(protocol.CodeNotFound, "job %s not found", c.ID)
+	case err != nil:
+		return err
 	case !e.job.State.Terminal():
 		return protocol.Errorf(protocol.CodeConflict, "job %s is %s, not finished", c.ID, e.job.State)
 	case !e.job.ManifestAt.IsZero():
