@@ -153,6 +153,10 @@ func (l *Local) link(ctx context.Context, src, dst string) error {
 			return l.copyBytes(ctx, src, dst)
 		}
 		if err = l.place(tmp, dst, false); err == nil {
+			// When dst already is a link of src (an attempt published by
+			// its node and again by the leader), rename(2) succeeds without
+			// doing anything and tmp stays: remove it (gone otherwise).
+			_ = l.root.Remove(tmp)
 			return nil
 		}
 		_ = l.root.Remove(tmp)

@@ -83,3 +83,27 @@ func TestLocalDeletePrunesFolders(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLocalCopyTwiceLeavesNoTemp: publishing an attempt twice (its node
+// and the leader's EnsurePublished both copy it) links a temporary file
+// onto a key that is already a hard link of the same file; rename(2)
+// then does nothing, and the temporary link must still go.
+func TestLocalCopyTwiceLeavesNoTemp(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newLocal(t)
+	if _, err := s.Put(ctx, "_attempts/j/00000/1/00000.parquet", strings.NewReader("rows")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.Copy(ctx, "_attempts/j/00000/1/00000.parquet", "00000.parquet"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, tmpDir))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("left in %s: %s", tmpDir, e.Name())
+	}
+}
