@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ type PickFunc func(st SchedulerState, req protocol.LeaseRequest, now time.Time) 
 // raced an apply only loses that lease.
 type SchedulerState = scheduler.State
 
+// ContextDialer opens a network connection (*net.Dialer is one).
+type ContextDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
 // Config configures a coordinator.
 type Config struct {
 	// ID is this voter's Raft server id (unique in the cluster).
@@ -43,6 +49,11 @@ type Config struct {
 	// instead (tests allocate every voter's listener before bootstrapping).
 	RaftBind     string
 	RaftListener net.Listener
+	// RaftDialer opens the connections to the other voters (default: a
+	// net.Dialer). A proxy or a test that cuts links between voters — a
+	// network partition, coordinator/partition_test.go — plugs in here;
+	// mutual TLS, when configured, runs over what it returns.
+	RaftDialer ContextDialer
 	// Bootstrap a new cluster whose voters are Peers (this server included;
 	// empty Peers = a one-voter cluster of this server). Ignored when
 	// DataDir already holds Raft state.

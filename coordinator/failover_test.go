@@ -74,22 +74,8 @@ func TestLeaderFailover(t *testing.T) {
 	cancel()
 	wg.Wait()
 
+	checkExactlyOnce(t, c.members[second].srv, job.ID, 40, 80, acked, &mu)
 	st := c.members[second].srv.Store()
-	j, _ := st.JobByID(job.ID)
-	if j.ShardsDone != 40 || j.ImagesDone != 80 {
-		t.Errorf("job %+v", j)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, tk := range st.TasksByJob(job.ID, 0, 0) {
-		attempts := map[int]bool{}
-		for _, a := range acked[tk.Shard] {
-			attempts[a] = true
-		}
-		if tk.State != protocol.TaskDone || tk.Result == nil || len(attempts) != 1 || !attempts[tk.Attempt] {
-			t.Errorf("shard %d: state %s attempt %d, acknowledged attempts %v", tk.Shard, tk.State, tk.Attempt, acked[tk.Shard])
-		}
-	}
 	if st.Stats().Completions != 40 {
 		t.Errorf("%d completions applied, want 40", st.Stats().Completions)
 	}

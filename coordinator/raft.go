@@ -16,10 +16,23 @@ import (
 
 // streamLayer is raft's TCP stream layer over a listener we bound
 // ourselves (so ":0" works and tests know every address up front).
-type streamLayer struct{ net.Listener }
+type streamLayer struct {
+	net.Listener
+	dial ContextDialer // nil: a net.Dialer
+}
 
 func (l *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return dialerOr(l.dial, timeout).DialContext(ctx, "tcp", string(addr))
+}
+
+// dialerOr is d, or a net.Dialer with timeout when d is nil.
+func dialerOr(d ContextDialer, timeout time.Duration) ContextDialer {
+	if d == nil {
+		return &net.Dialer{Timeout: timeout}
+	}
+	return d
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -34,9 +47,9 @@ func (s *Server) raftStream() raft.StreamLayer {
 			level = slog.LevelDebug // sanafarm dev, tests: only this host can dial it
 		}
 		s.log.Log(context.Background(), level, "raft transport is plaintext and unauthenticated; set --cluster-ca, --cluster-cert and --cluster-key outside development")
-		return &streamLayer{Listener: s.raftLn}
+		return &streamLayer{Listener: s.raftLn, dial: s.cfg.RaftDialer}
 	}
-	return &tlsStreamLayer{Listener: s.raftLn, cfg: s.cfg.ClusterTLS, log: s.log}
+	return &tlsStreamLayer{Listener: s.raftLn, cfg: s.cfg.ClusterTLS, log: s.log, dial: s.cfg.RaftDialer}
 }
 
 // hclogFor routes raft's hclog output (warnings and up) into slog.

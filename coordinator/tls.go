@@ -67,8 +67,9 @@ func requireCoordinatorCert(cs tls.ConnectionState) error {
 // handshakeTimeout) and Dial verifies the peer against the cluster CA.
 type tlsStreamLayer struct {
 	net.Listener
-	cfg *tls.Config
-	log *slog.Logger
+	cfg  *tls.Config
+	log  *slog.Logger
+	dial ContextDialer // nil: a net.Dialer
 }
 
 var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
@@ -90,9 +91,13 @@ func (l *tlsStreamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (n
 	cfg.ServerName = host
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
-	c, err := d.DialContext(ctx, "tcp", string(addr))
+	raw, err := dialerOr(l.dial, timeout).DialContext(ctx, "tcp", string(addr))
 	if err != nil {
+		return nil, fmt.Errorf("raft tls dial %s: %w", addr, err)
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
 		return nil, fmt.Errorf("raft tls dial %s: %w", addr, err)
 	}
 	return c, nil
