@@ -44,6 +44,7 @@ type scenario struct {
 
 var scenarios = []scenario{
 	{"leader-kill", leaderKill},
+	{"leader-freeze", leaderFreeze},
 	{"node-kill", nodeKill},
 	{"frozen-node", func(t *testing.T, r *Result) { frozenNode(t, r, false) }},
 	{"frozen-node-no-nats", func(t *testing.T, r *Result) { frozenNode(t, r, true) }},

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,45 @@ func leaderKill(t *testing.T, r *Result) {
 	if err := old.Start(); err != nil {
 		t.Fatal(err)
 	}
+	fr.finish()
+}
+
+// leaderFreeze: SIGSTOP the Raft leader once a shard is done (a long GC
+// pause, a hung VM) until the others have elected a new leader, and 2 s
+// more, then SIGCONT. The thawed voter wakes up believing it leads; it
+// must learn the new term and follow (its leader-only work — leases,
+// publishing, manifests — must not change the output), and the job
+// completes whole.
+func leaderFreeze(t *testing.T, r *Result) {
+	fr := newFarmRun(t, r)
+	fr.waitDone(1)
+	old, _ := fr.f.WaitLeader(30 * time.Second)
+	fr.faultNow()
+	if err := old.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	// SIGSTOP lands asynchronously: the old leader may still answer a
+	// health check or two, so wait for another one.
+	var l *Coord
+	fr.f.waitUntil(30*time.Second, "a new leader", func() bool {
+		l = fr.f.Leader()
+		return l != nil && l != old
+	}, fr.f.AllProcs()...)
+	d := time.Since(fr.fault)
+	r.Note("new-leader", d)
+	t.Logf("froze leader %s; %s leads after %v", old.ID, l.ID, d)
+	time.Sleep(2 * time.Second)
+	if err := old.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := time.Now()
+	fr.f.waitUntil(30*time.Second, "the thawed voter to follow", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h, err := old.API.Health(ctx)
+		return err == nil && h.Role == "follower" && h.Leader != "" && h.Leader != old.ID
+	}, fr.f.AllProcs()...)
+	r.Note("follows-after-thaw", time.Since(thawed))
 	fr.finish()
 }
 
