@@ -30,7 +30,21 @@ type Error struct {
 	Fields  []FieldError `json:"fields,omitempty"`
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+// Error is "code: message", followed by the field errors the message does
+// not already spell out (a client printing it then names the field, the
+// value and what is wanted).
+func (e *Error) Error() string {
+	var extra []string
+	for _, f := range e.Fields {
+		if s := f.String(); !strings.Contains(e.Message, s) {
+			extra = append(extra, s)
+		}
+	}
+	if len(extra) == 0 {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, strings.Join(extra, "; "))
+}
 
 // Errorf builds an Error.
 func Errorf(code Code, format string, args ...any) *Error {
