@@ -2,14 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // DefaultAddr is the API address the client commands call without --addr
@@ -65,7 +68,16 @@ func firstOf(vals ...string) string {
 // 2 for usage errors).
 func failed(stderr io.Writer, err error) error {
 	fmt.Fprintln(stderr, "sanafarm:", err)
+	if noCoordinator(err) {
+		fmt.Fprintln(stderr, "No coordinator listens there: start one with 'sanafarm dev', or name yours with --addr or $SANAFARM_ADDR.")
+	}
 	return exitError{code: 1}
+}
+
+// noCoordinator reports whether err is an API call whose connection was
+// refused (the first thing a new user meets without a farm running).
+func noCoordinator(err error) bool {
+	return protocol.CodeOf(err) == protocol.CodeUnavailable && errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // writeJSON prints v as indented JSON.

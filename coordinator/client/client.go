@@ -209,7 +209,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return &protocol.Error{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("%s %s: %v", method, path, err)}
+		return unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -219,6 +219,23 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("decoding %s %s response: %w", method, path, err)
 	}
 	return nil
+}
+
+// unreachableError is a request no coordinator answered: CodeUnavailable
+// (what the retry loop and callers test), keeping the transport's error so
+// that errors.Is finds a refused connection or a timeout in it.
+type unreachableError struct {
+	pe    *protocol.Error
+	cause error
+}
+
+func (e *unreachableError) Error() string   { return e.pe.Error() }
+func (e *unreachableError) Unwrap() []error { return []error{e.pe, e.cause} }
+
+// unreachable wraps an error of http.Client.Do, which already names the
+// method and URL.
+func unreachable(err error) error {
+	return &unreachableError{pe: &protocol.Error{Code: protocol.CodeUnavailable, Message: err.Error()}, cause: err}
 }
 
 func decodeError(resp *http.Response) error {

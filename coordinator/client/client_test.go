@@ -3,10 +3,13 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
@@ -146,5 +149,23 @@ func TestTasksPages(t *testing.T) {
 		if tk.Shard != i {
 			t.Fatalf("task %d is shard %d", i, tk.Shard)
 		}
+	}
+}
+
+// TestUnreachable: a coordinator that does not listen is CodeUnavailable,
+// with the refused connection findable by errors.Is (the CLI's hint), and
+// the message names the URL once.
+func TestUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+	c := New(url, "")
+	c.Retries = 0
+	_, err := c.Jobs(context.Background(), "")
+	if protocol.CodeOf(err) != protocol.CodeUnavailable || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err %v (code %s), want unavailable wrapping ECONNREFUSED", err, protocol.CodeOf(err))
+	}
+	if n := strings.Count(err.Error(), "/v1/jobs"); n != 1 {
+		t.Errorf("%q names the path %d times, want once", err, n)
 	}
 }

@@ -103,7 +103,7 @@ func (c *Client) streamEvents(ctx context.Context, f api.EventFilter, since *uin
 	hc.Timeout = 0 // a stream has no end; idleness is watched below instead
 	resp, err := hc.Do(req)
 	if err != nil {
-		return false, &protocol.Error{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("GET %s: %v", path, err)}
+		return false, unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
