@@ -99,11 +99,8 @@ written, one a line, or with -o json their list with each image's parameters.`,
 
 func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer) error {
 	start := time.Now()
-	if f.count < 1 || f.batch < 1 {
-		return usagef("--count %d and --batch %d must be ≥ 1", f.count, f.batch)
-	}
-	if f.sampler != "" && f.sampler != sana.SamplerDPM && f.sampler != sana.SamplerEuler {
-		return usagef("--sampler %q: unknown sampler (want %s or %s)", f.sampler, sana.SamplerDPM, sana.SamplerEuler)
+	if err := checkGenerateFlags(f); err != nil {
+		return err
 	}
 	log := slog.New(slog.DiscardHandler)
 	if f.verbose {
@@ -113,10 +110,14 @@ func runGenerate(ctx context.Context, f generateFlags, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if f.nvConfig != "" || f.nvCheckpoint != "" {
-		if f.controlnet != "" || f.controlImage != "" {
-			return usagef("--controlnet/--control-image work with --model pipelines, not with --config/--checkpoint")
-		}
+	nvlabs := f.nvConfig != "" || f.nvCheckpoint != ""
+	if nvlabs && (f.controlnet != "" || f.controlImage != "") {
+		return usagef("--controlnet/--control-image work with --model pipelines, not with --config/--checkpoint")
+	}
+	if err := prepareDest(f.dest, len(f.prompts)*f.count); err != nil {
+		return err
+	}
+	if nvlabs {
 		return runGenerateNVlabs(ctx, f, log, stdout, stderr)
 	}
 	return runGeneratePipeline(ctx, f, log, start, stdout, stderr)
@@ -286,7 +287,7 @@ func newStepBar(f generateFlags, w io.Writer, images int) *progressbar.ProgressB
 	}
 	return progressbar.NewOptions(images*steps,
 		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(fmt.Sprintf("generating %d images", images)),
+		progressbar.OptionSetDescription("generating "+plural(int64(images), "image")),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),

@@ -43,3 +43,11 @@ func registerOutput(fl *pflag.FlagSet, o *outputFormat) {
 	*o = outputTable
 	fl.VarP(o, "output", "o", "output format: table or json")
 }
+
+// plural is "1 image", "2 images": counts printed for people.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -139,8 +139,11 @@ func (p *Pipeline) defaults(r Request) (request, error) {
 		return q, err
 	}
 	q.samples = len(q.Prompts) * q.ImagesPerPrompt
-	if q.Steps < 1 || q.MaxSequenceLength < 2 {
-		return q, fmt.Errorf("generate: steps %d and max sequence length %d must be ≥ 1 and ≥ 2", q.Steps, q.MaxSequenceLength)
+	if q.Steps < 1 {
+		return q, fmt.Errorf("generate: steps %d: want at least 1", q.Steps)
+	}
+	if q.MaxSequenceLength < 2 {
+		return q, fmt.Errorf("generate: max sequence length %d: want at least 2", q.MaxSequenceLength)
 	}
 	return q, p.genSize(&q)
 }
