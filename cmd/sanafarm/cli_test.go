@@ -52,6 +52,8 @@ func TestExitCodes(t *testing.T) {
 		want string // in stdout or stderr
 	}{
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, 2, "Run 'sanafarm --help' for the commands"},
+		{[]string{"models", "frobnicate"}, 2, "Run 'sanafarm models --help'"},
 		{[]string{"status", "--bogus"}, 2, "unknown flag: --bogus"},
 
 		{[]string{"golden"}, 2, "requires at least 1 arg"},
@@ -65,6 +67,14 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"generate", "-p", "x", "--dest", dest, "--sampler", "ddim"}, 2, "unknown sampler"},
 		{[]string{"generate", "-p", "x", "--dest", dest, "--lora", filepath.Join(tmp, "none.safetensors")}, 1, "none.safetensors"},
 		{[]string{"generate", "-p", "x", "--dest", dest, "--model", "sana-9000"}, 1, `unknown model preset "sana-9000"`},
+		{[]string{"generate", "-p", "x", "--dest", dest, "--steps", "-1"}, 2, "--steps -1"},
+		{[]string{"generate", "-p", "x", "--dest", dest, "--width", "-64"}, 2, "--width -64"},
+		{[]string{"generate", "-p", "x", "--dest", dest, "--strength", "2"}, 2, "--strength 2: want a value in (0, 1]"},
+		{[]string{"generate", "-p", "x", "--dest", dest, "--strength", "0.5"}, 2, "needs --init-image"},
+		{[]string{"generate", "-p", "x", "--dest", dest, "--no-binning", "--width", "100"}, 2, "multiple of 32"},
+		{[]string{"generate", "-p", "x", "-n", "2", "--dest", filepath.Join(tmp, "fox.png")}, 2, "names one PNG file, but 2 images"},
+		{[]string{"generate", "-p", "x", "--dest", filepath.Join(file, "fox.png")}, 1, "creating its folder"},
+		{[]string{"generate", "-p", "x"}, 2, "Run 'sanafarm generate --help'"},
 
 		{[]string{"models", "frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"models", "list", "-o", "yaml"}, 2, "want table or json"},
@@ -95,6 +105,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"status", "--addr", down, "--limit", "-1"}, 2, "--limit -1"},
 		{[]string{"status", "--addr", down, "j-a", "j-b"}, 2, "accepts at most 1 arg"},
 		{[]string{"status", "--addr", down}, 1, "listing jobs"},
+		{[]string{"status", "--addr", down}, 1, "No coordinator listens there"},
+		{[]string{"status", "--addr", down, "--state", "bogus"}, 2, `--state "bogus": want queued`},
+		{[]string{"status", "--addr", down, "--watch"}, 2, "give its id"},
+		{[]string{"status", "--addr", down, "j-a", "--state", "done"}, 2, "--state filters the job list"},
+		{[]string{"status", "--bogus"}, 2, "Run 'sanafarm status --help'"},
 		{[]string{"status", "--addr", down, "j-a", "-o", "json"}, 1, "reading job"},
 
 		{[]string{"cancel", "--addr", down}, 2, "accepts 1 arg"},

@@ -207,7 +207,8 @@ func TestCoordinatorAndNodeCommands(t *testing.T) {
 	}
 	code, stdout, stderr := sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "-p", "a red fox", "--steps", "2",
 		"--width", "128", "--height", "128", "--dest", t.TempDir(), "--wait")
-	if code != 0 || !strings.Contains(stdout, "done: 1 images in 1 shards") || !strings.Contains(stdout, "images/s") {
+	if code != 0 || !strings.Contains(stdout, "done: 1 image in 1 shard") || !strings.Contains(stdout, "images/s") ||
+		!strings.Contains(stdout, "/manifest.jsonl (and manifest.parquet") {
 		t.Fatalf("submit exit %d: %s %s", code, stdout, stderr)
 	}
 }

@@ -60,16 +60,25 @@ func (e opError) Unwrap() error { return e.err }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(err)
 	var ee exitError
 	if err != nil && !errors.As(err, &ee) {
 		fmt.Fprintln(stderr, "sanafarm:", err)
 		if code == 2 {
-			fmt.Fprintln(stderr, "Run 'sanafarm --help' or 'sanafarm COMMAND --help' for usage.")
+			fmt.Fprintln(stderr, usageHint(cmd))
 		}
 	}
 	return code
+}
+
+// usageHint names the help of the command a usage error came from (cobra
+// returns the deepest command it found, the root for an unknown one).
+func usageHint(cmd *cobra.Command) string {
+	if cmd == nil || !cmd.HasParent() {
+		return "Run 'sanafarm --help' for the commands, 'sanafarm COMMAND --help' for their flags."
+	}
+	return fmt.Sprintf("Run '%s --help' for its usage and flags.", cmd.CommandPath())
 }
 
 // exitCode maps an error of root.Execute to the exit status.

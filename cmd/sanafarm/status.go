@@ -46,6 +46,9 @@ could not (unreachable, unknown job).`,
 				return usagef("--from %d --limit %d: want --from >= 0 and --limit in 0..%d (page with --from)",
 					f.from, f.limit, api.MaxTaskPage)
 			}
+			if err := f.checkArgs(len(args) == 1); err != nil {
+				return err
+			}
 			if len(args) == 0 {
 				return listJobs(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
@@ -63,6 +66,23 @@ could not (unreachable, unknown job).`,
 	fl.IntVar(&f.from, "from", 0, "with --tasks: first shard listed")
 	fl.IntVar(&f.limit, "limit", 100, fmt.Sprintf("with --tasks: shards listed at most (at most %d; page with --from)", api.MaxTaskPage))
 	return cmd
+}
+
+// checkArgs rejects flags that do nothing with (withJob) or without a
+// JOB argument, and a --state that names no job state.
+func (f statusFlags) checkArgs(withJob bool) error {
+	switch protocol.JobState(f.state) {
+	case "", protocol.JobQueued, protocol.JobRunning, protocol.JobDone, protocol.JobFailed, protocol.JobCancelled:
+	default:
+		return usagef("--state %q: want queued, running, done, failed or cancelled", f.state)
+	}
+	switch {
+	case withJob && f.state != "":
+		return usagef("--state filters the job list: leave out JOB, or --state")
+	case !withJob && (f.tasks || f.watch):
+		return usagef("--tasks and --watch show one job: give its id (sanafarm status JOB --tasks)")
+	}
+	return nil
 }
 
 // watchStatus follows a job (status JOB --watch) until it ends.

@@ -167,10 +167,10 @@ func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) err
 			return writeJSON(stdout, job)
 		}
 		fmt.Fprintf(stdout, "%s\n", job.ID)
-		fmt.Fprintf(stderr, "job %s submitted: %d images in %d shards (sanafarm status %s)\n", job.ID, job.Images, job.Shards, job.ID)
+		fmt.Fprintf(stderr, "job %s submitted: %s in %s (sanafarm status %s)\n", job.ID, plural(job.Images, "image"), plural(int64(job.Shards), "shard"), job.ID)
 		return nil
 	}
-	fmt.Fprintf(stderr, "job %s submitted: %d images in %d shards\n", job.ID, job.Images, job.Shards)
+	fmt.Fprintf(stderr, "job %s submitted: %s in %s\n", job.ID, plural(job.Images, "image"), plural(int64(job.Shards), "shard"))
 	final, err := waitJobStream(ctx, cl, job, f, stderr) // watch.go; polls without a stream
 	if err != nil {
 		return failed(stderr, err)
@@ -351,8 +351,9 @@ func reportJob(stdout, stderr io.Writer, job protocol.Job, elapsed time.Duration
 	if p, err := storage.LocalPath(dir); err == nil {
 		dir = p
 	}
-	fmt.Fprintf(stdout, "job %s done: %d images in %d shards in %.1f s (%.2f images/s)\n",
-		job.ID, job.ImagesDone, job.Shards, secs, float64(job.ImagesDone)/secs)
+	fmt.Fprintf(stdout, "job %s done: %s in %s in %.1f s (%.2f images/s)\n",
+		job.ID, plural(job.ImagesDone, "image"), plural(int64(job.Shards), "shard"), secs, float64(job.ImagesDone)/secs)
 	fmt.Fprintf(stdout, "images: %s\n", dir)
+	fmt.Fprintf(stdout, "manifest: %s/%s (and %s: one row per image)\n", strings.TrimSuffix(dir, "/"), storage.ManifestJSONL, storage.ManifestParquet)
 	return nil
 }
