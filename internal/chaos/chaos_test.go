@@ -52,6 +52,7 @@ var scenarios = []scenario{
 	{"etcd-restart", etcdRestart},
 	{"s3-restart", s3Restart},
 	{"quorum-loss", quorumLoss},
+	{"cluster-restart", clusterRestart},
 	{"dev-kill-loop", devKillLoop},
 }
 

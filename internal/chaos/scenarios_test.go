@@ -224,3 +224,26 @@ func quorumLoss(t *testing.T, r *Result) {
 	r.Note("leader-after-restart", d)
 	fr.finish()
 }
+
+// clusterRestart: SIGKILL every coordinator at once mid-job (a power cut
+// of the control plane; nodes keep running), start them all 2 s later
+// from their data dirs; the state comes back from the Raft log and
+// snapshots, the nodes' leases are honoured or requeued, and the job
+// completes whole.
+func clusterRestart(t *testing.T, r *Result) {
+	fr := newFarmRun(t, r)
+	fr.waitDone(1)
+	fr.faultNow()
+	for _, c := range fr.f.Coords {
+		c.Kill()
+	}
+	time.Sleep(2 * time.Second)
+	for _, c := range fr.f.Coords {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, d := fr.f.WaitLeader(60 * time.Second)
+	r.Note("leader-after-restart", d)
+	fr.finish()
+}
