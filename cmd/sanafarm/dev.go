@@ -46,8 +46,10 @@ under the --data directory and the working directory, unless --allow-read and
 --allow-write name other roots.
 
 It prints the API address when the farm is ready; point sanafarm submit,
-status, cancel and nodes at it (--addr, default ` + DefaultAddr + `). Extra
-nodes may join with sanafarm node --nats URL --etcd ENDPOINTS (printed too).
+status, cancel and nodes at it (--addr, default ` + DefaultAddr + `), and
+open the web dashboard at its /ui/. Extra nodes may join with sanafarm node
+--etcd ENDPOINTS and the node's NATS URL in $SANAFARM_NATS_URL (the command
+is printed too).
 
 Jobs survive a restart with the same --data. Ctrl-C shuts down cleanly: the
 nodes drain (running shards get --drain-timeout, then are handed back), then
@@ -122,6 +124,7 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 		return failed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "sanafarm dev: API %s\n", d.srv.URL())
+	fmt.Fprintf(stdout, "  dashboard: %s/ui/\n", d.srv.URL())
 	fmt.Fprintf(stdout, "  nodes: %d (%s backend); data: %s\n", len(d.agents), firstOf(f.node.backend.name, "cpu"), f.data)
 	fmt.Fprintf(stdout, "  jobs may read under %s and write under %s\n",
 		strings.Join(f.node.allow.Read.Roots(), ","), strings.Join(f.node.allow.Write.Roots(), ","))

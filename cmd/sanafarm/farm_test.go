@@ -54,7 +54,7 @@ func startDev(t *testing.T) string {
 		if code := <-done; code != 0 {
 			t.Errorf("dev exited %d: %s", code, stderr.String())
 		}
-		if !strings.Contains(stdout.String(), "shutting down") {
+		if !strings.Contains(stdout.String(), "shutting down") || !regexp.MustCompile(`dashboard: http://\S+/ui/`).MatchString(stdout.String()) {
 			t.Errorf("dev output %q", stdout.String())
 		}
 	})

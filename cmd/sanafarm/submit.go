@@ -110,7 +110,7 @@ func newSubmitCmd() *cobra.Command {
 	fl.BoolVar(&f.asJSON, "json", false, "print the job as JSON (the final job with --wait)")
 	_ = fl.MarkDeprecated("json", "use -o json")
 	fl.StringVar(&f.spec.Model, "model", "", "model preset (see sanafarm models list; sana-tiny works offline) or Hugging Face repo id")
-	fl.StringVar(&f.promptsFile, "prompts", "", "prompt file (.txt or .jsonl) or file:// URL")
+	fl.StringVar(&f.promptsFile, "prompts", "", "prompt file (.txt, .jsonl, .csv or .parquet): a path, file:// or s3:// URL")
 	fl.StringVar(&f.format, "prompts-format", "", "prompt file format: txt, jsonl, csv or parquet (default: from the extension)")
 	fl.StringVar(&f.spec.Output.Format, "format", "", "how the images are laid out at --dest: files or webdataset (default files)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "a prompt (repeat for several)")
