@@ -146,7 +146,7 @@ gpu-bins: ## build bin/gpu/: cuda test binaries and sanafarm-cuda for scripts/gp
 	@ls -la $(BIN)/gpu $(BIN)/gpu.tar.xz
 
 .PHONY: run
-run: ## start the all-in-one farm (sanafarm dev), submit examples/prompts.txt with the offline sana-tiny model, print where the images are and images/s
+run: ## start the all-in-one farm (sanafarm dev), submit examples/prompts.txt with the offline sana-tiny model, print where the images are and images/s (KEEP=1: keep the farm up for the dashboard until Ctrl-C)
 	GO=$(GO) BIN=$(BIN) ./scripts/run-demo.sh
 
 .PHONY: bench-cp

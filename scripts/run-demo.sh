@@ -2,7 +2,9 @@
 # make run: start the all-in-one farm (sanafarm dev) on a free port with a
 # temporary data dir, submit examples/prompts.txt with the offline sana-tiny
 # model, wait with a progress bar, print where the images are and the
-# images/s, then stop the farm cleanly (Ctrl-C-equivalent SIGINT).
+# images/s, then stop the farm cleanly (Ctrl-C-equivalent SIGINT). With
+# KEEP=1 (make run KEEP=1) the farm stays up until Ctrl-C, to browse the
+# job in the dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,7 @@ MARKER=.sanafarm-demo-output
 IMAGES_PER_PROMPT=${IMAGES_PER_PROMPT:-4}
 SIZE=${SIZE:-256}
 STEPS=${STEPS:-10}
+KEEP=${KEEP:-}
 
 # SANAFARM=path runs a prebuilt binary (e.g. bin/gpu/sanafarm-cuda on a GPU
 # host without Go); DEV_FLAGS are passed to `sanafarm dev` (--backend cuda).
@@ -66,10 +69,7 @@ done
 if [ -z "$addr" ]; then
 	echo "sanafarm dev did not print its API address within 60 s:"; cat "$tmp/dev.log"; exit 1
 fi
-for _ in $(seq 1 100); do
-	if curl -sf "$addr/v1/health" 2>/dev/null | grep -q '"role":"leader"'; then break; fi
-	sleep 0.1
-done
+# sanafarm dev prints its API address once its coordinator leads.
 cat "$tmp/dev.out"
 
 if [ -e "$DEMO_OUT" ] && [ -n "$(ls -A "$DEMO_OUT" 2>/dev/null)" ]; then
@@ -89,5 +89,13 @@ echo "== submitting examples/prompts.txt: sana-tiny, ${IMAGES_PER_PROMPT} images
 	--images-per-prompt "$IMAGES_PER_PROMPT" --width "$SIZE" --height "$SIZE" --steps "$STEPS" --seed 1 \
 	--shard-size 4 --name demo --dest "$DEMO_OUT" --wait
 "$SANAFARM" nodes --addr "$addr"
+if [ -n "$KEEP" ]; then
+	echo "== the farm stays up: dashboard $addr/ui/, clients: --addr $addr; Ctrl-C stops it"
+	trap ':' INT # Ctrl-C ends the wait (and the farm, which gets it too), then the summary below
+	wait "$dev_pid" || true
+	trap 'exit 130' INT TERM
+fi
 stop_dev
-echo "== $(find "$DEMO_OUT" -name '*.png' | wc -l) PNG files under $DEMO_OUT/ (shard folders 00000/, 00001/, ... with _stats.json per shard)"
+echo "== $(find "$DEMO_OUT" -name '*.png' | wc -l) PNG files under $DEMO_OUT/: shard folders 00000/, 00001/, ..., each with"
+echo "   NNNNN_stats.json and NNNNN.parquet beside it; manifest.jsonl and manifest.parquet list every image"
+[ -n "$KEEP" ] || echo "   (KEEP=1 make run leaves the farm up to browse the job in the dashboard)"
