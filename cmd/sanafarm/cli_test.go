@@ -100,7 +100,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "-p", "x", "-o", dest}, 2, "images go to --dest"},
 		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "-p", "x"}, 2, `required flag(s) "dest" not set`},
 		{[]string{"submit", "--addr", down, "-p", "x", "--dest", dest}, 2, "give --model"},
-		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "--prompts", filepath.Join(tmp, "none.txt"), "--dest", dest}, 1, "none.txt"},
+		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "--prompts", filepath.Join(tmp, "none.txt"), "--dest", dest}, 1, "--prompts " + filepath.Join(tmp, "none.txt") + ": "},
 
 		{[]string{"status", "--addr", down, "--limit", "-1"}, 2, "--limit -1"},
 		{[]string{"status", "--addr", down, "j-a", "j-b"}, 2, "accepts at most 1 arg"},

@@ -153,7 +153,7 @@ func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) err
 	spec.Prompts = protocol.PromptSource{Inline: f.prompts}
 	if f.promptsFile != "" {
 		if spec.Prompts, err = promptSource(ctx, f.promptsFile, f.format, spec.Output.URL, stderr); err != nil {
-			return failed(stderr, err)
+			return failed(stderr, fmt.Errorf("--prompts %s: %w", f.promptsFile, err))
 		}
 	}
 	cl := f.api.client()
