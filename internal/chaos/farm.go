@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 	"github.com/sanafarm/sanafarm/internal/s3test"
 	"github.com/sanafarm/sanafarm/internal/tlstest"
 	"github.com/sanafarm/sanafarm/protocol"
@@ -42,7 +43,7 @@ type Coord struct {
 type Node struct {
 	*Proc
 	ID   string
-	Link *Proxy
+	Link *embedtest.Proxy
 }
 
 // Farm is a multi-process farm on loopback, configured as the droplets
@@ -177,7 +178,7 @@ func (f *Farm) startCoordinators() {
 
 func (f *Farm) startNode(i int) {
 	id := fmt.Sprintf("n%d", i)
-	link := StartProxy(f.t, f.natsAddr)
+	link := embedtest.StartProxy(f.t, f.natsAddr)
 	args := []string{f.Bins.Sanafarm, "node", "--id", id, "--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File,
 		"--etcd-cert", f.node.Cert, "--etcd-key", f.node.Key, "--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
 		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info",

@@ -1,4 +1,4 @@
-package chaos
+package embedtest
 
 import (
 	"io"
