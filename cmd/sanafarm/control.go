@@ -22,6 +22,13 @@ const controlExit = `
 It exits 0 when the change is applied, 1 when it is refused (unknown job, wrong
 state) or the coordinator is unreachable, 2 on a usage error.`
 
+// nodeControlExit is controlExit for drain and undrain, which name a node
+// that may not have joined yet (the drain flag waits for it).
+const nodeControlExit = `
+
+It exits 0 when the change is applied (also for a node not seen yet), 1 when
+the coordinator refuses it or is unreachable, 2 on a usage error.`
+
 // jobCmd builds a one-argument job command that calls do and prints the job.
 func jobCmd(use, short, long, verb string, do func(ctx context.Context, c *client.Client, id protocol.JobID, args []string) (protocol.Job, error)) *cobra.Command {
 	var f apiFlags

@@ -21,7 +21,7 @@ func newDrainCmd() *cobra.Command {
 --disable its shards are also handed back to the queue at once (its late
 reports are refused), for a node producing bad output. The state is kept by
 the coordinators (a leader change keeps it) and holds for a node that is not
-running yet; undrain undoes it.` + controlExit,
+running yet; undrain undoes it.` + nodeControlExit,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
@@ -44,7 +44,7 @@ func newUndrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "undrain NODE",
 		Short: "Hand shards to a drained or disabled node again",
-		Long:  `undrain makes a drained or disabled node take new shards again.` + controlExit,
+		Long:  `undrain makes a drained or disabled node take new shards again.` + nodeControlExit,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
