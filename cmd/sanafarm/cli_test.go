@@ -58,7 +58,8 @@ func TestExitCodes(t *testing.T) {
 
 		{[]string{"golden"}, 2, "requires at least 1 arg"},
 		{[]string{"golden", "--precision", "fp16", file}, 2, "--precision"},
-		{[]string{"golden", filepath.Join(tmp, "nope")}, 1, "not a case folder"},
+		{[]string{"golden", filepath.Join(tmp, "nope")}, 1, "not a case folder (stat " + filepath.Join(tmp, "nope") + ": no such file"},
+		{[]string{"golden", file}, 1, "not a case folder (a file)"},
 
 		{[]string{"generate", "-p", "x", "-o", "fox.png"}, 2, "images go to --dest"},
 		{[]string{"generate", "-p", "x"}, 2, `required flag(s) "dest" not set`},

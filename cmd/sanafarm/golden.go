@@ -45,7 +45,11 @@ instead: transformer and pipeline_loop cases at their bf16 tolerances, the other
 			failed := false
 			for _, dir := range args {
 				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-					fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s error: not a case folder\n", dir)
+					why := "a file"
+					if err != nil {
+						why = err.Error()
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s error: not a case folder (%s)\n", dir, why)
 					failed = true
 					continue
 				}
