@@ -49,6 +49,7 @@ var scenarios = []scenario{
 	{"frozen-node", func(t *testing.T, r *Result) { frozenNode(t, r, false) }},
 	{"frozen-node-no-nats", func(t *testing.T, r *Result) { frozenNode(t, r, true) }},
 	{"nats-restart", natsRestart},
+	{"nats-outage", natsOutage},
 	{"etcd-restart", etcdRestart},
 	{"s3-restart", s3Restart},
 	{"quorum-loss", quorumLoss},

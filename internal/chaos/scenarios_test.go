@@ -160,6 +160,14 @@ func natsRestart(t *testing.T, r *Result) {
 	restartDuring(t, r, "nats", 2*time.Second)
 }
 
+// natsOutage: NATS down for 15 s, longer than two lease TTLs (6 s): no
+// node can report and the leader hears nothing, yet the leases must not
+// be held against the nodes, and the job completes whole once NATS is
+// back (coordinator/leader.go, nodeLink).
+func natsOutage(t *testing.T, r *Result) {
+	restartDuring(t, r, "nats", 15*time.Second)
+}
+
 // etcdRestart: kill etcd mid-job (node announcements and API addresses
 // live there), start it again 2 s later.
 func etcdRestart(t *testing.T, r *Result) {
