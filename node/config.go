@@ -53,6 +53,13 @@ type Config struct {
 	MaxBackoff time.Duration
 	// RequestTimeout bounds each NATS request (default 5 s).
 	RequestTimeout time.Duration
+	// CompletionPatience is how long past its lease deadline the
+	// completion of a finished shard is retried while no coordinator
+	// answers (default 2 min): the leader holds leases while its own NATS
+	// link is down (docs/architecture.md §6), so a NATS outage need not
+	// throw away finished work. A stale attempt is refused at once; a
+	// draining node gives up at the lease deadline.
+	CompletionPatience time.Duration
 	// ProgressInterval is the heartbeat of a running task (default 3 s);
 	// image completions are reported too, at most every ProgressMinGap
 	// (default 250 ms).
@@ -100,6 +107,7 @@ func (c *Config) setDefaults() error {
 	def(&c.PollInterval, 2*time.Second)
 	def(&c.MaxBackoff, 10*time.Second)
 	def(&c.RequestTimeout, 5*time.Second)
+	def(&c.CompletionPatience, 2*time.Minute)
 	def(&c.ProgressInterval, 3*time.Second)
 	def(&c.ProgressMinGap, 250*time.Millisecond)
 	def(&c.DrainTimeout, 60*time.Second)

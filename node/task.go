@@ -165,16 +165,18 @@ const (
 )
 
 // complete sends the CompleteReport, retrying retryable failures (the
-// leader may be failing over) until the lease deadline passes.
+// leader may be failing over) until the lease deadline passes — for a
+// finished shard (info set) up to Config.CompletionPatience past it.
 func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string) completion {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
 	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info,
 		Error: protocol.ClipReason(reason)}
-	giveUp := deadline
-	if floor := time.Now().Add(a.cfg.RequestTimeout); giveUp.Before(floor) {
-		giveUp = floor
+	giveUp := later(deadline, time.Now().Add(a.cfg.RequestTimeout))
+	patience := giveUp
+	if info != nil { // finished work: worth waiting out an outage for
+		patience = later(giveUp, time.Now().Add(a.cfg.CompletionPatience))
 	}
-	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), giveUp)
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), patience)
 	defer cancel()
 	b := newBackoff(100*time.Millisecond, a.cfg.MaxBackoff)
 	for {
@@ -191,11 +193,20 @@ func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline 
 			return completionUnknown
 		}
 		log.Debug("sending task completion; retrying", "err", err)
-		if !b.Wait(cctx) {
+		draining := ctx.Err() != nil && time.Now().After(giveUp)
+		if draining || !b.Wait(cctx) {
 			log.Error("giving up on task completion after the lease deadline", "err", err)
 			return completionUnknown
 		}
 	}
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // reporter sends a task's progress: every ProgressInterval (a heartbeat

@@ -1,0 +1,68 @@
+package node
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
+)
+
+// TestAgentCompletionOutlivesOutage: a shard finishes while no
+// coordinator can accept its completion (a NATS or leader outage: every
+// answer is "unavailable") and stays so past the lease deadline. The
+// leader holds leases while its NATS link is down, so the node keeps
+// retrying the finished shard's completion for CompletionPatience instead
+// of dropping the work at its deadline; once the answer comes, the attempt
+// is published.
+func TestAgentCompletionOutlivesOutage(t *testing.T) {
+	out := t.TempDir()
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n7", Logger: testLogger(t)})
+	defer exec.Close()
+	cfg := baseConfig(t, "n7", exec)
+	cfg.CompletionPatience = 20 * time.Second
+	spec := tinySpec(out, "a red fox")
+	asg := assignment(spec, "j-7", 0, 1)
+	asg.Deadline = time.Now().Add(time.Second)
+	queue := []protocol.Assignment{asg}
+	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
+		out := queue
+		queue = nil
+		return protocol.LeaseReply{Assignments: out}
+	})
+	respond(t, cfg.NATS, protocol.SubjectProgress, func([]byte) any { return protocol.Ack{Deadline: time.Now().Add(time.Second)} })
+	var mu sync.Mutex
+	var first time.Time
+	accepted := make(chan protocol.CompleteReport, 1)
+	respond(t, cfg.NATS, protocol.SubjectComplete, func(data []byte) any {
+		var rep protocol.CompleteReport
+		if err := json.Unmarshal(data, &rep); err != nil {
+			t.Errorf("bad completion %s", data)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if first.IsZero() {
+			first = time.Now()
+		}
+		// Unanswerable well past the deadline and RequestTimeout (1 s).
+		if time.Since(first) < 4*time.Second {
+			return protocol.Ack{Error: protocol.Errorf(protocol.CodeUnavailable, "no leader")}
+		}
+		accepted <- rep
+		return protocol.Ack{}
+	})
+	startAgent(t, cfg)
+	select {
+	case rep := <-accepted:
+		if rep.Result == nil || rep.Attempt != 1 {
+			t.Fatalf("completion %+v", rep)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the finished shard's completion was given up during the outage")
+	}
+	waitFor(t, 10*time.Second, "the accepted attempt published", func() bool {
+		return exists(out, storage.StatsKey("", 0)) && !exists(out, storage.AttemptsDir)
+	})
+}
