@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"regexp"
 	"strconv"
@@ -38,6 +39,31 @@ const (
 // and a path without empty, . or .. elements (checked separately).
 var reHubURL = regexp.MustCompile(`^hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+?)?(/[^?#\\]+)?$`)
 
+// hubPartsOK applies the nodes' Hub client's rules (model/hub) to an
+// hf:// URL without its scheme, so that a job passing submit does not
+// fail on every node: no ".." or "--" in OWNER/REPO, a revision (up to
+// the next slash) that is not empty, "." or "..", and a file path
+// (after OWNER/REPO[@REVISION]/, as the client splits it) that is clean,
+// relative and free of NUL bytes.
+func hubPartsOK(rest string) bool {
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	repo, rev, hasRev := strings.Cut(parts[1], "@")
+	if id := parts[0] + "/" + repo; strings.Contains(id, "..") || strings.Contains(id, "--") {
+		return false
+	}
+	if hasRev && (rev == "" || rev == "." || rev == "..") {
+		return false
+	}
+	if len(parts) == 3 {
+		p := parts[2]
+		return p != "." && fs.ValidPath(p) && !strings.ContainsAny(p, "\\\x00")
+	}
+	return true
+}
+
 // HubURL reports whether raw is an hf:// reference.
 func HubURL(raw string) bool { return strings.HasPrefix(raw, "hf://") }
 
@@ -50,7 +76,7 @@ func checkModelURL(raw string, needFile, s3OK bool) error {
 	case len(raw) > MaxModelURLSize:
 		return fmt.Errorf("longer than %d bytes", MaxModelURLSize)
 	case HubURL(raw):
-		if !reHubURL.MatchString(raw) || hasDotDot(raw[len("hf://"):]) {
+		if !reHubURL.MatchString(raw) || !hubPartsOK(raw[len("hf://"):]) {
 			return errors.New("want hf://OWNER/REPO[@REVISION]/PATH")
 		}
 		if needFile && strings.Count(raw[len("hf://"):], "/") < 2 {
@@ -67,6 +93,19 @@ func checkModelURL(raw string, needFile, s3OK bool) error {
 	}
 	return nil
 }
+
+// CheckImageURL checks an input image location as the job-wide
+// init_image and control_image are checked at submit: at most
+// MaxModelURLSize bytes, an hf:// URL naming a file, a node path, file://
+// or s3:// URL. Nodes check each per-row image column value with it
+// before use (docs/controlnet.md), since the coordinator never sees rows.
+// Errors do not echo raw; RedactURL gives a form of it that may be shown.
+func CheckImageURL(raw string) error { return checkModelURL(raw, true, true) }
+
+// RedactURL is raw with its credentials masked (userinfo, query) and
+// summarized when long or not UTF-8: the form of an outside URL that
+// errors and logs may show.
+func RedactURL(raw string) string { return textSummary(redactURL(raw)) }
 
 // validateAdapters checks the LoRA, image-to-image and NVlabs fields.
 func (s JobSpec) validateAdapters(add addFunc) {

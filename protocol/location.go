@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/sanafarm/sanafarm/internal/redact"
 )
 
 // Location is a parsed prompt or output URL: a local path (file:// URLs
@@ -63,6 +65,15 @@ func ParseLocation(raw string) (Location, error) {
 		if u.Host != "" && u.Host != "localhost" {
 			return Location{}, fmt.Errorf("file URLs name a local path (file:///dir), not host %q", u.Hostname())
 		}
+		// Userinfo and a query mean nothing to a local path, and the URL
+		// is recorded verbatim in provenance and errors: a password or a
+		// pasted presigned query would leak there.
+		if u.User != nil {
+			return Location{}, errors.New("file URLs take no user or password")
+		}
+		if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			return Location{}, errors.New("file URLs take no query or fragment (write ? and # in a name as %3F and %23)")
+		}
 		if u.Path == "" {
 			return Location{}, errors.New("file URL has no path")
 		}
@@ -99,6 +110,9 @@ func s3Location(rest string) (Location, error) {
 		return Location{}, errors.New("s3 URLs take no query, fragment or backslash")
 	}
 	bucket, key, _ := strings.Cut(rest, "/")
+	if strings.Contains(bucket, "@") { // not echoed: it would be a credential
+		return Location{}, errors.New("s3 URLs take no user or password (S3 credentials come from the environment)")
+	}
 	if !reBucket.MatchString(bucket) || strings.Contains(bucket, "..") {
 		return Location{}, fmt.Errorf("bucket %q is not a valid S3 bucket name", bucket)
 	}
@@ -319,12 +333,17 @@ func (a Access) check(field, raw string, l AllowList, flag string) error {
 	return ValidationError{{Field: field, Value: redactURL(raw), Problem: problem}}
 }
 
-// redactURL hides a password in a URL echoed in an error.
+// redactURL hides the credentials a URL echoed in an error may carry: a
+// password or token in its userinfo, and its query and fragment (a
+// presigned URL's signature, an OAuth fragment).
 func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
+	s := redact.URL(raw)
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			s = s[:len(s)-len(rest)+i] + "?" + redact.Mask
+		}
 	}
-	return raw
+	return s
 }
 
 func firstNonEmpty(s ...string) string {
