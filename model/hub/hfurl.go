@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -42,12 +43,12 @@ func ParseURL(s string) (URL, error) {
 	if len(parts) < 3 || parts[2] == "" {
 		return URL{}, fmt.Errorf("hub URL %q: want %s<owner>/<repo>/<path in repo>", s, URLScheme)
 	}
-	name, rev, _ := strings.Cut(parts[1], "@")
+	name, rev, hasRev := strings.Cut(parts[1], "@")
 	u := URL{Repo: parts[0] + "/" + name, Revision: rev, Path: parts[2]}
 	if err := checkRepo(u.Repo); err != nil {
 		return URL{}, fmt.Errorf("hub URL %q: %w", s, err)
 	}
-	if rev != "" {
+	if hasRev { // "@" then nothing is an error, not main
 		if err := checkRevision(rev); err != nil {
 			return URL{}, fmt.Errorf("hub URL %q: %w", s, err)
 		}
@@ -62,6 +63,17 @@ func ParseURL(s string) (URL, error) {
 // finds it there) and returns its local path and its entry: SHA256 is the
 // Hub's LFS digest, "" for files stored in git or when answered offline.
 func (c *Client) DownloadURL(ctx context.Context, raw string) (string, File, error) {
+	return c.DownloadURLMax(ctx, raw, 0)
+}
+
+// ErrTooLarge is wrapped by DownloadURLMax's refusal of a large file.
+var ErrTooLarge = errors.New("file too large")
+
+// DownloadURLMax is DownloadURL for a file whose reader takes at most
+// limit bytes (a job's image or adapter): one the Hub lists as larger is
+// refused before any of it is downloaded, rather than filling the cache
+// and failing after (limit ≤ 0: no bound).
+func (c *Client) DownloadURLMax(ctx context.Context, raw string, limit int64) (string, File, error) {
 	u, err := ParseURL(raw)
 	if err != nil {
 		return "", File{}, err
@@ -70,6 +82,9 @@ func (c *Client) DownloadURL(ctx context.Context, raw string) (string, File, err
 	p, err := c.plan(ctx, u.Repo, u.Revision, opts)
 	if err != nil {
 		return "", File{}, err
+	}
+	if f := p.files[0]; limit > 0 && f.Size > limit {
+		return "", File{}, fmt.Errorf("%s is %d bytes, more than the %d this input takes: %w", u, f.Size, limit, ErrTooLarge)
 	}
 	if err := c.fetchPlan(ctx, p, opts); err != nil {
 		return "", File{}, err
