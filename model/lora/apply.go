@@ -57,7 +57,14 @@ func (s Set) Terms() (map[string][]Term, error) {
 			if l.RSLoRA {
 				den = math.Sqrt(den)
 			}
-			out[mod] = append(out[mod], Term{Source: w.Adapter.Source, Layer: l, Scaling: w.Weight * l.Alpha / den * s.Scale})
+			sc := w.Weight * l.Alpha / den * s.Scale
+			if math.IsNaN(sc) || math.IsInf(sc, 0) {
+				// A finite but huge lora_alpha from the file's metadata
+				// would otherwise fuse infinities into the weights.
+				return nil, fmt.Errorf("lora %s: module %s: scaling weight %g · alpha %g / %g · scale %g is not finite",
+					w.Adapter.Source, mod, w.Weight, l.Alpha, den, s.Scale)
+			}
+			out[mod] = append(out[mod], Term{Source: w.Adapter.Source, Layer: l, Scaling: sc})
 		}
 	}
 	return out, nil

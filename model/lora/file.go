@@ -27,6 +27,16 @@ const MetadataKey = "lora_adapter_metadata"
 // maxRank bounds r so a corrupt header cannot ask for huge products.
 const maxRank = 4096
 
+// maxModules bounds the targeted modules of one adapter (a Sana
+// transformer block has 10 LoRA targets) and maxPatterns the entries of
+// each of rank_pattern and alpha_pattern: adapters come from jobs, and
+// every module is matched against every pattern, so an unbounded header
+// of a few megabytes could keep a node busy for hours (docs/lora.md).
+const (
+	maxModules  = 2048
+	maxPatterns = 1024
+)
+
 // Layer is one targeted module's low-rank update: y += s·B(A(x)).
 type Layer struct {
 	Module string          // module path, e.g. transformer_blocks.0.attn1.to_q
@@ -105,8 +115,11 @@ func Parse(name string, b []byte) (*Adapter, error) {
 		p[ab] = k
 		pairs[mod] = p
 	}
-	if len(pairs) == 0 {
+	switch {
+	case len(pairs) == 0:
 		return nil, fmt.Errorf("lora %s: no lora_A/lora_B tensors", name)
+	case len(pairs) > maxModules:
+		return nil, fmt.Errorf("lora %s: %d modules, at most %d", name, len(pairs), maxModules)
 	}
 	sum := sha256.Sum256(b)
 	a := &Adapter{Source: name, SHA256: hex.EncodeToString(sum[:]), Layers: map[string]*Layer{}}
@@ -216,6 +229,9 @@ func parseMetadata(name string, md map[string]string) (*peftConfig, error) {
 		return nil, fmt.Errorf("lora %s: metadata %s has no transformer.r or transformer.lora_alpha", name, MetadataKey)
 	case *c.R < 1 || *c.R > maxRank || math.IsNaN(*c.Alpha) || math.IsInf(*c.Alpha, 0):
 		return nil, fmt.Errorf("lora %s: metadata transformer.r = %d, transformer.lora_alpha = %g: want r in 1…%d and a finite alpha", name, *c.R, *c.Alpha, maxRank)
+	case len(c.RankPattern) > maxPatterns || len(c.AlphaPattern) > maxPatterns:
+		return nil, fmt.Errorf("lora %s: metadata transformer.rank_pattern has %d entries and transformer.alpha_pattern %d, at most %d each",
+			name, len(c.RankPattern), len(c.AlphaPattern), maxPatterns)
 	}
 	return &c, nil
 }
@@ -231,20 +247,21 @@ func applyConfig(a *Adapter, c *peftConfig) error {
 		}
 		return nil
 	}
+	ranks, err := compilePatterns(keys(c.RankPattern))
+	if err != nil {
+		return fmt.Errorf("lora %s: metadata transformer.rank_pattern: %w", a.Source, err)
+	}
+	alphas, err := compilePatterns(keys(c.AlphaPattern))
+	if err != nil {
+		return fmt.Errorf("lora %s: metadata transformer.alpha_pattern: %w", a.Source, err)
+	}
 	for _, mod := range a.Modules() {
 		l := a.Layers[mod]
 		r, alpha := *c.R, *c.Alpha
-		k, err := patternKey(keys(c.RankPattern), mod)
-		if err != nil {
-			return fmt.Errorf("lora %s: metadata transformer.rank_pattern: %w", a.Source, err)
-		}
-		if k != "" {
+		if k := ranks.key(mod); k != "" {
 			r = c.RankPattern[k]
 		}
-		if k, err = patternKey(keys(c.AlphaPattern), mod); err != nil {
-			return fmt.Errorf("lora %s: metadata transformer.alpha_pattern: %w", a.Source, err)
-		}
-		if k != "" {
+		if k := alphas.key(mod); k != "" {
 			alpha = c.AlphaPattern[k]
 		}
 		if r != l.Rank {
@@ -277,20 +294,37 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// patternKey is peft's get_pattern_key: an exact module name first, else
-// the first key k with re.match(`(.*\.)?(k)$`, module).
-func patternKey(pattern []string, module string) (string, error) {
-	if slices.Contains(pattern, module) {
-		return module, nil
-	}
-	for _, k := range pattern {
+// patterns are the keys of a rank_pattern or alpha_pattern, each
+// compiled once (not once per module: see maxPatterns).
+type patterns struct {
+	keys  []string // sorted
+	exact map[string]bool
+	res   []*regexp.Regexp // res[i] matches keys[i]
+}
+
+// compilePatterns compiles peft's `(.*\.)?(k)$` for every key k.
+func compilePatterns(keys []string) (*patterns, error) {
+	p := &patterns{keys: keys, exact: make(map[string]bool, len(keys)), res: make([]*regexp.Regexp, len(keys))}
+	for i, k := range keys {
 		re, err := regexp.Compile(`^(.*\.)?(` + k + `)$`)
 		if err != nil {
-			return "", fmt.Errorf("pattern %q: %w", k, err)
+			return nil, fmt.Errorf("pattern %q: %w", k, err)
 		}
+		p.exact[k], p.res[i] = true, re
+	}
+	return p, nil
+}
+
+// key is peft's get_pattern_key: an exact module name first, else the
+// first key k with re.match(`(.*\.)?(k)$`, module); "" if none.
+func (p *patterns) key(module string) string {
+	if p.exact[module] {
+		return module
+	}
+	for i, re := range p.res {
 		if re.MatchString(module) {
-			return k, nil
+			return p.keys[i]
 		}
 	}
-	return "", nil
+	return ""
 }
