@@ -80,7 +80,7 @@ func (e *PipelineExecutor) controlNetDir(ctx context.Context, raw string) (strin
 	if protocol.HubURL(raw) {
 		var dir string
 		for _, name := range controlNetFiles {
-			path, err := e.fetchHub(ctx, "controlnet", raw+"/"+name)
+			path, err := e.fetchHub(ctx, "controlnet", raw+"/"+name, 0)
 			if err != nil {
 				return "", err
 			}

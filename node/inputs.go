@@ -48,6 +48,9 @@ type jobInputs struct {
 	img2img   bool
 	column    string
 	rowImages map[string]string
+	// perPrompt is the job's images per prompt: sample i is prompt row
+	// i/perPrompt (errors about a row image name both).
+	perPrompt int64
 	// pag is the job's perturbed-attention guidance and control its
 	// ControlNet (nil without one; docs/pag.md, docs/controlnet.md).
 	pag     sana.PAG
@@ -87,7 +90,7 @@ func (in *jobInputs) key(spec protocol.JobSpec) string {
 // fetches its NVlabs files.
 func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec) (*jobInputs, error) {
 	in := &jobInputs{loras: lora.Set{Scale: spec.EffectiveLoRAScale()}, strength: spec.Strength,
-		img2img: spec.ImageToImage(), column: spec.InitImageColumn}
+		img2img: spec.ImageToImage(), column: spec.InitImageColumn, perPrompt: int64(max(spec.ImagesPerPrompt, 1))}
 	for i, l := range spec.LoRAs {
 		src := l.URL
 		if protocol.HubURL(src) && strings.Count(strings.TrimPrefix(src, hub.URLScheme), "/") == 1 {
@@ -133,7 +136,7 @@ func (e *PipelineExecutor) readInputs(ctx context.Context, spec protocol.JobSpec
 func (e *PipelineExecutor) readInput(ctx context.Context, field, raw string, limit int64) ([]byte, error) {
 	var r io.ReadCloser
 	if protocol.HubURL(raw) {
-		path, err := e.fetchHub(ctx, field, raw)
+		path, err := e.fetchHub(ctx, field, raw, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -175,13 +178,14 @@ func (e *PipelineExecutor) hubClient() (*hub.Client, error) {
 	return c, nil
 }
 
-// fetchHub downloads an hf:// file into the Hub cache.
-func (e *PipelineExecutor) fetchHub(ctx context.Context, field, raw string) (string, error) {
+// fetchHub downloads an hf:// file into the Hub cache; one the Hub lists
+// as larger than limit bytes (≤ 0: no bound) is refused before that.
+func (e *PipelineExecutor) fetchHub(ctx context.Context, field, raw string, limit int64) (string, error) {
 	c, err := e.hubClient()
 	if err != nil {
 		return "", err
 	}
-	path, _, err := c.DownloadURL(ctx, raw)
+	path, _, err := c.DownloadURLMax(ctx, raw, limit)
 	if errors.Is(err, hub.ErrOffline) {
 		return "", fmt.Errorf("%s %s is not cached and the node is offline: %w", field, raw, err)
 	}
@@ -200,7 +204,7 @@ func (e *PipelineExecutor) nvlabsFiles(ctx context.Context, spec protocol.JobSpe
 			return nvlabs.BuiltinFile(raw)
 		}
 		if protocol.HubURL(raw) {
-			return e.fetchHub(ctx, field, raw)
+			return e.fetchHub(ctx, field, raw, 0)
 		}
 		if err := e.allow.CheckModelFile(field, raw); err != nil {
 			return "", err

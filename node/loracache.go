@@ -79,7 +79,7 @@ func (e *PipelineExecutor) readLoRA(ctx context.Context, field, url, src string)
 func (e *PipelineExecutor) localIdentity(ctx context.Context, field, raw string) (string, error) {
 	var path string
 	if protocol.HubURL(raw) {
-		p, err := e.fetchHub(ctx, field, raw)
+		p, err := e.fetchHub(ctx, field, raw, maxLoRABytes)
 		if err != nil {
 			return "", err
 		}
