@@ -185,7 +185,7 @@ func (a *Agent) start(ctx context.Context, asg protocol.Assignment, tasks *sync.
 	case slot = <-a.slots:
 	default:
 		a.log.Warn("leader sent more tasks than free slots; handing one back", "job_id", asg.Task.Job, "shard", asg.Task.Shard)
-		tasks.Go(func() { a.complete(ctx, asg, asg.Deadline, nil, "node has no free slot") })
+		tasks.Go(func() { a.complete(ctx, asg, asg.Deadline, nil, "node has no free slot", nil) })
 		return
 	}
 	tasks.Go(func() {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -64,5 +66,53 @@ func TestAgentCompletionOutlivesOutage(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the accepted attempt published", func() bool {
 		return exists(out, storage.StatsKey("", 0)) && !exists(out, storage.AttemptsDir)
+	})
+}
+
+// TestAgentCompletionStopsOnceSettled: during an outage that does not end,
+// the shard's outcome appears in its output (another attempt won and was
+// published). The node stops retrying at once instead of waiting out
+// CompletionPatience, and deletes its own staging.
+func TestAgentCompletionStopsOnceSettled(t *testing.T) {
+	out := t.TempDir()
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n8", Logger: testLogger(t)})
+	defer exec.Close()
+	cfg := baseConfig(t, "n8", exec)
+	cfg.CompletionPatience = 10 * time.Minute
+	spec := tinySpec(out, "a red fox")
+	asg := assignment(spec, "j-8", 0, 1)
+	asg.Deadline = time.Now().Add(time.Second)
+	queue := []protocol.Assignment{asg}
+	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
+		out := queue
+		queue = nil
+		return protocol.LeaseReply{Assignments: out}
+	})
+	respond(t, cfg.NATS, protocol.SubjectProgress, func([]byte) any { return protocol.Ack{Deadline: time.Now().Add(time.Second)} })
+	tried := make(chan struct{}, 1)
+	respond(t, cfg.NATS, protocol.SubjectComplete, func([]byte) any {
+		select {
+		case tried <- struct{}{}:
+		default:
+		}
+		return protocol.Ack{Error: protocol.Errorf(protocol.CodeUnavailable, "no leader")}
+	})
+	startAgent(t, cfg)
+	select {
+	case <-tried:
+	case <-time.After(90 * time.Second):
+		t.Fatal("no completion sent")
+	}
+	waitFor(t, 10*time.Second, "the attempt staged", func() bool { return exists(out, storage.AttemptsDir) })
+	// Attempt 2 (elsewhere) was accepted and published meanwhile.
+	stats, err := json.Marshal(storage.ShardStats{Job: "j-8", Shard: 0, Attempt: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, filepath.FromSlash(storage.StatsKey("", 0))), stats, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the node to give up and delete its staging", func() bool {
+		return !exists(out, storage.AttemptPrefix("", "j-8", 0, 1))
 	})
 }

@@ -63,6 +63,17 @@ func (e *PipelineExecutor) Discard(ctx context.Context, a protocol.Assignment) e
 	return storage.DiscardAttempt(ctx, store, "", string(a.Task.Job), a.Task.Shard, a.Task.Attempt)
 }
 
+// Settled reports whether the shard's outcome is visible in its output
+// (storage.Settled): then the attempt's completion no longer matters.
+func (e *PipelineExecutor) Settled(ctx context.Context, a protocol.Assignment) (bool, error) {
+	store, err := e.cfg.OpenStore(ctx, a.Spec.Output.URL)
+	if err != nil {
+		return false, fmt.Errorf("opening output %s: %w", a.Spec.Output.URL, err)
+	}
+	defer store.Close()
+	return storage.Settled(ctx, store, "", string(a.Task.Job), a.Task.Shard)
+}
+
 // Settle deletes an attempt's staging once the shard's outcome is
 // visible (storage.Settled): called when its completion got no answer,
 // so the agent cannot tell whether the leader accepted it. Until then

@@ -41,7 +41,7 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	case err == nil:
 		info.Node = a.cfg.ID
 		log.Info("task done", "images", info.Images, "seconds", time.Since(start).Seconds())
-		switch a.complete(ctx, asg, rep.deadline(), &info, "") {
+		switch a.complete(ctx, asg, rep.deadline(), &info, "", a.outcomeCheck(exec, asg)) {
 		case completionAccepted:
 			a.publish(ctx, exec, asg, info)
 		case completionRefused:
@@ -54,11 +54,11 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 		}
 	case errors.Is(cause, errDraining):
 		log.Warn("task handed back", "reason", "draining")
-		a.complete(ctx, asg, rep.deadline(), nil, "draining")
+		a.complete(ctx, asg, rep.deadline(), nil, "draining", nil)
 		a.discard(ctx, exec, asg)
 	default:
 		log.Error("task failed", "err", err)
-		a.complete(ctx, asg, rep.deadline(), nil, err.Error())
+		a.complete(ctx, asg, rep.deadline(), nil, err.Error(), nil)
 		a.discard(ctx, exec, asg)
 	}
 }
@@ -166,8 +166,11 @@ const (
 
 // complete sends the CompleteReport, retrying retryable failures (the
 // leader may be failing over) until the lease deadline passes — for a
-// finished shard (info set) up to Config.CompletionPatience past it.
-func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string) completion {
+// finished shard (info set) up to Config.CompletionPatience past it, or
+// until settled (if set) says the shard's outcome is visible in its
+// output: another attempt won, or the leader published this one.
+func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string,
+	settled func(context.Context) bool) completion {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
 	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info,
 		Error: protocol.ClipReason(reason)}
@@ -193,11 +196,34 @@ func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline 
 			return completionUnknown
 		}
 		log.Debug("sending task completion; retrying", "err", err)
-		draining := ctx.Err() != nil && time.Now().After(giveUp)
-		if draining || !b.Wait(cctx) {
+		past := time.Now().After(giveUp)
+		if past && settled != nil && settled(cctx) {
+			log.Warn("giving up on task completion: the shard's outcome is already in its output", "err", err)
+			return completionUnknown
+		}
+		if (past && ctx.Err() != nil) || !b.Wait(cctx) { // draining: no patience
 			log.Error("giving up on task completion after the lease deadline", "err", err)
 			return completionUnknown
 		}
+	}
+}
+
+// settledChecker is implemented by executors that can tell whether a
+// shard's outcome is visible in its output (PipelineExecutor.Settled).
+type settledChecker interface {
+	Settled(ctx context.Context, a protocol.Assignment) (bool, error)
+}
+
+// outcomeCheck is complete's settled check for exec, nil when exec has
+// none.
+func (a *Agent) outcomeCheck(exec Executor, asg protocol.Assignment) func(context.Context) bool {
+	sc, ok := exec.(settledChecker)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context) bool {
+		done, err := sc.Settled(ctx, asg)
+		return err == nil && done
 	}
 }
 
