@@ -107,6 +107,17 @@ func (k killableExec) Settle(ctx context.Context, a protocol.Assignment) error {
 	return nil
 }
 
+// Settled forwards the executor's outcome check (node/task.go,
+// settledChecker): false when it has none.
+func (k killableExec) Settled(ctx context.Context, a protocol.Assignment) (bool, error) {
+	if sc, ok := k.Executor.(interface {
+		Settled(context.Context, protocol.Assignment) (bool, error)
+	}); ok {
+		return sc.Settled(ctx, a)
+	}
+	return false, nil
+}
+
 // Models forwards node.ModelLister (nil when the executor is none).
 func (k killableExec) Models() []string {
 	if ml, ok := k.Executor.(node.ModelLister); ok {
