@@ -98,3 +98,21 @@ func FuzzCheckImageURL(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactURLExact pins what stays readable: scheme, host, path and the
+// user name of a user:password pair; the rest is masked.
+func TestRedactURLExact(t *testing.T) {
+	for in, want := range map[string]string{
+		"s3://AKIA:secret@bucket/k":         "s3://AKIA:xxxxx@bucket/k",
+		"s3://token@bucket/k":               "s3://xxxxx@bucket/k",
+		"s3://a:b@c@bucket/k":               "s3://a:xxxxx@bucket/k",
+		"https://h/p.png?X-Amz-Signature=1": "https://h/p.png?xxxxx",
+		"file:///x.png#frag":                "file:///x.png?xxxxx",
+		"file:///srv/in/a@b.png":            "file:///srv/in/a@b.png",
+		"/srv/in/a.png":                     "/srv/in/a.png",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

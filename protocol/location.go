@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"github.com/sanafarm/sanafarm/internal/redact"
 )
 
 // Location is a parsed prompt or output URL: a local path (file:// URLs
@@ -337,14 +335,32 @@ func (a Access) check(field, raw string, l AllowList, flag string) error {
 // password or token in its userinfo, and its query and fragment (a
 // presigned URL's signature, an OAuth fragment).
 func redactURL(raw string) string {
-	s := redact.URL(raw)
-	if _, rest, ok := strings.Cut(s, "://"); ok {
-		if i := strings.IndexAny(rest, "?#"); i >= 0 {
-			s = s[:len(s)-len(rest)+i] + "?" + redact.Mask
-		}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
 	}
-	return s
+	// The userinfo ends at the last '@' before the path, query or
+	// fragment (a stray '@' in a password masks more, never less).
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+		info := redactMask // a lone user part is a token
+		if i := strings.IndexByte(rest[:at], ':'); i >= 0 {
+			info = rest[:i] + ":" + redactMask
+		}
+		rest = info + rest[at:]
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i] + "?" + redactMask
+	}
+	return scheme + "://" + rest
 }
+
+// redactMask replaces a credential (the mask of internal/redact, which
+// protocol may not import: docs/architecture.md §3).
+const redactMask = "xxxxx"
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
