@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,15 +40,8 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatalf("job %+v", job)
 	}
 
-	var mu sync.Mutex
-	acked := map[int][]int{}
-	var wg sync.WaitGroup
-	for _, id := range []string{"n1", "n2"} {
-		n := &fakeNode{id: id, nc: connectNATS(t, c.natsURL), work: 15 * time.Millisecond, mu: &mu, acked: acked}
-		wg.Add(1)
-		go func() { defer wg.Done(); n.run(ctx) }()
-	}
-	defer wg.Wait()
+	fleet := startFleet(ctx, t, c, "n1", "n2")
+	defer fleet.wg.Wait()
 	defer cancel()
 
 	live := func() *Server { return c.members[follower].srv }
@@ -72,9 +64,9 @@ func TestLeaderFailover(t *testing.T) {
 		return j.State == protocol.JobDone
 	})
 	cancel()
-	wg.Wait()
+	fleet.wg.Wait()
 
-	checkExactlyOnce(t, c.members[second].srv, job.ID, 40, 80, acked, &mu)
+	fleet.checkExactlyOnce(t, c.members[second].srv, job.ID, 40, 80)
 	st := c.members[second].srv.Store()
 	if st.Stats().Completions != 40 {
 		t.Errorf("%d completions applied, want 40", st.Stats().Completions)

@@ -126,15 +126,8 @@ func TestLeaderPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	acked := map[int][]int{}
-	var wg sync.WaitGroup
-	for _, id := range []string{"n1", "n2"} {
-		n := &fakeNode{id: id, nc: connectNATS(t, c.natsURL), work: 15 * time.Millisecond, mu: &mu, acked: acked}
-		wg.Add(1)
-		go func() { defer wg.Done(); n.run(ctx) }()
-	}
-	defer wg.Wait()
+	fleet := startFleet(ctx, t, c, "n1", "n2")
+	defer fleet.wg.Wait()
 	defer cancel()
 	waitFor(t, 20*time.Second, "10 shards done", func() bool {
 		j, _ := old.Store().JobByID(job.ID)
@@ -162,10 +155,10 @@ func TestLeaderPartition(t *testing.T) {
 		return id != "" && j.State == protocol.JobDone
 	})
 	cancel()
-	wg.Wait()
+	fleet.wg.Wait()
 	lead := c.leader(10 * time.Second)
 	for _, m := range c.members {
-		checkExactlyOnce(t, m.srv, job.ID, 40, 80, acked, &mu)
+		fleet.checkExactlyOnce(t, m.srv, job.ID, 40, 80)
 	}
 	t.Logf("after healing: %s leads", c.members[lead].srv.ID())
 }
@@ -213,24 +206,43 @@ func writeToDeposed(t *testing.T, c *testCluster, deposed, leader int) {
 	}
 }
 
+// fleet is a set of fake nodes running until their context ends; acked
+// records every acknowledged completion (shard -> attempts).
+type fleet struct {
+	mu    sync.Mutex
+	acked map[int][]int
+	wg    sync.WaitGroup
+}
+
+// startFleet starts fake nodes ids against c's NATS.
+func startFleet(ctx context.Context, t *testing.T, c *testCluster, ids ...string) *fleet {
+	f := &fleet{acked: map[int][]int{}}
+	for _, id := range ids {
+		n := &fakeNode{id: id, nc: connectNATS(t, c.natsURL), work: 15 * time.Millisecond, mu: &f.mu, acked: f.acked}
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); n.run(ctx) }()
+	}
+	return f
+}
+
 // checkExactlyOnce asserts the job's shards on srv were each completed
 // by exactly the acknowledged attempt, once.
-func checkExactlyOnce(t *testing.T, srv *Server, jobID protocol.JobID, shards, images int, acked map[int][]int, mu *sync.Mutex) {
+func (f *fleet) checkExactlyOnce(t *testing.T, srv *Server, jobID protocol.JobID, shards, images int) {
 	t.Helper()
 	st := srv.Store()
 	j, _ := st.JobByID(jobID)
 	if j.ShardsDone != shards || j.ImagesDone != int64(images) || j.State != protocol.JobDone {
 		t.Errorf("%s: job %+v", srv.ID(), j)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, tk := range st.TasksByJob(jobID, 0, 0) {
 		attempts := map[int]bool{}
-		for _, a := range acked[tk.Shard] {
+		for _, a := range f.acked[tk.Shard] {
 			attempts[a] = true
 		}
 		if tk.State != protocol.TaskDone || tk.Result == nil || len(attempts) != 1 || !attempts[tk.Attempt] {
-			t.Errorf("%s: shard %d: state %s attempt %d, acknowledged attempts %v", srv.ID(), tk.Shard, tk.State, tk.Attempt, acked[tk.Shard])
+			t.Errorf("%s: shard %d: state %s attempt %d, acknowledged attempts %v", srv.ID(), tk.Shard, tk.State, tk.Attempt, f.acked[tk.Shard])
 		}
 	}
 }

@@ -20,21 +20,7 @@ import (
 // of dropping the work at its deadline; once the answer comes, the attempt
 // is published.
 func TestAgentCompletionOutlivesOutage(t *testing.T) {
-	out := t.TempDir()
-	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n7", Logger: testLogger(t)})
-	defer exec.Close()
-	cfg := baseConfig(t, "n7", exec)
-	cfg.CompletionPatience = 20 * time.Second
-	spec := tinySpec(out, "a red fox")
-	asg := assignment(spec, "j-7", 0, 1)
-	asg.Deadline = time.Now().Add(time.Second)
-	queue := []protocol.Assignment{asg}
-	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
-		out := queue
-		queue = nil
-		return protocol.LeaseReply{Assignments: out}
-	})
-	respond(t, cfg.NATS, protocol.SubjectProgress, func([]byte) any { return protocol.Ack{Deadline: time.Now().Add(time.Second)} })
+	out, cfg := shortLeaseAgent(t, "n7", "j-7", 20*time.Second)
 	var mu sync.Mutex
 	var first time.Time
 	accepted := make(chan protocol.CompleteReport, 1)
@@ -74,21 +60,7 @@ func TestAgentCompletionOutlivesOutage(t *testing.T) {
 // published). The node stops retrying at once instead of waiting out
 // CompletionPatience, and deletes its own staging.
 func TestAgentCompletionStopsOnceSettled(t *testing.T) {
-	out := t.TempDir()
-	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: "n8", Logger: testLogger(t)})
-	defer exec.Close()
-	cfg := baseConfig(t, "n8", exec)
-	cfg.CompletionPatience = 10 * time.Minute
-	spec := tinySpec(out, "a red fox")
-	asg := assignment(spec, "j-8", 0, 1)
-	asg.Deadline = time.Now().Add(time.Second)
-	queue := []protocol.Assignment{asg}
-	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
-		out := queue
-		queue = nil
-		return protocol.LeaseReply{Assignments: out}
-	})
-	respond(t, cfg.NATS, protocol.SubjectProgress, func([]byte) any { return protocol.Ack{Deadline: time.Now().Add(time.Second)} })
+	out, cfg := shortLeaseAgent(t, "n8", "j-8", 10*time.Minute)
 	tried := make(chan struct{}, 1)
 	respond(t, cfg.NATS, protocol.SubjectComplete, func([]byte) any {
 		select {
@@ -115,4 +87,25 @@ func TestAgentCompletionStopsOnceSettled(t *testing.T) {
 	waitFor(t, 30*time.Second, "the node to give up and delete its staging", func() bool {
 		return !exists(out, storage.AttemptPrefix("", "j-8", 0, 1))
 	})
+}
+
+// shortLeaseAgent is a node config whose leader (the test's responders)
+// hands out one sana-tiny shard of job with a 1 s lease, kept 1 s at a
+// time by progress; completions are the test's to answer.
+func shortLeaseAgent(t *testing.T, id string, job protocol.JobID, patience time.Duration) (string, Config) {
+	out := t.TempDir()
+	exec := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()}, Node: id, Logger: testLogger(t)})
+	t.Cleanup(func() { exec.Close() })
+	cfg := baseConfig(t, id, exec)
+	cfg.CompletionPatience = patience
+	asg := assignment(tinySpec(out, "a red fox"), job, 0, 1)
+	asg.Deadline = time.Now().Add(time.Second)
+	queue := []protocol.Assignment{asg}
+	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
+		out := queue
+		queue = nil
+		return protocol.LeaseReply{Assignments: out}
+	})
+	respond(t, cfg.NATS, protocol.SubjectProgress, func([]byte) any { return protocol.Ack{Deadline: time.Now().Add(time.Second)} })
+	return out, cfg
 }
