@@ -52,12 +52,6 @@ func (s *Server) raftStream() raft.StreamLayer {
 	return &tlsStreamLayer{Listener: s.raftLn, cfg: s.cfg.ClusterTLS, log: s.log, dial: s.cfg.RaftDialer}
 }
 
-// hclogFor routes raft's hclog output (warnings and up) into slog.
-func hclogFor(l *slog.Logger) hclog.Logger {
-	std := slog.NewLogLogger(l.With("component", "raft").Handler(), slog.LevelWarn)
-	return hclog.FromStandardLogger(std, &hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
-}
-
 // RaftTimeouts are the Raft timers (see hashicorp/raft's Config).
 type RaftTimeouts struct {
 	// Heartbeat: a follower without contact from the leader this long

@@ -165,7 +165,7 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("creating data dir: %w", err)
 	}
-	hl := hclogFor(s.log)
+	hl := hclogFor(s.log, s.soleVoter) // raftlog.go
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(s.cfg.DataDir, "raft.db")})
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening raft store: %w", err)
