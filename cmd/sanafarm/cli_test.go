@@ -56,6 +56,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"models", "frobnicate"}, 2, "Run 'sanafarm models --help'"},
 		{[]string{"status", "--bogus"}, 2, "unknown flag: --bogus"},
 
+		{[]string{"version"}, 0, "backends: cpu"},
+		{[]string{"--version"}, 0, "version: " + buildVersion() + "\n"},
+		{[]string{"version", "extra"}, 2, `unknown command "extra" for "sanafarm version"`},
+
 		{[]string{"golden"}, 2, "requires at least 1 arg"},
 		{[]string{"golden", "--precision", "fp16", file}, 2, "--precision"},
 		{[]string{"golden", filepath.Join(tmp, "nope")}, 1, "not a case folder (stat " + filepath.Join(tmp, "nope") + ": no such file"},
