@@ -104,7 +104,14 @@ func listJobs(ctx context.Context, f statusFlags, stdout, stderr io.Writer) erro
 		return failed(stderr, fmt.Errorf("listing jobs: %w", err))
 	}
 	if f.api.json() {
+		if jobs == nil {
+			jobs = []protocol.Job{} // "jobs": [], not null
+		}
 		return writeJSON(stdout, api.JobList{Jobs: jobs})
+	}
+	if len(jobs) == 0 {
+		fmt.Fprintln(stdout, noJobs(f.state))
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSTATE\tSHARDS\tIMAGES\tMODEL\tAGE\tNAME")
@@ -113,6 +120,15 @@ func listJobs(ctx context.Context, f statusFlags, stdout, stderr io.Writer) erro
 			j.Images, j.Spec.Model, age(j.CreatedAt), j.Spec.Name)
 	}
 	return tw.Flush()
+}
+
+// noJobs is what status prints instead of an empty table: a header
+// alone looks like a failure to someone who has not submitted yet.
+func noJobs(state string) string {
+	if state != "" {
+		return fmt.Sprintf("no %s jobs (sanafarm status lists them all)", state)
+	}
+	return "no jobs yet: submit one with 'sanafarm submit --model sana-tiny -p \"a red fox\" --dest out/' (see 'sanafarm submit --help')"
 }
 
 func showJob(ctx context.Context, f statusFlags, id protocol.JobID, stdout, stderr io.Writer) error {

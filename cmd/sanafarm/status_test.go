@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// TestStatusNoJobs: status with no jobs says so and how to submit one
+// instead of printing a bare table header; -o json stays an empty list
+// ("jobs": [], not null); a list with jobs keeps its header.
+func TestStatusNoJobs(t *testing.T) {
+	var jobs []protocol.Job
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != api.PathJobs {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(api.JobList{Jobs: jobs})
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		args      []string
+		jobs      []protocol.Job
+		want, not string
+	}{
+		{nil, nil, "no jobs yet: submit one with 'sanafarm submit", "JOB"},
+		{[]string{"--state", "failed"}, nil, "no failed jobs (sanafarm status lists them all)", "JOB"},
+		{[]string{"-o", "json"}, nil, `"jobs": []`, "no jobs"},
+		{nil, []protocol.Job{{ID: "j-a", State: protocol.JobRunning}}, "JOB", "no jobs"},
+	} {
+		jobs = c.jobs
+		code, stdout, stderr := sanafarm(append([]string{"status", "--addr", srv.URL}, c.args...)...)
+		if code != 0 || !strings.Contains(stdout, c.want) || strings.Contains(stdout, c.not) {
+			t.Errorf("status %v: exit %d, stdout %q (want %q, not %q), stderr %q", c.args, code, stdout, c.want, c.not, stderr)
+		}
+	}
+}
