@@ -40,6 +40,7 @@ func TestExitCodes(t *testing.T) {
 	}))
 	defer refuse.Close()
 	no := refuse.URL
+	nodes := fakeNodeCoordinator(t, nil).URL // drain_test.go: applies node actions, knows no node
 	file := filepath.Join(tmp, "file")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -140,6 +141,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"rm", "--addr", no, "j-a"}, 1, "deleting job"},
 		{[]string{"drain", "--addr", down}, 2, "accepts 1 arg"},
 		{[]string{"drain", "--addr", no, "n1"}, 1, "draining node"},
+		{[]string{"drain", "--addr", nodes, "n1"}, 0, `knows no node "n1"`},
 		{[]string{"undrain", "--addr", down, "n1", "n2"}, 2, "accepts 1 arg"},
 		{[]string{"undrain", "--addr", no, "n1"}, 1, "undraining node"},
 	} {

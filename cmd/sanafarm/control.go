@@ -26,8 +26,9 @@ state) or the coordinator is unreachable, 2 on a usage error.`
 // that may not have joined yet (the drain flag waits for it).
 const nodeControlExit = `
 
-It exits 0 when the change is applied (also for a node not seen yet), 1 when
-the coordinator refuses it or is unreachable, 2 on a usage error.`
+It exits 0 when the change is applied (also for a node the coordinator does
+not know yet: a note on stderr then lists the nodes it knows), 1 when the
+coordinator refuses it or is unreachable, 2 on a usage error.`
 
 // jobCmd builds a one-argument job command that calls do and prints the job.
 func jobCmd(use, short, long, verb string, do func(ctx context.Context, c *client.Client, id protocol.JobID, args []string) (protocol.Job, error)) *cobra.Command {
