@@ -107,6 +107,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "-p", "x"}, 2, `required flag(s) "dest" not set`},
 		{[]string{"submit", "--addr", down, "-p", "x", "--dest", dest}, 2, "give --model"},
 		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "--prompts", filepath.Join(tmp, "none.txt"), "--dest", dest}, 1, "--prompts " + filepath.Join(tmp, "none.txt") + ": "},
+		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "-p", "x", "--dest", dest, "--steps", "-2"}, 2, "--steps -2: want 1.."},
+		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "-p", "x", "--dest", dest, "--width", "100"}, 2, "--width 100: must be a multiple of 32"},
+		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "-p", "x", "--dest", dest, "--width", "100"}, 2, "Run 'sanafarm submit --help'"},
 
 		{[]string{"status", "--addr", down, "--limit", "-1"}, 2, "--limit -1"},
 		{[]string{"status", "--addr", down, "j-a", "j-b"}, 2, "accepts at most 1 arg"},

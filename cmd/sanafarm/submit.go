@@ -75,6 +75,10 @@ checked first: a bad line fails submit with
 exit status 1 and an error naming the file and line (file:LINE: problem),
 and nothing is submitted.
 
+Flag values the job spec's rules refuse (--steps -2, --width 100: the rules
+the coordinator applies) are usage errors, exit status 2, found before any
+file is read or request sent.
+
 --dest is where the job's images go: a directory path, a file:// URL
 (relative paths are made absolute) or an s3:// URL. -o/--output is, as in
 every command, the format of what submit prints: table (the job id on
@@ -151,6 +155,9 @@ func runSubmit(ctx context.Context, f submitFlags, stdout, stderr io.Writer) err
 		return err
 	}
 	spec.Prompts = protocol.PromptSource{Inline: f.prompts}
+	if err := checkSubmitSpec(spec, f.promptsFile, f.format); err != nil { // submitcheck.go
+		return err
+	}
 	if f.promptsFile != "" {
 		if spec.Prompts, err = promptSource(ctx, f.promptsFile, f.format, spec.Output.URL, stderr); err != nil {
 			return failed(stderr, fmt.Errorf("--prompts %s: %w", f.promptsFile, err))

@@ -92,14 +92,15 @@ func TestSubmitPAGControlNet(t *testing.T) {
 	}
 	for _, c := range []struct {
 		field, why string
+		code       int // 1: the coordinator refused it; 2: submit did, by the spec's rules (submitcheck.go)
 		flags      []string
 	}{
-		{"control_image", "refused", []string{"--model", "sana-tiny", "--controlnet", cn, "--control-image", "/etc/hostname"}},
-		{"pag_scale", "Sprint", []string{"--model", "sana-sprint-600m", "--pag-scale", "2"}},
+		{"control_image", "refused", 1, []string{"--model", "sana-tiny", "--controlnet", cn, "--control-image", "/etc/hostname"}},
+		{"--pag-scale", "Sprint", 2, []string{"--model", "sana-sprint-600m", "--pag-scale", "2"}},
 	} {
 		args := append([]string{"submit", "--addr", addr, "-p", "a fox", "--dest", filepath.Join(dir, "refused")}, c.flags...)
-		if code, _, stderr := sanafarm(args...); code == 0 || !strings.Contains(stderr, c.field) || !strings.Contains(stderr, c.why) {
-			t.Errorf("%s: exit %d, %q", c.field, code, stderr)
+		if code, _, stderr := sanafarm(args...); code != c.code || !strings.Contains(stderr, c.field) || !strings.Contains(stderr, c.why) {
+			t.Errorf("%s: exit %d, want %d: %q", c.field, code, c.code, stderr)
 		}
 	}
 }

@@ -87,8 +87,8 @@ func TestSubmitInitImage(t *testing.T) {
 
 	code, _, stderr = sanafarm("submit", "--addr", addr, "--model", "sana-tiny", "-p", "a red fox",
 		"--init-image", initPath, "--dest", filepath.Join(dir, "out2"))
-	if code == 0 || !strings.Contains(stderr, "init_image") || !strings.Contains(stderr, "Sprint") {
-		t.Errorf("non-Sprint model: exit %d, %q", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "--init-image") || !strings.Contains(stderr, "Sprint") {
+		t.Errorf("non-Sprint model: exit %d, want 2 (submitcheck.go): %q", code, stderr)
 	}
 }
 
