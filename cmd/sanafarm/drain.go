@@ -102,8 +102,9 @@ func noteUnseen(ctx context.Context, cl *client.Client, stderr io.Writer, ns api
 		"the %s is recorded and applies if a node of that id joins. %s\n", ns.Info.ID, verb, knownNodes(ctx, cl, ns.Info.ID))
 }
 
-// knownNodes names the node ids the coordinator knows (other than id), or
-// says there are none, pointing at sanafarm nodes.
+// knownNodes names the node ids the coordinator knows (live or holding
+// shards; the node list also shows drains set for unknown ids), or says
+// there are none, pointing at sanafarm nodes.
 func knownNodes(ctx context.Context, cl *client.Client, id string) string {
 	nodes, err := cl.Nodes(ctx)
 	if err != nil {
@@ -111,7 +112,7 @@ func knownNodes(ctx context.Context, cl *client.Client, id string) string {
 	}
 	var ids []string
 	for _, n := range nodes {
-		if n.Info.ID != id {
+		if n.Info.ID != id && (n.Live || len(n.Leases) > 0) {
 			ids = append(ids, n.Info.ID)
 		}
 	}

@@ -52,17 +52,19 @@ func TestDrainUnknownNode(t *testing.T) {
 		many = append(many, api.NodeStatus{Info: protocol.NodeInfo{ID: fmt.Sprintf("w%02d", i)}, Live: true})
 	}
 	gone := api.NodeStatus{Info: protocol.NodeInfo{ID: "old"}, Leases: []protocol.Task{{TaskKey: protocol.TaskKey{Job: "j-a"}}}}
+	ghost := api.NodeStatus{Info: protocol.NodeInfo{ID: "ghost"}, Control: &protocol.NodeControl{Drain: true}} // drained, never seen
 	for _, c := range []struct {
 		name  string
 		nodes []api.NodeStatus
 		args  []string
 		note  string // "" = no note
 	}{
-		{"typo", many[:2], []string{"drain", "w2"}, `knows no node "w2" at present (none announced, none holding shards); the drain is recorded and applies if a node of that id joins. Known nodes: w00, w01 (sanafarm nodes).`},
+		{"typo", append([]api.NodeStatus{ghost}, many[:2]...), []string{"drain", "w2"}, `knows no node "w2" at present (none announced, none holding shards); the drain is recorded and applies if a node of that id joins. Known nodes: w00, w01 (sanafarm nodes).`},
 		{"bounded", many, []string{"drain", "--disable", "x"}, "Known nodes: w00, w01, w02, w03, w04, w05, w06, w07, w08, w09 and 2 more (sanafarm nodes)."},
 		{"none known", nil, []string{"undrain", "w1"}, "the undrain is recorded and applies if a node of that id joins. No node is known yet (sanafarm nodes)."},
 		{"json", many[:1], []string{"drain", "-o", "json", "w9"}, "Known nodes: w00 (sanafarm nodes)."},
 		{"live", many[:2], []string{"drain", "w01"}, ""},
+		{"drained again", []api.NodeStatus{ghost, gone}, []string{"drain", "ghost"}, "Known nodes: old (sanafarm nodes)."},
 		{"gone with leases", []api.NodeStatus{gone}, []string{"drain", "old"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
