@@ -27,14 +27,14 @@ func TestNodeEvents(t *testing.T) {
 		s.noteNodesListed(m)
 		s.nodes.set(m)
 	}
-	list("n0")           // at start: nothing
-	put("n1", false)     // joined
-	put("n1", false)     // a re-announcement: nothing
-	put("n1", true)      // draining
-	s.noteNodeGone("n1") // left
-	s.nodes.del("n1")    //
-	s.noteNodeGone("nx") // never seen: nothing
-	list("n2")           // after a watch restart: n0 left, n2 joined
+	list("n0")                    // at start: nothing
+	put("n1", false)              // joined
+	put("n1", false)              // a re-announcement: nothing
+	put("n1", true)               // draining
+	s.noteNodeGone("n1")          // left
+	s.nodes.del("n1", time.Now()) //
+	s.noteNodeGone("nx")          // never seen: nothing
+	list("n2")                    // after a watch restart: n0 left, n2 joined
 	var got []string
 	for len(sub.ch) > 0 {
 		e := <-sub.ch

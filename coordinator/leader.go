@@ -227,6 +227,10 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 		if !now.After(deadline) {
 			continue
 		}
+		if s.nodes.isGone(t.Assignee) { // its etcd key lapsed too: requeueGone's case, no strike
+			s.failTaskStrike(ctx, t, t.Assignee, "node lost", false)
+			continue
+		}
 		if leaseStrike(now, leaderSince, s.cfg.LeaseTTL) {
 			s.failTask(ctx, t, "", "lease expired")
 			continue

@@ -365,7 +365,7 @@ func TestGoneNodeRequeuedByLaterLeader(t *testing.T) {
 	if r.Error != nil || len(r.Assignments) != 2 {
 		t.Fatalf("lease: %+v", r)
 	}
-	srv.nodes.del("n1") // what a follower's watch records; no requeue happened then
+	srv.nodes.del("n1", time.Time{}) // what a follower's watch records; no requeue happened then
 	waitFor(t, 5*time.Second, "n1's leases requeued by the leader tick", func() bool {
 		return len(srv.Store().LeasesByNode()["n1"]) == 0
 	})

@@ -36,10 +36,13 @@ type nodeView struct {
 	mu    sync.RWMutex
 	nodes map[string]protocol.NodeInfo
 	// gone holds the ids whose key the watch saw deleted (and not put
-	// again): every coordinator records them, so a leader elected after a
-	// node died still requeues its leases (requeueGone) even when no
-	// coordinator was leader when the delete arrived.
-	gone map[string]bool
+	// again), with when: every coordinator records them, so a leader
+	// elected after a node died still requeues its leases (requeueGone)
+	// even when no coordinator was leader when the delete arrived.
+	gone map[string]time.Time
+	// heard is when the leader last had progress from each node
+	// (nodegone.go: a node still reporting is not lost).
+	heard map[string]time.Time
 
 	// incMu serialises incarnation changes with the lease path: the tasks
 	// of an old incarnation are listed while it is held, so no lease of
@@ -49,7 +52,8 @@ type nodeView struct {
 }
 
 func newNodeView() *nodeView {
-	return &nodeView{nodes: map[string]protocol.NodeInfo{}, gone: map[string]bool{}, started: map[string]time.Time{}}
+	return &nodeView{nodes: map[string]protocol.NodeInfo{}, gone: map[string]time.Time{}, heard: map[string]time.Time{},
+		started: map[string]time.Time{}}
 }
 
 func (v *nodeView) set(n map[string]protocol.NodeInfo) {
@@ -68,25 +72,13 @@ func (v *nodeView) put(id string, n protocol.NodeInfo) {
 	delete(v.gone, id)
 }
 
-func (v *nodeView) del(id string) {
+func (v *nodeView) del(id string, at time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.nodes, id)
-	v.gone[id] = true
-}
-
-// isGone reports whether the node's key was deleted and not put again.
-func (v *nodeView) isGone(id string) bool {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.gone[id]
-}
-
-// forget drops a gone id (it holds no leases any more).
-func (v *nodeView) forget(id string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	delete(v.gone, id)
+	if _, already := v.gone[id]; !already {
+		v.gone[id] = at
+	}
 }
 
 func (v *nodeView) all() map[string]protocol.NodeInfo {
@@ -187,38 +179,13 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 		return
 	}
 	s.noteNodeGone(id)
-	s.nodes.del(id)
+	s.nodes.del(id, s.cfg.Clock())
 	s.log.Info("node gone", "node_id", id)
 	if g := s.gangs.leave(id); g != nil {
 		s.releaseGang(g, "every member left")
 	}
-	if s.IsLeader() {
-		s.requeue(ctx, s.store.LeasesByNode()[id], id, "node lost")
-	}
-}
-
-// requeueGone (leader tick) requeues the leases of nodes whose etcd key
-// is gone: nodeEvent does it when the delete arrives, but only on the
-// leader, so a node that died during an election (or just before this
-// leader took over) would otherwise keep its shards until their task
-// leases expire. Gone ids that hold no leases are forgotten.
-func (s *Server) requeueGone(ctx context.Context) {
-	byNode := s.store.LeasesByNode()
-	s.nodes.mu.RLock()
-	var gone []string
-	for id := range s.nodes.gone {
-		gone = append(gone, id)
-	}
-	s.nodes.mu.RUnlock()
-	for _, id := range gone {
-		tasks := byNode[id]
-		if len(tasks) == 0 {
-			s.nodes.forget(id)
-			continue
-		}
-		s.log.Info("requeueing the leases of a gone node", "node_id", id, "leases", len(tasks))
-		s.requeue(ctx, tasks, id, "node lost")
-	}
+	// Its leases are requeued by requeueGone (leader tick) unless it
+	// registers again or reports within goneGrace (nodegone.go).
 }
 
 // noteIncarnation records the node's incarnation (its StartedAt; zero from

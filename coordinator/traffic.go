@@ -212,6 +212,7 @@ func (s *Server) Progress(rep protocol.ProgressReport) protocol.Ack {
 	if done {
 		return protocol.Ack{}
 	}
+	s.nodes.heardFrom(rep.Node, s.cfg.Clock()) // alive, whatever etcd says (nodegone.go)
 	deadline := s.cfg.Clock().Add(s.cfg.LeaseTTL)
 	s.progress.add(protocol.ProgressUpdate{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Done: rep.Done, Deadline: deadline})
 	return protocol.Ack{Deadline: deadline}

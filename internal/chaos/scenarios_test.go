@@ -168,6 +168,32 @@ func natsOutage(t *testing.T, r *Result) {
 	restartDuring(t, r, "nats", 15*time.Second)
 }
 
+// etcdFreeze: SIGSTOP etcd for 6 s mid-job (a hung disk or VM: its
+// connections stay open, nothing answers), longer than the nodes'
+// announcement TTL (3 s), then SIGCONT: etcd expires every node's
+// announcement at once. The nodes were alive all along, so no shard may
+// be requeued, and the job completes whole.
+func etcdFreeze(t *testing.T, r *Result) {
+	fr := newFarmRun(t, r)
+	fr.waitDone(1)
+	fr.faultNow()
+	if err := fr.f.Etcd.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	if err := fr.f.Etcd.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	// The nodes kept reporting over NATS and register again once etcd
+	// answers: none of their work may be thrown away as "node lost"
+	// (coordinator/nodegone.go).
+	for _, tk := range fr.finish() {
+		for _, f := range tk.Failures {
+			t.Errorf("shard %d attempt %d failed on %s: %s (the nodes were alive all along)", tk.Shard, f.Attempt, f.Node, f.Reason)
+		}
+	}
+}
+
 // etcdRestart: kill etcd mid-job (node announcements and API addresses
 // live there), start it again 2 s later.
 func etcdRestart(t *testing.T, r *Result) {
