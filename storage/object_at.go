@@ -65,7 +65,7 @@ func openS3ObjectAt(ctx context.Context, rawURL string, cfg S3Config, off int64)
 		return io.NopCloser(bytes.NewReader(nil)), info.Size, nil
 	}
 	var (
-		obj *minio.Object
+		obj *s3Object
 		oi  minio.ObjectInfo
 	)
 	err = s.retry(ctx, "get", key, func(int) error {

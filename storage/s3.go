@@ -175,15 +175,7 @@ func (s *S3) PutObject(ctx context.Context, key string, r io.Reader, opts PutOpt
 		mo.SetMatchETagExcept("*")
 	}
 	err = s.retry(ctx, "put", key, func(attempt int) error {
-		var err error
-		switch {
-		case body.size <= s.cfg.PartSize:
-			err = s.putSingle(ctx, key, body, mo)
-		case opts.IfAbsent:
-			err = s.putCreateOnce(ctx, key, body, mo)
-		default:
-			_, err = s.client.PutObject(ctx, s.bucket, s.objKey(key), body.reader(), body.size, mo)
-		}
+		err := s.putAttempt(ctx, key, body, mo, opts.IfAbsent)
 		if err != nil && opts.IfAbsent && attempt > 1 && isPrecondition(err) {
 			// An earlier attempt may have landed before its reply was lost.
 			if st, serr := s.stat(ctx, key); serr == nil && st.SHA256 == body.sha && st.Size == body.size {
@@ -202,6 +194,24 @@ func (s *S3) PutObject(ctx context.Context, key string, r io.Reader, opts PutOpt
 // once, in prepareBody): the server checks the payload against it, so a
 // body corrupted on the way is refused, and the client hashes nothing
 // again (minio-go's default over plain HTTP signs every 64 KiB chunk).
+// putAttempt is one try of PutObject, cancelled as stalled when no byte
+// of the content is read for StallTimeout (s3_stall.go).
+func (s *S3) putAttempt(ctx context.Context, key string, body *putBody, mo minio.PutObjectOptions, ifAbsent bool) error {
+	gctx, g, release := newStallGuard(ctx, s.cfg.StallTimeout, true)
+	defer release()
+	b := body.guarded(g)
+	var err error
+	switch {
+	case b.size <= s.cfg.PartSize:
+		err = s.putSingle(gctx, key, b, mo)
+	case ifAbsent:
+		err = s.putCreateOnce(gctx, key, b, mo)
+	default:
+		_, err = s.client.PutObject(gctx, s.bucket, s.objKey(key), b.reader(), b.size, mo)
+	}
+	return stallErr(gctx, ctx, err)
+}
+
 func (s *S3) putSingle(ctx context.Context, key string, body *putBody, mo minio.PutObjectOptions) error {
 	mo.DisableContentSha256 = true // use ours, no chunk signatures
 	_, err := minio.Core{Client: s.client}.PutObject(ctx, s.bucket, s.objKey(key), body.reader(), body.size, "", body.sha, mo)
@@ -220,7 +230,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	var (
-		obj  *minio.Object
+		obj  *s3Object
 		info minio.ObjectInfo
 	)
 	err := s.retry(ctx, "get", key, func(int) error {
@@ -234,8 +244,10 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return &s3Reader{s: s, ctx: ctx, key: key, etag: info.ETag, size: info.Size, obj: obj}, nil
 }
 
-// openAt starts a GET from offset off (of the object with etag, if set).
-func (s *S3) openAt(ctx context.Context, key string, off int64, etag string) (*minio.Object, minio.ObjectInfo, error) {
+// openAt starts a GET from offset off (of the object with etag, if set),
+// under a stall guard armed while it waits for the response and during
+// each read of the body (s3Object.read).
+func (s *S3) openAt(ctx context.Context, key string, off int64, etag string) (*s3Object, minio.ObjectInfo, error) {
 	var o minio.GetObjectOptions
 	if off > 0 {
 		if err := o.SetRange(off, 0); err != nil {
@@ -247,16 +259,20 @@ func (s *S3) openAt(ctx context.Context, key string, off int64, etag string) (*m
 			return nil, minio.ObjectInfo{}, err
 		}
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, s.objKey(key), o)
+	gctx, g, release := newStallGuard(ctx, s.cfg.StallTimeout, true)
+	obj, err := s.client.GetObject(gctx, s.bucket, s.objKey(key), o)
 	if err != nil {
-		return nil, minio.ObjectInfo{}, err
+		release()
+		return nil, minio.ObjectInfo{}, stallErr(gctx, ctx, err)
 	}
-	info, err := obj.Stat()
+	info, err := obj.Stat() // the request: waits for the response headers
+	g.disarm()
 	if err != nil {
 		obj.Close()
-		return nil, minio.ObjectInfo{}, err
+		release()
+		return nil, minio.ObjectInfo{}, stallErr(gctx, ctx, err)
 	}
-	return obj, info, nil
+	return &s3Object{Object: obj, ctx: gctx, guard: g, release: release}, info, nil
 }
 
 // Stat describes the object, with the SHA-256 recorded at upload.

@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"github.com/minio/minio-go/v7"
 )
 
 // putBody is an upload's content: random access (so every retry and
@@ -116,13 +114,13 @@ type s3Reader struct {
 	etag     string
 	size     int64
 	off      int64
-	obj      *minio.Object
+	obj      *s3Object
 	failures int
 }
 
 func (r *s3Reader) Read(p []byte) (int, error) {
 	for {
-		n, err := r.obj.Read(p)
+		n, err := r.obj.read(r.ctx, p)
 		r.off += int64(n)
 		if err == nil || n > 0 {
 			return n, nil

@@ -17,13 +17,14 @@ import (
 
 // S3 defaults.
 const (
-	DefaultS3PartSize    = 16 << 20 // multipart above this size, in parts of it
-	minS3PartSize        = 5 << 20  // S3's smallest part
-	DefaultS3MaxAttempts = 6
-	DefaultS3RetryBase   = 200 * time.Millisecond
-	DefaultS3RetryMax    = 5 * time.Second
-	defaultS3Region      = "us-east-1"
-	maxS3KeyLen          = 1024
+	DefaultS3PartSize     = 16 << 20 // multipart above this size, in parts of it
+	minS3PartSize         = 5 << 20  // S3's smallest part
+	DefaultS3MaxAttempts  = 6
+	DefaultS3RetryBase    = 200 * time.Millisecond
+	DefaultS3RetryMax     = 5 * time.Second
+	DefaultS3StallTimeout = 2 * time.Minute
+	defaultS3Region       = "us-east-1"
+	maxS3KeyLen           = 1024
 )
 
 // S3Config says how to reach an S3-compatible service (AWS S3,
@@ -58,6 +59,11 @@ type S3Config struct {
 	// jitter. The context bounds everything.
 	MaxAttempts         int
 	RetryBase, RetryMax time.Duration
+	// StallTimeout cancels an upload attempt or a download read that moved
+	// no byte for this long (default 2 min, like the wait for response
+	// headers): a hung endpoint keeps its connections open and would
+	// otherwise block a node forever (s3_stall.go). The stall is retried.
+	StallTimeout time.Duration
 	// SpoolDir holds temporary copies of non-seekable readers larger than
 	// PartSize (default os.TempDir()).
 	SpoolDir string
@@ -134,6 +140,9 @@ func (c S3Config) withDefaults() S3Config {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = DefaultS3RetryMax
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = DefaultS3StallTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -64,6 +64,9 @@ func (s *S3) backoff(attempt int) time.Duration {
 // retryable reports whether an error may go away on its own: network
 // errors, timeouts, 5xx, throttling.
 func retryable(err error) bool {
+	if errors.Is(err, errS3Stalled) {
+		return true // a hung endpoint may come back (s3_stall.go)
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
