@@ -143,7 +143,12 @@ func TestFencingAndRequeue(t *testing.T) {
 	if st := srv.Store().Stats(); st.Completions != 1 {
 		t.Fatalf("completions %d", st.Completions)
 	}
-	// n2 never reports on shards 1 and 2: their leases expire and they requeue.
+	// n2 never reports on shards 1 and 2: their leases expire and they
+	// requeue — while other nodes are heard (n3 polls for work), so the
+	// silence is n2's, not the leader's link (nodelink.go).
+	pctx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	go poll(pctx, nc, "n3")
 	waitFor(t, 10*time.Second, "lease expiry requeue", func() bool {
 		t1, _ := srv.Store().TaskByKey(protocol.TaskKey{Job: job.ID, Shard: 1})
 		t2, _ := srv.Store().TaskByKey(protocol.TaskKey{Job: job.ID, Shard: 2})
@@ -151,6 +156,16 @@ func TestFencingAndRequeue(t *testing.T) {
 			t2.State == protocol.TaskQueued && len(t2.Failures) == 1
 	})
 	checkMetrics(t, srv.URL())
+}
+
+// poll sends node's lease requests with no free slot every 50 ms until
+// ctx ends: a live idle node.
+func poll(ctx context.Context, nc *nats.Conn, node string) {
+	for ctx.Err() == nil {
+		var reply protocol.LeaseReply
+		_ = request(ctx, nc, protocol.SubjectLease, protocol.LeaseRequest{Node: protocol.NodeInfo{ID: node, Backend: "cpu", Slots: 1}}, &reply)
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
 }
 
 func leaseN(t *testing.T, nc *nats.Conn, node string, free int) []protocol.Assignment {

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -79,7 +78,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer writers.Wait()
 	stuck := s.newStuckJobs()
 	gc := &jobGC{}
-	link := &nodeLink{nc: s.cfg.NATS, since: since}
+	link := s.newNodeLink(since)
 	s.manifestDispatch(ctx, &writers, true) // done jobs left without a manifest
 	for {
 		select {
@@ -91,7 +90,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.manifestDispatch(ctx, &writers, false)
 		case <-t.C:
 			s.flushProgress(ctx)
-			if up, since := link.observe(s.cfg.Clock(), s.log); up {
+			if up, since := link.observe(s.cfg.Clock()); up {
 				s.expireLeases(ctx, since)
 			}
 			s.requeueGone(ctx)
@@ -101,37 +100,6 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.manifestDispatch(ctx, &writers, true)
 		}
 	}
-}
-
-// nodeLink watches the leader's NATS connection, the only way node
-// progress reaches it. While it is down no lease is expired (the nodes
-// cannot report; a node that really died loses its etcd announcement and
-// its tasks are requeued by requeueGone); when it comes back, the leases
-// are treated as after an election: one LeaseTTL of grace and no strikes
-// within leaseStrikeWindow (leader.go, expireLeases) — an outage of the
-// control plane must not blocklist every node of a week-long job.
-type nodeLink struct {
-	nc    *nats.Conn
-	since time.Time // leadership established, or the link last came back
-	down  bool
-}
-
-// observe reports whether leases may be expired now, and the time the
-// control plane counts from.
-func (l *nodeLink) observe(now time.Time, log *slog.Logger) (up bool, since time.Time) {
-	if l.nc == nil {
-		return true, l.since
-	}
-	connected := l.nc.Status() == nats.CONNECTED
-	switch {
-	case !connected && !l.down:
-		log.Warn("leader lost its NATS connection: holding task leases until it is back", "status", l.nc.Status().String())
-	case connected && l.down:
-		l.since = now
-		log.Info("leader's NATS connection is back: task leases get one lease TTL from now")
-	}
-	l.down = !connected
-	return connected, l.since
 }
 
 // revoke undoes leader-only setup.
@@ -209,12 +177,15 @@ func (s *Server) flushProgress(ctx context.Context) {
 	}
 }
 
-// expireLeases fails leases past their deadline. A new leader first gives
-// every lease one LeaseTTL from its election (progress buffered by the old
-// leader was lost with it); leaderSince is also moved to the end of an
-// outage of the leader's NATS link (nodeLink).
+// expireLeases fails leases past their deadline — once the leader has
+// heard from some node after that deadline: a lease that lapsed while no
+// node message arrived at all may be the leader's own link's fault
+// (nodelink.go). A new leader first gives every lease one LeaseTTL from its
+// election (progress buffered by the old leader was lost with it);
+// leaderSince is also moved to the end of an outage of the leader's link
+// (nodeLink).
 func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
-	now := s.cfg.Clock()
+	now, heard := s.cfg.Clock(), s.heardNodes()
 	grace := leaderSince.Add(s.cfg.LeaseTTL)
 	for _, t := range s.store.LeasedTasks() {
 		deadline := t.Deadline
@@ -224,8 +195,8 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 		if grace.After(deadline) {
 			deadline = grace
 		}
-		if !now.After(deadline) {
-			continue
+		if !now.After(deadline) || !heard.After(deadline) {
+			continue // not due, or the leader heard no node since: maybe its own link (nodelink.go)
 		}
 		if s.nodes.isGone(t.Assignee) { // its etcd key lapsed too: requeueGone's case, no strike
 			s.failTaskStrike(ctx, t, t.Assignee, "node lost", false)

@@ -12,14 +12,22 @@ import (
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
-// TestLeaderNATSOutageNoStrike: the leader's own NATS link is cut for
-// several lease TTLs while a live node (announced in etcd, still sending
-// progress) holds two shards. No node progress can reach the leader, so
-// the outage is the control plane's: the leases must not expire against
-// the node meanwhile (which would blocklist every node of a long job after
-// a NATS outage), and once the link is back the node's progress keeps
-// them. A node that died meanwhile is still requeued through etcd.
+// TestLeaderNATSOutageNoStrike: the leader's own NATS link goes down for
+// several lease TTLs — cut (the connection drops: a NATS outage) or frozen
+// (the connection stays up and carries nothing: a hung NATS server, noticed
+// only by the silence) — while a live node (announced in etcd, still
+// sending progress) holds two shards. No node progress can reach the
+// leader, so the outage is the control plane's: the leases must not expire
+// against the node meanwhile (which would blocklist every node of a long
+// job after a NATS outage), and once the link is back the node's progress
+// keeps them. A node that died meanwhile is still requeued through etcd.
 func TestLeaderNATSOutageNoStrike(t *testing.T) {
+	for _, mode := range []string{"cut", "frozen"} {
+		t.Run(mode, func(t *testing.T) { leaderNATSOutage(t, mode == "frozen") })
+	}
+}
+
+func leaderNATSOutage(t *testing.T, frozen bool) {
 	const ttl = 400 * time.Millisecond
 	var link *embedtest.Proxy
 	c := startCluster(t, 1, func(cfg *Config) {
@@ -54,7 +62,11 @@ func TestLeaderNATSOutageNoStrike(t *testing.T) {
 	go heartbeat(ctx, nc, "n1", held)
 	dead := leaseN(t, nc, "n2", 1) // n2 dies during the outage: no heartbeat
 
-	link.Cut()
+	down, up := link.Cut, link.Restore
+	if frozen {
+		down, up = link.Freeze, link.Thaw
+	}
+	down()
 	time.Sleep(4 * ttl)
 	if _, err := c.etcd.Delete(ctx, protocol.NodeKey("n2")); err != nil {
 		t.Fatal(err)
@@ -66,7 +78,7 @@ func TestLeaderNATSOutageNoStrike(t *testing.T) {
 	if tk, _ := srv.Store().TaskByKey(dead[0].Task.TaskKey); len(tk.Failures) != 1 || tk.Failures[0].Reason != "node lost" {
 		t.Errorf("the dead node's shard: failures %+v, want one \"node lost\" (through etcd)", tk.Failures)
 	}
-	link.Restore()
+	up()
 	waitFor(t, 5*time.Second, "the leader's NATS link back", func() bool { return srv.cfg.NATS.Status() == nats.CONNECTED })
 	time.Sleep(3 * ttl) // the node's progress must keep its leases now
 	for _, a := range held {

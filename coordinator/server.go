@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -44,6 +45,9 @@ type Server struct {
 	events    *eventHub     // the event stream (events.go)
 
 	etcdHealth etcdProbe // the last etcd probe of Health (health.go)
+	// nodeTraffic is when a node message last reached this leader (unix
+	// nanoseconds; nodelink.go).
+	nodeTraffic atomic.Int64
 
 	mu   sync.Mutex // guards raft (set once in Run)
 	raft *raft.Raft

@@ -67,6 +67,7 @@ func (s *Server) respond(m *nats.Msg, v any) {
 }
 
 func (s *Server) onLease(m *nats.Msg) {
+	defer s.noteNodeTraffic()                       // once handled: a progress report is buffered first
 	req, err := protocol.DecodeLeaseRequest(m.Data) // bounded: any NATS client can publish here
 	if err != nil {
 		s.respond(m, protocol.LeaseReply{Error: wireError(err)})
@@ -81,6 +82,7 @@ func (s *Server) onLease(m *nats.Msg) {
 }
 
 func (s *Server) onProgress(m *nats.Msg) {
+	defer s.noteNodeTraffic() // once handled: a progress report is buffered first
 	rep, err := protocol.DecodeProgressReport(m.Data)
 	if err != nil {
 		s.respond(m, protocol.Ack{Error: wireError(err)})
@@ -90,6 +92,7 @@ func (s *Server) onProgress(m *nats.Msg) {
 }
 
 func (s *Server) onComplete(m *nats.Msg) {
+	defer s.noteNodeTraffic() // once handled: a progress report is buffered first
 	rep, err := protocol.DecodeCompleteReport(m.Data)
 	if err != nil {
 		s.respond(m, protocol.Ack{Error: wireError(err)})

@@ -25,10 +25,14 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	defer abort(nil)
 	rep := newReporter(a, asg, abort)
 	go rep.run(tctx)
+	// The heartbeat goes on until the outcome is reported: a completion
+	// retried through an outage (CompletionPatience) keeps the lease alive
+	// once the leader hears it again, so the finished shard is not
+	// re-leased while its completion waits out a backoff.
+	defer rep.stop()
 	log.Info("task started", "samples", asg.Task.End-asg.Task.Start)
 	start := time.Now()
 	info, err := a.execute(tctx, exec, asg, rep.set)
-	rep.stop()
 	a.refreshModels(exec)
 	cause := context.Cause(tctx)
 	switch {

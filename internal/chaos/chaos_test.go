@@ -50,6 +50,7 @@ var scenarios = []scenario{
 	{"frozen-node-no-nats", func(t *testing.T, r *Result) { frozenNode(t, r, true) }},
 	{"nats-restart", natsRestart},
 	{"nats-outage", natsOutage},
+	{"nats-freeze", natsFreeze},
 	{"etcd-restart", etcdRestart},
 	{"etcd-freeze", etcdFreeze},
 	{"s3-restart", s3Restart},

@@ -172,24 +172,46 @@ func natsOutage(t *testing.T, r *Result) {
 // connections stay open, nothing answers), longer than the nodes'
 // announcement TTL (3 s), then SIGCONT: etcd expires every node's
 // announcement at once. The nodes were alive all along, so no shard may
-// be requeued, and the job completes whole.
+// be requeued, and the job completes whole (coordinator/nodegone.go).
 func etcdFreeze(t *testing.T, r *Result) {
+	freezeDuring(t, r, func(f *Farm) *Proc { return f.Etcd }, 6*time.Second, true)
+}
+
+// natsFreeze: SIGSTOP nats-server for 15 s mid-job (longer than two lease
+// TTLs). Every connection stays up and carries nothing, so the leader
+// notices only the silence: it must hold the leases rather than expire
+// them against nodes that are rendering (coordinator/nodelink.go), and the
+// nodes deliver their finished shards once it thaws (node
+// CompletionPatience). Before, both nodes were blocklisted and the job
+// failed. Not strict: lease requests NATS held during the freeze are
+// granted at the thaw after their senders gave up on the reply, and those
+// never-started shards are requeued one lease TTL later, without a strike.
+func natsFreeze(t *testing.T, r *Result) {
+	freezeDuring(t, r, func(f *Farm) *Proc { return f.NATS }, 15*time.Second, false)
+}
+
+// freezeDuring stops one of the farm's processes (SIGSTOP) once a shard
+// is done, thaws it after down, and asserts that the job completes whole
+// — strict: with no failed attempt (else they are logged).
+func freezeDuring(t *testing.T, r *Result, which func(*Farm) *Proc, down time.Duration, strict bool) {
 	fr := newFarmRun(t, r)
+	p := which(fr.f)
 	fr.waitDone(1)
 	fr.faultNow()
-	if err := fr.f.Etcd.Freeze(); err != nil {
+	if err := p.Freeze(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(6 * time.Second)
-	if err := fr.f.Etcd.Thaw(); err != nil {
+	time.Sleep(down)
+	if err := p.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	// The nodes kept reporting over NATS and register again once etcd
-	// answers: none of their work may be thrown away as "node lost"
-	// (coordinator/nodegone.go).
 	for _, tk := range fr.finish() {
 		for _, f := range tk.Failures {
-			t.Errorf("shard %d attempt %d failed on %s: %s (the nodes were alive all along)", tk.Shard, f.Attempt, f.Node, f.Reason)
+			report := t.Logf
+			if strict {
+				report = t.Errorf
+			}
+			report("shard %d attempt %d failed on %s: %s (the nodes were alive all along)", tk.Shard, f.Attempt, f.Node, f.Reason)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package embedtest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -10,14 +9,16 @@ import (
 // Proxy forwards TCP connections from a loopback port to a target. Cut
 // drops every open connection and refuses new ones (they are accepted
 // and closed at once) until Restore: a network partition between one
-// client and the server while both stay up.
+// client and the server while both stay up. Freeze holds every byte
+// until Thaw with the connections open: a hung server.
 type Proxy struct {
 	l      net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	cut    bool
+	frozen chan struct{} // non-nil while frozen; closed by Thaw
+	conns  map[net.Conn]struct{}
 }
 
 // StartProxy listens on a free loopback port; it stops when the test ends.
@@ -48,6 +49,58 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 	clear(p.conns)
+	if p.frozen != nil { // let held pipes fail on their closed connections
+		close(p.frozen)
+		p.frozen = nil
+	}
+}
+
+// Freeze stops moving bytes while keeping every connection open, as a
+// stopped server or a black-holed route does (the kernel still ACKs, so
+// neither side notices); Thaw delivers what was held and resumes.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen == nil {
+		p.frozen = make(chan struct{})
+	}
+}
+
+// Thaw ends a Freeze.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen != nil {
+		close(p.frozen)
+		p.frozen = nil
+	}
+}
+
+// hold blocks while the proxy is frozen.
+func (p *Proxy) hold() {
+	p.mu.Lock()
+	ch := p.frozen
+	p.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// pipe copies src to dst, holding each chunk while the proxy is frozen.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.hold()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Restore forwards new connections again.
@@ -94,8 +147,8 @@ func (p *Proxy) forward(c net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
+	go func() { p.pipe(s, c); done <- struct{}{} }()
+	go func() { p.pipe(c, s); done <- struct{}{} }()
 	<-done
 	p.mu.Lock()
 	delete(p.conns, c)
