@@ -73,11 +73,13 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 // attempt's completion, Discard when the attempt can never be accepted
 // (refused as stale, failed, handed back), and Settle when the
 // completion got no answer (the staging goes once the shard's outcome is
-// visible).
+// visible). Settled says whether that outcome is visible yet: a
+// completion retried through an outage stops once it is.
 type Publisher interface {
 	Publish(ctx context.Context, a protocol.Assignment, info protocol.ShardInfo) error
 	Discard(ctx context.Context, a protocol.Assignment) error
 	Settle(ctx context.Context, a protocol.Assignment) error
+	Settled(ctx context.Context, a protocol.Assignment) (bool, error)
 }
 
 // publishTimeout bounds publishing or discarding one attempt's staging;
@@ -212,21 +214,15 @@ func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline 
 	}
 }
 
-// settledChecker is implemented by executors that can tell whether a
-// shard's outcome is visible in its output (PipelineExecutor.Settled).
-type settledChecker interface {
-	Settled(ctx context.Context, a protocol.Assignment) (bool, error)
-}
-
-// outcomeCheck is complete's settled check for exec, nil when exec has
-// none.
+// outcomeCheck is complete's settled check for exec, nil when exec is no
+// Publisher.
 func (a *Agent) outcomeCheck(exec Executor, asg protocol.Assignment) func(context.Context) bool {
-	sc, ok := exec.(settledChecker)
+	p, ok := exec.(Publisher)
 	if !ok {
 		return nil
 	}
 	return func(ctx context.Context) bool {
-		done, err := sc.Settled(ctx, asg)
+		done, err := p.Settled(ctx, asg)
 		return err == nil && done
 	}
 }

@@ -70,6 +70,9 @@ type killableExec struct {
 	killed context.Context
 }
 
+// It forwards every node.Publisher method, or the agent would not stage.
+var _ node.Publisher = killableExec{}
+
 func (k killableExec) Execute(ctx context.Context, a protocol.Assignment, progress func(int)) (protocol.ShardInfo, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -107,13 +110,10 @@ func (k killableExec) Settle(ctx context.Context, a protocol.Assignment) error {
 	return nil
 }
 
-// Settled forwards the executor's outcome check (node/task.go,
-// settledChecker): false when it has none.
+// Settled forwards node.Publisher (false when the executor is none).
 func (k killableExec) Settled(ctx context.Context, a protocol.Assignment) (bool, error) {
-	if sc, ok := k.Executor.(interface {
-		Settled(context.Context, protocol.Assignment) (bool, error)
-	}); ok {
-		return sc.Settled(ctx, a)
+	if p, ok := k.Executor.(node.Publisher); ok {
+		return p.Settled(ctx, a)
 	}
 	return false, nil
 }
