@@ -29,6 +29,18 @@ func TestGoneNodeStillReporting(t *testing.T) {
 	time.Sleep(leaseStrikeWindow*ttl + ttl) // past the post-election grace
 	nc := connectNATS(t, c.natsURL)
 	held := leaseN(t, nc, "n1", 2)
+	// A report's claimed node id is not taken at its word: the lease's
+	// holder is what was heard.
+	var ack protocol.Ack
+	mustRequest(t, nc, protocol.SubjectProgress, protocol.ProgressReport{TaskKey: held[0].Task.TaskKey, Node: "forged",
+		Attempt: held[0].Task.Attempt, Done: 1}, &ack)
+	srv.nodes.mu.RLock()
+	_, forged := srv.nodes.heard["forged"]
+	_, holder := srv.nodes.heard["n1"]
+	srv.nodes.mu.RUnlock()
+	if ack.Error != nil || forged || !holder {
+		t.Errorf("progress claiming node %q: ack %+v, recorded the claim %v, the holder %v", "forged", ack, forged, holder)
+	}
 	hctx, stopHeartbeat := context.WithCancel(ctx)
 	go heartbeat(hctx, nc, "n1", held)
 

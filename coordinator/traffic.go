@@ -181,24 +181,24 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 // active and the attempt current. done reports a duplicate completion of
 // the attempt that is already done (answered as success: the first reply
 // may have been lost).
-func (s *Server) checkAttempt(k protocol.TaskKey, attempt int) (done bool, err error) {
+func (s *Server) checkAttempt(k protocol.TaskKey, attempt int) (t protocol.Task, done bool, err error) {
 	j, ok := s.store.JobByID(k.Job)
 	if !ok {
-		return false, protocol.Errorf(protocol.CodeNotFound, "job %s not found", k.Job)
+		return t, false, protocol.Errorf(protocol.CodeNotFound, "job %s not found", k.Job)
 	}
-	t, ok := s.store.TaskByKey(k)
+	t, ok = s.store.TaskByKey(k)
 	switch {
 	case !ok:
-		return false, protocol.Errorf(protocol.CodeNotFound, "task %s not found", k)
+		return t, false, protocol.Errorf(protocol.CodeNotFound, "task %s not found", k)
 	case t.State == protocol.TaskDone && t.Attempt == attempt:
-		return true, nil
+		return t, true, nil
 	case j.State.Terminal():
-		return false, protocol.Errorf(protocol.CodeConflict, "job %s is %s", k.Job, j.State)
+		return t, false, protocol.Errorf(protocol.CodeConflict, "job %s is %s", k.Job, j.State)
 	case t.State != protocol.TaskLeased || t.Attempt != attempt:
-		return false, protocol.Errorf(protocol.CodeStaleAttempt, "task %s: attempt %d is not current (attempt %d, %s)",
+		return t, false, protocol.Errorf(protocol.CodeStaleAttempt, "task %s: attempt %d is not current (attempt %d, %s)",
 			k, attempt, t.Attempt, t.State)
 	}
-	return false, nil
+	return t, false, nil
 }
 
 // Progress answers a progress report: a current attempt's lease is
@@ -208,14 +208,16 @@ func (s *Server) Progress(rep protocol.ProgressReport) protocol.Ack {
 	if !s.IsLeader() {
 		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
+	t, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
 	if err != nil {
 		return protocol.Ack{Error: wireError(err)}
 	}
 	if done {
 		return protocol.Ack{}
 	}
-	s.nodes.heardFrom(rep.Node, s.cfg.Clock()) // alive, whatever etcd says (nodegone.go)
+	// The attempt's holder is alive, whatever etcd says (nodegone.go); its
+	// id comes from the lease, not from the report's claim.
+	s.nodes.heardFrom(t.Assignee, s.cfg.Clock())
 	deadline := s.cfg.Clock().Add(s.cfg.LeaseTTL)
 	s.progress.add(protocol.ProgressUpdate{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Done: rep.Done, Deadline: deadline})
 	return protocol.Ack{Deadline: deadline}
@@ -227,7 +229,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 	if !s.IsLeader() {
 		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
+	_, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
 	if err != nil {
 		return protocol.Ack{Error: wireError(err)}
 	}
@@ -248,7 +250,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now})
 	}
 	if err != nil {
-		if done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt); done && rep.Result != nil {
+		if _, done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt); done && rep.Result != nil {
 			return protocol.Ack{} // a concurrent duplicate won the race
 		}
 		return protocol.Ack{Error: wireError(err)}
