@@ -94,6 +94,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 				s.expireLeases(ctx, since)
 			}
 			s.requeueGone(ctx)
+			s.grants.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.collectJobs(ctx, gc)
@@ -110,6 +111,7 @@ func (s *Server) revoke(subs []*nats.Subscription) {
 		}
 	}
 	s.progress.reset()
+	s.grants.reset()
 	for _, g := range s.gangs.reset() {
 		s.releaseGang(g, "leadership lost")
 	}

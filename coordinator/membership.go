@@ -220,6 +220,15 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 	s.requeue(ctx, old, info.ID, "node restarted")
 }
 
+// isCurrent reports whether info is not from an older incarnation of its
+// node than the latest one seen (noteIncarnation).
+func (v *nodeView) isCurrent(info protocol.NodeInfo) bool {
+	v.incMu.Lock()
+	defer v.incMu.Unlock()
+	started, known := v.started[info.ID]
+	return !known || !info.StartedAt.Before(started)
+}
+
 func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool) {
 	id, ok := protocol.NodeIDFromKey(string(key))
 	var info protocol.NodeInfo

@@ -128,6 +128,7 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
 	s.noteIncarnation(ctx, req.Node)  // a restarted node's old leases go back first (membership.go)
+	s.reclaimUnheld(ctx, req)         // grants whose reply never reached the node (grants.go)
 	req.Node = s.controlled(req.Node) // drained through the API: nothing new (control.go)
 	if s.nodes.isGone(req.Node.ID) {
 		// Its leases are being requeued (requeueGone): granting more would
@@ -164,6 +165,9 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 		return protocol.LeaseReply{Error: wireError(err)}
 	}
 	granted, _ := res.([]protocol.TaskNext)
+	if req.ListsHolds {
+		s.grants.add(req.Node.ID, granted, now)
+	}
 	var reply protocol.LeaseReply
 	for _, l := range granted {
 		t, _ := s.store.TaskByKey(l.TaskKey)

@@ -30,6 +30,11 @@ type Agent struct {
 	slots     chan int      // indices of free slots
 	slotFreed chan struct{} // a task finished
 	execs     []Executor
+
+	// holds are the attempts this node runs or still reports, listed in
+	// every lease request: a grant missing from it never reached the node
+	// (coordinator/grants.go). Guarded by mu.
+	holds map[protocol.TaskAttempt]struct{}
 }
 
 // New checks cfg and fills in its defaults.
@@ -44,6 +49,7 @@ func New(cfg Config) (*Agent, error) {
 			Precision: cfg.Precision, CUDAGraphs: cfg.CUDAGraphs,
 			Features: []string{protocol.FeatureJobInputs, protocol.FeatureGuidance}},
 		changed: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
+		holds: map[protocol.TaskAttempt]struct{}{},
 	}
 	cfg.Metrics.watchGPUs(a.Info)
 	return a, nil
@@ -170,7 +176,7 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 // lease asks the leader for up to free tasks.
 func (a *Agent) lease(ctx context.Context, free int) (protocol.LeaseReply, error) {
 	var reply protocol.LeaseReply
-	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang}
+	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang, ListsHolds: true, Holds: a.held()}
 	if err := a.request(ctx, protocol.SubjectLease, req, &reply, func() *protocol.Error { return reply.Error }); err != nil {
 		return protocol.LeaseReply{}, fmt.Errorf("leasing tasks: %w", err)
 	}
@@ -188,8 +194,10 @@ func (a *Agent) start(ctx context.Context, asg protocol.Assignment, tasks *sync.
 		tasks.Go(func() { a.complete(ctx, asg, asg.Deadline, nil, "node has no free slot", nil) })
 		return
 	}
+	a.hold(asg, true) // before the next lease request is built (loop is sequential)
 	tasks.Go(func() {
 		defer func() {
+			a.hold(asg, false)
 			a.slots <- slot
 			select {
 			case a.slotFreed <- struct{}{}:
@@ -198,6 +206,29 @@ func (a *Agent) start(ctx context.Context, asg protocol.Assignment, tasks *sync.
 		}()
 		a.runTask(ctx, a.execs[slot], asg)
 	})
+}
+
+// hold adds (on) or removes an assignment's attempt from the holds.
+func (a *Agent) hold(asg protocol.Assignment, on bool) {
+	k := protocol.TaskAttempt{TaskKey: asg.Task.TaskKey, Attempt: asg.Task.Attempt}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if on {
+		a.holds[k] = struct{}{}
+	} else {
+		delete(a.holds, k)
+	}
+}
+
+// held lists the holds (at most the slots, so within the request's bound).
+func (a *Agent) held() []protocol.TaskAttempt {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]protocol.TaskAttempt, 0, len(a.holds))
+	for k := range a.holds {
+		out = append(out, k)
+	}
+	return out
 }
 
 // drain marks the node draining, waits DrainTimeout for running tasks,

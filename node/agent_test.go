@@ -334,3 +334,41 @@ func nrgbaPix(img image.Image) []byte {
 	draw.Draw(out, b, img, b.Min, draw.Src)
 	return out.Pix
 }
+
+// gateExecutor runs until release is closed.
+type gateExecutor struct{ started, release chan struct{} }
+
+func (g *gateExecutor) Execute(ctx context.Context, _ protocol.Assignment, progress func(int)) (protocol.ShardInfo, error) {
+	progress(0)
+	close(g.started)
+	select {
+	case <-g.release:
+		return protocol.ShardInfo{Images: 1}, nil
+	case <-ctx.Done():
+		return protocol.ShardInfo{}, ctx.Err()
+	}
+}
+
+// TestAgentListsHolds: every lease request lists the attempts the node
+// runs, so the leader can tell a grant whose reply was lost
+// (coordinator/grants.go); a finished attempt is no longer listed.
+func TestAgentListsHolds(t *testing.T) {
+	exec := &gateExecutor{started: make(chan struct{}), release: make(chan struct{})}
+	cfg := baseConfig(t, "n5", exec)
+	cfg.Slots = 2
+	asg := assignment(tinySpec(t.TempDir(), "x"), "j-5", 3, 2)
+	leader := newFakeLeader(t, cfg.NATS, asg)
+	startAgent(t, cfg)
+	<-exec.started
+	req := leader.nextLease(t)
+	want := protocol.TaskAttempt{TaskKey: asg.Task.TaskKey, Attempt: 2}
+	if !req.ListsHolds || len(req.Holds) != 1 || req.Holds[0] != want {
+		t.Fatalf("lease request while running: lists %v holds %+v, want [%+v]", req.ListsHolds, req.Holds, want)
+	}
+	close(exec.release)
+	leader.waitCompletion(t, 10*time.Second)
+	waitFor(t, 10*time.Second, "the finished attempt dropped from the holds", func() bool {
+		req := leader.nextLease(t)
+		return req.ListsHolds && len(req.Holds) == 0
+	})
+}

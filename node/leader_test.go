@@ -20,6 +20,7 @@ type fakeLeader struct {
 	mu          sync.Mutex
 	queue       []protocol.Assignment
 	leaseCalls  int
+	lastLease   protocol.LeaseRequest
 	progress    []protocol.ProgressReport
 	stale       bool // fence every progress report
 	failFirst   int  // completions answered not_leader first
@@ -52,6 +53,7 @@ func (l *fakeLeader) lease(data []byte) any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.leaseCalls++
+	l.lastLease = req
 	n := min(req.Free, len(l.queue))
 	out := l.queue[:n]
 	l.queue = l.queue[n:]
@@ -98,6 +100,16 @@ func (l *fakeLeader) leaseCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.leaseCalls
+}
+
+// nextLease waits for a lease request after the ones seen so far.
+func (l *fakeLeader) nextLease(t *testing.T) protocol.LeaseRequest {
+	t.Helper()
+	calls := l.leaseCount()
+	waitFor(t, 10*time.Second, "a lease request", func() bool { return l.leaseCount() > calls })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastLease
 }
 
 func (l *fakeLeader) waitCompletion(t *testing.T, d time.Duration) protocol.CompleteReport {

@@ -9,6 +9,20 @@ type LeaseRequest struct {
 	// Gang: the node can run one rank of a parallel (gang) assignment.
 	// Older nodes omit it and are never put in a gang.
 	Gang bool `json:"gang,omitempty"`
+	// ListsHolds: Holds lists every task attempt the node still runs or
+	// reports. A grant the node does not list in a later request never
+	// reached it (NATS held the request past the node's timeout and the
+	// reply went to an inbox nobody listened to any more), and the leader
+	// requeues it then instead of one lease TTL later
+	// (coordinator/grants.go). Older nodes send neither field.
+	ListsHolds bool          `json:"lists_holds,omitempty"`
+	Holds      []TaskAttempt `json:"holds,omitempty"`
+}
+
+// TaskAttempt names one attempt of a task.
+type TaskAttempt struct {
+	TaskKey
+	Attempt int `json:"attempt"`
 }
 
 // Assignment is a leased task with everything needed to run it.

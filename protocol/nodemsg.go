@@ -103,6 +103,17 @@ func (r LeaseRequest) Check() error {
 	if len(r.Node.Features) > MaxNodeFeatures {
 		e.add("node.features", len(r.Node.Features), fmt.Sprintf("at most %d features", MaxNodeFeatures))
 	}
+	if len(r.Holds) > MaxLeaseFree {
+		e.add("holds", len(r.Holds), fmt.Sprintf("at most %d task attempts", MaxLeaseFree))
+	} else {
+		for i, h := range r.Holds {
+			if h.Shard < 0 || h.Attempt < 1 || CheckJobID(h.Job) != nil {
+				e.add(fmt.Sprintf("holds[%d]", i), strconv.Quote(h.String())+" attempt "+strconv.Itoa(h.Attempt),
+					"want a job id, a shard >= 0 and an attempt >= 1")
+				break // one is enough to refuse the request
+			}
+		}
+	}
 	return e.err()
 }
 

@@ -33,10 +33,18 @@ func FuzzLeaseRequest(f *testing.F) {
 	f.Add([]byte(`{"node":{"id":"n"},"free":100000000000}`))
 	f.Add([]byte(`{"node":{"id":"a/b"},"free":-1}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"node":{"id":"n"},"free":1,"lists_holds":true,"holds":[{"job":"j1","shard":2,"attempt":1}]}`))
+	f.Add([]byte(`{"node":{"id":"n"},"free":1,"lists_holds":true,"holds":[{"job":"j1","shard":-2,"attempt":0}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeLeaseRequest(data)
-		if err == nil && (r.Free < 0 || r.Free > MaxLeaseFree || r.Node.ID == "" || len(r.Node.GPUs) > MaxNodeGPUs) {
+		if err == nil && (r.Free < 0 || r.Free > MaxLeaseFree || r.Node.ID == "" || len(r.Node.GPUs) > MaxNodeGPUs ||
+			len(r.Holds) > MaxLeaseFree) {
 			t.Fatalf("accepted %+v", r)
+		}
+		for _, h := range r.Holds {
+			if err == nil && (h.Shard < 0 || h.Attempt < 1 || CheckJobID(h.Job) != nil) {
+				t.Fatalf("accepted hold %+v", h)
+			}
 		}
 		checkDecoded(t, r, err, DecodeLeaseRequest)
 	})
@@ -75,6 +83,9 @@ func TestNodeMessageChecks(t *testing.T) {
 	}{
 		{`{"node":{"id":"n"},"free":100000000000}`, "lease", "free = 100000000000"},
 		{`{"node":{"id":""},"free":1}`, "lease", "node.id: required"},
+		{`{"node":{"id":"n"},"free":1,"holds":[{"job":"j1","shard":0,"attempt":1},{"job":"j1","shard":3,"attempt":0}]}`, "lease",
+			`holds[1] = "j1/00003" attempt 0`},
+		{`{"node":{"id":"n"},"free":1,"holds":[{"job":"../x","shard":0,"attempt":1}]}`, "lease", `holds[0] = "../x/00000"`},
 		{`{"job":"j1","shard":-1,"node":"n","attempt":1}`, "progress", "shard = -1"},
 		{`{"job":"../x","shard":0,"node":"n","attempt":1}`, "progress", `job = "../x"`},
 		{`{"job":"j1","shard":0,"node":"n","attempt":0,"error":"e"}`, "complete", "attempt = 0"},
