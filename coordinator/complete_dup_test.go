@@ -11,7 +11,8 @@ import (
 // TestCompleteDuplicate pins what a node retrying a completion whose reply
 // was lost (node/task.go, complete) gets: the same shard+attempt again is
 // acknowledged, before and after the job is done, and applied once; any
-// other attempt of a done shard is still refused.
+// other attempt of a done shard is still refused, and so is a report (result
+// or failure) from a node that does not hold the lease.
 func TestCompleteDuplicate(t *testing.T) {
 	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = time.Minute })
 	c.leader(10 * time.Second)
@@ -29,6 +30,9 @@ func TestCompleteDuplicate(t *testing.T) {
 		return protocol.CompleteReport{TaskKey: protocol.TaskKey{Job: job.ID, Shard: shard}, Node: "n1", Attempt: attempt,
 			Result: &protocol.ShardInfo{Node: "n1", Images: 2}}
 	}
+	other := report(0, 1)
+	other.Node, other.Result.Node = "n2", "n2"
+	otherFail := protocol.CompleteReport{TaskKey: other.TaskKey, Node: "n2", Attempt: 1, Error: "not mine"}
 	steps := []struct {
 		name          string
 		rep           protocol.CompleteReport
@@ -36,6 +40,8 @@ func TestCompleteDuplicate(t *testing.T) {
 		wantJobDone   bool
 		wantCompleted int
 	}{
+		{"a node that does not hold the lease", other, protocol.CodeStaleAttempt, false, 0},
+		{"a failure from a node that does not hold the lease", otherFail, protocol.CodeStaleAttempt, false, 0},
 		{"first completion", report(0, 1), "", false, 1},
 		{"duplicate, job running", report(0, 1), "", false, 1},
 		{"older attempt of a done shard", report(0, 0), protocol.CodeStaleAttempt, false, 1},

@@ -29,17 +29,28 @@ func TestGoneNodeStillReporting(t *testing.T) {
 	time.Sleep(leaseStrikeWindow*ttl + ttl) // past the post-election grace
 	nc := connectNATS(t, c.natsURL)
 	held := leaseN(t, nc, "n1", 2)
-	// A report's claimed node id is not taken at its word: the lease's
-	// holder is what was heard.
-	var ack protocol.Ack
-	mustRequest(t, nc, protocol.SubjectProgress, protocol.ProgressReport{TaskKey: held[0].Task.TaskKey, Node: "forged",
-		Attempt: held[0].Task.Attempt, Done: 1}, &ack)
-	srv.nodes.mu.RLock()
-	_, forged := srv.nodes.heard["forged"]
-	_, holder := srv.nodes.heard["n1"]
-	srv.nodes.mu.RUnlock()
-	if ack.Error != nil || forged || !holder {
-		t.Errorf("progress claiming node %q: ack %+v, recorded the claim %v, the holder %v", "forged", ack, forged, holder)
+	// A report for another node's lease is refused and proves nothing
+	// about either node; the holder's own report is what is heard.
+	heard := func(id string) bool {
+		srv.nodes.mu.RLock()
+		defer srv.nodes.mu.RUnlock()
+		_, ok := srv.nodes.heard[id]
+		return ok
+	}
+	for _, c := range []struct {
+		node      string
+		refused   bool
+		heardHold bool
+	}{{"forged", true, false}, {"n1", false, true}} {
+		var ack protocol.Ack
+		mustRequest(t, nc, protocol.SubjectProgress, protocol.ProgressReport{TaskKey: held[0].Task.TaskKey, Node: c.node,
+			Attempt: held[0].Task.Attempt, Done: 1}, &ack)
+		if (ack.Error != nil) != c.refused || heard("forged") || heard("n1") != c.heardHold {
+			t.Errorf("progress claiming node %q: ack %+v, claim recorded %v, holder recorded %v", c.node, ack, heard("forged"), heard("n1"))
+		}
+		if c.refused && protocol.CodeOf(ack.Error) != protocol.CodeStaleAttempt {
+			t.Errorf("progress from a non-holder: %v, want %s", ack.Error, protocol.CodeStaleAttempt)
+		}
 	}
 	hctx, stopHeartbeat := context.WithCancel(ctx)
 	go heartbeat(hctx, nc, "n1", held)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -181,11 +182,12 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	return reply
 }
 
-// checkAttempt validates a report against the state: the job must be
-// active and the attempt current. done reports a duplicate completion of
+// checkAttempt validates a report of node against the state: the job must
+// be active, the attempt current and held by node (its assignee, or a rank
+// of its gang). done reports a duplicate completion of
 // the attempt that is already done (answered as success: the first reply
 // may have been lost).
-func (s *Server) checkAttempt(k protocol.TaskKey, attempt int) (t protocol.Task, done bool, err error) {
+func (s *Server) checkAttempt(k protocol.TaskKey, attempt int, node string) (t protocol.Task, done bool, err error) {
 	j, ok := s.store.JobByID(k.Job)
 	if !ok {
 		return t, false, protocol.Errorf(protocol.CodeNotFound, "job %s not found", k.Job)
@@ -201,6 +203,12 @@ func (s *Server) checkAttempt(k protocol.TaskKey, attempt int) (t protocol.Task,
 	case t.State != protocol.TaskLeased || t.Attempt != attempt:
 		return t, false, protocol.Errorf(protocol.CodeStaleAttempt, "task %s: attempt %d is not current (attempt %d, %s)",
 			k, attempt, t.Attempt, t.State)
+	case t.Assignee != node && !slices.Contains(t.Peers, node):
+		// A node that reports for another's lease (a misconfigured
+		// duplicate id, a stale process, a forged report) must neither
+		// extend nor end it; the attempt is not its own.
+		return t, false, protocol.Errorf(protocol.CodeStaleAttempt, "task %s: attempt %d is held by %s, not %s",
+			k, attempt, t.Assignee, node)
 	}
 	return t, false, nil
 }
@@ -212,7 +220,7 @@ func (s *Server) Progress(rep protocol.ProgressReport) protocol.Ack {
 	if !s.IsLeader() {
 		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	t, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
+	t, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node)
 	if err != nil {
 		return protocol.Ack{Error: wireError(err)}
 	}
@@ -233,7 +241,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 	if !s.IsLeader() {
 		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	_, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt)
+	_, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node)
 	if err != nil {
 		return protocol.Ack{Error: wireError(err)}
 	}
@@ -254,7 +262,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now})
 	}
 	if err != nil {
-		if _, done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt); done && rep.Result != nil {
+		if _, done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node); done && rep.Result != nil {
 			return protocol.Ack{} // a concurrent duplicate won the race
 		}
 		return protocol.Ack{Error: wireError(err)}
