@@ -25,7 +25,7 @@ import (
 // grants in flight.
 
 // reasonReplyLost is the failure reason of a grant its node never received.
-const reasonReplyLost = "lease reply lost: the node never received this grant"
+const reasonReplyLost = "lease reply lost: the node does not hold this grant"
 
 // grantLog holds the leader's grants not yet confirmed by their node.
 type grantLog struct {
