@@ -23,6 +23,8 @@ const (
 	DefaultS3RetryBase    = 200 * time.Millisecond
 	DefaultS3RetryMax     = 5 * time.Second
 	DefaultS3StallTimeout = 2 * time.Minute
+	minS3StallTimeout     = time.Second // EnvS3StallTimeout's bounds
+	maxS3StallTimeout     = time.Hour
 	defaultS3Region       = "us-east-1"
 	maxS3KeyLen           = 1024
 )
@@ -60,9 +62,10 @@ type S3Config struct {
 	MaxAttempts         int
 	RetryBase, RetryMax time.Duration
 	// StallTimeout cancels an upload attempt or a download read that moved
-	// no byte for this long (default 2 min, like the wait for response
-	// headers): a hung endpoint keeps its connections open and would
-	// otherwise block a node forever (s3_stall.go). The stall is retried.
+	// no byte for this long, and (default transport) any request whose
+	// response headers take longer (default 2 min): a hung endpoint keeps
+	// its connections open and would otherwise block a node forever
+	// (s3_stall.go). The stall is retried.
 	StallTimeout time.Duration
 	// SpoolDir holds temporary copies of non-seekable readers larger than
 	// PartSize (default os.TempDir()).
@@ -72,6 +75,11 @@ type S3Config struct {
 	Transport http.RoundTripper
 	// Logger receives retry warnings (default: discard).
 	Logger *slog.Logger
+
+	// envErr is the first bad value S3ConfigFromEnv met (its field kept
+	// the default): newClient reports it, so no store opens with a
+	// setting the operator did not get.
+	envErr error
 }
 
 // S3 environment variables read by S3ConfigFromEnv.
@@ -80,14 +88,28 @@ const (
 	EnvS3Lookup   = "SANAFARM_S3_LOOKUP"     // auto | path | virtual
 	EnvS3Insecure = "SANAFARM_S3_INSECURE"   // 1/true: no TLS for a bare host:port endpoint
 	EnvS3PartSize = "SANAFARM_S3_PART_BYTES" // multipart part size in bytes
+	// EnvS3StallTimeout is S3Config.StallTimeout, a Go duration from 1s
+	// to 1h (default 2m).
+	EnvS3StallTimeout = "SANAFARM_S3_STALL_TIMEOUT"
 )
 
 // S3ConfigFromEnv reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN, AWS_REGION (else AWS_DEFAULT_REGION), the endpoint
 // from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or S3_ENDPOINT (first set),
-// SANAFARM_S3_LOOKUP, SANAFARM_S3_INSECURE and SANAFARM_S3_PART_BYTES.
+// SANAFARM_S3_LOOKUP, SANAFARM_S3_INSECURE, SANAFARM_S3_PART_BYTES and
+// SANAFARM_S3_STALL_TIMEOUT. A bad SANAFARM_S3_STALL_TIMEOUT leaves the
+// default and makes every store opened with the config fail with an
+// error naming it; CheckS3Env reports it at a process's start.
 func S3ConfigFromEnv() S3Config {
 	return s3ConfigFrom(os.Getenv)
+}
+
+// CheckS3Env returns the error S3ConfigFromEnv's config would give every
+// store it opens (a bad SANAFARM_S3_STALL_TIMEOUT), or nil: a node or
+// coordinator calls it at start, so a typo stops it there rather than
+// failing every job that writes to S3.
+func CheckS3Env() error {
+	return S3ConfigFromEnv().envErr
 }
 
 func s3ConfigFrom(getenv func(string) string) S3Config {
@@ -117,7 +139,24 @@ func s3ConfigFrom(getenv func(string) string) S3Config {
 			c.PartSize = n
 		}
 	}
+	if v := first(EnvS3StallTimeout); v != "" {
+		c.StallTimeout, c.envErr = parseStallTimeout(v)
+	}
 	return c
+}
+
+// parseStallTimeout parses SANAFARM_S3_STALL_TIMEOUT: a Go duration in
+// [1s, 1h]. Below a second a busy endpoint's pause reads as a hang; above
+// an hour a hung one holds a node's shard for longer than a job is worth.
+func parseStallTimeout(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 30s or 2m: %w", EnvS3StallTimeout, v, err)
+	}
+	if d < minS3StallTimeout || d > maxS3StallTimeout {
+		return 0, fmt.Errorf("%s=%q: want %v to %v", EnvS3StallTimeout, v, minS3StallTimeout, maxS3StallTimeout)
+	}
+	return d, nil
 }
 
 // withDefaults fills in the zero fields.
@@ -193,6 +232,9 @@ func (c S3Config) lookup() (minio.BucketLookupType, error) {
 // newClient builds a minio-go client that does not retry by itself: the
 // store retries whole operations (so a retry can replay a whole upload).
 func (c S3Config) newClient() (*minio.Client, error) {
+	if c.envErr != nil {
+		return nil, fmt.Errorf("s3 settings: %w", c.envErr)
+	}
 	host, secure, err := c.endpoint()
 	if err != nil {
 		return nil, err
@@ -206,7 +248,7 @@ func (c S3Config) newClient() (*minio.Client, error) {
 	}
 	tr := c.Transport
 	if tr == nil {
-		tr = newS3Transport()
+		tr = newS3Transport(c.StallTimeout)
 	}
 	cl, err := minio.New(host, &minio.Options{
 		Creds:        credentials.NewStaticV4(c.AccessKey, c.SecretKey, c.SessionToken),
@@ -222,7 +264,14 @@ func (c S3Config) newClient() (*minio.Client, error) {
 	return cl, nil
 }
 
-func newS3Transport() *http.Transport {
+// newS3Transport is the default transport; a response's headers must come
+// within stall (S3Config.StallTimeout): a request without a stall guard
+// of its own (stat, copy, list, delete, the bucket check) to a hung
+// endpoint must end as soon as a guarded upload or download would.
+func newS3Transport(stall time.Duration) *http.Transport {
+	if stall <= 0 {
+		stall = DefaultS3StallTimeout
+	}
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -232,7 +281,7 @@ func newS3Transport() *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute,
+		ResponseHeaderTimeout: stall,
 		DisableCompression:    true,
 	}
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestS3ConfigFromEnv(t *testing.T) {
@@ -103,4 +104,49 @@ func FuzzParseS3URL(f *testing.F) {
 			t.Fatalf("%q: canonical form gives %q %q %v", u, b2, p2, err)
 		}
 	})
+}
+
+// TestS3StallTimeoutFromEnv: SANAFARM_S3_STALL_TIMEOUT sets StallTimeout;
+// a value that is no duration or is out of [1s, 1h] keeps the default and
+// is reported, naming the variable and the value, by CheckS3Env's error
+// and by every store the config opens.
+func TestS3StallTimeoutFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		want    time.Duration // after withDefaults
+		wantErr string
+	}{
+		{"", DefaultS3StallTimeout, ""},
+		{"30s", 30 * time.Second, ""},
+		{" 1m30s ", 90 * time.Second, ""},
+		{"1s", time.Second, ""},
+		{"1h", time.Hour, ""},
+		{"30", DefaultS3StallTimeout, `SANAFARM_S3_STALL_TIMEOUT="30": want a duration`},
+		{"soon", DefaultS3StallTimeout, `SANAFARM_S3_STALL_TIMEOUT="soon": want a duration`},
+		{"0s", DefaultS3StallTimeout, `SANAFARM_S3_STALL_TIMEOUT="0s": want 1s to 1h0m0s`},
+		{"-5s", DefaultS3StallTimeout, `SANAFARM_S3_STALL_TIMEOUT="-5s": want 1s to 1h0m0s`},
+		{"999ms", DefaultS3StallTimeout, `SANAFARM_S3_STALL_TIMEOUT="999ms": want 1s to 1h0m0s`},
+		{"61m", DefaultS3StallTimeout, `SANAFARM_S3_STALL_TIMEOUT="61m": want 1s to 1h0m0s`},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Setenv(EnvS3StallTimeout, tc.value) // CheckS3Env's
+			c := s3ConfigFrom(func(k string) string { return map[string]string{EnvS3StallTimeout: tc.value}[k] })
+			if got := c.withDefaults().StallTimeout; got != tc.want {
+				t.Errorf("StallTimeout = %v, want %v", got, tc.want)
+			}
+			err := CheckS3Env()
+			_, nerr := NewS3(c, "bucket", "")
+			if tc.wantErr == "" {
+				if err != nil || nerr != nil {
+					t.Fatalf("CheckS3Env: %v; NewS3: %v", err, nerr)
+				}
+				return
+			}
+			for _, e := range []error{err, nerr} {
+				if e == nil || !strings.Contains(e.Error(), tc.wantErr) {
+					t.Errorf("%v, want an error containing %q", e, tc.wantErr)
+				}
+			}
+		})
+	}
 }

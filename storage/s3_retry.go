@@ -67,7 +67,7 @@ func retryable(err error) bool {
 	if errors.Is(err, errS3Stalled) {
 		return true // a hung endpoint may come back (s3_stall.go)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if callerEnded(err) {
 		return false
 	}
 	var resp minio.ErrorResponse
@@ -87,6 +87,39 @@ func retryable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
 		return true
+	}
+	return false
+}
+
+// callerEnded reports whether err is a context's end (the caller's
+// cancellation or deadline: final) rather than a timeout of net (dial) or
+// net/http (response headers, S3Config.StallTimeout): those match
+// context.DeadlineExceeded under errors.Is too, but a hung or unreachable
+// endpoint causes them and a retry may outlive it.
+func callerEnded(err error) bool {
+	return errors.Is(err, context.Canceled) || holds(err, context.DeadlineExceeded)
+}
+
+// holds reports whether target itself (==, not errors.Is) is in err's
+// chain.
+func holds(err, target error) bool {
+	for err != nil {
+		if err == target {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if holds(e, target) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
 	}
 	return false
 }
@@ -111,7 +144,7 @@ func (s *S3) opErr(op, key string, err error, attempts int) error {
 	if resp.StatusCode == http.StatusNotFound && op != "put" {
 		return fmt.Errorf("%s: %w", where, ErrNotFound)
 	}
-	if retryable(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if retryable(err) && !callerEnded(err) {
 		return fmt.Errorf("%s: endpoint %s failing after %d attempts: %w", where, s.host, attempts, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,18 +51,23 @@ func hungS3(t *testing.T) (*S3, *atomic.Int32) {
 }
 
 // TestS3StalledEndpointEnds: against a hung endpoint an upload (whose
-// body stops being read) and a download (whose body stops coming) end
-// with a stall error after MaxAttempts tries, instead of blocking forever.
+// body stops being read), a download (whose body stops coming) and the
+// requests without a guard of their own (whose response headers never
+// come: the transport waits StallTimeout for them) end with a retryable
+// error after MaxAttempts tries, instead of blocking forever (before,
+// a stat waited the transport's fixed 2 min per try whatever the stall
+// timeout).
 func TestS3StalledEndpointEnds(t *testing.T) {
+	const noHeaders = "timeout awaiting response headers"
 	for _, tc := range []struct {
-		name string
-		op   func(ctx context.Context, s *S3) error
+		name, want string
+		op         func(ctx context.Context, s *S3) error
 	}{
-		{"put", func(ctx context.Context, s *S3) error {
+		{"put", "no progress", func(ctx context.Context, s *S3) error {
 			_, err := s.Put(ctx, "shard.tar", bytes.NewReader(make([]byte, 32<<20)))
 			return err
 		}},
-		{"get", func(ctx context.Context, s *S3) error {
+		{"get", "no progress", func(ctx context.Context, s *S3) error {
 			rc, err := s.Get(ctx, "shard.tar")
 			if err != nil {
 				return err
@@ -67,6 +76,10 @@ func TestS3StalledEndpointEnds(t *testing.T) {
 			_, err = io.Copy(io.Discard, rc)
 			return err
 		}},
+		{"stat", noHeaders, func(ctx context.Context, s *S3) error { _, err := s.Stat(ctx, "shard.tar"); return err }},
+		{"copy", noHeaders, func(ctx context.Context, s *S3) error { _, err := s.Copy(ctx, "a.tar", "b.tar"); return err }},
+		{"delete", noHeaders, func(ctx context.Context, s *S3) error { return s.Delete(ctx, "shard.tar") }},
+		{"check", noHeaders, func(ctx context.Context, s *S3) error { return s.Check(ctx) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, hung := hungS3(t)
@@ -76,13 +89,46 @@ func TestS3StalledEndpointEnds(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("%s blocked until the test's deadline: %v", tc.name, err)
 			}
-			if !errors.Is(err, errS3Stalled) || !strings.Contains(err.Error(), "no progress") {
-				t.Fatalf("%s: %v, want a stall error", tc.name, err)
+			if err == nil || !strings.Contains(err.Error(), "failing after 2 attempts") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s: %v, want a retried error saying %q", tc.name, err, tc.want)
+			}
+			if tc.want == "no progress" && !errors.Is(err, errS3Stalled) {
+				t.Errorf("%s: %v, want errS3Stalled", tc.name, err)
 			}
 			if n := hung.Load(); n != 2 {
 				t.Errorf("%s: %d requests, want MaxAttempts = 2", tc.name, n)
 			}
 			t.Logf("%s: %v", tc.name, err)
 		})
+	}
+}
+
+// TestS3RetryableTimeouts: a caller's cancellation or deadline is final;
+// the timeouts of a hung or unreachable endpoint (net's dial, net/http's
+// response headers) are retried although errors.Is matches them to
+// context.DeadlineExceeded (they once were not).
+func TestS3RetryableTimeouts(t *testing.T) {
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, dialErr := (&net.Dialer{}).DialContext(expired, "tcp", "127.0.0.1:9")
+	if !errors.Is(dialErr, context.DeadlineExceeded) {
+		t.Fatalf("dial with an expired context: %v, want a timeout matching context.DeadlineExceeded", dialErr)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"canceled", fmt.Errorf("put: %w", context.Canceled), false},
+		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), false},
+		{"deadline joined", errors.Join(errors.New("x"), context.DeadlineExceeded), false},
+		{"dial timeout", &url.Error{Op: "Put", URL: "http://s3", Err: dialErr}, true},
+		{"stall", fmt.Errorf("%w for 4s", errS3Stalled), true},
+		{"refused", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), true},
+		{"other", errors.New("bad request"), false},
+	} {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("%s: retryable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

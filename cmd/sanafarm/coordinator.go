@@ -13,6 +13,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/coordinator"
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // coordinatorFlags are the options of `sanafarm coordinator`.
@@ -117,6 +118,9 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	}
 	if err := f.retention.check(); err != nil {
 		return err
+	}
+	if err := storage.CheckS3Env(); err != nil {
+		return usage(err) // else every manifest written to S3 would fail on it
 	}
 	allow, err := f.allow.access()
 	if err != nil {

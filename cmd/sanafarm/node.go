@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sanafarm/sanafarm/node"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // nodeCmdFlags are the options of `sanafarm node`.
@@ -128,6 +129,9 @@ func runNode(ctx context.Context, f nodeCmdFlags, stderr io.Writer) error {
 	}
 	if f.node.slots < 1 {
 		return usagef("--slots %d: want at least 1", f.node.slots)
+	}
+	if err := storage.CheckS3Env(); err != nil {
+		return usage(err) // else every job writing to S3 would fail on it
 	}
 	if f.node.allow, err = f.allow.access(); err != nil {
 		return err

@@ -54,6 +54,7 @@ var scenarios = []scenario{
 	{"etcd-restart", etcdRestart},
 	{"etcd-freeze", etcdFreeze},
 	{"s3-restart", s3Restart},
+	{"s3-freeze", s3Freeze},
 	{"quorum-loss", quorumLoss},
 	{"cluster-restart", clusterRestart},
 	{"dev-kill-loop", devKillLoop},

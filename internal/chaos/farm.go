@@ -17,6 +17,7 @@ import (
 	"github.com/sanafarm/sanafarm/internal/s3test"
 	"github.com/sanafarm/sanafarm/internal/tlstest"
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // Farm settings: short leases so a frozen or killed node is noticed in a
@@ -30,6 +31,9 @@ const (
 	nodeTTL         = "3s"
 	nodeCount       = 2
 	voters          = 3
+	// s3Stall is every process's SANAFARM_S3_STALL_TIMEOUT: a hung S3
+	// request is given up and retried after it, not the default 2 min.
+	s3Stall = 4 * time.Second
 )
 
 // Coord is one coordinator process and its API.
@@ -147,13 +151,14 @@ func natsPassword(user string) string { return natsPass + "-" + user }
 
 // env is a coordinator's or node's environment: the NATS URL with its
 // user's password (through natsAddr), the API token, the S3 configuration
-// (outputs, manifests), the cluster CA as a trusted root (NATS TLS, as
-// cloud-init installs it) and a private TMPDIR.
+// (outputs, manifests; the stall timeout s3Stall), the cluster CA as a
+// trusted root (NATS TLS, as cloud-init installs it) and a private TMPDIR.
 func (f *Farm) env(name, user, natsAddr string) []string {
 	return []string{"SANAFARM_NATS_URL=tls://" + user + ":" + natsPassword(user) + "@" + natsAddr,
 		"SANAFARM_TOKEN=" + apiToken, "SSL_CERT_FILE=" + f.CA.File,
 		"AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey,
-		"AWS_REGION=" + s3test.Region, "S3_ENDPOINT=" + f.S3.Endpoint(), "TMPDIR=" + f.dir("tmp/"+name)}
+		"AWS_REGION=" + s3test.Region, "S3_ENDPOINT=" + f.S3.Endpoint(),
+		storage.EnvS3StallTimeout + "=" + s3Stall.String(), "TMPDIR=" + f.dir("tmp/"+name)}
 }
 
 func (f *Farm) startCoordinators() {

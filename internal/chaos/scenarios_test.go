@@ -174,7 +174,7 @@ func natsOutage(t *testing.T, r *Result) {
 // announcement at once. The nodes were alive all along, so no shard may
 // be requeued, and the job completes whole (coordinator/nodegone.go).
 func etcdFreeze(t *testing.T, r *Result) {
-	freezeDuring(t, r, func(f *Farm) *Proc { return f.Etcd }, 6*time.Second, true)
+	freezeDuring(t, r, func(f *Farm) freezer { return f.Etcd }, 6*time.Second, true)
 }
 
 // natsFreeze: SIGSTOP nats-server for 15 s mid-job (longer than two lease
@@ -187,13 +187,30 @@ func etcdFreeze(t *testing.T, r *Result) {
 // granted at the thaw after their senders gave up on the reply, and those
 // never-started shards are requeued one lease TTL later, without a strike.
 func natsFreeze(t *testing.T, r *Result) {
-	freezeDuring(t, r, func(f *Farm) *Proc { return f.NATS }, 15*time.Second, false)
+	freezeDuring(t, r, func(f *Farm) freezer { return f.NATS }, 15*time.Second, false)
+}
+
+// s3Freeze: SIGSTOP versitygw for 12 s mid-job (a hung endpoint: its
+// port still accepts connections, nothing answers), three times the
+// processes' S3 stall timeout (s3Stall, SANAFARM_S3_STALL_TIMEOUT), then
+// SIGCONT. Uploads and downloads stall and requests wait for headers that
+// never come: each try is given up after the stall timeout and retried
+// (storage/s3_stall.go), and the retries (6 tries, over 20 s) outlast the
+// freeze, so no attempt may fail (strict), and the job completes whole.
+func s3Freeze(t *testing.T, r *Result) {
+	freezeDuring(t, r, func(f *Farm) freezer { return f.S3 }, 3*s3Stall, true)
+}
+
+// freezer is a process SIGSTOP and SIGCONT reach (*Proc, the S3 server).
+type freezer interface {
+	Freeze() error
+	Thaw() error
 }
 
 // freezeDuring stops one of the farm's processes (SIGSTOP) once a shard
 // is done, thaws it after down, and asserts that the job completes whole
 // — strict: with no failed attempt (else they are logged).
-func freezeDuring(t *testing.T, r *Result, which func(*Farm) *Proc, down time.Duration, strict bool) {
+func freezeDuring(t *testing.T, r *Result, which func(*Farm) freezer, down time.Duration, strict bool) {
 	fr := newFarmRun(t, r)
 	p := which(fr.f)
 	fr.waitDone(1)

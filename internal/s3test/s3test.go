@@ -1,7 +1,7 @@
 // Package s3test runs a real S3 server for tests: versitygw (posix
 // backend) on 127.0.0.1, a free port and a temporary root, with fixed test
 // credentials. Stop and Start simulate an outage (the restart keeps the
-// port and the data).
+// port and the data), Freeze and Thaw a hung server.
 //
 // The versitygw binary is found through $SANAFARM_VERSITYGW, versitygw on
 // PATH, ~/go/bin/versitygw or the cache of scripts/install-versitygw.sh
@@ -239,13 +239,32 @@ func (s *Server) waitReady(done <-chan struct{}) error {
 	}
 }
 
+// Freeze stops the server with SIGSTOP: a hung endpoint, whose
+// connections stay open and whose port still accepts connections, while
+// nothing answers. Thaw resumes it (SIGCONT).
+func (s *Server) Freeze() error { return s.signal(unix.SIGSTOP) }
+
+// Thaw resumes a frozen server.
+func (s *Server) Thaw() error { return s.signal(unix.SIGCONT) }
+
+func (s *Server) signal(sig unix.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return fmt.Errorf("versitygw: %v: not running", sig)
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
 // Stop stops the server (a no-op when stopped): SIGTERM, SIGKILL after 5 s.
+// A frozen server is resumed first, so that it can exit cleanly.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
+	_ = s.cmd.Process.Signal(unix.SIGCONT)
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-s.done:
