@@ -100,3 +100,56 @@ func TestGrantLogPrune(t *testing.T) {
 		t.Fatalf("unheld twice: %+v", got)
 	}
 }
+
+// TestNodeSubjectSender: the leader serves each node's own control
+// subjects, and refuses a message there that claims another node's id
+// (with per-node NATS users, the subject is the node's identity).
+func TestNodeSubjectSender(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-sender", testSpec(4)); err != nil {
+		t.Fatal(err)
+	}
+	nc := connectNATS(t, c.natsURL)
+	lease := func(subject, id string) protocol.LeaseReply {
+		t.Helper()
+		var r protocol.LeaseReply
+		mustRequest(t, nc, subject, protocol.LeaseRequest{Node: protocol.NodeInfo{ID: id, Backend: "cpu", Slots: 1}, Free: 1}, &r)
+		return r
+	}
+	if r := lease(protocol.NodeSubject(protocol.SubjectLease, "n2"), "n1"); protocol.CodeOf(r.Error) != protocol.CodeBadRequest || len(r.Assignments) != 0 {
+		t.Fatalf("lease on n2's subject claiming n1: %+v", r)
+	}
+	r := lease(protocol.NodeSubject(protocol.SubjectLease, "n1"), "n1")
+	if r.Error != nil || len(r.Assignments) != 1 {
+		t.Fatalf("lease on n1's own subject: %+v", r)
+	}
+	k, attempt := r.Assignments[0].Task.TaskKey, r.Assignments[0].Task.Attempt
+	for _, c := range []struct {
+		subject string
+		want    protocol.Code
+	}{
+		{protocol.NodeSubject(protocol.SubjectProgress, "n2"), protocol.CodeBadRequest},
+		{protocol.NodeSubject(protocol.SubjectProgress, "n1"), ""},
+		{protocol.SubjectProgress, ""},
+	} {
+		var ack protocol.Ack
+		mustRequest(t, nc, c.subject, protocol.ProgressReport{TaskKey: k, Node: "n1", Attempt: attempt, Done: 1}, &ack)
+		if got := codeOrEmpty(ack.Error); got != c.want {
+			t.Errorf("progress of n1 on %s: %v, want code %q", c.subject, ack.Error, c.want)
+		}
+	}
+	var ack protocol.Ack
+	done := protocol.CompleteReport{TaskKey: k, Node: "n1", Attempt: attempt, Result: &protocol.ShardInfo{Node: "n1", Images: 2}}
+	mustRequest(t, nc, protocol.NodeSubject(protocol.SubjectComplete, "n2"), done, &ack)
+	if protocol.CodeOf(ack.Error) != protocol.CodeBadRequest || srv.Store().Stats().Completions != 0 {
+		t.Fatalf("completion of n1 on n2's subject: %+v, %d applied", ack, srv.Store().Stats().Completions)
+	}
+	ack = protocol.Ack{}
+	mustRequest(t, nc, protocol.NodeSubject(protocol.SubjectComplete, "n1"), done, &ack)
+	if ack.Error != nil || srv.Store().Stats().Completions != 1 {
+		t.Fatalf("completion on n1's own subject: %+v", ack)
+	}
+}

@@ -48,11 +48,15 @@ func (s *Server) subscribe() ([]*nats.Subscription, error) {
 		{protocol.SubjectProgress, concurrent(s.onProgress)},
 		{protocol.SubjectComplete, concurrent(s.onComplete)},
 	} {
-		ss, err := nc.Subscribe(sub.subject, sub.h)
-		if err != nil {
-			return subs, err
+		// The bare subject (shared node user, older nodes) and every
+		// node's own (protocol.NodeSubject; checkSender).
+		for _, subject := range []string{sub.subject, sub.subject + ".*"} {
+			ss, err := nc.Subscribe(subject, sub.h)
+			if err != nil {
+				return subs, err
+			}
+			subs = append(subs, ss)
 		}
-		subs = append(subs, ss)
 	}
 	return subs, nc.Flush()
 }
@@ -70,6 +74,9 @@ func (s *Server) respond(m *nats.Msg, v any) {
 func (s *Server) onLease(m *nats.Msg) {
 	defer s.noteNodeTraffic()                       // once handled: a progress report is buffered first
 	req, err := protocol.DecodeLeaseRequest(m.Data) // bounded: any NATS client can publish here
+	if err == nil {
+		err = protocol.CheckSender(m.Subject, protocol.SubjectLease, req.Node.ID)
+	}
 	if err != nil {
 		s.respond(m, protocol.LeaseReply{Error: wireError(err)})
 		return
@@ -85,6 +92,9 @@ func (s *Server) onLease(m *nats.Msg) {
 func (s *Server) onProgress(m *nats.Msg) {
 	defer s.noteNodeTraffic() // once handled: a progress report is buffered first
 	rep, err := protocol.DecodeProgressReport(m.Data)
+	if err == nil {
+		err = protocol.CheckSender(m.Subject, protocol.SubjectProgress, rep.Node)
+	}
 	if err != nil {
 		s.respond(m, protocol.Ack{Error: wireError(err)})
 		return
@@ -95,6 +105,9 @@ func (s *Server) onProgress(m *nats.Msg) {
 func (s *Server) onComplete(m *nats.Msg) {
 	defer s.noteNodeTraffic() // once handled: a progress report is buffered first
 	rep, err := protocol.DecodeCompleteReport(m.Data)
+	if err == nil {
+		err = protocol.CheckSender(m.Subject, protocol.SubjectComplete, rep.Node)
+	}
 	if err != nil {
 		s.respond(m, protocol.Ack{Error: wireError(err)})
 		return

@@ -35,6 +35,7 @@ type Agent struct {
 	// every lease request: a grant missing from it never reached the node
 	// (coordinator/grants.go). Guarded by mu.
 	holds map[protocol.TaskAttempt]struct{}
+	route ctlRoute // the subject of control requests (rpc.go)
 }
 
 // New checks cfg and fills in its defaults.

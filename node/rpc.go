@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -21,7 +22,7 @@ func (a *Agent) request(ctx context.Context, subject string, req, reply any, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 	defer cancel()
-	msg, err := a.cfg.NATS.RequestWithContext(rctx, subject, data)
+	msg, err := a.route.request(rctx, a.cfg.NATS, subject, a.cfg.ID, data)
 	if err != nil {
 		a.cfg.Metrics.natsRequestFailed(err)
 		return fmt.Errorf("requesting %s: %w", subject, err)
@@ -57,4 +58,46 @@ func retryable(err error) bool {
 func fenced(err error) bool {
 	c := protocol.CodeOf(err)
 	return c == protocol.CodeStaleAttempt || c == protocol.CodeNotFound || c == protocol.CodeConflict
+}
+
+// ctlRoute picks the subject of the node's control requests. It is the
+// node's own (protocol.NodeSubject: with per-node NATS users the only one
+// it may publish, so the leader knows who speaks), unless the farm is
+// still on an earlier release: a leader that listens only on the bare
+// subject (no responders on the own one), or a nats.conf whose per-node
+// users may publish only the bare one (the own subject is refused, and
+// the request times out). Until the own subject has worked once, either
+// sends the node to the bare subject; a timeout there sends it back (the
+// nats.conf may have been updated since).
+type ctlRoute struct {
+	bare      atomic.Bool
+	ownWorked atomic.Bool
+}
+
+func (r *ctlRoute) request(ctx context.Context, nc *nats.Conn, subject, id string, data []byte) (*nats.Msg, error) {
+	timedOut := func(err error) bool {
+		return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+	}
+	if r.bare.Load() {
+		msg, err := nc.RequestWithContext(ctx, subject, data)
+		if timedOut(err) {
+			r.bare.Store(false)
+		}
+		return msg, err
+	}
+	msg, err := nc.RequestWithContext(ctx, protocol.NodeSubject(subject, id), data)
+	switch {
+	case err == nil:
+		r.ownWorked.Store(true)
+	case r.ownWorked.Load():
+		// No answer now is a leader election or an outage, not a release
+		// older than one already heard on this subject.
+	case errors.Is(err, nats.ErrNoResponders):
+		if msg, err = nc.RequestWithContext(ctx, subject, data); err == nil {
+			r.bare.Store(true)
+		}
+	case timedOut(err):
+		r.bare.Store(true)
+	}
+	return msg, err
 }

@@ -11,15 +11,18 @@ import (
 // (docs/deploy.md, Security):
 //
 //   - coordinator: subscribes to the control subjects (SubjectLease,
-//     SubjectProgress, SubjectComplete) and to every node's telemetry
+//     SubjectProgress, SubjectComplete, and every node's NodeSubject
+//     under each) and to every node's telemetry
 //     (SubjectTelemetryPrefix), and publishes only replies (under
 //     "_INBOX.>").
-//   - node: publishes requests on the control subjects (its replies come
-//     to NodeInbox(id)), its telemetry only on TelemetrySubject(id) and
+//   - node: publishes requests on its own control subjects
+//     (NodeSubject(base, id); the shared node user any node's and the
+//     bare ones of older nodes; its replies come to NodeInbox(id)), its
+//     telemetry only on TelemetrySubject(id) and
 //     gang traffic only under ShardPublish(id);
 //     subscribes to its inbox and to gang traffic. It cannot publish a
 //     reply, so it cannot answer for the coordinator, and with a user per
-//     node it cannot send gang traffic as another node.
+//     node it cannot lease, report or send gang traffic as another node.
 
 // ShardSubjectPrefix begins every subject of parallel-DiT (gang) traffic:
 // ShardSubjectPrefix + SubjectToken(sender) + "." + group + "." + to.
@@ -60,20 +63,33 @@ type NATSPermissions struct {
 func CoordinatorPermissions() NATSPermissions {
 	return NATSPermissions{
 		Publish:   []string{InboxPrefix + ".>"},
-		Subscribe: []string{SubjectLease, SubjectProgress, SubjectComplete, SubjectTelemetryPrefix + ">"},
+		Subscribe: append(controlSubjects("*", true), SubjectTelemetryPrefix+">"),
 	}
+}
+
+// controlSubjects lists NodeSubject(base, token) of every control subject
+// (token may be the wildcard "*"), and with bare the bases themselves.
+func controlSubjects(token string, bare bool) []string {
+	var out []string
+	for _, base := range ControlSubjects {
+		if bare {
+			out = append(out, base)
+		}
+		out = append(out, base+"."+token)
+	}
+	return out
 }
 
 // NodePermissions are node id's subjects; id "" gives the shared node
 // user's (any node's inbox and gang subjects: no isolation between the
 // nodes that share it).
 func NodePermissions(id string) NATSPermissions {
-	pub, inbox, telemetry := ShardSubjectPrefix+">", InboxPrefix+".>", SubjectTelemetryPrefix+"*"
+	pub, inbox, telemetry, control := ShardSubjectPrefix+">", InboxPrefix+".>", SubjectTelemetryPrefix+"*", controlSubjects("*", true)
 	if id != "" {
-		pub, inbox, telemetry = ShardPublish(id), NodeInbox(id)+".>", TelemetrySubject(id)
+		pub, inbox, telemetry, control = ShardPublish(id), NodeInbox(id)+".>", TelemetrySubject(id), controlSubjects(SubjectToken(id), false)
 	}
 	return NATSPermissions{
-		Publish:   []string{SubjectLease, SubjectProgress, SubjectComplete, telemetry, pub},
+		Publish:   append(control, telemetry, pub),
 		Subscribe: []string{inbox, ShardSubjectPrefix + ">"},
 	}
 }

@@ -57,7 +57,9 @@ func (c roleClient) allowed(t *testing.T, what string) {
 // (a node's request reaches the coordinator and its reply comes back;
 // gang traffic under the node's own id), while a node cannot answer for
 // the coordinator, read another node's replies, take the coordinator's
-// requests or send gang traffic as another node.
+// requests, lease or report as another node (or on the bare control
+// subjects, where any id could be claimed) or send gang traffic as another
+// node.
 func TestNATSRolePermissions(t *testing.T) {
 	n, err := embedded.StartNATS(embedded.NATSConfig{Users: embedded.RoleUsers("coord-pw", "shared-pw",
 		map[string]string{"node-a": "a-pw", "node-b.x": "b-pw"})})
@@ -69,15 +71,24 @@ func TestNATSRolePermissions(t *testing.T) {
 		t.Fatal("connected without credentials")
 	}
 	coord := connectAs(t, n, embedded.CoordinatorUser, "coord-pw")
-	if _, err := coord.Subscribe(protocol.SubjectLease, func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
-		t.Fatal(err)
+	for _, subject := range []string{protocol.SubjectLease, protocol.SubjectLease + ".*"} {
+		if _, err := coord.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	coord.allowed(t, "coordinator subscribes to lease requests")
 	a := connectAs(t, n, "node-a", "a-pw", nats.CustomInboxPrefix(protocol.NodeInbox("node-a")))
 	shared := connectAs(t, n, embedded.NodeUser, "shared-pw")
-	for _, c := range []roleClient{a, shared} {
-		if m, err := c.Request(protocol.SubjectLease, []byte("{}"), 2*time.Second); err != nil || string(m.Data) != "ok" {
-			t.Fatalf("lease request: %v", err)
+	for _, c := range []struct {
+		c       roleClient
+		subject string
+	}{
+		{a, protocol.NodeSubject(protocol.SubjectLease, "node-a")},
+		{shared, protocol.SubjectLease},
+		{shared, protocol.NodeSubject(protocol.SubjectLease, "node-b.x")},
+	} {
+		if m, err := c.c.Request(c.subject, []byte("{}"), 2*time.Second); err != nil || string(m.Data) != "ok" {
+			t.Fatalf("lease request on %s: %v", c.subject, err)
 		}
 	}
 	if _, err := a.Subscribe("sanafarm.shard.*.g1.r0", func(*nats.Msg) {}); err != nil {
@@ -96,6 +107,10 @@ func TestNATSRolePermissions(t *testing.T) {
 	a.violation(t, "node-a subscribes to node-b's replies")
 	_, _ = a.Subscribe(protocol.SubjectLease, func(*nats.Msg) {})
 	a.violation(t, "node-a subscribes to lease requests")
+	for _, subject := range []string{protocol.NodeSubject(protocol.SubjectComplete, "node-b.x"), protocol.SubjectComplete} {
+		_ = a.Publish(subject, []byte("{}"))
+		a.violation(t, "node-a reports on "+subject)
+	}
 	_ = coord.Publish(protocol.ShardSubjectPrefix+"node-a.g1.r0", []byte("x"))
 	coord.violation(t, "coordinator publishes gang traffic")
 }
