@@ -49,6 +49,10 @@ type PipelineConfig struct {
 	// GPUUUID is the device's NVML UUID recorded in provenance ("" on the
 	// CPU backend or without NVML), so an image names the exact card.
 	GPUUUID string
+	// StorePatience is how long a shard's upload keeps trying through an
+	// output store outage before the shard fails (default
+	// DefaultStorePatience; patient.go).
+	StorePatience time.Duration
 	// Logger receives load and task logs (default: discard).
 	Logger *slog.Logger
 	// Metrics records stage, shard and upload timings (nil: none).
@@ -192,7 +196,11 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
-	store, err := e.cfg.OpenStore(ctx, spec.Output.URL)
+	var store ObjectStore
+	err = newPatience(e.cfg.StorePatience, e.log).do(ctx, "opening the output", func() error { // patient.go
+		store, err = e.cfg.OpenStore(ctx, spec.Output.URL)
+		return err
+	})
 	if err != nil {
 		return protocol.ShardInfo{}, fmt.Errorf("opening output %s: %w", spec.Output.URL, err)
 	}
@@ -216,7 +224,7 @@ func (e *PipelineExecutor) generate(ctx context.Context, a protocol.Assignment, 
 		return protocol.ShardInfo{}, err
 	}
 	defer e.cache.release(res)
-	w, err := storage.NewShardWriter(e.stage(store, a), format, "", a.Task.Shard)
+	w, err := storage.NewShardWriter(e.stagePatient(store, a), format, "", a.Task.Shard)
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}

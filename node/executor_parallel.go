@@ -100,7 +100,7 @@ func (e *PipelineExecutor) generateRank(ctx context.Context, a protocol.Assignme
 	res := &resident{model: s.model, p: p, loadTime: time.Since(t0)}
 	var w storage.ShardWriter = &discardWriter{}
 	if a.Rank == 0 {
-		if w, err = storage.NewShardWriter(e.stage(s.store, a), s.format, "", a.Task.Shard); err != nil {
+		if w, err = storage.NewShardWriter(e.stagePatient(s.store, a), s.format, "", a.Task.Shard); err != nil {
 			s.t.Abort(err)
 			return protocol.ShardInfo{}, err
 		}

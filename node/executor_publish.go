@@ -25,6 +25,12 @@ func (e *PipelineExecutor) stage(store ObjectStore, a protocol.Assignment) stora
 	return storage.Stage(store, "", storage.AttemptPrefix("", string(a.Task.Job), a.Task.Shard, a.Task.Attempt))
 }
 
+// stagePatient is stage, with uploads kept through a store outage of up
+// to StorePatience (patient.go).
+func (e *PipelineExecutor) stagePatient(store ObjectStore, a protocol.Assignment) storage.Putter {
+	return patientPutter{e.stage(store, a), newPatience(e.cfg.StorePatience, e.log)}
+}
+
 // Publish copies an accepted attempt's staged objects to their final
 // keys (the stats last) and deletes the staging. A reused shard staged
 // nothing.

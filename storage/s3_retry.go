@@ -91,6 +91,12 @@ func retryable(err error) bool {
 	return false
 }
 
+// Transient reports whether err, returned by a store operation, may go
+// away on its own (an endpoint down, hung or throttling beyond the
+// operation's own retries) rather than fail again the same way (access
+// denied, a missing bucket, a bad key) or be the caller's own end.
+func Transient(err error) bool { return err != nil && retryable(err) && !callerEnded(err) }
+
 // callerEnded reports whether err is a context's end (the caller's
 // cancellation or deadline: final) rather than a timeout of net (dial) or
 // net/http (response headers, S3Config.StallTimeout): those match

@@ -55,6 +55,7 @@ var scenarios = []scenario{
 	{"etcd-freeze", etcdFreeze},
 	{"s3-restart", s3Restart},
 	{"s3-freeze", s3Freeze},
+	{"s3-outage", s3Outage},
 	{"quorum-loss", quorumLoss},
 	{"cluster-restart", clusterRestart},
 	{"dev-kill-loop", devKillLoop},

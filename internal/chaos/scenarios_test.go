@@ -245,9 +245,22 @@ func s3Restart(t *testing.T, r *Result) {
 	restartDuring(t, r, "s3", 3*time.Second)
 }
 
+// s3Outage: stop versitygw mid-job for 30 s, far longer than a store
+// operation's own retries (six tries, about 7 s): the nodes keep their
+// rendered shards and upload them once it is back (node/patient.go), so no
+// attempt fails, and no node is struck, for an outage of the store they
+// all share.
+func s3Outage(t *testing.T, r *Result) {
+	for _, tk := range restartDuring(t, r, "s3", 30*time.Second) {
+		for _, f := range tk.Failures {
+			t.Errorf("shard %d attempt %d failed on %s: %s (an outage of the shared store)", tk.Shard, f.Attempt, f.Node, f.Reason)
+		}
+	}
+}
+
 // restartDuring stops one backing service once a shard is done and
-// restarts it after down.
-func restartDuring(t *testing.T, r *Result, what string, down time.Duration) {
+// restarts it after down; it returns the job's tasks.
+func restartDuring(t *testing.T, r *Result, what string, down time.Duration) []protocol.Task {
 	fr := newFarmRun(t, r)
 	fr.waitDone(1)
 	fr.faultNow()
@@ -267,7 +280,7 @@ func restartDuring(t *testing.T, r *Result, what string, down time.Duration) {
 	if err := start(); err != nil {
 		t.Fatal(err)
 	}
-	fr.finish()
+	return fr.finish()
 }
 
 // quorumLoss: kill 2 of the 3 coordinators (the leader and a follower)

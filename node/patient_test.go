@@ -1,0 +1,102 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/internal/backoff"
+)
+
+// flakyPutter fails its first fails Puts with err, reading part of the
+// content first (as an upload cut off midway does), then stores it.
+type flakyPutter struct {
+	fails int
+	err   error
+	calls atomic.Int32
+	got   []byte
+}
+
+func (f *flakyPutter) Put(_ context.Context, _ string, r io.Reader) (int64, error) {
+	if int(f.calls.Add(1)) <= f.fails {
+		_, _ = io.CopyN(io.Discard, r, 3)
+		return 0, f.err
+	}
+	b, err := io.ReadAll(r)
+	f.got = b
+	return int64(len(b)), err
+}
+
+// TestPatientPutter: a Put that fails for a transient reason is tried
+// again with the content rewound (a seekable reader, or a limited window
+// of a file as the webdataset writer sends), until it lands or patience
+// runs out; other errors and streams fail at once.
+func TestPatientPutter(t *testing.T) {
+	down := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	denied := errors.New("access denied")
+	content := "0123456789abcdef"
+	f, err := os.CreateTemp(t.TempDir(), "shard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("xx" + content + "yy"); err != nil {
+		t.Fatal(err)
+	}
+	window := func() io.Reader { // the content, at offset 2 of the file
+		if _, err := f.Seek(2, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		return io.LimitReader(f, int64(len(content)))
+	}
+	for _, c := range []struct {
+		name      string
+		fails     int
+		err       error
+		r         func() io.Reader
+		patience  time.Duration
+		wantCalls int
+		wantErr   string
+	}{
+		{"lands after an outage", 3, down, func() io.Reader { return bytes.NewReader([]byte(content)) }, time.Minute, 4, ""},
+		{"file window rewound", 2, down, window, time.Minute, 3, ""},
+		{"not transient", 3, denied, func() io.Reader { return bytes.NewReader([]byte(content)) }, time.Minute, 1, "access denied"},
+		{"a stream is not retried", 3, down, func() io.Reader { return io.MultiReader(strings.NewReader(content)) }, time.Minute, 1, "refused"},
+		{"patience runs out", 1000, down, func() io.Reader { return bytes.NewReader([]byte(content)) }, 50 * time.Millisecond, -1, "stayed unavailable"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fp := &flakyPutter{fails: c.fails, err: c.err}
+			p := patientPutter{Putter: fp, patience: patience{d: c.patience, log: slog.New(slog.DiscardHandler),
+				policy: backoff.Policy{Base: 5 * time.Millisecond, Max: 10 * time.Millisecond}}}
+			n, err := p.Put(context.Background(), "k", c.r())
+			if c.wantErr == "" {
+				if err != nil || string(fp.got) != content || n != int64(len(content)) {
+					t.Fatalf("Put: %v, stored %q (%d)", err, fp.got, n)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("Put: %v, want an error with %q", err, c.wantErr)
+			}
+			if c.wantCalls >= 0 && int(fp.calls.Load()) != c.wantCalls {
+				t.Errorf("%d tries, want %d", fp.calls.Load(), c.wantCalls)
+			}
+		})
+	}
+	t.Run("task ends", func(t *testing.T) {
+		fp := &flakyPutter{fails: 1000, err: down}
+		p := patientPutter{Putter: fp, patience: patience{d: time.Hour, log: slog.New(slog.DiscardHandler),
+			policy: backoff.Policy{Base: time.Hour}}}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := p.Put(ctx, "k", bytes.NewReader([]byte(content))); err == nil || fp.calls.Load() != 1 {
+			t.Fatalf("Put after the task ended: %v, %d tries", err, fp.calls.Load())
+		}
+	})
+}
