@@ -73,6 +73,7 @@ type PipelineExecutor struct {
 	allow    protocol.Access // cfg.Allow with symlinks resolved (guardOpeners)
 	adapters adapterCache
 
+	retryBase         time.Duration // the first wait of patience (tests shorten it)
 	generated, reused atomic.Int64
 	staged            sync.Map // stagedKey → true: attempts with staged objects
 }
@@ -181,15 +182,8 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	if format != storage.FormatFiles && format != storage.FormatWebDataset {
 		return protocol.ShardInfo{}, fmt.Errorf("output format %q: want %s or %s", format, storage.FormatFiles, storage.FormatWebDataset)
 	}
-	rows, err := e.prompts(ctx, a)
+	rows, in, err := e.shardInputs(ctx, a)
 	if err != nil {
-		return protocol.ShardInfo{}, err
-	}
-	in, err := e.readInputs(ctx, spec)
-	if err != nil {
-		return protocol.ShardInfo{}, err
-	}
-	if err := e.readRowImages(ctx, in, rows, a.Task.Start); err != nil {
 		return protocol.ShardInfo{}, err
 	}
 	m, facts, err := e.resolve(ctx, spec, in)
@@ -197,7 +191,7 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 		return protocol.ShardInfo{}, err
 	}
 	var store ObjectStore
-	err = newPatience(e.cfg.StorePatience, e.log).do(ctx, "opening the output", func() error { // patient.go
+	err = e.patience().do(ctx, "opening the output", func() error { // patient.go
 		store, err = e.cfg.OpenStore(ctx, spec.Output.URL)
 		return err
 	})
@@ -274,6 +268,21 @@ func (e *PipelineExecutor) Counts() (generated, reused int64) {
 }
 
 // prompts returns one prompt row per sample of the task.
+// shardInputs reads the task's prompt rows and the job's inputs (LoRAs,
+// init and control images, a column's per-row images), with patience
+// through an outage of the store they come from (patient.go).
+func (e *PipelineExecutor) shardInputs(ctx context.Context, a protocol.Assignment) (rows []storage.PromptRow, in *jobInputs, err error) {
+	p := e.patience()
+	if err = p.do(ctx, "reading the prompts", func() error { rows, err = e.prompts(ctx, a); return err }); err != nil {
+		return nil, nil, err
+	}
+	if err = p.do(ctx, "reading the job's inputs", func() error { in, err = e.readInputs(ctx, a.Spec); return err }); err != nil {
+		return nil, nil, err
+	}
+	err = p.do(ctx, "reading the rows' images", func() error { return e.readRowImages(ctx, in, rows, a.Task.Start) })
+	return rows, in, err
+}
+
 func (e *PipelineExecutor) prompts(ctx context.Context, a protocol.Assignment) ([]storage.PromptRow, error) {
 	m := int64(max(a.Spec.ImagesPerPrompt, 1))
 	if a.Task.Start < 0 || a.Task.End <= a.Task.Start {

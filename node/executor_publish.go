@@ -28,7 +28,7 @@ func (e *PipelineExecutor) stage(store ObjectStore, a protocol.Assignment) stora
 // stagePatient is stage, with uploads kept through a store outage of up
 // to StorePatience (patient.go).
 func (e *PipelineExecutor) stagePatient(store ObjectStore, a protocol.Assignment) storage.Putter {
-	return patientPutter{e.stage(store, a), newPatience(e.cfg.StorePatience, e.log)}
+	return patientPutter{e.stage(store, a), e.patience()}
 }
 
 // Publish copies an accepted attempt's staged objects to their final

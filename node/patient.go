@@ -30,11 +30,18 @@ type patience struct {
 	log    *slog.Logger
 }
 
-func newPatience(d time.Duration, log *slog.Logger) patience {
+// patience is the executor's: StorePatience, waits from 2 s (retryBase in
+// tests) to 30 s.
+func (e *PipelineExecutor) patience() patience {
+	d := e.cfg.StorePatience
 	if d <= 0 {
 		d = DefaultStorePatience
 	}
-	return patience{d: d, log: log, policy: backoff.Policy{Base: 2 * time.Second, Max: 30 * time.Second, Jitter: 0.5}}
+	base := e.retryBase
+	if base <= 0 {
+		base = 2 * time.Second
+	}
+	return patience{d: d, log: e.log, policy: backoff.Policy{Base: base, Max: 15 * base, Jitter: 0.5}}
 }
 
 // do runs fn until it succeeds, fails for good, or patience runs out.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
+	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // flakyPutter fails its first fails Puts with err, reading part of the
@@ -99,4 +102,54 @@ func TestPatientPutter(t *testing.T) {
 			t.Fatalf("Put after the task ended: %v, %d tries", err, fp.calls.Load())
 		}
 	})
+}
+
+// flakyPrompts fails its first fails reads with err.
+type flakyPrompts struct {
+	fails int
+	err   error
+	calls atomic.Int32
+}
+
+func (f *flakyPrompts) ReadRows(_ context.Context, start, end int64) ([]storage.PromptRow, error) {
+	if int(f.calls.Add(1)) <= f.fails {
+		return nil, f.err
+	}
+	rows := make([]storage.PromptRow, 0, end-start)
+	for i := start; i < end; i++ {
+		rows = append(rows, storage.PromptRow{Prompt: fmt.Sprint("prompt ", i)})
+	}
+	return rows, nil
+}
+
+// TestShardInputsPatience: a task's prompts are read again through an
+// outage of the store that holds them; a bad prompt file fails at once.
+func TestShardInputsPatience(t *testing.T) {
+	down := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+	for _, c := range []struct {
+		name      string
+		fails     int
+		err       error
+		wantErr   bool
+		wantCalls int32
+	}{
+		{"outage", 2, down, false, 3},
+		{"bad file", 2, errors.New("prompts.jsonl line 3: not JSON"), true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := &flakyPrompts{fails: c.fails, err: c.err}
+			e := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()},
+				OpenPrompts: func(context.Context, protocol.PromptSource) (PromptSource, error) { return src, nil }})
+			defer e.Close()
+			e.retryBase = time.Millisecond
+			a := assignment(tinySpec(t.TempDir(), "x"), "j-7", 0, 1)
+			rows, _, err := e.shardInputs(context.Background(), a)
+			if (err != nil) != c.wantErr || src.calls.Load() != c.wantCalls {
+				t.Fatalf("shardInputs: %v after %d reads; want error %v after %d", err, src.calls.Load(), c.wantErr, c.wantCalls)
+			}
+			if !c.wantErr && int64(len(rows)) != a.Task.End-a.Task.Start {
+				t.Fatalf("%d rows for samples [%d, %d)", len(rows), a.Task.Start, a.Task.End)
+			}
+		})
+	}
 }
