@@ -31,3 +31,27 @@ func TestNodeBatchFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeStorePatienceFlag: --store-patience defaults to the node's
+// DefaultStorePatience and is bounded.
+func TestNodeStorePatienceFlag(t *testing.T) {
+	var f nodeFlags
+	fl := pflag.NewFlagSet("node", pflag.ContinueOnError)
+	f.register(fl, time.Second, time.Second)
+	f.resident = 1
+	if def := fl.Lookup("store-patience"); def == nil || def.DefValue != "5m0s" {
+		t.Fatalf("--store-patience flag: %+v", def)
+	}
+	for _, c := range []struct {
+		arg string
+		ok  bool
+	}{{"1s", true}, {"30m", true}, {"24h", true}, {"0s", false}, {"500ms", false}, {"25h", false}, {"-1m", false}} {
+		if err := fl.Set("store-patience", c.arg); err != nil {
+			t.Fatal(err)
+		}
+		err := f.checkBackend()
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "--store-patience")) {
+			t.Errorf("--store-patience %s: checkBackend %v", c.arg, err)
+		}
+	}
+}

@@ -129,6 +129,7 @@ type nodeFlags struct {
 	allow        protocol.Access // --allow-read/--allow-write (node.go, dev.go)
 	resident     int
 	batch        int
+	patience     time.Duration // --store-patience
 	telemetry    time.Duration // --telemetry-interval
 	metricsAddr  string        // --metrics-addr (node.go, dev.go)
 	metrics      *node.Metrics // serving metricsAddr (nodemetrics.go); nil: none
@@ -147,6 +148,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.DurationVar(&f.telemetry, "telemetry-interval", protocol.DefaultTelemetryInterval, "how often the GPUs are sampled and sent to the coordinators (memory, utilisation, temperature, power, clocks, throttling, ECC); negative: never")
 	fl.IntVar(&f.batch, "batch", 0, "images per forward on each slot; 0 chooses the largest batch that fits the GPU's free memory (1 on the cpu backend)")
 	fl.IntVar(&f.resident, "resident", 1, "loaded pipelines kept per slot (each model and each fused LoRA set of it counts; least recently used unloaded first)")
+	fl.DurationVar(&f.patience, "store-patience", node.DefaultStorePatience, "how long a shard keeps its rendered images and retries through an outage of the output or input store before it fails (1s..24h)")
 }
 
 // checkBackend rejects a backend this binary does not have (a usage
@@ -157,6 +159,9 @@ func (f *nodeFlags) checkBackend() error {
 	}
 	if f.batch < 0 || f.batch > 256 {
 		return usagef("--batch %d: want 0 (from free memory) or 1..256 images per forward", f.batch)
+	}
+	if f.patience < time.Second || f.patience > 24*time.Hour {
+		return usagef("--store-patience %s: want 1s..24h", f.patience)
 	}
 	if _, err := f.backend.precisionMode(); err != nil {
 		return err
@@ -209,7 +214,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 		logBackend(log, be, d)
 		pe := node.NewPipelineExecutor(node.PipelineConfig{Backend: be, Models: models, Node: id, Logger: log, Allow: f.allow,
 			GPU: gpuModel(f.backend.name, d, gpus), GPUUUID: gpuUUID(d, gpus), Resident: f.resident, BatchSize: f.batch,
-			Metrics: f.metrics})
+			StorePatience: f.patience, Metrics: f.metrics})
 		closers = append(closers, func() { _ = pe.Close(); closeBackend() })
 		execs = append(execs, pe)
 	}
