@@ -92,7 +92,8 @@ func NewPipelineExecutor(cfg PipelineConfig) *PipelineExecutor {
 		cfg.Models = &ModelResolver{}
 	}
 	if cfg.OpenStore == nil {
-		cfg.OpenStore = func(ctx context.Context, url string) (ObjectStore, error) { return storage.Open(ctx, url) }
+		log := cfg.Logger
+		cfg.OpenStore = func(ctx context.Context, url string) (ObjectStore, error) { return storage.OpenLogged(ctx, url, log) }
 	}
 	if cfg.OpenPrompts == nil {
 		cfg.OpenPrompts = func(_ context.Context, src protocol.PromptSource) (PromptSource, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -102,9 +103,16 @@ func checkPrefix(prefix string) error {
 // Open opens the store a URL names, rooted at the URL: file:///dir, a
 // plain path (created if missing), or s3://bucket/prefix with the
 // endpoint and credentials of S3ConfigFromEnv (see OpenS3).
-func Open(ctx context.Context, rawURL string) (Store, error) {
+func Open(ctx context.Context, rawURL string) (Store, error) { return OpenLogged(ctx, rawURL, nil) }
+
+// OpenLogged is Open with S3's retry warnings going to log (nil: none):
+// a daemon's operators should see an endpoint failing before its
+// operations run out of tries.
+func OpenLogged(ctx context.Context, rawURL string, log *slog.Logger) (Store, error) {
 	if IsS3URL(rawURL) {
-		return OpenS3(ctx, rawURL, S3ConfigFromEnv())
+		cfg := S3ConfigFromEnv()
+		cfg.Logger = log
+		return OpenS3(ctx, rawURL, cfg)
 	}
 	dir, err := LocalPath(rawURL)
 	if err != nil {

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func newLocal(t *testing.T) (*Local, string) {
@@ -185,5 +188,31 @@ func TestOpenURLs(t *testing.T) {
 	}
 	if _, err := OpenObject(ctx, "file://"+dir+"/missing.txt"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "missing.txt") {
 		t.Errorf("open missing object: %v", err)
+	}
+}
+
+// TestOpenLoggedWarnsOnRetries: a daemon's store logs each retry of a
+// failing S3 endpoint (before, only the metrics saw them).
+func TestOpenLoggedWarnsOnRetries(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every dial is refused
+	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv(EnvS3Endpoint, "http://"+addr)
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := OpenLogged(ctx, "s3://bucket/out", slog.New(slog.NewTextHandler(&logs, nil))); err == nil {
+		t.Fatal("opened a store on a closed port")
+	}
+	if !strings.Contains(logs.String(), "s3: retrying") || strings.Contains(logs.String(), "secret") {
+		t.Fatalf("logs: %q", logs.String())
 	}
 }
