@@ -66,8 +66,12 @@ func fenced(err error) bool {
 // still on an earlier release: a leader that listens only on the bare
 // subject (no responders on the own one), or a nats.conf whose per-node
 // users may publish only the bare one (the own subject is refused, and
-// the request times out). Until the own subject has worked once, either
-// sends the node to the bare subject; a timeout there sends it back (the
+// the request times out). No responders on the own subject always sends
+// the node to the bare one (when a leader answers there): an election
+// leaves neither served, so only an earlier leader does, even after the
+// own subject has worked (coordinators rolled back, an older voter
+// elected mid-upgrade). A timeout does so only until the own subject has
+// worked once; a timeout on the bare subject sends the node back (the
 // nats.conf may have been updated since).
 type ctlRoute struct {
 	bare      atomic.Bool
@@ -89,13 +93,16 @@ func (r *ctlRoute) request(ctx context.Context, nc *nats.Conn, subject, id strin
 	switch {
 	case err == nil:
 		r.ownWorked.Store(true)
-	case r.ownWorked.Load():
-		// No answer now is a leader election or an outage, not a release
-		// older than one already heard on this subject.
 	case errors.Is(err, nats.ErrNoResponders):
+		// With a per-node user whose nats.conf refuses the bare subject
+		// this waits out ctx during an election (no responders anywhere);
+		// without it a node would stay deaf to an earlier leader.
 		if msg, err = nc.RequestWithContext(ctx, subject, data); err == nil {
 			r.bare.Store(true)
 		}
+	case r.ownWorked.Load():
+		// A timeout now is an outage or a leader that hangs, not a
+		// nats.conf older than one this subject already passed.
 	case timedOut(err):
 		r.bare.Store(true)
 	}
