@@ -74,6 +74,7 @@ type PipelineExecutor struct {
 	adapters adapterCache
 
 	retryBase         time.Duration // the first wait of patience (tests shorten it)
+	patiences         sync.Map      // protocol.TaskAttempt → *patience of a running shard (patient.go)
 	generated, reused atomic.Int64
 	staged            sync.Map // stagedKey → true: attempts with staged objects
 }
@@ -174,6 +175,8 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	if err := e.allow.CheckSpec(a.Spec); err != nil {
 		return protocol.ShardInfo{}, err
 	}
+	_, forget := e.patienceFor(a) // one store patience for the whole shard (patient.go)
+	defer forget()
 	if a.Ranks > 1 {
 		return e.executeRank(ctx, a, progress)
 	}
@@ -192,7 +195,8 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 		return protocol.ShardInfo{}, err
 	}
 	var store ObjectStore
-	err = e.patience().do(ctx, "opening the output", func() error { // patient.go
+	pat, _ := e.patienceFor(a)
+	err = pat.do(ctx, "opening the output", func() error { // patient.go
 		store, err = e.cfg.OpenStore(ctx, spec.Output.URL)
 		return err
 	})
@@ -268,12 +272,11 @@ func (e *PipelineExecutor) Counts() (generated, reused int64) {
 	return e.generated.Load(), e.reused.Load()
 }
 
-// prompts returns one prompt row per sample of the task.
 // shardInputs reads the task's prompt rows and the job's inputs (LoRAs,
 // init and control images, a column's per-row images), with patience
 // through an outage of the store they come from (patient.go).
 func (e *PipelineExecutor) shardInputs(ctx context.Context, a protocol.Assignment) (rows []storage.PromptRow, in *jobInputs, err error) {
-	p := e.patience()
+	p, _ := e.patienceFor(a)
 	if err = p.do(ctx, "reading the prompts", func() error { rows, err = e.prompts(ctx, a); return err }); err != nil {
 		return nil, nil, err
 	}
@@ -284,6 +287,7 @@ func (e *PipelineExecutor) shardInputs(ctx context.Context, a protocol.Assignmen
 	return rows, in, err
 }
 
+// prompts returns one prompt row per sample of the task.
 func (e *PipelineExecutor) prompts(ctx context.Context, a protocol.Assignment) ([]storage.PromptRow, error) {
 	m := int64(max(a.Spec.ImagesPerPrompt, 1))
 	if a.Task.Start < 0 || a.Task.End <= a.Task.Start {

@@ -28,7 +28,8 @@ func (e *PipelineExecutor) stage(store ObjectStore, a protocol.Assignment) stora
 // stagePatient is stage, with uploads kept through a store outage of up
 // to StorePatience (patient.go).
 func (e *PipelineExecutor) stagePatient(store ObjectStore, a protocol.Assignment) storage.Putter {
-	return patientPutter{e.stage(store, a), e.patience()}
+	p, _ := e.patienceFor(a)
+	return patientPutter{e.stage(store, a), p}
 }
 
 // Publish copies an accepted attempt's staged objects to their final

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
+	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )
 
@@ -23,16 +25,23 @@ const DefaultStorePatience = 5 * time.Minute
 // away, and since every node shares the store, an outage of a few minutes
 // would strike every node of the job and use up its attempts
 // (docs/architecture.md §6). A node that alone cannot reach the store
-// still fails its shards, only later.
+// still fails its shards, only later. The window is the shard's, not each
+// operation's: it opens at the shard's first such failure, so a flapping
+// store cannot hold a slot for patience × operations. One operation's own
+// tries (storage.S3Config: MaxAttempts, each up to the stall timeout) may
+// still run past it once.
 type patience struct {
 	d      time.Duration
 	policy backoff.Policy
 	log    *slog.Logger
+
+	mu     sync.Mutex
+	giveUp time.Time // zero until the first failure
 }
 
-// patience is the executor's: StorePatience, waits from 2 s (retryBase in
-// tests) to 30 s.
-func (e *PipelineExecutor) patience() patience {
+// patience is a new window of the executor's: StorePatience, waits from
+// 2 s (retryBase in tests) to 30 s. Each shard has its own (patienceFor).
+func (e *PipelineExecutor) patience() *patience {
 	d := e.cfg.StorePatience
 	if d <= 0 {
 		d = DefaultStorePatience
@@ -41,25 +50,39 @@ func (e *PipelineExecutor) patience() patience {
 	if base <= 0 {
 		base = 2 * time.Second
 	}
-	return patience{d: d, log: e.log, policy: backoff.Policy{Base: base, Max: 15 * base, Jitter: 0.5}}
+	return &patience{d: d, log: e.log, policy: backoff.Policy{Base: base, Max: 15 * base, Jitter: 0.5}}
+}
+
+// patienceFor is the window of a's shard (every operation of the attempt
+// shares it); forget drops it when the attempt's Execute returns.
+func (e *PipelineExecutor) patienceFor(a protocol.Assignment) (p *patience, forget func()) {
+	k := protocol.TaskAttempt{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt}
+	v, _ := e.patiences.LoadOrStore(k, e.patience())
+	return v.(*patience), func() { e.patiences.Delete(k) }
+}
+
+// deadline opens the window at the first failure and returns its end.
+func (p *patience) deadline() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.giveUp.IsZero() {
+		p.giveUp = time.Now().Add(p.d)
+	}
+	return p.giveUp
 }
 
 // do runs fn until it succeeds, fails for good, or patience runs out.
-func (p patience) do(ctx context.Context, what string, fn func() error) error {
-	var giveUp time.Time
+func (p *patience) do(ctx context.Context, what string, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil || !storage.Transient(err) || ctx.Err() != nil {
 			return err
 		}
-		if giveUp.IsZero() {
-			giveUp = time.Now().Add(p.d)
-		}
 		wait := p.policy.Delay(attempt)
-		if time.Now().Add(wait).After(giveUp) {
-			return fmt.Errorf("%w (the output store stayed unavailable for %s)", err, p.d)
+		if time.Now().Add(wait).After(p.deadline()) {
+			return fmt.Errorf("%w (the store stayed unavailable for %s)", err, p.d)
 		}
-		p.log.Warn("output store unavailable: keeping the shard and trying again", "what", what, "wait", wait, "err", err)
+		p.log.Warn("store unavailable: keeping the shard and trying again", "what", what, "wait", wait, "err", err)
 		if !backoff.Sleep(ctx, wait) {
 			return err
 		}
@@ -70,7 +93,7 @@ func (p patience) do(ctx context.Context, what string, fn func() error) error {
 // content is tried again.
 type patientPutter struct {
 	storage.Putter
-	patience
+	*patience
 }
 
 func (p patientPutter) Put(ctx context.Context, key string, r io.Reader) (int64, error) {

@@ -43,7 +43,8 @@ func (f *flakyPutter) Put(_ context.Context, _ string, r io.Reader) (int64, erro
 // of a file as the webdataset writer sends), until it lands or patience
 // runs out; other errors and streams fail at once.
 func TestPatientPutter(t *testing.T) {
-	down := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	down := fmt.Errorf("s3 put: endpoint failing after 6 attempts: %w: %w", storage.ErrUnavailable,
+		&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")})
 	denied := errors.New("access denied")
 	content := "0123456789abcdef"
 	f, err := os.CreateTemp(t.TempDir(), "shard")
@@ -77,7 +78,7 @@ func TestPatientPutter(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fp := &flakyPutter{fails: c.fails, err: c.err}
-			p := patientPutter{Putter: fp, patience: patience{d: c.patience, log: slog.New(slog.DiscardHandler),
+			p := patientPutter{Putter: fp, patience: &patience{d: c.patience, log: slog.New(slog.DiscardHandler),
 				policy: backoff.Policy{Base: 5 * time.Millisecond, Max: 10 * time.Millisecond}}}
 			n, err := p.Put(context.Background(), "k", c.r())
 			if c.wantErr == "" {
@@ -92,9 +93,22 @@ func TestPatientPutter(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one window per shard", func(t *testing.T) {
+		pat := &patience{d: 100 * time.Millisecond, log: slog.New(slog.DiscardHandler),
+			policy: backoff.Policy{Base: 20 * time.Millisecond, Max: 20 * time.Millisecond}}
+		first := &flakyPutter{fails: 3, err: down} // lands after ≈ 60 ms of the window
+		if _, err := (patientPutter{first, pat}).Put(context.Background(), "a", bytes.NewReader([]byte(content))); err != nil {
+			t.Fatal(err)
+		}
+		second := &flakyPutter{fails: 1000, err: down}
+		_, err := (patientPutter{second, pat}).Put(context.Background(), "b", bytes.NewReader([]byte(content)))
+		if err == nil || second.calls.Load() > 3 {
+			t.Fatalf("second operation: %v after %d tries; want it to give up with the shard's window", err, second.calls.Load())
+		}
+	})
 	t.Run("task ends", func(t *testing.T) {
 		fp := &flakyPutter{fails: 1000, err: down}
-		p := patientPutter{Putter: fp, patience: patience{d: time.Hour, log: slog.New(slog.DiscardHandler),
+		p := patientPutter{Putter: fp, patience: &patience{d: time.Hour, log: slog.New(slog.DiscardHandler),
 			policy: backoff.Policy{Base: time.Hour}}}
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
@@ -125,7 +139,8 @@ func (f *flakyPrompts) ReadRows(_ context.Context, start, end int64) ([]storage.
 // TestShardInputsPatience: a task's prompts are read again through an
 // outage of the store that holds them; a bad prompt file fails at once.
 func TestShardInputsPatience(t *testing.T) {
-	down := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+	down := fmt.Errorf("s3 get: endpoint failing after 6 attempts: %w: %w", storage.ErrUnavailable,
+		&net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")})
 	for _, c := range []struct {
 		name      string
 		fails     int
@@ -135,6 +150,8 @@ func TestShardInputsPatience(t *testing.T) {
 	}{
 		{"outage", 2, down, false, 3},
 		{"bad file", 2, errors.New("prompts.jsonl line 3: not JSON"), true, 1},
+		{"truncated file", 2, fmt.Errorf("prompts.jsonl: %w", io.ErrUnexpectedEOF), true, 1},
+		{"a raw network error", 2, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("reset")}, true, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := &flakyPrompts{fails: c.fails, err: c.err}

@@ -2,11 +2,13 @@ package storage
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,6 +72,9 @@ func retryable(err error) bool {
 	if callerEnded(err) {
 		return false
 	}
+	if misconfigured(err) {
+		return false
+	}
 	var resp minio.ErrorResponse
 	if errors.As(err, &resp) && resp.StatusCode != 0 {
 		switch resp.Code {
@@ -91,11 +96,24 @@ func retryable(err error) bool {
 	return false
 }
 
-// Transient reports whether err, returned by a store operation, may go
-// away on its own (an endpoint down, hung or throttling beyond the
-// operation's own retries) rather than fail again the same way (access
-// denied, a missing bucket, a bad key) or be the caller's own end.
-func Transient(err error) bool { return err != nil && retryable(err) && !callerEnded(err) }
+// misconfigured reports network errors that no retry cures: the
+// endpoint's certificate is not trusted or not for its name, its host
+// name does not exist, or it speaks plain HTTP to an https:// endpoint.
+// (*url.Error and *net.DNSError are net.Errors, so they would count as
+// transient otherwise.)
+func misconfigured(err error) bool {
+	var cert *tls.CertificateVerificationError
+	var dns *net.DNSError
+	return errors.As(err, &cert) || errors.As(err, &dns) && dns.IsNotFound ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
+// Transient reports whether err, returned by a store operation, is the
+// store being unavailable through all of the operation's tries (an
+// endpoint down, hung or throttling: ErrUnavailable) rather than an error
+// that would come back the same way (access denied, a missing bucket, a
+// bad key, content that does not decode) or the caller's own end.
+func Transient(err error) bool { return errors.Is(err, ErrUnavailable) }
 
 // callerEnded reports whether err is a context's end (the caller's
 // cancellation or deadline: final) rather than a timeout of net (dial) or
@@ -151,7 +169,7 @@ func (s *S3) opErr(op, key string, err error, attempts int) error {
 		return fmt.Errorf("%s: %w", where, ErrNotFound)
 	}
 	if retryable(err) && !callerEnded(err) {
-		return fmt.Errorf("%s: endpoint %s failing after %d attempts: %w", where, s.host, attempts, err)
+		return fmt.Errorf("%s: endpoint %s failing after %d attempts: %w: %w", where, s.host, attempts, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }

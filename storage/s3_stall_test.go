@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +131,33 @@ func TestS3RetryableTimeouts(t *testing.T) {
 	} {
 		if got := retryable(tc.err); got != tc.want {
 			t.Errorf("%s: retryable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestTransientAndMisconfigured: only an operation that gave up on an
+// unavailable store is Transient (a raw network error or content that
+// does not decode is not); a misconfigured endpoint is not retried.
+func TestTransientAndMisconfigured(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	for _, c := range []struct {
+		name                 string
+		err                  error
+		retryable, transient bool
+	}{
+		{"gave up on a down endpoint", fmt.Errorf("s3 put: endpoint failing after 6 attempts: %w: %w", ErrUnavailable, refused), true, true},
+		{"a raw dial error", refused, true, false},
+		{"truncated content", fmt.Errorf("decoding init image: %w", io.ErrUnexpectedEOF), true, false},
+		{"untrusted certificate", &url.Error{Op: "Get", URL: "https://s3", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, false, false},
+		{"no such host", &url.Error{Op: "Get", URL: "https://s3", Err: &net.DNSError{Name: "s3.example", IsNotFound: true}}, false, false},
+		{"DNS timeout", &url.Error{Op: "Get", URL: "https://s3", Err: &net.DNSError{Name: "s3.example", IsTimeout: true}}, true, false},
+		{"plain HTTP endpoint", &url.Error{Op: "Get", URL: "https://s3", Err: errors.New("http: server gave HTTP response to HTTPS client")}, false, false},
+	} {
+		if got := retryable(c.err); got != c.retryable {
+			t.Errorf("%s: retryable %v, want %v", c.name, got, c.retryable)
+		}
+		if got := Transient(c.err); got != c.transient {
+			t.Errorf("%s: Transient %v, want %v", c.name, got, c.transient)
 		}
 	}
 }

@@ -25,6 +25,10 @@ var (
 	// ErrExists: a create-only PutObject (PutOptions.IfAbsent) found the
 	// key taken.
 	ErrExists = errors.New("object already exists")
+	// ErrUnavailable: the store's endpoint failed for a reason that may go
+	// away (down, hung, throttling) through all of an operation's tries;
+	// Transient reports it.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // ObjectInfo describes one stored object.

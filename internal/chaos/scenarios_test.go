@@ -204,12 +204,12 @@ func s3Freeze(t *testing.T, r *Result) {
 	freezeDuring(t, r, func(f *Farm) freezer { return f.S3 }, 3*s3Stall, true)
 }
 
-// freezer is a process SIGSTOP and SIGCONT reach (*Proc, the S3 server).
 // reasonReplyLost begins the failure of a grant whose lease reply never
 // reached its node (coordinator/grants.go): the leader requeues it at the
 // node's next request, without a strike. NATS held the request.
 const reasonReplyLost = "lease reply lost"
 
+// freezer is a process SIGSTOP and SIGCONT reach (*Proc, the S3 server).
 type freezer interface {
 	Freeze() error
 	Thaw() error
