@@ -15,8 +15,9 @@ import (
 // those shards, and without more they would sit leased for a whole lease
 // TTL. So a node lists the attempts it holds in every lease request
 // (protocol.LeaseRequest.Holds), and the leader remembers each grant until
-// the node's next request: a grant the node does not list was never
-// received, and is requeued right away ("lease reply lost", no strike).
+// the node's next request: a grant the node does not list in a later
+// request (LeaseRequest.Seq) was never received, and is requeued right
+// away ("lease reply lost", no strike).
 //
 // Only this leader's own grants are remembered (a new leader gives all
 // leases one TTL anyway), only for nodes that list their holds, and only
@@ -35,31 +36,46 @@ type grantLog struct {
 
 type grant struct {
 	protocol.TaskAttempt
-	at time.Time
+	at  time.Time
+	seq uint64 // of the request it answered
 }
 
 func newGrantLog() *grantLog { return &grantLog{pending: map[string][]grant{}} }
 
-// add records grants to node.
-func (g *grantLog) add(node string, leases []protocol.TaskNext, at time.Time) {
+// add records grants to node, answering its request seq.
+func (g *grantLog) add(node string, seq uint64, leases []protocol.TaskNext, at time.Time) {
 	if len(leases) == 0 {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, l := range leases {
-		g.pending[node] = append(g.pending[node], grant{protocol.TaskAttempt{TaskKey: l.TaskKey, Attempt: l.Attempt}, at})
+		g.pending[node] = append(g.pending[node], grant{protocol.TaskAttempt{TaskKey: l.TaskKey, Attempt: l.Attempt}, at, seq})
 	}
 }
 
-// unheld takes node's pending grants and returns those holds does not
-// list; the listed ones are confirmed and forgotten.
-func (g *grantLog) unheld(node string, holds []protocol.TaskAttempt) []protocol.TaskAttempt {
+// unheld judges node's pending grants that answered requests before seq
+// against holds, the attempts the node listed in request seq: those it
+// does not list are returned, and all of them are forgotten. Grants that
+// answered request seq or a later one stay pending (a delayed request
+// handled late speaks only for what came before it).
+func (g *grantLog) unheld(node string, seq uint64, holds []protocol.TaskAttempt) []protocol.TaskAttempt {
 	g.mu.Lock()
-	pending := g.pending[node]
-	delete(g.pending, node)
+	var judged, kept []grant
+	for _, p := range g.pending[node] {
+		if p.seq < seq {
+			judged = append(judged, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		delete(g.pending, node)
+	} else {
+		g.pending[node] = kept
+	}
 	g.mu.Unlock()
-	if len(pending) == 0 {
+	if len(judged) == 0 {
 		return nil
 	}
 	listed := make(map[protocol.TaskAttempt]bool, len(holds))
@@ -67,7 +83,7 @@ func (g *grantLog) unheld(node string, holds []protocol.TaskAttempt) []protocol.
 		listed[h] = true
 	}
 	var out []protocol.TaskAttempt
-	for _, p := range pending {
+	for _, p := range judged {
 		if !listed[p.TaskAttempt] {
 			out = append(out, p.TaskAttempt)
 		}
@@ -104,10 +120,10 @@ func (g *grantLog) reset() {
 // list as held. Requests of an older incarnation of the node (a frozen
 // process that woke up) do not speak for the current one and are skipped.
 func (s *Server) reclaimUnheld(ctx context.Context, req protocol.LeaseRequest) {
-	if !req.ListsHolds || !s.nodes.isCurrent(req.Node) {
+	if !req.ListsHolds || req.Seq == 0 || !s.nodes.isCurrent(req.Node) {
 		return
 	}
-	for _, a := range s.grants.unheld(req.Node.ID, req.Holds) {
+	for _, a := range s.grants.unheld(req.Node.ID, req.Seq, req.Holds) {
 		t, ok := s.store.TaskByKey(a.TaskKey)
 		if !ok || t.State != protocol.TaskLeased || t.Attempt != a.Attempt || t.Assignee != req.Node.ID || len(t.Peers) > 0 {
 			continue // already ended, or requeued by something else

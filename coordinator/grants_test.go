@@ -9,9 +9,10 @@ import (
 )
 
 // TestLostLeaseReplyRequeued: a grant whose reply never reached its node
-// (the next request of the node does not list it) is requeued at once,
+// (a later request of the node does not list it) is requeued at once,
 // without a strike; a listed grant stays; a request that does not list
-// its holds, or comes from an older incarnation of the node, requeues
+// its holds, comes from an older incarnation of the node, or was sent
+// before the grant (NATS delayed it, and it is handled late) requeues
 // nothing.
 func TestLostLeaseReplyRequeued(t *testing.T) {
 	c := startCluster(t, 1, nil) // default lease TTL: no expiry in this test
@@ -23,10 +24,10 @@ func TestLostLeaseReplyRequeued(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now().UTC()
-	req := func(free int, lists bool, holds ...protocol.Assignment) protocol.LeaseReply {
+	req := func(seq uint64, free int, lists bool, holds ...protocol.Assignment) protocol.LeaseReply {
 		t.Helper()
 		r := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: started},
-			Free: free, ListsHolds: lists}
+			Free: free, ListsHolds: lists, Seq: seq}
 		for _, h := range holds {
 			r.Holds = append(r.Holds, protocol.TaskAttempt{TaskKey: h.Task.TaskKey, Attempt: h.Task.Attempt})
 		}
@@ -36,30 +37,25 @@ func TestLostLeaseReplyRequeued(t *testing.T) {
 		}
 		return rep
 	}
-	first := req(2, true).Assignments
+	first := req(2, 2, true).Assignments
 	if len(first) != 2 {
 		t.Fatalf("granted %d, want 2", len(first))
 	}
 	kept, lost := first[0], first[1]
 
-	// Neither a request without the list nor one of an older process of
-	// n1 says anything about its holds.
-	req(0, false)
-	older := started.Add(-time.Minute)
-	r := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: older}, ListsHolds: true}
-	if rep := srv.Lease(ctx, r); rep.Error != nil {
+	req(3, 0, false) // lists nothing
+	req(1, 0, true)  // sent before the grant, handled after it
+	older := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: started.Add(-time.Minute)},
+		ListsHolds: true, Seq: 9}
+	if rep := srv.Lease(ctx, older); rep.Error != nil {
 		t.Fatal(rep.Error)
 	}
 	for _, a := range first {
 		if tk, _ := srv.Store().TaskByKey(a.Task.TaskKey); tk.State != protocol.TaskLeased || len(tk.Failures) != 0 {
-			t.Fatalf("shard %d requeued by a request that lists no holds: %s %+v", tk.Shard, tk.State, tk.Failures)
+			t.Fatalf("shard %d requeued by a request that says nothing of it: %s %+v", tk.Shard, tk.State, tk.Failures)
 		}
 	}
-	// That request consumed nothing: the grants are still unconfirmed.
-	second := req(0, true, kept)
-	if len(second.Assignments) != 0 {
-		t.Fatalf("free 0 granted %d", len(second.Assignments))
-	}
+	req(4, 0, true, kept)
 	tk, _ := srv.Store().TaskByKey(lost.Task.TaskKey)
 	if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
 		t.Errorf("unlisted grant: %s, failures %+v; want queued with one %q", tk.State, tk.Failures, reasonReplyLost)
@@ -70,9 +66,9 @@ func TestLostLeaseReplyRequeued(t *testing.T) {
 	if n := srv.Store().View().FailuresOn(job.ID, "n1"); n != 0 {
 		t.Errorf("n1 has %d strikes for a lost reply", n)
 	}
-	// Confirmed grants are forgotten: a later request that no longer lists
-	// the kept shard (it finished and reported) requeues nothing.
-	req(0, true)
+	// A confirmed grant is forgotten: a later request that no longer lists
+	// it (the shard finished and was reported) requeues nothing.
+	req(5, 0, true)
 	if tk, _ := srv.Store().TaskByKey(kept.Task.TaskKey); tk.State != protocol.TaskLeased {
 		t.Errorf("a confirmed grant was requeued: %s %+v", tk.State, tk.Failures)
 	}
@@ -86,17 +82,20 @@ func TestGrantLogPrune(t *testing.T) {
 	k := func(shard int) protocol.TaskNext {
 		return protocol.TaskNext{TaskKey: protocol.TaskKey{Job: "j1", Shard: shard}, Attempt: 1}
 	}
-	g.add("a", []protocol.TaskNext{k(0)}, t0)
-	g.add("a", []protocol.TaskNext{k(1)}, t0.Add(time.Minute))
-	g.add("b", []protocol.TaskNext{k(2)}, t0)
+	g.add("a", 1, []protocol.TaskNext{k(0)}, t0)
+	g.add("a", 2, []protocol.TaskNext{k(1)}, t0.Add(time.Minute))
+	g.add("b", 1, []protocol.TaskNext{k(2)}, t0)
 	g.prune(t0.Add(time.Second))
 	if len(g.pending) != 1 || len(g.pending["a"]) != 1 || g.pending["a"][0].Shard != 1 {
 		t.Fatalf("after prune: %+v", g.pending)
 	}
-	if got := g.unheld("a", nil); len(got) != 1 || got[0].Shard != 1 {
+	if got := g.unheld("a", 2, nil); len(got) != 0 || len(g.pending["a"]) != 1 {
+		t.Fatalf("unheld by the request the grant answered: %+v, pending %+v", got, g.pending)
+	}
+	if got := g.unheld("a", 3, nil); len(got) != 1 || got[0].Shard != 1 {
 		t.Fatalf("unheld: %+v", got)
 	}
-	if got := g.unheld("a", nil); len(got) != 0 {
+	if got := g.unheld("a", 4, nil); len(got) != 0 {
 		t.Fatalf("unheld twice: %+v", got)
 	}
 }

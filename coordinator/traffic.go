@@ -179,8 +179,8 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 		return protocol.LeaseReply{Error: wireError(err)}
 	}
 	granted, _ := res.([]protocol.TaskNext)
-	if req.ListsHolds {
-		s.grants.add(req.Node.ID, granted, now)
+	if req.ListsHolds && req.Seq > 0 {
+		s.grants.add(req.Node.ID, req.Seq, granted, now)
 	}
 	var reply protocol.LeaseReply
 	for _, l := range granted {

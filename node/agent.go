@@ -36,6 +36,7 @@ type Agent struct {
 	// (coordinator/grants.go). Guarded by mu.
 	holds map[protocol.TaskAttempt]struct{}
 	route ctlRoute // the subject of control requests (rpc.go)
+	seq   uint64   // lease requests sent (LeaseRequest.Seq; only loop sends them)
 }
 
 // New checks cfg and fills in its defaults.
@@ -177,7 +178,8 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 // lease asks the leader for up to free tasks.
 func (a *Agent) lease(ctx context.Context, free int) (protocol.LeaseReply, error) {
 	var reply protocol.LeaseReply
-	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang, ListsHolds: true, Holds: a.held()}
+	a.seq++
+	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang, ListsHolds: true, Holds: a.held(), Seq: a.seq}
 	if err := a.request(ctx, protocol.SubjectLease, req, &reply, func() *protocol.Error { return reply.Error }); err != nil {
 		return protocol.LeaseReply{}, fmt.Errorf("leasing tasks: %w", err)
 	}

@@ -365,6 +365,9 @@ func TestAgentListsHolds(t *testing.T) {
 	if !req.ListsHolds || len(req.Holds) != 1 || req.Holds[0] != want {
 		t.Fatalf("lease request while running: lists %v holds %+v, want [%+v]", req.ListsHolds, req.Holds, want)
 	}
+	if next := leader.nextLease(t); req.Seq < 2 || next.Seq <= req.Seq {
+		t.Fatalf("lease request numbers %d then %d: want them counting from 1", req.Seq, next.Seq)
+	}
 	close(exec.release)
 	leader.waitCompletion(t, 10*time.Second)
 	waitFor(t, 10*time.Second, "the finished attempt dropped from the holds", func() bool {

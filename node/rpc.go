@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -73,6 +74,10 @@ func fenced(err error) bool {
 // elected mid-upgrade). A timeout does so only until the own subject has
 // worked once; a timeout on the bare subject sends the node back (the
 // nats.conf may have been updated since).
+// bareProbe bounds the try of the bare subject after no responders on a
+// node's own subject that worked before.
+const bareProbe = time.Second
+
 type ctlRoute struct {
 	bare      atomic.Bool
 	ownWorked atomic.Bool
@@ -95,9 +100,16 @@ func (r *ctlRoute) request(ctx context.Context, nc *nats.Conn, subject, id strin
 		r.ownWorked.Store(true)
 	case errors.Is(err, nats.ErrNoResponders):
 		// With a per-node user whose nats.conf refuses the bare subject
-		// this waits out ctx during an election (no responders anywhere);
-		// without it a node would stay deaf to an earlier leader.
-		if msg, err = nc.RequestWithContext(ctx, subject, data); err == nil {
+		// this try times out during every election (no responders
+		// anywhere), so once the own subject has worked it is brief; a
+		// node that never tried it would stay deaf to an earlier leader.
+		pctx := ctx
+		if r.ownWorked.Load() {
+			var cancel context.CancelFunc
+			pctx, cancel = context.WithTimeout(ctx, bareProbe)
+			defer cancel()
+		}
+		if msg, err = nc.RequestWithContext(pctx, subject, data); err == nil {
 			r.bare.Store(true)
 		}
 	case r.ownWorked.Load():

@@ -133,4 +133,21 @@ func TestCtlRoute(t *testing.T) {
 			t.Fatalf("second request: %v, own hits %d", err, f.hits[own].Load())
 		}
 	})
+	t.Run("election with a per-node user", func(t *testing.T) {
+		f := newRouteFarm(t, []string{own}) // this release's nats.conf: the bare subject is refused
+		sub := f.listen(t, own)
+		var r ctlRoute
+		if err := f.send(&r); err != nil {
+			t.Fatal(err)
+		}
+		_ = sub.Unsubscribe()
+		_ = f.coord.Flush()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := r.request(ctx, f.node, protocol.SubjectLease, "n1", []byte("{}"))
+		if err == nil || ctx.Err() != nil || r.bare.Load() {
+			t.Fatalf("request during an election: %v (bare %v, request context %v); want it to give up on the refused bare subject first",
+				err, r.bare.Load(), ctx.Err())
+		}
+	})
 }

@@ -17,6 +17,12 @@ type LeaseRequest struct {
 	// (coordinator/grants.go). Older nodes send neither field.
 	ListsHolds bool          `json:"lists_holds,omitempty"`
 	Holds      []TaskAttempt `json:"holds,omitempty"`
+	// Seq numbers the node's lease requests from 1 within its incarnation
+	// (NodeInfo.StartedAt); the node sends one at a time. Holds speak only
+	// for grants answering an earlier request: the leader's handlers run
+	// concurrently, so a request NATS delayed may be handled after a later
+	// one whose grant the node holds.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // TaskAttempt names one attempt of a task.
