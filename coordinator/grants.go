@@ -21,9 +21,9 @@ import (
 //
 // Only this leader's own grants are remembered (a new leader gives all
 // leases one TTL anyway), only for nodes that list their holds, and only
-// until the node's next request or two lease TTLs, whichever comes first
-// (after that, lease expiry has the case): the log is bounded by the
-// grants in flight.
+// until a later request of the node judges them or two lease TTLs pass,
+// whichever comes first (after that, lease expiry has the case): the log
+// is bounded by the grants in flight.
 
 // reasonReplyLost is the failure reason of a grant its node never received.
 const reasonReplyLost = "lease reply lost: the node does not hold this grant"
