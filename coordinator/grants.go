@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"sync"
 	"time"
 
@@ -116,20 +118,81 @@ func (g *grantLog) reset() {
 	clear(g.pending)
 }
 
-// reclaimUnheld requeues the grants to req's node that the node does not
-// list as held. Requests of an older incarnation of the node (a frozen
-// process that woke up) do not speak for the current one and are skipped.
-func (s *Server) reclaimUnheld(ctx context.Context, req protocol.LeaseRequest) {
+// lostGrants returns the tasks still leased to req's node, in the same
+// attempt, whose grant the node does not list as held. Requests of an
+// older incarnation of the node (a frozen process that woke up) do not
+// speak for the current one and return none.
+func (s *Server) lostGrants(req protocol.LeaseRequest) []protocol.Task {
 	if !req.ListsHolds || req.Seq == 0 || !s.nodes.isCurrent(req.Node) {
-		return
+		return nil
 	}
+	var lost []protocol.Task
 	for _, a := range s.grants.unheld(req.Node.ID, req.Seq, req.Holds) {
 		t, ok := s.store.TaskByKey(a.TaskKey)
 		if !ok || t.State != protocol.TaskLeased || t.Attempt != a.Attempt || t.Assignee != req.Node.ID || len(t.Peers) > 0 {
 			continue // already ended, or requeued by something else
 		}
-		s.log.Warn("requeueing a grant its node never received", "job_id", t.Job, "shard", t.Shard,
-			"node_id", req.Node.ID, "attempt", t.Attempt)
-		s.failTaskStrike(ctx, t, req.Node.ID, reasonReplyLost, false)
+		lost = append(lost, t)
 	}
+	return lost
+}
+
+// recoverLost sends req's node again the grants it never received, as far
+// as it asks for work (req.Free) and one reply carries: the same attempt,
+// its lease extended from now, so no attempt is spent and nothing is
+// committed. The rest — all of them for a gone or draining node — are
+// requeued ("lease reply lost", no strike). ok: the reply is the
+// re-sent grants (the request gets nothing new this time).
+func (s *Server) recoverLost(ctx context.Context, req protocol.LeaseRequest, gone bool) (rep protocol.LeaseReply, ok bool) {
+	lost := s.lostGrants(req)
+	if len(lost) == 0 {
+		return rep, false
+	}
+	n := 0
+	if !gone && !req.Node.Draining {
+		n = min(len(lost), max(req.Free, 0))
+	}
+	now := s.cfg.Clock()
+	deadline := now.Add(s.cfg.LeaseTTL)
+	sizes := make([]int, n)
+	for i, t := range lost[:n] {
+		j, _ := s.store.JobByID(t.Job)
+		t.Deadline = deadline
+		rep.Assignments = append(rep.Assignments, protocol.Assignment{Task: t, Spec: j.Spec.ForSamples(t.Start, t.End), Deadline: deadline})
+		sizes[i] = encodedSize(rep.Assignments[i])
+	}
+	var budget int64 // unbounded without NATS (tests)
+	if s.cfg.NATS != nil {
+		budget = replyBudget(s.cfg.NATS.MaxPayload())
+	}
+	keep, _ := fitGrant(sizes, budget)
+	resend := make([]protocol.Assignment, 0, len(keep))
+	sent := map[protocol.TaskKey]bool{}
+	for _, i := range keep {
+		a := rep.Assignments[i]
+		resend = append(resend, a)
+		sent[a.Task.TaskKey] = true
+		s.progress.add(protocol.ProgressUpdate{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Done: a.Task.Progress, Deadline: deadline})
+		s.grants.add(req.Node.ID, req.Seq, []protocol.TaskNext{{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Deadline: deadline}}, now)
+		s.log.Info("re-sending a grant its node never received", "job_id", a.Task.Job, "shard", a.Task.Shard,
+			"node_id", req.Node.ID, "attempt", a.Task.Attempt)
+	}
+	for _, t := range lost {
+		if !sent[t.TaskKey] {
+			s.log.Warn("requeueing a grant its node never received", "job_id", t.Job, "shard", t.Shard,
+				"node_id", req.Node.ID, "attempt", t.Attempt)
+			s.failTaskStrike(ctx, t, req.Node.ID, reasonReplyLost, false)
+		}
+	}
+	return protocol.LeaseReply{Assignments: resend}, len(resend) > 0
+}
+
+// encodedSize is a's size on the wire (too big to send if it does not
+// encode).
+func encodedSize(a protocol.Assignment) int {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return math.MaxInt32
+	}
+	return len(b)
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // TestLostLeaseReplyRequeued: a grant whose reply never reached its node
-// (a later request of the node does not list it) is requeued at once,
-// without a strike; a listed grant stays; a request that does not list
+// (a later request of the node does not list it) is sent again when the
+// node asks for work, else requeued at once, without a strike; a listed
+// grant stays; a request that does not list
 // its holds, comes from an older incarnation of the node, or was sent
 // before the grant (NATS delayed it, and it is handled late) requeues
 // nothing.
@@ -55,7 +56,17 @@ func TestLostLeaseReplyRequeued(t *testing.T) {
 			t.Fatalf("shard %d requeued by a request that says nothing of it: %s %+v", tk.Shard, tk.State, tk.Failures)
 		}
 	}
-	req(4, 0, true, kept)
+	// Asking for work, the node gets the lost grant again: same attempt,
+	// nothing committed, no attempt spent.
+	again := req(4, 1, true, kept).Assignments
+	if len(again) != 1 || again[0].Task.TaskKey != lost.Task.TaskKey || again[0].Task.Attempt != lost.Task.Attempt {
+		t.Fatalf("re-sent %+v, want shard %d attempt %d", again, lost.Task.Shard, lost.Task.Attempt)
+	}
+	if tk, _ := srv.Store().TaskByKey(lost.Task.TaskKey); tk.State != protocol.TaskLeased || tk.Attempt != 1 || len(tk.Failures) != 0 {
+		t.Fatalf("re-sent grant: %s attempt %d failures %+v", tk.State, tk.Attempt, tk.Failures)
+	}
+	// Lost again, and the node asks for nothing: requeued.
+	req(5, 0, true, kept)
 	tk, _ := srv.Store().TaskByKey(lost.Task.TaskKey)
 	if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
 		t.Errorf("unlisted grant: %s, failures %+v; want queued with one %q", tk.State, tk.Failures, reasonReplyLost)
@@ -68,7 +79,7 @@ func TestLostLeaseReplyRequeued(t *testing.T) {
 	}
 	// A confirmed grant is forgotten: a later request that no longer lists
 	// it (the shard finished and was reported) requeues nothing.
-	req(5, 0, true)
+	req(6, 0, true)
 	if tk, _ := srv.Store().TaskByKey(kept.Task.TaskKey); tk.State != protocol.TaskLeased {
 		t.Errorf("a confirmed grant was requeued: %s %+v", tk.State, tk.Failures)
 	}
@@ -150,5 +161,28 @@ func TestNodeSubjectSender(t *testing.T) {
 	mustRequest(t, nc, protocol.NodeSubject(protocol.SubjectComplete, "n1"), done, &ack)
 	if ack.Error != nil || srv.Store().Stats().Completions != 1 {
 		t.Fatalf("completion on n1's own subject: %+v", ack)
+	}
+}
+
+// TestLostGrantOfDrainingNode: a draining node is not sent its lost
+// grant again, however many slots it reports free: it is requeued.
+func TestLostGrantOfDrainingNode(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-lost-drain", testSpec(4)); err != nil {
+		t.Fatal(err)
+	}
+	node := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: time.Now().UTC()}
+	first := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: 1})
+	if first.Error != nil || len(first.Assignments) != 1 {
+		t.Fatalf("lease: %+v", first)
+	}
+	node.Draining = true
+	rep := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 2, ListsHolds: true, Seq: 2})
+	tk, _ := srv.Store().TaskByKey(first.Assignments[0].Task.TaskKey)
+	if rep.Error != nil || len(rep.Assignments) != 0 || tk.State != protocol.TaskQueued || len(tk.Failures) != 1 {
+		t.Fatalf("draining node: reply %+v, task %s failures %+v; want nothing sent and the grant requeued", rep, tk.State, tk.Failures)
 	}
 }

@@ -95,6 +95,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			}
 			s.requeueGone(ctx)
 			s.grants.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
+			s.seqs.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.collectJobs(ctx, gc)
@@ -112,6 +113,7 @@ func (s *Server) revoke(subs []*nats.Subscription) {
 	}
 	s.progress.reset()
 	s.grants.reset()
+	s.seqs.reset()
 	for _, g := range s.gangs.reset() {
 		s.releaseGang(g, "leadership lost")
 	}

@@ -41,6 +41,7 @@ type Server struct {
 	reserved  *reservations // tasks picked but not yet committed
 	gangs     *gangs        // forming gangs of parallel tasks (leader only)
 	grants    *grantLog     // grants not yet confirmed by their node (leader only; grants.go)
+	seqs      *seqMarks     // each node's latest lease request (leader only; leaseseq.go)
 	notifyCh  chan bool     // raft leadership changes
 	manifests *manifests    // job manifests written by this leader
 	events    *eventHub     // the event stream (events.go)
@@ -60,7 +61,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
-		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), grants: newGrantLog(), notifyCh: make(chan bool, 16),
+		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), grants: newGrantLog(), seqs: newSeqMarks(), notifyCh: make(chan bool, 16),
 		manifests: newManifests()}
 	s.events = newEventHub(eventLimits{Write: cfg.HTTP.WriteTimeout})
 	s.fsm = &fsm{st: s.store, log: s.log, ev: s.events}

@@ -141,10 +141,16 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	if !s.IsLeader() {
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	s.noteIncarnation(ctx, req.Node)  // a restarted node's old leases go back first (membership.go)
-	s.reclaimUnheld(ctx, req)         // grants whose reply never reached the node (grants.go)
+	s.noteIncarnation(ctx, req.Node) // a restarted node's old leases go back first (membership.go)
+	if s.seqs.overtaken(req.Node, req.Seq, s.cfg.Clock()) {
+		return protocol.LeaseReply{} // the node sent a later request: it no longer waits for this one (leaseseq.go)
+	}
 	req.Node = s.controlled(req.Node) // drained through the API: nothing new (control.go)
-	if s.nodes.isGone(req.Node.ID) {
+	gone := s.nodes.isGone(req.Node.ID)
+	if rep, ok := s.recoverLost(ctx, req, gone); ok { // grants whose reply never reached the node (grants.go)
+		return rep
+	}
+	if gone {
 		// Its leases are being requeued (requeueGone): granting more would
 		// only requeue them again, each time a blocklist strike.
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeUnavailable,
@@ -179,6 +185,17 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 		return protocol.LeaseReply{Error: wireError(err)}
 	}
 	granted, _ := res.([]protocol.TaskNext)
+	return s.grantReply(ctx, req, granted, now)
+}
+
+// grantReply answers req with the committed grants, and notes them for
+// the node's next request (grants.go) — unless the node sent a later
+// request meanwhile: then they are requeued and nothing is sent
+// (leaseseq.go).
+func (s *Server) grantReply(ctx context.Context, req protocol.LeaseRequest, granted []protocol.TaskNext, now time.Time) protocol.LeaseReply {
+	if s.dropOvertaken(ctx, req, granted) {
+		return protocol.LeaseReply{}
+	}
 	if req.ListsHolds && req.Seq > 0 {
 		s.grants.add(req.Node.ID, req.Seq, granted, now)
 	}

@@ -1,0 +1,108 @@
+package coordinator
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// A node sends one lease request at a time and numbers them
+// (protocol.LeaseRequest.Seq). A request NATS held past the node's
+// timeout may reach the leader after a later one of the same node: the
+// node gave up on it, so granting it would only lease shards the node
+// never runs — and when the node is then busy it sends no request that
+// could reveal the loss (grants.go), so they would sit leased until their
+// lease expired, with a strike. The leader therefore remembers each
+// node's latest request and answers an earlier one with nothing; a grant
+// committed for a request that another overtook meanwhile is requeued at
+// once (Lease).
+
+// maxSeqMarks bounds the nodes tracked (any NATS client may name one);
+// past it, new ids are not tracked and their requests never count as
+// overtaken.
+const maxSeqMarks = 1 << 16
+
+// seqMark is a node's latest lease request: its incarnation and number.
+type seqMark struct {
+	started time.Time
+	seq     uint64
+	at      time.Time // when seen (pruning)
+}
+
+type seqMarks struct {
+	mu    sync.Mutex
+	marks map[string]seqMark
+}
+
+func newSeqMarks() *seqMarks { return &seqMarks{marks: map[string]seqMark{}} }
+
+// overtaken records node's request (incarnation info.StartedAt, number
+// seq) and reports whether a later request of the node was seen before
+// it: one of the same incarnation with a higher number, or of a later
+// incarnation. Requests without a number are never overtaken.
+func (m *seqMarks) overtaken(info protocol.NodeInfo, seq uint64, now time.Time) bool {
+	if seq == 0 {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, known := m.marks[info.ID]
+	switch {
+	case !known && len(m.marks) >= maxSeqMarks:
+		return false
+	case known && (info.StartedAt.Before(cur.started) || info.StartedAt.Equal(cur.started) && seq < cur.seq):
+		return true
+	}
+	m.marks[info.ID] = seqMark{started: info.StartedAt, seq: seq, at: now}
+	return false
+}
+
+// since reports whether a later request of node than (started, seq) has
+// been seen.
+func (m *seqMarks) since(info protocol.NodeInfo, seq uint64) bool {
+	if seq == 0 {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, known := m.marks[info.ID]
+	return known && (info.StartedAt.Before(cur.started) || info.StartedAt.Equal(cur.started) && seq < cur.seq)
+}
+
+// prune forgets nodes not heard before cutoff.
+func (m *seqMarks) prune(cutoff time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, mk := range m.marks {
+		if mk.at.Before(cutoff) {
+			delete(m.marks, id)
+		}
+	}
+}
+
+func (m *seqMarks) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.marks)
+}
+
+// dropOvertaken requeues grants just committed for req when a later
+// request of the node was seen meanwhile (the node no longer waits for
+// this reply), and reports whether it did.
+func (s *Server) dropOvertaken(ctx context.Context, req protocol.LeaseRequest, granted []protocol.TaskNext) bool {
+	if len(granted) == 0 || !s.seqs.since(req.Node, req.Seq) {
+		return false
+	}
+	for _, l := range granted {
+		t, ok := s.store.TaskByKey(l.TaskKey)
+		if !ok || t.State != protocol.TaskLeased || t.Attempt != l.Attempt {
+			continue
+		}
+		s.log.Warn("requeueing a grant for a lease request its node gave up on", "job_id", t.Job, "shard", t.Shard,
+			"node_id", req.Node.ID, "attempt", t.Attempt, "seq", req.Seq)
+		s.failTaskStrike(ctx, t, req.Node.ID, reasonReplyLost, false)
+	}
+	return true
+}
