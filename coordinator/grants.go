@@ -38,9 +38,15 @@ type grantLog struct {
 
 type grant struct {
 	protocol.TaskAttempt
-	at  time.Time
-	seq uint64 // of the request it answered
+	at     time.Time
+	seq    uint64 // of the request it answered
+	resent int    // times sent again (maxResends)
 }
+
+// maxResends bounds how often a lost grant is sent again before it is
+// requeued: a node whose replies keep getting lost (its link drops them)
+// must not hold the shard forever without spending an attempt.
+const maxResends = 2
 
 func newGrantLog() *grantLog { return &grantLog{pending: map[string][]grant{}} }
 
@@ -52,8 +58,41 @@ func (g *grantLog) add(node string, seq uint64, leases []protocol.TaskNext, at t
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, l := range leases {
-		g.pending[node] = append(g.pending[node], grant{protocol.TaskAttempt{TaskKey: l.TaskKey, Attempt: l.Attempt}, at, seq})
+		g.pending[node] = append(g.pending[node], grant{TaskAttempt: protocol.TaskAttempt{TaskKey: l.TaskKey, Attempt: l.Attempt}, at: at, seq: seq})
 	}
+}
+
+// readd records a grant sent again, answering request seq.
+func (g *grantLog) readd(node string, seq uint64, p grant, at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p.seq, p.at, p.resent = seq, at, p.resent+1
+	g.pending[node] = append(g.pending[node], p)
+}
+
+// take removes node's pending grants of the given attempts and returns
+// those it found: whoever takes a grant out owns it (no double handling).
+func (g *grantLog) take(node string, as []protocol.TaskAttempt) []protocol.TaskAttempt {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want := make(map[protocol.TaskAttempt]bool, len(as))
+	for _, a := range as {
+		want[a] = true
+	}
+	var kept []grant
+	var out []protocol.TaskAttempt
+	for _, p := range g.pending[node] {
+		if want[p.TaskAttempt] {
+			out = append(out, p.TaskAttempt)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	g.pending[node] = kept
+	if len(kept) == 0 {
+		delete(g.pending, node)
+	}
+	return out
 }
 
 // unheld judges node's pending grants that answered requests before seq
@@ -61,7 +100,7 @@ func (g *grantLog) add(node string, seq uint64, leases []protocol.TaskNext, at t
 // does not list are returned, and all of them are forgotten. Grants that
 // answered request seq or a later one stay pending (a delayed request
 // handled late speaks only for what came before it).
-func (g *grantLog) unheld(node string, seq uint64, holds []protocol.TaskAttempt) []protocol.TaskAttempt {
+func (g *grantLog) unheld(node string, seq uint64, holds []protocol.TaskAttempt) []grant {
 	g.mu.Lock()
 	var judged, kept []grant
 	for _, p := range g.pending[node] {
@@ -84,10 +123,10 @@ func (g *grantLog) unheld(node string, seq uint64, holds []protocol.TaskAttempt)
 	for _, h := range holds {
 		listed[h] = true
 	}
-	var out []protocol.TaskAttempt
+	var out []grant
 	for _, p := range judged {
 		if !listed[p.TaskAttempt] {
-			out = append(out, p.TaskAttempt)
+			out = append(out, p)
 		}
 	}
 	return out
@@ -118,21 +157,27 @@ func (g *grantLog) reset() {
 	clear(g.pending)
 }
 
-// lostGrants returns the tasks still leased to req's node, in the same
-// attempt, whose grant the node does not list as held. Requests of an
-// older incarnation of the node (a frozen process that woke up) do not
-// speak for the current one and return none.
-func (s *Server) lostGrants(req protocol.LeaseRequest) []protocol.Task {
+// lostGrant is a grant its node does not hold, with its task as leased.
+type lostGrant struct {
+	grant
+	task protocol.Task
+}
+
+// lostGrants returns the grants still leased to req's node, in the same
+// attempt, that the node does not list as held. Requests of an older
+// incarnation of the node (a frozen process that woke up) do not speak for
+// the current one and return none.
+func (s *Server) lostGrants(req protocol.LeaseRequest) []lostGrant {
 	if !req.ListsHolds || req.Seq == 0 || !s.nodes.isCurrent(req.Node) {
 		return nil
 	}
-	var lost []protocol.Task
-	for _, a := range s.grants.unheld(req.Node.ID, req.Seq, req.Holds) {
-		t, ok := s.store.TaskByKey(a.TaskKey)
-		if !ok || t.State != protocol.TaskLeased || t.Attempt != a.Attempt || t.Assignee != req.Node.ID || len(t.Peers) > 0 {
+	var lost []lostGrant
+	for _, g := range s.grants.unheld(req.Node.ID, req.Seq, req.Holds) {
+		t, ok := s.store.TaskByKey(g.TaskKey)
+		if !ok || t.State != protocol.TaskLeased || t.Attempt != g.Attempt || t.Assignee != req.Node.ID || len(t.Peers) > 0 {
 			continue // already ended, or requeued by something else
 		}
-		lost = append(lost, t)
+		lost = append(lost, lostGrant{g, t})
 	}
 	return lost
 }
@@ -140,32 +185,33 @@ func (s *Server) lostGrants(req protocol.LeaseRequest) []protocol.Task {
 // recoverLost sends req's node again the grants it never received, as far
 // as it asks for work (req.Free) and one reply carries: the same attempt,
 // its lease extended from now, so no attempt is spent and nothing is
-// committed. The rest — all of them for a gone or draining node — are
-// requeued ("lease reply lost", no strike). ok: the reply is the
-// re-sent grants (the request gets nothing new this time).
+// committed — at most maxResends times, and only while the lease is not
+// about to expire. The rest (all of them for a gone or draining node) are
+// requeued ("lease reply lost", no strike). ok: the reply is the re-sent
+// grants (the request gets nothing new this time).
 func (s *Server) recoverLost(ctx context.Context, req protocol.LeaseRequest, gone bool) (rep protocol.LeaseReply, ok bool) {
 	lost := s.lostGrants(req)
 	if len(lost) == 0 {
 		return rep, false
 	}
-	n := 0
-	if !gone && !req.Node.Draining {
-		n = min(len(lost), max(req.Free, 0))
-	}
 	now := s.cfg.Clock()
 	deadline := now.Add(s.cfg.LeaseTTL)
-	sizes := make([]int, n)
-	for i, t := range lost[:n] {
-		j, _ := s.store.JobByID(t.Job)
-		t.Deadline = deadline
-		rep.Assignments = append(rep.Assignments, protocol.Assignment{Task: t, Spec: j.Spec.ForSamples(t.Start, t.End), Deadline: deadline})
+	var cands []lostGrant
+	if !gone && !req.Node.Draining {
+		for _, l := range lost {
+			if len(cands) < req.Free && l.resent < maxResends && s.leaseLeft(l.task, now) {
+				cands = append(cands, l)
+			}
+		}
+	}
+	sizes := make([]int, len(cands))
+	for i, l := range cands {
+		j, _ := s.store.JobByID(l.task.Job)
+		l.task.Deadline = deadline
+		rep.Assignments = append(rep.Assignments, protocol.Assignment{Task: l.task, Spec: j.Spec.ForSamples(l.task.Start, l.task.End), Deadline: deadline})
 		sizes[i] = encodedSize(rep.Assignments[i])
 	}
-	var budget int64 // unbounded without NATS (tests)
-	if s.cfg.NATS != nil {
-		budget = replyBudget(s.cfg.NATS.MaxPayload())
-	}
-	keep, _ := fitGrant(sizes, budget)
+	keep, _ := fitGrant(sizes, s.leaseReplyBudget())
 	resend := make([]protocol.Assignment, 0, len(keep))
 	sent := map[protocol.TaskKey]bool{}
 	for _, i := range keep {
@@ -173,18 +219,42 @@ func (s *Server) recoverLost(ctx context.Context, req protocol.LeaseRequest, gon
 		resend = append(resend, a)
 		sent[a.Task.TaskKey] = true
 		s.progress.add(protocol.ProgressUpdate{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Done: a.Task.Progress, Deadline: deadline})
-		s.grants.add(req.Node.ID, req.Seq, []protocol.TaskNext{{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Deadline: deadline}}, now)
+		s.grants.readd(req.Node.ID, req.Seq, cands[i].grant, now)
 		s.log.Info("re-sending a grant its node never received", "job_id", a.Task.Job, "shard", a.Task.Shard,
 			"node_id", req.Node.ID, "attempt", a.Task.Attempt)
 	}
-	for _, t := range lost {
-		if !sent[t.TaskKey] {
-			s.log.Warn("requeueing a grant its node never received", "job_id", t.Job, "shard", t.Shard,
-				"node_id", req.Node.ID, "attempt", t.Attempt)
-			s.failTaskStrike(ctx, t, req.Node.ID, reasonReplyLost, false)
+	for _, l := range lost {
+		if !sent[l.task.TaskKey] {
+			s.requeueLost(ctx, req.Node.ID, l.task)
 		}
 	}
 	return protocol.LeaseReply{Assignments: resend}, len(resend) > 0
+}
+
+// leaseLeft reports whether t's lease (with buffered extensions) lasts
+// beyond the next leader tick: re-sending a lease about to expire would
+// race its expiry.
+func (s *Server) leaseLeft(t protocol.Task, now time.Time) bool {
+	d := t.Deadline
+	if e, ok := s.progress.extended(t.TaskKey, t.Attempt); ok && e.After(d) {
+		d = e
+	}
+	return d.After(now.Add(s.cfg.ProgressInterval))
+}
+
+// requeueLost fails a lost grant's attempt without a strike.
+func (s *Server) requeueLost(ctx context.Context, node string, t protocol.Task) {
+	s.log.Warn("requeueing a grant its node never received", "job_id", t.Job, "shard", t.Shard, "node_id", node, "attempt", t.Attempt)
+	s.failTaskStrike(ctx, t, node, reasonReplyLost, false)
+}
+
+// leaseReplyBudget is replyBudget of the NATS connection (0: unbounded,
+// without NATS in tests).
+func (s *Server) leaseReplyBudget() int64 {
+	if s.cfg.NATS == nil {
+		return 0
+	}
+	return replyBudget(s.cfg.NATS.MaxPayload())
 }
 
 // encodedSize is a's size on the wire (too big to send if it does not

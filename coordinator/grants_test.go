@@ -186,3 +186,32 @@ func TestLostGrantOfDrainingNode(t *testing.T) {
 		t.Fatalf("draining node: reply %+v, task %s failures %+v; want nothing sent and the grant requeued", rep, tk.State, tk.Failures)
 	}
 }
+
+// TestLostGrantResendBounded: a grant whose replies keep getting lost is
+// sent again at most maxResends times, then requeued: a node that never
+// receives replies cannot hold a shard forever without spending attempts.
+func TestLostGrantResendBounded(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-lost-again", testSpec(2)); err != nil {
+		t.Fatal(err)
+	}
+	node := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 1, StartedAt: time.Now().UTC()}
+	first := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: 1})
+	if first.Error != nil || len(first.Assignments) != 1 {
+		t.Fatalf("lease: %+v", first)
+	}
+	k := first.Assignments[0].Task.TaskKey
+	for seq := uint64(2); seq <= 2+maxResends; seq++ {
+		rep := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: seq}) // never holds it
+		resent := len(rep.Assignments) == 1 && rep.Assignments[0].Task.TaskKey == k && rep.Assignments[0].Task.Attempt == 1
+		if want := seq <= 1+maxResends; resent != want {
+			t.Fatalf("request %d: re-sent %v, want %v (reply %+v)", seq, resent, want, rep.Assignments)
+		}
+	}
+	if tk, _ := srv.Store().TaskByKey(k); tk.Attempt == 1 && tk.State == protocol.TaskLeased || len(tk.Failures) != 1 {
+		t.Fatalf("after %d re-sends: %s attempt %d failures %+v; want attempt 1 requeued", maxResends, tk.State, tk.Attempt, tk.Failures)
+	}
+}

@@ -95,7 +95,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			}
 			s.requeueGone(ctx)
 			s.grants.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
-			s.seqs.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
+			s.seqs.prune(s.cfg.Clock().Add(-seqMarkTTLs * s.cfg.LeaseTTL))
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.collectJobs(ctx, gc)

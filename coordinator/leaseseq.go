@@ -24,6 +24,11 @@ import (
 // overtaken.
 const maxSeqMarks = 1 << 16
 
+// seqMarkTTLs is how many lease TTLs a node's mark outlives its last
+// request: a busy node sends none for a shard's duration, and a request
+// NATS held must still find its mark.
+const seqMarkTTLs = 20
+
 // seqMark is a node's latest lease request: its incarnation and number.
 type seqMark struct {
 	started time.Time
@@ -90,14 +95,23 @@ func (m *seqMarks) reset() {
 
 // dropOvertaken requeues grants just committed for req when a later
 // request of the node was seen meanwhile (the node no longer waits for
-// this reply), and reports whether it did.
-func (s *Server) dropOvertaken(ctx context.Context, req protocol.LeaseRequest, granted []protocol.TaskNext) bool {
+// this reply), and reports whether it did. Tracked grants were added to
+// the grant log first: those a later request already took out (and
+// judged) are its to handle.
+func (s *Server) dropOvertaken(ctx context.Context, req protocol.LeaseRequest, granted []protocol.TaskNext, tracked bool) bool {
 	if len(granted) == 0 || !s.seqs.since(req.Node, req.Seq) {
 		return false
 	}
-	for _, l := range granted {
-		t, ok := s.store.TaskByKey(l.TaskKey)
-		if !ok || t.State != protocol.TaskLeased || t.Attempt != l.Attempt {
+	as := make([]protocol.TaskAttempt, len(granted))
+	for i, l := range granted {
+		as[i] = protocol.TaskAttempt{TaskKey: l.TaskKey, Attempt: l.Attempt}
+	}
+	if tracked {
+		as = s.grants.take(req.Node.ID, as)
+	}
+	for _, a := range as {
+		t, ok := s.store.TaskByKey(a.TaskKey)
+		if !ok || t.State != protocol.TaskLeased || t.Attempt != a.Attempt {
 			continue
 		}
 		s.log.Warn("requeueing a grant for a lease request its node gave up on", "job_id", t.Job, "shard", t.Shard,

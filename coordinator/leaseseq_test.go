@@ -76,7 +76,7 @@ func TestOvertakenLeaseRequest(t *testing.T) {
 	a := r.Assignments[0]
 	srv.seqs.overtaken(node, 7, time.Now()) // request 7 arrives while 6 commits
 	granted := []protocol.TaskNext{{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Deadline: a.Deadline}}
-	if !srv.dropOvertaken(ctx, protocol.LeaseRequest{Node: node, Seq: 6}, granted) {
+	if !srv.dropOvertaken(ctx, protocol.LeaseRequest{Node: node, Seq: 6}, granted, true) {
 		t.Fatal("a grant for an overtaken request was kept")
 	}
 	tk, _ := srv.Store().TaskByKey(a.Task.TaskKey)

@@ -143,21 +143,22 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 	}
 	s.noteIncarnation(ctx, req.Node) // a restarted node's old leases go back first (membership.go)
 	if s.seqs.overtaken(req.Node, req.Seq, s.cfg.Clock()) {
-		return protocol.LeaseReply{} // the node sent a later request: it no longer waits for this one (leaseseq.go)
+		s.log.Debug("lease request overtaken by a later one of its node", "node_id", req.Node.ID, "seq", req.Seq)
+		return protocol.LeaseReply{} // the node no longer waits for this one (leaseseq.go)
 	}
 	req.Node = s.controlled(req.Node) // drained through the API: nothing new (control.go)
-	gone := s.nodes.isGone(req.Node.ID)
-	if rep, ok := s.recoverLost(ctx, req, gone); ok { // grants whose reply never reached the node (grants.go)
-		return rep
-	}
-	if gone {
+	if s.nodes.isGone(req.Node.ID) {
+		s.recoverLost(ctx, req, true) // requeues them
 		// Its leases are being requeued (requeueGone): granting more would
 		// only requeue them again, each time a blocklist strike.
 		return protocol.LeaseReply{Error: protocol.Errorf(protocol.CodeUnavailable,
 			"node %s: its etcd announcement expired; no work until it registers again", req.Node.ID)}
 	}
 	if g := s.gangs.of(req.Node.ID); g != nil && req.Gang {
-		return s.awaitGang(ctx, g, req.Node.ID)
+		return s.awaitGang(ctx, g, req.Node.ID) // its rank first; lost grants wait for the next request
+	}
+	if rep, ok := s.recoverLost(ctx, req, false); ok { // grants whose reply never reached the node (grants.go)
+		return rep
 	}
 	s.reserved.pick.Lock()
 	if g, full := s.joinGang(req); g != nil {
@@ -193,11 +194,12 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 // request meanwhile: then they are requeued and nothing is sent
 // (leaseseq.go).
 func (s *Server) grantReply(ctx context.Context, req protocol.LeaseRequest, granted []protocol.TaskNext, now time.Time) protocol.LeaseReply {
-	if s.dropOvertaken(ctx, req, granted) {
-		return protocol.LeaseReply{}
-	}
-	if req.ListsHolds && req.Seq > 0 {
+	tracked := req.ListsHolds && req.Seq > 0
+	if tracked {
 		s.grants.add(req.Node.ID, req.Seq, granted, now)
+	}
+	if s.dropOvertaken(ctx, req, granted, tracked) {
+		return protocol.LeaseReply{}
 	}
 	var reply protocol.LeaseReply
 	for _, l := range granted {
