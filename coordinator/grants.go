@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
-	"math"
 	"sync"
 	"time"
 
@@ -168,18 +166,23 @@ type lostGrant struct {
 // incarnation of the node (a frozen process that woke up) do not speak for
 // the current one and return none.
 func (s *Server) lostGrants(req protocol.LeaseRequest) []lostGrant {
-	if !req.ListsHolds || req.Seq == 0 || !s.nodes.isCurrent(req.Node) {
+	if req.Seq == 0 || !s.nodes.isCurrent(req.Node) {
 		return nil
 	}
 	var lost []lostGrant
 	for _, g := range s.grants.unheld(req.Node.ID, req.Seq, req.Holds) {
-		t, ok := s.store.TaskByKey(g.TaskKey)
-		if !ok || t.State != protocol.TaskLeased || t.Attempt != g.Attempt || t.Assignee != req.Node.ID || len(t.Peers) > 0 {
-			continue // already ended, or requeued by something else
+		if t, ok := s.leasedAttempt(g.TaskAttempt, req.Node.ID); ok {
+			lost = append(lost, lostGrant{g, t})
 		}
-		lost = append(lost, lostGrant{g, t})
 	}
 	return lost
+}
+
+// leasedAttempt returns a's task while attempt a is still leased to node
+// alone (not ended, requeued by something else, or a gang's).
+func (s *Server) leasedAttempt(a protocol.TaskAttempt, node string) (protocol.Task, bool) {
+	t, ok := s.store.TaskByKey(a.TaskKey)
+	return t, ok && t.State == protocol.TaskLeased && t.Attempt == a.Attempt && t.Assignee == node && len(t.Peers) == 0
 }
 
 // recoverLost sends req's node again the grants it never received, as far
@@ -242,7 +245,8 @@ func (s *Server) leaseLeft(t protocol.Task, now time.Time) bool {
 	return d.After(now.Add(s.cfg.ProgressInterval))
 }
 
-// requeueLost fails a lost grant's attempt without a strike.
+// requeueLost fails the attempt of a grant its node never received (or no
+// longer waits for) without a strike.
 func (s *Server) requeueLost(ctx context.Context, node string, t protocol.Task) {
 	s.log.Warn("requeueing a grant its node never received", "job_id", t.Job, "shard", t.Shard, "node_id", node, "attempt", t.Attempt)
 	s.failTaskStrike(ctx, t, node, reasonReplyLost, false)
@@ -255,14 +259,4 @@ func (s *Server) leaseReplyBudget() int64 {
 		return 0
 	}
 	return replyBudget(s.cfg.NATS.MaxPayload())
-}
-
-// encodedSize is a's size on the wire (too big to send if it does not
-// encode).
-func encodedSize(a protocol.Assignment) int {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return math.MaxInt32
-	}
-	return len(b)
 }

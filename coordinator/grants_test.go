@@ -8,79 +8,96 @@ import (
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
+// leaseFixture is a one-voter leader (default lease TTL: nothing expires
+// in a test) with one job, leased to directly as node n1.
+type leaseFixture struct {
+	t    *testing.T
+	srv  *Server
+	job  protocol.Job
+	node protocol.NodeInfo
+}
+
+func newLeaseFixture(t *testing.T, job string, prompts int) *leaseFixture {
+	c := startCluster(t, 1, nil)
+	c.leader(10 * time.Second)
+	f := &leaseFixture{t: t, srv: c.members[0].srv,
+		node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: time.Now().UTC()}}
+	var err error
+	if f.job, err = f.srv.SubmitJob(context.Background(), protocol.JobID(job), testSpec(prompts)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// lease sends n1's request number seq for free tasks, listing holds.
+func (f *leaseFixture) lease(seq uint64, free int, holds ...protocol.Assignment) protocol.LeaseReply {
+	f.t.Helper()
+	r := protocol.LeaseRequest{Node: f.node, Free: free, Seq: seq}
+	for _, h := range holds {
+		r.Holds = append(r.Holds, protocol.TaskAttempt{TaskKey: h.Task.TaskKey, Attempt: h.Task.Attempt})
+	}
+	rep := f.srv.Lease(context.Background(), r)
+	if rep.Error != nil {
+		f.t.Fatalf("lease %d: %v", seq, rep.Error)
+	}
+	return rep
+}
+
+func (f *leaseFixture) task(a protocol.Assignment) protocol.Task {
+	tk, _ := f.srv.Store().TaskByKey(a.Task.TaskKey)
+	return tk
+}
+
 // TestLostLeaseReplyRequeued: a grant whose reply never reached its node
 // (a later request of the node does not list it) is sent again when the
 // node asks for work, else requeued at once, without a strike; a listed
-// grant stays; a request that does not list
-// its holds, comes from an older incarnation of the node, or was sent
-// before the grant (NATS delayed it, and it is handled late) requeues
-// nothing.
+// grant stays; a request of an older node (unnumbered), of an older
+// incarnation, or sent before the grant (NATS delayed it, and it is
+// handled late) requeues nothing.
 func TestLostLeaseReplyRequeued(t *testing.T) {
-	c := startCluster(t, 1, nil) // default lease TTL: no expiry in this test
-	c.leader(10 * time.Second)
-	srv := c.members[0].srv
-	ctx := context.Background()
-	job, err := srv.SubmitJob(ctx, "j-lost-reply", testSpec(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := time.Now().UTC()
-	req := func(seq uint64, free int, lists bool, holds ...protocol.Assignment) protocol.LeaseReply {
-		t.Helper()
-		r := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: started},
-			Free: free, ListsHolds: lists, Seq: seq}
-		for _, h := range holds {
-			r.Holds = append(r.Holds, protocol.TaskAttempt{TaskKey: h.Task.TaskKey, Attempt: h.Task.Attempt})
-		}
-		rep := srv.Lease(ctx, r)
-		if rep.Error != nil {
-			t.Fatalf("lease: %v", rep.Error)
-		}
-		return rep
-	}
-	first := req(2, 2, true).Assignments
+	f := newLeaseFixture(t, "j-lost-reply", 8)
+	first := f.lease(2, 2).Assignments
 	if len(first) != 2 {
 		t.Fatalf("granted %d, want 2", len(first))
 	}
 	kept, lost := first[0], first[1]
 
-	req(3, 0, false) // lists nothing
-	req(1, 0, true)  // sent before the grant, handled after it
-	older := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: started.Add(-time.Minute)},
-		ListsHolds: true, Seq: 9}
-	if rep := srv.Lease(ctx, older); rep.Error != nil {
+	f.lease(0, 0) // unnumbered: lists nothing
+	f.lease(1, 0) // sent before the grant, handled after it
+	older := protocol.LeaseRequest{Node: f.node, Seq: 9}
+	older.Node.StartedAt = f.node.StartedAt.Add(-time.Minute)
+	if rep := f.srv.Lease(context.Background(), older); rep.Error != nil {
 		t.Fatal(rep.Error)
 	}
 	for _, a := range first {
-		if tk, _ := srv.Store().TaskByKey(a.Task.TaskKey); tk.State != protocol.TaskLeased || len(tk.Failures) != 0 {
+		if tk := f.task(a); tk.State != protocol.TaskLeased || len(tk.Failures) != 0 {
 			t.Fatalf("shard %d requeued by a request that says nothing of it: %s %+v", tk.Shard, tk.State, tk.Failures)
 		}
 	}
 	// Asking for work, the node gets the lost grant again: same attempt,
 	// nothing committed, no attempt spent.
-	again := req(4, 1, true, kept).Assignments
+	again := f.lease(4, 1, kept).Assignments
 	if len(again) != 1 || again[0].Task.TaskKey != lost.Task.TaskKey || again[0].Task.Attempt != lost.Task.Attempt {
 		t.Fatalf("re-sent %+v, want shard %d attempt %d", again, lost.Task.Shard, lost.Task.Attempt)
 	}
-	if tk, _ := srv.Store().TaskByKey(lost.Task.TaskKey); tk.State != protocol.TaskLeased || tk.Attempt != 1 || len(tk.Failures) != 0 {
+	if tk := f.task(lost); tk.State != protocol.TaskLeased || tk.Attempt != 1 || len(tk.Failures) != 0 {
 		t.Fatalf("re-sent grant: %s attempt %d failures %+v", tk.State, tk.Attempt, tk.Failures)
 	}
 	// Lost again, and the node asks for nothing: requeued.
-	req(5, 0, true, kept)
-	tk, _ := srv.Store().TaskByKey(lost.Task.TaskKey)
-	if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
+	f.lease(5, 0, kept)
+	if tk := f.task(lost); tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
 		t.Errorf("unlisted grant: %s, failures %+v; want queued with one %q", tk.State, tk.Failures, reasonReplyLost)
 	}
-	if tk, _ := srv.Store().TaskByKey(kept.Task.TaskKey); tk.State != protocol.TaskLeased || len(tk.Failures) != 0 {
+	if tk := f.task(kept); tk.State != protocol.TaskLeased || len(tk.Failures) != 0 {
 		t.Errorf("listed grant: %s, failures %+v; want still leased", tk.State, tk.Failures)
 	}
-	if n := srv.Store().View().FailuresOn(job.ID, "n1"); n != 0 {
+	if n := f.srv.Store().View().FailuresOn(f.job.ID, "n1"); n != 0 {
 		t.Errorf("n1 has %d strikes for a lost reply", n)
 	}
 	// A confirmed grant is forgotten: a later request that no longer lists
 	// it (the shard finished and was reported) requeues nothing.
-	req(6, 0, true)
-	if tk, _ := srv.Store().TaskByKey(kept.Task.TaskKey); tk.State != protocol.TaskLeased {
+	f.lease(6, 0)
+	if tk := f.task(kept); tk.State != protocol.TaskLeased {
 		t.Errorf("a confirmed grant was requeued: %s %+v", tk.State, tk.Failures)
 	}
 }
@@ -167,22 +184,14 @@ func TestNodeSubjectSender(t *testing.T) {
 // TestLostGrantOfDrainingNode: a draining node is not sent its lost
 // grant again, however many slots it reports free: it is requeued.
 func TestLostGrantOfDrainingNode(t *testing.T) {
-	c := startCluster(t, 1, nil)
-	c.leader(10 * time.Second)
-	srv := c.members[0].srv
-	ctx := context.Background()
-	if _, err := srv.SubmitJob(ctx, "j-lost-drain", testSpec(4)); err != nil {
-		t.Fatal(err)
+	f := newLeaseFixture(t, "j-lost-drain", 4)
+	first := f.lease(1, 1).Assignments
+	if len(first) != 1 {
+		t.Fatalf("granted %d, want 1", len(first))
 	}
-	node := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: time.Now().UTC()}
-	first := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: 1})
-	if first.Error != nil || len(first.Assignments) != 1 {
-		t.Fatalf("lease: %+v", first)
-	}
-	node.Draining = true
-	rep := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 2, ListsHolds: true, Seq: 2})
-	tk, _ := srv.Store().TaskByKey(first.Assignments[0].Task.TaskKey)
-	if rep.Error != nil || len(rep.Assignments) != 0 || tk.State != protocol.TaskQueued || len(tk.Failures) != 1 {
+	f.node.Draining = true
+	rep := f.lease(2, 2)
+	if tk := f.task(first[0]); len(rep.Assignments) != 0 || tk.State != protocol.TaskQueued || len(tk.Failures) != 1 {
 		t.Fatalf("draining node: reply %+v, task %s failures %+v; want nothing sent and the grant requeued", rep, tk.State, tk.Failures)
 	}
 }
@@ -191,27 +200,20 @@ func TestLostGrantOfDrainingNode(t *testing.T) {
 // sent again at most maxResends times, then requeued: a node that never
 // receives replies cannot hold a shard forever without spending attempts.
 func TestLostGrantResendBounded(t *testing.T) {
-	c := startCluster(t, 1, nil)
-	c.leader(10 * time.Second)
-	srv := c.members[0].srv
-	ctx := context.Background()
-	if _, err := srv.SubmitJob(ctx, "j-lost-again", testSpec(2)); err != nil {
-		t.Fatal(err)
+	f := newLeaseFixture(t, "j-lost-again", 2)
+	first := f.lease(1, 1).Assignments
+	if len(first) != 1 {
+		t.Fatalf("granted %d, want 1", len(first))
 	}
-	node := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 1, StartedAt: time.Now().UTC()}
-	first := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: 1})
-	if first.Error != nil || len(first.Assignments) != 1 {
-		t.Fatalf("lease: %+v", first)
-	}
-	k := first.Assignments[0].Task.TaskKey
+	k := first[0].Task.TaskKey
 	for seq := uint64(2); seq <= 2+maxResends; seq++ {
-		rep := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: seq}) // never holds it
+		rep := f.lease(seq, 1) // never holds it
 		resent := len(rep.Assignments) == 1 && rep.Assignments[0].Task.TaskKey == k && rep.Assignments[0].Task.Attempt == 1
 		if want := seq <= 1+maxResends; resent != want {
 			t.Fatalf("request %d: re-sent %v, want %v (reply %+v)", seq, resent, want, rep.Assignments)
 		}
 	}
-	if tk, _ := srv.Store().TaskByKey(k); tk.Attempt == 1 && tk.State == protocol.TaskLeased || len(tk.Failures) != 1 {
+	if tk := f.task(first[0]); tk.Attempt == 1 && tk.State == protocol.TaskLeased || len(tk.Failures) != 1 {
 		t.Fatalf("after %d re-sends: %s attempt %d failures %+v; want attempt 1 requeued", maxResends, tk.State, tk.Attempt, tk.Failures)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -75,12 +76,7 @@ func (s *Server) capGrant(ctx context.Context, node string, leases []protocol.Ta
 	budget := replyBudget(maxPayload)
 	sizes := make([]int, len(leases))
 	for i, l := range leases {
-		b, err := json.Marshal(s.assignmentOf(node, l))
-		if err != nil {
-			sizes[i] = int(maxPayload) + 1 // cannot be sent: failed below
-			continue
-		}
-		sizes[i] = len(b)
+		sizes[i] = encodedSize(s.assignmentOf(node, l)) // one that does not encode is failed below
 	}
 	keep, over := fitGrant(sizes, budget)
 	for _, i := range over {
@@ -102,4 +98,14 @@ func (s *Server) capGrant(ctx context.Context, node string, leases []protocol.Ta
 	}
 	s.reserved.release(dropped)
 	return kept
+}
+
+// encodedSize is a's size on the wire (too big to send, MaxInt32, if it
+// does not encode).
+func encodedSize(a protocol.Assignment) int {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return math.MaxInt32
+	}
+	return len(b)
 }

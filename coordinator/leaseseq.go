@@ -57,11 +57,17 @@ func (m *seqMarks) overtaken(info protocol.NodeInfo, seq uint64, now time.Time) 
 	switch {
 	case !known && len(m.marks) >= maxSeqMarks:
 		return false
-	case known && (info.StartedAt.Before(cur.started) || info.StartedAt.Equal(cur.started) && seq < cur.seq):
+	case known && cur.after(info.StartedAt, seq):
 		return true
 	}
 	m.marks[info.ID] = seqMark{started: info.StartedAt, seq: seq, at: now}
 	return false
+}
+
+// after reports whether the marked request came after request seq of
+// the incarnation started.
+func (mk seqMark) after(started time.Time, seq uint64) bool {
+	return started.Before(mk.started) || started.Equal(mk.started) && seq < mk.seq
 }
 
 // since reports whether a later request of node than (started, seq) has
@@ -73,7 +79,7 @@ func (m *seqMarks) since(info protocol.NodeInfo, seq uint64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur, known := m.marks[info.ID]
-	return known && (info.StartedAt.Before(cur.started) || info.StartedAt.Equal(cur.started) && seq < cur.seq)
+	return known && cur.after(info.StartedAt, seq)
 }
 
 // prune forgets nodes not heard before cutoff.
@@ -110,13 +116,9 @@ func (s *Server) dropOvertaken(ctx context.Context, req protocol.LeaseRequest, g
 		as = s.grants.take(req.Node.ID, as)
 	}
 	for _, a := range as {
-		t, ok := s.store.TaskByKey(a.TaskKey)
-		if !ok || t.State != protocol.TaskLeased || t.Attempt != a.Attempt {
-			continue
+		if t, ok := s.leasedAttempt(a, req.Node.ID); ok {
+			s.requeueLost(ctx, req.Node.ID, t)
 		}
-		s.log.Warn("requeueing a grant for a lease request its node gave up on", "job_id", t.Job, "shard", t.Shard,
-			"node_id", req.Node.ID, "attempt", t.Attempt, "seq", req.Seq)
-		s.failTaskStrike(ctx, t, req.Node.ID, reasonReplyLost, false)
 	}
 	return true
 }

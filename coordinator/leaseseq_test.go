@@ -46,44 +46,27 @@ func TestSeqMarks(t *testing.T) {
 // the same node gets nothing, and a grant committed for a request that
 // another overtook meanwhile is requeued at once, without a strike.
 func TestOvertakenLeaseRequest(t *testing.T) {
-	c := startCluster(t, 1, nil)
-	c.leader(10 * time.Second)
-	srv := c.members[0].srv
-	ctx := context.Background()
-	job, err := srv.SubmitJob(ctx, "j-overtaken", testSpec(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 4, StartedAt: time.Now().UTC()}
-	lease := func(seq uint64) protocol.LeaseReply {
-		t.Helper()
-		r := srv.Lease(ctx, protocol.LeaseRequest{Node: node, Free: 1, ListsHolds: true, Seq: seq})
-		if r.Error != nil {
-			t.Fatal(r.Error)
-		}
-		return r
-	}
-	if r := lease(5); len(r.Assignments) != 1 {
+	f := newLeaseFixture(t, "j-overtaken", 8)
+	if r := f.lease(5, 1); len(r.Assignments) != 1 {
 		t.Fatalf("request 5: %+v", r)
 	}
-	if r := lease(4); len(r.Assignments) != 0 {
+	if r := f.lease(4, 1); len(r.Assignments) != 0 {
 		t.Fatalf("request 4, handled after 5: granted %+v", r.Assignments)
 	}
-	r := lease(6)
+	r := f.lease(6, 1)
 	if len(r.Assignments) != 1 {
 		t.Fatalf("request 6: %+v", r)
 	}
 	a := r.Assignments[0]
-	srv.seqs.overtaken(node, 7, time.Now()) // request 7 arrives while 6 commits
+	f.srv.seqs.overtaken(f.node, 7, time.Now()) // request 7 arrives while 6 commits
 	granted := []protocol.TaskNext{{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Deadline: a.Deadline}}
-	if !srv.dropOvertaken(ctx, protocol.LeaseRequest{Node: node, Seq: 6}, granted, true) {
+	if !f.srv.dropOvertaken(context.Background(), protocol.LeaseRequest{Node: f.node, Seq: 6}, granted, true) {
 		t.Fatal("a grant for an overtaken request was kept")
 	}
-	tk, _ := srv.Store().TaskByKey(a.Task.TaskKey)
-	if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
+	if tk := f.task(a); tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
 		t.Errorf("overtaken grant: %s failures %+v", tk.State, tk.Failures)
 	}
-	if n := srv.Store().View().FailuresOn(job.ID, "n1"); n != 0 {
+	if n := f.srv.Store().View().FailuresOn(f.job.ID, "n1"); n != 0 {
 		t.Errorf("n1 has %d strikes", n)
 	}
 }

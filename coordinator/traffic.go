@@ -194,7 +194,7 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 // request meanwhile: then they are requeued and nothing is sent
 // (leaseseq.go).
 func (s *Server) grantReply(ctx context.Context, req protocol.LeaseRequest, granted []protocol.TaskNext, now time.Time) protocol.LeaseReply {
-	tracked := req.ListsHolds && req.Seq > 0
+	tracked := req.Seq > 0 // a numbered request lists its holds
 	if tracked {
 		s.grants.add(req.Node.ID, req.Seq, granted, now)
 	}

@@ -179,7 +179,7 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 func (a *Agent) lease(ctx context.Context, free int) (protocol.LeaseReply, error) {
 	var reply protocol.LeaseReply
 	a.seq++
-	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang, ListsHolds: true, Holds: a.held(), Seq: a.seq}
+	req := protocol.LeaseRequest{Node: a.Info(), Free: free, Gang: !a.cfg.NoGang, Seq: a.seq, Holds: a.held()}
 	if err := a.request(ctx, protocol.SubjectLease, req, &reply, func() *protocol.Error { return reply.Error }); err != nil {
 		return protocol.LeaseReply{}, fmt.Errorf("leasing tasks: %w", err)
 	}

@@ -362,8 +362,8 @@ func TestAgentListsHolds(t *testing.T) {
 	<-exec.started
 	req := leader.nextLease(t)
 	want := protocol.TaskAttempt{TaskKey: asg.Task.TaskKey, Attempt: 2}
-	if !req.ListsHolds || len(req.Holds) != 1 || req.Holds[0] != want {
-		t.Fatalf("lease request while running: lists %v holds %+v, want [%+v]", req.ListsHolds, req.Holds, want)
+	if req.Seq == 0 || len(req.Holds) != 1 || req.Holds[0] != want {
+		t.Fatalf("lease request while running: seq %d holds %+v, want [%+v]", req.Seq, req.Holds, want)
 	}
 	if next := leader.nextLease(t); req.Seq < 2 || next.Seq <= req.Seq {
 		t.Fatalf("lease request numbers %d then %d: want them counting from 1", req.Seq, next.Seq)
@@ -372,6 +372,6 @@ func TestAgentListsHolds(t *testing.T) {
 	leader.waitCompletion(t, 10*time.Second)
 	waitFor(t, 10*time.Second, "the finished attempt dropped from the holds", func() bool {
 		req := leader.nextLease(t)
-		return req.ListsHolds && len(req.Holds) == 0
+		return req.Seq > 0 && len(req.Holds) == 0
 	})
 }

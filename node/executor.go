@@ -49,9 +49,9 @@ type PipelineConfig struct {
 	// GPUUUID is the device's NVML UUID recorded in provenance ("" on the
 	// CPU backend or without NVML), so an image names the exact card.
 	GPUUUID string
-	// StorePatience is how long a shard's upload keeps trying through an
-	// output store outage before the shard fails (default
-	// DefaultStorePatience; patient.go).
+	// StorePatience is how long a shard keeps trying its uploads and its
+	// reads of prompts and inputs through a store outage before it fails
+	// (default DefaultStorePatience; patient.go).
 	StorePatience time.Duration
 	// Logger receives load and task logs (default: discard).
 	Logger *slog.Logger

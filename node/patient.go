@@ -57,7 +57,10 @@ func (e *PipelineExecutor) patience() *patience {
 // shares it); forget drops it when the attempt's Execute returns.
 func (e *PipelineExecutor) patienceFor(a protocol.Assignment) (p *patience, forget func()) {
 	k := protocol.TaskAttempt{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt}
-	v, _ := e.patiences.LoadOrStore(k, e.patience())
+	v, ok := e.patiences.Load(k)
+	if !ok {
+		v, _ = e.patiences.LoadOrStore(k, e.patience())
+	}
 	return v.(*patience), func() { e.patiences.Delete(k) }
 }
 

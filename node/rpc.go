@@ -61,6 +61,10 @@ func fenced(err error) bool {
 	return c == protocol.CodeStaleAttempt || c == protocol.CodeNotFound || c == protocol.CodeConflict
 }
 
+// bareProbe bounds the try of the bare subject after no responders on a
+// node's own subject that worked before.
+const bareProbe = time.Second
+
 // ctlRoute picks the subject of the node's control requests. It is the
 // node's own (protocol.NodeSubject: with per-node NATS users the only one
 // it may publish, so the leader knows who speaks), unless the farm is
@@ -74,10 +78,6 @@ func fenced(err error) bool {
 // elected mid-upgrade). A timeout does so only until the own subject has
 // worked once; a timeout on the bare subject sends the node back (the
 // nats.conf may have been updated since).
-// bareProbe bounds the try of the bare subject after no responders on a
-// node's own subject that worked before.
-const bareProbe = time.Second
-
 type ctlRoute struct {
 	bare      atomic.Bool
 	ownWorked atomic.Bool

@@ -9,20 +9,17 @@ type LeaseRequest struct {
 	// Gang: the node can run one rank of a parallel (gang) assignment.
 	// Older nodes omit it and are never put in a gang.
 	Gang bool `json:"gang,omitempty"`
-	// ListsHolds: Holds lists every task attempt the node still runs or
-	// reports. A grant the node does not list in a later request never
-	// reached it (NATS held the request past the node's timeout and the
-	// reply went to an inbox nobody listened to any more), and the leader
-	// requeues it then instead of one lease TTL later
-	// (coordinator/grants.go). Older nodes send neither field.
-	ListsHolds bool          `json:"lists_holds,omitempty"`
-	Holds      []TaskAttempt `json:"holds,omitempty"`
 	// Seq numbers the node's lease requests from 1 within its incarnation
-	// (NodeInfo.StartedAt); the node sends one at a time. Holds speak only
-	// for grants answering an earlier request: the leader's handlers run
-	// concurrently, so a request NATS delayed may be handled after a later
-	// one whose grant the node holds.
-	Seq uint64 `json:"seq,omitempty"`
+	// (NodeInfo.StartedAt); the node sends one at a time. A numbered
+	// request lists in Holds every task attempt the node still runs or
+	// reports: a grant answering an earlier request that the node does not
+	// list never reached it (NATS held that request past the node's
+	// timeout, and the reply went to an inbox nobody listened to any
+	// more), so the leader sends it again or requeues it instead of
+	// leaving it leased for a TTL (coordinator/grants.go). Older nodes send
+	// neither field (Seq 0: Holds says nothing).
+	Seq   uint64        `json:"seq,omitempty"`
+	Holds []TaskAttempt `json:"holds,omitempty"`
 }
 
 // TaskAttempt names one attempt of a task.

@@ -33,8 +33,8 @@ func FuzzLeaseRequest(f *testing.F) {
 	f.Add([]byte(`{"node":{"id":"n"},"free":100000000000}`))
 	f.Add([]byte(`{"node":{"id":"a/b"},"free":-1}`))
 	f.Add([]byte(`null`))
-	f.Add([]byte(`{"node":{"id":"n"},"free":1,"lists_holds":true,"holds":[{"job":"j1","shard":2,"attempt":1}]}`))
-	f.Add([]byte(`{"node":{"id":"n"},"free":1,"lists_holds":true,"holds":[{"job":"j1","shard":-2,"attempt":0}]}`))
+	f.Add([]byte(`{"node":{"id":"n"},"free":1,"seq":3,"holds":[{"job":"j1","shard":2,"attempt":1}]}`))
+	f.Add([]byte(`{"node":{"id":"n"},"free":1,"seq":4,"holds":[{"job":"j1","shard":-2,"attempt":0}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeLeaseRequest(data)
 		if err == nil && (r.Free < 0 || r.Free > MaxLeaseFree || r.Node.ID == "" || len(r.Node.GPUs) > MaxNodeGPUs ||
