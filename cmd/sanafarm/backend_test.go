@@ -3,9 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/spf13/pflag"
 
 	"github.com/sanafarm/sanafarm/kernels"
 )
@@ -62,29 +59,5 @@ func TestNewBackendPrecision(t *testing.T) {
 	}
 	if _, _, err := newBackend(backendOptions{name: "cpu", precision: "half"}); err == nil || !strings.Contains(err.Error(), `--precision: precision "half"`) {
 		t.Errorf("bad precision: error %v", err)
-	}
-}
-
-// TestNodePrecisionFlag: node and dev reject a bad --precision before
-// anything starts, and register the flag with the auto default.
-func TestNodePrecisionFlag(t *testing.T) {
-	var f nodeFlags
-	fl := pflag.NewFlagSet("node", pflag.ContinueOnError)
-	f.register(fl, time.Second, time.Second)
-	f.resident = 1
-	if def := fl.Lookup("precision"); def == nil || def.DefValue != "auto" {
-		t.Fatalf("--precision flag: %+v", def)
-	}
-	for _, c := range []struct {
-		arg string
-		ok  bool
-	}{{"bf16", true}, {"f32", true}, {"auto", true}, {"int8", false}} {
-		if err := fl.Set("precision", c.arg); err != nil {
-			t.Fatal(err)
-		}
-		err := f.checkBackend()
-		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), `"`+c.arg+`"`)) {
-			t.Errorf("--precision %s: checkBackend %v", c.arg, err)
-		}
 	}
 }
