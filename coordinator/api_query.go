@@ -69,16 +69,7 @@ func queryInt(q url.Values, name string, def, hi int, fields *[]protocol.FieldEr
 
 // shortValue is a query value as an error shows it: cut to 64 bytes (the
 // value came from the client and may be as long as a URL allows).
-func shortValue(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	cut := 64
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func shortValue(s string) string { return protocol.Clip(s, 64) }
 
 // checkReason bounds a cancel reason: it is committed to the Raft log and
 // kept with the job.

@@ -106,6 +106,10 @@ type Config struct {
 	JobRetention      time.Duration
 	JobRetentionCount int
 	JobGCInterval     time.Duration
+	// AutoDrainAfter is how many failed shards in a row, each of which then
+	// completed on another node, make the leader drain a node
+	// (autodrain.go; 0 = DefaultAutoDrainAfter, negative = never).
+	AutoDrainAfter int
 	// SnapshotThreshold and SnapshotInterval tune Raft snapshots (0 = raft
 	// defaults).
 	SnapshotThreshold uint64

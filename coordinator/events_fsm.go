@@ -178,7 +178,7 @@ func nodeDrainEvent(c protocol.NodeDrain) api.Event {
 	case c.Drain:
 		st = api.NodeDrained
 	}
-	return api.Event{Type: api.EventNode, Node: c.Node, State: st, Time: c.At}
+	return api.Event{Type: api.EventNode, Node: c.Node, State: st, Reason: c.Reason, Time: c.At}
 }
 
 // commandTime is the leader's clock of a job command.

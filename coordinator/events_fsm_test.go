@@ -32,6 +32,9 @@ func eventLine(e api.Event) string {
 	if e.Type != api.EventNode && e.Type != api.EventReset {
 		s += fmt.Sprintf(" %d/%d", e.ImagesDone, e.Images)
 	}
+	if e.Type == api.EventNode && e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
 	if e.Paused {
 		s += " paused"
 	}
@@ -62,6 +65,8 @@ func TestFSMEvents(t *testing.T) {
 			{TaskKey: k0, Attempt: 1, Done: 1, Deadline: dl.Add(time.Minute)}}}, nil}, // a lease extension only
 		{protocol.CmdJobPause, protocol.JobPause{ID: "j", Paused: true, At: t0}, []string{"job j running 1/2 paused"}},
 		{protocol.CmdNodeDrain, protocol.NodeDrain{Node: "n1", Drain: true, At: t0}, []string{"node @n1 drained"}},
+		{protocol.CmdNodeDrain | protocol.IgnoreUnknown, protocol.NodeDrain{Node: "n3", Drain: true, Auto: true, Reason: "auto-drained: 3 in a row", At: t0},
+			[]string{"node @n3 drained (auto-drained: 3 in a row)"}},
 		{protocol.CmdTaskFail, protocol.TaskFail{TaskKey: k0, Attempt: 1, Node: "n1", Reason: "oom", At: t0},
 			[]string{"task j/0#1 @n1 queued shard=0 0/2"}},
 		{protocol.CmdJobPause, protocol.JobPause{ID: "j", At: t0}, []string{"job j running 0/2"}},

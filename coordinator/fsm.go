@@ -37,6 +37,9 @@ type fsm struct {
 	st  *state.Store
 	log *slog.Logger
 	ev  *eventHub // the event stream (events_fsm.go); nil: none
+	// health follows each node's failed shards for auto-drain
+	// (nodehealth.go); nil: none.
+	health *nodeHealth
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -85,7 +88,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := json.Unmarshal(buf, c); err != nil {
 		return f.skip(l, fmt.Errorf("decoding %v: %w", typ, err))
 	}
-	return f.applyEvents(c, l.Index)
+	pre := f.health.before(f.st, c)
+	resp := f.applyEvents(c, l.Index)
+	f.health.after(c, pre, resp)
+	return resp
 }
 
 // skip logs an unusable entry and returns its error as the response.
@@ -160,6 +166,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restoring snapshot: %w", err)
 	}
 	f.st.Replace(n)
+	f.health.reset()
 	f.ev.restored(f.st.Index())
 	return nil
 }

@@ -79,6 +79,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	stuck := s.newStuckJobs()
 	gc := &jobGC{}
 	link := s.newNodeLink(since)
+	var capWarned time.Time                 // autoDrain's rate-limited warning
 	s.manifestDispatch(ctx, &writers, true) // done jobs left without a manifest
 	for {
 		select {
@@ -94,6 +95,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 				s.expireLeases(ctx, since)
 			}
 			s.requeueGone(ctx)
+			s.autoDrain(ctx, &capWarned)
 			s.grants.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
 			s.seqs.prune(s.cfg.Clock().Add(-seqMarkTTLs * s.cfg.LeaseTTL))
 			s.expireGangs(ctx)

@@ -11,7 +11,7 @@ import (
 // and survive leader changes; rate(sanafarm_leases_total[1m]) is leases/s.
 type collector struct {
 	s                                              *Server
-	jobs, tasks, queue, leader                     *prometheus.Desc
+	jobs, tasks, queue, leader, drained            *prometheus.Desc
 	leases, completions, retries, failures, images *prometheus.Desc
 }
 
@@ -26,6 +26,7 @@ func newCollector(s *Server) *collector {
 		tasks:       d("tasks", "Shard tasks by state.", "state"),
 		queue:       d("queue_depth", "Queued tasks of active jobs."),
 		leader:      d("raft_leader", "1 if this coordinator is the Raft leader."),
+		drained:     d("nodes_drained", "Nodes drained or disabled, by who drained them (operator, or auto: the leader's auto-drain).", "by"),
 		leases:      d("leases_total", "Task leases granted."),
 		completions: d("completions_total", "Shards completed."),
 		retries:     d("task_retries_total", "Attempts requeued after a failure, lease expiry or node loss."),
@@ -35,7 +36,7 @@ func newCollector(s *Server) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.leases, c.completions, c.retries, c.failures, c.images} {
+	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.images} {
 		ch <- d
 	}
 }
@@ -55,6 +56,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.leader, prometheus.GaugeValue, leader)
+	by := map[string]int{"operator": 0, "auto": 0}
+	for _, nc := range c.s.store.NodeControls() {
+		if nc.Auto {
+			by["auto"]++
+		} else {
+			by["operator"]++
+		}
+	}
+	for k, n := range by {
+		ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, float64(n), k)
+	}
 	for d, v := range map[*prometheus.Desc]int64{c.leases: sum.Stats.Leases, c.completions: sum.Stats.Completions,
 		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.images: sum.Stats.ImagesDone} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))

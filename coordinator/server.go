@@ -64,7 +64,7 @@ func New(cfg Config) (*Server, error) {
 		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), grants: newGrantLog(), seqs: newSeqMarks(), notifyCh: make(chan bool, 16),
 		manifests: newManifests()}
 	s.events = newEventHub(eventLimits{Write: cfg.HTTP.WriteTimeout})
-	s.fsm = &fsm{st: s.store, log: s.log, ev: s.events}
+	s.fsm = &fsm{st: s.store, log: s.log, ev: s.events, health: newNodeHealth(2 * max(s.autoDrainAfter(), 1))}
 	var err error
 	if s.raftLn = cfg.RaftListener; s.raftLn == nil {
 		if s.raftLn, err = net.Listen("tcp", cfg.RaftBind); err != nil {

@@ -51,13 +51,23 @@ type NodeDrain struct {
 	Drain   bool      `json:"drain,omitempty"`
 	Disable bool      `json:"disable,omitempty"`
 	At      time.Time `json:"at"`
+	// Auto: the leader drained the node itself (docs/architecture.md,
+	// "Auto-drain"); Reason says why. An older server ignores both and
+	// drains it the same.
+	Auto   bool   `json:"auto,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
+
+// MaxDrainReason bounds NodeDrain.Reason (it quotes a node's error).
+const MaxDrainReason = 512
 
 // NodeControl is a node's control state as the Raft state holds it.
 type NodeControl struct {
 	Drain   bool      `json:"drain,omitempty"`
 	Disable bool      `json:"disable,omitempty"`
 	Since   time.Time `json:"since"`
+	Auto    bool      `json:"auto,omitempty"`   // drained by the leader (auto-drain)
+	Reason  string    `json:"reason,omitempty"` // why, for an auto-drain
 }
 
 // EffectivePriority is the job's priority: PriorityOverride when set,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Code is a stable, machine-readable error code (HTTP bodies, NATS replies).
@@ -88,4 +89,17 @@ func (v ValidationError) Error() string {
 // AsError converts a ValidationError to the wire Error.
 func (v ValidationError) AsError() *Error {
 	return &Error{Code: CodeBadRequest, Message: v.Error(), Fields: v}
+}
+
+// Clip cuts s to at most n bytes on a rune boundary, marking a cut with
+// "…" (which adds 3 bytes): for values quoted in errors, logs and reasons,
+// where the value came from outside and may be long.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -96,6 +96,8 @@ func TestExitCodes(t *testing.T) {
 
 		{[]string{"coordinator", "--raft-bind", "127.0.0.1:0"}, 2, `required flag(s) "data" not set`},
 		{append(coord, "--peers", "c1"), 2, "--peers entry"},
+		{append(coord, "--auto-drain-after", "-1"), 2, "--auto-drain-after -1: want 0 (never) to 100"},
+		{append(coord, "--auto-drain-after", "101"), 2, "--auto-drain-after 101"},
 		{append(coord, "--nats", "nats://127.0.0.1:1"), 1, "connecting to nats"},
 
 		{[]string{"node", "--devices", "first"}, 2, "--devices"},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sanafarm/sanafarm/coordinator"
 	"github.com/sanafarm/sanafarm/protocol"
@@ -22,6 +23,7 @@ type coordinatorFlags struct {
 	peers, natsURL, etcd, token, logLevel   string
 	bootstrap                               bool
 	leaseTTL                                time.Duration
+	autoDrain                               int
 	allow                                   allowFlags
 	cluster                                 clusterTLSFlags
 	apiTLS                                  apiTLSFlags
@@ -70,7 +72,14 @@ Example (voter c1 of three):
 			return runCoordinator(cmd.Context(), f, cmd.ErrOrStderr())
 		},
 	}
-	fl := cmd.Flags()
+	f.register(cmd.Flags())
+	_ = cmd.MarkFlagRequired("data")
+	_ = cmd.MarkFlagRequired("raft-bind")
+	return cmd
+}
+
+// register declares the coordinator flags on fl.
+func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.id, "id", "", "this voter's id (unique in the cluster; default: the hostname)")
 	fl.StringVar(&f.data, "data", "", "data directory (Raft log, stable store, snapshots)")
 	fl.StringVar(&f.raftBind, "raft-bind", "", "Raft transport address host:port (the address other voters dial)")
@@ -83,15 +92,26 @@ Example (voter c1 of three):
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.IntVar(&f.autoDrain, "auto-drain-after", coordinator.DefaultAutoDrainAfter,
+		"drain a node after this many failed shards in a row that then succeeded on other nodes (0: never; undrain it by hand)")
 	f.allow.register(fl, "default: none, so every job is refused at submit")
 	f.cluster.register(fl)
 	f.apiTLS.register(fl)
 	f.etcdTLS.register(fl)
 	registerRaftTimeouts(fl, &f.raft)
 	f.retention.register(fl)
-	_ = cmd.MarkFlagRequired("data")
-	_ = cmd.MarkFlagRequired("raft-bind")
-	return cmd
+}
+
+// maxAutoDrainAfter bounds --auto-drain-after (each tracked node keeps
+// twice as many failures in memory).
+const maxAutoDrainAfter = 100
+
+// autoDrainConfig maps the flag's 0 (never) to the Config's negative.
+func autoDrainConfig(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // parsePeers reads id=host:port,...
@@ -118,6 +138,9 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	}
 	if err := f.retention.check(); err != nil {
 		return err
+	}
+	if f.autoDrain < 0 || f.autoDrain > maxAutoDrainAfter {
+		return usagef("--auto-drain-after %d: want 0 (never) to %d", f.autoDrain, maxAutoDrainAfter)
 	}
 	if err := storage.CheckS3Env(); err != nil {
 		return usage(err) // else every manifest written to S3 would fail on it
@@ -147,7 +170,8 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
 		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, JobRetention: f.retention.age, JobRetentionCount: f.retention.count})
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
+		AutoDrainAfter: autoDrainConfig(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}

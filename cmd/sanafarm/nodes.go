@@ -45,13 +45,7 @@ func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATE\tBACKEND\tGPUS\tSLOTS\tLEASES\tMODELS\tVERSION")
 	for _, n := range nodes {
-		state := "live"
-		switch {
-		case !n.Live:
-			state = "gone"
-		case n.Info.Draining:
-			state = "draining"
-		}
+		state := nodeState(n)
 		var gpus []string
 		for _, g := range n.Info.GPUs {
 			gpus = append(gpus, fmt.Sprintf("%s %.0fG", g.Name, float64(g.MemoryTotal)/(1<<30)))
@@ -66,7 +60,27 @@ func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, n := range nodes {
+		if n.Control != nil && n.Control.Reason != "" {
+			fmt.Fprintf(stdout, "%s: %s (sanafarm undrain %s when it is fixed)\n", n.Info.ID, n.Control.Reason, n.Info.ID)
+		}
+	}
 	return writeNodeGPUs(stdout, nodes)
+}
+
+// nodeState is a node's STATE column.
+func nodeState(n api.NodeStatus) string {
+	switch {
+	case !n.Live:
+		return "gone"
+	case n.Control != nil && n.Control.Disable:
+		return "disabled"
+	case n.Control != nil && n.Control.Auto:
+		return "auto-drained" // by the leader: its shards kept failing (reason below the table)
+	case n.Info.Draining:
+		return "draining"
+	}
+	return "live"
 }
 
 // writeNodeGPUs prints the GPU table of the nodes that have GPUs (their

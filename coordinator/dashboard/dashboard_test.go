@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -77,6 +78,8 @@ func csrfOf(t *testing.T, html string) string {
 func TestPagesWithoutAuth(t *testing.T) {
 	srv, f := newServer(t, false)
 	f.jobs["job-3"] = &protocol.Job{ID: "job-3", State: protocol.JobQueued, Spec: protocol.JobSpec{Name: "<img src=x onerror=alert(1)>"}}
+	f.nodes = append(f.nodes, api.NodeStatus{Info: protocol.NodeInfo{ID: "node-b", Backend: "cpu", Slots: 1, Draining: true}, Live: true,
+		Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: "auto-drained: 3 shards in a row failed; last error: <oom>"}})
 	c := client(t)
 	for _, c2 := range []struct {
 		path string
@@ -86,7 +89,8 @@ func TestPagesWithoutAuth(t *testing.T) {
 			"&lt;img src=x onerror=alert(1)&gt;"}},
 		{"/ui/?state=failed", []string{`data-job="job-2"`}},
 		{"/ui/jobs/job-1", []string{"<code>job-1</code>", `data-shard="0"`, "node-a", "file:///data/out"}},
-		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB", "cuda ·"}},
+		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB", "cuda ·", `data-node="node-b" data-state="auto-drained"`,
+			`data-reason>auto-drained: 3 shards in a row failed; last error: &lt;oom&gt;</div>`, `data-action="/ui/nodes/node-b/undrain"`}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)

@@ -135,6 +135,8 @@ func newNodeRow(n api.NodeStatus, now time.Time) nodeRow {
 		r.State = "lost"
 	case n.Control != nil && n.Control.Disable:
 		r.State = "disabled"
+	case n.Control != nil && n.Control.Auto:
+		r.State = "auto-drained" // the leader's (coordinator/autodrain.go); Control.Reason says why
 	case n.Control != nil && n.Control.Drain, n.Info.Draining:
 		r.State = "draining"
 	}

@@ -134,15 +134,19 @@ func (s *Store) DeleteJobs(index uint64, c protocol.JobDelete) ([]protocol.JobID
 
 // DrainNode applies a NodeDrain: it sets the node's control state, or
 // clears it when neither Drain nor Disable is set. Disable implies Drain.
+// An automatic drain leaves a node that is drained already as it is.
 func (s *Store) DrainNode(index uint64, c protocol.NodeDrain) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
+	if c.Auto && s.nodes[c.Node].Drain {
+		return // the operator's drain or disable stays as it is
+	}
 	nodes := maps.Clone(s.nodes) // a snapshot may share the old map
 	if !c.Drain && !c.Disable {
 		delete(nodes, c.Node)
 	} else {
-		nodes[c.Node] = protocol.NodeControl{Drain: true, Disable: c.Disable, Since: c.At}
+		nodes[c.Node] = protocol.NodeControl{Drain: true, Disable: c.Disable, Since: c.At, Auto: c.Auto, Reason: c.Reason}
 	}
 	s.nodes = nodes
 }

@@ -325,7 +325,18 @@ func TestDrainNode(t *testing.T) {
 	if c, ok := s.NodeControl("n2"); !ok || !c.Drain || !c.Disable {
 		t.Fatalf("n2 (disable implies drain) %+v", c)
 	}
+	// An automatic drain keeps the operator's control of a drained node,
+	// and its reason survives a snapshot.
+	s.DrainNode(2, protocol.NodeDrain{Node: "n2", Drain: true, Auto: true, Reason: "auto", At: t0.Add(time.Second)})
+	if c, _ := s.NodeControl("n2"); !c.Disable || c.Auto || !c.Since.Equal(t0) {
+		t.Fatalf("n2 after an automatic drain %+v, want the operator's disable", c)
+	}
+	s.DrainNode(2, protocol.NodeDrain{Node: "n3", Drain: true, Auto: true, Reason: "auto: 3 in a row", At: t0})
+	if c, _ := s.NodeControl("n3"); !c.Drain || !c.Auto || c.Reason != "auto: 3 in a row" {
+		t.Fatalf("n3 %+v", c)
+	}
 	assertRoundTrip(t, s)
+	s.DrainNode(3, protocol.NodeDrain{Node: "n3", At: t0})
 	s.DrainNode(3, protocol.NodeDrain{Node: "n1", At: t0})
 	if _, ok := s.NodeControl("n1"); ok || len(s.NodeControls()) != 1 {
 		t.Fatalf("undrained n1 still controlled: %v", s.NodeControls())

@@ -176,7 +176,7 @@ func (s *Store) FailureSummary(id protocol.JobID) string {
 		if r.attempts == 1 {
 			attempts = "1 attempt"
 		}
-		parts = append(parts, fmt.Sprintf("%q (%s, shards %s)", truncate(r.text, maxReasonLen), attempts, shardList(r.shards)))
+		parts = append(parts, fmt.Sprintf("%q (%s, shards %s)", protocol.Clip(r.text, maxReasonLen), attempts, shardList(r.shards)))
 	}
 	if len(rs) > maxReasons {
 		parts = append(parts, fmt.Sprintf("and %d more reasons", len(rs)-maxReasons))
@@ -197,15 +197,3 @@ func shardList(shards []int) string {
 	}
 	return b.String()
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8Start(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
