@@ -12,8 +12,12 @@ import (
 const Mask = "xxxxx"
 
 // userinfo matches the userinfo of every URL in a string (one URL or a
-// comma-separated list such as a NATS server list).
-var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s,]*)@`)
+// comma- or space-separated list such as a NATS server list). The
+// userinfo runs to the last '@' of the authority (before the first '/',
+// '?', '#', space or comma), as url.Parse and the NATS client split it:
+// the greedy class takes in any '@' of a password, so that
+// "farm:p@ss@host" masks all of "p@ss", not just "p".
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^/?#\s,]*)@`)
 
 // URL returns s with the secret part of every URL's userinfo masked:
 // "user:password@" becomes "user:xxxxx@" and a lone "token@" becomes
