@@ -60,12 +60,24 @@ func (s JobSpec) Validate() error {
 
 type addFunc func(field, value, problem string)
 
+// Bounds of a spec's locations and model id. The spec is kept in every
+// replica's job record and its fields are echoed in errors, listings and
+// provenance. An S3 key is at most 1024 bytes, so a longer prompt file or
+// output prefix names nothing a node could read or write; a Hugging Face
+// repo id is far shorter than MaxModelIDSize (96 bytes a part).
+const (
+	MaxLocationURLSize = MaxModelURLSize // bytes of prompts.url or output.url
+	MaxModelIDSize     = MaxLabelBytes   // bytes of model: a preset name or a repo id
+)
+
 func (s JobSpec) validateModel(add addFunc) {
 	switch {
 	case s.Model == "" && s.Config != "":
 		// an NVlabs job: validateAdapters checks config and checkpoint
 	case s.Model == "":
 		add("model", "", "required: a preset name or a Hugging Face repo id")
+	case len(s.Model) > MaxModelIDSize: // before LookupPreset, whose error quotes it
+		add("model", textSummary(s.Model), fmt.Sprintf("longer than %d bytes: not a preset name or a Hugging Face repo id", MaxModelIDSize))
 	case strings.Contains(s.Model, "/"):
 		if !reRepo.MatchString(s.Model) {
 			add("model", s.Model, "not a Hugging Face repo id (org/name)")
@@ -76,10 +88,10 @@ func (s JobSpec) validateModel(add addFunc) {
 		}
 	}
 	if s.Variant != "" && s.Variant != "bf16" && s.Variant != "fp16" && s.Variant != "fp32" {
-		add("variant", s.Variant, "want bf16, fp16 or fp32")
+		add("variant", textSummary(s.Variant), "want bf16, fp16 or fp32")
 	}
 	if s.Sampler != "" && s.Sampler != "dpm" && s.Sampler != "euler" {
-		add("sampler", s.Sampler, "want dpm or euler")
+		add("sampler", textSummary(s.Sampler), "want dpm or euler")
 	}
 }
 
@@ -166,10 +178,10 @@ func (s JobSpec) validatePrompts(add addFunc) {
 	}
 	if p.URL != "" {
 		if err := checkURL(p.URL); err != nil {
-			add("prompts.url", p.URL, err.Error())
+			add("prompts.url", textSummary(redactURL(p.URL)), err.Error())
 		}
 		if f := p.FormatOrExt(); !contains(promptExts, f) {
-			add("prompts.format", f, "want txt, jsonl, csv or parquet")
+			add("prompts.format", textSummary(f), "want txt, jsonl, csv or parquet")
 		}
 	}
 }
@@ -213,10 +225,10 @@ func (s JobSpec) validateOutput(add addFunc) {
 	if s.Output.URL == "" {
 		add("output.url", "", "required: file:///dir, s3://bucket/prefix or a path")
 	} else if err := checkURL(s.Output.URL); err != nil {
-		add("output.url", s.Output.URL, err.Error())
+		add("output.url", textSummary(redactURL(s.Output.URL)), err.Error())
 	}
 	if f := s.Output.Format; f != "" && f != "files" && f != "webdataset" {
-		add("output.format", f, "want files or webdataset")
+		add("output.format", textSummary(f), "want files or webdataset")
 	}
 }
 
@@ -250,25 +262,37 @@ func (s JobSpec) CheckBody(body []byte) error {
 }
 
 // FormatOrExt is Format, or the URL's extension when Format is empty.
+// The extension is the path's: a URL's authority is skipped, since a dot
+// in its userinfo ("s3://key:pa.ss@bucket") would make a secret the
+// format that an error then shows.
 func (p PromptSource) FormatOrExt() string {
 	if p.Format != "" {
 		return p.Format
 	}
 	u := p.URL
+	if _, rest, ok := strings.Cut(u, "://"); ok {
+		_, u, _ = strings.Cut(rest, "/")
+	}
 	if i := strings.LastIndexByte(u, '.'); i >= 0 && !strings.Contains(u[i:], "/") {
 		return strings.ToLower(u[i+1:])
 	}
 	return ""
 }
 
-// checkURL accepts paths, file:// and s3:// URLs.
+// checkURL accepts paths, file:// and s3:// URLs of at most
+// MaxLocationURLSize bytes. Its errors never quote raw, which may carry
+// credentials: url.Parse's *url.Error does, so only the error inside it
+// (the bad escape, port or character) is kept.
 func checkURL(raw string) error {
+	if len(raw) > MaxLocationURLSize {
+		return fmt.Errorf("longer than %d bytes", MaxLocationURLSize)
+	}
 	if !strings.Contains(raw, "://") {
 		return nil // a plain path
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("not a URL: %w", err)
+		return fmt.Errorf("not a URL: %w", errors.Unwrap(err))
 	}
 	switch {
 	case u.Scheme == "file":

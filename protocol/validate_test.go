@@ -66,6 +66,13 @@ func TestValidateNamesValues(t *testing.T) {
 		{"long revision", "revision", "300 bytes", func(s *JobSpec) { s.Revision = strings.Repeat("r", 300) }},
 		{"blank prompt", "prompts.inline[1]", `" "`, func(s *JobSpec) { s.Prompts.Inline[1] = " " }},
 		{"huge negative prompt", "negative_prompt", "65537 bytes", func(s *JobSpec) { s.NegativePrompt = strings.Repeat("x", MaxPromptBytes+1) }},
+		{"long variant", "variant", "100000 bytes", func(s *JobSpec) { s.Variant = strings.Repeat("v", 100_000) }},
+		{"long sampler", "sampler", "100000 bytes", func(s *JobSpec) { s.Sampler = strings.Repeat("s", 100_000) }},
+		{"long output format", "output.format", "100000 bytes", func(s *JobSpec) { s.Output.Format = strings.Repeat("f", 100_000) }},
+		{"long prompt format", "prompts.format", "100000 bytes", func(s *JobSpec) {
+			s.Prompts = PromptSource{URL: "/p.txt", Rows: 1, Format: strings.Repeat("f", 100_000)}
+		}},
+		{"bad variant", "variant", `"fp8"`, func(s *JobSpec) { s.Variant = "fp8" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,5 +83,60 @@ func TestValidateNamesValues(t *testing.T) {
 				t.Fatalf("err = %v, want %s = %s", err, c.field, c.value)
 			}
 		})
+	}
+}
+
+// TestValidateLocationsBoundedAndRedacted: prompts.url, output.url and
+// model are bounded, and their errors show the URL redacted (never its
+// credentials, not even inside url.Parse's message, which quotes the raw
+// URL) and summarised when long (an 800 KB output URL passed, and came
+// back whole in the reply).
+func TestValidateLocationsBoundedAndRedacted(t *testing.T) {
+	long := "s3://bucket/" + strings.Repeat("o", 800_000)
+	cases := []struct {
+		name, field, value string
+		edit               func(*JobSpec)
+	}{
+		{"output url credentials", "output.url", `"s3://AKIA:xxxxx@bucket/out%zz"`,
+			func(s *JobSpec) { s.Output.URL = "s3://AKIA:SECRET@bucket/out%zz" }},
+		{"output url token", "output.url", `"s3://xxxxx@bucket/o%zz?xxxxx"`,
+			func(s *JobSpec) { s.Output.URL = "s3://SECRET@bucket/o%zz?sig=SECRET" }},
+		{"output url too long", "output.url", "800012 bytes", func(s *JobSpec) { s.Output.URL = long }},
+		{"output url one over", "output.url", "1025 bytes",
+			func(s *JobSpec) { s.Output.URL = "/" + strings.Repeat("o", MaxLocationURLSize) }},
+		{"prompts url credentials", "prompts.url", `"s3://AKIA:xxxxx@bucket/p%zz.txt"`,
+			func(s *JobSpec) { s.Prompts = PromptSource{URL: "s3://AKIA:SECRET@bucket/p%zz.txt", Rows: 2} }},
+		{"prompts url too long", "prompts.url", "800016 bytes",
+			func(s *JobSpec) { s.Prompts = PromptSource{URL: long + ".txt", Rows: 2} }},
+		// The extension is the path's: a dot in a password is no format.
+		{"prompts url without a path", "prompts.format", `""`,
+			func(s *JobSpec) { s.Prompts = PromptSource{URL: "s3://AKIA:pa.SECRET@bucket", Rows: 2} }},
+		{"model too long", "model", "100000 bytes", func(s *JobSpec) { s.Model = strings.Repeat("m", 100_000) }},
+		{"repo id too long", "model", "257 bytes",
+			func(s *JobSpec) { s.Model = "org/" + strings.Repeat("m", MaxModelIDSize-3) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := validSpec()
+			c.edit(&s)
+			err := s.Validate()
+			var v ValidationError
+			if !errors.As(err, &v) || len(v) != 1 || v[0].Field != c.field || v[0].Value != c.value {
+				t.Fatalf("err = %.300v, want one error on %s = %s", err, c.field, c.value)
+			}
+			if msg := err.Error(); strings.Contains(strings.ToLower(msg), "secret") || len(msg) > 2048 {
+				t.Errorf("error echoes the credential or the long value (%d bytes): %.300s", len(msg), msg)
+			}
+		})
+	}
+	for _, edit := range []func(*JobSpec){ // at the limits: still valid
+		func(s *JobSpec) { s.Output.URL = "/" + strings.Repeat("o", MaxLocationURLSize-1) },
+		func(s *JobSpec) { s.Model = "org/" + strings.Repeat("m", MaxModelIDSize-4) },
+	} {
+		s := validSpec()
+		edit(&s)
+		if err := s.Validate(); err != nil {
+			t.Errorf("at the limit: %.300v", err)
+		}
 	}
 }
