@@ -203,8 +203,30 @@ func (a *apiServer) nodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.NodeList{Nodes: a.b.Nodes()})
 }
 
+// health needs no token (load balancers and probes call it), so without
+// the token it leaves out what maps the cluster for an attacker: the
+// voters' addresses and the etcd error text (which names endpoints).
 func (a *apiServer) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.b.Health())
+	h := a.b.Health()
+	if a.cfg.token != "" && !bearerOK(r.Header.Get("Authorization"), []byte(a.cfg.token)) {
+		h = publicHealth(h)
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// publicHealth is h without addresses and error texts.
+func publicHealth(h api.Health) api.Health {
+	h.LeaderAddr = ""
+	voters := make([]api.Voter, len(h.Voters))
+	for i, v := range h.Voters {
+		v.Address = ""
+		voters[i] = v
+	}
+	h.Voters = voters
+	if h.Etcd != "ok" && h.Etcd != "none" && h.Etcd != "" {
+		h.Etcd = "unreachable"
+	}
+	return h
 }
 
 var errEmptyBody = bodyError(protocol.CodeBadRequest, `""`, "empty request body")
@@ -283,6 +305,8 @@ func statusOf(c protocol.Code) int {
 		return http.StatusBadRequest
 	case protocol.CodeUnauthorized:
 		return http.StatusUnauthorized
+	case protocol.CodeForbidden:
+		return http.StatusForbidden
 	case protocol.CodeNotFound:
 		return http.StatusNotFound
 	case protocol.CodeConflict, protocol.CodeStaleAttempt:

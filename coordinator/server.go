@@ -113,7 +113,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.ClusterTLS != nil {
 		h = requireClusterCertOnForward(h)
 	}
-	return h
+	return guardAPI(h, s.cfg.Token, advertisedHosts(s.advertise))
 }
 
 func (s *Server) getRaft() *raft.Raft {
@@ -136,6 +136,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	for _, w := range exposureWarnings(s.httpLn.Addr().String(), s.cfg.Token, s.cfg.APITLS != nil) {
+		s.log.Warn(w)
+	}
 	hs := newHTTPServer(s.Handler(), s.cfg.HTTP, s.apiTLS(), s.log)
 	ln := s.httpLn
 	if hs.TLSConfig != nil {

@@ -58,6 +58,12 @@ type NodeDrain struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// MaxNodeControls bounds the nodes the state holds a drain for: a drain
+// may name a node that never joined (it holds for one that joins later),
+// so the list is not bounded by the cluster. Ten times the largest farm
+// planned (docs/scale.md).
+const MaxNodeControls = 10000
+
 // MaxDrainReason bounds NodeDrain.Reason (it quotes a node's error).
 const MaxDrainReason = 512
 

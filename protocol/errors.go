@@ -14,6 +14,7 @@ type Code string
 const (
 	CodeBadRequest   Code = "bad_request"
 	CodeUnauthorized Code = "unauthorized"
+	CodeForbidden    Code = "forbidden" // a request the API refuses whatever the token (a browser's cross-site write)
 	CodeNotFound     Code = "not_found"
 	CodeConflict     Code = "conflict"
 	CodeTooLarge     Code = "too_large"

@@ -134,13 +134,17 @@ func (s *Store) DeleteJobs(index uint64, c protocol.JobDelete) ([]protocol.JobID
 
 // DrainNode applies a NodeDrain: it sets the node's control state, or
 // clears it when neither Drain nor Disable is set. Disable implies Drain.
-// An automatic drain leaves a node that is drained already as it is.
+// An automatic drain leaves a node that is drained already as it is; a
+// new node beyond protocol.MaxNodeControls is not recorded.
 func (s *Store) DrainNode(index uint64, c protocol.NodeDrain) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
 	if c.Auto && s.nodes[c.Node].Drain {
 		return // the operator's drain or disable stays as it is
+	}
+	if _, ok := s.nodes[c.Node]; !ok && (c.Drain || c.Disable) && len(s.nodes) >= protocol.MaxNodeControls {
+		return // the leader refuses it first (coordinator DrainNode)
 	}
 	nodes := maps.Clone(s.nodes) // a snapshot may share the old map
 	if !c.Drain && !c.Disable {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -370,4 +371,26 @@ func TestAssignRefusedAfterControl(t *testing.T) {
 		t.Fatal("resumed job on a schedulable node not leased")
 	}
 	checkCounts(t, s, "a")
+}
+
+// TestDrainNodeBounded: drains of new nodes stop being recorded at
+// protocol.MaxNodeControls; known nodes can still be changed and undrained.
+func TestDrainNodeBounded(t *testing.T) {
+	s := New()
+	for i := range protocol.MaxNodeControls { // as DrainNode would, without its copy per drain
+		s.nodes[fmt.Sprintf("n%d", i)] = protocol.NodeControl{Drain: true, Since: t0}
+	}
+	s.DrainNode(20000, protocol.NodeDrain{Node: "one-more", Drain: true, At: t0})
+	if _, ok := s.NodeControl("one-more"); ok || len(s.NodeControls()) != protocol.MaxNodeControls {
+		t.Fatalf("%d controls, one-more recorded %v", len(s.NodeControls()), ok)
+	}
+	s.DrainNode(20001, protocol.NodeDrain{Node: "n7", Disable: true, At: t0})
+	if c, _ := s.NodeControl("n7"); !c.Disable {
+		t.Errorf("a known node's drain could not become a disable: %+v", c)
+	}
+	s.DrainNode(20002, protocol.NodeDrain{Node: "n8", At: t0})
+	s.DrainNode(20003, protocol.NodeDrain{Node: "one-more", Drain: true, At: t0})
+	if _, ok := s.NodeControl("one-more"); !ok {
+		t.Error("no room after an undrain")
+	}
 }
