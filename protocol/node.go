@@ -98,7 +98,7 @@ func (s JobSpec) NeedsFeature() string {
 // GPUInfo describes one GPU (from NVML where available). Index is the
 // CUDA device ordinal the node's executors use. The fields after
 // Utilization are telemetry, sampled every few seconds (GPUTelemetry,
-// docs/architecture.md §GPU telemetry); all are optional, so a node of an
+// docs/architecture.md §2, GPU telemetry); all are optional, so a node of an
 // earlier release (inventory only) and a GPU without a sensor (0, omitted)
 // decode alike.
 type GPUInfo struct {
