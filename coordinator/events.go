@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -87,8 +86,47 @@ type eventHub struct {
 // eventSub is one stream's subscription.
 type eventSub struct {
 	ch     chan api.Event
-	filter api.EventFilter
+	filter eventFilter
 	gone   chan struct{} // closed when dropped as slow
+}
+
+// eventFilter is an api.EventFilter as sets: every event is matched
+// against every stream's filter under h.mu, which publishEntry takes on
+// the FSM's apply path, so a match costs one lookup per list however
+// long the list (parseEventQuery bounds it too).
+type eventFilter struct {
+	jobs  map[protocol.JobID]struct{} // nil: any job
+	nodes map[string]struct{}         // nil: any node
+}
+
+func newEventFilter(f api.EventFilter) eventFilter {
+	var s eventFilter
+	if len(f.Jobs) > 0 {
+		s.jobs = make(map[protocol.JobID]struct{}, len(f.Jobs))
+		for _, j := range f.Jobs {
+			s.jobs[j] = struct{}{}
+		}
+	}
+	if len(f.Nodes) > 0 {
+		s.nodes = make(map[string]struct{}, len(f.Nodes))
+		for _, n := range f.Nodes {
+			s.nodes[n] = struct{}{}
+		}
+	}
+	return s
+}
+
+// matches applies the filter: each given list must hold the event's job
+// (node); resets always pass.
+func (f eventFilter) matches(e api.Event) bool {
+	if e.Type == api.EventReset {
+		return true
+	}
+	if _, ok := f.jobs[e.Job]; f.jobs != nil && !ok {
+		return false
+	}
+	_, ok := f.nodes[e.Node]
+	return f.nodes == nil || ok
 }
 
 func newEventHub(l eventLimits) *eventHub {
@@ -169,7 +207,7 @@ func (h *eventHub) add(e api.Event) {
 // Callers hold h.mu.
 func (h *eventHub) fanOut(e api.Event) {
 	for s := range h.subs {
-		if !eventMatches(s.filter, e) {
+		if !s.filter.matches(e) {
 			continue
 		}
 		select {
@@ -187,12 +225,13 @@ func (h *eventHub) fanOut(e api.Event) {
 // the stream starts live. The backlog and the subscription are taken
 // under one lock, so nothing falls between them.
 func (h *eventHub) subscribe(f api.EventFilter, since *uint64) (*eventSub, []api.Event, error) {
+	filter := newEventFilter(f) // built before the lock: publishers wait on it
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) >= h.lim.Streams {
 		return nil, nil, errTooManyStreams
 	}
-	s := &eventSub{ch: make(chan api.Event, h.lim.Buffer), filter: f, gone: make(chan struct{})}
+	s := &eventSub{ch: make(chan api.Event, h.lim.Buffer), filter: filter, gone: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	if since == nil {
 		return s, nil, nil
@@ -203,7 +242,7 @@ func (h *eventHub) subscribe(f api.EventFilter, since *uint64) (*eventSub, []api
 	var back []api.Event
 	for i := range h.ring {
 		e := h.ring[(h.head+i)%len(h.ring)]
-		if e.ID > *since && eventMatches(f, e) {
+		if e.ID > *since && filter.matches(e) {
 			back = append(back, e)
 		}
 	}
@@ -222,18 +261,6 @@ func (h *eventHub) streams() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
-}
-
-// eventMatches applies a filter: each given list must hold the event's
-// job (node); resets always pass.
-func eventMatches(f api.EventFilter, e api.Event) bool {
-	if e.Type == api.EventReset {
-		return true
-	}
-	if len(f.Jobs) > 0 && !slices.Contains(f.Jobs, e.Job) {
-		return false
-	}
-	return len(f.Nodes) == 0 || slices.Contains(f.Nodes, e.Node)
 }
 
 // jobEvent is a job event for j's current state.

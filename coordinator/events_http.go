@@ -71,10 +71,16 @@ func (a *apiServer) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseEventQuery reads the filter and the resume point (Last-Event-ID,
-// else ?since=).
+// else ?since=). Each filter list is bounded by api.MaxEventFilterValues,
+// counted before any value is checked.
 func parseEventQuery(r *http.Request) (api.EventFilter, *uint64, *protocol.Error) {
 	q := r.URL.Query()
 	var f api.EventFilter
+	for _, field := range []string{"job", "node"} {
+		if n := len(q[field]); n > api.MaxEventFilterValues {
+			return f, nil, queryError(field, strconv.Itoa(n), fmt.Sprintf("%d values, at most %d per stream", n, api.MaxEventFilterValues))
+		}
+	}
 	for _, id := range q["job"] {
 		if err := protocol.CheckJobID(protocol.JobID(id)); err != nil {
 			return f, nil, queryError("job", id, "not a job id")

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,47 @@ func getEvents(t *testing.T, ctx context.Context, url, token string, hdr map[str
 	return resp
 }
 
+// TestParseEventQueryLimits: each filter list is bounded (fanOut matches
+// every event against every stream's filter under the hub's lock, on the
+// Raft apply path, and thousands of ?job= values per stream stalled it),
+// and a refusal names the parameter and the count.
+func TestParseEventQueryLimits(t *testing.T) {
+	repeat := func(key string, n int) string {
+		q := url.Values{}
+		for i := range n {
+			q.Add(key, fmt.Sprintf("v%d", i))
+		}
+		return q.Encode()
+	}
+	cases := []struct {
+		name, query  string
+		field, value string // "" = accepted
+	}{
+		{"jobs at the limit", repeat("job", api.MaxEventFilterValues), "", ""},
+		{"nodes at the limit", repeat("node", api.MaxEventFilterValues), "", ""},
+		{"one job too many", repeat("job", api.MaxEventFilterValues+1), "job", "65"},
+		{"one node too many", repeat("node", api.MaxEventFilterValues+1), "node", "65"},
+		{"thousands of jobs", repeat("job", 5000), "job", "5000"},
+		{"jobs and too many nodes", repeat("job", 3) + "&" + repeat("node", 100), "node", "100"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, api.PathEvents+"?"+c.query, nil)
+			f, _, perr := parseEventQuery(r)
+			if c.field == "" {
+				if perr != nil || len(f.Jobs)+len(f.Nodes) != api.MaxEventFilterValues {
+					t.Fatalf("refused or lost values: %v (%d jobs, %d nodes)", perr, len(f.Jobs), len(f.Nodes))
+				}
+				return
+			}
+			if perr == nil || perr.Code != protocol.CodeBadRequest || len(perr.Fields) != 1 ||
+				perr.Fields[0].Field != c.field || perr.Fields[0].Value != c.value {
+				t.Fatalf("err = %+v, want a bad_request naming %s = %s", perr, c.field, c.value)
+			}
+		})
+	}
+}
+
 func TestEventsAPIRefusals(t *testing.T) {
 	h, base := newEventsAPI(t, eventLimits{Streams: 1})
 	cases := []struct {
@@ -55,6 +98,7 @@ func TestEventsAPIRefusals(t *testing.T) {
 		{"bad Last-Event-ID", "", testToken, map[string]string{"Last-Event-ID": "-1"}, http.StatusBadRequest, "Last-Event-ID"},
 		{"bad job", "?job=a/b", testToken, nil, http.StatusBadRequest, "job"},
 		{"empty node", "?node=", testToken, nil, http.StatusBadRequest, "node"},
+		{"too many jobs", "?job=a" + strings.Repeat("&job=a", api.MaxEventFilterValues), testToken, nil, http.StatusBadRequest, "job"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

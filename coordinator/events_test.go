@@ -132,12 +132,15 @@ func TestEventFilters(t *testing.T) {
 		{"jobs", api.EventFilter{Jobs: []protocol.JobID{"a", "b"}}, []int{0, 1, 2, 4}},
 		{"node", api.EventFilter{Nodes: []string{"n1"}}, []int{1, 3, 4}},
 		{"job and node", api.EventFilter{Jobs: []protocol.JobID{"b"}, Nodes: []string{"n1"}}, []int{4}},
+		{"job and nodes", api.EventFilter{Jobs: []protocol.JobID{"a"}, Nodes: []string{"n2", "n1"}}, []int{1, 4}},
+		{"repeated values", api.EventFilter{Jobs: []protocol.JobID{"b", "b"}, Nodes: []string{"n2", "n2"}}, []int{2, 4}},
+		{"unknown job", api.EventFilter{Jobs: []protocol.JobID{"c"}}, []int{4}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got []int
 			for i, e := range evs {
-				if eventMatches(c.f, e) {
+				if newEventFilter(c.f).matches(e) {
 					got = append(got, i)
 				}
 			}

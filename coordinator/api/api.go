@@ -244,3 +244,9 @@ type EventFilter struct {
 	Jobs  []protocol.JobID
 	Nodes []string
 }
+
+// MaxEventFilterValues bounds each list of an EventFilter (?job=, ?node=):
+// the coordinator matches every event against every open stream's filter
+// while it publishes, on its Raft apply path, so a filter's size is not
+// the client's to choose (docs/architecture.md, "Event stream").
+const MaxEventFilterValues = 64

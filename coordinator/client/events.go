@@ -34,6 +34,10 @@ const eventsIdle = 3 * api.EventHeartbeat
 // after a permanent one (auth, bad request) it ends.
 func (c *Client) Events(ctx context.Context, f api.EventFilter, since *uint64) iter.Seq2[api.Event, error] {
 	return func(yield func(api.Event, error) bool) {
+		if err := checkFilter(f); err != nil {
+			yield(api.Event{}, err)
+			return
+		}
 		last := since
 		b := eventsBackoff.New()
 		for ctx.Err() == nil {
@@ -58,6 +62,23 @@ func (c *Client) Events(ctx context.Context, f api.EventFilter, since *uint64) i
 			}
 		}
 	}
+}
+
+// checkFilter refuses a filter with more than api.MaxEventFilterValues
+// values in a list with the coordinator's own bad_request (naming the list
+// and its count): a request that can only be refused is not sent.
+func checkFilter(f api.EventFilter) error {
+	for _, l := range []struct {
+		field string
+		n     int
+	}{{"job", len(f.Jobs)}, {"node", len(f.Nodes)}} {
+		if l.n > api.MaxEventFilterValues {
+			v, problem := strconv.Itoa(l.n), fmt.Sprintf("%d values, at most %d per stream", l.n, api.MaxEventFilterValues)
+			return &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s %q: %s", l.field, v, problem),
+				Fields: []protocol.FieldError{{Field: l.field, Value: v, Problem: problem}}}
+		}
+	}
+	return nil
 }
 
 // errStop: the caller stopped iterating.

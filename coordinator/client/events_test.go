@@ -2,11 +2,13 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,5 +70,53 @@ func TestEventsReconnects(t *testing.T) {
 	}
 	if len(errs) != 1 || protocol.CodeOf(errs[0]) != protocol.CodeUnauthorized {
 		t.Fatalf("with a wrong token: %v", errs)
+	}
+}
+
+// TestEventsFilterBounded: a filter over api.MaxEventFilterValues values
+// in a list is refused here with the coordinator's bad_request (naming the
+// list and its count), without a request that could only be refused.
+func TestEventsFilterBounded(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	many := func(n int) []string {
+		v := make([]string, n)
+		for i := range v {
+			v[i] = fmt.Sprintf("v%d", i)
+		}
+		return v
+	}
+	jobs := make([]protocol.JobID, api.MaxEventFilterValues+1)
+	for i, v := range many(len(jobs)) {
+		jobs[i] = protocol.JobID(v)
+	}
+	cases := []struct {
+		name, field, value string
+		f                  api.EventFilter
+	}{
+		{"jobs", "job", "65", api.EventFilter{Jobs: jobs}},
+		{"nodes", "node", "1000", api.EventFilter{Nodes: many(1000)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			var errs []error
+			for _, err := range New(srv.URL, "tok").Events(ctx, c.f, nil) {
+				errs = append(errs, err)
+			}
+			var pe *protocol.Error
+			if len(errs) != 1 || !errors.As(errs[0], &pe) || pe.Code != protocol.CodeBadRequest ||
+				len(pe.Fields) != 1 || pe.Fields[0].Field != c.field || pe.Fields[0].Value != c.value {
+				t.Fatalf("errors %v, want one bad_request naming %s = %s", errs, c.field, c.value)
+			}
+		})
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("%d requests sent", n)
 	}
 }
