@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,15 +98,16 @@ const (
 // AWS_SESSION_TOKEN, AWS_REGION (else AWS_DEFAULT_REGION), the endpoint
 // from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or S3_ENDPOINT (first set),
 // SANAFARM_S3_LOOKUP, SANAFARM_S3_INSECURE, SANAFARM_S3_PART_BYTES and
-// SANAFARM_S3_STALL_TIMEOUT. A bad SANAFARM_S3_STALL_TIMEOUT leaves the
-// default and makes every store opened with the config fail with an
+// SANAFARM_S3_STALL_TIMEOUT. A bad value of one of the last three leaves
+// the default and makes every store opened with the config fail with an
 // error naming it; CheckS3Env reports it at a process's start.
 func S3ConfigFromEnv() S3Config {
 	return s3ConfigFrom(os.Getenv)
 }
 
 // CheckS3Env returns the error S3ConfigFromEnv's config would give every
-// store it opens (a bad SANAFARM_S3_STALL_TIMEOUT), or nil: a node or
+// store it opens (a bad SANAFARM_S3_INSECURE, SANAFARM_S3_PART_BYTES or
+// SANAFARM_S3_STALL_TIMEOUT), or nil: a node or
 // coordinator calls it at start, so a typo stops it there rather than
 // failing every job that writes to S3.
 func CheckS3Env() error {
@@ -129,20 +131,49 @@ func s3ConfigFrom(getenv func(string) string) S3Config {
 		SessionToken: first("AWS_SESSION_TOKEN"),
 		Lookup:       first(EnvS3Lookup),
 	}
-	switch strings.ToLower(first(EnvS3Insecure)) {
-	case "1", "true", "yes":
-		c.Insecure = true
-	}
+	var errs [3]error
+	c.Insecure, errs[0] = parseInsecure(first(EnvS3Insecure))
 	if v := first(EnvS3PartSize); v != "" {
-		var n int64
-		if _, err := fmt.Sscan(v, &n); err == nil {
-			c.PartSize = n
-		}
+		c.PartSize, errs[1] = parsePartSize(v)
 	}
 	if v := first(EnvS3StallTimeout); v != "" {
-		c.StallTimeout, c.envErr = parseStallTimeout(v)
+		c.StallTimeout, errs[2] = parseStallTimeout(v)
+	}
+	for _, err := range errs {
+		if err != nil && c.envErr == nil {
+			c.envErr = err
+		}
 	}
 	return c
+}
+
+// parseInsecure parses SANAFARM_S3_INSECURE. An unknown value is an error,
+// not false: "on" must not quietly mean TLS.
+func parseInsecure(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes":
+		return true, nil
+	case "", "0", "false", "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q: want true or false (1/0, yes/no)", EnvS3Insecure, v)
+}
+
+// maxS3PartSize bounds SANAFARM_S3_PART_BYTES: a part is buffered in
+// memory (s3_body.go) once per upload thread.
+const maxS3PartSize = 1 << 30
+
+// parsePartSize parses SANAFARM_S3_PART_BYTES: a byte count from S3's
+// smallest part (5 MiB) to 1 GiB.
+func parsePartSize(v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a number of bytes such as 16777216", EnvS3PartSize, v)
+	}
+	if n < minS3PartSize || n > maxS3PartSize {
+		return 0, fmt.Errorf("%s=%q: want %d (5 MiB) to %d (1 GiB) bytes", EnvS3PartSize, v, minS3PartSize, maxS3PartSize)
+	}
+	return n, nil
 }
 
 // parseStallTimeout parses SANAFARM_S3_STALL_TIMEOUT: a Go duration in

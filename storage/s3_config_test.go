@@ -150,3 +150,37 @@ func TestS3StallTimeoutFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestS3EnvValuesChecked: SANAFARM_S3_INSECURE and SANAFARM_S3_PART_BYTES
+// take only values they understand; anything else is an error naming the
+// variable and value (which CheckS3Env reports at start), never a quiet
+// default ("16MiB" used to become 16 bytes, "on" plain false).
+func TestS3EnvValuesChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		insecure    bool
+		part        int64 // after withDefaults
+		wantErr     string
+	}{
+		{EnvS3Insecure, "yes", true, DefaultS3PartSize, ""},
+		{EnvS3Insecure, "0", false, DefaultS3PartSize, ""},
+		{EnvS3Insecure, "on", false, DefaultS3PartSize, `SANAFARM_S3_INSECURE="on": want true or false`},
+		{EnvS3PartSize, "33554432", false, 32 << 20, ""},
+		{EnvS3PartSize, "16MiB", false, DefaultS3PartSize, `SANAFARM_S3_PART_BYTES="16MiB": want a number of bytes`},
+		{EnvS3PartSize, "1e6", false, DefaultS3PartSize, `SANAFARM_S3_PART_BYTES="1e6": want a number of bytes`},
+		{EnvS3PartSize, "1024", false, DefaultS3PartSize, `SANAFARM_S3_PART_BYTES="1024": want 5242880 (5 MiB) to 1073741824 (1 GiB)`},
+		{EnvS3PartSize, "8589934592", false, DefaultS3PartSize, `SANAFARM_S3_PART_BYTES="8589934592": want 5242880`},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			c := s3ConfigFrom(func(k string) string { return map[string]string{tc.name: tc.value}[k] })
+			if d := c.withDefaults(); d.Insecure != tc.insecure || d.PartSize != tc.part {
+				t.Errorf("Insecure %v PartSize %d, want %v %d", d.Insecure, d.PartSize, tc.insecure, tc.part)
+			}
+			t.Setenv(tc.name, tc.value)
+			err := CheckS3Env()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("CheckS3Env: %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
