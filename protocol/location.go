@@ -328,7 +328,7 @@ func (a Access) check(field, raw string, l AllowList, flag string) error {
 		problem = fmt.Sprintf("refused: outside the %s's allowed locations (%s; %s adds roots)",
 			who, strings.Join(l.Roots(), ", "), flag)
 	}
-	return ValidationError{{Field: field, Value: redactURL(raw), Problem: problem}}
+	return ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}
 }
 
 // redactURL hides the credentials a URL echoed in an error may carry: a

@@ -230,3 +230,16 @@ func rawPath(raw string) string {
 	}
 	return rest
 }
+
+// TestAccessCheckClipsValue: a refused location longer than any allowed
+// URL comes back cut (a job in the log from before the length bound, or
+// a node's own check, must not echo megabytes).
+func TestAccessCheckClipsValue(t *testing.T) {
+	a := Access{Write: MustAllowList("s3://farm/out")}
+	long := "s3://other/" + strings.Repeat("k", 1<<16)
+	err := a.CheckWrite(long)
+	var ve ValidationError
+	if !errors.As(err, &ve) || len(ve) != 1 || len(ve[0].Value) > MaxLocationURLSize+len("…") {
+		t.Fatalf("refusal of a %d-byte URL: %.200v", len(long), err)
+	}
+}

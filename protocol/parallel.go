@@ -32,8 +32,15 @@ type ParallelPlan struct {
 // String is the flag spelling, e.g. "sp:4".
 func (p ParallelPlan) String() string { return p.Mode + ":" + strconv.Itoa(p.Degree) }
 
+// maxParallelPlan bounds a plan's spelling; longer ones are not quoted
+// back in errors (the value came from a client).
+const maxParallelPlan = 16
+
 // ParseParallel reads "tp:d" or "sp:d" (d in 2..8) or "cfg:2".
 func ParseParallel(s string) (ParallelPlan, error) {
+	if len(s) > maxParallelPlan {
+		return ParallelPlan{}, fmt.Errorf("parallel plan of %d bytes: want mode:degree (tp:2, sp:4, cfg:2)", len(s))
+	}
 	mode, deg, ok := strings.Cut(s, ":")
 	d, err := strconv.Atoi(deg)
 	if !ok || err != nil {

@@ -18,6 +18,15 @@ func TestParseParallel(t *testing.T) {
 			t.Errorf("ParseParallel(%q): no error", bad)
 		}
 	}
+	// A long value is not quoted back, neither by the parser nor by Validate.
+	long := "tp:" + strings.Repeat("9", 1<<16)
+	if _, err := ParseParallel(long); err == nil || len(err.Error()) > 200 {
+		t.Errorf("ParseParallel of %d bytes: error of %d bytes", len(long), len(err.Error()))
+	}
+	s := JobSpec{Model: "sana-tiny", Prompts: PromptSource{Inline: []string{"a"}}, Output: OutputSpec{URL: "/tmp/x"}, Parallel: long}
+	if err := s.Validate(); err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), "65539 bytes") {
+		t.Errorf("Validate of a %d-byte plan: %.300v", len(long), err)
+	}
 }
 
 func TestParallelSpec(t *testing.T) {

@@ -125,7 +125,7 @@ func (s JobSpec) validateImage(add addFunc) {
 	}
 	if s.Parallel != "" {
 		if _, err := ParseParallel(s.Parallel); err != nil {
-			add("parallel", s.Parallel, err.Error())
+			add("parallel", textSummary(s.Parallel), err.Error())
 		}
 	}
 	if len(s.NegativePrompt) > MaxPromptBytes || !utf8.ValidString(s.NegativePrompt) {
