@@ -9,6 +9,10 @@
 set -euo pipefail
 
 TOOLS="${SANAFARM_TOOLS:-$HOME/.cache/sanafarm/tools}"
+case "$TOOLS" in
+/*) ;;
+*) echo "SANAFARM_TOOLS=$TOOLS: want an absolute path (a relative one, or an unexpanded make expression, would fill the working directory)" >&2; exit 2 ;;
+esac
 GO="${GO:-go}"
 TERRAFORM_VERSION="v1.5.7"
 TFLINT_VERSION="v0.64.0"

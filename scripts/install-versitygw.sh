@@ -13,6 +13,10 @@
 set -euo pipefail
 
 TOOLS="${SANAFARM_TOOLS:-$HOME/.cache/sanafarm/tools}"
+case "$TOOLS" in
+/*) ;;
+*) echo "SANAFARM_TOOLS=$TOOLS: want an absolute path (a relative one, or an unexpanded make expression, would fill the working directory)" >&2; exit 2 ;;
+esac
 GO="${GO:-go}"
 VERSION="v1.8.0"
 DIR="$TOOLS/versitygw-$VERSION"
