@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -143,4 +144,27 @@ func TestHealthWithoutToken(t *testing.T) {
 	if publicHealth(full); full.Voters[0].Address == "" {
 		t.Error("publicHealth changed its argument's voters")
 	}
+}
+
+// FuzzHostAllowed: any Host header is judged without a panic, and one
+// that is allowed names an IP, localhost or the advertised host.
+func FuzzHostAllowed(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:7700", "[::1]:7700", "localhost", "a.localhost:1", "c1.farm.example", "evil.example:80",
+		"", "[", "::1", "C1.FARM.EXAMPLE.", "1.2.3.4.nip.io", "%31%32"} {
+		f.Add(s)
+	}
+	hosts := advertisedHosts("https://c1.farm.example:7700")
+	f.Fuzz(func(t *testing.T, host string) {
+		if !hostAllowed(host, hosts) {
+			return
+		}
+		h := host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			h = hh
+		}
+		h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+		if h != "" && net.ParseIP(h) == nil && h != "localhost" && !strings.HasSuffix(h, ".localhost") && h != "c1.farm.example" {
+			t.Errorf("Host %q allowed", host)
+		}
+	})
 }
