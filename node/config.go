@@ -65,6 +65,16 @@ type Config struct {
 	// (default 250 ms).
 	ProgressInterval time.Duration
 	ProgressMinGap   time.Duration
+	// StallTimeout gives up a running task that finished no image for this
+	// long once its model resolved (default 30 min; negative: never): a
+	// hung GPU kernel or a wedged driver keeps the process alive and its
+	// heartbeat going, so its shard would stay leased for ever. The task
+	// is reported failed and its heartbeat stops, so the leader requeues
+	// it even if the executor never returns (task.go, watchdog). Keep it
+	// above the executor's store patience: uploads waiting out a store
+	// outage finish no image either (sanafarm node adds the patience to
+	// its --stall-timeout).
+	StallTimeout time.Duration
 	// DrainTimeout is the grace period running tasks get after Run's
 	// context ends before they are handed back (default 60 s).
 	DrainTimeout time.Duration
@@ -110,6 +120,7 @@ func (c *Config) setDefaults() error {
 	def(&c.CompletionPatience, 2*time.Minute)
 	def(&c.ProgressInterval, 3*time.Second)
 	def(&c.ProgressMinGap, 250*time.Millisecond)
+	def(&c.StallTimeout, DefaultStallTimeout)
 	def(&c.DrainTimeout, 60*time.Second)
 	def(&c.GroupJoinTimeout, 30*time.Second)
 	def(&c.PeerTimeout, 3*time.Second)

@@ -194,6 +194,7 @@ func (e *PipelineExecutor) Execute(ctx context.Context, a protocol.Assignment, p
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
+	progress(0) // the model is here: from now on a missing image means a stall (task.go)
 	var store ObjectStore
 	pat, _ := e.patienceFor(a)
 	err = pat.do(ctx, "opening the output", func() error { // patient.go

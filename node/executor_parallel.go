@@ -54,6 +54,7 @@ func (e *PipelineExecutor) executeRank(ctx context.Context, a protocol.Assignmen
 	if err != nil {
 		return protocol.ShardInfo{}, err
 	}
+	progress(0) // arms the stall watchdog (task.go)
 	store, err := e.cfg.OpenStore(ctx, a.Spec.Output.URL)
 	if err != nil {
 		return protocol.ShardInfo{}, fmt.Errorf("opening output %s: %w", a.Spec.Output.URL, err)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,13 @@ import (
 
 // errStale cancels a task whose attempt the leader no longer accepts.
 var errStale = errors.New("attempt is stale: the task belongs to another attempt now")
+
+// errStalled cancels a task that finished no image for StallTimeout.
+var errStalled = errors.New("stalled: no image finished within the node's --stall-timeout (a hung GPU or driver?)")
+
+// DefaultStallTimeout is Config.StallTimeout's default: far above one
+// batch of the largest images and above the default store patience.
+const DefaultStallTimeout = 30 * time.Minute
 
 // runTask executes one assignment with a progress reporter and reports
 // its completion (or failure) unless the attempt became stale.
@@ -56,6 +64,11 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 			// goes only once the shard's outcome is visible.
 			a.settle(ctx, exec, asg)
 		}
+	case errors.Is(cause, errStalled):
+		log.Error("task stalled: given up, its heartbeat stopped (the leader requeues it)", "stall_timeout", a.cfg.StallTimeout,
+			"images_done", rep.done.Load())
+		a.complete(ctx, asg, rep.deadline(), nil, fmt.Sprintf("%v (%v)", errStalled, a.cfg.StallTimeout), nil)
+		a.discard(ctx, exec, asg)
 	case errors.Is(cause, errDraining):
 		log.Warn("task handed back", "reason", "draining")
 		a.complete(ctx, asg, rep.deadline(), nil, "draining", nil)
@@ -239,10 +252,13 @@ func later(a, b time.Time) time.Time {
 // that extends the lease) and after each image, at most every
 // ProgressMinGap. A fenced reply aborts the task.
 type reporter struct {
-	a      *Agent
-	asg    protocol.Assignment
-	abort  context.CancelCauseFunc
-	done   atomic.Int64
+	a     *Agent
+	asg   protocol.Assignment
+	abort context.CancelCauseFunc
+	done  atomic.Int64
+	// moved is when done last grew, or the executor's first progress
+	// call (unix ns; 0: not armed yet): the stall watchdog's clock.
+	moved  atomic.Int64
 	notify chan struct{}
 	quit   chan struct{}
 	exited chan struct{}
@@ -251,14 +267,31 @@ type reporter struct {
 	dead time.Time
 }
 
+// maxLeaseAhead bounds a lease deadline the node takes from a grant or an
+// ack: the deadline bounds how long a completion is retried, and one far
+// in the future (a bug, a skewed clock) would have it retried for ever.
+const maxLeaseAhead = time.Hour
+
+// leaseDeadline is d, at most maxLeaseAhead from now.
+func leaseDeadline(d time.Time) time.Time {
+	if limit := time.Now().Add(maxLeaseAhead); d.After(limit) {
+		return limit
+	}
+	return d
+}
+
 func newReporter(a *Agent, asg protocol.Assignment, abort context.CancelCauseFunc) *reporter {
-	return &reporter{a: a, asg: asg, abort: abort, dead: asg.Deadline,
+	return &reporter{a: a, asg: asg, abort: abort, dead: leaseDeadline(asg.Deadline),
 		notify: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 }
 
-// set records images done (the Executor's progress callback).
+// set records images done (the Executor's progress callback). A first
+// call, even with 0 (the executor's model has resolved), arms the stall
+// watchdog: a model download before it has its own stall guards.
 func (r *reporter) set(done int) {
-	r.done.Store(int64(done))
+	if prev := r.done.Swap(int64(done)); int64(done) > prev || r.moved.Load() == 0 {
+		r.moved.Store(time.Now().UnixNano())
+	}
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -288,6 +321,10 @@ func (r *reporter) run(ctx context.Context) {
 		case <-r.quit:
 			return
 		case <-tick.C:
+			if r.stalled() {
+				r.abort(errStalled) // and no more heartbeats: the lease expires even if the executor never returns
+				return
+			}
 		case <-r.notify:
 			if time.Since(last) < r.a.cfg.ProgressMinGap {
 				continue // the next tick or image reports it
@@ -298,6 +335,15 @@ func (r *reporter) run(ctx context.Context) {
 	}
 }
 
+// stalled reports whether the armed watchdog saw no image for
+// StallTimeout while images are left (after the last one, only uploads
+// run, and they have the store's patience).
+func (r *reporter) stalled() bool {
+	moved, limit := r.moved.Load(), r.a.cfg.StallTimeout
+	left := r.done.Load() < r.asg.Task.End-r.asg.Task.Start
+	return moved != 0 && limit > 0 && left && time.Since(time.Unix(0, moved)) > limit
+}
+
 func (r *reporter) send(ctx context.Context) {
 	var ack protocol.Ack
 	rep := protocol.ProgressReport{TaskKey: r.asg.Task.TaskKey, Node: r.a.cfg.ID, Attempt: r.asg.Task.Attempt, Done: int(r.done.Load())}
@@ -306,7 +352,7 @@ func (r *reporter) send(ctx context.Context) {
 	case err == nil:
 		if !ack.Deadline.IsZero() {
 			r.mu.Lock()
-			r.dead = ack.Deadline
+			r.dead = leaseDeadline(ack.Deadline)
 			r.mu.Unlock()
 		}
 	case fenced(err):

@@ -130,6 +130,7 @@ type nodeFlags struct {
 	resident     int
 	batch        int
 	patience     time.Duration // --store-patience
+	stall        time.Duration // --stall-timeout
 	telemetry    time.Duration // --telemetry-interval
 	metricsAddr  string        // --metrics-addr (node.go, dev.go)
 	metrics      *node.Metrics // serving metricsAddr (nodemetrics.go); nil: none
@@ -149,6 +150,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	fl.IntVar(&f.batch, "batch", 0, "images per forward on each slot; 0 chooses the largest batch that fits the GPU's free memory (1 on the cpu backend)")
 	fl.IntVar(&f.resident, "resident", 1, "loaded pipelines kept per slot (each model and each fused LoRA set of it counts; least recently used unloaded first)")
 	fl.DurationVar(&f.patience, "store-patience", node.DefaultStorePatience, "how long a shard keeps its rendered images and retries through an outage of the output or input store before it fails (1s..24h)")
+	fl.DurationVar(&f.stall, "stall-timeout", node.DefaultStallTimeout, "give up a running shard that finished no image for this long, plus --store-patience (what its uploads may wait out), after its model loaded (a hung GPU or driver): reported failed, its lease left to expire (1m..24h; 0: never)")
 }
 
 // checkBackend rejects a backend this binary does not have (a usage
@@ -162,6 +164,9 @@ func (f *nodeFlags) checkBackend() error {
 	}
 	if f.patience < time.Second || f.patience > 24*time.Hour {
 		return usagef("--store-patience %s: want 1s..24h", f.patience)
+	}
+	if f.stall != 0 && (f.stall < time.Minute || f.stall > 24*time.Hour) {
+		return usagef("--stall-timeout %s: want 0 (never) or 1m..24h", f.stall)
 	}
 	if _, err := f.backend.precisionMode(); err != nil {
 		return err
@@ -240,13 +245,23 @@ func gpuModel(backend string, device int, gpus []protocol.GPUInfo) string {
 	return ""
 }
 
+// stallConfig is node.Config.StallTimeout for --stall-timeout d: -1
+// (never) for 0, else d plus the store patience, since uploads waiting
+// out a store outage finish no image either.
+func stallConfig(d, patience time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d + patience
+}
+
 // newAgent builds an agent over the given connections. A cpu-backend
 // node announces no GPUs even on a GPU machine: the scheduler fits models
 // by GPU memory only on nodes that list GPUs.
 func newAgent(f nodeFlags, spec agentSpec, nc *nats.Conn, etcd *clientv3.Client, log *slog.Logger) (*node.Agent, error) {
 	cfg := node.Config{ID: spec.id, NATS: nc, Etcd: etcd, Backend: firstOf(f.backend.name, "cpu"), Version: buildVersion(),
 		LeaseTTL: f.leaseTTL, DrainTimeout: f.drainTimeout, PollInterval: f.poll, Logger: log,
-		GPUs: spec.gpus, TelemetryInterval: f.telemetry, Metrics: f.metrics}
+		GPUs: spec.gpus, TelemetryInterval: f.telemetry, Metrics: f.metrics, StallTimeout: stallConfig(f.stall, f.patience)}
 	if p, err := f.backend.precisionMode(); err == nil {
 		cfg.Precision = p.String()
 	}

@@ -25,6 +25,8 @@ func TestNodeFlagBounds(t *testing.T) {
 			func(v string) string { return "--batch " + v }},
 		{"store-patience", "5m0s", []arg{{"1s", true}, {"30m", true}, {"24h", true}, {"0s", false}, {"500ms", false}, {"25h", false}, {"-1m", false}},
 			func(v string) string { return "--store-patience " + v }},
+		{"stall-timeout", "30m0s", []arg{{"0s", true}, {"1m", true}, {"24h", true}, {"30s", false}, {"25h", false}, {"-1m", false}},
+			func(v string) string { return "--stall-timeout " + v }},
 		{"precision", "auto", []arg{{"bf16", true}, {"f32", true}, {"auto", true}, {"int8", false}},
 			func(v string) string { return `"` + v + `"` }},
 	} {
@@ -44,5 +46,16 @@ func TestNodeFlagBounds(t *testing.T) {
 				t.Errorf("--%s %s: checkBackend %v", c.flag, a.v, err)
 			}
 		}
+	}
+}
+
+// TestStallConfig: --stall-timeout 0 is never; otherwise the store
+// patience is added (uploads waiting out an outage finish no image).
+func TestStallConfig(t *testing.T) {
+	if got := stallConfig(0, 5*time.Minute); got >= 0 {
+		t.Errorf("0: %v, want negative (never)", got)
+	}
+	if got := stallConfig(30*time.Minute, 5*time.Minute); got != 35*time.Minute {
+		t.Errorf("30m with 5m patience: %v, want 35m", got)
 	}
 }
