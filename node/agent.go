@@ -164,6 +164,10 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 		}
 		b.Reset()
 		for _, asg := range reply.Assignments {
+			if err := asg.Check(); err != nil {
+				a.refuse(ctx, asg, err)
+				continue
+			}
 			a.start(execCtx, asg, tasks)
 		}
 		if reply.Pending {
@@ -173,6 +177,20 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 			backoff.Sleep(ctx, a.cfg.PollInterval)
 		}
 	}
+}
+
+// refuse reports an assignment that failed its check as a failed attempt
+// naming the problem, without running it or giving it a slot: a faulty or
+// hostile leader's grant must not size the node's buffers or crash it
+// (protocol.Assignment.Check). The report is sent before the next lease
+// request (which does not list the attempt in its holds), so the leader
+// ends the attempt instead of taking the grant for a lost reply and
+// sending it again (coordinator/grants.go); it is tried for at most
+// RequestTimeout, since the attempt's lease expires at the leader anyway.
+func (a *Agent) refuse(ctx context.Context, asg protocol.Assignment, err error) {
+	a.log.Error("refusing an invalid assignment", "job_id", protocol.Clip(string(asg.Task.Job), 80),
+		"shard", asg.Task.Shard, "attempt", asg.Task.Attempt, "err", err)
+	a.complete(ctx, asg, time.Now(), nil, "node refused the assignment: "+err.Error(), nil)
 }
 
 // lease asks the leader for up to free tasks.

@@ -356,7 +356,7 @@ func TestAgentListsHolds(t *testing.T) {
 	exec := &gateExecutor{started: make(chan struct{}), release: make(chan struct{})}
 	cfg := baseConfig(t, "n5", exec)
 	cfg.Slots = 2
-	asg := assignment(tinySpec(t.TempDir(), "x"), "j-5", 3, 2)
+	asg := assignment(tinySpec(t.TempDir(), "a", "b", "c", "d", "e"), "j-5", 3, 2) // samples [9, 10)
 	leader := newFakeLeader(t, cfg.NATS, asg)
 	startAgent(t, cfg)
 	<-exec.started

@@ -117,8 +117,8 @@ func (s JobSpec) validateImage(add addFunc) {
 	if s.ImagesPerPrompt < 0 || s.ImagesPerPrompt > MaxImagesPerPrompt {
 		add("images_per_prompt", strconv.Itoa(s.ImagesPerPrompt), fmt.Sprintf("want 1..%d", MaxImagesPerPrompt))
 	}
-	if s.ShardSize < 0 || s.ShardSize > 100000 {
-		add("shard_size", strconv.Itoa(s.ShardSize), "want 1..100000 (0 = default)")
+	if s.ShardSize < 0 || s.ShardSize > MaxShardSize {
+		add("shard_size", strconv.Itoa(s.ShardSize), fmt.Sprintf("want 1..%d (0 = default)", MaxShardSize))
 	}
 	if s.MaxAttempts < 0 || s.MaxAttempts > 100 {
 		add("max_attempts", strconv.Itoa(s.MaxAttempts), "want 1..100 (0 = default)")
@@ -192,8 +192,9 @@ func (s JobSpec) validatePrompts(add addFunc) {
 // stay far from overflow, and every per-shard loop (task listings,
 // manifests) has a known worst case.
 const (
-	MaxSamples = 10_000_000_000 // images per job
-	MaxShards  = 100_000_000    // shards per job
+	MaxSamples   = 10_000_000_000 // images per job
+	MaxShards    = 100_000_000    // shards per job
+	MaxShardSize = 100_000        // images per shard (shard_size); a node refuses a larger task (Assignment.Check)
 )
 
 // validateSize checks the job's images and shards against MaxSamples and
@@ -202,7 +203,7 @@ func (s JobSpec) validateSize(add addFunc) {
 	p := s.Prompts
 	rows := p.Count()
 	if p.InlineStart != 0 || rows <= 0 || rows > MaxRows || s.ImagesPerPrompt < 0 ||
-		s.ImagesPerPrompt > MaxImagesPerPrompt || s.ShardSize < 0 || s.ShardSize > 100000 {
+		s.ImagesPerPrompt > MaxImagesPerPrompt || s.ShardSize < 0 || s.ShardSize > MaxShardSize {
 		return
 	}
 	ipp := int64(max(s.ImagesPerPrompt, 1))
