@@ -171,13 +171,22 @@ func (a *Agent) loop(ctx, execCtx context.Context, tasks *sync.WaitGroup) {
 			a.start(execCtx, asg, tasks)
 		}
 		if reply.Pending {
-			continue // a gang this node joined is forming: ask again (the leader holds each request a while)
+			// A gang this node joined is forming: ask again. The leader
+			// holds each request a while, but answers at once when the
+			// request's context ends or GangHold is 0: the pause keeps
+			// that from becoming a tight request loop.
+			backoff.Sleep(ctx, pendingRetryDelay)
+			continue
 		}
 		if len(reply.Assignments) < free {
 			backoff.Sleep(ctx, a.cfg.PollInterval)
 		}
 	}
 }
+
+// pendingRetryDelay is the pause before asking again after a Pending
+// lease reply (a gang still forming).
+const pendingRetryDelay = 100 * time.Millisecond
 
 // refuse reports an assignment that failed its check as a failed attempt
 // naming the problem, without running it or giving it a slot: a faulty or

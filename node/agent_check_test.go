@@ -67,3 +67,27 @@ func TestAgentRefusesInvalidAssignment(t *testing.T) {
 	}
 	leader.nextLease(t) // the node is still leasing
 }
+
+// TestAgentPendingPaced: a leader that answers every lease request with
+// Pending at once (its GangHold 0, or its request context ending) gets a
+// bounded request rate, not a tight loop.
+func TestAgentPendingPaced(t *testing.T) {
+	cfg := baseConfig(t, "n8", &recordingExecutor{})
+	var mu sync.Mutex
+	calls := 0
+	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return protocol.LeaseReply{Pending: true}
+	})
+	n := startAgent(t, cfg)
+	const window = time.Second
+	time.Sleep(window)
+	n.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if limit := int(window/pendingRetryDelay) + 3; calls < 2 || calls > limit {
+		t.Fatalf("%d lease requests in %v of Pending replies, want 2..%d", calls, window, limit)
+	}
+}
