@@ -107,6 +107,13 @@ func (r *ModelResolver) resolveRepo(ctx context.Context, repo, rev, variant stri
 	if dir, err := r.download(ctx, repo, rev, variant, true); err == nil {
 		return dir, nil
 	}
+	// The revision comes from the job (the API only bounds it to printable
+	// text): one with "../" or an absolute path would lead the join out of
+	// the mirror folder, to any folder with a mirror manifest. The mirror's
+	// own key check (mirrorPrefix) refuses it before the join.
+	if _, err := mirrorPrefix(repo, rev); err != nil {
+		return "", err
+	}
 	root, err := r.cacheRoot()
 	if err != nil {
 		return "", err
