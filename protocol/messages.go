@@ -47,7 +47,7 @@ type Assignment struct {
 type LeaseReply struct {
 	Assignments []Assignment `json:"assignments,omitempty"`
 	// Pending: the node holds a place in a gang that is still forming;
-	// it should ask again right away (its rank's Assignment comes then).
+	// it should ask again shortly (the agent waits 100 ms; its rank's Assignment comes then).
 	Pending bool   `json:"pending,omitempty"`
 	Error   *Error `json:"error,omitempty"`
 }
