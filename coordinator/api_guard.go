@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -39,7 +40,7 @@ func guardAPI(h http.Handler, token string, hosts []string) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hostAllowed(r.Host, hosts) {
+		if !publicProbe(r) && !hostAllowed(r.Host, hosts) {
 			writeError(w, &protocol.Error{Code: protocol.CodeForbidden,
 				Message: "this API has no token, so it answers only requests addressed to an IP address, localhost or its advertised name: " +
 					"set SANAFARM_TOKEN to serve other names",
@@ -48,6 +49,13 @@ func guardAPI(h http.Handler, token string, hosts []string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// publicProbe reports whether r is a GET of /v1/health or /metrics: they
+// answer without a token even when one is set, so the host check adds
+// nothing there, and monitoring often scrapes by name.
+func publicProbe(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.URL.Path == api.PathHealth || r.URL.Path == api.PathMetrics)
 }
 
 // hostAllowed reports whether a Host header names an IP, localhost, or

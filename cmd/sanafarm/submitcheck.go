@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -74,5 +76,9 @@ func flagProblem(fe protocol.FieldError) string {
 	case fe.Value == "":
 		return flag + ": " + fe.Problem
 	}
-	return flag + " " + fe.Value + ": " + fe.Problem
+	v := fe.Value
+	if u, err := strconv.Unquote(v); err == nil && u != "" && !strings.ContainsFunc(u, unicode.IsSpace) {
+		v = u // the protocol quotes client strings; on a command line "--format tar" reads as typed
+	}
+	return flag + " " + v + ": " + fe.Problem
 }
