@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
@@ -37,6 +38,9 @@ type Agent struct {
 	holds map[protocol.TaskAttempt]struct{}
 	route ctlRoute // the subject of control requests (rpc.go)
 	seq   uint64   // lease requests sent (LeaseRequest.Seq; only loop sends them)
+	// sampling: a GPU read is under way (telemetry.go); a wedged driver
+	// keeps it so, and no second read piles up behind it.
+	sampling atomic.Bool
 }
 
 // New checks cfg and fills in its defaults.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -47,8 +48,37 @@ func (a *Agent) sendTelemetry(ctx context.Context) {
 // re-announcing it in etcd (see above). An inspector that suddenly lists
 // none (NVML lost) keeps the last sample rather than turning a GPU node
 // into a CPU node in the scheduler's eyes.
+//
+// NVML calls take no context, and a wedged driver (the GPU fell off the
+// bus, a hung kernel) can block them for ever: the read runs apart, is
+// waited for at most gpuReadTimeout, and is not started again while one
+// is still under way, so neither telemetry nor the node's shutdown (which
+// waits for this loop) hangs with it.
 func (a *Agent) sampleGPUs(ctx context.Context) error {
-	gpus, err := a.cfg.GPUs.GPUs(ctx)
+	if !a.sampling.CompareAndSwap(false, true) {
+		return errGPUReadHung
+	}
+	type read struct {
+		gpus []protocol.GPUInfo
+		err  error
+	}
+	done := make(chan read, 1)
+	go func() {
+		defer a.sampling.Store(false)
+		gpus, err := a.cfg.GPUs.GPUs(ctx)
+		done <- read{gpus, err}
+	}()
+	timeout := a.gpuReadTimeout()
+	var r read
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(timeout):
+		a.log.Error("reading the GPUs did not return: the driver may hang (telemetry keeps the last sample)", "waited", timeout)
+		return fmt.Errorf("reading the GPUs: no answer within %v", timeout)
+	}
+	gpus, err := r.gpus, r.err
 	switch {
 	case err != nil:
 		return err
@@ -59,6 +89,15 @@ func (a *Agent) sampleGPUs(ctx context.Context) error {
 	a.info.GPUs = gpus
 	a.mu.Unlock()
 	return nil
+}
+
+// errGPUReadHung: the previous GPU read has not returned.
+var errGPUReadHung = errors.New("the previous GPU read has not returned (the driver may hang)")
+
+// gpuReadTimeout is how long one GPU read is waited for: two telemetry
+// intervals, between 1 s and 30 s (NVML answers in milliseconds).
+func (a *Agent) gpuReadTimeout() time.Duration {
+	return min(max(2*a.cfg.TelemetryInterval, time.Second), 30*time.Second)
 }
 
 // publishTelemetry sends info's GPUs (fire and forget: a lost heartbeat is

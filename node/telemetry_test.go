@@ -101,3 +101,55 @@ func TestAgentSendsGPUTelemetry(t *testing.T) {
 		})
 	}
 }
+
+// wedgedGPUs answers its first read (the node's start), then blocks every
+// later one until released, as NVML does under a wedged driver.
+type wedgedGPUs struct {
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (w *wedgedGPUs) GPUs(context.Context) ([]protocol.GPUInfo, error) {
+	if w.calls.Add(1) > 1 {
+		<-w.release
+	}
+	return []protocol.GPUInfo{{Index: 0, Name: "NVIDIA H100", UUID: "GPU-1", MemoryTotal: 80 << 30}}, nil
+}
+
+// TestAgentTelemetryWedgedDriver: a GPU read that never returns neither
+// stops telemetry (the last sample goes on being sent), nor piles up
+// reads behind it, nor keeps the node from shutting down.
+func TestAgentTelemetryWedgedDriver(t *testing.T) {
+	nc := startNATS(t)
+	gpus := &wedgedGPUs{release: make(chan struct{})}
+	defer close(gpus.release)
+	msgs := make(chan protocol.NodeTelemetry, 256)
+	sub, err := nc.Subscribe(protocol.TelemetrySubject("gpu-w"), func(m *nats.Msg) {
+		if tm, err := protocol.DecodeNodeTelemetry(m.Data); err == nil {
+			msgs <- tm
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	n := startAgent(t, Config{ID: "gpu-w", NATS: nc, Announcer: &countingAnnouncer{}, Executor: idleExecutor{}, Backend: "cuda",
+		GPUs: gpus, TelemetryInterval: 20 * time.Millisecond, PollInterval: time.Hour, RequestTimeout: 50 * time.Millisecond,
+		Logger: testLogger(t)})
+	deadline := time.After(10 * time.Second)
+	for got := 0; got < 4; { // the first, then one per timed-out read (1 s each)
+		select {
+		case m := <-msgs:
+			if len(m.GPUs) != 1 {
+				t.Fatalf("telemetry %+v: want the last sample", m)
+			}
+			got++
+		case <-deadline:
+			t.Fatalf("telemetry stopped after %d messages while a GPU read hung", got)
+		}
+	}
+	if c := gpus.calls.Load(); c != 2 {
+		t.Errorf("%d GPU reads: want the start's and one hung read, no pile-up", c)
+	}
+	n.stop(t) // fails the test if Run does not return
+}
