@@ -282,5 +282,14 @@ func (a *Agent) drain(execCtx context.Context, stop context.CancelCauseFunc, tas
 	}
 	a.log.Warn("drain grace period over; handing running shards back")
 	stop(errDraining)
-	<-done
+	t.Reset(a.cfg.HandBackTimeout)
+	select {
+	case <-done:
+	case <-t.C:
+		// An executor that ignores its cancel (a hung GPU kernel) would keep
+		// the node from ever exiting; once the announcement is revoked the
+		// leader requeues its shards as a lost node's (no strike).
+		a.log.Error("running shards did not stop after being handed back (a hung executor?); exiting without them",
+			"waited", a.cfg.HandBackTimeout, "running", cap(a.slots)-len(a.slots))
+	}
 }

@@ -76,8 +76,11 @@ type Config struct {
 	// its --stall-timeout).
 	StallTimeout time.Duration
 	// DrainTimeout is the grace period running tasks get after Run's
-	// context ends before they are handed back (default 60 s).
-	DrainTimeout time.Duration
+	// context ends before they are handed back (default 60 s);
+	// HandBackTimeout bounds the wait for them to stop after that (default
+	// 45 s: the systemd unit allows the drain a minute more than
+	// --drain-timeout), after which Run returns without them.
+	DrainTimeout, HandBackTimeout time.Duration
 	// NoGang keeps the node out of gangs (parallel jobs): set it when the
 	// executor cannot run one rank of a parallel assignment.
 	NoGang bool
@@ -122,6 +125,7 @@ func (c *Config) setDefaults() error {
 	def(&c.ProgressMinGap, 250*time.Millisecond)
 	def(&c.StallTimeout, DefaultStallTimeout)
 	def(&c.DrainTimeout, 60*time.Second)
+	def(&c.HandBackTimeout, 45*time.Second)
 	def(&c.GroupJoinTimeout, 30*time.Second)
 	def(&c.PeerTimeout, 3*time.Second)
 	if c.TelemetryInterval == 0 {

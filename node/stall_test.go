@@ -98,3 +98,21 @@ func TestLeaseDeadlineBounded(t *testing.T) {
 		t.Errorf("zero: %v", got)
 	}
 }
+
+// TestAgentDrainBounded: after the drain's grace period, shards whose
+// executor ignores the cancel (a hung kernel) are waited for at most
+// HandBackTimeout; then the node exits and revokes its announcement, so
+// the leader requeues them as a lost node's.
+func TestAgentDrainBounded(t *testing.T) {
+	exec := &hungExecutor{armed: true, release: make(chan struct{})}
+	defer close(exec.release)
+	cfg := baseConfig(t, "n-hung", exec)
+	cfg.DrainTimeout, cfg.HandBackTimeout = 100*time.Millisecond, 300*time.Millisecond
+	leader := newFakeLeader(t, cfg.NATS, assignment(tinySpec(t.TempDir(), "x"), "j-hung", 0, 1))
+	n := startAgent(t, cfg)
+	waitFor(t, 10*time.Second, "a heartbeat", func() bool { return len(leader.progressReports()) > 0 })
+	n.stop(t) // fails the test if Run does not return
+	if _, ok := nodeInfo(t, cfg.Etcd, "n-hung"); ok {
+		t.Error("the node's announcement outlived its exit")
+	}
+}
