@@ -164,13 +164,4 @@ func (r CompleteReport) Check() error {
 
 // ClipReason cuts a failure reason to MaxReportError bytes (on a UTF-8
 // boundary), so a long error still makes a valid CompleteReport.
-func ClipReason(s string) string {
-	if len(s) <= MaxReportError {
-		return s
-	}
-	cut := MaxReportError - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func ClipReason(s string) string { return Clip(s, MaxReportError-len("…")) }
