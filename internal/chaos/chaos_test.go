@@ -58,6 +58,7 @@ var scenarios = []scenario{
 	{"s3-outage", s3Outage},
 	{"quorum-loss", quorumLoss},
 	{"cluster-restart", clusterRestart},
+	{"misconfigured-node", misconfiguredNode},
 	{"dev-kill-loop", devKillLoop},
 }
 
