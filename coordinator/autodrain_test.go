@@ -178,3 +178,35 @@ func TestAutoDrainSpares(t *testing.T) {
 		}
 	})
 }
+
+// TestHandBackNoStrike: shards a stopping node hands back ("draining")
+// are requeued without a strike, so nodes drained again and again during
+// a long job (rolling upgrades, preemptions) are neither blocklisted for
+// it nor auto-drained; a real failure still strikes.
+func TestHandBackNoStrike(t *testing.T) {
+	f := newDrainFixture(t, nil, "n", "good")
+	for range 3 {
+		as := f.lease("n", 1)
+		if len(as) != 1 {
+			t.Fatalf("n got %d leases after hand-backs, want 1 (blocklisted?)", len(as))
+		}
+		f.report("n", as[0], protocol.ReasonDraining)
+		if tk, _ := f.srv.Store().TaskByKey(as[0].Task.TaskKey); tk.State != protocol.TaskQueued {
+			t.Fatalf("handed-back shard %s is %s, want queued", as[0].Task.TaskKey, tk.State)
+		}
+	}
+	strikes := func() int { return f.srv.Store().View().FailuresOn("j-a", "n") + f.srv.Store().View().FailuresOn("j-b", "n") }
+	if n := strikes(); n != 0 {
+		t.Errorf("%d strikes for hand-backs, want 0", n)
+	}
+	f.failShards("n", 1)
+	if n := strikes(); n != 1 {
+		t.Errorf("%d strikes after a real failure, want 1", n)
+	}
+	f.completeAll("good") // proves every shard n failed or handed back
+	var warned time.Time
+	f.srv.autoDrain(context.Background(), &warned)
+	if c := f.control("n"); c.Drain {
+		t.Errorf("drained for hand-backs and one failure: %+v", c)
+	}
+}

@@ -291,7 +291,11 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		res := rep.Result.Compact()
 		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: res, At: now})
 	} else {
-		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now})
+		// A shard handed back by a stopping node did not fail there: no
+		// strike, or every rolling upgrade or preemption during a long job
+		// would count against its nodes until the job was blocklisted on all.
+		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node,
+			Reason: rep.Error, At: now, NoStrike: rep.Error == protocol.ReasonDraining})
 	}
 	if err != nil {
 		if _, done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node); done && rep.Result != nil {

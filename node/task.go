@@ -71,7 +71,7 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 		a.discard(ctx, exec, asg)
 	case errors.Is(cause, errDraining):
 		log.Warn("task handed back", "reason", "draining")
-		a.complete(ctx, asg, rep.deadline(), nil, "draining", nil)
+		a.complete(ctx, asg, rep.deadline(), nil, protocol.ReasonDraining, nil)
 		a.discard(ctx, exec, asg)
 	default:
 		log.Error("task failed", "err", err)

@@ -61,6 +61,11 @@ type ProgressReport struct {
 	Done    int    `json:"done"`
 }
 
+// ReasonDraining is a CompleteReport's Error when a stopping node hands a
+// running shard back (its drain grace period ended): the shard did not
+// fail there, so the leader requeues it without a strike against the node.
+const ReasonDraining = "draining"
+
 // CompleteReport ends an attempt (NATS SubjectComplete): Result on
 // success, Error (with the reason) on failure.
 type CompleteReport struct {
