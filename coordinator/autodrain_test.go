@@ -195,7 +195,9 @@ func TestHandBackNoStrike(t *testing.T) {
 			t.Fatalf("handed-back shard %s is %s, want queued", as[0].Task.TaskKey, tk.State)
 		}
 	}
-	strikes := func() int { return f.srv.Store().View().FailuresOn("j-a", "n") + f.srv.Store().View().FailuresOn("j-b", "n") }
+	strikes := func() int {
+		return f.srv.Store().View().FailuresOn("j-a", "n") + f.srv.Store().View().FailuresOn("j-b", "n")
+	}
 	if n := strikes(); n != 0 {
 		t.Errorf("%d strikes for hand-backs, want 0", n)
 	}
