@@ -93,7 +93,8 @@ func advertisedHosts(advertise string) []string {
 func exposureWarnings(addr string, token string, tls bool) []string {
 	var out []string
 	host, _, err := net.SplitHostPort(addr)
-	loopback := err == nil && (host == "localhost" || net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback())
+	ip := net.ParseIP(host)
+	loopback := err == nil && (host == "localhost" || ip != nil && ip.IsLoopback())
 	switch {
 	case token == "" && !loopback:
 		out = append(out, fmt.Sprintf("the API on %s has no token: anyone who reaches it can submit, cancel and drain (set SANAFARM_TOKEN)", addr))

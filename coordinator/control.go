@@ -84,11 +84,6 @@ func (s *Server) DrainNode(ctx context.Context, node string, drain, disable bool
 	if err := checkNodeID(node); err != nil {
 		return protocol.NodeControl{}, err
 	}
-	if _, known := s.store.NodeControl(node); !known && (drain || disable) && len(s.store.NodeControls()) >= protocol.MaxNodeControls {
-		return protocol.NodeControl{}, protocol.Errorf(protocol.CodeConflict,
-			"node %s: %d nodes are drained or disabled already, the most the state keeps: undrain nodes that are gone for good",
-			node, protocol.MaxNodeControls)
-	}
 	c := protocol.NodeDrain{Node: node, Drain: drain || disable, Disable: disable, At: s.cfg.Clock()}
 	if _, err := s.apply(ctx, protocol.CmdNodeDrain|protocol.IgnoreUnknown, c); err != nil {
 		return protocol.NodeControl{}, err

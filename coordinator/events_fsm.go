@@ -102,6 +102,9 @@ func eventsAfter(st *state.Store, c command, pre eventPre, resp any) []api.Event
 		}
 		return evs
 	case *nodeDrain:
+		if nc, _ := st.NodeControl(c.Node); c.Auto && !nc.Auto {
+			return nil // the operator's drain stayed (state.Store.DrainNode)
+		}
 		return []api.Event{nodeDrainEvent(protocol.NodeDrain(*c))}
 	case *taskAssign:
 		grants, _ := resp.([]protocol.TaskNext)

@@ -67,6 +67,8 @@ func TestFSMEvents(t *testing.T) {
 		{protocol.CmdNodeDrain, protocol.NodeDrain{Node: "n1", Drain: true, At: t0}, []string{"node @n1 drained"}},
 		{protocol.CmdNodeDrain | protocol.IgnoreUnknown, protocol.NodeDrain{Node: "n3", Drain: true, Auto: true, Reason: "auto-drained: 3 in a row", At: t0},
 			[]string{"node @n3 drained (auto-drained: 3 in a row)"}},
+		{protocol.CmdNodeDrain | protocol.IgnoreUnknown, protocol.NodeDrain{Node: "n1", Drain: true, Auto: true, Reason: "auto", At: t0},
+			nil}, // n1 stays drained by the operator: nothing changed
 		{protocol.CmdTaskFail, protocol.TaskFail{TaskKey: k0, Attempt: 1, Node: "n1", Reason: "oom", At: t0},
 			[]string{"task j/0#1 @n1 queued shard=0 0/2"}},
 		{protocol.CmdJobPause, protocol.JobPause{ID: "j", At: t0}, []string{"job j running 0/2"}},

@@ -57,6 +57,5 @@ func (c *jobDelete) apply(st *state.Store, index uint64) any {
 }
 
 func (c *nodeDrain) apply(st *state.Store, index uint64) any {
-	st.DrainNode(index, protocol.NodeDrain(*c))
-	return nil
+	return errOrNil(st.DrainNode(index, protocol.NodeDrain(*c)))
 }

@@ -35,6 +35,26 @@ func (s *samplingGPUs) GPUs(context.Context) ([]protocol.GPUInfo, error) {
 		MemoryFree: uint64(24-min(n, 20)) << 30, SampledAt: time.Now().UTC()}}, nil
 }
 
+// telemetryOf receives node id's telemetry until the test ends (a full
+// buffer drops messages rather than blocking the NATS client).
+func telemetryOf(t *testing.T, nc *nats.Conn, id string) <-chan protocol.NodeTelemetry {
+	t.Helper()
+	msgs := make(chan protocol.NodeTelemetry, 256)
+	sub, err := nc.Subscribe(protocol.TelemetrySubject(id), func(m *nats.Msg) {
+		if tm, err := protocol.DecodeNodeTelemetry(m.Data); err == nil {
+			select {
+			case msgs <- tm:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return msgs
+}
+
 type idleExecutor struct{}
 
 func (idleExecutor) Execute(ctx context.Context, _ protocol.Assignment, _ func(int)) (protocol.ShardInfo, error) {
@@ -60,16 +80,7 @@ func TestAgentSendsGPUTelemetry(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			nc := startNATS(t)
 			ann := &countingAnnouncer{}
-			msgs := make(chan protocol.NodeTelemetry, 64)
-			sub, err := nc.Subscribe(protocol.TelemetrySubject("gpu-1"), func(m *nats.Msg) {
-				if tm, err := protocol.DecodeNodeTelemetry(m.Data); err == nil {
-					msgs <- tm
-				}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Unsubscribe()
+			msgs := telemetryOf(t, nc, "gpu-1")
 			n := startAgent(t, Config{ID: "gpu-1", NATS: nc, Announcer: ann, Executor: idleExecutor{}, Backend: "cuda",
 				GPUs: c.gpus, TelemetryInterval: c.interval, PollInterval: time.Hour, RequestTimeout: 50 * time.Millisecond,
 				Logger: testLogger(t)})
@@ -123,16 +134,7 @@ func TestAgentTelemetryWedgedDriver(t *testing.T) {
 	nc := startNATS(t)
 	gpus := &wedgedGPUs{release: make(chan struct{})}
 	defer close(gpus.release)
-	msgs := make(chan protocol.NodeTelemetry, 256)
-	sub, err := nc.Subscribe(protocol.TelemetrySubject("gpu-w"), func(m *nats.Msg) {
-		if tm, err := protocol.DecodeNodeTelemetry(m.Data); err == nil {
-			msgs <- tm
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	msgs := telemetryOf(t, nc, "gpu-w")
 	n := startAgent(t, Config{ID: "gpu-w", NATS: nc, Announcer: &countingAnnouncer{}, Executor: idleExecutor{}, Backend: "cuda",
 		GPUs: gpus, TelemetryInterval: 20 * time.Millisecond, PollInterval: time.Hour, RequestTimeout: 50 * time.Millisecond,
 		Logger: testLogger(t)})

@@ -135,16 +135,20 @@ func (s *Store) DeleteJobs(index uint64, c protocol.JobDelete) ([]protocol.JobID
 // DrainNode applies a NodeDrain: it sets the node's control state, or
 // clears it when neither Drain nor Disable is set. Disable implies Drain.
 // An automatic drain leaves a node that is drained already as it is; a
-// new node beyond protocol.MaxNodeControls is not recorded.
-func (s *Store) DrainNode(index uint64, c protocol.NodeDrain) {
+// drain of a new node beyond protocol.MaxNodeControls is refused
+// (conflict): a drain may name a node that never joined, so nothing else
+// bounds the list.
+func (s *Store) DrainNode(index uint64, c protocol.NodeDrain) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = index
 	if c.Auto && s.nodes[c.Node].Drain {
-		return // the operator's drain or disable stays as it is
+		return nil // the operator's drain or disable stays as it is
 	}
 	if _, ok := s.nodes[c.Node]; !ok && (c.Drain || c.Disable) && len(s.nodes) >= protocol.MaxNodeControls {
-		return // the leader refuses it first (coordinator DrainNode)
+		return protocol.Errorf(protocol.CodeConflict,
+			"node %s: %d nodes are drained or disabled already, the most the state keeps: undrain nodes that are gone for good",
+			c.Node, protocol.MaxNodeControls)
 	}
 	nodes := maps.Clone(s.nodes) // a snapshot may share the old map
 	if !c.Drain && !c.Disable {
@@ -153,6 +157,7 @@ func (s *Store) DrainNode(index uint64, c protocol.NodeDrain) {
 		nodes[c.Node] = protocol.NodeControl{Drain: true, Disable: c.Disable, Since: c.At, Auto: c.Auto, Reason: c.Reason}
 	}
 	s.nodes = nodes
+	return nil
 }
 
 // drained reports whether the node or one of the peers is drained.

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,7 +381,10 @@ func TestDrainNodeBounded(t *testing.T) {
 	for i := range protocol.MaxNodeControls { // as DrainNode would, without its copy per drain
 		s.nodes[fmt.Sprintf("n%d", i)] = protocol.NodeControl{Drain: true, Since: t0}
 	}
-	s.DrainNode(20000, protocol.NodeDrain{Node: "one-more", Drain: true, At: t0})
+	err := s.DrainNode(20000, protocol.NodeDrain{Node: "one-more", Drain: true, At: t0})
+	if protocol.CodeOf(err) != protocol.CodeConflict || !strings.Contains(err.Error(), "undrain nodes that are gone") {
+		t.Errorf("drain of one node too many: %v, want a conflict saying what to do", err)
+	}
 	if _, ok := s.NodeControl("one-more"); ok || len(s.NodeControls()) != protocol.MaxNodeControls {
 		t.Fatalf("%d controls, one-more recorded %v", len(s.NodeControls()), ok)
 	}
@@ -389,7 +393,9 @@ func TestDrainNodeBounded(t *testing.T) {
 		t.Errorf("a known node's drain could not become a disable: %+v", c)
 	}
 	s.DrainNode(20002, protocol.NodeDrain{Node: "n8", At: t0})
-	s.DrainNode(20003, protocol.NodeDrain{Node: "one-more", Drain: true, At: t0})
+	if err := s.DrainNode(20003, protocol.NodeDrain{Node: "one-more", Drain: true, At: t0}); err != nil {
+		t.Error(err)
+	}
 	if _, ok := s.NodeControl("one-more"); !ok {
 		t.Error("no room after an undrain")
 	}
