@@ -90,7 +90,7 @@ func (s *Server) DrainNode(ctx context.Context, node string, drain, disable bool
 	}
 	s.log.Info("node control", "node_id", node, "drain", c.Drain, "disable", disable)
 	if disable {
-		s.requeue(ctx, s.store.LeasesByNode()[node], node, "node disabled")
+		s.requeue(ctx, s.store.LeasesByNode()[node], node, "node disabled", failNoFault)
 	}
 	nc, _ := s.store.NodeControl(node)
 	return nc, nil

@@ -71,7 +71,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		c = &taskProgress{}
 	case protocol.CmdTaskComplete:
 		c = &taskComplete{}
-	case protocol.CmdTaskFail:
+	case protocol.CmdTaskFail, protocol.CmdTaskRequeue:
 		c = &taskFail{}
 	case protocol.CmdJobManifest:
 		c = &jobManifest{}
@@ -87,6 +87,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	if err := json.Unmarshal(buf, c); err != nil {
 		return f.skip(l, fmt.Errorf("decoding %v: %w", typ, err))
+	}
+	if tf, ok := c.(*taskFail); ok {
+		// Only the type says "no fault" (protocol.TaskFail.NoFault).
+		tf.NoFault = typ&^protocol.IgnoreUnknown == protocol.CmdTaskRequeue
 	}
 	pre := f.health.before(f.st, c)
 	resp := f.applyEvents(c, l.Index)

@@ -249,7 +249,7 @@ func (s *Server) leaseLeft(t protocol.Task, now time.Time) bool {
 // longer waits for) without a strike.
 func (s *Server) requeueLost(ctx context.Context, node string, t protocol.Task) {
 	s.log.Warn("requeueing a grant its node never received", "job_id", t.Job, "shard", t.Shard, "node_id", node, "attempt", t.Attempt)
-	s.failTaskStrike(ctx, t, node, reasonReplyLost, false)
+	s.endAttempt(ctx, t, node, reasonReplyLost, failNoFault)
 }
 
 // leaseReplyBudget is replyBudget of the NATS connection (0: unbounded,

@@ -205,14 +205,14 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 			continue // not due, or the leader heard no node since: maybe its own link (nodelink.go)
 		}
 		if s.nodes.isGone(t.Assignee) { // its etcd key lapsed too: requeueGone's case, no strike
-			s.failTaskStrike(ctx, t, t.Assignee, "node lost", false)
+			s.endAttempt(ctx, t, t.Assignee, "node lost", failNoStrike)
 			continue
 		}
 		if leaseStrike(now, leaderSince, s.cfg.LeaseTTL) {
-			s.failTask(ctx, t, "", "lease expired")
+			s.endAttempt(ctx, t, "", "lease expired", failStrike)
 			continue
 		}
-		s.failTaskStrike(ctx, t, "", "lease expired", false) // soon after a leader change: no strike
+		s.endAttempt(ctx, t, "", "lease expired", failNoFault) // soon after a leader change: the control plane's doing
 	}
 }
 
@@ -230,19 +230,34 @@ func leaseStrike(now, leaderSince time.Time, ttl time.Duration) bool {
 	return now.Sub(leaderSince) > leaseStrikeWindow*ttl
 }
 
-// failTask commits a TaskFail for a task's current attempt.
-func (s *Server) failTask(ctx context.Context, t protocol.Task, node, reason string) {
-	s.failTaskStrike(ctx, t, node, reason, true)
+// failKind says what an attempt's end counts against.
+type failKind int
+
+const (
+	failStrike   failKind = iota // a failure on the node: counts, and strikes the node for the job
+	failNoStrike                 // counts toward MaxAttempts, no strike (node lost or restarted: maybe the shard's doing)
+	failNoFault                  // neither (protocol.CmdTaskRequeue), where every server knows it
+)
+
+// failCommand is the entry that ends an attempt of kind: CmdTaskRequeue
+// needs every server to know it (features.go); until then a failure
+// without a fault is sent as one without a strike, which counts.
+func (s *Server) failCommand(ctx context.Context, c protocol.TaskFail, kind failKind) (protocol.CommandType, protocol.TaskFail) {
+	c.NoStrike = kind != failStrike
+	if kind == failNoFault && s.clusterHas(ctx, protocol.FeatureRequeue) {
+		return protocol.CmdTaskRequeue, c
+	}
+	return protocol.CmdTaskFail, c
 }
 
-// failTaskStrike is failTask; strike false keeps the failure off the
-// node's blocklist count (see requeue).
-func (s *Server) failTaskStrike(ctx context.Context, t protocol.Task, node, reason string, strike bool) {
-	c := protocol.TaskFail{TaskKey: t.TaskKey, Attempt: t.Attempt, Node: node, Reason: reason, At: s.cfg.Clock(), NoStrike: !strike}
-	_, err := s.apply(ctx, protocol.CmdTaskFail, c)
+// endAttempt commits the end of a task's current attempt without a result.
+func (s *Server) endAttempt(ctx context.Context, t protocol.Task, node, reason string, kind failKind) {
+	typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: t.TaskKey, Attempt: t.Attempt, Node: node, Reason: reason, At: s.cfg.Clock()}, kind)
+	_, err := s.apply(ctx, typ, c)
 	if err != nil && protocol.CodeOf(err) != protocol.CodeStaleAttempt {
 		s.log.Warn("failing task", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "err", err)
 		return
 	}
-	s.log.Info("task requeued", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "attempt", t.Attempt, "reason", reason)
+	s.log.Info("task requeued", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "attempt", t.Attempt, "reason", reason,
+		"counted", typ == protocol.CmdTaskFail && kind != failNoFault)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -217,7 +218,7 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 		return
 	}
 	s.log.Info("node restarted", "node_id", info.ID, "started_at", info.StartedAt, "leases", len(old))
-	s.requeue(ctx, old, info.ID, "node restarted")
+	s.requeue(ctx, old, info.ID, "node restarted", failNoStrike)
 }
 
 // isCurrent reports whether info is not from an older incarnation of its
@@ -242,17 +243,18 @@ func (s *Server) decodeNode(key, value []byte) (string, protocol.NodeInfo, bool)
 	return id, info, ok
 }
 
-// requeue fails the given tasks of a lost or restarted node without a
-// blocklist strike: a crashed or killed process says nothing about the job
-// (the blocklist is for a job that fails on a node — a bad model, an
-// unreadable prompt file), and striking would fail every running job of a
-// one-node farm (sanafarm dev) after two crashes. A shard that really
-// crashes its nodes is still bounded by its max attempts.
-func (s *Server) requeue(ctx context.Context, tasks []protocol.Task, node, reason string) {
+// requeue fails the given tasks of a lost, restarted or disabled node
+// without a blocklist strike: a crashed or killed process says nothing
+// about the job (the blocklist is for a job that fails on a node — a bad
+// model, an unreadable prompt file), and striking would fail every running
+// job of a one-node farm (sanafarm dev) after two crashes. A shard that
+// really crashes its nodes is still bounded by its max attempts, so only
+// an operator's disable (kind failNoFault) leaves them uncounted.
+func (s *Server) requeue(ctx context.Context, tasks []protocol.Task, node, reason string, kind failKind) {
 	ctx, cancel := context.WithTimeout(ctx, trafficTimeout)
 	defer cancel()
 	for _, t := range tasks {
-		s.failTaskStrike(ctx, t, node, reason, false)
+		s.endAttempt(ctx, t, node, reason, kind)
 	}
 }
 
@@ -285,6 +287,10 @@ func (s *Server) registerOnce(ctx context.Context) error {
 	}()
 	if _, err := etcd.Put(ctx, protocol.CoordinatorKey(s.cfg.ID), s.advertise, clientv3.WithLease(lease.ID)); err != nil {
 		return fmt.Errorf("publishing api address: %w", err)
+	}
+	features := strings.Join(protocol.Features, ",")
+	if _, err := etcd.Put(ctx, protocol.FeatureKey(s.cfg.ID), features, clientv3.WithLease(lease.ID)); err != nil {
+		return fmt.Errorf("publishing features: %w", err)
 	}
 	ka, err := etcd.KeepAlive(ctx, lease.ID)
 	if err != nil {

@@ -73,6 +73,6 @@ func (s *Server) requeueGone(ctx context.Context) {
 			continue
 		}
 		s.log.Info("requeueing the leases of a lost node", "node_id", id, "leases", len(tasks), "grace", s.goneGrace())
-		s.requeue(ctx, tasks, id, "node lost")
+		s.requeue(ctx, tasks, id, "node lost", failNoStrike)
 	}
 }

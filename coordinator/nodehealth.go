@@ -88,7 +88,7 @@ func (h *nodeHealth) after(c command, pre healthPre, resp any) {
 		if node == "" {
 			node = pre.node
 		}
-		if !pre.gang && !c.NoStrike && node != "" {
+		if !pre.gang && !c.NoStrike && !c.NoFault && node != "" {
 			h.failed(node, failedShard{key: c.TaskKey, reason: c.Reason, at: c.At})
 		}
 	case *taskComplete:

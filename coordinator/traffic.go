@@ -292,10 +292,15 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: res, At: now})
 	} else {
 		// A shard handed back by a stopping node did not fail there: no
-		// strike, or every rolling upgrade or preemption during a long job
-		// would count against its nodes until the job was blocklisted on all.
-		_, err = s.apply(ctx, protocol.CmdTaskFail, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node,
-			Reason: rep.Error, At: now, NoStrike: rep.Error == protocol.ReasonDraining})
+		// strike and no attempt, or every rolling upgrade or preemption
+		// during a long job would count against its nodes until the job
+		// was blocklisted on all, and against its shards until they failed.
+		kind := failStrike
+		if rep.Error == protocol.ReasonDraining {
+			kind = failNoFault
+		}
+		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, kind)
+		_, err = s.apply(ctx, typ, c)
 	}
 	if err != nil {
 		if _, done, _ := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node); done && rep.Result != nil {

@@ -39,13 +39,22 @@ const (
 	CmdJobPriority CommandType = 10 // JobPriority
 	CmdJobDelete   CommandType = 11 // JobDelete (rm and the retention GC)
 	CmdNodeDrain   CommandType = 12 // NodeDrain (drain, disable, undrain)
+	// CmdTaskRequeue (TaskFail) ends an attempt through no fault of its
+	// shard: a hand-back by a draining node, an operator's disable, a
+	// lease reply the node never got, an expiry right after a leader
+	// change. Its failure is recorded with Failure.NoFault and does not
+	// count toward MaxAttempts (up to MaxNoFaultRequeues). A server that
+	// does not know the type skips it and its state would diverge, so the
+	// leader sends it only while every server of the Raft configuration
+	// announces FeatureRequeue (docs/architecture.md, "Feature gates").
+	CmdTaskRequeue CommandType = 13
 )
 
 func (t CommandType) String() string {
 	names := map[CommandType]string{CmdJobSubmit: "job-submit", CmdJobCancel: "job-cancel", CmdTaskAssign: "task-assign",
 		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail",
 		CmdJobManifest: "job-manifest", CmdJobPause: "job-pause", CmdJobRetry: "job-retry", CmdJobPriority: "job-priority",
-		CmdJobDelete: "job-delete", CmdNodeDrain: "node-drain"}
+		CmdJobDelete: "job-delete", CmdNodeDrain: "node-drain", CmdTaskRequeue: "task-requeue"}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
 	}
@@ -130,6 +139,10 @@ type TaskFail struct {
 	// only the first of each job counts, so one crash is one strike
 	// however many slots the node had. Older servers count every one.
 	NoStrike bool `json:"no_strike,omitempty"`
+	// NoFault is set by the FSM from the entry's type (CmdTaskRequeue),
+	// never read from the payload: an older voter would ignore a field
+	// and count the failure, so only the type may carry the meaning.
+	NoFault bool `json:"-"`
 }
 
 // EncodeCommand renders a log entry.

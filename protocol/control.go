@@ -90,5 +90,27 @@ func (j Job) EffectivePriority() int {
 func (j Job) Schedulable() bool { return !j.State.Terminal() && !j.Paused }
 
 // CountedFailures is how many of the task's failures count toward the
-// job's MaxAttempts: those since its last retry.
-func (t Task) CountedFailures() int { return max(len(t.Failures)-t.RetryBase, 0) }
+// job's MaxAttempts: those since its last retry, less those without a
+// fault (Failure.NoFault).
+func (t Task) CountedFailures() int {
+	n, _ := t.failuresSinceRetry()
+	return n
+}
+
+// NoFaultFailures is how many of the task's failures since its last retry
+// had no fault.
+func (t Task) NoFaultFailures() int {
+	_, n := t.failuresSinceRetry()
+	return n
+}
+
+func (t Task) failuresSinceRetry() (counted, noFault int) {
+	for _, f := range t.Failures[min(max(t.RetryBase, 0), len(t.Failures)):] {
+		if f.NoFault {
+			noFault++
+		} else {
+			counted++
+		}
+	}
+	return counted, noFault
+}

@@ -40,7 +40,40 @@ const (
 	NodePrefix = "/sanafarm/nodes/"
 	// CoordinatorPrefix holds each coordinator's API address.
 	CoordinatorPrefix = "/sanafarm/coordinators/"
+	// FeaturePrefix holds each coordinator's features (FeatureKey).
+	FeaturePrefix = "/sanafarm/features/"
 )
+
+// Features a coordinator announces under FeatureKey (comma-separated): the
+// Raft commands it can apply that older servers cannot. The leader sends
+// such a command only while every server of the Raft configuration
+// announces its feature (docs/architecture.md, "Feature gates").
+const (
+	FeatureRequeue = "task-requeue" // CmdTaskRequeue
+)
+
+// Features are the features this release announces.
+var Features = []string{FeatureRequeue}
+
+// FeatureKey is the etcd key of coordinator id's features, bound to its
+// registration lease like CoordinatorKey.
+func FeatureKey(id string) string { return FeaturePrefix + id }
+
+// MaxFeatureValue bounds the value read from a FeatureKey.
+const MaxFeatureValue = 1024
+
+// HasFeature reports whether a FeatureKey value lists feature.
+func HasFeature(value []byte, feature string) bool {
+	if len(value) > MaxFeatureValue {
+		return false
+	}
+	for f := range strings.SplitSeq(string(value), ",") {
+		if strings.TrimSpace(f) == feature {
+			return true
+		}
+	}
+	return false
+}
 
 // NodeKey is the etcd key of a node's announcement.
 func NodeKey(id string) string { return NodePrefix + id }

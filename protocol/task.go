@@ -59,7 +59,17 @@ type Failure struct {
 	Attempt int    `json:"attempt"`
 	Node    string `json:"node"`
 	Reason  string `json:"reason"`
+	// NoFault: the attempt ended through no fault of the shard
+	// (CmdTaskRequeue); it does not count toward MaxAttempts.
+	NoFault bool `json:"no_fault,omitempty"`
 }
+
+// MaxNoFaultRequeues bounds the requeues without a fault a task gets
+// since its last retry; later ones count toward MaxAttempts like any
+// failure. A week-long job rides out many drains and leader changes, but
+// a shard whose attempts always end "without a fault" (a node that hands
+// every shard back) must still end its job.
+const MaxNoFaultRequeues = 20
 
 // ShardInfo is what a node reports for a completed shard.
 //

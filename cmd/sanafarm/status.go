@@ -171,7 +171,11 @@ func printTasks(w io.Writer, tasks []protocol.Task) error {
 		}
 		fails := ""
 		for _, fl := range t.Failures {
-			fails += fmt.Sprintf("#%d %s: %s; ", fl.Attempt, fl.Node, fl.Reason)
+			note := ""
+			if fl.NoFault {
+				note = " (not counted)"
+			}
+			fails += fmt.Sprintf("#%d %s: %s%s; ", fl.Attempt, fl.Node, fl.Reason, note)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d/%d\t%s\n", t.Shard, t.State, t.Attempt, node, t.Progress, t.End-t.Start, fails)
 	}

@@ -42,3 +42,17 @@ func TestStatusNoJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintTasksMarksUncounted: a failure without a fault is listed, marked
+// as not counted toward max attempts; a counted one is not marked.
+func TestPrintTasksMarksUncounted(t *testing.T) {
+	var b strings.Builder
+	err := printTasks(&b, []protocol.Task{{TaskKey: protocol.TaskKey{Job: "j", Shard: 3}, State: protocol.TaskQueued, Attempt: 2,
+		Failures: []protocol.Failure{{Attempt: 1, Node: "n1", Reason: protocol.ReasonDraining, NoFault: true}, {Attempt: 2, Node: "n2", Reason: "oom"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "#1 n1: draining (not counted); #2 n2: oom; ") {
+		t.Errorf("tasks table:\n%s", out)
+	}
+}

@@ -252,7 +252,9 @@ func (s *Store) CompleteTask(index uint64, c protocol.TaskComplete) error {
 }
 
 // FailTask ends the current attempt without a result (TaskFail): the task
-// is requeued, or fails the job once its attempts are exhausted.
+// is requeued, or fails the job once its attempts are exhausted. A failure
+// with c.NoFault (CmdTaskRequeue) neither strikes the node nor counts
+// toward MaxAttempts, up to protocol.MaxNoFaultRequeues per task.
 func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -269,9 +271,12 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	if node == "" {
 		node = t.Assignee
 	}
+	// Past MaxNoFaultRequeues a requeue without a fault counts like any
+	// failure, so that the job still ends.
+	noFault := c.NoFault && t.NoFaultFailures() < protocol.MaxNoFaultRequeues
 	t.Failures = append(t.Failures[:len(t.Failures):len(t.Failures)],
-		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason})
-	if len(t.Peers) == 0 && !c.NoStrike {
+		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason, NoFault: noFault})
+	if len(t.Peers) == 0 && !c.NoStrike && !c.NoFault {
 		// A gang attempt fails on every rank when one is lost, so its
 		// failures do not blocklist the reporting node.
 		e.fails[node]++
