@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,6 +56,9 @@ type apiConfig struct {
 	secure bool
 	// events is the event stream's hub (nil: GET /v1/events answers 503).
 	events *eventHub
+	// authLimit throttles clients that send wrong tokens (authlimit.go;
+	// nil: a fresh one).
+	authLimit *authLimiter
 }
 
 type apiServer struct {
@@ -65,6 +69,9 @@ type apiServer struct {
 // newAPI builds the v1 routes. Writes on a follower are proxied to the
 // leader once its URL is verified (see onLeader); reads are served locally.
 func newAPI(b backend, cfg apiConfig) http.Handler {
+	if cfg.authLimit == nil {
+		cfg.authLimit = newAuthLimiter(nil, cfg.log)
+	}
 	a := &apiServer{b: b, cfg: cfg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+api.PathJobs, a.auth(a.onLeader(a.submit)))
@@ -90,15 +97,35 @@ func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
 	if a.cfg.token == "" {
 		return h
 	}
-	want := []byte(a.cfg.token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !bearerOK(r.Header.Get("Authorization"), want) {
+		switch ok, wait := a.tokenOK(r); {
+		case wait > 0:
+			writeThrottled(w, wait)
+		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sanafarm"`)
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "missing or wrong bearer token"))
-			return
+		default:
+			h(w, r)
 		}
-		h(w, r)
 	}
+}
+
+// tokenOK checks r's bearer token, unless its client is throttled (wait >
+// 0: the token was not looked at). A wrong token spends the client's
+// budget; a missing one does not (a browser's first visit, a probe).
+func (a *apiServer) tokenOK(r *http.Request) (ok bool, wait time.Duration) {
+	client := clientKey(r)
+	if wait, throttled := a.cfg.authLimit.throttled(client); throttled {
+		return false, wait
+	}
+	header := r.Header.Get("Authorization")
+	if bearerOK(header, []byte(a.cfg.token)) {
+		return true, 0
+	}
+	if header != "" {
+		a.cfg.authLimit.failed(client)
+	}
+	return false, 0
 }
 
 // bearerOK checks an Authorization header against the token. The scheme
@@ -208,8 +235,12 @@ func (a *apiServer) nodes(w http.ResponseWriter, r *http.Request) {
 // voters' addresses and the etcd error text (which names endpoints).
 func (a *apiServer) health(w http.ResponseWriter, r *http.Request) {
 	h := a.b.Health()
-	if a.cfg.token != "" && !bearerOK(r.Header.Get("Authorization"), []byte(a.cfg.token)) {
-		h = publicHealth(h)
+	if a.cfg.token != "" {
+		// A full answer tells a right token from a wrong one, so it
+		// spends the same budget as any other check.
+		if ok, _ := a.tokenOK(r); !ok {
+			h = publicHealth(h)
+		}
 	}
 	writeJSON(w, http.StatusOK, h)
 }
@@ -313,6 +344,8 @@ func statusOf(c protocol.Code) int {
 		return http.StatusConflict
 	case protocol.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case protocol.CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	case protocol.CodeNotLeader, protocol.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}

@@ -27,7 +27,7 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 			c.HTTP = self
 			return c
 		}})
-	mux.Handle(dashboard.Prefix, d)
+	mux.Handle(dashboard.Prefix, withRemoteAddr(d)) // its API calls count against the browser's address (authlimit.go)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, dashboard.Prefix, http.StatusSeeOther)
 	})

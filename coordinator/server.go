@@ -110,7 +110,8 @@ func (s *Server) Store() *state.Store { return s.store }
 // Handler is the HTTP API (also served on HTTPAddr by Run).
 func (s *Server) Handler() http.Handler {
 	h := newAPI(s, apiConfig{token: s.cfg.Token, log: s.log, metrics: s.registry, id: s.cfg.ID,
-		forward: forwardTransport(s.cfg.ClusterTLS), secure: s.cfg.APITLS != nil, events: s.events})
+		forward: forwardTransport(s.cfg.ClusterTLS), secure: s.cfg.APITLS != nil, events: s.events,
+		authLimit: newAuthLimiter(s.cfg.Clock, s.log)})
 	if s.cfg.ClusterTLS != nil {
 		h = requireClusterCertOnForward(h)
 	}

@@ -18,10 +18,13 @@ const (
 	CodeNotFound     Code = "not_found"
 	CodeConflict     Code = "conflict"
 	CodeTooLarge     Code = "too_large"
-	CodeNotLeader    Code = "not_leader"
-	CodeStaleAttempt Code = "stale_attempt"
-	CodeUnavailable  Code = "unavailable"
-	CodeInternal     Code = "internal"
+	// CodeTooManyRequests: the client is throttled (too many wrong
+	// tokens); Retry-After says when it may try again. Not retried.
+	CodeTooManyRequests Code = "too_many_requests"
+	CodeNotLeader       Code = "not_leader"
+	CodeStaleAttempt    Code = "stale_attempt"
+	CodeUnavailable     Code = "unavailable"
+	CodeInternal        Code = "internal"
 )
 
 // Error is the wire form of an error: `{"code": ..., "message": ...}`,

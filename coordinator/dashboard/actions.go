@@ -81,6 +81,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.As(err, &pe) && pe.Code == protocol.CodeConflict:
 		return http.StatusConflict
+	case errors.As(err, &pe) && pe.Code == protocol.CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusBadGateway
 }

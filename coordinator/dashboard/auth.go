@@ -117,11 +117,14 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := checkToken(r.Context(), d.cfg.Connect(token)); err != nil {
 		var pe *protocol.Error
-		if errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized {
+		switch {
+		case errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized:
 			d.loginFailed(w, r, next, "that token is not accepted")
-			return
+		case errors.As(err, &pe) && pe.Code == protocol.CodeTooManyRequests:
+			d.loginFailed(w, r, next, pe.Message) // throttled: the token was not checked
+		default:
+			d.loginFailed(w, r, next, "the API did not answer: "+err.Error())
 		}
-		d.loginFailed(w, r, next, "the API did not answer: "+err.Error())
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: Prefix, HttpOnly: true, Secure: d.cfg.Secure,

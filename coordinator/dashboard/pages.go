@@ -129,6 +129,8 @@ func (d *Dashboard) apiFailed(w http.ResponseWriter, r *http.Request, name strin
 		switch pe.Code {
 		case protocol.CodeNotFound:
 			status = http.StatusNotFound
+		case protocol.CodeTooManyRequests:
+			status = http.StatusTooManyRequests
 		case protocol.CodeUnauthorized:
 			if r.Method == http.MethodGet && d.cfg.AuthRequired {
 				http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)

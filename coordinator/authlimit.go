@@ -1,0 +1,162 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// Failed authentications are throttled per client address (docs/deploy.md,
+// "Security: what is encrypted and authenticated"): a client that sent authFailBurst wrong tokens gets
+// one more try every authFailEvery, and until then its requests that need
+// a token are answered 429 without the token being looked at — a throttled
+// client learns nothing, so guessing a token costs days per address even
+// when the operator chose a short one. Right tokens never use up the
+// budget; a client behind the same address as a guesser (one NAT, one
+// proxy) is throttled with it, which is the price of not trusting
+// X-Forwarded-For from anyone.
+const (
+	authFailBurst   = 20
+	authFailEvery   = 5 * time.Second
+	authFailClients = 10000 // addresses tracked; beyond, the idlest are forgotten
+)
+
+// authLimiter holds the failure budget of each client address.
+type authLimiter struct {
+	mu    sync.Mutex
+	by    map[string]*rate.Limiter
+	clock func() time.Time
+	log   *slog.Logger
+	// logged is when the last warning went out; quiet counts the clients
+	// throttled since (one line a minute, however many guessers).
+	logged time.Time
+	quiet  int
+}
+
+func newAuthLimiter(clock func() time.Time, log *slog.Logger) *authLimiter {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &authLimiter{by: map[string]*rate.Limiter{}, clock: clock, log: log}
+}
+
+// throttled reports whether client may not try a token now, and how long
+// until it may.
+func (l *authLimiter) throttled(client string) (time.Duration, bool) {
+	if l == nil {
+		return 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.by[client]
+	if !ok {
+		return 0, false
+	}
+	now := l.clock()
+	if tokens := lim.TokensAt(now); tokens < 1 {
+		return time.Duration((1 - tokens) * float64(authFailEvery)), true
+	}
+	return 0, false
+}
+
+// failed spends one try of client's budget.
+func (l *authLimiter) failed(client string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock()
+	lim, ok := l.by[client]
+	if !ok {
+		if len(l.by) >= authFailClients {
+			l.forgetIdle(now)
+		}
+		lim = rate.NewLimiter(rate.Every(authFailEvery), authFailBurst)
+		l.by[client] = lim
+	}
+	lim.AllowN(now, 1)
+	if lim.TokensAt(now) < 1 {
+		l.warn(now, client)
+	}
+}
+
+// warn logs a throttled client, at most once a minute.
+func (l *authLimiter) warn(now time.Time, client string) {
+	if l.log == nil {
+		return
+	}
+	if now.Sub(l.logged) < time.Minute && !now.Before(l.logged) {
+		l.quiet++
+		return
+	}
+	l.log.Warn("throttling API authentication: too many wrong tokens", "client", client, "others_since_last", l.quiet)
+	l.logged, l.quiet = now, 0
+}
+
+// forgetIdle drops the clients whose budget is whole again, or, if none,
+// an arbitrary half: the map stays bounded whatever addresses an attacker
+// sends from (a forgotten guesser only gets a fresh budget).
+func (l *authLimiter) forgetIdle(now time.Time) {
+	for k, lim := range l.by {
+		if lim.TokensAt(now) >= authFailBurst {
+			delete(l.by, k)
+		}
+	}
+	for k := range l.by {
+		if len(l.by) < authFailClients/2 {
+			break
+		}
+		delete(l.by, k)
+	}
+}
+
+// clientKey is the address a request's failures count against: its IP,
+// or for IPv6 its /64 (one host usually owns a whole /64). Requests the
+// dashboard makes in process carry the browser's address (api_dashboard.go).
+func clientKey(r *http.Request) string {
+	addr := r.RemoteAddr
+	if v, ok := r.Context().Value(remoteAddrKey{}).(string); ok && v != "" {
+		addr = v
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case ip == nil:
+		return host
+	case ip.To4() != nil:
+		return ip.String()
+	}
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+}
+
+// remoteAddrKey carries the browser's address into the dashboard's
+// in-process API calls.
+type remoteAddrKey struct{}
+
+// withRemoteAddr records r's address in its context for in-process calls.
+func withRemoteAddr(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteAddrKey{}, r.RemoteAddr)))
+	})
+}
+
+// writeThrottled answers a throttled client.
+func writeThrottled(w http.ResponseWriter, wait time.Duration) {
+	secs := max(int(wait.Round(time.Second)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, protocol.Errorf(protocol.CodeTooManyRequests,
+		"too many wrong tokens from this address: try again in %s", fmt.Sprint(time.Duration(secs)*time.Second)))
+}

@@ -1,0 +1,161 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// fakeClock is a settable clock for the limiter.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestClientKey(t *testing.T) {
+	ctxWith := func(addr string) context.Context { return context.WithValue(context.Background(), remoteAddrKey{}, addr) }
+	for _, tc := range []struct {
+		remote string
+		ctx    context.Context
+		want   string
+	}{
+		{"192.0.2.7:51234", context.Background(), "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:443", context.Background(), "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:443", context.Background(), "2001:db8:1:2::/64"}, // same /64, same budget
+		{"[::ffff:192.0.2.7]:80", context.Background(), "192.0.2.7"},
+		{"", ctxWith("198.51.100.4:9999"), "198.51.100.4"}, // the dashboard's in-process call
+		{"192.0.2.7:1", ctxWith("198.51.100.4:9999"), "198.51.100.4"},
+		{"pipe", context.Background(), "pipe"},
+	} {
+		r := httptest.NewRequestWithContext(tc.ctx, http.MethodGet, "/v1/jobs", nil)
+		r.RemoteAddr = tc.remote
+		if got := clientKey(r); got != tc.want {
+			t.Errorf("clientKey(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
+	}
+}
+
+func TestAuthLimiterBudget(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	l := newAuthLimiter(clock.Now, nil)
+	for i := range authFailBurst {
+		if _, throttled := l.throttled("a"); throttled {
+			t.Fatalf("throttled after %d failures, want %d allowed", i, authFailBurst)
+		}
+		l.failed("a")
+	}
+	wait, throttled := l.throttled("a")
+	if !throttled || wait <= 0 || wait > authFailEvery {
+		t.Fatalf("after %d failures: throttled %v, wait %v", authFailBurst, throttled, wait)
+	}
+	if _, throttled := l.throttled("b"); throttled {
+		t.Fatal("another client throttled")
+	}
+	clock.Add(authFailEvery)
+	if _, throttled := l.throttled("a"); throttled {
+		t.Fatal("no try back after authFailEvery")
+	}
+	l.failed("a")
+	if _, throttled := l.throttled("a"); !throttled {
+		t.Fatal("a wrong try after the refill was not throttled again")
+	}
+}
+
+func TestAuthLimiterBounded(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	l := newAuthLimiter(clock.Now, nil)
+	for i := range 3 * authFailClients {
+		l.failed(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))
+	}
+	if n := len(l.by); n > authFailClients {
+		t.Fatalf("%d clients tracked, bound %d", n, authFailClients)
+	}
+}
+
+// TestAPIThrottlesWrongTokens: past the budget of wrong tokens a client
+// gets 429 with Retry-After and its tokens are not looked at — not even a
+// right one, nor through the health endpoint's fuller answer — while other
+// clients are served; the budget comes back with time.
+func TestAPIThrottlesWrongTokens(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	h := newAPI(newFake(), apiConfig{token: testToken, id: "c1", authLimit: newAuthLimiter(clock.Now, nil)})
+	call := func(remote, path, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.RemoteAddr = remote
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	const guesser, other = "203.0.113.9:4000", "198.51.100.1:4000"
+	for range 5 { // a missing token is refused but spends nothing
+		if w := call(guesser, api.PathJobs, ""); w.Code != http.StatusUnauthorized {
+			t.Fatalf("no token: %d, want 401", w.Code)
+		}
+	}
+	for i := range authFailBurst {
+		if w := call(guesser, api.PathJobs, fmt.Sprintf("guess-%d", i)); w.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d, want 401", i, w.Code)
+		}
+	}
+	w := call(guesser, api.PathJobs, testToken)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), string(protocol.CodeTooManyRequests)) {
+		t.Fatalf("right token from a throttled client: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if w := call(guesser, api.PathHealth, testToken); w.Code != http.StatusOK || strings.Contains(w.Body.String(), "leader_addr") {
+		t.Fatalf("health for a throttled client: %d %s (want the public answer)", w.Code, w.Body)
+	}
+	if w := call(other, api.PathJobs, testToken); w.Code != http.StatusOK {
+		t.Fatalf("another client: %d, want 200", w.Code)
+	}
+	clock.Add(authFailEvery)
+	if w := call(guesser, api.PathJobs, testToken); w.Code != http.StatusOK {
+		t.Fatalf("right token after the wait: %d, want 200", w.Code)
+	}
+}
+
+// TestDashboardLoginThrottled: the dashboard's log-in checks the token
+// through the API in process, and those checks count against the
+// browser's address, not the coordinator's own.
+func TestDashboardLoginThrottled(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	h := newAPI(newFake(), apiConfig{token: testToken, id: "c1", authLimit: newAuthLimiter(clock.Now, nil)})
+	login := func(remote, token string) *httptest.ResponseRecorder {
+		form := url.Values{"token": {token}, "next": {"/ui/"}}
+		r := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range authFailBurst {
+		if w := login("203.0.113.9:1", fmt.Sprintf("guess-%d", i)); !strings.Contains(w.Body.String(), "not accepted") {
+			t.Fatalf("wrong token %d: %d %.300s", i, w.Code, w.Body)
+		}
+	}
+	if w := login("203.0.113.9:1", testToken); w.Code == http.StatusSeeOther || !strings.Contains(w.Body.String(), "too many wrong tokens") {
+		t.Fatalf("right token from a throttled browser: %d %.300s", w.Code, w.Body)
+	}
+	if w := login("198.51.100.1:1", testToken); w.Code != http.StatusSeeOther {
+		t.Fatalf("another browser: %d %.300s, want a redirect (logged in)", w.Code, w.Body)
+	}
+}
