@@ -29,7 +29,9 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 func TestClientKey(t *testing.T) {
-	ctxWith := func(addr string) context.Context { return context.WithValue(context.Background(), remoteAddrKey{}, addr) }
+	ctxWith := func(addr string) context.Context {
+		return context.WithValue(context.Background(), remoteAddrKey{}, addr)
+	}
 	for _, tc := range []struct {
 		remote string
 		ctx    context.Context

@@ -59,6 +59,7 @@ var scenarios = []scenario{
 	{"quorum-loss", quorumLoss},
 	{"cluster-restart", clusterRestart},
 	{"misconfigured-node", misconfiguredNode},
+	{"rolling-restart", rollingRestart},
 	{"dev-kill-loop", devKillLoop},
 }
 

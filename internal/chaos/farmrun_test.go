@@ -31,9 +31,12 @@ type farmRun struct {
 }
 
 // newFarmRun starts a farm and submits DefaultJob to s3://chaos/out.
-func newFarmRun(t *testing.T, r *Result) *farmRun {
+func newFarmRun(t *testing.T, r *Result) *farmRun { return newFarmRunJob(t, r, DefaultJob) }
+
+// newFarmRunJob starts a farm and submits spec to s3://chaos/out.
+func newFarmRunJob(t *testing.T, r *Result, spec Job) *farmRun {
 	f := StartFarm(t)
-	fr := &farmRun{t: t, f: f, r: r, spec: DefaultJob}
+	fr := &farmRun{t: t, f: f, r: r, spec: spec}
 	l, _ := f.WaitLeader(30 * time.Second)
 	fr.job = fr.spec.Submit(t, f.Bins.Sanafarm, "https://"+l.HTTP, "s3://"+bucket+"/"+outPrefix,
 		"SANAFARM_CA_CERT="+f.CA.File)

@@ -24,6 +24,8 @@ type Job struct {
 	ShardSize int
 	Size      int // width = height
 	Steps     int
+	// MaxAttempts per shard (0: the submit default).
+	MaxAttempts int
 }
 
 // DefaultJob: 64 images in 8 shards of 8 (~2–4 s a shard on one core).
@@ -43,6 +45,9 @@ func (j Job) Submit(t testing.TB, bin, addr, out string, env ...string) protocol
 	args := []string{"submit", "--addr", addr, "--model", "sana-tiny", "-o", "json",
 		"-n", strconv.Itoa(j.PerPrompt), "--steps", strconv.Itoa(j.Steps), "--width", strconv.Itoa(j.Size),
 		"--height", strconv.Itoa(j.Size), "--shard-size", strconv.Itoa(j.ShardSize), "--seed", "7", "--dest", out}
+	if j.MaxAttempts > 0 {
+		args = append(args, "--max-attempts", strconv.Itoa(j.MaxAttempts))
+	}
 	for i := range j.Prompts {
 		args = append(args, "-p", fmt.Sprintf("chaos prompt %d: a lighthouse on a cliff", i))
 	}
