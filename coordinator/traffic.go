@@ -147,6 +147,9 @@ func (s *Server) Lease(ctx context.Context, req protocol.LeaseRequest) protocol.
 		return protocol.LeaseReply{} // the node no longer waits for this one (leaseseq.go)
 	}
 	req.Node = s.controlled(req.Node) // drained through the API: nothing new (control.go)
+	if s.handBacks.stopping(req.Node) {
+		req.Node.Draining = true // it handed shards back: it is stopping (handback.go)
+	}
 	if s.nodes.isGone(req.Node.ID) {
 		s.recoverLost(ctx, req, true) // requeues them
 		// Its leases are being requeued (requeueGone): granting more would
@@ -298,6 +301,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		kind := failStrike
 		if rep.Error == protocol.ReasonDraining {
 			kind = failNoFault
+			s.noteHandBack(rep.Node)
 		}
 		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, kind)
 		_, err = s.apply(ctx, typ, c)
