@@ -71,15 +71,19 @@ type Config struct {
 // DefaultConfig is AutoencoderDC's constructor defaults (note: the
 // defaults' pixel_shuffle/pixel_unshuffle resamplers are not implemented;
 // the Sana configs name "interpolate" and "conv" explicitly).
+//
+// Each side gets its own lists: ReadConfig decodes over these defaults, and
+// encoding/json reuses a slice's backing array, so shared lists would make
+// one side's decoded channels overwrite the other's.
 func DefaultConfig() Config {
-	ch := []int{128, 256, 512, 512, 1024, 1024}
-	ms := [][]int{{}, {}, {}, {5}, {5}, {5}}
+	ch := func() []int { return []int{128, 256, 512, 512, 1024, 1024} }
+	ms := func() [][]int { return [][]int{{}, {}, {}, {5}, {5}, {5}} }
 	return Config{
 		ClassName: ClassName, InChannels: 3, LatentChannels: 32, AttentionHeadDim: 32,
 		EncoderBlockTypes: StrList{"ResBlock"}, DecoderBlockTypes: StrList{"ResBlock"},
-		EncoderBlockOutChannels: ch, DecoderBlockOutChannels: ch,
+		EncoderBlockOutChannels: ch(), DecoderBlockOutChannels: ch(),
 		EncoderLayersPerBlock: []int{2, 2, 2, 3, 3, 3}, DecoderLayersPerBlock: []int{3, 3, 3, 3, 3, 3},
-		EncoderQKVMultiscales: ms, DecoderQKVMultiscales: ms,
+		EncoderQKVMultiscales: ms(), DecoderQKVMultiscales: ms(),
 		UpsampleBlockType: "pixel_shuffle", DownsampleBlockType: "pixel_unshuffle",
 		DecoderNormTypes: StrList{"rms_norm"}, DecoderActFns: StrList{"silu"},
 		EncoderOutShortcut: true, DecoderInShortcut: true, DecoderConvActFn: "relu",
@@ -98,6 +102,11 @@ func ReadConfig(fsys fs.FS, name string) (Config, error) {
 	}
 	return c, nil
 }
+
+// maxStages bounds the resolution stages: compression 2^(stages−1) must
+// stay a positive int, and 2^15 is already far beyond the largest image
+// side a job may ask for (protocol.MaxImageSide, 4096).
+const maxStages = 16
 
 // Stages is the number of resolution stages.
 func (c Config) Stages() int { return len(c.DecoderBlockOutChannels) }
@@ -208,6 +217,8 @@ func (c Config) validateSide(side string, types StrList, ch, layers []int, ms []
 	switch {
 	case n == 0:
 		return fmt.Errorf("autoencoder config: %s_block_out_channels is empty", side)
+	case n > maxStages:
+		return fmt.Errorf("autoencoder config: %s_block_out_channels has %d stages (want at most %d)", side, n, maxStages)
 	case len(layers) != n:
 		return fmt.Errorf("autoencoder config: %s_layers_per_block has %d entries (want %d)", side, len(layers), n)
 	case len(ms) != n:
@@ -233,7 +244,9 @@ func (c Config) validateStage(side string, i int, typ string, ch []int, layers i
 	if ch[i] <= 0 {
 		return fmt.Errorf("autoencoder config: %s_block_out_channels[%d] = %d (want > 0)", side, i, ch[i])
 	}
-	if i+1 < len(ch) && (4*ch[i])%ch[i+1] != 0 { // pixel (un)shuffle group/repeat 4·C_i/C_{i+1}
+	// The next stage's channels are its own check's, but they divide here
+	// first.
+	if i+1 < len(ch) && ch[i+1] > 0 && (4*ch[i])%ch[i+1] != 0 { // pixel (un)shuffle group/repeat 4·C_i/C_{i+1}
 		return fmt.Errorf("autoencoder config: %s_block_out_channels %d → %d: shortcut needs 4·C_in/C_out integral", side, ch[i], ch[i+1])
 	}
 	switch typ {
