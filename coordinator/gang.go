@@ -250,9 +250,10 @@ func (s *Server) commitGang(ctx context.Context, g *gang) {
 	j, _ := s.store.JobByID(l.Job)
 	spec := j.Spec.ForSamples(t.Start, t.End)
 	asgs := make(map[string]protocol.Assignment, len(g.members))
+	addressed := s.allNodesHave(g.members, protocol.FeatureGangAddressed)
 	for r, n := range g.members {
 		asgs[n] = protocol.Assignment{Task: t, Spec: spec, Deadline: l.Deadline, Rank: r, Ranks: len(g.members),
-			Group: protocol.GroupName(l.TaskKey, l.Attempt), Peers: g.members}
+			Group: protocol.GroupName(l.TaskKey, l.Attempt), Peers: g.members, Addressed: addressed}
 	}
 	s.log.Info("gang leased", "job_id", l.Job, "shard", l.Shard, "attempt", l.Attempt, "parallel", g.plan, "peers", g.members)
 	s.gangs.finish(g, asgs, "")
@@ -290,4 +291,15 @@ func (s *Server) releaseGang(g *gang, reason string) {
 	s.reserved.release([]protocol.TaskNext{g.lease})
 	s.gangs.finish(g, nil, reason)
 	s.log.Info("gang released", "job_id", g.lease.Job, "shard", g.lease.Shard, "members", g.members, "reason", reason)
+}
+
+// allNodesHave reports whether every node named announces feature.
+func (s *Server) allNodesHave(ids []string, feature string) bool {
+	nodes := s.nodes.all()
+	for _, id := range ids {
+		if !slices.Contains(nodes[id].Features, feature) {
+			return false
+		}
+	}
+	return true
 }

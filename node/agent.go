@@ -53,7 +53,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg: cfg, log: cfg.Logger.With("node_id", cfg.ID),
 		info: protocol.NodeInfo{ID: cfg.ID, Host: host, Version: cfg.Version, Backend: cfg.Backend,
 			Precision: cfg.Precision, CUDAGraphs: cfg.CUDAGraphs,
-			Features: []string{protocol.FeatureJobInputs, protocol.FeatureGuidance}},
+			Features: []string{protocol.FeatureJobInputs, protocol.FeatureGuidance, protocol.FeatureGangAddressed}},
 		changed: make(chan struct{}, 1), slotFreed: make(chan struct{}, 1),
 		holds: map[protocol.TaskAttempt]struct{}{},
 	}

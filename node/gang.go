@@ -55,7 +55,7 @@ func (a *Agent) joinGroup(ctx context.Context, asg protocol.Assignment) (shard.T
 	// credentials, TLS): bounded buffers, and a slow or lost gang fails
 	// only the gang, never the node's lease traffic.
 	t, err := shard.NewNATS(jctx, shard.NATSConfig{Options: &a.cfg.NATS.Opts, Group: asg.Group, Rank: asg.Rank, Size: asg.Ranks,
-		Peers: asg.Peers, PeerTimeout: a.cfg.PeerTimeout, Logger: a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard)})
+		Peers: asg.Peers, Addressed: asg.Addressed, PeerTimeout: a.cfg.PeerTimeout, Logger: a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard)})
 	if err != nil {
 		return nil, fmt.Errorf("joining gang %s as rank %d of %d: %w", asg.Group, asg.Rank, asg.Ranks, err)
 	}

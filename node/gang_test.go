@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sanafarm/sanafarm/internal/embedded"
 	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/shard"
@@ -54,5 +55,46 @@ func TestGangOwnConnection(t *testing.T) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("gang after rank 0's control connection closed: %v", err)
+	}
+}
+
+// TestGangAddressedOnPerNodeUsers: the agent passes the assignment's
+// Addressed to its transport: on per-node NATS users (which may read only
+// gang traffic addressed to them) an addressed gang runs, and one of the
+// earlier layout is refused at its subscription.
+func TestGangAddressedOnPerNodeUsers(t *testing.T) {
+	n, err := embedded.StartNATS(embedded.NATSConfig{Users: embedded.RoleUsers("c", "", map[string]string{"node-a": "pa", "node-b": "pb"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	agents := []*Agent{gangAgent(t, n.UserURL("node-a", "pa"), "node-a"), gangAgent(t, n.UserURL("node-b", "pb"), "node-b")}
+	asg := func(rank int, addressed bool) protocol.Assignment {
+		return protocol.Assignment{Task: protocol.Task{TaskKey: protocol.TaskKey{Job: "j1", Shard: 0}, Attempt: 1},
+			Rank: rank, Ranks: 2, Group: "j1_00000_a1", Peers: []string{"node-a", "node-b"}, Addressed: addressed}
+	}
+	if _, err := agents[0].joinGroup(t.Context(), asg(0, false)); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		t.Fatalf("a gang of the earlier layout on per-node users: %v, want a permissions violation", err)
+	}
+	ts := make([]shard.Transport, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for k, a := range agents {
+		wg.Go(func() { ts[k], errs[k] = a.joinGroup(t.Context(), asg(k, true)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	defer ts[0].Close()
+	defer ts[1].Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for k := range errs {
+		wg.Go(func() { errs[k] = ts[k].AllReduce(ctx, []float32{1}) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("addressed gang on per-node users: %v", err)
 	}
 }

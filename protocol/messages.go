@@ -41,6 +41,11 @@ type Assignment struct {
 	Ranks int      `json:"ranks,omitempty"`
 	Group string   `json:"group,omitempty"`
 	Peers []string `json:"peers,omitempty"`
+	// Addressed: the ranks send each message to its recipient's own
+	// subjects (shard.NATSConfig.Addressed). The leader sets it when
+	// every peer announces FeatureGangAddressed; a node of an earlier
+	// release ignores it, so it is never set for a gang with one.
+	Addressed bool `json:"addressed,omitempty"`
 }
 
 // LeaseReply answers a LeaseRequest.

@@ -20,12 +20,16 @@ import (
 //     bare ones of older nodes; its replies come to NodeInbox(id)), its
 //     telemetry only on TelemetrySubject(id) and
 //     gang traffic only under ShardPublish(id);
-//     subscribes to its inbox and to gang traffic. It cannot publish a
-//     reply, so it cannot answer for the coordinator, and with a user per
-//     node it cannot lease, report or send gang traffic as another node.
+//     subscribes to its inbox and to gang traffic (a user per node: only
+//     to the gang traffic addressed to it, ShardSubscribe(id)). It cannot
+//     publish a reply, so it cannot answer for the coordinator, and with a
+//     user per node it cannot lease, report or send gang traffic as
+//     another node, nor read another node's replies or gang traffic.
 
 // ShardSubjectPrefix begins every subject of parallel-DiT (gang) traffic:
-// ShardSubjectPrefix + SubjectToken(sender) + "." + group + "." + to.
+// ShardSubjectPrefix + SubjectToken(sender) + "." + group + "." + to, where
+// to is SubjectToken(recipient) + ".d" or ".hb" (Assignment.Addressed) or,
+// between nodes of earlier releases, "r<rank>", "all" or "hb".
 const ShardSubjectPrefix = "sanafarm.shard."
 
 // InboxPrefix begins every reply subject.
@@ -49,6 +53,10 @@ func SubjectToken(id string) string {
 
 // ShardPublish is the wildcard of the gang subjects node id may publish.
 func ShardPublish(id string) string { return ShardSubjectPrefix + SubjectToken(id) + ".>" }
+
+// ShardSubscribe is the wildcard of the gang subjects addressed to node id
+// (from any sender, in any group).
+func ShardSubscribe(id string) string { return ShardSubjectPrefix + "*.*." + SubjectToken(id) + ".>" }
 
 // NodeInbox is the reply-subject prefix of node id's requests
 // (nats.CustomInboxPrefix); a per-node user subscribes only below it.
@@ -84,12 +92,12 @@ func controlSubjects(token string, bare bool) []string {
 // user's (any node's inbox and gang subjects: no isolation between the
 // nodes that share it).
 func NodePermissions(id string) NATSPermissions {
-	pub, inbox, telemetry, control := ShardSubjectPrefix+">", InboxPrefix+".>", SubjectTelemetryPrefix+"*", controlSubjects("*", true)
+	pub, sub, inbox, telemetry, control := ShardSubjectPrefix+">", ShardSubjectPrefix+">", InboxPrefix+".>", SubjectTelemetryPrefix+"*", controlSubjects("*", true)
 	if id != "" {
-		pub, inbox, telemetry, control = ShardPublish(id), NodeInbox(id)+".>", TelemetrySubject(id), controlSubjects(SubjectToken(id), false)
+		pub, sub, inbox, telemetry, control = ShardPublish(id), ShardSubscribe(id), NodeInbox(id)+".>", TelemetrySubject(id), controlSubjects(SubjectToken(id), false)
 	}
 	return NATSPermissions{
 		Publish:   append(control, telemetry, pub),
-		Subscribe: []string{inbox, ShardSubjectPrefix + ">"},
+		Subscribe: []string{inbox, sub},
 	}
 }

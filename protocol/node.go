@@ -84,6 +84,11 @@ func (n NodeInfo) Compute() string {
 // InitImageColumn, Strength, Config and Checkpoint.
 const FeatureJobInputs = "job-inputs"
 
+// FeatureGangAddressed: the node's gang ranks can address each message to
+// its recipient (Assignment.Addressed), the only gang traffic a per-node
+// NATS user may read (ShardSubscribe).
+const FeatureGangAddressed = "gang-addressed"
+
 // NeedsFeature returns the node feature a job needs ("" for none).
 func (s JobSpec) NeedsFeature() string {
 	if s.UsesPAG() || s.Controlled() { // a node announcing it runs job inputs too

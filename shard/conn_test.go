@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // startAuthNATS runs a NATS server that takes one user and password.
@@ -151,10 +152,14 @@ func connect(t *testing.T, url string, o ...nats.Option) *nats.Conn {
 }
 
 // TestNATSPerNodeUsers: ranks whose node users may publish only under
-// their own ids (protocol.NodePermissions) run a group; a rank whose
-// peers list names it as another node is refused by the server.
+// their own ids and read only what is addressed to them
+// (protocol.NodePermissions) run an addressed group; a rank whose peers
+// list names it as another node is refused by the server, as is a group
+// of the earlier layout (its subjects are open to every reader) and a
+// third node subscribing to the group's traffic.
 func TestNATSPerNodeUsers(t *testing.T) {
-	n, err := embedded.StartNATS(embedded.NATSConfig{Users: embedded.RoleUsers("c", "", map[string]string{"node-a": "pa", "node-b.x": "pb"})})
+	n, err := embedded.StartNATS(embedded.NATSConfig{Users: embedded.RoleUsers("c", "",
+		map[string]string{"node-a": "pa", "node-b.x": "pb", "node-c": "pc"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,15 +167,52 @@ func TestNATSPerNodeUsers(t *testing.T) {
 	peers := []string{"node-a", "node-b.x"}
 	conns := []*nats.Conn{connect(t, n.UserURL("node-a", "pa")), connect(t, n.UserURL("node-b.x", "pb"))}
 	ts := natsGroup(t, 2, func(k int) NATSConfig {
-		return NATSConfig{Options: &conns[k].Opts, Group: "users", Rank: k, Size: 2, Peers: peers}
+		return NATSConfig{Options: &conns[k].Opts, Group: "users", Rank: k, Size: 2, Peers: peers, Addressed: true}
 	})
 	allReduceOK(t, ts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	// node-a's credentials, claiming to be rank 1 (node-b.x).
-	_, err = NewNATS(ctx, NATSConfig{Options: &conns[0].Opts, Group: "users2", Rank: 1, Size: 2, Peers: peers})
+	_, err = NewNATS(ctx, NATSConfig{Options: &conns[0].Opts, Group: "users2", Rank: 1, Size: 2, Peers: peers, Addressed: true})
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
 		t.Fatalf("joining as another node: %v, want a permissions violation", err)
+	}
+	_, err = NewNATS(ctx, NATSConfig{Options: &conns[0].Opts, Group: "users3", Rank: 0, Size: 2, Peers: peers})
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		t.Fatalf("a group of the earlier layout on per-node users: %v, want a permissions violation", err)
+	}
+	for _, subj := range []string{"sanafarm.shard.>", "sanafarm.shard.*.users.node-a.>", "sanafarm.shard.node-a.users.*.d"} {
+		if err := subscribeAs(t, n.UserURL("node-c", "pc"), subj); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Errorf("node-c subscribing to %s: %v, want a permissions violation", subj, err)
+		}
+	}
+	if err := subscribeAs(t, n.UserURL("node-c", "pc"), protocol.ShardSubscribe("node-c")); err != nil {
+		t.Errorf("node-c subscribing to its own gang traffic: %v", err)
+	}
+}
+
+// subscribeAs subscribes to subj on a fresh connection and returns the
+// server's verdict (a refused subscription is reported asynchronously).
+func subscribeAs(t *testing.T, url, subj string) error {
+	t.Helper()
+	refused := make(chan error, 1)
+	nc := connect(t, url, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case refused <- err:
+		default:
+		}
+	}))
+	if _, err := nc.SubscribeSync(subj); err != nil {
+		return err
+	}
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	select {
+	case err := <-refused:
+		return err
+	case <-time.After(300 * time.Millisecond):
+		return nil
 	}
 }
 

@@ -151,7 +151,7 @@ func TestDenoiseLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := startNATS(t, 0)
-	for _, kind := range []string{"loop", "nats"} {
+	for _, kind := range transportKinds {
 		for _, p := range []Plan{{TP, 2}, {SP, 2}, {SP, 4}, {CFG, 2}} {
 			t.Run(kind+"/"+p.String(), func(t *testing.T) {
 				ts := group(t, kind, url, p.Degree, F32)

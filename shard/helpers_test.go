@@ -23,7 +23,12 @@ const testTimeout = 20 * time.Second
 // startNATS runs an embedded NATS server for the test.
 func startNATS(t testing.TB, maxPayload int32) string { return embedtest.NATS(t, maxPayload) }
 
-// group returns the size ranks of one transport: "loop" or "nats".
+// transportKinds are the transports every collective is checked on: the
+// in-process loopback, NATS between nodes of earlier releases, and NATS
+// with each message addressed to its recipient (NATSConfig.Addressed).
+var transportKinds = []string{"loop", "nats", "nats-addressed"}
+
+// group returns the size ranks of one transport (transportKinds).
 func group(t testing.TB, kind, url string, size int, enc Encoding) []Transport {
 	t.Helper()
 	out := make([]Transport, size)
@@ -36,16 +41,25 @@ func group(t testing.TB, kind, url string, size int, enc Encoding) []Transport {
 		for k, l := range ls {
 			out[k] = l
 		}
-	case "nats":
+	case "nats", "nats-addressed":
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		name := fmt.Sprintf("t%d", time.Now().UnixNano())
+		cfg := NATSConfig{URL: url, Group: name, Size: size, Encoding: enc}
+		if kind == "nats-addressed" {
+			cfg.Addressed = true
+			for k := range size {
+				cfg.Peers = append(cfg.Peers, fmt.Sprintf("node-%d.x", k)) // ids that need escaping in a subject
+			}
+		}
 		errs := make([]error, size)
 		var wg sync.WaitGroup
 		for k := range size {
 			wg.Go(func() {
 				var n *NATS
-				n, errs[k] = NewNATS(ctx, NATSConfig{URL: url, Group: name, Rank: k, Size: size, Encoding: enc})
+				c := cfg
+				c.Rank = k
+				n, errs[k] = NewNATS(ctx, c)
 				out[k] = n
 			})
 		}

@@ -36,11 +36,19 @@ type NATSConfig struct {
 	Group      string
 	Rank, Size int
 	// Peers are the node ids by rank (protocol.Assignment.Peers). A rank
-	// publishes on "sanafarm.shard.<its id>.<Group>.{r<rank>,all,hb}"
-	// (protocol.ShardPublish, which a per-node NATS user is limited to)
-	// and drops messages whose sender rank is not the subject's node.
-	// Empty: ranks are named r0, r1, ….
+	// publishes under "sanafarm.shard.<its id>.<Group>." (protocol.
+	// ShardPublish, which a per-node NATS user is limited to) and drops
+	// messages whose sender rank is not the subject's node. Empty: ranks
+	// are named r0, r1, ….
 	Peers []string
+	// Addressed: every message goes to its recipient's own subjects,
+	// "sanafarm.shard.<sender>.<Group>.<recipient id>.{d,hb}", and a rank
+	// subscribes only to its own (protocol.ShardSubscribe, which a
+	// per-node NATS user is limited to), so no other node can read the
+	// group's traffic; a broadcast is one publish per peer. Otherwise
+	// (nodes of earlier releases, protocol.Assignment.Addressed unset) the
+	// recipients are "r<rank>", "all" and "hb", open to any subscriber.
+	Addressed bool
 	// Encoding of float payloads (default F32).
 	Encoding Encoding
 	// Heartbeat is the interval of liveness messages (default 100 ms);
@@ -171,11 +179,16 @@ func (t *NATS) connect() error {
 	return nil
 }
 
-// subscribe listens on this rank's, the group's and the heartbeat
-// subjects of every sender, with bounded queues.
+// subscribe listens on this rank's subjects from every sender, each with
+// its own bounded queue (heartbeats are never stuck behind data).
 func (t *NATS) subscribe() error {
-	for _, to := range []string{fmt.Sprintf("r%d", t.rank), "all", "hb"} {
-		subj := protocol.ShardSubjectPrefix + "*." + t.cfg.Group + "." + to
+	base := protocol.ShardSubjectPrefix + "*." + t.cfg.Group + "."
+	tos := []string{fmt.Sprintf("r%d", t.rank), "all", "hb"}
+	if t.cfg.Addressed {
+		tos = []string{t.senders[t.rank] + ".d", t.senders[t.rank] + ".hb"}
+	}
+	for _, to := range tos {
+		subj := base + to
 		sub, err := t.nc.Subscribe(subj, t.onMsg)
 		if err == nil {
 			err = sub.SetPendingLimits(-1, int(t.cfg.MaxPending))
@@ -226,6 +239,30 @@ func (t *NATS) onMsg(m *nats.Msg) {
 	} else if err != nil {
 		t.log.Warn("shard message fails the group", "subject", m.Subject, "err", err)
 	}
+}
+
+// subjects are where a message of kind ("d" data, "hb" heartbeat) for
+// rank to goes: every other rank when to < 0.
+func (t *NATS) subjects(to int, kind string) []string {
+	if !t.cfg.Addressed {
+		switch {
+		case kind == "hb":
+			return []string{t.pub + "hb"}
+		case to < 0:
+			return []string{t.pub + "all"}
+		}
+		return []string{fmt.Sprintf("%sr%d", t.pub, to)}
+	}
+	if to >= 0 {
+		return []string{t.pub + t.senders[to] + "." + kind}
+	}
+	out := make([]string, 0, t.size-1)
+	for k := range t.size {
+		if k != t.rank {
+			out = append(out, t.pub+t.senders[k]+"."+kind)
+		}
+	}
+	return out
 }
 
 // senderOf is the sender token of a gang subject.

@@ -13,9 +13,12 @@ func (t *NATS) beat() {
 	defer tick.Stop()
 	var b [headerSize]byte
 	header{kind: kindBeat, src: uint32(t.rank)}.put(b[:])
+	subjects := t.subjects(-1, "hb")
 	for {
-		if err := t.nc.Publish(t.pub+"hb", b[:]); err != nil {
-			t.box.fail(fmt.Errorf("shard: rank %d heartbeat: %w", t.rank, err))
+		for _, subj := range subjects {
+			if err := t.nc.Publish(subj, b[:]); err != nil {
+				t.box.fail(fmt.Errorf("shard: rank %d heartbeat: %w", t.rank, err))
+			}
 		}
 		select {
 		case <-t.stop:
@@ -82,7 +85,9 @@ func (t *NATS) Close() error {
 		t.box.fail(ErrClosed)
 		var b [headerSize]byte
 		header{kind: kindBye, src: uint32(t.rank)}.put(b[:])
-		_ = t.nc.Publish(t.pub+"all", b[:])
+		for _, subj := range t.subjects(-1, "d") {
+			_ = t.nc.Publish(subj, b[:])
+		}
 		err = t.nc.Flush()
 		t.shutdown()
 	})
@@ -105,10 +110,7 @@ type natsWire struct{ t *NATS }
 // server's max_payload.
 func (w natsWire) send(ctx context.Context, to int, h header, payload []byte) error {
 	t := w.t
-	subj := t.pub + "all"
-	if to >= 0 {
-		subj = fmt.Sprintf("%sr%d", t.pub, to)
-	}
+	subjects := t.subjects(to, "d")
 	chunk := int(t.nc.MaxPayload()) - headerSize
 	buf := make([]byte, headerSize+min(chunk, len(payload)))
 	h.total = uint64(len(payload))
@@ -120,8 +122,10 @@ func (w natsWire) send(ctx context.Context, to int, h header, payload []byte) er
 		h.off = uint64(off)
 		h.put(buf)
 		copy(buf[headerSize:], payload[off:off+n])
-		if err := t.nc.Publish(subj, buf[:headerSize+n]); err != nil {
-			return fmt.Errorf("publishing to %s: %w", subj, err)
+		for _, subj := range subjects {
+			if err := t.nc.Publish(subj, buf[:headerSize+n]); err != nil {
+				return fmt.Errorf("publishing to %s: %w", subj, err)
+			}
 		}
 		if len(payload) == 0 {
 			break

@@ -48,7 +48,7 @@ func TestParallelGolden(t *testing.T) {
 	cases := []string{"sana_transformer", "sana_transformer_posembed", "sana_transformer_sprint", "sana_transformer_v15"}
 	for _, c := range cases {
 		gc := loadGolden(t, c)
-		for _, kind := range []string{"loop", "nats"} {
+		for _, kind := range transportKinds {
 			for _, p := range []Plan{{TP, 2}, {SP, 2}, {SP, 3}, {SP, 4}, {CFG, 2}} {
 				if p.Mode == CFG && gc.x.Dim(0)%p.Degree != 0 {
 					continue

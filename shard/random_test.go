@@ -59,7 +59,7 @@ func TestParallelRandom(t *testing.T) {
 	for _, qk := range []bool{false, true} {
 		gc := randomCase(t, qk, 2, 16, 16)
 		thin := randomCase(t, qk, 2, 5, 3) // 3-token bands < head dim 8 … and 1-row bands
-		for _, kind := range []string{"loop", "nats"} {
+		for _, kind := range transportKinds {
 			for _, p := range []Plan{{TP, 2}, {TP, 3}, {TP, 4}, {SP, 3}, {SP, 4}, {CFG, 2}} {
 				t.Run(strings.Join([]string{kind, p.String(), map[bool]string{true: "qk", false: "plain"}[qk]}, "/"), func(t *testing.T) {
 					checkParallel(t, gc, p.Mode, kind, url, p.Degree)
@@ -112,7 +112,7 @@ func TestBF16Payloads(t *testing.T) {
 func TestKilledRank(t *testing.T) {
 	url := startNATS(t, 0)
 	gc := randomCase(t, false, 2, 8, 8)
-	for _, kind := range []string{"loop", "nats"} {
+	for _, kind := range transportKinds {
 		t.Run(kind, func(t *testing.T) {
 			const size = 3
 			ts := group(t, kind, url, size, F32)
