@@ -138,28 +138,61 @@ func (c *Client) streamEvents(ctx context.Context, f api.EventFilter, since *uin
 	idle := time.AfterFunc(eventsIdle, cancel)
 	defer idle.Stop()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var data strings.Builder
+	sc.Buffer(make([]byte, 64<<10), maxEventBytes)
+	var ev eventData
 	for sc.Scan() {
 		idle.Reset(eventsIdle)
-		line := sc.Text()
-		switch {
-		case line == "" && data.Len() > 0:
-			var e api.Event
-			if err := json.Unmarshal([]byte(data.String()), &e); err != nil {
-				return got, fmt.Errorf("decoding event %q: %w", data.String(), err)
-			}
-			data.Reset()
-			got = true
-			if !each(e) {
-				return got, errStop
-			}
-		case strings.HasPrefix(line, "data:"):
-			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		data, ok, err := ev.line(sc.Text())
+		if err != nil {
+			return got, err
+		}
+		if !ok {
+			continue
+		}
+		var e api.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return got, fmt.Errorf("decoding event %.200q: %w", data, err)
+		}
+		got = true
+		if !each(e) {
+			return got, errStop
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
 		return got, &protocol.Error{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("reading %s: %v", path, err)}
 	}
 	return got, &protocol.Error{Code: protocol.CodeUnavailable, Message: "event stream ended"}
+}
+
+// maxEventBytes bounds one line of the stream and one event's data, however
+// many lines it spans: a stream that never ends an event must not grow the
+// reader's memory without bound.
+const maxEventBytes = 4 << 20
+
+// eventData gathers one event's data lines as Server-Sent Events define
+// them (docs/architecture.md, "Event stream"): each "data" field's value,
+// one leading space dropped, joined with LF; a blank line ends the event.
+// Comments (": ping") and the other fields are skipped: the id and type
+// travel in the data's JSON.
+type eventData struct{ buf strings.Builder }
+
+// line takes one line of the stream and returns the data of the event it
+// ends, if it ends one that has data.
+func (d *eventData) line(line string) (string, bool, error) {
+	if line == "" {
+		data := strings.TrimSuffix(d.buf.String(), "\n")
+		d.buf.Reset()
+		return data, data != "", nil
+	}
+	name, value, _ := strings.Cut(line, ":")
+	if name != "data" {
+		return "", false, nil
+	}
+	value = strings.TrimPrefix(value, " ")
+	if d.buf.Len()+len(value)+1 > maxEventBytes {
+		return "", false, fmt.Errorf("event data over %d bytes", maxEventBytes)
+	}
+	d.buf.WriteString(value)
+	d.buf.WriteByte('\n')
+	return "", false, nil
 }
