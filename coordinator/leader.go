@@ -95,6 +95,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 				s.expireLeases(ctx, since)
 			}
 			s.requeueGone(ctx)
+			s.confirmRestarts(ctx)
 			s.autoDrain(ctx, &capWarned)
 			s.grants.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
 			s.seqs.prune(s.cfg.Clock().Add(-seqMarkTTLs * s.cfg.LeaseTTL))

@@ -262,12 +262,13 @@ func TestManifestsOnDone(t *testing.T) {
 
 // TestNodeRestartRequeues (issue 13 item 8): a node that comes back under
 // the same id with a new incarnation (StartedAt) gets its old leases
-// requeued at once — whether the leader first hears of it from etcd (the
-// key re-put under a new lease before the old one expired) or from the
-// new process's lease request — and its new leases are kept. A restart is
-// no blocklist strike (the job did not fail there; the process did).
+// requeued — at once when the new process asks for work, and goneGrace
+// after the leader reads it from etcd (the key re-put under a new lease
+// before the old one expired) when the old process stays silent — and its
+// new leases are kept. A restart is no blocklist strike (the job did not
+// fail there; the process did).
 func TestNodeRestartRequeues(t *testing.T) {
-	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = time.Hour })
+	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = 12 * time.Second }) // goneGrace 6 s
 	c.leader(10 * time.Second)
 	srv := c.members[0].srv
 	ctx := context.Background()
@@ -319,7 +320,7 @@ func TestNodeRestartRequeues(t *testing.T) {
 	waitFor(t, 5*time.Second, "n1 in the node view", func() bool { return len(srv.Nodes()) == 2 })
 	old1 := lease(info("n1", t1))
 	put(info("n1", t2))
-	waitFor(t, 5*time.Second, "n1's old leases requeued", requeued(old1))
+	waitFor(t, 3*srv.goneGrace()/2, "n1's old leases requeued", requeued(old1))
 	if n := srv.Store().View().FailuresOn(job.ID, "n1"); n != 0 {
 		t.Errorf("n1 has %d blocklist strikes for one restart, want 0", n)
 	}

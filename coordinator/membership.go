@@ -150,7 +150,7 @@ func (s *Server) watchNodesOnce(ctx context.Context) error {
 	s.noteNodesListed(nodes) // events (events_nodes.go)
 	s.nodes.set(nodes)
 	for _, id := range slices.Sorted(maps.Keys(nodes)) {
-		s.noteIncarnation(ctx, nodes[id])
+		s.noteAnnounced(ctx, nodes[id])
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
@@ -171,7 +171,7 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 		if id, info, ok := s.decodeNode(ev.Kv.Key, ev.Kv.Value); ok {
 			s.noteNodePut(id, info)
 			s.nodes.put(id, info)
-			s.noteIncarnation(ctx, info)
+			s.noteAnnounced(ctx, info) // a restart is acted on once NATS agrees (restarts.go)
 		}
 		return
 	}
@@ -190,8 +190,9 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 }
 
 // noteIncarnation records the node's incarnation (its StartedAt; zero from
-// older nodes: ignored). When a later one appears, the leader requeues at
-// once every task leased to the node id: the old process is gone, so
+// older nodes: ignored), from a lease request or a confirmed announcement
+// (restarts.go). When a later one appears, the leader requeues at once
+// every task leased to the node id: the old process is gone, so
 // waiting out each task lease would only delay its shards. The list is taken under incMu,
 // which the lease path also holds while noting its requester (Lease), so a
 // lease already granted to the new incarnation is never in it; each
@@ -214,6 +215,7 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 		old = s.store.LeasesByNode()[info.ID]
 	}
 	v.incMu.Unlock()
+	s.restarts.settled(info.ID, info.StartedAt)
 	if !restarted {
 		return
 	}

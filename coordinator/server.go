@@ -47,6 +47,7 @@ type Server struct {
 	events    *eventHub     // the event stream (events.go)
 	features  *featureGate  // commands every server knows (features.go)
 	handBacks *handBacks    // node incarnations that handed shards back (handback.go; leader only)
+	restarts  *restartWatch // restarts announced in etcd, not yet seen on NATS (restarts.go; leader only)
 
 	etcdHealth etcdProbe // the last etcd probe of Health (health.go)
 	// nodeTraffic is when a node message last reached this leader (unix
@@ -64,7 +65,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
 		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), grants: newGrantLog(), seqs: newSeqMarks(), notifyCh: make(chan bool, 16),
-		manifests: newManifests(), features: newFeatureGate(), handBacks: newHandBacks()}
+		manifests: newManifests(), features: newFeatureGate(), handBacks: newHandBacks(), restarts: newRestartWatch()}
 	s.events = newEventHub(eventLimits{Write: cfg.HTTP.WriteTimeout})
 	s.fsm = &fsm{st: s.store, log: s.log, ev: s.events, health: newNodeHealth(2 * max(s.autoDrainAfter(), 1))}
 	var err error

@@ -1,0 +1,62 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// TestForgedRestartIgnored: an etcd announcement of a node with a later
+// StartedAt, written by someone else while the node keeps reporting
+// progress on its leases over NATS, requeues nothing (anyone with a
+// worker's etcd certificate may write it, docs/deploy.md §9); the node's
+// own lease requests still count as its own incarnation.
+func TestForgedRestartIgnored(t *testing.T) {
+	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = 4 * time.Second }) // goneGrace 2 s
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-forged", testSpec(8)); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	n1 := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: started}
+	put := func(n protocol.NodeInfo) {
+		t.Helper()
+		l, err := c.etcd.Grant(ctx, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(n)
+		if _, err := c.etcd.Put(ctx, protocol.NodeKey(n.ID), string(b), clientv3.WithLease(l.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(n1)
+	waitFor(t, 5*time.Second, "n1 in the node view", func() bool { return len(srv.Nodes()) == 1 })
+	r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2})
+	if r.Error != nil || len(r.Assignments) != 2 {
+		t.Fatalf("lease: %+v", r)
+	}
+	forged := n1
+	forged.StartedAt = started.Add(30 * time.Minute)
+	put(forged)
+	// The real n1 keeps working: progress on both leases, past the grace.
+	for end := time.Now().Add(2 * srv.goneGrace()); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		for _, a := range r.Assignments {
+			if ack := srv.Progress(protocol.ProgressReport{TaskKey: a.Task.TaskKey, Node: "n1", Attempt: a.Task.Attempt, Done: 1}); ack.Error != nil {
+				t.Fatalf("progress of the real n1: %v (its leases were requeued for a forged restart)", ack.Error)
+			}
+		}
+	}
+	for _, a := range r.Assignments {
+		if tk, _ := srv.Store().TaskByKey(a.Task.TaskKey); tk.State != protocol.TaskLeased || tk.Attempt != a.Task.Attempt || len(tk.Failures) != 0 {
+			t.Errorf("task %s after a forged restart: %+v", a.Task.TaskKey, tk)
+		}
+	}
+}
