@@ -13,6 +13,7 @@ type collector struct {
 	s                                              *Server
 	jobs, tasks, queue, leader, drained            *prometheus.Desc
 	leases, completions, retries, failures, images *prometheus.Desc
+	noFault                                        *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -31,12 +32,13 @@ func newCollector(s *Server) *collector {
 		completions: d("completions_total", "Shards completed."),
 		retries:     d("task_retries_total", "Attempts requeued after a failure, lease expiry or node loss."),
 		failures:    d("task_failures_total", "Attempts that ended without a result."),
+		noFault:     d("task_failures_not_counted_total", "Attempts that ended through no fault of their shard (a hand-back, a disable, a lost lease reply), not counted toward max attempts."),
 		images:      d("images_done_total", "Images of completed shards."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.images} {
+	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.noFault, c.images} {
 		ch <- d
 	}
 }
@@ -68,7 +70,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, float64(n), k)
 	}
 	for d, v := range map[*prometheus.Desc]int64{c.leases: sum.Stats.Leases, c.completions: sum.Stats.Completions,
-		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.images: sum.Stats.ImagesDone} {
+		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.noFault: sum.Stats.NoFault, c.images: sum.Stats.ImagesDone} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
 }

@@ -287,6 +287,9 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	e.counts.Leased--
 	e.job.UpdatedAt = c.At
 	s.stats.Failures++
+	if noFault {
+		s.stats.NoFault++
+	}
 	if t.CountedFailures() >= e.job.Spec.EffectiveMaxAttempts() {
 		t.State = protocol.TaskFailed
 		e.tasks[c.Shard] = t

@@ -37,6 +37,9 @@ func TestNoFaultRequeues(t *testing.T) {
 	if n := s.View().FailuresOn("a", "n1"); n != 0 {
 		t.Fatalf("%d strikes for requeues without a fault", n)
 	}
+	if st := s.Stats(); st.NoFault != protocol.MaxNoFaultRequeues || st.Failures != protocol.MaxNoFaultRequeues {
+		t.Fatalf("stats %+v, want %d failures, all not counted", st, protocol.MaxNoFaultRequeues)
+	}
 	end(true) // past the cap: counts
 	if tk, _ = s.TaskByKey(key("a", 3)); tk.CountedFailures() != 1 || tk.State != protocol.TaskQueued {
 		t.Fatalf("requeue past the cap: counted %d, %s; want 1, queued", tk.CountedFailures(), tk.State)

@@ -34,7 +34,10 @@ type Stats struct {
 	Completions int64 `json:"completions"` // shards done
 	Retries     int64 `json:"retries"`     // attempts that ended without a result and were requeued
 	Failures    int64 `json:"failures"`    // attempts that ended without a result
-	ImagesDone  int64 `json:"images_done"` // images of done shards
+	// NoFault counts the failures not counted toward max attempts
+	// (protocol.Failure.NoFault: hand-backs, disables, lost replies).
+	NoFault    int64 `json:"no_fault,omitempty"`
+	ImagesDone int64 `json:"images_done"` // images of done shards
 }
 
 // jobEntry is one job and its sparse tasks. Entries shared with a snapshot
