@@ -144,8 +144,17 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 	if len(s.order) != h.Jobs {
 		return nil, fmt.Errorf("snapshot has %d jobs, header says %d", len(s.order), h.Jobs)
 	}
+	if len(s.nodes) > protocol.MaxNodeControls {
+		return nil, fmt.Errorf("snapshot: %d node controls, at most %d", len(s.nodes), protocol.MaxNodeControls)
+	}
 	for _, e := range s.jobs {
+		if err := e.checkRestored(); err != nil {
+			return nil, err
+		}
 		e.recount()
+		if err := e.checkCounts(); err != nil {
+			return nil, err
+		}
 	}
 	s.rebuildUnmanifested()
 	s.rebuildIndexes()
@@ -156,8 +165,11 @@ func (s *Store) restoreRecord(cur *jobEntry, rec record) (*jobEntry, error) {
 	switch {
 	case rec.Type == "job" && rec.Job != nil:
 		jr := rec.Job
+		if err := s.checkJobRecord(jr); err != nil {
+			return cur, err
+		}
 		e := &jobEntry{gen: s.gen, job: jr.Job, cursor: jr.Cursor, requeue: jr.Requeue, fails: jr.Fails,
-			tasks: make(map[int]protocol.Task, min(max(jr.Tasks, 0), 1<<16)), leased: map[int]struct{}{}} // a hint, never trusted as a size
+			tasks: make(map[int]protocol.Task, min(max(jr.Tasks, 0), maxTaskHint)), leased: map[int]struct{}{}} // a hint, never trusted as a size
 		if e.fails == nil {
 			e.fails = map[string]int{}
 		}
