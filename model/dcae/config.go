@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
 
 	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/weights"
@@ -165,6 +166,8 @@ func (c Config) Validate() error {
 		return bad("in_channels", c.InChannels, "> 0")
 	case c.LatentChannels <= 0:
 		return bad("latent_channels", c.LatentChannels, "> 0")
+	case !(c.ScalingFactor > 0) || math.IsInf(c.ScalingFactor, 0): // latents are divided by it
+		return bad("scaling_factor", c.ScalingFactor, "a finite number > 0")
 	case c.AttentionHeadDim <= 0:
 		return bad("attention_head_dim", c.AttentionHeadDim, "> 0")
 	case c.UpsampleBlockType != "interpolate":

@@ -157,6 +157,8 @@ func TestConfigVariants(t *testing.T) {
 		{`"downsample_block_type": "conv"`, `"downsample_block_type": "pixel_unshuffle"`, `downsample_block_type = "pixel_unshuffle"`},
 		{`"attention_head_dim": 8`, `"attention_head_dim": 12`, `not a multiple of attention_head_dim 12`},
 		{`"decoder_conv_act_fn": "relu"`, `"decoder_conv_act_fn": "gelu"`, `decoder_conv_act_fn = "gelu"`},
+		{`"scaling_factor": 0.41407`, `"scaling_factor": 0`, `scaling_factor = 0 (want a finite number > 0)`},
+		{`"scaling_factor": 0.41407`, `"scaling_factor": -1.5`, `scaling_factor = -1.5`},
 		{`"_class_name": "AutoencoderDC"`, `"_class_name": "AutoencoderKL"`, `_class_name = AutoencoderKL`},
 		{`"EfficientViTBlock"
   ],
