@@ -33,6 +33,7 @@ const DefaultTelemetryInterval = 5 * time.Second
 const (
 	MaxGPUNameBytes    = 256 // a GPU name or UUID
 	MaxThrottleReasons = 16  // reason names per GPU
+	MaxThrottleReason  = 64  // bytes of one reason name (NVML's are short words)
 )
 
 // NodeTelemetry is a node's heartbeat: its GPUs as sampled At. StartedAt
@@ -70,6 +71,12 @@ func (t NodeTelemetry) Check() error {
 		}
 		if len(g.ThrottleReasons) > MaxThrottleReasons {
 			e.add(f+".throttle_reasons", len(g.ThrottleReasons), fmt.Sprintf("at most %d", MaxThrottleReasons))
+		}
+		for k, r := range g.ThrottleReasons {
+			if len(r) > MaxThrottleReason {
+				e.add(f+".throttle_reasons["+strconv.Itoa(k)+"]", len(r), fmt.Sprintf("at most %d bytes", MaxThrottleReason))
+				break
+			}
 		}
 		for _, v := range []float64{g.Utilization, g.MemoryUtilization, g.PowerW, g.PowerLimitW} {
 			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {

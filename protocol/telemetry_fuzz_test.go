@@ -10,7 +10,7 @@ import (
 )
 
 // telemetryField is every field a telemetry check may name.
-var telemetryField = regexp.MustCompile(`^(node|gpus|gpus\[\d+\](\.name|\.throttle_reasons)?)$`)
+var telemetryField = regexp.MustCompile(`^(node|gpus|gpus\[\d+\](\.name|\.throttle_reasons(\[\d+\])?)?)$`)
 
 // FuzzNodeTelemetry: any bytes on a telemetry subject decode without
 // panicking; an accepted message keeps every bound Check claims (node id,
@@ -54,6 +54,11 @@ func checkTelemetryBounds(t *testing.T, m NodeTelemetry) {
 	for i, g := range m.GPUs {
 		if len(g.Name) > MaxGPUNameBytes || len(g.UUID) > MaxGPUNameBytes || len(g.ThrottleReasons) > MaxThrottleReasons {
 			t.Fatalf("accepted GPU %d: %d-byte name, %d-byte uuid, %d reasons", i, len(g.Name), len(g.UUID), len(g.ThrottleReasons))
+		}
+		for _, r := range g.ThrottleReasons {
+			if len(r) > MaxThrottleReason {
+				t.Fatalf("accepted GPU %d: a %d-byte throttle reason", i, len(r))
+			}
 		}
 		for _, v := range []float64{g.Utilization, g.MemoryUtilization, g.PowerW, g.PowerLimitW} {
 			if !(v >= 0) || math.IsInf(v, 0) {

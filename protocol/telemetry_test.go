@@ -64,6 +64,9 @@ func TestDecodeNodeTelemetry(t *testing.T) {
 		{name: "too many gpus", mutate: func(m *NodeTelemetry) { m.GPUs = many }, wantErr: "gpus"},
 		{name: "long name", mutate: func(m *NodeTelemetry) { m.GPUs[0].Name = strings.Repeat("x", MaxGPUNameBytes+1) }, wantErr: "gpus[0].name"},
 		{name: "too many reasons", mutate: func(m *NodeTelemetry) { m.GPUs[0].ThrottleReasons = reasons }, wantErr: "gpus[0].throttle_reasons"},
+		{name: "a long reason", mutate: func(m *NodeTelemetry) {
+			m.GPUs[0].ThrottleReasons = []string{"hw_slowdown", strings.Repeat("x", MaxThrottleReason+1)}
+		}, wantErr: "gpus[0].throttle_reasons[1]"},
 		{name: "negative power", mutate: func(m *NodeTelemetry) { m.GPUs[0].PowerW = -1 }, wantErr: "gpus[0]"},
 		{name: "not json", raw: "{", wantErr: "decoding node telemetry"},
 	} {
