@@ -83,16 +83,28 @@ func connectNATS(url, name string, log *slog.Logger, extra ...nats.Option) (*nat
 	return nc, nil
 }
 
-// connectEtcd dials the endpoints (comma-separated host:port or URLs).
+// connectEtcd dials the endpoints (comma-separated host:port or URLs) as
+// the user of $SANAFARM_ETCD_USER and $SANAFARM_ETCD_PASSWORD, if set
+// (etcdauth.go).
 //
 // tc is the client TLS (etcdTLSFlags; nil: plain, or https endpoints
 // verified against the system roots).
 func connectEtcd(ctx context.Context, endpoints string, tc *tls.Config) (*clientv3.Client, error) {
+	user, password, err := etcdCreds()
+	if err != nil {
+		return nil, err
+	}
+	return connectEtcdAs(ctx, endpoints, tc, user, password)
+}
+
+// connectEtcdAs is connectEtcd as user ("": none).
+func connectEtcdAs(ctx context.Context, endpoints string, tc *tls.Config, user, password string) (*clientv3.Client, error) {
 	eps := splitList(endpoints)
 	if len(eps) == 0 {
 		return nil, fmt.Errorf("no etcd endpoints")
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, TLS: tc, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, TLS: tc, Logger: zap.NewNop(),
+		Username: user, Password: password})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to etcd at %s: %w", redact.URL(endpoints), err)
 	}

@@ -131,8 +131,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `sanafarm is the one binary of the Sana render farm: local generation (generate,
 models, golden), the farm's servers (dev, coordinator, node) and its clients
 (submit, status, nodes, cancel, pause, resume, retry, priority, rm, drain,
-undrain; gpus lists this machine's GPUs; version, or --version, prints the
-version, the Go version and the compiled-in backends).
+undrain; gpus lists this machine's GPUs; etcd-auth gives each worker an etcd
+user of its own; version, or --version, prints the version, the Go version and
+the compiled-in backends).
 
 Flags mean the same in every command: -o/--output is the output format of
 what a command prints, table (the default) or json; where images go is
@@ -147,7 +148,7 @@ what a command prints, table (the default) or json; where images go is
 	root.AddCommand(newGoldenCmd(), newGenerateCmd(), newModelsCmd())
 	root.AddCommand(newDevCmd(), newCoordinatorCmd(), newNodeCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newNodesCmd(), newGPUsCmd())
 	root.AddCommand(newPauseCmd(), newResumeCmd(), newRetryCmd(), newPriorityCmd(), newRmCmd(), newDrainCmd(), newUndrainCmd())
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newEtcdAuthCmd())
 	operationalErrors(root)
 	return root
 }
