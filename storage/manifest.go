@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -182,7 +183,7 @@ func manifestShard(ctx context.Context, store Reader, prefix string, shard int, 
 // shardRows returns a shard's samples and failures as rows in index order.
 func shardRows(st ShardStats) []ManifestRow {
 	rows := make([]ManifestRow, 0, len(st.Samples)+len(st.Failures))
-	started, finished := st.started().UTC(), st.Finished.UTC()
+	started, finished := manifestTime(st.started()), manifestTime(st.Finished)
 	row := func(index int64) ManifestRow {
 		return ManifestRow{Key: SampleKey(index), Index: index, Shard: int32(st.Shard), Job: st.Job,
 			Model: st.Model, Revision: st.Revision, StartedAt: started, FinishedAt: finished}
@@ -199,8 +200,25 @@ func shardRows(st ShardStats) []ManifestRow {
 		r.Status, r.Reason = StatusFailed, f.Reason
 		rows = append(rows, r)
 	}
-	slices.SortStableFunc(rows, func(a, b ManifestRow) int { return int(a.Index - b.Index) })
+	// cmp.Compare, not a.Index-b.Index: the indexes come from a node's
+	// stats, and a difference can overflow.
+	slices.SortStableFunc(rows, func(a, b ManifestRow) int { return cmp.Compare(a.Index, b.Index) })
 	return rows
+}
+
+// manifestTime is t in UTC, or the zero time (unknown: left out of the
+// row) outside the years 1679-2261: JSON timestamps hold only years
+// 0-9999, and readers that convert Parquet timestamps to int64
+// nanoseconds (parquet-go, pandas) only about 1678-2262. The times come
+// from a node's stats (the start is Seconds before Finished), and one
+// shard's bad stats must neither fail the job's manifest nor make it
+// unreadable.
+func manifestTime(t time.Time) time.Time {
+	t = t.UTC()
+	if y := t.Year(); y < 1679 || y > 2261 {
+		return time.Time{}
+	}
+	return t
 }
 
 func putFile(ctx context.Context, store Putter, key string, f *os.File) (int64, error) {

@@ -54,6 +54,9 @@ func kindOf(v json.RawMessage) extraKind {
 	if _, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 		return kindInt
 	}
+	if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+		return kindJSON // beyond a DOUBLE (1e400): kept as its JSON text
+	}
 	return kindFloat
 }
 

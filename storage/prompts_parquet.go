@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,16 +67,29 @@ func spool(ctx context.Context, url string) (*os.File, error) {
 	return f, nil
 }
 
-func newParquetSource(f *os.File, name string) (*parquetSource, error) {
+// newParquetSource opens a Parquet prompt file: a job's input, from anyone
+// who can write the bucket, so it is checked before parquet-go trusts it
+// (checkParquetFooter, checkRowGroups), its page index is not read
+// (parquet-go slices and allocates by the offsets and lengths it claims;
+// without it a read seeks within a row group by reading its pages from
+// the start), and a panic in parquet-go is an error (recoverParquet).
+func newParquetSource(f *os.File, name string) (src *parquetSource, err error) {
+	defer recoverParquet(name, &err)
 	info, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	pf, err := parquet.OpenFile(f, info.Size())
+	if err := checkParquetFooter(f, info.Size()); err != nil {
+		return nil, fmt.Errorf("%s: not a Parquet file: %w", name, err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true))
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a Parquet file: %w", name, err)
 	}
-	src := &parquetSource{name: name, file: pf}
+	if err := checkRowGroups(pf); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	src = &parquetSource{name: name, file: pf}
 	for _, path := range pf.Schema().Columns() {
 		src.cols = append(src.cols, strings.Join(path, "."))
 	}
@@ -85,6 +99,50 @@ func newParquetSource(f *os.File, name string) (*parquetSource, error) {
 	}
 	src.cols = src.h.names // lower case, as the header's
 	return src, nil
+}
+
+// recoverParquet turns a panic of parquet-go on a malformed file (some
+// offsets it slices by are not checked) into *err, naming the file.
+func recoverParquet(name string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: malformed Parquet file: %v", name, r)
+	}
+}
+
+// checkParquetFooter refuses a footer length (the file's last 8 bytes: a
+// little-endian uint32, then "PAR1"; Parquet's format spec) that the
+// file cannot hold: parquet-go allocates that length before reading it,
+// so 8 bytes of a prompt file would cost up to 4 GiB.
+func checkParquetFooter(f io.ReaderAt, size int64) error {
+	if size < 12 {
+		return fmt.Errorf("%d bytes, too short", size)
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return err
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return fmt.Errorf("its footer claims %d bytes of %d", n, size)
+	}
+	return nil
+}
+
+// checkRowGroups checks that the row groups hold the rows the footer
+// counts (NumRows, the job's prompt count): readParquetRows would
+// otherwise return fewer rows than a task asks for.
+func checkRowGroups(pf *parquet.File) error {
+	var rows int64
+	for _, rg := range pf.RowGroups() {
+		n := rg.NumRows()
+		if n < 0 || rows+n < rows {
+			return fmt.Errorf("a row group claims %d rows", n)
+		}
+		rows += n
+	}
+	if rows != pf.NumRows() {
+		return fmt.Errorf("its row groups hold %d rows, its footer says %d", rows, pf.NumRows())
+	}
+	return nil
 }
 
 // readParquetRows returns rows [start, end), reading only the row groups
@@ -117,7 +175,8 @@ func readParquetRows(ctx context.Context, url string, start, end int64) ([]Promp
 }
 
 // readGroup appends rows [lo, hi) of one row group (base: its first row).
-func (s *parquetSource) readGroup(ctx context.Context, rg parquet.RowGroup, base, lo, hi int64, out *[]PromptRow) error {
+func (s *parquetSource) readGroup(ctx context.Context, rg parquet.RowGroup, base, lo, hi int64, out *[]PromptRow) (err error) {
+	defer recoverParquet(s.name, &err)
 	rows := rg.Rows()
 	defer rows.Close()
 	if err := rows.SeekToRow(lo); err != nil {

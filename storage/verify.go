@@ -78,6 +78,9 @@ func verifyObject(ctx context.Context, store Reader, d ObjectDigest) error {
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w: %s is missing", ErrShardIncomplete, d.Key)
 	}
+	if errors.Is(err, ErrInvalidKey) { // the stats list a key no store holds
+		return fmt.Errorf("%w: stats list %w", ErrShardIncomplete, err)
+	}
 	if err != nil {
 		return err
 	}
