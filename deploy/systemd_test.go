@@ -76,7 +76,7 @@ func readUnit(t *testing.T, name string) (unit, string) {
 	return u, string(b)
 }
 
-var allUnits = []string{"sanafarm-coordinator.service", "sanafarm-node.service", "etcd.service", "nats-server.service"}
+var allUnits = []string{"sanafarm-coordinator.service", "sanafarm-node.service", "sanafarm-etcd-auth.service", "etcd.service", "nats-server.service"}
 
 func TestSystemdUnitsPolicy(t *testing.T) {
 	want := map[string]string{"Restart": "on-failure", "KillSignal": "SIGTERM", "NoNewPrivileges": "yes",
@@ -209,7 +209,7 @@ func checkCommandFlags(t *testing.T, where string, args []string) {
 
 // TestUnitFlagsExist: every flag the sanafarm units pass exists.
 func TestUnitFlagsExist(t *testing.T) {
-	for _, name := range []string{"sanafarm-coordinator.service", "sanafarm-node.service"} {
+	for _, name := range []string{"sanafarm-coordinator.service", "sanafarm-node.service", "sanafarm-etcd-auth.service"} {
 		u, _ := readUnit(t, name)
 		checkCommandFlags(t, name, strings.Fields(u.get("Service", "ExecStart")))
 	}

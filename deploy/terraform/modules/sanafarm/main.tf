@@ -42,6 +42,13 @@ locals {
     node_users           = var.nats_node_passwords
   })
 
+  # Per-node etcd users (docs/deploy.md §3.7): on with etcd_root_password.
+  # The first coordinator runs sanafarm etcd-auth; every service connects
+  # with its user (etcd ignores users until authentication is on).
+  etcd_auth             = var.etcd_root_password != ""
+  etcd_node_users       = join("", [for id, pw in var.etcd_node_passwords : "${id} ${pw}\n"])
+  etcd_worker_passwords = [for i in range(var.worker_count) : join("", [for id, pw in var.etcd_node_passwords : pw if id == "${var.cluster_name}-w${i}"])]
+
   s3_endpoint = var.s3_endpoint != "" ? var.s3_endpoint : "https://${var.spaces_region}.digitaloceanspaces.com"
   s3_env = templatefile("${path.module}/../../templates/s3.env.tftpl", {
     bucket            = var.bucket_name
@@ -118,6 +125,11 @@ resource "digitalocean_droplet" "coordinator" {
     install_script       = local.install_script
     coordinator_unit     = file("${local.systemd_dir}/sanafarm-coordinator.service")
     etcd_unit            = file("${local.systemd_dir}/etcd.service")
+    etcd_auth_unit       = file("${local.systemd_dir}/sanafarm-etcd-auth.service")
+    etcd_auth_setup      = local.etcd_auth && count.index == 0
+    etcd_root_password   = var.etcd_root_password
+    etcd_coordinator_pw  = local.etcd_auth ? var.etcd_coordinator_password : ""
+    etcd_node_users      = local.etcd_node_users
     nats_unit            = file("${local.systemd_dir}/nats-server.service")
     sanafarm_url         = var.sanafarm_binary_url
     sanafarm_sha256      = var.sanafarm_binary_sha256
@@ -131,6 +143,11 @@ resource "digitalocean_droplet" "coordinator" {
   # docs/deploy.md (rolling, one voter at a time), not through Terraform.
   lifecycle {
     ignore_changes = [user_data, image]
+
+    precondition {
+      condition     = !local.etcd_auth || var.etcd_coordinator_password != ""
+      error_message = "etcd_root_password is set: set etcd_coordinator_password too."
+    }
   }
 }
 
@@ -152,6 +169,7 @@ resource "digitalocean_droplet" "worker" {
     etcd_endpoints  = local.etcd_endpoints
     model_mirror    = "s3://${var.bucket_name}/models"
     nats_url        = local.nats_worker_urls[count.index]
+    etcd_password   = local.etcd_auth ? local.etcd_worker_passwords[count.index] : ""
     hf_token        = var.hf_token
     tls_ca_cert     = var.tls_ca_cert
     tls_node_cert   = var.tls_node_cert
@@ -168,6 +186,11 @@ resource "digitalocean_droplet" "worker" {
 
   lifecycle {
     ignore_changes = [user_data, image]
+
+    precondition {
+      condition     = !local.etcd_auth || local.etcd_worker_passwords[count.index] != ""
+      error_message = "etcd_root_password is set but etcd_node_passwords has no entry for ${var.cluster_name}-w${count.index}: it would be refused by etcd."
+    }
   }
 }
 

@@ -241,6 +241,42 @@ variable "nats_node_passwords" {
   }
 }
 
+variable "etcd_root_password" {
+  description = "Set it, with etcd_coordinator_password and an entry in etcd_node_passwords for every worker, to give each worker an etcd user that may write only its own announcement (docs/deploy.md §3.7): the first coordinator runs sanafarm etcd-auth. At least 24 letters or digits. Empty (the default): etcd authenticates clients by certificate only, and any worker may write any key."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.etcd_root_password == "" || can(regex("^[A-Za-z0-9]{24,}$", var.etcd_root_password))
+    error_message = "etcd_root_password must be empty or at least 24 letters or digits."
+  }
+}
+
+variable "etcd_coordinator_password" {
+  description = "Password of the coordinators' etcd user sanafarm-coordinator (with etcd_root_password). At least 24 letters or digits."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.etcd_coordinator_password == "" || can(regex("^[A-Za-z0-9]{24,}$", var.etcd_coordinator_password))
+    error_message = "etcd_coordinator_password must be empty or at least 24 letters or digits."
+  }
+}
+
+variable "etcd_node_passwords" {
+  description = "The workers' etcd users (with etcd_root_password): worker name (<cluster_name>-w<i>) => password (at least 24 letters or digits). Every worker needs one: once authentication is on, a worker without a user is refused."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for id, pw in var.etcd_node_passwords : can(regex("^[A-Za-z0-9_-]+$", id)) && can(regex("^[A-Za-z0-9]{24,}$", pw))])
+    error_message = "etcd_node_passwords: names of letters, digits, '_' or '-', passwords of at least 24 letters or digits."
+  }
+}
+
 variable "nats_route_password" {
   description = "Password the NATS servers use to route to each other. At least 24 letters or digits."
   type        = string
