@@ -2,11 +2,8 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -18,10 +15,7 @@ import (
 func TestGangAddressed(t *testing.T) {
 	c, srv := gangCluster(t, "n1", "n2", "n3")
 	for _, id := range []string{"n1", "n2"} {
-		b, _ := json.Marshal(protocol.NodeInfo{ID: id, Backend: "cpu", Slots: 1, Features: []string{protocol.FeatureGangAddressed}})
-		if _, err := c.etcd.Put(context.Background(), protocol.NodeKey(id), string(b), clientv3.WithLease(announce(t, c.etcd, id))); err != nil {
-			t.Fatal(err)
-		}
+		announceInfo(t, c.etcd, protocol.NodeInfo{ID: id, Backend: "cpu", Slots: 1, Features: []string{protocol.FeatureGangAddressed}})
 	}
 	waitFor(t, 5*time.Second, "features in the node view", func() bool { return srv.allNodesHave([]string{"n1", "n2"}, protocol.FeatureGangAddressed) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,21 @@ func gangCluster(t *testing.T, ids ...string) (*testCluster, *Server) {
 	}
 	waitFor(t, 5*time.Second, "nodes in the node view", func() bool { return len(srv.Nodes()) == len(ids) })
 	return c, srv
+}
+
+// announceInfo puts info as its node's announcement under a new 60 s etcd
+// lease.
+func announceInfo(t *testing.T, etcd *clientv3.Client, info protocol.NodeInfo) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := etcd.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(info)
+	if _, err := etcd.Put(ctx, protocol.NodeKey(info.ID), string(b), clientv3.WithLease(l.ID)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // announce puts a node's key under its own etcd lease (revoked at cleanup).

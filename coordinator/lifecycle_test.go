@@ -280,17 +280,7 @@ func TestNodeRestartRequeues(t *testing.T) {
 	info := func(id string, started time.Time) protocol.NodeInfo {
 		return protocol.NodeInfo{ID: id, Backend: "cpu", Slots: 2, StartedAt: started}
 	}
-	put := func(n protocol.NodeInfo) {
-		t.Helper()
-		l, err := c.etcd.Grant(ctx, 60)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := json.Marshal(n)
-		if _, err := c.etcd.Put(ctx, protocol.NodeKey(n.ID), string(b), clientv3.WithLease(l.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(n protocol.NodeInfo) { announceInfo(t, c.etcd, n) }
 	lease := func(n protocol.NodeInfo) []protocol.Assignment {
 		t.Helper()
 		r := srv.Lease(ctx, protocol.LeaseRequest{Node: n, Free: 2})

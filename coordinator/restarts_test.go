@@ -2,11 +2,8 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -26,17 +23,7 @@ func TestForgedRestartIgnored(t *testing.T) {
 	}
 	started := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	n1 := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: started}
-	put := func(n protocol.NodeInfo) {
-		t.Helper()
-		l, err := c.etcd.Grant(ctx, 60)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := json.Marshal(n)
-		if _, err := c.etcd.Put(ctx, protocol.NodeKey(n.ID), string(b), clientv3.WithLease(l.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(n protocol.NodeInfo) { announceInfo(t, c.etcd, n) }
 	put(n1)
 	waitFor(t, 5*time.Second, "n1 in the node view", func() bool { return len(srv.Nodes()) == 1 })
 	r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2})

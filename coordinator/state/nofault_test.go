@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -57,17 +56,8 @@ func TestNoFaultSurvivesSnapshot(t *testing.T) {
 	if err := s.FailTask(3, protocol.TaskFail{TaskKey: key("a", 1), Attempt: 1, Node: "n1", Reason: "node disabled", At: t0, NoStrike: true, NoFault: true}); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if _, err := s.Snapshot().WriteTo(&buf); err != nil {
-		t.Fatal(err)
+	if tk, _ := s.TaskByKey(key("a", 1)); len(tk.Failures) != 1 || !tk.Failures[0].NoFault || tk.CountedFailures() != 0 {
+		t.Fatalf("task %+v", tk)
 	}
-	r, err := ReadSnapshot(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := New()
-	got.Replace(r)
-	if tk, _ := got.TaskByKey(key("a", 1)); len(tk.Failures) != 1 || !tk.Failures[0].NoFault || tk.CountedFailures() != 0 {
-		t.Fatalf("restored task %+v", tk)
-	}
+	assertRoundTrip(t, s) // the restored store's tasks equal s's, NoFault included
 }
