@@ -56,7 +56,7 @@ func (c roleClient) allowed(t *testing.T, what string) {
 // TestNATSRolePermissions: with the farm's users, the normal flow works
 // (a node's request reaches the coordinator and its reply comes back;
 // gang traffic under the node's own id), while a node cannot answer for
-// the coordinator, read another node's replies, take the coordinator's
+// the coordinator, read another node's replies or gang traffic, take the coordinator's
 // requests, lease or report as another node (or on the bare control
 // subjects, where any id could be claimed) or send gang traffic as another
 // node.
@@ -91,11 +91,19 @@ func TestNATSRolePermissions(t *testing.T) {
 			t.Fatalf("lease request on %s: %v", c.subject, err)
 		}
 	}
-	if _, err := a.Subscribe("sanafarm.shard.*.g1.r0", func(*nats.Msg) {}); err != nil {
+	if _, err := a.Subscribe("sanafarm.shard.*.g1.node-a.d", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	_ = a.Publish(protocol.ShardSubjectPrefix+"node-a.g1.r1", []byte("x"))
-	a.allowed(t, "node-a: gang traffic under its own id")
+	_ = a.Publish(protocol.ShardSubjectPrefix+"node-a.g1.node-b%2Ex.d", []byte("x"))
+	a.allowed(t, "node-a: gang traffic under its own id, and addressed to it")
+	_, _ = a.Subscribe("sanafarm.shard.*.g1.r0", func(*nats.Msg) {})
+	a.violation(t, "node-a subscribes to gang traffic of the earlier layout, open to all")
+	_, _ = a.Subscribe("sanafarm.shard.*.g1."+protocol.SubjectToken("node-b.x")+".d", func(*nats.Msg) {})
+	a.violation(t, "node-a subscribes to gang traffic addressed to node-b")
+	if _, err := shared.Subscribe("sanafarm.shard.>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	shared.allowed(t, "the shared node user reads all gang traffic (docs/deploy.md §9)")
 
 	_ = a.Publish("_INBOX.node-b%2Ex.abc", []byte(`{"assignments":[]}`))
 	a.violation(t, "node-a publishes a reply")
