@@ -46,7 +46,11 @@ func SampleImage(ctx context.Context, store Reader, prefix string, shard, i int)
 			return nil, fmt.Errorf("reading %s: %w", s.Object, err)
 		}
 		if h.Name == s.Member {
-			return readCapped(tr, s.Object+"/"+s.Member)
+			name := s.Object + "/" + s.Member
+			if h.Size > MaxSampleImage { // refused before reading a byte
+				return nil, fmt.Errorf("%s is larger than %d bytes", name, MaxSampleImage)
+			}
+			return readCapped(tr, name)
 		}
 	}
 }
