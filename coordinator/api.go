@@ -114,16 +114,20 @@ func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
 // 0: the token was not looked at). A wrong token spends the client's
 // budget; a missing one does not (a browser's first visit, a probe).
 func (a *apiServer) tokenOK(r *http.Request) (ok bool, wait time.Duration) {
-	client := clientKey(r)
-	if wait, throttled := a.cfg.authLimit.throttled(client); throttled {
+	client, header := clientKey(r), r.Header.Get("Authorization")
+	if header == "" {
+		if wait, throttled := a.cfg.authLimit.throttled(client); throttled {
+			return false, wait
+		}
+		return false, 0
+	}
+	refund, wait, ok := a.cfg.authLimit.try(client)
+	if !ok {
 		return false, wait
 	}
-	header := r.Header.Get("Authorization")
 	if bearerOK(header, []byte(a.cfg.token)) {
+		refund()
 		return true, 0
-	}
-	if header != "" {
-		a.cfg.authLimit.failed(client)
 	}
 	return false, 0
 }

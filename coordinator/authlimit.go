@@ -68,26 +68,34 @@ func (l *authLimiter) throttled(client string) (time.Duration, bool) {
 	return 0, false
 }
 
-// failed spends one try of client's budget.
-func (l *authLimiter) failed(client string) {
+// try takes one try of client's budget before its token is compared, in
+// one step, so that many requests sent at once cannot all pass a check
+// made before any of their failures lands. ok false: none left, for wait.
+// A right token gives its try back (refund).
+func (l *authLimiter) try(client string) (refund func(), wait time.Duration, ok bool) {
 	if l == nil {
-		return
+		return func() {}, 0, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock()
-	lim, ok := l.by[client]
-	if !ok {
+	lim, known := l.by[client]
+	if !known {
 		if len(l.by) >= authFailClients {
 			l.forgetIdle(now)
 		}
 		lim = rate.NewLimiter(rate.Every(authFailEvery), authFailBurst)
 		l.by[client] = lim
 	}
-	lim.AllowN(now, 1)
-	if lim.TokensAt(now) < 1 {
-		l.warn(now, client)
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); !r.OK() || d > 0 {
+		r.CancelAt(now)
+		return nil, max(d, time.Millisecond), false
 	}
+	if lim.TokensAt(now) < 1 {
+		l.warn(now, client) // this try was its last for now
+	}
+	return func() { r.CancelAt(l.clock()) }, 0, true
 }
 
 // warn logs a throttled client, at most once a minute.

@@ -60,7 +60,9 @@ func TestAuthLimiterBudget(t *testing.T) {
 		if _, throttled := l.throttled("a"); throttled {
 			t.Fatalf("throttled after %d failures, want %d allowed", i, authFailBurst)
 		}
-		l.failed("a")
+		if _, _, ok := l.try("a"); !ok {
+			t.Fatalf("try %d refused, want %d allowed", i, authFailBurst)
+		}
 	}
 	wait, throttled := l.throttled("a")
 	if !throttled || wait <= 0 || wait > authFailEvery {
@@ -73,9 +75,20 @@ func TestAuthLimiterBudget(t *testing.T) {
 	if _, throttled := l.throttled("a"); throttled {
 		t.Fatal("no try back after authFailEvery")
 	}
-	l.failed("a")
+	if _, _, ok := l.try("a"); !ok {
+		t.Fatal("no try after the refill")
+	}
 	if _, throttled := l.throttled("a"); !throttled {
 		t.Fatal("a wrong try after the refill was not throttled again")
+	}
+	clock.Add(authFailEvery)
+	refund, _, ok := l.try("a")
+	if !ok {
+		t.Fatal("no try after the second refill")
+	}
+	refund() // a right token gives its try back
+	if _, throttled := l.throttled("a"); throttled {
+		t.Fatal("a right token spent the budget")
 	}
 }
 
@@ -83,7 +96,7 @@ func TestAuthLimiterBounded(t *testing.T) {
 	clock := &fakeClock{now: t0}
 	l := newAuthLimiter(clock.Now, nil)
 	for i := range 3 * authFailClients {
-		l.failed(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))
+		l.try(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))
 	}
 	if n := len(l.by); n > authFailClients {
 		t.Fatalf("%d clients tracked, bound %d", n, authFailClients)
@@ -159,5 +172,36 @@ func TestDashboardLoginThrottled(t *testing.T) {
 	}
 	if w := login("198.51.100.1:1", testToken); w.Code != http.StatusSeeOther {
 		t.Fatalf("another browser: %d %.300s, want a redirect (logged in)", w.Code, w.Body)
+	}
+}
+
+// TestAPIThrottleConcurrent: wrong tokens sent all at once get at most the
+// budget's tries between them (the try is taken before the token is
+// compared, in one step with the check).
+func TestAPIThrottleConcurrent(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	h := newAPI(newFake(), apiConfig{token: testToken, id: "c1", authLimit: newAuthLimiter(clock.Now, nil)})
+	const n = 200
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := httptest.NewRequest(http.MethodGet, api.PathJobs, nil)
+			r.RemoteAddr = "203.0.113.9:4000"
+			r.Header.Set("Authorization", fmt.Sprintf("Bearer guess-%d", i))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			codes[i] = w.Code
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for _, c := range codes {
+		if c == http.StatusUnauthorized {
+			checked++
+		}
+	}
+	if checked > authFailBurst {
+		t.Fatalf("%d of %d concurrent wrong tokens were checked, budget %d", checked, n, authFailBurst)
 	}
 }

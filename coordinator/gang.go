@@ -41,6 +41,9 @@ type gang struct {
 	opened  time.Time
 	members []string      // node ids by rank
 	done    chan struct{} // closed once committed or released
+	// legacy holds the members whose lease request did not announce
+	// protocol.FeatureGangAddressed: the gang then keeps the old layout.
+	legacy map[string]bool
 
 	// Set before done closes: each rank's assignment (committed), or why
 	// the gang was released.
@@ -64,20 +67,32 @@ func (gs *gangs) of(node string) *gang {
 	return gs.byNode[node]
 }
 
+// addressedNode reports whether a lease request's node can address gang
+// traffic to its recipients (what it announces with the request itself,
+// not what the leader's etcd view may not have seen yet).
+func addressedNode(n protocol.NodeInfo) bool {
+	return slices.Contains(n.Features, protocol.FeatureGangAddressed)
+}
+
 // open starts a gang for lease with node as rank 0.
-func (gs *gangs) open(lease protocol.TaskNext, plan string, degree int, node string, now time.Time) *gang {
-	g := &gang{lease: lease, plan: plan, degree: degree, opened: now, members: []string{node}, done: make(chan struct{})}
+func (gs *gangs) open(lease protocol.TaskNext, plan string, degree int, node protocol.NodeInfo, now time.Time) *gang {
+	g := &gang{lease: lease, plan: plan, degree: degree, opened: now, members: []string{node.ID}, done: make(chan struct{}),
+		legacy: map[string]bool{}}
+	if !addressedNode(node) {
+		g.legacy[node.ID] = true
+	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	gs.pending = append(gs.pending, g)
-	gs.byNode[node] = g
+	gs.byNode[node.ID] = g
 	return g
 }
 
 // join adds node to the oldest forming gang that accepts it. full reports
 // that the gang is complete: it left the pending list and the caller
 // must commit it.
-func (gs *gangs) join(node string, accept func(*gang) bool) (g *gang, rank int, full bool) {
+func (gs *gangs) join(n protocol.NodeInfo, accept func(*gang) bool) (g *gang, rank int, full bool) {
+	node := n.ID
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	if gs.byNode[node] != nil {
@@ -88,6 +103,9 @@ func (gs *gangs) join(node string, accept func(*gang) bool) (g *gang, rank int, 
 			continue
 		}
 		c.members = append(c.members, node)
+		if !addressedNode(n) {
+			c.legacy[node] = true
+		}
 		gs.byNode[node] = c
 		if len(c.members) < c.degree {
 			return c, len(c.members) - 1, false
@@ -138,6 +156,7 @@ func (gs *gangs) leave(node string) (empty *gang) {
 		return nil
 	}
 	g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == node })
+	delete(g.legacy, node)
 	if len(g.members) > 0 {
 		return nil
 	}
@@ -184,7 +203,7 @@ func (s *Server) joinGang(req protocol.LeaseRequest) (g *gang, full bool) {
 	if !req.Gang || req.Free <= 0 || req.Node.Draining {
 		return nil, false
 	}
-	g, rank, full := s.gangs.join(req.Node.ID, func(g *gang) bool {
+	g, rank, full := s.gangs.join(req.Node, func(g *gang) bool {
 		j, ok := s.store.JobByID(g.lease.Job)
 		return ok && j.Schedulable() // a paused job's forming gang takes no new member
 	})
@@ -206,7 +225,7 @@ func (s *Server) openGang(leases []protocol.TaskNext, req protocol.LeaseRequest,
 		if d := j.Spec.Ranks(); d > 1 {
 			if req.Gang {
 				s.reserved.add([]protocol.TaskNext{l})
-				g := s.gangs.open(l, j.Spec.Parallel, d, req.Node.ID, now)
+				g := s.gangs.open(l, j.Spec.Parallel, d, req.Node, now)
 				s.log.Debug("gang opened", "job_id", l.Job, "shard", l.Shard, "node_id", req.Node.ID, "parallel", j.Spec.Parallel)
 				return nil, g
 			}
@@ -250,7 +269,7 @@ func (s *Server) commitGang(ctx context.Context, g *gang) {
 	j, _ := s.store.JobByID(l.Job)
 	spec := j.Spec.ForSamples(t.Start, t.End)
 	asgs := make(map[string]protocol.Assignment, len(g.members))
-	addressed := s.allNodesHave(g.members, protocol.FeatureGangAddressed)
+	addressed := len(g.legacy) == 0 // every rank announced it with its request
 	for r, n := range g.members {
 		asgs[n] = protocol.Assignment{Task: t, Spec: spec, Deadline: l.Deadline, Rank: r, Ranks: len(g.members),
 			Group: protocol.GroupName(l.TaskKey, l.Attempt), Peers: g.members, Addressed: addressed}
@@ -291,15 +310,4 @@ func (s *Server) releaseGang(g *gang, reason string) {
 	s.reserved.release([]protocol.TaskNext{g.lease})
 	s.gangs.finish(g, nil, reason)
 	s.log.Info("gang released", "job_id", g.lease.Job, "shard", g.lease.Shard, "members", g.members, "reason", reason)
-}
-
-// allNodesHave reports whether every node named announces feature.
-func (s *Server) allNodesHave(ids []string, feature string) bool {
-	nodes := s.nodes.all()
-	for _, id := range ids {
-		if !slices.Contains(nodes[id].Features, feature) {
-			return false
-		}
-	}
-	return true
 }

@@ -143,19 +143,7 @@ func TestGangLease(t *testing.T) {
 
 // pair has nodes x and y ask concurrently until both hold an assignment.
 func pair(ctx context.Context, srv *Server, x, y string) (ax, ay protocol.Assignment) {
-	var wg sync.WaitGroup
-	var rx, ry protocol.LeaseReply
-	wg.Go(func() { rx = leaseUntil(ctx, srv, x) })
-	time.Sleep(20 * time.Millisecond) // x opens, y joins
-	wg.Go(func() { ry = leaseUntil(ctx, srv, y) })
-	wg.Wait()
-	if len(rx.Assignments) == 1 {
-		ax = rx.Assignments[0]
-	}
-	if len(ry.Assignments) == 1 {
-		ay = ry.Assignments[0]
-	}
-	return ax, ay
+	return pairReqs(ctx, srv, gangReq(x), gangReq(y))
 }
 
 // TestGangExpiry: a gang that cannot fill is released after GangTimeout

@@ -54,10 +54,14 @@ func (h *handBacks) stopping(info protocol.NodeInfo) bool {
 	return ok && at.Equal(info.StartedAt)
 }
 
-// noteHandBack records a hand-back of node's latest known incarnation.
-func (s *Server) noteHandBack(node string) {
-	s.nodes.incMu.Lock()
-	started := s.nodes.started[node]
-	s.nodes.incMu.Unlock()
+// noteHandBack records a hand-back of the incarnation that reported it
+// (started), or, from a node of an earlier release, of node's latest
+// known one.
+func (s *Server) noteHandBack(node string, started time.Time) {
+	if started.IsZero() {
+		s.nodes.incMu.Lock()
+		started = s.nodes.started[node]
+		s.nodes.incMu.Unlock()
+	}
 	s.handBacks.note(node, started)
 }

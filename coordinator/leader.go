@@ -117,6 +117,7 @@ func (s *Server) revoke(subs []*nats.Subscription) {
 	s.progress.reset()
 	s.grants.reset()
 	s.seqs.reset()
+	s.restarts.reset()
 	for _, g := range s.gangs.reset() {
 		s.releaseGang(g, "leadership lost")
 	}

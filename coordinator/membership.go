@@ -150,7 +150,7 @@ func (s *Server) watchNodesOnce(ctx context.Context) error {
 	s.noteNodesListed(nodes) // events (events_nodes.go)
 	s.nodes.set(nodes)
 	for _, id := range slices.Sorted(maps.Keys(nodes)) {
-		s.noteAnnounced(ctx, nodes[id])
+		s.noteAnnounced(nodes[id])
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
@@ -171,7 +171,7 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 		if id, info, ok := s.decodeNode(ev.Kv.Key, ev.Kv.Value); ok {
 			s.noteNodePut(id, info)
 			s.nodes.put(id, info)
-			s.noteAnnounced(ctx, info) // a restart is acted on once NATS agrees (restarts.go)
+			s.noteAnnounced(info) // a restart is acted on once NATS agrees (restarts.go)
 		}
 		return
 	}
@@ -190,8 +190,8 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 }
 
 // noteIncarnation records the node's incarnation (its StartedAt; zero from
-// older nodes: ignored), from a lease request or a confirmed announcement
-// (restarts.go). When a later one appears, the leader requeues at once
+// older nodes: ignored) from its lease request. When a later one appears,
+// or one announced in etcd (restarts.go), the leader requeues at once
 // every task leased to the node id: the old process is gone, so
 // waiting out each task lease would only delay its shards. The list is taken under incMu,
 // which the lease path also holds while noting its requester (Lease), so a
@@ -205,17 +205,19 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 	v.incMu.Lock()
 	prev, known := v.started[info.ID]
 	// Only a later incarnation counts: a request of a frozen old process
-	// that wakes up must not requeue the new process's leases.
+	// that wakes up must not requeue the new process's leases. One whose
+	// announcement came first (restarts.go) is pending: its request
+	// settles it.
 	restarted := known && info.StartedAt.After(prev)
 	if !known || restarted {
 		v.started[info.ID] = info.StartedAt
 	}
+	restarted = s.restarts.settled(info.ID, info.StartedAt) || restarted
 	var old []protocol.Task
 	if restarted && s.IsLeader() {
 		old = s.store.LeasesByNode()[info.ID]
 	}
 	v.incMu.Unlock()
-	s.restarts.settled(info.ID, info.StartedAt)
 	if !restarted {
 		return
 	}

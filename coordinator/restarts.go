@@ -9,16 +9,19 @@ import (
 )
 
 // A node's etcd announcement with a later StartedAt says it restarted, so
-// its old leases can go back at once (noteIncarnation). But anyone holding
-// a worker's etcd certificate may write any node's announcement
-// (docs/deploy.md §9), so the leader does not act on etcd alone: it waits
-// goneGrace for the restart to show on NATS, where each node speaks on its
-// own subject. A lease request of the new incarnation requeues the old
-// leases at once (Lease → noteIncarnation); progress from the node on its
-// leases meanwhile means the old process is alive and the announcement is
-// ignored (forged, or a clock gone wrong); silence means the process died,
-// and the old leases are requeued then. As for a deleted key (nodegone.go),
-// the leases' own expiry bounds the wait either way.
+// its old leases can go back at once. But anyone holding a worker's etcd
+// certificate may write any node's announcement (docs/deploy.md §9), so the
+// leader does not requeue on etcd alone: it waits goneGrace for the restart
+// to show on NATS, where each node speaks on its own subject. A lease
+// request of the new incarnation requeues the old leases at once
+// (noteIncarnation); progress from the node on its leases meanwhile means
+// the old process is alive and the announcement is ignored (forged, or a
+// clock gone wrong); silence means the process died, and the old leases
+// are requeued then. As for a deleted key (nodegone.go), the leases' own
+// expiry bounds the wait either way. Every coordinator still records each
+// announced incarnation (noteAnnounced), so whoever leads next knows the
+// current one: a record left behind would make it requeue the leases of a
+// live process that an earlier leader granted.
 
 // maxPendingRestarts bounds the announcements waited on.
 const maxPendingRestarts = 10000
@@ -51,13 +54,23 @@ func (w *restartWatch) note(id string, started, now time.Time) {
 }
 
 // settled drops a pending restart that a lease request of incarnation
-// started (or a later one) has settled.
-func (w *restartWatch) settled(id string, started time.Time) {
+// started (or a later one) has settled, and reports whether one did.
+func (w *restartWatch) settled(id string, started time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p, ok := w.by[id]; ok && !started.Before(p.started) {
 		delete(w.by, id)
+		return true
 	}
+	return false
+}
+
+// reset forgets every pending restart (leadership lost: the next leader
+// starts from its own records).
+func (w *restartWatch) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.by)
 }
 
 // due removes and returns the restarts pending for grace by now.
@@ -74,23 +87,22 @@ func (w *restartWatch) due(now time.Time, grace time.Duration) map[string]pendin
 	return out
 }
 
-// noteAnnounced records an incarnation read from etcd. A follower records
-// it (it requeues nothing; were it to lead, its record is current); the
-// leader records a node's first one and waits for a later one to show on
-// NATS (restartWatch).
-func (s *Server) noteAnnounced(ctx context.Context, info protocol.NodeInfo) {
-	if info.StartedAt.IsZero() || info.ID == "" || !s.IsLeader() {
-		s.noteIncarnation(ctx, info)
+// noteAnnounced records an incarnation read from etcd. The leader also
+// notes a later one as a pending restart (restartWatch) instead of
+// requeueing the node's leases at once.
+func (s *Server) noteAnnounced(info protocol.NodeInfo) {
+	if info.StartedAt.IsZero() || info.ID == "" {
 		return
 	}
 	v := s.nodes
 	v.incMu.Lock()
 	prev, known := v.started[info.ID]
-	if !known {
+	later := known && info.StartedAt.After(prev)
+	if !known || later {
 		v.started[info.ID] = info.StartedAt
 	}
 	v.incMu.Unlock()
-	if known && info.StartedAt.After(prev) {
+	if later && s.IsLeader() {
 		s.restarts.note(info.ID, info.StartedAt, s.cfg.Clock())
 	}
 }
@@ -105,10 +117,13 @@ func (s *Server) confirmRestarts(ctx context.Context) {
 				"node_id", id, "announced_started_at", p.started)
 			continue
 		}
-		if len(s.store.LeasesByNode()[id]) == 0 {
-			continue // nothing to requeue; its next lease request records the incarnation
+		s.nodes.incMu.Lock() // no lease of the new incarnation is granted meanwhile (Lease → noteIncarnation)
+		old := s.store.LeasesByNode()[id]
+		s.nodes.incMu.Unlock()
+		if len(old) > 0 {
+			s.log.Info("node restarted (announced, silent since)", "node_id", id, "started_at", p.started, "leases", len(old))
+			s.requeue(ctx, old, id, "node restarted", failNoStrike)
 		}
-		s.noteIncarnation(ctx, protocol.NodeInfo{ID: id, StartedAt: p.started})
 	}
 }
 

@@ -47,3 +47,40 @@ func TestForgedRestartIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAcrossLeaderChange: a restart announced while this
+// coordinator led, whose new process then leased elsewhere (its pending
+// restart forgotten with the leadership), leaves no stale record behind: a
+// later lease request of the new process keeps its leases.
+func TestRestartAcrossLeaderChange(t *testing.T) {
+	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = time.Hour })
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-change", testSpec(8)); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	a := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: t1}
+	b := a
+	b.StartedAt = t1.Add(time.Minute)
+	announceInfo(t, c.etcd, a)
+	waitFor(t, 5*time.Second, "n1 in the node view", func() bool { return len(srv.Nodes()) == 1 })
+	announceInfo(t, c.etcd, b)
+	waitFor(t, 5*time.Second, "the restart recorded", func() bool {
+		srv.nodes.incMu.Lock()
+		defer srv.nodes.incMu.Unlock()
+		return srv.nodes.started["n1"].Equal(b.StartedAt)
+	})
+	srv.restarts.reset() // what losing the leadership does
+	r := srv.Lease(ctx, protocol.LeaseRequest{Node: b, Free: 1})
+	if r.Error != nil || len(r.Assignments) != 1 {
+		t.Fatalf("the new process's lease: %+v", r)
+	}
+	if r2 := srv.Lease(ctx, protocol.LeaseRequest{Node: b, Free: 1}); r2.Error != nil {
+		t.Fatal(r2.Error)
+	}
+	if tk, _ := srv.Store().TaskByKey(r.Assignments[0].Task.TaskKey); tk.State != protocol.TaskLeased || len(tk.Failures) != 0 {
+		t.Fatalf("the new process's lease after its next request: %+v (requeued for a restart it made before?)", tk)
+	}
+}

@@ -301,7 +301,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		kind := failStrike
 		if rep.Error == protocol.ReasonDraining {
 			kind = failNoFault
-			s.noteHandBack(rep.Node)
+			s.noteHandBack(rep.Node, rep.StartedAt)
 		}
 		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, kind)
 		_, err = s.apply(ctx, typ, c)

@@ -192,7 +192,7 @@ func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline 
 	settled func(context.Context) bool) completion {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
 	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info,
-		Error: protocol.ClipReason(reason)}
+		Error: protocol.ClipReason(reason), StartedAt: a.Info().StartedAt}
 	giveUp := later(deadline, time.Now().Add(a.cfg.RequestTimeout))
 	patience := giveUp
 	if info != nil { // finished work: worth waiting out an outage for

@@ -79,6 +79,10 @@ type CompleteReport struct {
 	Attempt int        `json:"attempt"`
 	Result  *ShardInfo `json:"result,omitempty"`
 	Error   string     `json:"error,omitempty"`
+	// StartedAt names the reporting process (NodeInfo.StartedAt): a
+	// hand-back holds off new work for that process only, not for one
+	// started after it (zero from earlier nodes: the latest known).
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Ack answers progress and completion reports; Deadline is the extended

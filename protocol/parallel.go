@@ -75,7 +75,8 @@ func (s JobSpec) Ranks() int {
 }
 
 // GroupName is the NATS subject token of a gang attempt's transport:
-// unique per job, shard and attempt, free of '.', '*', '>' and spaces.
+// unique per job, shard and attempt, free of '.', '*', '>' and spaces (a
+// job id may hold a '.': SubjectToken escapes it).
 func GroupName(k TaskKey, attempt int) string {
-	return fmt.Sprintf("%s_%05d_a%d", k.Job, k.Shard, attempt)
+	return fmt.Sprintf("%s_%05d_a%d", SubjectToken(string(k.Job)), k.Shard, attempt)
 }

@@ -42,6 +42,13 @@ func TestParallelSpec(t *testing.T) {
 	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "parallel") {
 		t.Errorf("cfg:4 accepted: %v", err)
 	}
+	for _, id := range []JobID{"my.job.v2", JobID("a" + strings.Repeat(".", 63))} { // dots are allowed in job ids
+		a := Assignment{Task: Task{TaskKey: TaskKey{Job: id, Shard: MaxShards - 1}, Attempt: 100}, Spec: s, Ranks: 2,
+			Group: GroupName(TaskKey{Job: id, Shard: MaxShards - 1}, 100)}
+		if g := a.Group; strings.ContainsAny(g, ". *>") || len(g) > MaxNodeIDBytes {
+			t.Errorf("group %q of job %q is not one subject token", g, id)
+		}
+	}
 	if g := GroupName(TaskKey{Job: "j-00ff", Shard: 3}, 2); strings.ContainsAny(g, ". *>") {
 		t.Errorf("group name %q is not one NATS token", g)
 	}
