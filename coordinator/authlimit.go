@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -33,7 +31,7 @@ const (
 // authLimiter holds the failure budget of each client address.
 type authLimiter struct {
 	mu    sync.Mutex
-	by    map[string]*rate.Limiter
+	by    map[string]*bucket
 	clock func() time.Time
 	log   *slog.Logger
 	// logged is when the last warning went out; quiet counts the clients
@@ -46,7 +44,7 @@ func newAuthLimiter(clock func() time.Time, log *slog.Logger) *authLimiter {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &authLimiter{by: map[string]*rate.Limiter{}, clock: clock, log: log}
+	return &authLimiter{by: map[string]*bucket{}, clock: clock, log: log}
 }
 
 // throttled reports whether client may not try a token now, and how long
@@ -62,7 +60,7 @@ func (l *authLimiter) throttled(client string) (time.Duration, bool) {
 		return 0, false
 	}
 	now := l.clock()
-	if tokens := lim.TokensAt(now); tokens < 1 {
+	if tokens := lim.at(now); tokens < 1 {
 		return time.Duration((1 - tokens) * float64(authFailEvery)), true
 	}
 	return 0, false
@@ -84,18 +82,40 @@ func (l *authLimiter) try(client string) (refund func(), wait time.Duration, ok 
 		if len(l.by) >= authFailClients {
 			l.forgetIdle(now)
 		}
-		lim = rate.NewLimiter(rate.Every(authFailEvery), authFailBurst)
+		lim = &bucket{tokens: authFailBurst, last: now}
 		l.by[client] = lim
 	}
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); !r.OK() || d > 0 {
-		r.CancelAt(now)
-		return nil, max(d, time.Millisecond), false
+	if tokens := lim.at(now); tokens < 1 {
+		return nil, time.Duration((1 - tokens) * float64(authFailEvery)), false
 	}
-	if lim.TokensAt(now) < 1 {
+	lim.tokens--
+	if lim.tokens < 1 {
 		l.warn(now, client) // this try was its last for now
 	}
-	return func() { r.CancelAt(l.clock()) }, 0, true
+	return func() { l.refund(lim) }, 0, true
+}
+
+// refund gives a try back (a right token).
+func (l *authLimiter) refund(b *bucket) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b.tokens = min(b.tokens+1, authFailBurst)
+}
+
+// bucket is one client's budget: up to authFailBurst tries, one more
+// every authFailEvery. Guarded by authLimiter.mu.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// at refills the bucket to now and returns its tries.
+func (b *bucket) at(now time.Time) float64 {
+	if now.After(b.last) {
+		b.tokens = min(b.tokens+float64(now.Sub(b.last))/float64(authFailEvery), authFailBurst)
+		b.last = now
+	}
+	return b.tokens
 }
 
 // warn logs a throttled client, at most once a minute.
@@ -116,7 +136,7 @@ func (l *authLimiter) warn(now time.Time, client string) {
 // sends from (a forgotten guesser only gets a fresh budget).
 func (l *authLimiter) forgetIdle(now time.Time) {
 	for k, lim := range l.by {
-		if lim.TokensAt(now) >= authFailBurst {
+		if lim.at(now) >= authFailBurst {
 			delete(l.by, k)
 		}
 	}

@@ -205,3 +205,21 @@ func TestAPIThrottleConcurrent(t *testing.T) {
 		t.Fatalf("%d of %d concurrent wrong tokens were checked, budget %d", checked, n, authFailBurst)
 	}
 }
+
+// TestAPIRightTokensNeverThrottled: right tokens give their try back (on
+// the real clock: a refund made after the try must still count), so a
+// client making many requests is never throttled for them.
+func TestAPIRightTokensNeverThrottled(t *testing.T) {
+	h := newAPI(newFake(), apiConfig{token: testToken, id: "c1"})
+	for i := range 5 * authFailBurst {
+		r := httptest.NewRequest(http.MethodGet, api.PathJobs, nil)
+		r.RemoteAddr = "198.51.100.1:4000"
+		r.Header.Set("Authorization", "Bearer "+testToken)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("right token %d: %d %s", i, w.Code, w.Body)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
