@@ -14,15 +14,7 @@ import (
 func TestHandBackOncePerIncarnation(t *testing.T) {
 	f := newDrainFixture(t, nil, "n")
 	started := time.Now().Add(-time.Minute).UTC()
-	lease := func(at time.Time) []protocol.Assignment {
-		t.Helper()
-		rep := f.srv.Lease(context.Background(), protocol.LeaseRequest{Free: 1,
-			Node: protocol.NodeInfo{ID: "n", Backend: "cpu", Slots: 8, StartedAt: at}})
-		if rep.Error != nil {
-			t.Fatal(rep.Error)
-		}
-		return rep.Assignments
-	}
+	lease := func(at time.Time) []protocol.Assignment { return leaseStarted(t, f.srv, "n", at) }
 	as := lease(started)
 	if len(as) != 1 {
 		t.Fatalf("first lease: %d assignments", len(as))
@@ -39,33 +31,43 @@ func TestHandBackOncePerIncarnation(t *testing.T) {
 	}
 }
 
-// TestLateHandBackOfOldProcess: the old process's hand-back, arriving after
-// the new process asked for work, holds off the old process only.
+// TestLateHandBackOfOldProcess: a hand-back names the process that sent
+// it (CompleteReport.StartedAt), so one of the old process that reaches
+// the leader after the new process is known holds off the old process
+// only. Here the leader knows the new process from its etcd announcement
+// alone (as after a leader change: no restart pending), so the old
+// process's attempt is still current when its hand-back arrives.
 func TestLateHandBackOfOldProcess(t *testing.T) {
 	f := newDrainFixture(t, nil, "n")
 	old := time.Now().Add(-time.Minute).UTC()
 	cur := old.Add(30 * time.Second)
-	lease := func(at time.Time) []protocol.Assignment {
-		t.Helper()
-		rep := f.srv.Lease(context.Background(), protocol.LeaseRequest{Free: 1,
-			Node: protocol.NodeInfo{ID: "n", Backend: "cpu", Slots: 8, StartedAt: at}})
-		if rep.Error != nil {
-			t.Fatal(rep.Error)
-		}
-		return rep.Assignments
-	}
-	as := lease(old)
+	as := leaseStarted(t, f.srv, "n", old)
 	if len(as) != 1 {
 		t.Fatalf("old process: %d leases", len(as))
 	}
-	if got := lease(cur); len(got) != 1 { // the new process starts (the old lease is requeued)
-		t.Fatalf("new process: %d leases", len(got))
+	f.srv.nodes.incMu.Lock()
+	f.srv.nodes.recordLocked(protocol.NodeInfo{ID: "n", StartedAt: cur})
+	f.srv.nodes.incMu.Unlock()
+	ack := f.srv.Complete(context.Background(), protocol.CompleteReport{TaskKey: as[0].Task.TaskKey, Node: "n",
+		Attempt: as[0].Task.Attempt, Error: protocol.ReasonDraining, StartedAt: old})
+	if ack.Error != nil {
+		t.Fatalf("the old process's hand-back: %v", ack.Error)
 	}
-	// The old process's hand-back of its (already requeued) attempt is
-	// stale; one for a current attempt from a late report would be noted
-	// against the process that sent it.
-	f.srv.noteHandBack("n", old)
-	if got := lease(cur); len(got) != 1 {
+	if got := leaseStarted(t, f.srv, "n", cur); len(got) != 1 {
 		t.Fatalf("the new process after the old one's hand-back got %d leases, want 1", len(got))
 	}
+	if got := leaseStarted(t, f.srv, "n", old); len(got) != 0 {
+		t.Fatalf("the old process after its hand-back got %d leases, want none", len(got))
+	}
+}
+
+// leaseStarted asks for one task as node id's process started at at.
+func leaseStarted(t *testing.T, srv *Server, id string, at time.Time) []protocol.Assignment {
+	t.Helper()
+	rep := srv.Lease(context.Background(), protocol.LeaseRequest{Free: 1,
+		Node: protocol.NodeInfo{ID: id, Backend: "cpu", Slots: 8, StartedAt: at}})
+	if rep.Error != nil {
+		t.Fatal(rep.Error)
+	}
+	return rep.Assignments
 }

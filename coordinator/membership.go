@@ -203,15 +203,11 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 	}
 	v := s.nodes
 	v.incMu.Lock()
-	prev, known := v.started[info.ID]
 	// Only a later incarnation counts: a request of a frozen old process
 	// that wakes up must not requeue the new process's leases. One whose
 	// announcement came first (restarts.go) is pending: its request
 	// settles it.
-	restarted := known && info.StartedAt.After(prev)
-	if !known || restarted {
-		v.started[info.ID] = info.StartedAt
-	}
+	restarted := v.recordLocked(info)
 	restarted = s.restarts.settled(info.ID, info.StartedAt) || restarted
 	var old []protocol.Task
 	if restarted && s.IsLeader() {
@@ -223,6 +219,18 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 	}
 	s.log.Info("node restarted", "node_id", info.ID, "started_at", info.StartedAt, "leases", len(old))
 	s.requeue(ctx, old, info.ID, "node restarted", failNoStrike)
+}
+
+// recordLocked records info's incarnation if it is the node's first or a
+// later one, and reports whether it is later than the one known. Callers
+// hold incMu.
+func (v *nodeView) recordLocked(info protocol.NodeInfo) (later bool) {
+	prev, known := v.started[info.ID]
+	later = known && info.StartedAt.After(prev)
+	if !known || later {
+		v.started[info.ID] = info.StartedAt
+	}
+	return later
 }
 
 // isCurrent reports whether info is not from an older incarnation of its

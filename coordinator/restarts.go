@@ -96,11 +96,7 @@ func (s *Server) noteAnnounced(info protocol.NodeInfo) {
 	}
 	v := s.nodes
 	v.incMu.Lock()
-	prev, known := v.started[info.ID]
-	later := known && info.StartedAt.After(prev)
-	if !known || later {
-		v.started[info.ID] = info.StartedAt
-	}
+	later := v.recordLocked(info)
 	v.incMu.Unlock()
 	if later && s.IsLeader() {
 		s.restarts.note(info.ID, info.StartedAt, s.cfg.Clock())

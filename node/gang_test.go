@@ -34,8 +34,18 @@ func TestGangOwnConnection(t *testing.T) {
 	if _, err := agents[0].joinGroup(t.Context(), asg(1)); err == nil || !strings.Contains(err.Error(), "node-a") {
 		t.Fatalf("joining as another node's rank: %v", err)
 	}
-	ts := make([]shard.Transport, 2)
-	errs := make([]error, 2)
+	ts := joinAll(t, agents, asg)
+	agents[0].cfg.NATS.Close()
+	if err := allReduce(t, ts); err != nil {
+		t.Fatalf("gang after rank 0's control connection closed: %v", err)
+	}
+}
+
+// joinAll has every agent join its rank's group (closed at cleanup).
+func joinAll(t *testing.T, agents []*Agent, asg func(rank int) protocol.Assignment) []shard.Transport {
+	t.Helper()
+	ts := make([]shard.Transport, len(agents))
+	errs := make([]error, len(agents))
 	var wg sync.WaitGroup
 	for k, a := range agents {
 		wg.Go(func() { ts[k], errs[k] = a.joinGroup(t.Context(), asg(k)) })
@@ -44,18 +54,23 @@ func TestGangOwnConnection(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	defer ts[0].Close()
-	defer ts[1].Close()
-	agents[0].cfg.NATS.Close()
+	for _, tr := range ts {
+		t.Cleanup(func() { tr.Close() })
+	}
+	return ts
+}
+
+// allReduce runs one all-reduce on every rank.
+func allReduce(t *testing.T, ts []shard.Transport) error {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	for k := range errs {
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for k := range ts {
 		wg.Go(func() { errs[k] = ts[k].AllReduce(ctx, []float32{1}) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("gang after rank 0's control connection closed: %v", err)
-	}
+	return errors.Join(errs...)
 }
 
 // TestGangAddressedOnPerNodeUsers: the agent passes the assignment's
@@ -76,25 +91,8 @@ func TestGangAddressedOnPerNodeUsers(t *testing.T) {
 	if _, err := agents[0].joinGroup(t.Context(), asg(0, false)); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
 		t.Fatalf("a gang of the earlier layout on per-node users: %v, want a permissions violation", err)
 	}
-	ts := make([]shard.Transport, 2)
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for k, a := range agents {
-		wg.Go(func() { ts[k], errs[k] = a.joinGroup(t.Context(), asg(k, true)) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	defer ts[0].Close()
-	defer ts[1].Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	for k := range errs {
-		wg.Go(func() { errs[k] = ts[k].AllReduce(ctx, []float32{1}) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	ts := joinAll(t, agents, func(k int) protocol.Assignment { return asg(k, true) })
+	if err := allReduce(t, ts); err != nil {
 		t.Fatalf("addressed gang on per-node users: %v", err)
 	}
 }
