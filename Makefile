@@ -214,4 +214,5 @@ CHAOS_RUNS ?= 3
 chaos: ## multi-process fault scenarios (leader kill/freeze, node kill, frozen node, NATS/etcd/S3 restart, NATS/S3 outage and freeze, etcd freeze, quorum loss, cluster restart, a misconfigured node, dev kill -9), CHAOS_RUNS times each (default 3, ~23 min; 20 for the long run)
 	SANAFARM_VERSITYGW=$${SANAFARM_VERSITYGW:-$$(SANAFARM_TOOLS=$(TOOLS) GO=$(GO) ./scripts/install-versitygw.sh | tail -n 1)} \
 	SANAFARM_CHAOS=1 CHAOS_RUNS=$(CHAOS_RUNS) CGO_ENABLED=0 \
-		$(GO) test -count=1 -timeout $$(( $(CHAOS_RUNS) * 9 + 10 ))m -run 'TestChaos' -v ./internal/chaos/
+		$(GO) test -json -count=1 -timeout $$(( $(CHAOS_RUNS) * 9 + 10 ))m -run 'TestChaos' ./internal/chaos/ \
+		| $(GO) run ./internal/testdigest

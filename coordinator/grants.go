@@ -231,7 +231,22 @@ func (s *Server) recoverLost(ctx context.Context, req protocol.LeaseRequest, gon
 			s.requeueLost(ctx, req.Node.ID, l.task)
 		}
 	}
+	if s.dropOvertaken(ctx, req, resentGrants(resend), true) {
+		// A later request of the node was handled meanwhile, before these
+		// were logged again, so it could not judge them; the node no
+		// longer waits for this reply (leaseseq.go).
+		return protocol.LeaseReply{}, true
+	}
 	return protocol.LeaseReply{Assignments: resend}, len(resend) > 0
+}
+
+// resentGrants are the grants of re-sent assignments.
+func resentGrants(as []protocol.Assignment) []protocol.TaskNext {
+	out := make([]protocol.TaskNext, len(as))
+	for i, a := range as {
+		out[i] = protocol.TaskNext{TaskKey: a.Task.TaskKey, Attempt: a.Task.Attempt, Deadline: a.Deadline}
+	}
+	return out
 }
 
 // leaseLeft reports whether t's lease (with buffered extensions) lasts

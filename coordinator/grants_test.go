@@ -217,3 +217,52 @@ func TestLostGrantResendBounded(t *testing.T) {
 		t.Fatalf("after %d re-sends: %s attempt %d failures %+v; want attempt 1 requeued", maxResends, tk.State, tk.Attempt, tk.Failures)
 	}
 }
+
+// TestResendToOvertakenRequest: a lost grant re-sent in answer to a
+// request that a later one overtook while the re-send was prepared (the
+// later one found nothing to judge: the grant was out of the log) is
+// requeued at once — its node no longer waits for the reply, and may be
+// busy for longer than the lease.
+func TestResendToOvertakenRequest(t *testing.T) {
+	f := newLeaseFixture(t, "j-resend-overtaken", 4)
+	first := f.lease(1, 1).Assignments // its reply is lost
+	if len(first) != 1 {
+		t.Fatalf("granted %d, want 1", len(first))
+	}
+	ctx, now := context.Background(), time.Now()
+	f.srv.seqs.overtaken(f.node, 2, now) // request 2 arrives…
+	f.srv.seqs.overtaken(f.node, 3, now) // …and request 3 is handled while 2 re-sends
+	rep, ok := f.srv.recoverLost(ctx, protocol.LeaseRequest{Node: f.node, Free: 1, Seq: 2}, false)
+	if !ok || len(rep.Assignments) != 0 {
+		t.Fatalf("recoverLost for the overtaken request: ok=%v, %d assignments; want an empty reply", ok, len(rep.Assignments))
+	}
+	tk := f.task(first[0])
+	if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || tk.Failures[0].Reason != reasonReplyLost {
+		t.Fatalf("grant re-sent to an overtaken request: %s, failures %+v; want queued with %q", tk.State, tk.Failures, reasonReplyLost)
+	}
+	if !tk.Failures[0].NoFault {
+		t.Errorf("the requeue counts against the shard: %+v", tk.Failures[0])
+	}
+}
+
+func TestGrantCutoff(t *testing.T) {
+	ttl, now := 6*time.Second, time.Unix(10_000, 0)
+	cases := []struct {
+		name  string
+		up    bool
+		since time.Time
+		ok    bool
+	}{
+		{"link down", false, now.Add(-time.Hour), false},
+		{"link back 1 s ago", true, now.Add(-time.Second), false},
+		{"link back just under 2 TTLs ago", true, now.Add(-2*ttl + time.Millisecond), false},
+		{"link up 2 TTLs", true, now.Add(-2 * ttl), true},
+		{"steady", true, now.Add(-time.Hour), true},
+	}
+	for _, c := range cases {
+		cut, ok := grantCutoff(now, c.up, c.since, ttl)
+		if ok != c.ok || ok && !cut.Equal(now.Add(-2*ttl)) {
+			t.Errorf("%s: cutoff %v, %v; want ok=%v at now-2TTL", c.name, cut, ok, c.ok)
+		}
+	}
+}

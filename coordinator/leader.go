@@ -91,13 +91,16 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.manifestDispatch(ctx, &writers, false)
 		case <-t.C:
 			s.flushProgress(ctx)
-			if up, since := link.observe(s.cfg.Clock()); up {
+			up, since := link.observe(s.cfg.Clock())
+			if up {
 				s.expireLeases(ctx, since)
 			}
 			s.requeueGone(ctx)
 			s.confirmRestarts(ctx)
 			s.autoDrain(ctx, &capWarned)
-			s.grants.prune(s.cfg.Clock().Add(-2 * s.cfg.LeaseTTL))
+			if cutoff, ok := grantCutoff(s.cfg.Clock(), up, since, s.cfg.LeaseTTL); ok {
+				s.grants.prune(cutoff)
+			}
 			s.seqs.prune(s.cfg.Clock().Add(-seqMarkTTLs * s.cfg.LeaseTTL))
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
@@ -216,6 +219,19 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 		}
 		s.endAttempt(ctx, t, "", "lease expired", failNoFault) // soon after a leader change: the control plane's doing
 	}
+}
+
+// grantCutoff is before when unconfirmed grants (grants.go) may be
+// forgotten: two lease TTLs back, once the leader's link to the nodes
+// (nodeLink) has been up that long. A grant whose reply an outage of the
+// link swallowed is judged by its node's first request after the outage;
+// forgotten during it, the shard would sit leased, unrun, until its lease
+// expired (chaos nats-freeze).
+func grantCutoff(now time.Time, up bool, since time.Time, ttl time.Duration) (time.Time, bool) {
+	if !up || now.Sub(since) < 2*ttl {
+		return time.Time{}, false
+	}
+	return now.Add(-2 * ttl), true
 }
 
 // leaseStrikeWindow is how many lease TTLs after its election a leader

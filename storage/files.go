@@ -81,11 +81,11 @@ type SampleRecord struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 
-	ID       string                     `json:"id,omitempty"`
-	Extra    map[string]json.RawMessage `json:"extra,omitempty"`
-	Steps    int                        `json:"steps,omitempty"`
-	Guidance float64                    `json:"guidance_scale,omitempty"`
-	Sampler  string                     `json:"sampler,omitempty"`
+	ID       string      `json:"id,omitempty"`
+	Extra    extraFields `json:"extra,omitempty"`
+	Steps    int         `json:"steps,omitempty"`
+	Guidance float64     `json:"guidance_scale,omitempty"`
+	Sampler  string      `json:"sampler,omitempty"`
 }
 
 // SampleFailure is a sample that was not generated, with the reason.
@@ -93,6 +93,14 @@ type SampleFailure struct {
 	Index  int64  `json:"index"`
 	Reason string `json:"reason"`
 }
+
+// MaxStatsBytes bounds a shard's _stats.json, written (encodeStats) and
+// read (ReadStats): the coordinator reads every shard's stats for the
+// manifest and the dashboard, and a node that wrote a huge one must not
+// take its memory (docs/architecture.md §7, "Outside data"). 256 MiB is
+// ~2,500 bytes a sample at the largest shard size (protocol.MaxShardSize);
+// the default shard of 64 images needs well under 1 MiB.
+const MaxStatsBytes = 256 << 20
 
 // ShardStats is the content of a shard's _stats.json.
 type ShardStats struct {
@@ -119,13 +127,13 @@ type ShardStats struct {
 	Bytes   int64 `json:"bytes"`
 	// Seconds is the shard's wall-clock time; Timings splits it by phase
 	// (load, encode, denoise, decode, write), in seconds.
-	Seconds  float64            `json:"seconds"`
-	Timings  map[string]float64 `json:"timings,omitempty"`
-	Finished time.Time          `json:"finished"`
-	Failures []SampleFailure    `json:"failures,omitempty"`
+	Seconds  float64                    `json:"seconds"`
+	Timings  map[string]float64         `json:"timings,omitempty"`
+	Finished time.Time                  `json:"finished"`
+	Failures boundedList[SampleFailure] `json:"failures,omitempty"`
 	// Files are the shard's objects (all but the stats) with digests.
-	Files   []ObjectDigest `json:"files"`
-	Samples []SampleRecord `json:"samples"`
+	Files   boundedList[ObjectDigest] `json:"files"`
+	Samples boundedList[SampleRecord] `json:"samples"`
 
 	img2datasetStats
 }
@@ -288,6 +296,10 @@ func encodeStats(st *ShardStats, data int64) ([]byte, error) {
 			return nil, fmt.Errorf("encoding shard stats: %w", err)
 		}
 		js = append(js, '\n')
+		if len(js) > MaxStatsBytes { // readers refuse it (ReadStats): fail the shard now, with the reason
+			return nil, fmt.Errorf("encoding shard %05d stats: %d bytes, more than the %d a shard's stats may have "+
+				"(fewer images per shard, or shorter prompts)", st.Shard, len(js), MaxStatsBytes)
+		}
 		if total := data + int64(len(js)); st.Bytes != total {
 			st.Bytes = total
 			continue

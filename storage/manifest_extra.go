@@ -83,9 +83,18 @@ func (c extraColumns) add(extra string) {
 		return
 	}
 	for k, v := range m {
+		if _, known := c[k]; !known && len(c) >= MaxExtraColumns {
+			continue // in the row's "extra" JSON column only
+		}
 		c[k] = widen(c[k], kindOf(v))
 	}
 }
+
+// MaxExtraColumns bounds the manifest's typed extra columns: each row
+// may bring new field names (MaxExtraFields each), and the coordinator
+// holds the schema while it writes a job's manifest. Fields past it stay
+// in the "extra" column, as every field does.
+const MaxExtraColumns = 1024
 
 // manifestSchema is ManifestRow's schema plus one optional column per
 // extra field.

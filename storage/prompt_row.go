@@ -36,8 +36,16 @@ const (
 // promptAliases are accepted instead of "prompt" in JSONL records.
 var promptAliases = []string{fieldPrompt, "text", "caption"}
 
+// MaxExtraFields bounds a row's extra fields: they travel in every
+// sample's stats and become manifest columns, which the coordinator
+// builds (the stats' reader refuses more: extraFields).
+const MaxExtraFields = 256
+
 // check enforces the limits every row of every format obeys.
 func (p PromptRow) check() error {
+	if len(p.Extra) > MaxExtraFields {
+		return fmt.Errorf("%d extra fields, more than the limit of %d", len(p.Extra), MaxExtraFields)
+	}
 	if len(p.Prompt) > protocol.MaxPromptBytes {
 		return fmt.Errorf("prompt is %d bytes, longer than the limit of %d", len(p.Prompt), protocol.MaxPromptBytes)
 	}

@@ -23,6 +23,11 @@ type Reader interface {
 
 // ReadStats reads a shard's _stats.json (ErrNotFound when absent).
 func ReadStats(ctx context.Context, store Reader, prefix string, shard int) (ShardStats, error) {
+	return readStats(ctx, store, prefix, shard, MaxStatsBytes)
+}
+
+// readStats is ReadStats refusing stats larger than limit bytes.
+func readStats(ctx context.Context, store Reader, prefix string, shard int, limit int64) (ShardStats, error) {
 	key := StatsKey(prefix, shard)
 	rc, err := store.Get(ctx, key)
 	if err != nil {
@@ -30,8 +35,12 @@ func ReadStats(ctx context.Context, store Reader, prefix string, shard int) (Sha
 	}
 	defer rc.Close()
 	var st ShardStats
-	dec := json.NewDecoder(rc)
-	if err := dec.Decode(&st); err != nil {
+	lr := &io.LimitedReader{R: rc, N: limit + 1}
+	err = json.NewDecoder(lr).Decode(&st)
+	if lr.N == 0 { // read past the bound: refused, whatever the decoder made of it
+		return ShardStats{}, fmt.Errorf("%s: %w: larger than %d bytes", key, ErrShardIncomplete, limit)
+	}
+	if err != nil {
 		return ShardStats{}, fmt.Errorf("%s: %w: %w", key, ErrShardIncomplete, err)
 	}
 	if st.Shard != shard {

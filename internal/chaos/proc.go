@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,11 +57,33 @@ func StartProc(t testing.TB, name string, args, env []string) *Proc {
 	t.Helper()
 	p := &Proc{Name: name, args: args, log: &procLog{}}
 	p.env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}, env...)
+	t.Cleanup(func() { keepLog(t, p) }) // runs after the kill below (cleanups run last-in first-out)
 	t.Cleanup(func() { p.Kill() })
 	if err := p.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return p
+}
+
+// keepLog writes the whole output of a failed test's process to
+// $CHAOS_LOGS/<test>/<name>.log, when CHAOS_LOGS is set: the failure
+// message shows only each log's end (docs/reliability.md).
+func keepLog(t testing.TB, p *Proc) {
+	dir := os.Getenv("CHAOS_LOGS")
+	if dir == "" || !t.Failed() {
+		return
+	}
+	dir = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("CHAOS_LOGS: %v", err)
+		return
+	}
+	f := filepath.Join(dir, p.Name+".log")
+	if err := os.WriteFile(f, []byte(p.log.tail(1<<30)), 0o644); err != nil {
+		t.Logf("CHAOS_LOGS: %v", err)
+		return
+	}
+	t.Logf("the whole log of %s: %s", p.Name, f)
 }
 
 // Start starts the process again (an error if it is running).

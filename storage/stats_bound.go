@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// maxStatsList bounds each list of a shard's stats (samples, failures,
+// files): a shard has at most protocol.MaxShardSize samples, each with at
+// most a few objects. The bound is checked while decoding: a decoded
+// record takes ~100 times the bytes of its shortest encoding ("{},"), so
+// MaxStatsBytes alone would still let 256 MiB of "{}" take many GiB.
+const maxStatsList = 4*protocol.MaxShardSize + 16
+
+// boundedList is a JSON array decoded one element at a time, refused past
+// maxStatsList elements (ReadStats; docs/architecture.md §7).
+type boundedList[T any] []T
+
+// UnmarshalJSON decodes an array (or null) of at most maxStatsList
+// elements.
+func (l *boundedList[T]) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*l = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("want an array, got %v", tok)
+	}
+	out := []T{} // "[]" is an empty list, not a missing one, as encoding/json has it
+	for dec.More() {
+		if len(out) == maxStatsList {
+			return fmt.Errorf("more than %d elements", maxStatsList)
+		}
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	*l = out
+	return nil
+}
+
+// extraFields is a sample's extra fields (SampleRecord.Extra), refused
+// past MaxExtraFields while decoding: a map entry takes ~10 times the
+// bytes of its shortest encoding.
+type extraFields map[string]json.RawMessage
+
+// UnmarshalJSON decodes an object (or null) of at most MaxExtraFields
+// fields.
+func (m *extraFields) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*m = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want an object, got %v", tok)
+	}
+	out := extraFields{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, _ := tok.(string) // object keys are strings: the decoder says so
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		out[k] = v
+		if len(out) > MaxExtraFields {
+			return fmt.Errorf("more than %d extra fields", MaxExtraFields)
+		}
+	}
+	*m = out
+	return nil
+}

@@ -1,0 +1,166 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// endless is a reader of prefix followed by fill for ever: a stats file
+// that never ends.
+type endless struct {
+	prefix string
+	fill   byte
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := copy(p, e.prefix)
+	e.prefix = e.prefix[n:]
+	for i := n; i < len(p); i++ {
+		p[i] = e.fill
+	}
+	return len(p), nil
+}
+
+// endlessStore serves an endless object for every key.
+type endlessStore struct{ prefix string }
+
+func (s endlessStore) Get(context.Context, string) (io.ReadCloser, error) {
+	return io.NopCloser(&endless{prefix: s.prefix, fill: ' '}), nil
+}
+
+func (s endlessStore) Stat(context.Context, string) (ObjectInfo, error) { return ObjectInfo{}, nil }
+
+func TestReadStatsRefusesHugeStats(t *testing.T) {
+	for _, prefix := range []string{`{"shard":7,"job":"`, `{"shard":7,`, ``} {
+		_, err := readStats(context.Background(), endlessStore{prefix}, "p", 7, 1<<20)
+		if err == nil || !strings.Contains(err.Error(), "larger than 1048576 bytes") || !strings.Contains(err.Error(), "00007_stats.json") {
+			t.Errorf("stats %q… read as %v, want refused as larger than the bound, naming the file", prefix, err)
+		}
+	}
+}
+
+// statsWith is a stats file of shard fuzzShard with field set to raw.
+func statsWith(field, raw string) []byte {
+	return []byte(fmt.Sprintf(`{"shard":%d,"job":"j",%q:%s}`, fuzzShard, field, raw))
+}
+
+// repeated is a JSON array of n copies of elem.
+func repeated(elem string, n int) string {
+	return "[" + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + "]"
+}
+
+func TestStatsListsBounded(t *testing.T) {
+	extra := func(n int) string {
+		fields := make([]string, n)
+		for i := range fields {
+			fields[i] = fmt.Sprintf(`"f%d":%d`, i, i)
+		}
+		return `[{"index":0,"extra":{` + strings.Join(fields, ",") + `}}]`
+	}
+	cases := []struct {
+		name, field, raw string
+		want             string // "" accepted, else part of the error
+	}{
+		{"failures at the bound", "failures", repeated(`{}`, maxStatsList), ""},
+		{"failures past it", "failures", repeated(`{}`, maxStatsList+1), "more than 400016 elements"},
+		{"files past it", "files", repeated(`{}`, maxStatsList+1), "more than 400016 elements"},
+		{"samples past it", "samples", repeated(`{}`, maxStatsList+1), "more than 400016 elements"},
+		{"null samples", "samples", `null`, ""},
+		{"samples not a list", "samples", `{"a":1}`, "want an array"},
+		{"extra fields at the bound", "samples", extra(MaxExtraFields), ""},
+		{"extra fields past it", "samples", extra(MaxExtraFields + 1), "more than 256 extra fields"},
+		{"extra not an object", "samples", `[{"extra":[1]}]`, "want an object"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newFuzzStore().with(StatsKey("p", fuzzShard), statsWith(c.field, c.raw))
+			_, err := ReadStats(context.Background(), s, "p", fuzzShard)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("read as %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestBoundedDecodeMatchesPlain: within the bounds, the bounded types
+// decode what encoding/json decodes into the plain types.
+func TestBoundedDecodeMatchesPlain(t *testing.T) {
+	js := `{"samples":[{"index":3,"key":"k","extra":{"a":1,"b":"x","c":{"d":[1,2]}}},{"index":4}],"files":[],` +
+		`"failures":null}`
+	var bounded struct {
+		Samples  boundedList[SampleRecord]  `json:"samples"`
+		Files    boundedList[ObjectDigest]  `json:"files"`
+		Failures boundedList[SampleFailure] `json:"failures"`
+	}
+	var plain struct {
+		Samples []struct {
+			Index int64                      `json:"index"`
+			Key   string                     `json:"key"`
+			Extra map[string]json.RawMessage `json:"extra"`
+		} `json:"samples"`
+		Files    []ObjectDigest  `json:"files"`
+		Failures []SampleFailure `json:"failures"`
+	}
+	if err := json.Unmarshal([]byte(js), &bounded); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(js), &plain); err != nil {
+		t.Fatal(err)
+	}
+	if len(bounded.Samples) != 2 || bounded.Samples[0].Index != 3 || bounded.Samples[1].Index != 4 ||
+		bounded.Samples[0].Key != "k" || (bounded.Files == nil) != (plain.Files == nil) || bounded.Failures != nil {
+		t.Fatalf("bounded decode %+v, plain %+v", bounded, plain)
+	}
+	for k, v := range plain.Samples[0].Extra {
+		if string(bounded.Samples[0].Extra[k]) != string(v) {
+			t.Errorf("extra %q = %s, want %s", k, bounded.Samples[0].Extra[k], v)
+		}
+	}
+	if len(bounded.Samples[0].Extra) != 3 || bounded.Samples[1].Extra != nil {
+		t.Errorf("extras %v / %v", bounded.Samples[0].Extra, bounded.Samples[1].Extra)
+	}
+}
+
+func TestPromptRowExtraFieldsBounded(t *testing.T) {
+	fields := make([]string, MaxExtraFields+1)
+	for i := range fields {
+		fields[i] = fmt.Sprintf(`"f%d":1`, i)
+	}
+	line := `{"prompt":"a cat",` + strings.Join(fields, ",") + "}"
+	_, _, err := parseLine([]byte(line), "jsonl", true)
+	if err == nil || !strings.Contains(err.Error(), "257 extra fields, more than the limit of 256") {
+		t.Fatalf("a row with %d extra fields: %v", MaxExtraFields+1, err)
+	}
+	line = `{"prompt":"a cat",` + strings.Join(fields[1:], ",") + "}"
+	if _, _, err := parseLine([]byte(line), "jsonl", true); err != nil {
+		t.Fatalf("a row with %d extra fields refused: %v", MaxExtraFields, err)
+	}
+}
+
+func TestManifestExtraColumnsBounded(t *testing.T) {
+	cols := extraColumns{}
+	for row := range 10 {
+		fields := make([]string, 200)
+		for i := range fields {
+			fields[i] = fmt.Sprintf(`"r%df%d":%d`, row, i, i)
+		}
+		cols.add("{" + strings.Join(fields, ",") + "}")
+	}
+	if len(cols) != MaxExtraColumns {
+		t.Fatalf("%d extra columns from 2000 field names, want the bound %d", len(cols), MaxExtraColumns)
+	}
+	cols.add(`{"r0f0":"now a string","late":1}`)
+	if cols["r0f0"] != kindJSON {
+		t.Errorf("a known column is no longer widened: %v", cols["r0f0"])
+	}
+	if _, ok := cols["late"]; ok || len(cols) != MaxExtraColumns {
+		t.Errorf("a column past the bound was added")
+	}
+}
