@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -27,6 +28,28 @@ type EtcdConfig struct {
 	Host string
 	// ReadyTimeout bounds the wait for the server (default 30 s).
 	ReadyTimeout time.Duration
+	// TLS, if set, serves clients over https as the deployed etcd does
+	// (docs/deploy.md §3, "Security": client-cert-auth with the cluster
+	// CA), so tests can check what certificates and users allow together.
+	// nil: plain http, as `sanafarm dev` and the test clusters run it.
+	TLS *EtcdTLS
+}
+
+// EtcdTLS is the client listener's TLS: etcd's --cert-file, --key-file,
+// --trusted-ca-file and --client-cert-auth. Peers stay on plain http:
+// the embedded etcd has a single member on loopback.
+type EtcdTLS struct {
+	// CertFile and KeyFile are the server's certificate and key (PEM).
+	CertFile, KeyFile string
+	// ClientCAFile is the CA (PEM) that client certificates must chain
+	// to. etcd refuses the handshake of a client without one as soon as
+	// this is set, ClientCertAuth or not.
+	ClientCAFile string
+	// ClientCertAuth also requires a client certificate, and once
+	// authentication is on makes etcd take a certificate's Common Name as
+	// the user of a client that gives no username (a given username and
+	// password come first). Without it such a client has no user at all.
+	ClientCertAuth bool
 }
 
 // Etcd is a running embedded etcd. Close it once (it is safe to call
@@ -34,6 +57,7 @@ type EtcdConfig struct {
 type Etcd struct {
 	e    *embed.Etcd
 	once sync.Once
+	tls  bool
 }
 
 // StartEtcd starts etcd and waits until it serves clients.
@@ -51,14 +75,23 @@ func StartEtcd(ctx context.Context, c EtcdConfig) (*Etcd, error) {
 	cfg.Dir = c.Dir
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	local := url.URL{Scheme: "http", Host: c.Host + ":0"}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{local}, []url.URL{local}
+	clientURL := local
+	if c.TLS != nil {
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			return nil, fmt.Errorf("starting etcd: TLS CertFile %q and KeyFile %q: both are required", c.TLS.CertFile, c.TLS.KeyFile)
+		}
+		clientURL.Scheme = "https"
+		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
+			TrustedCAFile: c.TLS.ClientCAFile, ClientCertAuth: c.TLS.ClientCertAuth}
+	}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{local}, []url.URL{local}
 	cfg.InitialCluster = cfg.Name + "=" + local.String()
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd: %w", err)
 	}
-	ec := &Etcd{e: e}
+	ec := &Etcd{e: e, tls: c.TLS != nil}
 	t := time.NewTimer(c.ReadyTimeout)
 	defer t.Stop()
 	select {
@@ -86,7 +119,13 @@ func (e *Etcd) Endpoints() []string {
 }
 
 // Client returns a new client of this server; the caller closes it.
+// A server with TLS needs the caller's certificates: dial it with
+// clientv3.Config.TLS instead (Client refuses, rather than hand back a
+// client whose every call fails).
 func (e *Etcd) Client() (*clientv3.Client, error) {
+	if e.tls {
+		return nil, errors.New("connecting to embedded etcd: it serves TLS; dial its Endpoints with clientv3.Config.TLS")
+	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to embedded etcd: %w", err)
