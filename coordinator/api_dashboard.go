@@ -21,7 +21,8 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	self := &http.Client{Transport: inProcess{mux}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log, Image: sampleImage, Open: outputObject, Events: mux,
+	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log,
+		Image: boundedImages(maxThumbnailReads, sampleImage), Open: outputObject, Events: mux,
 		Connect: func(token string) dashboard.API {
 			c := client.New("http://in-process", token)
 			c.HTTP = self
@@ -31,6 +32,30 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, dashboard.Prefix, http.StatusSeeOther)
 	})
+}
+
+// maxThumbnailReads bounds the thumbnails read at once: each decodes its
+// shard's stats (up to storage.MaxStatsBytes, a node's writing), and a
+// page of them, or many browsers, must not multiply that in the
+// coordinator's memory.
+const maxThumbnailReads = 4
+
+// imageFunc reads one sample's PNG (dashboard.Config.Image).
+type imageFunc = func(ctx context.Context, j protocol.Job, shard, i int) ([]byte, error)
+
+// boundedImages runs at most n calls of f at once; the others wait, as
+// long as their request lasts.
+func boundedImages(n int, f imageFunc) imageFunc {
+	sem := make(chan struct{}, n)
+	return func(ctx context.Context, j protocol.Job, shard, i int) ([]byte, error) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return f(ctx, j, shard, i)
+	}
 }
 
 // sampleImage reads a thumbnail from a job's published output (an output

@@ -68,9 +68,11 @@ func (g *grantLog) readd(node string, seq uint64, p grant, at time.Time) {
 	g.pending[node] = append(g.pending[node], p)
 }
 
-// take removes node's pending grants of the given attempts and returns
-// those it found: whoever takes a grant out owns it (no double handling).
-func (g *grantLog) take(node string, as []protocol.TaskAttempt) []protocol.TaskAttempt {
+// take removes node's pending grants of the given attempts logged for
+// its request seq, and returns those it found: whoever takes a grant out
+// owns it (no double handling). A grant logged again by a later request
+// (re-sent in its reply) is that request's, not seq's.
+func (g *grantLog) take(node string, seq uint64, as []protocol.TaskAttempt) []protocol.TaskAttempt {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	want := make(map[protocol.TaskAttempt]bool, len(as))
@@ -80,7 +82,7 @@ func (g *grantLog) take(node string, as []protocol.TaskAttempt) []protocol.TaskA
 	var kept []grant
 	var out []protocol.TaskAttempt
 	for _, p := range g.pending[node] {
-		if want[p.TaskAttempt] {
+		if want[p.TaskAttempt] && p.seq == seq {
 			out = append(out, p.TaskAttempt)
 		} else {
 			kept = append(kept, p)

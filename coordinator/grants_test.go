@@ -266,3 +266,57 @@ func TestGrantCutoff(t *testing.T) {
 		}
 	}
 }
+
+// TestGrantTakeBySeq: a grant re-logged by a later request belongs to
+// that request; the earlier one cannot take it out (and requeue a grant
+// the later reply carries).
+func TestGrantTakeBySeq(t *testing.T) {
+	g := newGrantLog()
+	a := protocol.TaskAttempt{TaskKey: protocol.TaskKey{Job: "j1", Shard: 3}, Attempt: 1}
+	g.add("n", 2, []protocol.TaskNext{{TaskKey: a.TaskKey, Attempt: 1}}, time.Unix(1, 0))
+	lost := g.unheld("n", 3, nil)
+	if len(lost) != 1 {
+		t.Fatalf("unheld: %+v", lost)
+	}
+	g.readd("n", 3, lost[0], time.Unix(2, 0)) // request 3 re-sends it
+	if got := g.take("n", 2, []protocol.TaskAttempt{a}); len(got) != 0 {
+		t.Fatalf("request 2 took request 3's grant: %+v", got)
+	}
+	if got := g.take("n", 3, []protocol.TaskAttempt{a}); len(got) != 1 {
+		t.Fatalf("request 3 could not take its own grant: %+v", got)
+	}
+}
+
+// TestPruneLeaseLogs: nothing is pruned while the node link is down or
+// just back, except past the backstop; in steady state grants go after 2
+// TTLs and request marks after seqMarkTTLs.
+func TestPruneLeaseLogs(t *testing.T) {
+	ttl, now := 6*time.Second, time.Unix(100_000, 0)
+	node := protocol.NodeInfo{ID: "n", StartedAt: time.Unix(1, 0)}
+	k := protocol.TaskNext{TaskKey: protocol.TaskKey{Job: "j", Shard: 1}, Attempt: 1}
+	cases := []struct {
+		name                string
+		up                  bool
+		since               time.Time
+		age                 time.Duration // of the grant and the mark
+		grantKept, markKept bool
+	}{
+		{"down, 3 TTLs old", false, now.Add(-time.Hour), 3 * ttl, true, true},
+		{"just back, 3 TTLs old", true, now.Add(-time.Second), 3 * ttl, true, true},
+		{"down, past the backstop", false, now.Add(-time.Hour), (maxGrantAgeTTLs + 1) * ttl, false, false},
+		{"steady, 3 TTLs old", true, now.Add(-time.Hour), 3 * ttl, false, true},
+		{"steady, past the marks' age", true, now.Add(-time.Hour), (seqMarkTTLs + 1) * ttl, false, false},
+	}
+	for _, c := range cases {
+		s := &Server{cfg: Config{LeaseTTL: ttl, Clock: func() time.Time { return now }}, grants: newGrantLog(), seqs: newSeqMarks()}
+		s.grants.add("n", 1, []protocol.TaskNext{k}, now.Add(-c.age))
+		s.seqs.overtaken(node, 1, now.Add(-c.age))
+		s.pruneLeaseLogs(c.up, c.since)
+		if kept := len(s.grants.pending["n"]) == 1; kept != c.grantKept {
+			t.Errorf("%s: grant kept %v, want %v", c.name, kept, c.grantKept)
+		}
+		if kept := len(s.seqs.marks) == 1; kept != c.markKept {
+			t.Errorf("%s: mark kept %v, want %v", c.name, kept, c.markKept)
+		}
+	}
+}

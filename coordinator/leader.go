@@ -98,10 +98,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.requeueGone(ctx)
 			s.confirmRestarts(ctx)
 			s.autoDrain(ctx, &capWarned)
-			if cutoff, ok := grantCutoff(s.cfg.Clock(), up, since, s.cfg.LeaseTTL); ok {
-				s.grants.prune(cutoff)
-			}
-			s.seqs.prune(s.cfg.Clock().Add(-seqMarkTTLs * s.cfg.LeaseTTL))
+			s.pruneLeaseLogs(up, since)
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.collectJobs(ctx, gc)
@@ -220,6 +217,26 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 		s.endAttempt(ctx, t, "", "lease expired", failNoFault) // soon after a leader change: the control plane's doing
 	}
 }
+
+// pruneLeaseLogs forgets old grants (grants.go) and request marks
+// (leaseseq.go) — not while the link to the nodes is down or just back:
+// the requests NATS held through an outage arrive at its end and must find
+// both. A link that keeps failing still has them pruned at a far older
+// cutoff, so neither grows without bound.
+func (s *Server) pruneLeaseLogs(up bool, since time.Time) {
+	now, ttl := s.cfg.Clock(), s.cfg.LeaseTTL
+	grants, marks := now.Add(-maxGrantAgeTTLs*ttl), now.Add(-maxGrantAgeTTLs*ttl)
+	if cutoff, ok := grantCutoff(now, up, since, ttl); ok {
+		grants, marks = cutoff, now.Add(-seqMarkTTLs*ttl)
+	}
+	s.grants.prune(grants)
+	s.seqs.prune(marks)
+}
+
+// maxGrantAgeTTLs is the backstop of pruneLeaseLogs, in lease TTLs: past
+// it, lease expiry (with no strike just after the link is back) has a
+// grant whose reply was lost.
+const maxGrantAgeTTLs = 4 * seqMarkTTLs
 
 // grantCutoff is before when unconfirmed grants (grants.go) may be
 // forgotten: two lease TTLs back, once the leader's link to the nodes

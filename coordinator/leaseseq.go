@@ -113,7 +113,7 @@ func (s *Server) dropOvertaken(ctx context.Context, req protocol.LeaseRequest, g
 		as[i] = protocol.TaskAttempt{TaskKey: l.TaskKey, Attempt: l.Attempt}
 	}
 	if tracked {
-		as = s.grants.take(req.Node.ID, as)
+		as = s.grants.take(req.Node.ID, req.Seq, as)
 	}
 	for _, a := range as {
 		if t, ok := s.leasedAttempt(a, req.Node.ID); ok {

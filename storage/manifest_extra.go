@@ -82,11 +82,11 @@ func (c extraColumns) add(extra string) {
 	if json.Unmarshal([]byte(extra), &m) != nil {
 		return
 	}
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // the same columns whenever the manifest is rewritten
 		if _, known := c[k]; !known && len(c) >= MaxExtraColumns {
 			continue // in the row's "extra" JSON column only
 		}
-		c[k] = widen(c[k], kindOf(v))
+		c[k] = widen(c[k], kindOf(m[k]))
 	}
 }
 

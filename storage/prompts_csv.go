@@ -39,7 +39,21 @@ func parseCSVHeader(rec []string, name string) (csvHeader, error) {
 	if h.prompt < 0 {
 		return h, fmt.Errorf("%s:1: header has no %q column (columns: %s)", name, fieldPrompt, strings.Join(h.names, ", "))
 	}
+	if n := h.extras(); n > MaxExtraFields { // refused at submit, not shard by shard on the nodes
+		return h, fmt.Errorf("%s:1: header has %d extra columns, more than the limit of %d", name, n, MaxExtraFields)
+	}
 	return h, nil
+}
+
+// extras is how many columns are extra fields (PromptRow.Extra).
+func (h csvHeader) extras() int {
+	n := len(h.names)
+	for _, i := range []int{h.prompt, h.negative, h.seed, h.id} {
+		if i >= 0 {
+			n--
+		}
+	}
+	return n
 }
 
 // row turns a record into a PromptRow; extra columns become Extra

@@ -32,7 +32,7 @@ func (l *boundedList[T]) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return fmt.Errorf("want an array, got %v", tok)
+		return fmt.Errorf("want an array, got %s", tokenKind(tok))
 	}
 	out := []T{} // "[]" is an empty list, not a missing one, as encoding/json has it
 	for dec.More() {
@@ -67,7 +67,7 @@ func (m *extraFields) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("want an object, got %v", tok)
+		return fmt.Errorf("want an object, got %s", tokenKind(tok))
 	}
 	out := extraFields{}
 	for dec.More() {
@@ -87,4 +87,23 @@ func (m *extraFields) UnmarshalJSON(data []byte) error {
 	}
 	*m = out
 	return nil
+}
+
+// tokenKind names a JSON token's kind, never its value: a stats file is a
+// node's (any size, any content), and the error reaches logs.
+func tokenKind(tok json.Token) string {
+	switch tok.(type) {
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case json.Delim:
+		if tok == json.Delim('[') {
+			return "an array"
+		}
+		return "an object"
+	}
+	return "something else"
 }

@@ -164,3 +164,28 @@ func TestManifestExtraColumnsBounded(t *testing.T) {
 		t.Errorf("a column past the bound was added")
 	}
 }
+
+func TestStatsErrorsNameNoValue(t *testing.T) {
+	secret := strings.Repeat("s3cr3t", 10)
+	for _, raw := range []string{`"` + secret + `"`, `[{"extra":"` + secret + `"}]`} {
+		s := newFuzzStore().with(StatsKey("p", fuzzShard), statsWith("samples", raw))
+		_, err := ReadStats(context.Background(), s, "p", fuzzShard)
+		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("samples %s: %v; want an error without the value", raw, err)
+		}
+	}
+}
+
+func TestCSVHeaderExtraColumnsBounded(t *testing.T) {
+	cols := []string{"prompt", "seed"}
+	for i := range MaxExtraFields {
+		cols = append(cols, fmt.Sprintf("c%d", i))
+	}
+	if _, err := parseCSVHeader(cols, "p.csv"); err != nil {
+		t.Fatalf("%d extra columns refused: %v", MaxExtraFields, err)
+	}
+	_, err := parseCSVHeader(append(cols, "one_more"), "p.csv")
+	if err == nil || !strings.Contains(err.Error(), "p.csv:1: header has 257 extra columns") {
+		t.Fatalf("%d extra columns: %v", MaxExtraFields+1, err)
+	}
+}

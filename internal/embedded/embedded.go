@@ -80,6 +80,9 @@ func StartEtcd(ctx context.Context, c EtcdConfig) (*Etcd, error) {
 		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
 			return nil, fmt.Errorf("starting etcd: TLS CertFile %q and KeyFile %q: both are required", c.TLS.CertFile, c.TLS.KeyFile)
 		}
+		if c.TLS.ClientCertAuth && c.TLS.ClientCAFile == "" { // else any CA of the system would vouch for clients
+			return nil, errors.New("starting etcd: TLS ClientCertAuth needs a ClientCAFile")
+		}
 		clientURL.Scheme = "https"
 		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
 			TrustedCAFile: c.TLS.ClientCAFile, ClientCertAuth: c.TLS.ClientCertAuth}

@@ -22,9 +22,12 @@ func TestEtcdTLSConfig(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		tls  embedded.EtcdTLS
+		want []string // in the error
 	}{
-		{"no key", embedded.EtcdTLS{CertFile: srv.Cert, ClientCAFile: ca.File}},
-		{"no certificate", embedded.EtcdTLS{KeyFile: srv.Key, ClientCAFile: ca.File}},
+		{"no key", embedded.EtcdTLS{CertFile: srv.Cert, ClientCAFile: ca.File}, []string{"CertFile", "KeyFile"}},
+		{"no certificate", embedded.EtcdTLS{KeyFile: srv.Key, ClientCAFile: ca.File}, []string{"CertFile", "KeyFile"}},
+		{"client auth without a CA", embedded.EtcdTLS{CertFile: srv.Cert, KeyFile: srv.Key, ClientCertAuth: true},
+			[]string{"ClientCertAuth", "ClientCAFile"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e, err := embedded.StartEtcd(t.Context(), embedded.EtcdConfig{Dir: t.TempDir(), TLS: &c.tls})
@@ -32,8 +35,10 @@ func TestEtcdTLSConfig(t *testing.T) {
 				e.Close()
 				t.Fatal("etcd started")
 			}
-			if !strings.Contains(err.Error(), "CertFile") || !strings.Contains(err.Error(), "KeyFile") {
-				t.Errorf("error %v names neither field", err)
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v does not name %s", err, w)
+				}
 			}
 		})
 	}

@@ -40,8 +40,9 @@ type digest struct {
 	out      map[string][]string // test key → its last output lines
 	state    map[string]string   // test key → "run", "pass", "fail", "skip"
 	order    []string            // test keys in start order
-	failed   bool                // some package or test failed, or a line was not JSON
+	failed   bool                // some package failed
 	passed   bool                // some package passed
+	pkgFails []string            // packages that failed, in order
 	nonJSONs []string            // lines that were not events (build errors of older toolchains)
 }
 
@@ -59,17 +60,18 @@ func (d *digest) add(line string) string {
 		return line + "\n"
 	}
 	switch e.Action {
-	case "output", "build-output":
-		if e.Test != "" {
-			d.keep(key(e), e.Output)
-		}
+	case "output", "build-output": // a package's own output (build errors, a panic) under "pkg "
+		d.keep(key(e), e.Output)
 		return e.Output
 	case "run":
 		d.order = append(d.order, key(e))
 		d.state[key(e)] = "run"
 	case "pass", "fail", "skip":
 		if e.Test == "" {
-			d.failed = d.failed || e.Action == "fail"
+			if e.Action == "fail" {
+				d.failed = true
+				d.pkgFails = append(d.pkgFails, e.Package)
+			}
 			d.passed = d.passed || e.Action == "pass"
 		} else {
 			d.state[key(e)] = e.Action
@@ -111,6 +113,12 @@ func (d *digest) report(w io.Writer) (failed bool) {
 			what = "DID NOT FINISH"
 		}
 		fmt.Fprintf(w, "---- %s %s (last %d lines)\n%s\n", k, what, len(lines), strings.Join(lines, "\n"))
+	}
+	for _, p := range d.pkgFails { // a build failure, a panic outside a test, a timeout
+		if lines := d.out[p+" "]; len(lines) > 0 && !slices.ContainsFunc(show, func(k string) bool { return strings.HasPrefix(k, p+" ") }) {
+			fmt.Fprintf(w, "---- %s FAILED, its own output (last %d lines)\n%s\n", p, min(len(lines), d.tail),
+				strings.Join(lines[max(len(lines)-d.tail, 0):], "\n"))
+		}
 	}
 	// The first line of each test log entry, last of all: a failure's
 	// message is often followed by pages of process logs.

@@ -34,6 +34,9 @@ func TestDigest(t *testing.T) {
 		{"nothing passed", []string{"# p", "x.go:1: syntax error"}, true, []string{"no package passed"}, nil},
 		{"build failure", []string{ev("build-output", "", "x.go:1: undefined: y\n"), ev("build-fail", "", ""),
 			ev("pass", "", "")}, true, nil, nil},
+		{"package failure outside any test", []string{ev("output", "", "x.go:1: undefined: y\n"),
+			ev("output", "", "FAIL\tp [build failed]\n"), ev("fail", "", "")},
+			true, []string{"p FAILED, its own output", "undefined: y"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
