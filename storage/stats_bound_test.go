@@ -189,3 +189,43 @@ func TestCSVHeaderExtraColumnsBounded(t *testing.T) {
 		t.Fatalf("%d extra columns: %v", MaxExtraFields+1, err)
 	}
 }
+
+func TestCheckStatsFit(t *testing.T) {
+	long := strings.Repeat("x", 60<<10)
+	few := make([]PromptRow, 64)
+	for i := range few {
+		few[i] = PromptRow{Prompt: long, Extra: map[string]json.RawMessage{"a": json.RawMessage(`"` + long + `"`)}}
+	}
+	if err := CheckStatsFit(few); err != nil {
+		t.Fatalf("64 samples of 120 KiB: %v", err)
+	}
+	many := make([]PromptRow, 4600) // 4600 × 60 KiB > 256 MiB
+	for i := range many {
+		many[i] = PromptRow{Prompt: long}
+	}
+	if err := CheckStatsFit(many); err == nil || !strings.Contains(err.Error(), "fewer images per shard") {
+		t.Fatalf("4600 samples of 60 KiB: %v", err)
+	}
+	// The estimate is a lower bound of what is written, for the smallest
+	// real record: the webdataset layout's (no objects of its own).
+	rows := []PromptRow{{Prompt: "a"}, {Prompt: "b"}, {Prompt: "c", Extra: map[string]json.RawMessage{"k": json.RawMessage("1")}}}
+	var st ShardStats
+	for i, r := range rows {
+		st.Samples = append(st.Samples, sampleRecord(Sample{Index: int64(i), Prompt: r.Prompt, Extra: r.Extra, PNG: []byte("p"),
+			Width: 8, Height: 8}, "00000.tar", SampleKey(int64(i))+".png"))
+	}
+	js, err := encodeStats(&st, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := int64(0)
+	for _, r := range rows {
+		est += minStatsPerSample + int64(len(r.Prompt))
+		for k, v := range r.Extra {
+			est += int64(len(k) + len(v))
+		}
+	}
+	if est > int64(len(js)) {
+		t.Errorf("estimate %d exceeds the encoding %d:\n%s", est, len(js), js)
+	}
+}
