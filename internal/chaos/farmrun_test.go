@@ -2,6 +2,9 @@ package chaos
 
 import (
 	"context"
+	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +146,28 @@ func waitManifest(t *testing.T, out storage.Reader) time.Duration {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// trailLines bounds the lines trail shows of each process.
+const trailLines = 20
+
+// trail is what every process of the farm logged about shard: the last
+// lines naming it, so a failed run says what happened to the shard at
+// the leader and on the nodes without the whole logs (CHAOS_LOGS).
+func (fr *farmRun) trail(shard int) string {
+	re := regexp.MustCompile(fmt.Sprintf(`\bshard=%d\b`, shard))
+	var b strings.Builder
+	for _, p := range fr.f.AllProcs() {
+		var hits []string
+		for _, l := range strings.Split(p.log.tail(1<<30), "\n") {
+			if re.MatchString(l) {
+				hits = append(hits, l)
+			}
+		}
+		if len(hits) > 0 {
+			fmt.Fprintf(&b, "==== %s on shard %d (last %d of %d lines):\n%s\n", p.Name, shard, min(len(hits), trailLines),
+				len(hits), strings.Join(hits[max(len(hits)-trailLines, 0):], "\n"))
+		}
+	}
+	return b.String()
 }

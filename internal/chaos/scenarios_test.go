@@ -232,12 +232,16 @@ func freezeDuring(t *testing.T, r *Result, which func(*Farm) freezer, down time.
 		t.Fatal(err)
 	}
 	for _, tk := range fr.finish() {
+		failed := false
 		for _, f := range tk.Failures {
 			report := t.Logf
 			if strict && !strings.HasPrefix(f.Reason, reasonReplyLost) {
-				report = t.Errorf
+				report, failed = t.Errorf, true
 			}
 			report("shard %d attempt %d failed on %s: %s (the nodes were alive all along)", tk.Shard, f.Attempt, f.Node, f.Reason)
+		}
+		if failed {
+			t.Logf("what the farm logged about shard %d:\n%s", tk.Shard, fr.trail(tk.Shard))
 		}
 	}
 }
