@@ -64,13 +64,12 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		s.log.Warn("leader barrier failed", "err", err)
 		return
 	}
-	since := s.cfg.Clock()
-	subs, err := s.subscribe()
+	subs, ok := s.leaderSubscribe(ctx)
 	defer s.revoke(subs)
-	if err != nil {
-		s.log.Error("subscribing to node traffic", "err", err)
+	if !ok {
 		return
 	}
+	since := s.cfg.Clock()
 	s.log.Info("leadership established", "index", s.store.Index())
 	t := time.NewTicker(s.cfg.ProgressInterval)
 	defer t.Stop()
@@ -79,6 +78,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	stuck := s.newStuckJobs()
 	gc := &jobGC{}
 	link := s.newNodeLink(since)
+	ho := &handover{}                       // handover.go
 	var capWarned time.Time                 // autoDrain's rate-limited warning
 	s.manifestDispatch(ctx, &writers, true) // done jobs left without a manifest
 	for {
@@ -99,6 +99,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.confirmRestarts(ctx)
 			s.autoDrain(ctx, &capWarned)
 			s.pruneLeaseLogs(up, since)
+			s.maybeHandOver(ctx, ho)
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.collectJobs(ctx, gc)
@@ -107,13 +108,48 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 }
 
-// revoke undoes leader-only setup.
-func (s *Server) revoke(subs []*nats.Subscription) {
+// subscribeTries is how many times a new leader tries to subscribe to node
+// traffic before it hands the leadership to another voter.
+const subscribeTries = 3
+
+// leaderSubscribe subscribes to node traffic, trying again every second
+// while this server leads: a leader that gave up would stay Raft leader
+// with nobody answering the nodes, and the farm would stand still. After
+// subscribeTries failures it hands the leadership to another voter (if
+// there is one), which may reach NATS. ok is false once ctx ends.
+func (s *Server) leaderSubscribe(ctx context.Context) (subs []*nats.Subscription, ok bool) {
+	for try := 1; ; try++ {
+		subs, err := s.subscribe()
+		if err == nil {
+			return subs, true
+		}
+		s.unsubscribe(subs)
+		s.log.Error("subscribing to node traffic", "try", try, "err", err)
+		if r := s.getRaft(); try%subscribeTries == 0 && r != nil {
+			if err := r.LeadershipTransfer().Error(); err != nil {
+				s.log.Warn("handing over the leadership", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// unsubscribe drops subscriptions (closed connections need nothing).
+func (s *Server) unsubscribe(subs []*nats.Subscription) {
 	for _, sub := range subs {
 		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			s.log.Warn("unsubscribing", "subject", sub.Subject, "err", err)
 		}
 	}
+}
+
+// revoke undoes leader-only setup.
+func (s *Server) revoke(subs []*nats.Subscription) {
+	s.unsubscribe(subs)
 	s.progress.reset()
 	s.grants.reset()
 	s.seqs.reset()

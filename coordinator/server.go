@@ -163,6 +163,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.NATS != nil {
 		start(func() { s.receiveTelemetry(ctx) }) // telemetry.go
 	}
+	if s.cfg.NATS != nil && s.cfg.Etcd != nil {
+		start(func() { s.announceNATSLink(ctx) }) // handover.go
+	}
 	s.log.Info("coordinator running", "raft", s.RaftAddr(), "http", s.URL())
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)

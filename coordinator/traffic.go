@@ -58,7 +58,12 @@ func (s *Server) subscribe() ([]*nats.Subscription, error) {
 			subs = append(subs, ss)
 		}
 	}
-	return subs, nc.Flush()
+	// A flush cut short by a dropped connection is no failure: the client
+	// sends its subscriptions again when it reconnects.
+	if err := nc.FlushTimeout(2 * time.Second); err != nil {
+		s.log.Warn("flushing the subscriptions to node traffic (they are sent again on reconnect)", "err", err)
+	}
+	return subs, nil
 }
 
 func (s *Server) respond(m *nats.Msg, v any) {

@@ -42,7 +42,15 @@ const (
 	CoordinatorPrefix = "/sanafarm/coordinators/"
 	// FeaturePrefix holds each coordinator's features (FeatureKey).
 	FeaturePrefix = "/sanafarm/features/"
+	// NATSLinkPrefix holds one key per coordinator connected to NATS
+	// (NATSLinkKey).
+	NATSLinkPrefix = "/sanafarm/natslink/"
 )
+
+// NATSLinkKey is present, under a short lease of its own, while
+// coordinator id is connected to NATS: a leader cut off from NATS hands
+// its leadership to one of these (coordinator/handover.go).
+func NATSLinkKey(id string) string { return NATSLinkPrefix + id }
 
 // Features a coordinator announces under FeatureKey (comma-separated): the
 // Raft commands it can apply that older servers cannot. The leader sends

@@ -1,0 +1,132 @@
+package coordinator
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/nats-io/nats.go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// proxiedCluster starts n voters, each reaching NATS through its own
+// proxy (proxies[i] is member i's), with a 1 s lease TTL.
+func proxiedCluster(t *testing.T, n int) (*testCluster, []*embedtest.Proxy) {
+	var proxies []*embedtest.Proxy
+	c := startCluster(t, n, func(cfg *Config) {
+		cfg.LeaseTTL = time.Second
+		u, err := url.Parse(cfg.NATS.ConnectedUrl())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := embedtest.StartProxy(t, u.Host)
+		nc, err := nats.Connect("nats://"+p.Addr(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		cfg.NATS = nc
+		proxies = append(proxies, p)
+	})
+	return c, proxies
+}
+
+// linked lists the coordinators announcing a NATS link.
+func linked(t *testing.T, etcd *clientv3.Client) map[string]bool {
+	resp, err := etcd.Get(context.Background(), protocol.NATSLinkPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key[len(protocol.NATSLinkPrefix):])] = true
+	}
+	return out
+}
+
+// TestLeaderCutFromNATSHandsOver: a leader whose NATS connection drops
+// (a partition between it and NATS) while the other voters reach NATS
+// hands its leadership to one of them, and the farm serves nodes again.
+func TestLeaderCutFromNATSHandsOver(t *testing.T) {
+	c, proxies := proxiedCluster(t, 3)
+	first := c.leader(10 * time.Second)
+	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
+	proxies[first].Cut()
+	waitFor(t, 5*time.Second, "the cut leader withdrawing its announcement", func() bool {
+		return !linked(t, c.etcd)[c.members[first].srv.cfg.ID]
+	})
+	waitFor(t, 20*time.Second, "another voter leading", func() bool {
+		for i, m := range c.members {
+			if i != first && m.srv.IsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	next := c.leader(5 * time.Second)
+	if next == first {
+		t.Fatalf("the cut leader leads again")
+	}
+	if _, err := c.members[next].srv.SubmitJob(context.Background(), "j-handover", testSpec(4)); err != nil {
+		t.Fatal(err)
+	}
+	nc := connectNATS(t, c.natsURL)
+	if got := leaseN(t, nc, "n1", 1); len(got) != 1 {
+		t.Fatalf("a node's lease request after the handover got %d shards, want 1", len(got))
+	}
+}
+
+// TestNATSOutageKeepsLeader: when NATS is gone for every coordinator,
+// nobody announces a link, and the leader stays (no elections for an
+// outage nobody can help).
+func TestNATSOutageKeepsLeader(t *testing.T) {
+	c, proxies := proxiedCluster(t, 3)
+	first := c.leader(10 * time.Second)
+	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
+	for _, p := range proxies {
+		p.Cut()
+	}
+	waitFor(t, 5*time.Second, "every announcement withdrawn", func() bool { return len(linked(t, c.etcd)) == 0 })
+	time.Sleep(3 * handoverAfter(time.Second))
+	if now := c.leader(time.Second); now != first {
+		t.Fatalf("leadership moved from %d to %d during an outage of NATS for everyone", first, now)
+	}
+	for _, p := range proxies {
+		p.Restore()
+	}
+	waitFor(t, 10*time.Second, "the links announced again", func() bool { return len(linked(t, c.etcd)) == 3 })
+}
+
+// TestLeaderWithClosedNATSHandsOver: a voter whose NATS connection is
+// closed for good cannot subscribe to node traffic when it is elected; it
+// must not stay leader with nobody answering the nodes, but hand over.
+func TestLeaderWithClosedNATSHandsOver(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *Config) {
+		if cfg.ID == "c0" {
+			cfg.NATS.Close()
+		}
+	})
+	l := c.leader(10 * time.Second)
+	if l != 0 {
+		r := c.members[l].srv.getRaft()
+		if err := r.LeadershipTransferToServer("c0", raft.ServerAddress(c.members[0].srv.RaftAddr())).Error(); err != nil {
+			t.Fatalf("moving the leadership to c0: %v", err)
+		}
+	}
+	waitFor(t, 10*time.Second, "c0 elected, then another voter leading", func() bool {
+		return !c.members[0].srv.IsLeader() && (c.members[1].srv.IsLeader() || c.members[2].srv.IsLeader())
+	})
+	nc := connectNATS(t, c.natsURL)
+	next := c.leader(5 * time.Second)
+	if _, err := c.members[next].srv.SubmitJob(context.Background(), "j-closed", testSpec(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := leaseN(t, nc, "n1", 1); len(got) != 1 {
+		t.Fatalf("a node's lease request got %d shards, want 1", len(got))
+	}
+}
