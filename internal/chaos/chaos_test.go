@@ -51,6 +51,7 @@ var scenarios = []scenario{
 	{"nats-restart", natsRestart},
 	{"nats-outage", natsOutage},
 	{"nats-freeze", natsFreeze},
+	{"leader-nats-cut", leaderNATSCut},
 	{"etcd-restart", etcdRestart},
 	{"etcd-freeze", etcdFreeze},
 	{"s3-restart", s3Restart},

@@ -41,6 +41,8 @@ type Coord struct {
 	*Proc
 	ID, HTTP string
 	API      *client.Client
+	// Link carries its NATS traffic (a partition cuts it: leader-nats-cut).
+	Link *embedtest.Proxy
 }
 
 // Node is one node process; its NATS traffic goes through Link.
@@ -170,14 +172,15 @@ func (f *Farm) startCoordinators() {
 	}
 	for i := range voters {
 		id, http := fmt.Sprintf("c%d", i), freeAddr(f.t)
+		link := embedtest.StartProxy(f.t, f.natsAddr)
 		p := StartProc(f.t, id, append([]string{f.Bins.Sanafarm, "coordinator", "--id", id, "--data", f.dir(id),
 			"--bootstrap", "--peers", strings.Join(peers, ","), "--raft-bind", raft[i], "--http", http,
 			"--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File, "--etcd-cert", f.srv.Cert, "--etcd-key", f.srv.Key,
 			"--cluster-ca", f.CA.File, "--cluster-cert", f.srv.Cert, "--cluster-key", f.srv.Key,
 			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--log-level", "info"},
-			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, coordinatorUser, f.natsAddr))
+			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, coordinatorUser, link.Addr()))
 		api := client.New("https://"+http, apiToken, client.WithTLS(&tls.Config{RootCAs: f.CA.Pool()}))
-		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: api})
+		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: api, Link: link})
 	}
 }
 
