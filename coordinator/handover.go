@@ -17,13 +17,13 @@ import (
 // servers, a firewall rule on its host) keeps its Raft quorum, so no
 // election happens — but node traffic reaches only the leader, so no
 // shard is leased, reported or completed: the farm would stand still
-// until the link healed. So every coordinator announces in etcd while it
-// is connected to NATS (protocol.NATSLinkKey, under a short lease it
-// revokes as soon as the connection drops), and a leader disconnected for
-// handoverAfter hands the leadership to a voter that announces it. In an
-// outage of NATS itself nobody announces, and the leader stays (nodelink.go
-// holds the leases meanwhile). Only a dropped connection counts: a silent
-// one (a hung NATS server) is everyone's.
+// until the link healed. So every coordinator announces in etcd while its
+// NATS link works (protocol.NATSLinkKey, under a short lease it revokes as
+// soon as the link fails: probeNATS, which also catches a link that
+// black-holes packets while its connection looks fine), and a leader whose
+// link stays down for handoverAfter hands the leadership to a voter that
+// announces one. In an outage or a hang of NATS itself nobody announces,
+// and the leader stays (nodelink.go holds the leases meanwhile).
 
 // natsLinkTTL is the lease of a NATSLinkKey (seconds): a coordinator that
 // dies or freezes with its key announced stops counting within it.
@@ -35,9 +35,11 @@ const natsLinkPoll = 500 * time.Millisecond
 // maxLinkKeys bounds the keys read (a Raft configuration is a few voters).
 const maxLinkKeys = 256
 
-// handoverAfter is how long a leader stays disconnected from NATS before
-// it hands over: two lease TTLs — a NATS reconnect takes a second or two,
-// and an election costs the farm its buffered progress.
+// handoverAfter is how long a leader's link stays down before it hands
+// over: two task lease TTLs (--lease-ttl; 60 s by default). A reconnect
+// takes a second or two, and an election costs the farm its buffered
+// progress and gives every lease a TTL of grace: worth it only for a link
+// that stays down.
 func handoverAfter(leaseTTL time.Duration) time.Duration { return 2 * leaseTTL }
 
 // handoverConfirm is how long a voter must go on announcing its link,
@@ -47,48 +49,59 @@ func handoverAfter(leaseTTL time.Duration) time.Duration { return 2 * leaseTTL }
 // because another voter was quicker.
 const handoverConfirm = 3 * time.Second
 
-// handover is the leader loop's view of its NATS connection.
+// handover is the leader loop's view of its NATS link.
 type handover struct {
-	downSince time.Time // when the connection was first seen down (zero: up)
+	downSince time.Time // when the link was first seen down (zero: up)
 	checked   time.Time // the last read of the announcements
 	candidate string    // the voter seen announcing its link …
 	candSince time.Time // … since then, while this leader was down
+	warned    bool      // "staying leader" said for this outage
 }
 
 // maybeHandOver (leader tick) hands the leadership to a voter connected to
-// NATS once this leader has been disconnected for handoverAfter.
-func (s *Server) maybeHandOver(ctx context.Context, h *handover) {
-	nc, now := s.cfg.NATS, s.cfg.Clock()
-	if nc == nil || nc.Status() == nats.CONNECTED {
+// NATS once this leader's own link has been down for handoverAfter; it
+// reports whether it did (the tick's other leader work is then moot).
+func (s *Server) maybeHandOver(ctx context.Context, h *handover) bool {
+	now := s.cfg.Clock()
+	if s.cfg.NATS == nil || s.cfg.Etcd == nil || s.natsUp.Load() {
 		h.downSince = time.Time{}
-		return
+		return false
 	}
 	if h.downSince.IsZero() {
 		*h = handover{downSince: now}
 	}
 	r := s.getRaft()
 	if r == nil || now.Sub(h.downSince) < handoverAfter(s.cfg.LeaseTTL) || now.Sub(h.checked) < time.Second {
-		return
+		return false
 	}
 	h.checked = now
 	id, addr, ok := s.linkedVoter(ctx, r)
+	if !ok && !h.warned {
+		h.warned = true
+		s.log.Warn("leader cut off from NATS, and no other voter announces a NATS connection: staying leader",
+			"down_for", now.Sub(h.downSince).Round(time.Second))
+	}
 	if id != h.candidate {
 		h.candidate, h.candSince = id, now
-		if !ok {
-			s.log.Warn("leader cut off from NATS, and no other voter announces a NATS connection: staying leader",
-				"down_for", now.Sub(h.downSince).Round(time.Second))
-		}
-		return
+		return false
 	}
 	if !ok || now.Sub(h.candSince) < handoverConfirm {
-		return
+		return false
 	}
+	h.candidate = "" // once per confirmation: a failed transfer is tried again after another one
 	s.log.Warn("leader cut off from NATS: handing the leadership to a voter that reaches it", "to", id,
 		"down_for", now.Sub(h.downSince).Round(time.Second))
-	h.candidate = "" // once per confirmation: a failed transfer is retried after another one
+	return s.transferTo(r, id, addr)
+}
+
+// transferTo hands the leadership to voter id at addr, and reports
+// whether it went.
+func (s *Server) transferTo(r *raft.Raft, id, addr string) bool {
 	if err := r.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error(); err != nil {
 		s.log.Warn("leadership handover", "to", id, "err", err)
+		return false
 	}
+	return true
 }
 
 // linkedVoter returns a voter other than this server whose NATS link is
@@ -130,7 +143,8 @@ func (s *Server) announceNATSLink(ctx context.Context) {
 	t := time.NewTicker(natsLinkPoll)
 	defer t.Stop()
 	for {
-		up := s.cfg.NATS.Status() == nats.CONNECTED
+		up := s.probeNATS()
+		s.natsUp.Store(up)
 		switch {
 		case up && (cur == nil || cur.lost()):
 			cur.revoke()
@@ -145,6 +159,19 @@ func (s *Server) announceNATSLink(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// natsProbe bounds the round trip probeNATS waits for.
+const natsProbe = time.Second
+
+// probeNATS reports whether this coordinator's NATS link works: connected,
+// and a PING answered within natsProbe. The status alone misses a link
+// that black-holes packets: the client notices only when its pings time
+// out, minutes later. In a hang of the NATS server itself every
+// coordinator's probe fails, and nobody announces.
+func (s *Server) probeNATS() bool {
+	nc := s.cfg.NATS
+	return nc.Status() == nats.CONNECTED && nc.FlushTimeout(natsProbe) == nil
 }
 
 // linkLease is the etcd lease a NATSLinkKey is bound to, kept alive.

@@ -49,14 +49,27 @@ func linked(t *testing.T, etcd *clientv3.Client) map[string]bool {
 	return out
 }
 
-// TestLeaderCutFromNATSHandsOver: a leader whose NATS connection drops
-// (a partition between it and NATS) while the other voters reach NATS
-// hands its leadership to one of them, and the farm serves nodes again.
+// TestLeaderCutFromNATSHandsOver: a leader whose NATS link fails while
+// the other voters reach NATS hands its leadership to one of them, and the
+// farm serves nodes again — whether its connection drops (cut: a
+// partition that resets it) or stays up carrying nothing (frozen: a
+// black-holed route, which the client would notice only minutes later).
 func TestLeaderCutFromNATSHandsOver(t *testing.T) {
+	for _, mode := range []string{"cut", "frozen"} {
+		t.Run(mode, func(t *testing.T) { leaderCutFromNATS(t, mode == "frozen") })
+	}
+}
+
+func leaderCutFromNATS(t *testing.T, frozen bool) {
 	c, proxies := proxiedCluster(t, 3)
 	first := c.leader(10 * time.Second)
 	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
-	proxies[first].Cut()
+	if frozen {
+		proxies[first].Freeze()
+		t.Cleanup(proxies[first].Thaw)
+	} else {
+		proxies[first].Cut()
+	}
 	waitFor(t, 5*time.Second, "the cut leader withdrawing its announcement", func() bool {
 		return !linked(t, c.etcd)[c.members[first].srv.cfg.ID]
 	})

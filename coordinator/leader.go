@@ -99,7 +99,9 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.confirmRestarts(ctx)
 			s.autoDrain(ctx, &capWarned)
 			s.pruneLeaseLogs(up, since)
-			s.maybeHandOver(ctx, ho)
+			if s.maybeHandOver(ctx, ho) {
+				continue // no longer the leader: the loop is stopped
+			}
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
 			s.collectJobs(ctx, gc)
@@ -126,8 +128,11 @@ func (s *Server) leaderSubscribe(ctx context.Context) (subs []*nats.Subscription
 		s.unsubscribe(subs)
 		s.log.Error("subscribing to node traffic", "try", try, "err", err)
 		if r := s.getRaft(); try%subscribeTries == 0 && r != nil {
-			if err := r.LeadershipTransfer().Error(); err != nil {
-				s.log.Warn("handing over the leadership", "err", err)
+			// Only to a voter whose link works (handover.go): two voters
+			// with broken links would hand it back and forth.
+			if id, addr, ok := s.linkedVoter(ctx, r); ok {
+				s.log.Warn("handing the leadership to a voter that reaches NATS", "to", id)
+				s.transferTo(r, id, addr)
 			}
 		}
 		select {

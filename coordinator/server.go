@@ -53,6 +53,9 @@ type Server struct {
 	// nodeTraffic is when a node message last reached this leader (unix
 	// nanoseconds; nodelink.go).
 	nodeTraffic atomic.Int64
+	// natsUp: this coordinator's NATS link answered its last probe
+	// (handover.go).
+	natsUp atomic.Bool
 
 	mu   sync.Mutex // guards raft (set once in Run)
 	raft *raft.Raft
