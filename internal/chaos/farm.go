@@ -71,6 +71,10 @@ type Farm struct {
 	Nodes  []*Node
 
 	etcdAddr, natsAddr string
+	// links are the NATS proxies of the coordinators, then of the nodes:
+	// made before any address is picked for a process to bind later
+	// (freeAddr), so a proxy never takes one of those ports.
+	links []*embedtest.Proxy
 }
 
 // StartFarm starts every process and waits for a leader and both nodes.
@@ -80,8 +84,14 @@ func StartFarm(t testing.TB) *Farm {
 	f.srv, f.node = f.CA.Server(t, "server"), f.CA.Client(t, "node")
 	f.startEtcd()
 	f.startNATS()
+	for range voters + nodeCount {
+		f.links = append(f.links, embedtest.StartProxy(t, f.natsAddr))
+	}
 	f.S3 = s3test.Start(t, bucket)
 	f.startCoordinators()
+	for _, c := range f.Coords { // bound before the nodes bind ports of their own choosing
+		f.waitTCP(c.Proc, c.HTTP)
+	}
 	for i := range nodeCount {
 		f.startNode(i)
 	}
@@ -172,7 +182,7 @@ func (f *Farm) startCoordinators() {
 	}
 	for i := range voters {
 		id, http := fmt.Sprintf("c%d", i), freeAddr(f.t)
-		link := embedtest.StartProxy(f.t, f.natsAddr)
+		link := f.links[i]
 		p := StartProc(f.t, id, append([]string{f.Bins.Sanafarm, "coordinator", "--id", id, "--data", f.dir(id),
 			"--bootstrap", "--peers", strings.Join(peers, ","), "--raft-bind", raft[i], "--http", http,
 			"--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File, "--etcd-cert", f.srv.Cert, "--etcd-key", f.srv.Key,
@@ -186,7 +196,7 @@ func (f *Farm) startCoordinators() {
 
 func (f *Farm) startNode(i int) {
 	id := fmt.Sprintf("n%d", i)
-	link := embedtest.StartProxy(f.t, f.natsAddr)
+	link := f.links[voters+i]
 	args := []string{f.Bins.Sanafarm, "node", "--id", id, "--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File,
 		"--etcd-cert", f.node.Cert, "--etcd-key", f.node.Key, "--backend", "cpu", "--threads", "1", "--poll-interval", "250ms", "--node-ttl", nodeTTL,
 		"--drain-timeout", "2s", "--cache", ModelCache(f.t), "--log-level", "info",
