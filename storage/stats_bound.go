@@ -22,17 +22,10 @@ type boundedList[T any] []T
 // UnmarshalJSON decodes an array (or null) of at most maxStatsList
 // elements.
 func (l *boundedList[T]) UnmarshalJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil {
+	dec, err := openJSON(data, '[', "an array")
+	if err != nil || dec == nil {
 		*l = nil
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return fmt.Errorf("want an array, got %s", tokenKind(tok))
+		return err
 	}
 	out := []T{} // "[]" is an empty list, not a missing one, as encoding/json has it
 	for dec.More() {
@@ -49,6 +42,22 @@ func (l *boundedList[T]) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// openJSON starts decoding data, which must be null (then the decoder is
+// nil) or open with delim (what names it in the error).
+func openJSON(data []byte, delim json.Delim, what string) (*json.Decoder, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, err
+	case tok == nil:
+		return nil, nil
+	case tok != delim:
+		return nil, fmt.Errorf("want %s, got %s", what, tokenKind(tok))
+	}
+	return dec, nil
+}
+
 // extraFields is a sample's extra fields (SampleRecord.Extra), refused
 // past MaxExtraFields while decoding: a map entry takes ~10 times the
 // bytes of its shortest encoding.
@@ -57,17 +66,10 @@ type extraFields map[string]json.RawMessage
 // UnmarshalJSON decodes an object (or null) of at most MaxExtraFields
 // fields.
 func (m *extraFields) UnmarshalJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil {
+	dec, err := openJSON(data, '{', "an object")
+	if err != nil || dec == nil {
 		*m = nil
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("want an object, got %s", tokenKind(tok))
+		return err
 	}
 	out := extraFields{}
 	for dec.More() {

@@ -39,6 +39,34 @@ func client(t *testing.T, e *embedded.Etcd, user, password string) *clientv3.Cli
 var plan = Plan{RootPassword: "root-password-0123456789", CoordinatorPassword: "coord-password-0123456789",
 	Nodes: map[string]string{"w0": "w0-password-0123456789", "w1": "w1-password-0123456789"}}
 
+// assertWorkerScoped checks that w0, connected as worker w0, may
+// announce itself under a lease it keeps alive (returned) and write or
+// delete nothing else: not another worker's key, nor the coordinators'
+// addresses, features or NATS links.
+func assertWorkerScoped(ctx context.Context, t *testing.T, w0 *clientv3.Client) clientv3.LeaseID {
+	t.Helper()
+	l, err := w0.Grant(ctx, 10)
+	if err != nil {
+		t.Fatalf("worker lease: %v", err)
+	}
+	if _, err := w0.Put(ctx, protocol.NodeKey("w0"), `{"id":"w0"}`, clientv3.WithLease(l.ID)); err != nil {
+		t.Fatalf("worker announcing itself: %v", err)
+	}
+	if _, err := w0.KeepAliveOnce(ctx, l.ID); err != nil {
+		t.Fatalf("worker keeping its lease: %v", err)
+	}
+	for _, key := range []string{protocol.NodeKey("w1"), protocol.NodeKey("w0x"), protocol.CoordinatorKey("c0"),
+		protocol.FeatureKey("c0"), protocol.NATSLinkKey("c0"), "/elsewhere"} {
+		if _, err := w0.Put(ctx, key, "forged"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			t.Errorf("worker w0 writing %s: %v, want permission denied", key, err)
+		}
+	}
+	if _, err := w0.Delete(ctx, protocol.NodeKey("w1")); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Errorf("worker w0 deleting w1's key: %v, want permission denied", err)
+	}
+	return l.ID
+}
+
 // TestSetupScopesEachUser: after Setup a worker may announce itself (its
 // own key, under a lease it keeps alive) and nothing else — not another
 // worker's key, nor the coordinators' addresses or features; the
@@ -51,25 +79,8 @@ func TestSetupScopesEachUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	w0 := client(t, e, "w0", plan.Nodes["w0"])
-	l, err := w0.Grant(ctx, 10)
-	if err != nil {
-		t.Fatalf("worker lease: %v", err)
-	}
-	if _, err := w0.Put(ctx, protocol.NodeKey("w0"), `{"id":"w0"}`, clientv3.WithLease(l.ID)); err != nil {
-		t.Fatalf("worker announcing itself: %v", err)
-	}
-	if _, err := w0.KeepAliveOnce(ctx, l.ID); err != nil {
-		t.Fatalf("worker keeping its lease: %v", err)
-	}
-	for _, key := range []string{protocol.NodeKey("w1"), protocol.NodeKey("w0x"), protocol.CoordinatorKey("c0"), protocol.FeatureKey("c0"), "/elsewhere"} {
-		if _, err := w0.Put(ctx, key, "forged"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
-			t.Errorf("worker w0 writing %s: %v, want permission denied", key, err)
-		}
-	}
-	if _, err := w0.Delete(ctx, protocol.NodeKey("w1")); !errors.Is(err, rpctypes.ErrPermissionDenied) {
-		t.Errorf("worker w0 deleting w1's key: %v, want permission denied", err)
-	}
-	if _, err := w0.Revoke(ctx, l.ID); err != nil {
+	l := assertWorkerScoped(ctx, t, w0)
+	if _, err := w0.Revoke(ctx, l); err != nil {
 		t.Errorf("worker revoking its lease: %v", err)
 	}
 

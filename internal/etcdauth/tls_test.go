@@ -94,27 +94,9 @@ func TestSetupWithClientCerts(t *testing.T) {
 	t.Run("no client certificate", func(t *testing.T) { noClientCert(ctx, t, f) })
 }
 
-// workerWithUser mirrors TestSetupScopesEachUser's worker over TLS.
+// workerWithUser: TestSetupScopesEachUser's worker, over TLS.
 func workerWithUser(ctx context.Context, t *testing.T, f tlsFarm) {
-	w0 := f.mustDial(t, &f.worker, "w0", plan.Nodes["w0"])
-	l, err := w0.Grant(ctx, 10)
-	if err != nil {
-		t.Fatalf("worker lease: %v", err)
-	}
-	if _, err := w0.Put(ctx, protocol.NodeKey("w0"), `{"id":"w0"}`, clientv3.WithLease(l.ID)); err != nil {
-		t.Fatalf("worker announcing itself: %v", err)
-	}
-	if _, err := w0.KeepAliveOnce(ctx, l.ID); err != nil {
-		t.Fatalf("worker keeping its lease: %v", err)
-	}
-	for _, key := range []string{protocol.NodeKey("w1"), protocol.NodeKey("w0x"), protocol.CoordinatorKey("c0"), protocol.FeatureKey("c0"), "/elsewhere"} {
-		if _, err := w0.Put(ctx, key, "forged"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
-			t.Errorf("worker w0 writing %s: %v, want permission denied", key, err)
-		}
-	}
-	if _, err := w0.Delete(ctx, protocol.NodeKey("w1")); !errors.Is(err, rpctypes.ErrPermissionDenied) {
-		t.Errorf("worker w0 deleting w1's key: %v, want permission denied", err)
-	}
+	assertWorkerScoped(ctx, t, f.mustDial(t, &f.worker, "w0", plan.Nodes["w0"]))
 }
 
 // certificateAlone: etcd names a client that gives no user after its
