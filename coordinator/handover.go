@@ -125,14 +125,22 @@ func (s *Server) linkedVoter(ctx context.Context, r *raft.Raft) (id, addr string
 			linked[k] = true
 		}
 	}
-	servers := slices.Clone(f.Configuration().Servers)
+	srv, ok := pickLinked(f.Configuration().Servers, s.cfg.ID, linked)
+	return string(srv.ID), string(srv.Address), ok
+}
+
+// pickLinked is the first voter by id, other than self, that linked
+// names: keys of other servers, of non-voters and of this one count for
+// nothing (anyone who may write the farm's etcd prefix may write them).
+func pickLinked(servers []raft.Server, self string, linked map[string]bool) (raft.Server, bool) {
+	servers = slices.Clone(servers)
 	slices.SortFunc(servers, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	for _, srv := range servers {
-		if srv.Suffrage == raft.Voter && string(srv.ID) != s.cfg.ID && linked[string(srv.ID)] {
-			return string(srv.ID), string(srv.Address), true
+		if srv.Suffrage == raft.Voter && string(srv.ID) != self && linked[string(srv.ID)] {
+			return srv, true
 		}
 	}
-	return "", "", false
+	return raft.Server{}, false
 }
 
 // announceNATSLink keeps this coordinator's NATSLinkKey present while its

@@ -96,7 +96,8 @@ func leaderCutFromNATS(t *testing.T, frozen bool) {
 
 // TestNATSOutageKeepsLeader: when NATS is gone for every coordinator,
 // nobody announces a link, and the leader stays (no elections for an
-// outage nobody can help).
+// outage nobody can help) — also with forged keys that name no other
+// voter.
 func TestNATSOutageKeepsLeader(t *testing.T) {
 	c, proxies := proxiedCluster(t, 3)
 	first := c.leader(10 * time.Second)
@@ -105,6 +106,13 @@ func TestNATSOutageKeepsLeader(t *testing.T) {
 		p.Cut()
 	}
 	waitFor(t, 5*time.Second, "every announcement withdrawn", func() bool { return len(linked(t, c.etcd)) == 0 })
+	// Keys that name no other voter count for nothing: a server outside
+	// the Raft configuration, the leader itself, an empty id.
+	for _, id := range []string{"c9", c.members[first].srv.cfg.ID, ""} {
+		if _, err := c.etcd.Put(context.Background(), protocol.NATSLinkKey(id), "forged"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	time.Sleep(3 * handoverAfter(time.Second))
 	if now := c.leader(time.Second); now != first {
 		t.Fatalf("leadership moved from %d to %d during an outage of NATS for everyone", first, now)
@@ -112,7 +120,7 @@ func TestNATSOutageKeepsLeader(t *testing.T) {
 	for _, p := range proxies {
 		p.Restore()
 	}
-	waitFor(t, 10*time.Second, "the links announced again", func() bool { return len(linked(t, c.etcd)) == 3 })
+	waitFor(t, 10*time.Second, "the links announced again", func() bool { return len(linked(t, c.etcd)) >= 3 })
 }
 
 // TestLeaderWithClosedNATSHandsOver: a voter whose NATS connection is
@@ -141,5 +149,35 @@ func TestLeaderWithClosedNATSHandsOver(t *testing.T) {
 	}
 	if got := leaseN(t, nc, "n1", 1); len(got) != 1 {
 		t.Fatalf("a node's lease request got %d shards, want 1", len(got))
+	}
+}
+
+func TestPickLinked(t *testing.T) {
+	servers := []raft.Server{{ID: "c2", Suffrage: raft.Voter, Address: "a2"}, {ID: "c0", Suffrage: raft.Voter, Address: "a0"},
+		{ID: "c1", Suffrage: raft.Voter, Address: "a1"}, {ID: "c3", Suffrage: raft.Nonvoter, Address: "a3"}}
+	cases := []struct {
+		name   string
+		linked []string
+		want   string // "" none
+	}{
+		{"nobody", nil, ""},
+		{"only self", []string{"c0"}, ""},
+		{"only a non-voter", []string{"c3"}, ""},
+		{"only strangers", []string{"c9", "", "c0x"}, ""},
+		{"one voter", []string{"c2", "c9"}, "c2"},
+		{"the first by id", []string{"c2", "c1", "c0"}, "c1"},
+	}
+	for _, c := range cases {
+		linked := map[string]bool{}
+		for _, id := range c.linked {
+			linked[id] = true
+		}
+		srv, ok := pickLinked(servers, "c0", linked)
+		if string(srv.ID) != c.want || ok != (c.want != "") {
+			t.Errorf("%s: picked %q (%v), want %q", c.name, srv.ID, ok, c.want)
+		}
+		if ok && string(srv.Address) != "a"+c.want[1:] {
+			t.Errorf("%s: address %q of %s", c.name, srv.Address, srv.ID)
+		}
 	}
 }

@@ -119,7 +119,7 @@ const subscribeTries = 3
 // with nobody answering the nodes, and the farm would stand still. After
 // subscribeTries failures it hands the leadership to another voter (if
 // there is one), which may reach NATS. ok is false once ctx ends.
-func (s *Server) leaderSubscribe(ctx context.Context) (subs []*nats.Subscription, ok bool) {
+func (s *Server) leaderSubscribe(ctx context.Context) ([]*nats.Subscription, bool) {
 	for try := 1; ; try++ {
 		subs, err := s.subscribe()
 		if err == nil {
@@ -266,7 +266,8 @@ func (s *Server) expireLeases(ctx context.Context, leaderSince time.Time) {
 // cutoff, so neither grows without bound.
 func (s *Server) pruneLeaseLogs(up bool, since time.Time) {
 	now, ttl := s.cfg.Clock(), s.cfg.LeaseTTL
-	grants, marks := now.Add(-maxGrantAgeTTLs*ttl), now.Add(-maxGrantAgeTTLs*ttl)
+	backstop := now.Add(-maxGrantAgeTTLs * ttl)
+	grants, marks := backstop, backstop
 	if cutoff, ok := grantCutoff(now, up, since, ttl); ok {
 		grants, marks = cutoff, now.Add(-seqMarkTTLs*ttl)
 	}

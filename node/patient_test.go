@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -168,5 +169,39 @@ func TestShardInputsPatience(t *testing.T) {
 				t.Fatalf("%d rows for samples [%d, %d)", len(rows), a.Task.Start, a.Task.End)
 			}
 		})
+	}
+}
+
+// longPrompts serves rows that all share one long prompt (no memory per
+// row beyond the struct).
+type longPrompts struct{ prompt string }
+
+func (l longPrompts) ReadRows(_ context.Context, start, end int64) ([]storage.PromptRow, error) {
+	rows := make([]storage.PromptRow, end-start)
+	for i := range rows {
+		rows[i].Prompt = l.prompt
+	}
+	return rows, nil
+}
+
+// TestShardRefusedWhenStatsCannotFit: a shard whose prompts alone would
+// take its stats past storage.MaxStatsBytes fails while its inputs are
+// read, before any image, with the reason (not after its images, when the
+// stats are written).
+func TestShardRefusedWhenStatsCannotFit(t *testing.T) {
+	long := strings.Repeat("x", 60<<10)
+	e := NewPipelineExecutor(PipelineConfig{Allow: tempAllow(), Models: &ModelResolver{CacheRoot: t.TempDir()},
+		OpenPrompts: func(context.Context, protocol.PromptSource) (PromptSource, error) { return longPrompts{long}, nil }})
+	defer e.Close()
+	spec := tinySpec(t.TempDir(), "x")
+	spec.Prompts = protocol.PromptSource{URL: filepath.Join(t.TempDir(), "long.txt"), Rows: 4600}
+	spec.ImagesPerPrompt, spec.ShardSize = 1, 4600 // 4600 × 60 KiB > 256 MiB
+	_, _, err := e.shardInputs(context.Background(), assignment(spec, "j-big", 0, 1))
+	if err == nil || !strings.Contains(err.Error(), "fewer images per shard") {
+		t.Fatalf("a shard of 4600 prompts of 60 KiB: %v, want refused before its images", err)
+	}
+	spec.ShardSize = 64
+	if _, _, err := e.shardInputs(context.Background(), assignment(spec, "j-big", 0, 1)); err != nil {
+		t.Fatalf("a shard of 64 such prompts: %v", err)
 	}
 }

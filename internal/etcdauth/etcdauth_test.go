@@ -88,6 +88,9 @@ func TestSetupScopesEachUser(t *testing.T) {
 	if _, err := co.Put(ctx, protocol.FeatureKey("c0"), protocol.FeatureRequeue); err != nil {
 		t.Fatalf("coordinator writing its features: %v", err)
 	}
+	if _, err := co.Put(ctx, protocol.NATSLinkKey("c0"), ""); err != nil {
+		t.Fatalf("coordinator announcing its NATS link: %v", err)
+	}
 	if _, err := co.Get(ctx, protocol.NodePrefix, clientv3.WithPrefix()); err != nil {
 		t.Fatalf("coordinator listing nodes: %v", err)
 	}
