@@ -3,7 +3,6 @@ package coordinator
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,13 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -42,10 +42,12 @@ var _ backend = (*Server)(nil)
 const forwardedHeader = "X-Sanafarm-Forwarded-By"
 
 type apiConfig struct {
-	token   string
-	log     *slog.Logger
-	metrics prometheus.Gatherer
-	id      string
+	token string
+	// metricsToken, when set, guards /metrics (api_metrics.go).
+	metricsToken string
+	log          *slog.Logger
+	metrics      prometheus.Gatherer
+	id           string
 	// forward carries writes proxied to the leader (nil: the default
 	// transport; mutual TLS with cluster TLS, see forwardTransport).
 	forward http.RoundTripper
@@ -83,7 +85,7 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 	a.routeControl(mux)
 	mux.HandleFunc("GET "+api.PathHealth, a.health)
 	if cfg.metrics != nil {
-		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(cfg.metrics, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET "+api.PathMetrics, a.metricsHandler())
 	}
 	mountDashboard(mux, cfg)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -94,11 +96,17 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 }
 
 func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
-	if a.cfg.token == "" {
+	return a.authAny(h, a.cfg.token)
+}
+
+// authAny lets through requests that bear one of tokens; with none set
+// (all empty) it lets everything through.
+func (a *apiServer) authAny(h http.HandlerFunc, tokens ...string) http.HandlerFunc {
+	if !slices.ContainsFunc(tokens, func(t string) bool { return t != "" }) {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		switch ok, wait := a.tokenOK(r); {
+		switch ok, wait := a.tokenOK(r, tokens...); {
 		case wait > 0:
 			writeThrottled(w, wait)
 		case !ok:
@@ -113,7 +121,7 @@ func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
 // tokenOK checks r's bearer token, unless its client is throttled (wait >
 // 0: the token was not looked at). A wrong token spends the client's
 // budget; a missing one does not (a browser's first visit, a probe).
-func (a *apiServer) tokenOK(r *http.Request) (ok bool, wait time.Duration) {
+func (a *apiServer) tokenOK(r *http.Request, tokens ...string) (ok bool, wait time.Duration) {
 	client, header := clientKey(r), r.Header.Get("Authorization")
 	if header == "" {
 		if wait, throttled := a.cfg.authLimit.throttled(client); throttled {
@@ -125,22 +133,11 @@ func (a *apiServer) tokenOK(r *http.Request) (ok bool, wait time.Duration) {
 	if !ok {
 		return false, wait
 	}
-	if bearerOK(header, []byte(a.cfg.token)) {
+	if bearer.Match(header, tokens...) {
 		refund()
 		return true, 0
 	}
 	return false, 0
-}
-
-// bearerOK checks an Authorization header against the token. The scheme
-// is case-insensitive (RFC 7235 section 2.1: "bearer" is "Bearer"); the
-// token is compared in constant time.
-func bearerOK(header string, want []byte) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimLeft(token, " ")), want) == 1
 }
 
 func (a *apiServer) submit(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +239,7 @@ func (a *apiServer) health(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.token != "" {
 		// A full answer tells a right token from a wrong one, so it
 		// spends the same budget as any other check.
-		if ok, _ := a.tokenOK(r); !ok {
+		if ok, _ := a.tokenOK(r, a.cfg.token); !ok {
 			h = publicHealth(h)
 		}
 	}

@@ -72,6 +72,9 @@ type Config struct {
 	Etcd *clientv3.Client
 	// Token is the bearer token of the API ("" = no auth).
 	Token string
+	// MetricsToken, when set, is the bearer token /metrics asks for (the
+	// API token passes too); "" leaves /metrics public (api_metrics.go).
+	MetricsToken string
 	// Allow is where jobs may name prompt files (Read) and outputs
 	// (Write), checked at submit (see checkAllowed); nil checks nothing.
 	Allow *protocol.Access

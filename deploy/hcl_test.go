@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -138,6 +139,8 @@ func functions() map[string]function.Function {
 		"concat": stdlib.ConcatFunc, "join": stdlib.JoinFunc, "length": stdlib.LengthFunc,
 		"range": stdlib.RangeFunc, "zipmap": stdlib.ZipmapFunc, "indent": stdlib.IndentFunc,
 		"jsonencode": stdlib.JSONEncodeFunc, "tostring": toStringFunc, "file": fileFunc,
+		// variable validations
+		"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc,
 	}
 	fns["templatefile"] = templateFileFunc(fns)
 	return fns

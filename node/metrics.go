@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"github.com/sanafarm/sanafarm/internal/metrics"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -98,14 +99,17 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Serve serves /metrics on addr until ctx ends; it returns once the
-// address is bound, and a bind error.
-func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
+// address is bound, and a bind error. A non-empty token is the bearer
+// token a scrape must send (docs/deploy.md, Metrics): the metrics name the
+// node's GPUs, jobs' progress and storage errors, which a host shared with
+// other people need not show to all of them.
+func (m *Metrics) Serve(ctx context.Context, addr, token string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("binding metrics address %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", requireBearer(m.Handler(), token))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
@@ -113,6 +117,23 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
 		_ = srv.Close()
 	}()
 	return ln.Addr(), nil
+}
+
+// requireBearer lets through only requests bearing token ("" lets all
+// through). A token of 32 random bytes cannot be guessed, so unlike the
+// coordinator's API this does not throttle wrong ones.
+func requireBearer(h http.Handler, token string) http.Handler {
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !bearer.Match(r.Header.Get("Authorization"), token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sanafarm"`)
+			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withRetries makes storage and Hub clients under ctx count their retries.

@@ -117,7 +117,7 @@ func fetchMetrics(t *testing.T, m *Metrics) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := m.Serve(ctx, "127.0.0.1:0")
+	addr, err := m.Serve(ctx, "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,4 +131,42 @@ func fetchMetrics(t *testing.T, m *Metrics) string {
 		t.Fatalf("GET /metrics: %d, %v", resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+// TestMetricsServeToken: with a token, /metrics answers only a scrape that
+// bears it.
+func TestMetricsServeToken(t *testing.T) {
+	const token = "node-metrics-0123456789abcdef0123"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := NewMetrics().Serve(ctx, "127.0.0.1:0", token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, header string
+		status       int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"wrong token", "Bearer " + token[1:], http.StatusUnauthorized},
+		{"other scheme", "Basic " + token, http.StatusUnauthorized},
+		{"right token", "Bearer " + token, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr.String()+"/metrics", nil)
+		if c.header != "" {
+			req.Header.Set("Authorization", c.header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.status)
+		}
+		if has := strings.Contains(string(body), "go_goroutines"); has != (c.status == http.StatusOK) {
+			t.Errorf("%s: metrics in the answer: %v", c.name, has)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 type coordinatorFlags struct {
 	id, data, raftBind, httpAddr, advertise string
 	peers, natsURL, etcd, token, logLevel   string
+	metricsToken                            string
 	bootstrap                               bool
 	leaseTTL                                time.Duration
 	autoDrain                               int
@@ -90,6 +91,7 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.natsURL, "nats", "", "NATS URL (node traffic)"+natsFlagHelp)
 	fl.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated (node membership, API addresses)")
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
+	fl.StringVar(&f.metricsToken, "metrics-token", "", "bearer token /metrics asks for besides the API token (default $"+metricsTokenEnv+"; empty: public)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.IntVar(&f.autoDrain, "auto-drain-after", coordinator.DefaultAutoDrainAfter,
@@ -169,7 +171,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), LeaseTTL: f.leaseTTL, Allow: &allow, Logger: log,
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, Allow: &allow, Logger: log,
 		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
 		AutoDrainAfter: autoDrainConfig(f.autoDrain)})
 	if err != nil {

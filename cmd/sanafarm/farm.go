@@ -145,6 +145,7 @@ type nodeFlags struct {
 	stall        time.Duration // --stall-timeout
 	telemetry    time.Duration // --telemetry-interval
 	metricsAddr  string        // --metrics-addr (node.go, dev.go)
+	metricsToken string        // --metrics-token (node.go; nodemetrics.go reads the environment)
 	metrics      *node.Metrics // serving metricsAddr (nodemetrics.go); nil: none
 }
 

@@ -65,6 +65,7 @@ Example:
 	fl.IntVar(&f.node.slots, "slots", 1, "shards run at once with the cpu backend")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.node.metricsAddr, "metrics-addr", ":9464", "address of the node's Prometheus /metrics (empty: off)")
+	fl.StringVar(&f.node.metricsToken, "metrics-token", "", "bearer token /metrics asks for (default $"+metricsTokenEnv+"; empty: public)")
 	f.node.register(fl, 60*time.Second, 2*time.Second)
 	f.allow.register(fl, "default: none, so every job is refused")
 	f.etcdTLS.register(fl)

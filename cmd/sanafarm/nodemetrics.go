@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/sanafarm/sanafarm/node"
 )
@@ -17,13 +18,25 @@ func (f *nodeFlags) serveMetrics(ctx context.Context, log *slog.Logger) error {
 		return nil
 	}
 	m := node.NewMetrics()
-	addr, err := m.Serve(ctx, f.metricsAddr)
+	token := f.metricsBearer()
+	addr, err := m.Serve(ctx, f.metricsAddr, token)
 	if err != nil {
 		// The default port is per host: a second node process there needs
 		// its own.
 		return fmt.Errorf("flag --metrics-addr: %w (another node process on this host? give each its own port, or --metrics-addr '' for none)", err)
 	}
 	f.metrics = m
-	log.Info("serving node metrics", "url", "http://"+addr.String()+"/metrics")
+	log.Info("serving node metrics", "url", "http://"+addr.String()+"/metrics", "bearer_token", token != "")
 	return nil
+}
+
+// metricsTokenEnv holds the metrics token when --metrics-token is not
+// given (a flag's value shows in the process list; the environment of a
+// systemd unit's EnvironmentFile does not).
+const metricsTokenEnv = "SANAFARM_METRICS_TOKEN"
+
+// metricsBearer is the token /metrics asks for: --metrics-token, else
+// $SANAFARM_METRICS_TOKEN ("": public).
+func (f *nodeFlags) metricsBearer() string {
+	return firstOf(f.metricsToken, os.Getenv(metricsTokenEnv))
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -33,5 +36,44 @@ func TestServeNodeMetrics(t *testing.T) {
 	err = f.serveMetrics(ctx, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "--metrics-addr") || !strings.Contains(err.Error(), "own port") {
 		t.Errorf("taken port: %v", err)
+	}
+}
+
+// TestNodeMetricsToken: --metrics-token, or $SANAFARM_METRICS_TOKEN
+// without it, guards the node's /metrics; the flag wins.
+func TestNodeMetricsToken(t *testing.T) {
+	const env, flag = "env-token-0123456789abcdef0123456789", "flag-token-0123456789abcdef012345678"
+	t.Setenv(metricsTokenEnv, env)
+	for _, c := range []struct {
+		flag, want string
+	}{{"", env}, {flag, flag}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var logged bytes.Buffer
+		f := nodeFlags{metricsAddr: "127.0.0.1:0", metricsToken: c.flag}
+		if err := f.serveMetrics(ctx, slog.New(slog.NewJSONHandler(&logged, nil))); err != nil {
+			t.Fatal(err)
+		}
+		var line struct{ URL string }
+		if err := json.Unmarshal(logged.Bytes(), &line); err != nil || line.URL == "" {
+			t.Fatalf("log %q: %v", logged.String(), err)
+		}
+		if strings.Contains(logged.String(), c.want) {
+			t.Errorf("the log quotes the token: %s", logged.String())
+		}
+		for _, tok := range []string{"", env, flag} {
+			req, _ := http.NewRequest(http.MethodGet, line.URL, nil)
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := tok == c.want; (resp.StatusCode == http.StatusOK) != want {
+				t.Errorf("flag %q, scrape with %q: status %d, want success %v", c.flag, tok, resp.StatusCode, want)
+			}
+		}
+		cancel()
 	}
 }

@@ -16,7 +16,7 @@ const (
 	PathJobs    = "/v1/jobs"     // POST: submit (body JobSpec, ?id= optional, 201 Job); GET: JobList (?state=&limit=&after=)
 	PathNodes   = "/v1/nodes"    // GET: NodeList
 	PathHealth  = "/v1/health"   // GET: Health (no auth)
-	PathMetrics = "/metrics"     // GET: Prometheus (no auth)
+	PathMetrics = "/metrics"     // GET: Prometheus (public, or the metrics token: Config.MetricsToken)
 	MaxBody     = int64(1 << 20) // request bodies larger than this get 413 too_large
 	// MaxTaskPage is the most tasks one GET /v1/jobs/{id}?tasks=1 lists
 	// (and the default limit): a larger limit is a 400 naming `limit`, not

@@ -36,6 +36,7 @@ module "sanafarm" {
   api_allowed_cidrs = var.api_allowed_cidrs
 
   api_token           = var.api_token
+  metrics_token       = var.metrics_token
   nats_password       = var.nats_password
   nats_node_password  = var.nats_node_password
   nats_route_password = var.nats_route_password

@@ -86,6 +86,13 @@ variable "api_token" {
   sensitive   = true
 }
 
+variable "metrics_token" {
+  description = "Bearer token of every /metrics (TF_VAR_metrics_token; empty: public inside the VPC; else at least 32 characters, not the api_token)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "nats_password" {
   description = "NATS client password (TF_VAR_nats_password)."
   type        = string

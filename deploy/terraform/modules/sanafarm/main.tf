@@ -115,6 +115,7 @@ resource "digitalocean_droplet" "coordinator" {
     nats_authorization   = local.nats_authorization
     nats_route_password  = var.nats_route_password
     api_token            = var.api_token
+    metrics_token        = var.metrics_token
     tls_ca_cert          = var.tls_ca_cert
     tls_cert             = var.tls_cert
     tls_key              = var.tls_key
@@ -148,6 +149,13 @@ resource "digitalocean_droplet" "coordinator" {
       condition     = !local.etcd_auth || var.etcd_coordinator_password != ""
       error_message = "etcd_root_password is set: set etcd_coordinator_password too."
     }
+
+    # The scrape config holds the metrics token: it must not also submit,
+    # cancel and drain.
+    precondition {
+      condition     = var.metrics_token == "" || var.metrics_token != var.api_token
+      error_message = "metrics_token is the api_token: give /metrics its own token."
+    }
   }
 }
 
@@ -171,6 +179,7 @@ resource "digitalocean_droplet" "worker" {
     nats_url        = local.nats_worker_urls[count.index]
     etcd_password   = local.etcd_auth ? local.etcd_worker_passwords[count.index] : ""
     hf_token        = var.hf_token
+    metrics_token   = var.metrics_token
     tls_ca_cert     = var.tls_ca_cert
     tls_node_cert   = var.tls_node_cert
     tls_node_key    = var.tls_node_key

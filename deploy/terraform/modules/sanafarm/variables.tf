@@ -207,6 +207,18 @@ variable "api_token" {
   }
 }
 
+variable "metrics_token" {
+  description = "Bearer token every /metrics (coordinators' API port, workers' :9464) asks for (SANAFARM_METRICS_TOKEN): give Prometheus it in authorization.credentials_file. Empty: /metrics stays public inside the VPC. At least 32 URL-safe characters, not the api_token."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.metrics_token == "" || can(regex("^[A-Za-z0-9._~-]{32,}$", var.metrics_token))
+    error_message = "metrics_token must be empty or at least 32 characters of A-Z a-z 0-9 . _ ~ -."
+  }
+}
+
 variable "nats_password" {
   description = "Password of the NATS user coordinator (the coordinators connect as it; nodes never see it). At least 24 letters or digits."
   type        = string

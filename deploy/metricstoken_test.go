@@ -1,0 +1,101 @@
+package deploy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+const sampleMetricsToken = "metricsTOKENq8Wd3Ks7Yp1Lm5Nx9Bv2Cz"
+
+// TestCloudInitMetricsToken: with metrics_token every coordinator and
+// worker gets SANAFARM_METRICS_TOKEN in its root-only secrets.env (read by
+// its unit); without it none does, and /metrics stays public.
+func TestCloudInitMetricsToken(t *testing.T) {
+	vars := sampleVars()
+	vars["metrics_token"] = cty.StringVal(sampleMetricsToken)
+	for _, c := range []struct{ droplet, unit, env string }{
+		{"coordinator", "sanafarm-coordinator.service", "/etc/sanafarm/coordinator.env"},
+		{"worker", "sanafarm-node.service", "/etc/sanafarm/node.env"},
+	} {
+		text, cc := renderUserData(t, c.droplet, vars)
+		secrets := parseEnvFile(t, cc.file(t, "/etc/sanafarm/secrets.env"))
+		if secrets["SANAFARM_METRICS_TOKEN"] != sampleMetricsToken {
+			t.Errorf("%s: secrets.env lacks SANAFARM_METRICS_TOKEN", c.droplet)
+		}
+		checkExecEnv(t, cc, c.unit, parseEnvFile(t, cc.file(t, c.env)), secrets)
+		if n := strings.Count(text, sampleMetricsToken); n != 1 {
+			t.Errorf("%s: the metrics token appears %d times in user_data, want once (secrets.env)", c.droplet, n)
+		}
+		if text, _ := renderUserData(t, c.droplet, sampleVars()); strings.Contains(text, "SANAFARM_METRICS_TOKEN") {
+			t.Errorf("%s: SANAFARM_METRICS_TOKEN without metrics_token", c.droplet)
+		}
+	}
+}
+
+// TestMetricsTokenChecks: the module refuses a short metrics token, and
+// one equal to the API token (the scrape config would hold a credential
+// that submits and cancels).
+func TestMetricsTokenChecks(t *testing.T) {
+	m := loadModule(t, moduleDir)
+	var validation, precondition hclsyntax.Expression
+	for _, b := range m.blocksOf("variable", "metrics_token") {
+		for _, vb := range b.Body.Blocks {
+			if vb.Type == "validation" {
+				validation = vb.Body.Attributes["condition"].Expr
+			}
+		}
+	}
+	for _, b := range m.resource(t, "digitalocean_droplet", "coordinator").Body.Blocks {
+		for _, pb := range b.Body.Blocks {
+			if pb.Type == "precondition" && mentionsVar(pb.Body.Attributes["condition"].Expr, "metrics_token") {
+				precondition = pb.Body.Attributes["condition"].Expr
+			}
+		}
+	}
+	if validation == nil || precondition == nil {
+		t.Fatalf("metrics_token: validation %v, precondition %v", validation != nil, precondition != nil)
+	}
+	for _, c := range []struct {
+		token       string
+		valid, pass bool
+	}{
+		{"", true, true},
+		{sampleMetricsToken, true, true},
+		{"short", false, true},
+		{sampleMetricsToken + " x", false, true},
+		{sampleToken, true, false},
+	} {
+		vars := sampleVars()
+		vars["metrics_token"] = cty.StringVal(c.token)
+		ctx := evalContext(t, m, moduleVars(t, m, vars))
+		for _, e := range []struct {
+			name string
+			expr hclsyntax.Expression
+			want bool
+		}{{"validation", validation, c.valid}, {"precondition", precondition, c.pass}} {
+			v, diags := e.expr.Value(ctx)
+			if diags.HasErrors() {
+				t.Fatalf("%s: %s", e.name, diags.Error())
+			}
+			if v.True() != e.want {
+				t.Errorf("metrics_token %q: %s holds %v, want %v", c.token, e.name, v.True(), e.want)
+			}
+		}
+	}
+}
+
+// mentionsVar reports whether e reads var.name.
+func mentionsVar(e hclsyntax.Expression, name string) bool {
+	for _, tr := range e.Variables() {
+		if len(tr) > 1 && tr.RootName() == "var" {
+			if a, ok := tr[1].(hcl.TraverseAttr); ok && a.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
