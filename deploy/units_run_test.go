@@ -45,6 +45,8 @@ func TestUnitsRunLocally(t *testing.T) {
 		"SANAFARM_NATS_URL": strings.Replace(natsURL, "tls://", "tls://sanafarm:"+sampleNATSPassword+"@", 1),
 		"SANAFARM_ETCD":     etcdEP,
 		"SANAFARM_TOKEN":    sampleToken,
+		// Both units read the metrics token from secrets.env.
+		"SANAFARM_METRICS_TOKEN": sampleMetricsToken,
 		// cloud-init's ca_certs puts the CA in the system trust store; Go
 		// reads SSL_CERT_FILE the same way.
 		"SSL_CERT_FILE": certs.CA,
@@ -61,8 +63,10 @@ func TestUnitsRunLocally(t *testing.T) {
 		"SANAFARM_ID": "c0", "SANAFARM_PEERS": "c0=" + raft, "SANAFARM_RAFT_BIND": raft, "SANAFARM_HTTP": api,
 		"SANAFARM_ADVERTISE": "https://" + api, "SANAFARM_FLAGS": "--log-level info" + allow}))
 	waitFor(t, coord, "the coordinator to lead", func() bool { return health(api, certs.CA) == "leader" })
+	nodeMetrics := freeAddr(t)
 	node := startUnit(t, "sanafarm-node.service", bin, root, certs.Dir, merge(common, map[string]string{
-		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_MODEL_MIRROR": "", "SANAFARM_FLAGS": "--poll-interval 250ms" + allow}))
+		"SANAFARM_ID": "unit-node", "SANAFARM_BACKEND": "cpu", "SANAFARM_DEVICES": "0", "SANAFARM_MODEL_MIRROR": "",
+		"SANAFARM_FLAGS": "--poll-interval 250ms --metrics-addr " + nodeMetrics + allow}))
 	addr := []string{"--addr", "https://" + api, "--ca-cert", certs.CA, "--token", sampleToken}
 	waitFor(t, node, "the node to be listed", func() bool {
 		out, err := exec.Command(bin, append([]string{"nodes"}, addr...)...).Output()
@@ -73,8 +77,39 @@ func TestUnitsRunLocally(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit through the units: %v\n%s\n%s", err, out, node.logs())
 	}
+	for _, u := range []string{"https://" + api + "/metrics", "http://" + nodeMetrics + "/metrics"} {
+		if got := scrape(t, u, certs.CA, ""); got != http.StatusUnauthorized {
+			t.Errorf("%s without the metrics token: %d, want 401", u, got)
+		}
+		if got := scrape(t, u, certs.CA, sampleMetricsToken); got != http.StatusOK {
+			t.Errorf("%s with the metrics token: %d, want 200", u, got)
+		}
+	}
 	node.stop(t)
 	coord.stop(t)
+}
+
+// scrape GETs url (trusting caFile) with token as the bearer token ("":
+// none) and returns the status.
+func scrape(t *testing.T, url, caFile, token string) int {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // unitProc is a unit's ExecStart running as a local process.
