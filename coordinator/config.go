@@ -80,6 +80,10 @@ type Config struct {
 	Allow *protocol.Access
 	// LeaseTTL is how long a task lease lasts without progress (default 30 s).
 	LeaseTTL time.Duration
+	// NATSHandoverAfter is how long the leader's NATS link stays down
+	// before it hands the leadership to a voter that reaches NATS
+	// (handover.go; 0 = DefaultNATSHandoverAfter, negative = never).
+	NATSHandoverAfter time.Duration
 	// ProgressInterval is how often buffered progress is committed and
 	// expired leases are scanned (default 500 ms).
 	ProgressInterval time.Duration
@@ -127,6 +131,14 @@ const (
 	DefaultProgressInterval = 500 * time.Millisecond
 	DefaultGangTimeout      = 10 * time.Second
 	DefaultGangHold         = time.Second
+	// DefaultNATSHandoverAfter: a NATS reconnect takes a second or two, so
+	// a link down this long is no blip, and meanwhile the farm stands
+	// still. The election it costs loses at most one progress interval of
+	// buffered progress, and every lease gets a TTL of grace.
+	DefaultNATSHandoverAfter = 20 * time.Second
+	// MinNATSHandoverAfter keeps one slow reconnect or one missed probe
+	// (natsProbe, handover.go) from costing an election.
+	MinNATSHandoverAfter = 2 * time.Second
 )
 
 func (c *Config) setDefaults() error {
@@ -144,6 +156,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.NATSHandoverAfter == 0 {
+		c.NATSHandoverAfter = DefaultNATSHandoverAfter
+	}
+	if c.NATSHandoverAfter > 0 && c.NATSHandoverAfter < MinNATSHandoverAfter {
+		return fmt.Errorf("config: NATSHandoverAfter %v is shorter than %v: one slow reconnect would cost an election", c.NATSHandoverAfter, MinNATSHandoverAfter)
 	}
 	if c.JobGCInterval <= 0 {
 		c.JobGCInterval = DefaultJobGCInterval

@@ -21,7 +21,7 @@ import (
 // NATS link works (protocol.NATSLinkKey, under a short lease it revokes as
 // soon as the link fails: probeNATS, which also catches a link that
 // black-holes packets while its connection looks fine), and a leader whose
-// link stays down for handoverAfter hands the leadership to a voter that
+// link stays down for Config.NATSHandoverAfter hands the leadership to a voter that
 // announces one. In an outage or a hang of NATS itself nobody announces,
 // and the leader stays (nodelink.go holds the leases meanwhile).
 
@@ -34,13 +34,6 @@ const natsLinkPoll = 500 * time.Millisecond
 
 // maxLinkKeys bounds the keys read (a Raft configuration is a few voters).
 const maxLinkKeys = 256
-
-// handoverAfter is how long a leader's link stays down before it hands
-// over: two task lease TTLs (--lease-ttl; 60 s by default). A reconnect
-// takes a second or two, and an election costs the farm its buffered
-// progress and gives every lease a TTL of grace: worth it only for a link
-// that stays down.
-func handoverAfter(leaseTTL time.Duration) time.Duration { return 2 * leaseTTL }
 
 // handoverConfirm is how long a voter must go on announcing its link,
 // while this leader is still disconnected, before the leadership goes to
@@ -59,11 +52,11 @@ type handover struct {
 }
 
 // maybeHandOver (leader tick) hands the leadership to a voter connected to
-// NATS once this leader's own link has been down for handoverAfter; it
+// NATS once this leader's own link has been down for NATSHandoverAfter; it
 // reports whether it did (the tick's other leader work is then moot).
 func (s *Server) maybeHandOver(ctx context.Context, h *handover) bool {
 	now := s.cfg.Clock()
-	if s.cfg.NATS == nil || s.cfg.Etcd == nil || s.natsUp.Load() {
+	if s.cfg.NATS == nil || s.cfg.Etcd == nil || s.cfg.NATSHandoverAfter < 0 || s.natsUp.Load() {
 		h.downSince = time.Time{}
 		return false
 	}
@@ -71,7 +64,7 @@ func (s *Server) maybeHandOver(ctx context.Context, h *handover) bool {
 		*h = handover{downSince: now}
 	}
 	r := s.getRaft()
-	if r == nil || now.Sub(h.downSince) < handoverAfter(s.cfg.LeaseTTL) || now.Sub(h.checked) < time.Second {
+	if r == nil || now.Sub(h.downSince) < s.cfg.NATSHandoverAfter || now.Sub(h.checked) < time.Second {
 		return false
 	}
 	h.checked = now

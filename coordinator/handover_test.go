@@ -16,10 +16,10 @@ import (
 
 // proxiedCluster starts n voters, each reaching NATS through its own
 // proxy (proxies[i] is member i's), with a 1 s lease TTL.
-func proxiedCluster(t *testing.T, n int) (*testCluster, []*embedtest.Proxy) {
+func proxiedCluster(t *testing.T, n int, handoverAfter time.Duration) (*testCluster, []*embedtest.Proxy) {
 	var proxies []*embedtest.Proxy
 	c := startCluster(t, n, func(cfg *Config) {
-		cfg.LeaseTTL = time.Second
+		cfg.LeaseTTL, cfg.NATSHandoverAfter = time.Second, handoverAfter
 		u, err := url.Parse(cfg.NATS.ConnectedUrl())
 		if err != nil {
 			t.Fatal(err)
@@ -61,7 +61,7 @@ func TestLeaderCutFromNATSHandsOver(t *testing.T) {
 }
 
 func leaderCutFromNATS(t *testing.T, frozen bool) {
-	c, proxies := proxiedCluster(t, 3)
+	c, proxies := proxiedCluster(t, 3, MinNATSHandoverAfter)
 	first := c.leader(10 * time.Second)
 	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
 	if frozen {
@@ -94,12 +94,30 @@ func leaderCutFromNATS(t *testing.T, frozen bool) {
 	}
 }
 
+// TestHandoverOff: with NATSHandoverAfter negative (--nats-handover-after
+// 0) a leader cut off from NATS stays leader however long the cut lasts,
+// though other voters announce their links.
+func TestHandoverOff(t *testing.T) {
+	c, proxies := proxiedCluster(t, 3, -1)
+	first := c.leader(10 * time.Second)
+	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
+	proxies[first].Cut()
+	defer proxies[first].Restore()
+	waitFor(t, 5*time.Second, "the cut leader withdrawing its announcement", func() bool {
+		return !linked(t, c.etcd)[c.members[first].srv.cfg.ID]
+	})
+	time.Sleep(3*MinNATSHandoverAfter + handoverConfirm)
+	if now := c.leader(time.Second); now != first {
+		t.Fatalf("leadership moved from %d to %d with the handover off", first, now)
+	}
+}
+
 // TestNATSOutageKeepsLeader: when NATS is gone for every coordinator,
 // nobody announces a link, and the leader stays (no elections for an
 // outage nobody can help) — also with forged keys that name no other
 // voter.
 func TestNATSOutageKeepsLeader(t *testing.T) {
-	c, proxies := proxiedCluster(t, 3)
+	c, proxies := proxiedCluster(t, 3, MinNATSHandoverAfter)
 	first := c.leader(10 * time.Second)
 	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
 	for _, p := range proxies {
@@ -113,7 +131,7 @@ func TestNATSOutageKeepsLeader(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(3 * handoverAfter(time.Second))
+	time.Sleep(3 * MinNATSHandoverAfter)
 	if now := c.leader(time.Second); now != first {
 		t.Fatalf("leadership moved from %d to %d during an outage of NATS for everyone", first, now)
 	}

@@ -23,7 +23,7 @@ type coordinatorFlags struct {
 	peers, natsURL, etcd, token, logLevel   string
 	metricsToken                            string
 	bootstrap                               bool
-	leaseTTL                                time.Duration
+	leaseTTL, handoverAfter                 time.Duration
 	autoDrain                               int
 	allow                                   allowFlags
 	cluster                                 clusterTLSFlags
@@ -93,6 +93,8 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
 	fl.StringVar(&f.metricsToken, "metrics-token", "", "bearer token /metrics asks for besides the API token (default $"+metricsTokenEnv+"; empty: public)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
+	fl.DurationVar(&f.handoverAfter, "nats-handover-after", coordinator.DefaultNATSHandoverAfter,
+		"a leader cut off from NATS this long hands the leadership to a voter that reaches it (0: never; at least 2s)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.IntVar(&f.autoDrain, "auto-drain-after", coordinator.DefaultAutoDrainAfter,
 		"drain a node after this many failed shards in a row that then succeeded on other nodes (0: never; undrain it by hand)")
@@ -114,6 +116,15 @@ func autoDrainConfig(n int) int {
 		return -1
 	}
 	return n
+}
+
+// handoverConfig maps --nats-handover-after 0 ("never") to the
+// coordinator's negative (its 0 is the default).
+func handoverConfig(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // parsePeers reads id=host:port,...
@@ -171,7 +182,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, Allow: &allow, Logger: log,
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: handoverConfig(f.handoverAfter), Allow: &allow, Logger: log,
 		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
 		AutoDrainAfter: autoDrainConfig(f.autoDrain)})
 	if err != nil {

@@ -28,9 +28,13 @@ const (
 	apiToken        = "chaos-api-token-0123456789abcdef"
 	bucket          = "chaos"
 	leaseTTL        = "6s"
-	nodeTTL         = "3s"
-	nodeCount       = 2
-	voters          = 3
+	// handoverAfter is the coordinators' --nats-handover-after: short, as
+	// the lease TTL is, so leader-nats-cut sees a handover well within its
+	// cut.
+	handoverAfter = "12s"
+	nodeTTL       = "3s"
+	nodeCount     = 2
+	voters        = 3
 	// s3Stall is every process's SANAFARM_S3_STALL_TIMEOUT: a hung S3
 	// request is given up and retried after it, not the default 2 min.
 	s3Stall = 4 * time.Second
@@ -187,7 +191,7 @@ func (f *Farm) startCoordinators() {
 			"--bootstrap", "--peers", strings.Join(peers, ","), "--raft-bind", raft[i], "--http", http,
 			"--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File, "--etcd-cert", f.srv.Cert, "--etcd-key", f.srv.Key,
 			"--cluster-ca", f.CA.File, "--cluster-cert", f.srv.Cert, "--cluster-key", f.srv.Key,
-			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--log-level", "info"},
+			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--nats-handover-after", handoverAfter, "--log-level", "info"},
 			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, coordinatorUser, link.Addr()))
 		api := client.New("https://"+http, apiToken, client.WithTLS(&tls.Config{RootCAs: f.CA.Pool()}))
 		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: api, Link: link})

@@ -6,8 +6,8 @@ import (
 )
 
 // natsCut is how long leader-nats-cut keeps the leader's NATS link cut:
-// past the handover (two lease TTLs disconnected, then a 3 s
-// confirmation: coordinator/handover.go) with room to spare.
+// past the handover (handoverAfter disconnected, then a 3 s confirmation:
+// coordinator/handover.go) with room to spare.
 const natsCut = 30 * time.Second
 
 // leaderNATSCut: once a shard is done, cut the Raft leader off from NATS
