@@ -1,6 +1,9 @@
 package bearer
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMatch(t *testing.T) {
 	const tok, other = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
@@ -30,4 +33,22 @@ func TestMatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzMatch: any header is judged without a panic, and one that matches
+// is "Bearer" in any case, spaces, and exactly the token.
+func FuzzMatch(f *testing.F) {
+	const tok = "0123456789abcdef0123456789abcdef"
+	for _, s := range []string{"Bearer " + tok, "bearer  " + tok, "Bearer", "Bearer ", "", " " + tok, "Basic x", "Bearer " + tok + " ", "Bearer\t" + tok} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		if !Match(header, tok) {
+			return
+		}
+		scheme, rest, _ := strings.Cut(header, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimLeft(rest, " ") != tok {
+			t.Errorf("Match(%q) with token %q", header, tok)
+		}
+	})
 }
