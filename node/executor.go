@@ -307,7 +307,8 @@ func (e *PipelineExecutor) prompts(ctx context.Context, a protocol.Assignment) (
 	for i := a.Task.Start; i < a.Task.End; i++ {
 		out = append(out, rows[i/m-first])
 	}
-	if err := storage.CheckStatsFit(out); err != nil { // fail now, not after the shard's images
+	format := pick(a.Spec.Output.Format, storage.FormatFiles)
+	if err := storage.CheckStatsFit(format, a.Task.Shard, a.Task.Start, out); err != nil { // fail now, not after the shard's images
 		return nil, fmt.Errorf("task %s: %w", a.Task.TaskKey, err)
 	}
 	return out, nil

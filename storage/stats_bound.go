@@ -109,27 +109,3 @@ func tokenKind(tok json.Token) string {
 	}
 	return "something else"
 }
-
-// minStatsPerSample is less than any sample adds to its shard's stats
-// besides its prompt and extra fields (its record's other fields and
-// digests, and its objects' entries, all indented).
-const minStatsPerSample = 256
-
-// CheckStatsFit refuses a shard whose stats could not stay under
-// MaxStatsBytes, before any image is made: rows are its samples' prompt
-// rows. The estimate is a lower bound (JSON escapes only add), so a shard
-// it passes may still be refused when its stats are written.
-func CheckStatsFit(rows []PromptRow) error {
-	var n int64
-	for _, r := range rows {
-		n += minStatsPerSample + int64(len(r.Prompt))
-		for k, v := range r.Extra {
-			n += int64(len(k) + len(v))
-		}
-	}
-	if n > MaxStatsBytes {
-		return fmt.Errorf("the shard's stats would take at least %d bytes for its %d samples, more than the %d "+
-			"a shard's stats may have: use fewer images per shard (shard_size), or shorter prompts", n, len(rows), MaxStatsBytes)
-	}
-	return nil
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -196,36 +197,80 @@ func TestCheckStatsFit(t *testing.T) {
 	for i := range few {
 		few[i] = PromptRow{Prompt: long, Extra: map[string]json.RawMessage{"a": json.RawMessage(`"` + long + `"`)}}
 	}
-	if err := CheckStatsFit(few); err != nil {
+	if err := CheckStatsFit(FormatFiles, 0, 0, few); err != nil {
 		t.Fatalf("64 samples of 120 KiB: %v", err)
 	}
-	many := make([]PromptRow, 4600) // 4600 × 60 KiB > 256 MiB
+	many := make([]PromptRow, 4400) // 4400 × 60 KiB > 256 MiB
 	for i := range many {
 		many[i] = PromptRow{Prompt: long}
 	}
-	if err := CheckStatsFit(many); err == nil || !strings.Contains(err.Error(), "fewer images per shard") {
-		t.Fatalf("4600 samples of 60 KiB: %v", err)
+	if err := CheckStatsFit(FormatWebDataset, 0, 0, many); err == nil || !strings.Contains(err.Error(), "fewer images per shard") {
+		t.Fatalf("4400 samples of 60 KiB: %v", err)
 	}
-	// The estimate is a lower bound of what is written, for the smallest
-	// real record: the webdataset layout's (no objects of its own).
-	rows := []PromptRow{{Prompt: "a"}, {Prompt: "b"}, {Prompt: "c", Extra: map[string]json.RawMessage{"k": json.RawMessage("1")}}}
-	var st ShardStats
-	for i, r := range rows {
-		st.Samples = append(st.Samples, sampleRecord(Sample{Index: int64(i), Prompt: r.Prompt, Extra: r.Extra, PNG: []byte("p"),
-			Width: 8, Height: 8}, "00000.tar", SampleKey(int64(i))+".png"))
+	// Escapes count: 4200 prompts of 32 Ki quotes are 131 MiB as text and
+	// 262 MiB escaped (\").
+	quotes := make([]PromptRow, 4200)
+	for i := range quotes {
+		quotes[i] = PromptRow{Prompt: strings.Repeat(`"`, 32<<10)}
 	}
-	js, err := encodeStats(&st, 0)
-	if err != nil {
-		t.Fatal(err)
+	if err := CheckStatsFit(FormatFiles, 0, 0, quotes); err == nil {
+		t.Fatal("4200 prompts of 32 Ki quotes (262 MiB escaped) fit")
 	}
-	est := int64(0)
-	for _, r := range rows {
-		est += minStatsPerSample + int64(len(r.Prompt))
-		for k, v := range r.Extra {
-			est += int64(len(k) + len(v))
+}
+
+// TestStatsBoundHolds: for shards of both formats written by the real
+// writers — prompts with escapes and non-ASCII text, ids, nested extra
+// fields — the stats written never exceed StatsBound, and the bound is
+// tight: the header allowance plus a few dozen bytes a sample (the widest
+// numbers and digests).
+func TestStatsBoundHolds(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	texts := []string{"a fox", `say "hi" <b>&amp;</b>`, "ünïcödé 漢字 🦊", "tab\there\nnewline\u0001", strings.Repeat("long ", 400)}
+	extras := []string{`1`, `"x<y"`, `{"nested":{"a":[1,2,{"b":"c"}]}}`, `[true,null,3.25]`}
+	for _, format := range []string{FormatFiles, FormatWebDataset} {
+		for _, n := range []int{1, 7, 300, 3000} {
+			const shard, start = 12, 123_456
+			rows := make([]PromptRow, n)
+			for i := range rows {
+				r := PromptRow{Prompt: texts[rnd.IntN(len(texts))]}
+				if rnd.IntN(2) == 0 {
+					r.ID = fmt.Sprintf("id-%d-\"%d\"", i, rnd.IntN(1000))
+				}
+				if fields := rnd.IntN(3); fields > 0 {
+					r.Extra = map[string]json.RawMessage{}
+					for k := range fields {
+						r.Extra[fmt.Sprintf("k%d", k)] = json.RawMessage(extras[rnd.IntN(len(extras))])
+					}
+				}
+				rows[i] = r
+			}
+			store := newFuzzStore()
+			w, err := NewShardWriter(store, format, "", shard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range rows {
+				png := make([]byte, 1+rnd.IntN(5000))
+				if err := w.Write(context.Background(), Sample{Index: start + int64(i), Prompt: r.Prompt, PNG: png, Meta: map[string]int{"i": i},
+					Seed: rnd.Uint64(), Width: 1024, Height: 768, ID: r.ID, Extra: r.Extra, Steps: 20, Guidance: 4.5, Sampler: "dpm"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := ShardStats{Job: "j-0123456789abcdef", Attempt: 3, Node: "gpu-node-17", GPU: "NVIDIA H100 80GB HBM3", Backend: "cuda",
+				Model: "Efficient-Large-Model/Sana_1600M_1024px_BF16_diffusers", Revision: strings.Repeat("a", 40), RequestHash: widestDigest,
+				Start: start, End: start + int64(n), Seconds: 1234.5678,
+				Timings: map[string]float64{"load": 1.25, "encode": 2.5, "denoise": 1000.125, "decode": 30.0625, "write": 4.03125}}
+			if _, err := w.Finish(context.Background(), st); err != nil {
+				t.Fatal(err)
+			}
+			written := int64(len(store.objects[StatsKey("", shard)]))
+			bound, err := StatsBound(format, shard, start, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if written > bound || bound-written > statsHeaderBound+int64(n)*100 {
+				t.Errorf("%s, %d samples: written %d bytes, bound %d", format, n, written, bound)
+			}
 		}
-	}
-	if est > int64(len(js)) {
-		t.Errorf("estimate %d exceeds the encoding %d:\n%s", est, len(js), js)
 	}
 }
