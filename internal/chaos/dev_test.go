@@ -26,6 +26,7 @@ func devKillLoop(t *testing.T, r *Result) {
 		"--lease-ttl", leaseTTL, "--drain-timeout", "2s", "--log-level", "info"}
 	args = append(args, b.allowWrite("dev", outRoot)...)
 	dev := StartProc(t, "dev", args, []string{"TMPDIR=" + t.TempDir(), "SANAFARM_TOKEN=" + apiToken})
+	defer checkLogsClean(t, []*Proc{dev})
 	api := client.New("http://"+http, apiToken)
 	apis := func() []*client.Client { return []*client.Client{api} }
 	waitDevLeader(t, dev, api)

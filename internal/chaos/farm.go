@@ -85,6 +85,8 @@ type Farm struct {
 func StartFarm(t testing.TB) *Farm {
 	t.Helper()
 	f := &Farm{t: t, Bins: Build(t), Root: t.TempDir(), CA: tlstest.NewCA(t, "chaos")}
+	// Registered first, so it runs last: after every process was stopped.
+	t.Cleanup(func() { checkLogsClean(t, f.sanafarmProcs()) })
 	f.srv, f.node = f.CA.Server(t, "server"), f.CA.Client(t, "node")
 	f.startEtcd()
 	f.startNATS()
@@ -171,7 +173,7 @@ func natsPassword(user string) string { return natsPass + "-" + user }
 // trusted root (NATS TLS, as cloud-init installs it) and a private TMPDIR.
 func (f *Farm) env(name, user, natsAddr string) []string {
 	return []string{"SANAFARM_NATS_URL=tls://" + user + ":" + natsPassword(user) + "@" + natsAddr,
-		"SANAFARM_TOKEN=" + apiToken, "SSL_CERT_FILE=" + f.CA.File,
+		"SANAFARM_TOKEN=" + apiToken, "SANAFARM_METRICS_TOKEN=" + metricsToken, "SSL_CERT_FILE=" + f.CA.File,
 		"AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey,
 		"AWS_REGION=" + s3test.Region, "S3_ENDPOINT=" + f.S3.Endpoint(),
 		storage.EnvS3StallTimeout + "=" + s3Stall.String(), "TMPDIR=" + f.dir("tmp/"+name)}
@@ -255,9 +257,9 @@ func logsOf(procs []*Proc) string {
 	return b.String()
 }
 
-// AllProcs lists every process of the farm (for failure logs).
-func (f *Farm) AllProcs() []*Proc {
-	ps := []*Proc{f.Etcd, f.NATS}
+// sanafarmProcs lists the farm's coordinators and nodes.
+func (f *Farm) sanafarmProcs() []*Proc {
+	var ps []*Proc
 	for _, c := range f.Coords {
 		ps = append(ps, c.Proc)
 	}
@@ -265,6 +267,11 @@ func (f *Farm) AllProcs() []*Proc {
 		ps = append(ps, n.Proc)
 	}
 	return ps
+}
+
+// AllProcs lists every process of the farm (for failure logs).
+func (f *Farm) AllProcs() []*Proc {
+	return append([]*Proc{f.Etcd, f.NATS}, f.sanafarmProcs()...)
 }
 
 // Leader returns the coordinator that says it leads (nil if none does).

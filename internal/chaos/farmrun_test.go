@@ -127,6 +127,7 @@ func (fr *farmRun) verify(tasks []protocol.Task) time.Duration {
 	if err := VerifyOutput(ctx, Output{Store: out, Keys: keys, Prefix: outPrefix}, e); err != nil {
 		fr.t.Fatalf("job %s output:\n%v\ntasks:\n%s", fr.job, err, describeTasks(tasks))
 	}
+	checkOutputsClean(ctx, fr.t, root, keys)
 	return lag
 }
 
