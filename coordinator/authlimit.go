@@ -156,6 +156,12 @@ func clientKey(r *http.Request) string {
 	if v, ok := r.Context().Value(remoteAddrKey{}).(string); ok && v != "" {
 		addr = v
 	}
+	return addrKey(addr)
+}
+
+// addrKey is the client a network address counts as: its IP, an IPv6
+// client by its /64 (one host usually holds a whole /64).
+func addrKey(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr

@@ -20,11 +20,16 @@ type HTTPLimits struct {
 	// MaxHeaderBytes: request line and headers (default 64 KiB; larger
 	// gets 431).
 	MaxHeaderBytes int
+	// MaxConns and MaxConnsPerClient bound the open connections, in all
+	// and per client address (defaults 4096 and 256; connlimit.go). Behind
+	// a load balancer every client is the balancer's address.
+	MaxConns, MaxConnsPerClient int
 }
 
 // DefaultHTTPLimits are the API server's limits.
 var DefaultHTTPLimits = HTTPLimits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-	WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	MaxConns: 4096, MaxConnsPerClient: 256}
 
 func (l HTTPLimits) withDefaults() HTTPLimits {
 	d := DefaultHTTPLimits
@@ -34,8 +39,11 @@ func (l HTTPLimits) withDefaults() HTTPLimits {
 			*f.v = *f.d
 		}
 	}
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = d.MaxHeaderBytes
+	for _, f := range []struct{ v, d *int }{{&l.MaxHeaderBytes, &d.MaxHeaderBytes}, {&l.MaxConns, &d.MaxConns},
+		{&l.MaxConnsPerClient, &d.MaxConnsPerClient}} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
 	}
 	return l
 }

@@ -148,7 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn(w)
 	}
 	hs := newHTTPServer(s.Handler(), s.cfg.HTTP, s.apiTLS(), s.log)
-	ln := s.httpLn
+	var ln net.Listener = newConnLimitListener(s.httpLn, s.cfg.HTTP.MaxConns, s.cfg.HTTP.MaxConnsPerClient, s.log, s.cfg.Clock)
 	if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}

@@ -30,6 +30,7 @@ type coordinatorFlags struct {
 	apiTLS                                  apiTLSFlags
 	etcdTLS                                 etcdTLSFlags
 	raft                                    coordinator.RaftTimeouts
+	http                                    coordinator.HTTPLimits
 	retention                               retentionFlags
 }
 
@@ -103,6 +104,9 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	f.apiTLS.register(fl)
 	f.etcdTLS.register(fl)
 	registerRaftTimeouts(fl, &f.raft)
+	fl.IntVar(&f.http.MaxConns, "max-conns", coordinator.DefaultHTTPLimits.MaxConns, "open API connections at most, in all")
+	fl.IntVar(&f.http.MaxConnsPerClient, "max-conns-per-client", coordinator.DefaultHTTPLimits.MaxConnsPerClient,
+		"open API connections at most per client address (behind a load balancer, every client is the balancer)")
 	f.retention.register(fl)
 }
 
@@ -183,7 +187,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
 		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: handoverConfig(f.handoverAfter), Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
 		AutoDrainAfter: autoDrainConfig(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
