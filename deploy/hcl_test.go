@@ -140,7 +140,7 @@ func functions() map[string]function.Function {
 		"range": stdlib.RangeFunc, "zipmap": stdlib.ZipmapFunc, "indent": stdlib.IndentFunc,
 		"jsonencode": stdlib.JSONEncodeFunc, "tostring": toStringFunc, "file": fileFunc,
 		// variable validations
-		"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc,
+		"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "trimspace": stdlib.TrimSpaceFunc,
 	}
 	fns["templatefile"] = templateFileFunc(fns)
 	return fns

@@ -4,6 +4,10 @@
 # optionally an HTTPS load balancer for the API. Firewalls: firewall.tf.
 
 locals {
+  # Behind the load balancer every API client is the balancer's address:
+  # one client's bound (256 open connections) would be everyone's.
+  coordinator_flags = trimspace(join(" ", [var.api_load_balancer ? "--max-conns-per-client 4096" : "", var.coordinator_extra_flags]))
+
   domain = "${var.cluster_name}.${var.dns_zone}"
 
   ports = {
@@ -120,7 +124,7 @@ resource "digitalocean_droplet" "coordinator" {
     tls_cert             = var.tls_cert
     tls_key              = var.tls_key
     s3_env               = local.s3_env
-    extra_flags          = var.coordinator_extra_flags
+    extra_flags          = local.coordinator_flags
     allow_read           = local.allow_read
     allow_write          = local.allow_write
     install_script       = local.install_script

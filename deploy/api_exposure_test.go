@@ -99,3 +99,28 @@ func mentionsVar(e hclsyntax.Expression, name string) bool {
 	}
 	return false
 }
+
+// TestCoordinatorConnsBehindBalancer: behind the load balancer, whose
+// address every API client then has, the coordinators raise their bound of
+// connections per client; without it they keep the default; the
+// operator's own flags follow either way.
+func TestCoordinatorConnsBehindBalancer(t *testing.T) {
+	for _, c := range []struct {
+		lb    bool
+		extra string
+		want  string
+	}{
+		{true, "", "--max-conns-per-client 4096"},
+		{true, "--log-level debug", "--max-conns-per-client 4096 --log-level debug"},
+		{false, "", ""},
+		{false, "--log-level debug", "--log-level debug"},
+	} {
+		vars := sampleVars()
+		vars["api_load_balancer"] = cty.BoolVal(c.lb)
+		vars["coordinator_extra_flags"] = cty.StringVal(c.extra)
+		_, cc := renderUserData(t, "coordinator", vars)
+		if got := parseEnvFile(t, cc.file(t, "/etc/sanafarm/coordinator.env"))["SANAFARM_FLAGS"]; got != c.want {
+			t.Errorf("load balancer %v, extra flags %q: SANAFARM_FLAGS = %q, want %q", c.lb, c.extra, got, c.want)
+		}
+	}
+}
