@@ -19,10 +19,19 @@ import (
 // a token are answered 429 without the token being looked at — a throttled
 // client learns nothing, so guessing a token costs days per address even
 // when the operator chose a short one. Right tokens never use up the
-// budget; a client behind the same address as a guesser (one NAT, one
-// proxy) is throttled with it, which is the price of not trusting
-// X-Forwarded-For from anyone.
+// budget. A client behind the same address as a guesser (one NAT, one
+// proxy, the load balancer of docs/deploy.md, behind which every client
+// has one address) is throttled with it, since X-Forwarded-For is trusted
+// from no one — except that a strong token (strongTokenLen bytes or more)
+// is still let through while throttled: guessing one is hopeless at any
+// rate, so for it the throttle only spares the coordinator's CPU, and one
+// guesser cannot lock every other client out. A wrong one gets the 429.
 const (
+	// strongTokenLen is the shortest token let through while its client
+	// is throttled: 32 bytes of openssl rand -hex are 128 bits (and the
+	// Terraform module refuses shorter API tokens).
+	strongTokenLen = 32
+
 	authFailBurst   = 20
 	authFailEvery   = 5 * time.Second
 	authFailClients = 10000 // addresses tracked; beyond, the idlest are forgotten
@@ -193,4 +202,15 @@ func writeThrottled(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeError(w, protocol.Errorf(protocol.CodeTooManyRequests,
 		"too many wrong tokens from this address: try again in %s", fmt.Sprint(time.Duration(secs)*time.Second)))
+}
+
+// strongTokens are those of tokens at least strongTokenLen bytes long.
+func strongTokens(tokens []string) []string {
+	var out []string
+	for _, t := range tokens {
+		if len(t) >= strongTokenLen {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -221,5 +222,53 @@ func TestAPIRightTokensNeverThrottled(t *testing.T) {
 			t.Fatalf("right token %d: %d %s", i, w.Code, w.Body)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStrongTokenPassesThrottle: behind one address (a load balancer) a
+// guesser's wrong tokens throttle the address, but a strong API token
+// still gets in — API, the health's full answer and the dashboard's
+// log-in — while wrong tokens keep getting 429.
+func TestStrongTokenPassesThrottle(t *testing.T) {
+	strong := strings.Repeat("k", strongTokenLen)
+	clock := &fakeClock{now: t0}
+	b := healthBackend{newFake(), api.Health{ID: "c1", Role: "leader", Leader: "c1", LeaderAddr: "10.0.0.1:7701"}}
+	h := newAPI(b, apiConfig{token: strong, id: "c1", authLimit: newAuthLimiter(clock.Now, nil)})
+	const lb = "10.10.0.5:4000" // every client, as the balancer forwards it
+	call := func(method, path, token string, body io.Reader) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, body)
+		r.RemoteAddr = lb
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		if body != nil {
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range authFailBurst {
+		call(http.MethodGet, api.PathJobs, fmt.Sprintf("guess-%d", i), nil)
+	}
+	if w := call(http.MethodGet, api.PathJobs, "guess-next", nil); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("a wrong token from the throttled address: %d, want 429", w.Code)
+	}
+	if w := call(http.MethodGet, api.PathJobs, strong[:strongTokenLen-1]+"x", nil); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("a near miss from the throttled address: %d, want 429", w.Code)
+	}
+	if w := call(http.MethodGet, api.PathJobs, strong, nil); w.Code != http.StatusOK {
+		t.Fatalf("the strong token from the throttled address: %d %s, want 200", w.Code, w.Body)
+	}
+	if w := call(http.MethodGet, api.PathHealth, strong, nil); !strings.Contains(w.Body.String(), "10.0.0.1:7701") {
+		t.Fatalf("health with the strong token from the throttled address: %s", w.Body)
+	}
+	form := url.Values{"token": {strong}, "next": {"/ui/"}}
+	if w := call(http.MethodPost, "/ui/login", "", strings.NewReader(form.Encode())); w.Code != http.StatusSeeOther {
+		t.Fatalf("dashboard log-in with the strong token from the throttled address: %d %.300s", w.Code, w.Body)
+	}
+	// A short token keeps the strict throttle (TestAPIThrottlesWrongTokens).
+	if got := strongTokens([]string{"", "short", strong}); len(got) != 1 || got[0] != strong {
+		t.Errorf("strongTokens = %q", got)
 	}
 }
