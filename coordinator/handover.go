@@ -98,7 +98,7 @@ func (s *Server) transferTo(r *raft.Raft, id, addr string) bool {
 }
 
 // linkedVoter returns a voter other than this server whose NATS link is
-// announced in etcd (the first by id).
+// announced in etcd (the next by id after this one: pickLinked).
 func (s *Server) linkedVoter(ctx context.Context, r *raft.Raft) (id, addr string, ok bool) {
 	f := r.GetConfiguration()
 	if f.Error() != nil || s.cfg.Etcd == nil {
@@ -122,13 +122,18 @@ func (s *Server) linkedVoter(ctx context.Context, r *raft.Raft) (id, addr string
 	return string(srv.ID), string(srv.Address), ok
 }
 
-// pickLinked is the first voter by id, other than self, that linked
+// pickLinked is the next voter by id after self, around, that linked
 // names: keys of other servers, of non-voters and of this one count for
 // nothing (anyone who may write the farm's etcd prefix may write them).
+// Going around, rather than always to the first, makes leaders that hand
+// over in turn (unheard.go) try every voter, not two of them back and
+// forth.
 func pickLinked(servers []raft.Server, self string, linked map[string]bool) (raft.Server, bool) {
 	servers = slices.Clone(servers)
 	slices.SortFunc(servers, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
-	for _, srv := range servers {
+	after, _ := slices.BinarySearchFunc(servers, self, func(s raft.Server, id string) int { return strings.Compare(string(s.ID), id) })
+	for i := range servers {
+		srv := servers[(after+i)%len(servers)]
 		if srv.Suffrage == raft.Voter && string(srv.ID) != self && linked[string(srv.ID)] {
 			return srv, true
 		}

@@ -198,4 +198,12 @@ func TestPickLinked(t *testing.T) {
 			t.Errorf("%s: address %q of %s", c.name, srv.Address, srv.ID)
 		}
 	}
+	// From another voter the pick goes on around by id, so leaders that
+	// hand over in turn try every voter.
+	all := map[string]bool{"c0": true, "c1": true, "c2": true, "c3": true}
+	for self, want := range map[string]string{"c0": "c1", "c1": "c2", "c2": "c0", "c15": "c2", "c9": "c0"} {
+		if srv, ok := pickLinked(servers, self, all); !ok || string(srv.ID) != want {
+			t.Errorf("from %s: picked %q (%v), want %s", self, srv.ID, ok, want)
+		}
+	}
 }

@@ -69,7 +69,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	if !ok {
 		return
 	}
-	since := s.cfg.Clock()
+	led := s.cfg.Clock()
 	s.log.Info("leadership established", "index", s.store.Index())
 	t := time.NewTicker(s.cfg.ProgressInterval)
 	defer t.Stop()
@@ -77,8 +77,9 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer writers.Wait()
 	stuck := s.newStuckJobs()
 	gc := &jobGC{}
-	link := s.newNodeLink(since)
+	link := s.newNodeLink(led)
 	ho := &handover{}                       // handover.go
+	uh := &unheard{}                        // unheard.go
 	var capWarned time.Time                 // autoDrain's rate-limited warning
 	s.manifestDispatch(ctx, &writers, true) // done jobs left without a manifest
 	for {
@@ -99,7 +100,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.confirmRestarts(ctx)
 			s.autoDrain(ctx, &capWarned)
 			s.pruneLeaseLogs(up, since)
-			if s.maybeHandOver(ctx, ho) {
+			if s.maybeHandOver(ctx, ho) || s.maybeHandOverUnheard(ctx, uh, led) {
 				continue // no longer the leader: the loop is stopped
 			}
 			s.expireGangs(ctx)

@@ -37,6 +37,7 @@ type Agent struct {
 	// (coordinator/grants.go). Guarded by mu.
 	holds map[protocol.TaskAttempt]struct{}
 	route ctlRoute // the subject of control requests (rpc.go)
+	reach reach    // whether the leader answers them (reach.go)
 	seq   uint64   // lease requests sent (LeaseRequest.Seq; only loop sends them)
 	// sampling: a GPU read is under way (telemetry.go); a wedged driver
 	// keeps it so, and no second read piles up behind it.

@@ -53,6 +53,10 @@ type Config struct {
 	MaxBackoff time.Duration
 	// RequestTimeout bounds each NATS request (default 5 s).
 	RequestTimeout time.Duration
+	// UnreachableAfter is how long control requests find no leader, while
+	// the node's NATS connection is up, before the node says so in its
+	// announcement (NodeInfo.LeaderUnreachable; default 10 s; reach.go).
+	UnreachableAfter time.Duration
 	// CompletionPatience is how long past its lease deadline the
 	// completion of a finished shard is retried while no coordinator
 	// answers (default 2 min): the leader holds leases while its own NATS
@@ -120,6 +124,7 @@ func (c *Config) setDefaults() error {
 	def(&c.PollInterval, 2*time.Second)
 	def(&c.MaxBackoff, 10*time.Second)
 	def(&c.RequestTimeout, 5*time.Second)
+	def(&c.UnreachableAfter, 10*time.Second)
 	def(&c.CompletionPatience, 2*time.Minute)
 	def(&c.ProgressInterval, 3*time.Second)
 	def(&c.ProgressMinGap, 250*time.Millisecond)

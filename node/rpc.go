@@ -24,6 +24,7 @@ func (a *Agent) request(ctx context.Context, subject string, req, reply any, err
 	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 	defer cancel()
 	msg, err := a.route.request(rctx, a.cfg.NATS, subject, a.cfg.ID, data)
+	a.noteReach(err)
 	if err != nil {
 		a.cfg.Metrics.natsRequestFailed(err)
 		return fmt.Errorf("requesting %s: %w", subject, err)

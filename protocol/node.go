@@ -34,6 +34,11 @@ type NodeInfo struct {
 	// fields it does not know and write wrong images, so the scheduler
 	// gives such jobs only to nodes that announce them.
 	Features []string `json:"features,omitempty"`
+	// LeaderUnreachable says the node's control requests have found no
+	// leader for a while although its NATS connection is up: a leader
+	// that most live nodes cannot reach hands its leadership on
+	// (coordinator/unheard.go). Earlier coordinators ignore it.
+	LeaderUnreachable bool `json:"leader_unreachable,omitempty"`
 }
 
 // maxNodeLabel bounds each free-text field of an announcement.

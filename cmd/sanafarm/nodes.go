@@ -79,6 +79,8 @@ func nodeState(n api.NodeStatus) string {
 		return "auto-drained" // by the leader: its shards kept failing (reason below the table)
 	case n.Info.Draining:
 		return "draining"
+	case n.Info.LeaderUnreachable:
+		return "no-leader" // its requests find no leader (node/reach.go)
 	}
 	return "live"
 }

@@ -19,13 +19,14 @@ func TestNodesStates(t *testing.T) {
 		{Info: protocol.NodeInfo{ID: "n-auto", Draining: true}, Live: true, Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: reason}},
 		{Info: protocol.NodeInfo{ID: "n-drained", Draining: true}, Live: true, Control: &protocol.NodeControl{Drain: true}},
 		{Info: protocol.NodeInfo{ID: "n-live"}, Live: true},
+		{Info: protocol.NodeInfo{ID: "n-cut", LeaderUnreachable: true}, Live: true},
 	}
 	addr := fakeNodeCoordinator(t, nodes).URL
 	code, stdout, stderr := sanafarm("nodes", "--addr", addr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
-	want := map[string]string{"n-gone": "gone", "n-disabled": "disabled", "n-auto": "auto-drained", "n-drained": "draining", "n-live": "live"}
+	want := map[string]string{"n-gone": "gone", "n-disabled": "disabled", "n-auto": "auto-drained", "n-drained": "draining", "n-live": "live", "n-cut": "no-leader"}
 	for _, line := range strings.Split(stdout, "\n") {
 		f := strings.Fields(line)
 		if len(f) > 1 && want[f[0]] != "" {

@@ -79,7 +79,8 @@ func TestPagesWithoutAuth(t *testing.T) {
 	srv, f := newServer(t, false)
 	f.jobs["job-3"] = &protocol.Job{ID: "job-3", State: protocol.JobQueued, Spec: protocol.JobSpec{Name: "<img src=x onerror=alert(1)>"}}
 	f.nodes = append(f.nodes, api.NodeStatus{Info: protocol.NodeInfo{ID: "node-b", Backend: "cpu", Slots: 1, Draining: true}, Live: true,
-		Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: "auto-drained: 3 shards in a row failed; last error: <oom>"}})
+		Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: "auto-drained: 3 shards in a row failed; last error: <oom>"}},
+		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-c", Backend: "cpu", Slots: 1, LeaderUnreachable: true}, Live: true})
 	c := client(t)
 	for _, c2 := range []struct {
 		path string
@@ -92,7 +93,8 @@ func TestPagesWithoutAuth(t *testing.T) {
 			`<div class="failure nofault">#1 on node-a: ` + protocol.ReasonDraining + ` <span class="sub"`, "(not counted)",
 			`<div class="failure">#2 on node-b: out of memory</div>`}},
 		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB", "cuda ·", `data-node="node-b" data-state="auto-drained"`,
-			`data-reason>auto-drained: 3 shards in a row failed; last error: &lt;oom&gt;</div>`, `data-action="/ui/nodes/node-b/undrain"`}},
+			`data-reason>auto-drained: 3 shards in a row failed; last error: &lt;oom&gt;</div>`, `data-action="/ui/nodes/node-b/undrain"`,
+			`data-node="node-c" data-state="up"`, `<div class="sub bad" data-no-leader>no leader answers it</div>`, `data-action="/ui/nodes/node-c/drain"`}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)

@@ -30,8 +30,10 @@ const (
 	leaseTTL        = "6s"
 	// handoverAfter is the coordinators' --nats-handover-after: short, as
 	// the lease TTL is, so leader-nats-cut sees a handover well within its
-	// cut.
-	handoverAfter = "12s"
+	// cut, but longer than a node's longest backoff (10 s) plus a request,
+	// so the nodes of nats-freeze take back their "no leader answers"
+	// (node/reach.go) before the thawed leader counts it.
+	handoverAfter = "16s"
 	nodeTTL       = "3s"
 	nodeCount     = 2
 	voters        = 3

@@ -1,0 +1,72 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+)
+
+// A leader whose NATS link works but whose node traffic does not arrive
+// (a cut route between its NATS server and the nodes', a subscription
+// that stopped delivering) is moved by neither Raft nor the NATS link
+// handover (handover.go), and the farm would stand still. The nodes see
+// it: each one whose control requests find no leader while its own NATS
+// connection is up says so in its announcement
+// (NodeInfo.LeaderUnreachable, node/reach.go). When most live nodes have
+// said so for NATSHandoverAfter, and this leader has led that long, it
+// hands the leadership to the next voter that announces a NATS link
+// (pickLinked). If that one is cut off from the nodes too, it hands on in
+// turn, so every voter gets tried. While this leader's own link is down
+// the NATS link handover decides instead.
+
+// unheard is the leader loop's view of the nodes' verdicts on it.
+type unheard struct {
+	since   time.Time // when most live nodes were first seen saying it (zero: they are not)
+	checked time.Time // the last read of the announcements of the coordinators' links
+	warned  bool      // "staying leader" said for this spell
+}
+
+// mostUnreached reports whether most live nodes say no leader answers
+// them, with the counts.
+func (s *Server) mostUnreached() (ok bool, unreached, live int) {
+	for _, n := range s.nodes.all() {
+		live++
+		if n.LeaderUnreachable {
+			unreached++
+		}
+	}
+	return live > 0 && 2*unreached > live, unreached, live
+}
+
+// maybeHandOverUnheard (leader tick) hands the leadership on when most
+// live nodes have said for NATSHandoverAfter that they cannot reach this
+// leader, which has led at least that long (since); it reports whether
+// it did.
+func (s *Server) maybeHandOverUnheard(ctx context.Context, u *unheard, since time.Time) bool {
+	now := s.cfg.Clock()
+	most, unreached, live := s.mostUnreached()
+	if !most || s.cfg.NATS == nil || s.cfg.Etcd == nil || s.cfg.NATSHandoverAfter < 0 || !s.natsUp.Load() {
+		*u = unheard{}
+		return false
+	}
+	if u.since.IsZero() {
+		u.since = now
+	}
+	r := s.getRaft()
+	wait := s.cfg.NATSHandoverAfter
+	if r == nil || now.Sub(u.since) < wait || now.Sub(since) < wait || now.Sub(u.checked) < time.Second {
+		return false
+	}
+	u.checked = now
+	id, addr, ok := s.linkedVoter(ctx, r)
+	if !ok {
+		if !u.warned {
+			u.warned = true
+			s.log.Warn("most live nodes cannot reach this leader, and no other voter announces a NATS link: staying leader",
+				"unreached", unreached, "live", live)
+		}
+		return false
+	}
+	s.log.Warn("most live nodes cannot reach this leader although its NATS link works: handing the leadership on",
+		"to", id, "unreached", unreached, "live", live, "for", now.Sub(u.since).Round(time.Second))
+	return s.transferTo(r, id, addr)
+}

@@ -1,0 +1,66 @@
+package coordinator
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// TestUnheardLeaderHandsOn: a leader whose NATS link works, but which most
+// live nodes say they cannot reach, hands the leadership to the next voter
+// by id; a minority saying so moves nothing, and neither does a majority
+// once the nodes take it back.
+func TestUnheardLeaderHandsOn(t *testing.T) {
+	c, _ := proxiedCluster(t, 3, MinNATSHandoverAfter)
+	first := c.leader(10 * time.Second)
+	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
+	nodes := func(unreached int) {
+		for i := range 3 {
+			announceInfo(t, c.etcd, protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), Backend: "cpu", Slots: 1, LeaderUnreachable: i < unreached})
+		}
+	}
+	nodes(1) // a minority
+	time.Sleep(3*MinNATSHandoverAfter + time.Second)
+	if now := c.leader(time.Second); now != first {
+		t.Fatalf("leadership moved from %d to %d with one node of three saying it cannot reach the leader", first, now)
+	}
+	nodes(2) // most
+	waitFor(t, 20*time.Second, "another voter leading", func() bool {
+		for i, m := range c.members {
+			if i != first && m.srv.IsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	next := c.leader(5 * time.Second)
+	if want := (first + 1) % 3; next != want { // members are c0, c1, c2: the next by id, around
+		t.Errorf("leadership went from %d to %d, want the next voter %d", first, next, want)
+	}
+	nodes(0) // the new leader answers them
+	time.Sleep(3*MinNATSHandoverAfter + time.Second)
+	if now := c.leader(time.Second); now != next {
+		t.Fatalf("leadership moved from %d to %d after the nodes took it back", next, now)
+	}
+}
+
+// TestMostUnreached: more than half of the live nodes, and at least one.
+func TestMostUnreached(t *testing.T) {
+	for _, c := range []struct {
+		flags []bool
+		want  bool
+	}{
+		{nil, false}, {[]bool{false}, false}, {[]bool{true}, true}, {[]bool{true, false}, false},
+		{[]bool{true, true, false}, true}, {[]bool{true, false, false}, false}, {[]bool{true, true, false, false}, false},
+	} {
+		s := &Server{nodes: newNodeView()}
+		for i, f := range c.flags {
+			s.nodes.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: f})
+		}
+		if got, _, _ := s.mostUnreached(); got != c.want {
+			t.Errorf("%v: %v, want %v", c.flags, got, c.want)
+		}
+	}
+}
