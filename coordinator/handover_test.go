@@ -73,14 +73,7 @@ func leaderCutFromNATS(t *testing.T, frozen bool) {
 	waitFor(t, 5*time.Second, "the cut leader withdrawing its announcement", func() bool {
 		return !linked(t, c.etcd)[c.members[first].srv.cfg.ID]
 	})
-	waitFor(t, 20*time.Second, "another voter leading", func() bool {
-		for i, m := range c.members {
-			if i != first && m.srv.IsLeader() {
-				return true
-			}
-		}
-		return false
-	})
+	waitOtherLeader(t, c, first)
 	next := c.leader(5 * time.Second)
 	if next == first {
 		t.Fatalf("the cut leader leads again")
@@ -206,4 +199,17 @@ func TestPickLinked(t *testing.T) {
 			t.Errorf("from %s: picked %q (%v), want %s", self, srv.ID, ok, want)
 		}
 	}
+}
+
+// waitOtherLeader waits until a member other than first leads.
+func waitOtherLeader(t *testing.T, c *testCluster, first int) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "another voter leading", func() bool {
+		for i, m := range c.members {
+			if i != first && m.srv.IsLeader() {
+				return true
+			}
+		}
+		return false
+	})
 }

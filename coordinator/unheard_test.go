@@ -27,14 +27,7 @@ func TestUnheardLeaderHandsOn(t *testing.T) {
 		t.Fatalf("leadership moved from %d to %d with one node of three saying it cannot reach the leader", first, now)
 	}
 	nodes(2) // most
-	waitFor(t, 20*time.Second, "another voter leading", func() bool {
-		for i, m := range c.members {
-			if i != first && m.srv.IsLeader() {
-				return true
-			}
-		}
-		return false
-	})
+	waitOtherLeader(t, c, first)
 	next := c.leader(5 * time.Second)
 	if want := (first + 1) % 3; next != want { // members are c0, c1, c2: the next by id, around
 		t.Errorf("leadership went from %d to %d, want the next voter %d", first, next, want)
