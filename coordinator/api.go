@@ -43,11 +43,13 @@ const forwardedHeader = "X-Sanafarm-Forwarded-By"
 
 type apiConfig struct {
 	token string
-	// metricsToken, when set, guards /metrics (api_metrics.go).
-	metricsToken string
-	log          *slog.Logger
-	metrics      prometheus.Gatherer
-	id           string
+	// readToken, when set, is a second token that may read but not write
+	// (api_read.go); metricsToken, when set, guards /metrics
+	// (api_metrics.go).
+	readToken, metricsToken string
+	log                     *slog.Logger
+	metrics                 prometheus.Gatherer
+	id                      string
 	// forward carries writes proxied to the leader (nil: the default
 	// transport; mutual TLS with cluster TLS, see forwardTransport).
 	forward http.RoundTripper
@@ -76,12 +78,12 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 	}
 	a := &apiServer{b: b, cfg: cfg}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+api.PathJobs, a.auth(a.onLeader(a.submit)))
-	mux.HandleFunc("GET "+api.PathJobs, a.auth(a.list))
-	mux.HandleFunc("GET "+api.PathJobs+"/{id}", a.auth(a.get))
-	mux.HandleFunc("POST "+api.PathJobs+"/{id}/cancel", a.auth(a.onLeader(a.cancel)))
-	mux.HandleFunc("GET "+api.PathNodes, a.auth(a.nodes))
-	mux.HandleFunc("GET "+api.PathEvents, a.auth(a.events))
+	mux.HandleFunc("POST "+api.PathJobs, a.authWrite(a.onLeader(a.submit)))
+	mux.HandleFunc("GET "+api.PathJobs, a.authRead(a.list))
+	mux.HandleFunc("GET "+api.PathJobs+"/{id}", a.authRead(a.get))
+	mux.HandleFunc("POST "+api.PathJobs+"/{id}/cancel", a.authWrite(a.onLeader(a.cancel)))
+	mux.HandleFunc("GET "+api.PathNodes, a.authRead(a.nodes))
+	mux.HandleFunc("GET "+api.PathEvents, a.authRead(a.events))
 	a.routeControl(mux)
 	mux.HandleFunc("GET "+api.PathHealth, a.health)
 	if cfg.metrics != nil {
@@ -93,10 +95,6 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 			Fields: []protocol.FieldError{{Field: "path", Value: r.Method + " " + shortValue(r.URL.Path), Problem: "no such route"}}})
 	})
 	return mux
-}
-
-func (a *apiServer) auth(h http.HandlerFunc) http.HandlerFunc {
-	return a.authAny(h, a.cfg.token)
 }
 
 // authAny lets through requests that bear one of tokens; with none set
@@ -246,7 +244,7 @@ func (a *apiServer) health(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.token != "" {
 		// A full answer tells a right token from a wrong one, so it
 		// spends the same budget as any other check.
-		if ok, _ := a.tokenOK(r, a.cfg.token); !ok {
+		if ok, _ := a.tokenOK(r, a.cfg.token, a.cfg.readToken); !ok {
 			h = publicHealth(h)
 		}
 	}

@@ -22,7 +22,7 @@ type controlBackend interface {
 // is a write, so it needs the token and runs on the leader.
 func (a *apiServer) routeControl(mux *http.ServeMux) {
 	job := api.PathJobs + "/{id}"
-	write := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, a.auth(a.onLeader(h))) }
+	write := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, a.authWrite(a.onLeader(h))) }
 	write("POST "+job+"/pause", a.jobAction(func(ctx context.Context, id protocol.JobID) (protocol.Job, error) {
 		return a.b.PauseJob(ctx, id, true)
 	}))

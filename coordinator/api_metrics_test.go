@@ -68,7 +68,7 @@ func TestMetricsToken(t *testing.T) {
 	}
 }
 
-func TestMetricsTokenWarnings(t *testing.T) {
+func TestExtraTokenWarnings(t *testing.T) {
 	long := strings.Repeat("m", minTokenLen)
 	for _, c := range []struct {
 		metrics, api string
@@ -82,7 +82,7 @@ func TestMetricsTokenWarnings(t *testing.T) {
 		{long, long, []string{"is the API token"}},
 		{"short", "short", []string{"5 bytes long", "is the API token"}},
 	} {
-		got := metricsTokenWarnings(c.metrics, c.api)
+		got := extraTokenWarnings("", c.metrics, c.api)
 		ok := len(got) == len(c.want)
 		for i := range c.want {
 			ok = ok && strings.Contains(got[i], c.want[i])
@@ -95,5 +95,8 @@ func TestMetricsTokenWarnings(t *testing.T) {
 				t.Errorf("a warning quotes the token: %q", w)
 			}
 		}
+	}
+	if got := extraTokenWarnings("short", "", long); len(got) != 1 || !strings.Contains(got[0], "the read token is 5 bytes long") {
+		t.Errorf("a short read token: %q", got)
 	}
 }

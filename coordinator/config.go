@@ -72,8 +72,13 @@ type Config struct {
 	Etcd *clientv3.Client
 	// Token is the bearer token of the API ("" = no auth).
 	Token string
+	// ReadToken, when set, is a bearer token that may read what Token
+	// reads and write nothing (api_read.go); it needs Token, and differs
+	// from it.
+	ReadToken string
 	// MetricsToken, when set, is the bearer token /metrics asks for (the
-	// API token passes too); "" leaves /metrics public (api_metrics.go).
+	// API and read tokens pass too); "" leaves /metrics public
+	// (api_metrics.go).
 	MetricsToken string
 	// Allow is where jobs may name prompt files (Read) and outputs
 	// (Write), checked at submit (see checkAllowed); nil checks nothing.
@@ -187,6 +192,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HTTPAddr == "" && c.HTTPListener == nil {
 		c.HTTPAddr = "127.0.0.1:0"
+	}
+	if err := checkReadToken(c.ReadToken, c.Token); err != nil {
+		return err
 	}
 	c.HTTP = c.HTTP.withDefaults()
 	c.Raft = c.Raft.withDefaults()

@@ -114,7 +114,7 @@ func (s *Server) Store() *state.Store { return s.store }
 
 // Handler is the HTTP API (also served on HTTPAddr by Run).
 func (s *Server) Handler() http.Handler {
-	h := newAPI(s, apiConfig{token: s.cfg.Token, metricsToken: s.cfg.MetricsToken, log: s.log, metrics: s.registry, id: s.cfg.ID,
+	h := newAPI(s, apiConfig{token: s.cfg.Token, readToken: s.cfg.ReadToken, metricsToken: s.cfg.MetricsToken, log: s.log, metrics: s.registry, id: s.cfg.ID,
 		forward: forwardTransport(s.cfg.ClusterTLS), secure: s.cfg.APITLS != nil, events: s.events,
 		authLimit: newAuthLimiter(s.cfg.Clock, s.log)})
 	if s.cfg.ClusterTLS != nil {
@@ -144,7 +144,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	warnings := exposureWarnings(s.httpLn.Addr().String(), s.cfg.Token, s.cfg.APITLS != nil)
-	for _, w := range append(warnings, metricsTokenWarnings(s.cfg.MetricsToken, s.cfg.Token)...) {
+	for _, w := range append(warnings, extraTokenWarnings(s.cfg.ReadToken, s.cfg.MetricsToken, s.cfg.Token)...) {
 		s.log.Warn(w)
 	}
 	hs := newHTTPServer(s.Handler(), s.cfg.HTTP, s.apiTLS(), s.log)

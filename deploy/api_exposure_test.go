@@ -49,13 +49,7 @@ func TestMetricsTokenChecks(t *testing.T) {
 			}
 		}
 	}
-	for _, b := range m.resource(t, "digitalocean_droplet", "coordinator").Body.Blocks {
-		for _, pb := range b.Body.Blocks {
-			if pb.Type == "precondition" && mentionsVar(pb.Body.Attributes["condition"].Expr, "metrics_token") {
-				precondition = pb.Body.Attributes["condition"].Expr
-			}
-		}
-	}
+	precondition = coordinatorPrecondition(t, m, "metrics_token")
 	if validation == nil || precondition == nil {
 		t.Fatalf("metrics_token: validation %v, precondition %v", validation != nil, precondition != nil)
 	}
@@ -86,6 +80,20 @@ func TestMetricsTokenChecks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// coordinatorPrecondition is the condition of the coordinator droplets'
+// precondition that reads var.name (nil: none).
+func coordinatorPrecondition(t *testing.T, m *tfModule, name string) hclsyntax.Expression {
+	t.Helper()
+	for _, b := range m.resource(t, "digitalocean_droplet", "coordinator").Body.Blocks {
+		for _, pb := range b.Body.Blocks {
+			if pb.Type == "precondition" && mentionsVar(pb.Body.Attributes["condition"].Expr, name) {
+				return pb.Body.Attributes["condition"].Expr
+			}
+		}
+	}
+	return nil
 }
 
 // mentionsVar reports whether e reads var.name.
@@ -121,6 +129,35 @@ func TestCoordinatorConnsBehindBalancer(t *testing.T) {
 		_, cc := renderUserData(t, "coordinator", vars)
 		if got := parseEnvFile(t, cc.file(t, "/etc/sanafarm/coordinator.env"))["SANAFARM_FLAGS"]; got != c.want {
 			t.Errorf("load balancer %v, extra flags %q: SANAFARM_FLAGS = %q, want %q", c.lb, c.extra, got, c.want)
+		}
+	}
+}
+
+// TestCloudInitReadToken: with read_token the coordinators (only) get
+// SANAFARM_READ_TOKEN in their root-only secrets.env; the module refuses a
+// read token that is the API token.
+func TestCloudInitReadToken(t *testing.T) {
+	const readToken = "readTOKENq8Wd3Ks7Yp1Lm5Nx9Bv2Cz0123"
+	vars := sampleVars()
+	vars["read_token"] = cty.StringVal(readToken)
+	_, cc := renderUserData(t, "coordinator", vars)
+	if got := parseEnvFile(t, cc.file(t, "/etc/sanafarm/secrets.env"))["SANAFARM_READ_TOKEN"]; got != readToken {
+		t.Errorf("coordinator secrets.env SANAFARM_READ_TOKEN = %q", got)
+	}
+	if text, _ := renderUserData(t, "worker", vars); strings.Contains(text, readToken) {
+		t.Error("a worker gets the read token")
+	}
+	m := loadModule(t, moduleDir)
+	pre := coordinatorPrecondition(t, m, "read_token")
+	if pre == nil {
+		t.Fatal("no precondition on read_token")
+	}
+	for token, want := range map[string]bool{"": true, readToken: true, sampleToken: false} {
+		vars := sampleVars()
+		vars["read_token"] = cty.StringVal(token)
+		v, diags := pre.Value(evalContext(t, m, moduleVars(t, m, vars)))
+		if diags.HasErrors() || v.True() != want {
+			t.Errorf("read_token %q: precondition %v (%v), want %v", token, v, diags, want)
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 type coordinatorFlags struct {
 	id, data, raftBind, httpAddr, advertise string
 	peers, natsURL, etcd, token, logLevel   string
-	metricsToken                            string
+	metricsToken, readToken                 string
 	bootstrap                               bool
 	leaseTTL, handoverAfter                 time.Duration
 	autoDrain                               int
@@ -92,6 +92,7 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.natsURL, "nats", "", "NATS URL (node traffic)"+natsFlagHelp)
 	fl.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated (node membership, API addresses)")
 	fl.StringVar(&f.token, "token", "", "API bearer token (default $SANAFARM_TOKEN; empty: no auth)")
+	fl.StringVar(&f.readToken, "read-token", "", "a second bearer token that may read but not write (default $"+readTokenEnv+"; empty: none)")
 	fl.StringVar(&f.metricsToken, "metrics-token", "", "bearer token /metrics asks for besides the API token (default $"+metricsTokenEnv+"; empty: public)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", coordinator.DefaultLeaseTTL, "task lease: a shard without progress this long is requeued")
 	fl.DurationVar(&f.handoverAfter, "nats-handover-after", coordinator.DefaultNATSHandoverAfter,
@@ -121,6 +122,10 @@ func autoDrainConfig(n int) int {
 	}
 	return n
 }
+
+// readTokenEnv holds the read-only token when --read-token is not given
+// (out of the process list, like $SANAFARM_TOKEN).
+const readTokenEnv = "SANAFARM_READ_TOKEN"
 
 // handoverConfig maps --nats-handover-after 0 ("never") to the
 // coordinator's negative (its 0 is the default).
@@ -186,7 +191,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: handoverConfig(f.handoverAfter), Allow: &allow, Logger: log,
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: handoverConfig(f.handoverAfter), Allow: &allow, Logger: log,
 		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
 		AutoDrainAfter: autoDrainConfig(f.autoDrain)})
 	if err != nil {

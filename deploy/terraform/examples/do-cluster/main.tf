@@ -37,6 +37,7 @@ module "sanafarm" {
 
   api_token           = var.api_token
   metrics_token       = var.metrics_token
+  read_token          = var.read_token
   nats_password       = var.nats_password
   nats_node_password  = var.nats_node_password
   nats_route_password = var.nats_route_password

@@ -86,6 +86,13 @@ variable "api_token" {
   sensitive   = true
 }
 
+variable "read_token" {
+  description = "A read-only API token for people who should look but not act (TF_VAR_read_token; empty: none; else at least 32 characters, not the api_token)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "metrics_token" {
   description = "Bearer token of every /metrics (TF_VAR_metrics_token; empty: public inside the VPC; else at least 32 characters, not the api_token)."
   type        = string

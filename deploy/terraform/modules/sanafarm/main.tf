@@ -120,6 +120,7 @@ resource "digitalocean_droplet" "coordinator" {
     nats_route_password  = var.nats_route_password
     api_token            = var.api_token
     metrics_token        = var.metrics_token
+    read_token           = var.read_token
     tls_ca_cert          = var.tls_ca_cert
     tls_cert             = var.tls_cert
     tls_key              = var.tls_key
@@ -159,6 +160,12 @@ resource "digitalocean_droplet" "coordinator" {
     precondition {
       condition     = var.metrics_token == "" || var.metrics_token != var.api_token
       error_message = "metrics_token is the api_token: give /metrics its own token."
+    }
+
+    # The coordinators refuse a read token that is the API token.
+    precondition {
+      condition     = var.read_token == "" || var.read_token != var.api_token
+      error_message = "read_token is the api_token: give the read-only token its own value."
     }
   }
 }

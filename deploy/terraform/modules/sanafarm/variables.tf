@@ -207,6 +207,18 @@ variable "api_token" {
   }
 }
 
+variable "read_token" {
+  description = "A second API token that may read everything (jobs, nodes, events, the dashboard) and change nothing (SANAFARM_READ_TOKEN), for people who should look but not act. Empty: none. At least 32 URL-safe characters, not the api_token."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.read_token == "" || can(regex("^[A-Za-z0-9._~-]{32,}$", var.read_token))
+    error_message = "read_token must be empty or at least 32 characters of A-Z a-z 0-9 . _ ~ -."
+  }
+}
+
 variable "metrics_token" {
   description = "Bearer token every /metrics (coordinators' API port, workers' :9464) asks for (SANAFARM_METRICS_TOKEN): give Prometheus it in authorization.credentials_file. Empty: /metrics stays public inside the VPC. At least 32 URL-safe characters, not the api_token."
   type        = string
