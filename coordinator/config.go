@@ -118,6 +118,10 @@ type Config struct {
 	JobRetention      time.Duration
 	JobRetentionCount int
 	JobGCInterval     time.Duration
+	// MaxJobBytes bounds the job specs the state holds, finished jobs
+	// included: a submit past it is refused (room.go; 0 =
+	// DefaultMaxJobBytes, negative = no bound).
+	MaxJobBytes int64
 	// AutoDrainAfter is how many failed shards in a row, each of which then
 	// completed on another node, make the leader drain a node
 	// (autodrain.go; 0 = DefaultAutoDrainAfter, negative = never).
@@ -170,6 +174,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.JobGCInterval <= 0 {
 		c.JobGCInterval = DefaultJobGCInterval
+	}
+	if c.MaxJobBytes == 0 {
+		c.MaxJobBytes = DefaultMaxJobBytes
 	}
 	if c.GangTimeout <= 0 {
 		c.GangTimeout = DefaultGangTimeout

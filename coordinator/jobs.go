@@ -34,6 +34,9 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	if j, ok := s.store.JobByID(id); ok {
 		return existing(j, spec)
 	}
+	if err := s.checkRoom(spec); err != nil { // room.go
+		return protocol.Job{}, err
+	}
 	job := protocol.Job{ID: id, Spec: spec}
 	if _, err := s.apply(ctx, protocol.CmdJobSubmit, protocol.JobSubmit{Job: job, At: s.cfg.Clock()}); err != nil {
 		if j, ok := s.store.JobByID(id); ok && protocol.CodeOf(err) == protocol.CodeConflict {

@@ -36,6 +36,7 @@ type Server struct {
 	advertise string
 	registry  *prometheus.Registry
 	metrics   *coordMetrics // metrics_raft.go
+	specSizes specSizes     // room.go
 	progress  *progressBuffer
 	nodes     *nodeView
 	reserved  *reservations // tasks picked but not yet committed

@@ -31,6 +31,7 @@ type coordinatorFlags struct {
 	etcdTLS                                 etcdTLSFlags
 	raft                                    coordinator.RaftTimeouts
 	http                                    coordinator.HTTPLimits
+	maxJobBytes                             int64
 	retention                               retentionFlags
 }
 
@@ -105,6 +106,8 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	f.apiTLS.register(fl)
 	f.etcdTLS.register(fl)
 	registerRaftTimeouts(fl, &f.raft)
+	fl.Int64Var(&f.maxJobBytes, "max-job-bytes", coordinator.DefaultMaxJobBytes,
+		"job specs (inline prompts included) the state holds at most, finished jobs included; a submit past it is refused (0: no bound)")
 	fl.IntVar(&f.http.MaxConns, "max-conns", coordinator.DefaultHTTPLimits.MaxConns, "open API connections at most, in all")
 	fl.IntVar(&f.http.MaxConnsPerClient, "max-conns-per-client", coordinator.DefaultHTTPLimits.MaxConnsPerClient,
 		"open API connections at most per client address (behind a load balancer, every client is the balancer)")
@@ -115,26 +118,19 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 // twice as many failures in memory).
 const maxAutoDrainAfter = 100
 
-// autoDrainConfig maps the flag's 0 (never) to the Config's negative.
-func autoDrainConfig(n int) int {
-	if n == 0 {
+// zeroMeansOff maps a flag's 0 ("never", "no bound": --auto-drain-after,
+// --nats-handover-after, --max-job-bytes) to the coordinator Config's
+// negative, whose 0 means the default.
+func zeroMeansOff[T ~int | ~int64](v T) T {
+	if v == 0 {
 		return -1
 	}
-	return n
+	return v
 }
 
 // readTokenEnv holds the read-only token when --read-token is not given
 // (out of the process list, like $SANAFARM_TOKEN).
 const readTokenEnv = "SANAFARM_READ_TOKEN"
-
-// handoverConfig maps --nats-handover-after 0 ("never") to the
-// coordinator's negative (its 0 is the default).
-func handoverConfig(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
 
 // parsePeers reads id=host:port,...
 func parsePeers(s string) ([]coordinator.Peer, error) {
@@ -164,6 +160,10 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if f.autoDrain < 0 || f.autoDrain > maxAutoDrainAfter {
 		return usagef("--auto-drain-after %d: want 0 (never) to %d", f.autoDrain, maxAutoDrainAfter)
 	}
+	if f.handoverAfter < 0 || f.maxJobBytes < 0 || f.http.MaxConns < 0 || f.http.MaxConnsPerClient < 0 {
+		return usagef("--nats-handover-after %v, --max-job-bytes %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
+			f.handoverAfter, f.maxJobBytes, f.http.MaxConns, f.http.MaxConnsPerClient)
+	}
 	if err := storage.CheckS3Env(); err != nil {
 		return usage(err) // else every manifest written to S3 would fail on it
 	}
@@ -191,9 +191,9 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: handoverConfig(f.handoverAfter), Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
-		AutoDrainAfter: autoDrainConfig(f.autoDrain)})
+		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: zeroMeansOff(f.handoverAfter), Allow: &allow, Logger: log,
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, MaxJobBytes: zeroMeansOff(f.maxJobBytes), JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
+		AutoDrainAfter: zeroMeansOff(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}

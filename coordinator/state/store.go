@@ -165,6 +165,14 @@ func (s *Store) Jobs(state protocol.JobState) []protocol.Job {
 	return jobsOf(s.jobs, s.order, func(j protocol.Job) bool { return state == "" || j.State == state })
 }
 
+// JobIDs returns every job's id in submission order (no copies of the
+// jobs: cheap for callers that need few of them).
+func (s *Store) JobIDs() []protocol.JobID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.order)
+}
+
 func jobsOf(jobs map[protocol.JobID]*jobEntry, order []protocol.JobID, keep func(protocol.Job) bool) []protocol.Job {
 	out := []protocol.Job{}
 	for _, id := range order {
