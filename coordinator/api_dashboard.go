@@ -9,6 +9,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
 	"github.com/sanafarm/sanafarm/coordinator/dashboard"
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )
@@ -22,6 +23,7 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 		return http.ErrUseLastResponse
 	}}
 	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log,
+		ReadOnly: func(token string) bool { return cfg.readToken != "" && bearer.Match("Bearer "+token, cfg.readToken) },
 		Image: boundedImages(maxThumbnailReads, sampleImage), Open: outputObject, Events: mux,
 		Connect: func(token string) dashboard.API {
 			c := client.New("http://in-process", token)

@@ -97,3 +97,40 @@ func TestCheckReadToken(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardViewer: logged in with the read token, the dashboard's
+// pages show the jobs and nodes but no action buttons and no submit form,
+// and say "read-only"; with the API token they have them.
+func TestDashboardViewer(t *testing.T) {
+	const readToken = "viewer-0123456789abcdef0123456789"
+	h := newAPI(newFake(), apiConfig{token: testToken, readToken: readToken, id: "c1"})
+	sub := httptest.NewRequest(http.MethodPost, api.PathJobs, strings.NewReader(validBody))
+	sub.Header.Set("Authorization", "Bearer "+testToken)
+	sw := httptest.NewRecorder()
+	h.ServeHTTP(sw, sub)
+	if sw.Code != http.StatusCreated {
+		t.Fatalf("submit: %d %s", sw.Code, sw.Body)
+	}
+	page := func(token, path string) string {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.AddCookie(&http.Cookie{Name: "sanafarm_token", Value: token})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %.300s", path, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	for _, path := range []string{"/ui/", "/ui/nodes"} {
+		viewer, admin := page(readToken, path), page(testToken, path)
+		if strings.Contains(viewer, "data-action=") || strings.Contains(viewer, `id="submit-form"`) || !strings.Contains(viewer, `id="viewer"`) {
+			t.Errorf("%s for the read token: actions or the submit form shown, or no read-only mark:\n%.2000s", path, viewer)
+		}
+		if strings.Contains(admin, `id="viewer"`) {
+			t.Errorf("%s for the API token says read-only", path)
+		}
+	}
+	if admin := page(testToken, "/ui/"); !strings.Contains(admin, "data-action=") || !strings.Contains(admin, `id="submit-form"`) {
+		t.Errorf("/ui/ for the API token lacks the actions or the submit form")
+	}
+}

@@ -56,9 +56,15 @@ func (d *Dashboard) session(h handler) http.HandlerFunc {
 			}
 			token = c.Value
 		}
+		if token != "" && d.cfg.ReadOnly != nil && d.cfg.ReadOnly(token) {
+			r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, true))
+		}
 		h(w, r, &session{api: d.cfg.Connect(token), csrf: d.csrfFor(token), token: token})
 	}
 }
+
+// viewerKey marks a request of a read-only session (render: page.Viewer).
+type viewerKey struct{}
 
 // csrfFor is the CSRF token of a session: it names the session without
 // revealing its API token.

@@ -56,6 +56,10 @@ type Config struct {
 	// dashboard then asks for one and keeps it in an HttpOnly,
 	// SameSite=Strict cookie.
 	AuthRequired bool
+	// ReadOnly reports whether a token may only read (the API's read
+	// token): its pages then show no actions and no submit form, and say
+	// "read-only". The API refuses its writes either way. nil: none is.
+	ReadOnly func(token string) bool
 	// Secure marks the cookie Secure (the API is served over TLS).
 	Secure bool
 	// Logger receives failed API calls (default: discard).

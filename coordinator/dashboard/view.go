@@ -26,6 +26,7 @@ type page struct {
 	Health     *api.Health
 	Now        time.Time
 	Live       bool // the event stream is there (Config.Events)
+	Viewer     bool // a read-only session: no actions, no submit form
 }
 
 // jobRow is a job as the jobs table shows it.
@@ -168,6 +169,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 	p.Auth = d.cfg.AuthRequired
 	p.Now = d.cfg.Now()
 	p.Live = d.cfg.Events != nil && name != "login" // the stream needs a session
+	p.Viewer, _ = r.Context().Value(viewerKey{}).(bool)
 	if p.Nav == "" {
 		p.Nav = name
 	}
