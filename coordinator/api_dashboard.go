@@ -24,7 +24,7 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	}}
 	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log,
 		ReadOnly: func(token string) bool { return cfg.readToken != "" && bearer.Match("Bearer "+token, cfg.readToken) },
-		Image: boundedImages(maxThumbnailReads, sampleImage), Open: outputObject, Events: mux,
+		Image:    boundedImages(maxThumbnailReads, sampleImage), Open: outputObject, Events: mux,
 		Connect: func(token string) dashboard.API {
 			c := client.New("http://in-process", token)
 			c.HTTP = self
