@@ -22,9 +22,9 @@ func mountDashboard(mux *http.ServeMux, cfg apiConfig) {
 	self := &http.Client{Transport: inProcess{mux}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", Secure: cfg.secure, Logger: cfg.log,
-		ReadOnly: func(token string) bool { return cfg.readToken != "" && bearer.Match("Bearer "+token, cfg.readToken) },
-		Image:    boundedImages(maxThumbnailReads, sampleImage), Open: outputObject, Events: mux,
+	readOnly := func(token string) bool { return cfg.readToken != "" && bearer.Match("Bearer "+token, cfg.readToken) }
+	d := dashboard.New(dashboard.Config{AuthRequired: cfg.token != "", ReadOnly: readOnly, Secure: cfg.secure, Logger: cfg.log,
+		Image: boundedImages(maxThumbnailReads, sampleImage), Open: outputObject, Events: mux,
 		Connect: func(token string) dashboard.API {
 			c := client.New("http://in-process", token)
 			c.HTTP = self
