@@ -61,6 +61,7 @@ var scenarios = []scenario{
 	{"cluster-restart", clusterRestart},
 	{"misconfigured-node", misconfiguredNode},
 	{"rolling-restart", rollingRestart},
+	{"api-abuse", apiAbuse},
 	{"dev-kill-loop", devKillLoop},
 }
 
