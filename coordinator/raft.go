@@ -199,6 +199,29 @@ func (s *Server) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// TransferLeadership hands this leader's leadership to voter id (before
+// its host goes down for maintenance; tests put the leader where a fault
+// will hit it).
+func (s *Server) TransferLeadership(id string) error {
+	r := s.getRaft()
+	if r == nil || r.State() != raft.Leader {
+		return errors.New("transferring the leadership: this server does not lead")
+	}
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("transferring the leadership: %w", err)
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id && srv.Suffrage == raft.Voter {
+			if err := r.LeadershipTransferToServer(srv.ID, srv.Address).Error(); err != nil {
+				return fmt.Errorf("transferring the leadership to %s: %w", id, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("transferring the leadership: no voter %q", id)
+}
+
 // WaitForLeader polls until a leader is known or ctx ends.
 func (s *Server) WaitForLeader(ctx context.Context) (string, error) {
 	t := time.NewTicker(20 * time.Millisecond)

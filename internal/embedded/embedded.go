@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -151,6 +153,20 @@ type NATSConfig struct {
 	// Users, if any, are the only clients the server accepts, each
 	// limited to its subjects (RoleUsers); none: no authentication.
 	Users []NATSUser
+	// Cluster, when set, makes the server a member of a NATS cluster
+	// (tests of partitions between NATS servers).
+	Cluster *NATSCluster
+}
+
+// NATSCluster is a server's part in a NATS cluster: it listens for routes
+// on ListenAddr (default a free port), tells the others to dial
+// Advertise (default its listen address: a test puts a proxy there, to
+// cut the route) and dials Routes itself.
+type NATSCluster struct {
+	Name       string
+	ListenAddr string
+	Advertise  string
+	Routes     []string // host:port
 }
 
 // NATS is a running embedded NATS server.
@@ -170,8 +186,12 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Second
 	}
-	s, err := server.NewServer(&server.Options{Host: c.Host, Port: c.Port, MaxPayload: c.MaxPayload,
-		Users: serverUsers(c.Users), NoLog: true, NoSigs: true})
+	opts := &server.Options{Host: c.Host, Port: c.Port, MaxPayload: c.MaxPayload,
+		Users: serverUsers(c.Users), NoLog: true, NoSigs: true}
+	if err := c.Cluster.apply(opts); err != nil {
+		return nil, fmt.Errorf("starting nats: %w", err)
+	}
+	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting nats: %w", err)
 	}
@@ -183,6 +203,42 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 	}
 	return n, nil
 }
+
+// apply sets the cluster options (nothing for a nil cluster).
+func (cl *NATSCluster) apply(o *server.Options) error {
+	if cl == nil {
+		return nil
+	}
+	host, port := "127.0.0.1", -1
+	if cl.ListenAddr != "" {
+		h, p, err := net.SplitHostPort(cl.ListenAddr)
+		if err != nil {
+			return fmt.Errorf("cluster listen address %q: %w", cl.ListenAddr, err)
+		}
+		if host, port = h, 0; p != "" {
+			if port, err = strconv.Atoi(p); err != nil {
+				return fmt.Errorf("cluster listen address %q: %w", cl.ListenAddr, err)
+			}
+		}
+	}
+	o.Cluster = server.ClusterOpts{Name: cl.Name, Host: host, Port: port, Advertise: cl.Advertise}
+	for _, r := range cl.Routes {
+		o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: r})
+	}
+	return nil
+}
+
+// ClusterAddr is the address the server listens on for routes ("" when it
+// is in no cluster).
+func (n *NATS) ClusterAddr() string {
+	if a := n.s.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// Routes is how many routes to other servers of its cluster are up.
+func (n *NATS) Routes() int { return n.s.NumRoutes() }
 
 // URL is the client URL (nats://host:port).
 func (n *NATS) URL() string { return n.s.ClientURL() }

@@ -58,6 +58,13 @@ type Options struct {
 	// Logger receives every component's logs (default: discarded, or
 	// stderr at debug level when SANAFARM_TEST_LOG is set).
 	Logger *slog.Logger
+	// SplitNATS runs two NATS servers in one cluster whose route a test
+	// can cut (CutRoute): voter c0 connects to the first, every other
+	// voter and node to the second (splitnats.go).
+	SplitNATS bool
+	// NATSHandoverAfter is the coordinators' Config.NATSHandoverAfter and
+	// UnreachableAfter the nodes' Config.UnreachableAfter (0: theirs).
+	NATSHandoverAfter, UnreachableAfter time.Duration
 }
 
 func (o *Options) setDefaults(t testing.TB) {
@@ -111,6 +118,7 @@ type Cluster struct {
 	etcd   *embedded.Etcd
 	coords []*coord
 	nodes  []*agent
+	split  *splitNATS // Options.SplitNATS
 }
 
 type coord struct {
@@ -158,6 +166,11 @@ func (c *Cluster) startInfra() {
 	t.Cleanup(e.Close)
 	c.etcd = e
 	c.Etcd = c.etcdClient()
+	if c.opts.SplitNATS {
+		c.split = startSplitNATS(t)
+		c.NATSURL = c.split.b.URL()
+		return
+	}
 	n, err := embedded.StartNATS(embedded.NATSConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +190,11 @@ func (c *Cluster) etcdClient() *clientv3.Client {
 
 // Connect returns a new NATS connection to the cluster's server, closed
 // at cleanup.
-func (c *Cluster) Connect() *nats.Conn {
-	nc, err := nats.Connect(c.NATSURL, nats.MaxReconnects(-1))
+func (c *Cluster) Connect() *nats.Conn { return c.connectTo(c.NATSURL) }
+
+// connectTo returns a new NATS connection to url, closed at cleanup.
+func (c *Cluster) connectTo(url string) *nats.Conn {
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	if err != nil {
 		c.t.Fatalf("connecting to nats: %v", err)
 	}
@@ -202,9 +218,10 @@ func (c *Cluster) startCoordinators() {
 	}
 	allow := TestAccess()
 	for i, p := range peers {
-		nc := c.Connect()
+		nc := c.connectTo(c.coordNATS(i))
 		srv, err := coordinator.New(coordinator.Config{ID: p.ID, DataDir: t.TempDir(), RaftListener: lns[i],
 			Bootstrap: true, Peers: peers, NATS: nc, Etcd: c.Etcd, Token: c.opts.Token, LeaseTTL: c.opts.LeaseTTL, Allow: &allow,
+			NATSHandoverAfter: c.opts.NATSHandoverAfter,
 			ProgressInterval: 50 * time.Millisecond, Logger: c.opts.Logger.With("coordinator", p.ID)})
 		if err != nil {
 			t.Fatalf("creating coordinator %s: %v", p.ID, err)
@@ -245,7 +262,7 @@ func (c *Cluster) startNode(i int) {
 		Backend: "cpu", LeaseTTL: c.opts.NodeLeaseTTL, PollInterval: c.opts.PollInterval,
 		MaxBackoff: c.opts.MaxBackoff, RequestTimeout: c.opts.RequestTimeout,
 		ProgressInterval: c.opts.ProgressInterval, ProgressMinGap: 50 * time.Millisecond,
-		DrainTimeout: c.opts.DrainTimeout, Logger: c.opts.Logger})
+		DrainTimeout: c.opts.DrainTimeout, UnreachableAfter: c.opts.UnreachableAfter, Logger: c.opts.Logger})
 	if err != nil {
 		t.Fatalf("creating node %s: %v", id, err)
 	}
