@@ -221,8 +221,8 @@ func (c *Cluster) startCoordinators() {
 		nc := c.connectTo(c.coordNATS(i))
 		srv, err := coordinator.New(coordinator.Config{ID: p.ID, DataDir: t.TempDir(), RaftListener: lns[i],
 			Bootstrap: true, Peers: peers, NATS: nc, Etcd: c.Etcd, Token: c.opts.Token, LeaseTTL: c.opts.LeaseTTL, Allow: &allow,
-			NATSHandoverAfter: c.opts.NATSHandoverAfter,
-			ProgressInterval:  50 * time.Millisecond, Logger: c.opts.Logger.With("coordinator", p.ID)})
+			NATSHandoverAfter: c.opts.NATSHandoverAfter, ProgressInterval: 50 * time.Millisecond,
+			Logger: c.opts.Logger.With("coordinator", p.ID)})
 		if err != nil {
 			t.Fatalf("creating coordinator %s: %v", p.ID, err)
 		}
