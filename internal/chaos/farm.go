@@ -322,12 +322,5 @@ func (f *Farm) WaitNodes(limit time.Duration, n int) {
 	}, f.AllProcs()...)
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is embedtest.FreeAddr.
+func freeAddr(t testing.TB) string { return embedtest.FreeAddr(t) }

@@ -1,7 +1,6 @@
 package testcluster
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ type splitNATS struct {
 
 func startSplitNATS(t testing.TB) *splitNATS {
 	t.Helper()
-	la, lb := freeAddr(t), freeAddr(t)
+	la, lb := embedtest.FreeAddr(t), embedtest.FreeAddr(t)
 	pa, pb := embedtest.StartProxy(t, la), embedtest.StartProxy(t, lb)
 	start := func(listen, advertise string, routes ...string) *embedded.NATS {
 		n, err := embedded.StartNATS(embedded.NATSConfig{Cluster: &embedded.NATSCluster{Name: "farm", ListenAddr: listen,
@@ -78,15 +77,4 @@ func (c *Cluster) RestoreRoute() {
 		p.Restore()
 	}
 	c.split.waitRoutes(c.t, true)
-}
-
-// freeAddr is a loopback address no one listens on (yet).
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
