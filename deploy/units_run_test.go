@@ -22,6 +22,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 )
 
 // TestUnitsRunLocally starts the coordinator and node units' ExecStart
@@ -246,15 +248,8 @@ func merge(a, b map[string]string) map[string]string {
 	return out
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is embedtest.FreeAddr: the units' processes bind it later.
+func freeAddr(t *testing.T) string { return embedtest.FreeAddr(t) }
 
 // startTLSNATS runs NATS like nats.conf: TLS and a user with a password.
 func startTLSNATS(t *testing.T, c testTLS, user, pass string) string {

@@ -155,15 +155,3 @@ func (p *Proxy) forward(c net.Conn) {
 	delete(p.conns, s)
 	p.mu.Unlock()
 }
-
-// FreeAddr is a loopback address nobody listens on yet (a port for a
-// process or server a test starts next).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
