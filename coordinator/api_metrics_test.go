@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/internal/metrics/metricstest"
 )
 
 // TestMetricsToken: /metrics is public without a metrics token; with one it
@@ -34,23 +34,14 @@ func TestMetricsToken(t *testing.T) {
 		{"guarded, API token", guarded.URL, "Bearer " + testToken, 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, c.url+api.PathMetrics, nil)
-			if c.header != "" {
-				req.Header.Set("Authorization", c.header)
+			got := metricstest.Get(t, nil, c.url+api.PathMetrics, c.header)
+			if got.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", got.Status, c.status, got.Body)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != c.status {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
-			}
-			if has := strings.Contains(string(body), "sanafarm_test_total"); has != (c.status == 200) {
+			if has := strings.Contains(got.Body, "sanafarm_test_total"); has != (c.status == 200) {
 				t.Errorf("metrics in the answer: %v, want %v", has, c.status == 200)
 			}
-			if c.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			if c.status == 401 && got.Header.Get("WWW-Authenticate") == "" {
 				t.Error("a 401 without WWW-Authenticate")
 			}
 		})

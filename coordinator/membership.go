@@ -88,6 +88,20 @@ func (v *nodeView) all() map[string]protocol.NodeInfo {
 	return maps.Clone(v.nodes)
 }
 
+// unreached counts the live nodes that say no leader answers them
+// (NodeInfo.LeaderUnreachable), without copying the view: the leader asks
+// every tick (unheard.go).
+func (v *nodeView) unreached() (unreached, live int) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for _, n := range v.nodes {
+		if n.LeaderUnreachable {
+			unreached++
+		}
+	}
+	return unreached, len(v.nodes)
+}
+
 // Nodes joins the live nodes with the tasks leased to each and their
 // control state (nodes holding leases or drained but gone from etcd are
 // listed with Live false).

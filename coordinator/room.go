@@ -40,17 +40,14 @@ func specBytes(spec protocol.JobSpec) int64 {
 	return int64(len(b))
 }
 
-// heldSpecBytes adds up the specs of every job in the state, forgetting
-// the cached sizes of jobs no longer there.
+// heldSpecBytes adds up the specs of every job in the state; the cache
+// is rebuilt from the held jobs, so deleted ones drop out of it.
 func (s *Server) heldSpecBytes() int64 {
 	ids := s.store.JobIDs()
 	c := &s.specSizes
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.by == nil {
-		c.by = map[protocol.JobID]int64{}
-	}
-	held := make(map[protocol.JobID]bool, len(ids))
+	next := make(map[protocol.JobID]int64, len(ids))
 	var total int64
 	for _, id := range ids {
 		n, ok := c.by[id]
@@ -60,18 +57,11 @@ func (s *Server) heldSpecBytes() int64 {
 				continue // deleted meanwhile
 			}
 			n = specBytes(j.Spec)
-			c.by[id] = n
 		}
-		held[id] = true
+		next[id] = n
 		total += n
 	}
-	if len(c.by) > len(held) {
-		for id := range c.by {
-			if !held[id] {
-				delete(c.by, id)
-			}
-		}
-	}
+	c.by = next
 	return total
 }
 

@@ -28,12 +28,7 @@ type unheard struct {
 // mostUnreached reports whether most live nodes say no leader answers
 // them, with the counts.
 func (s *Server) mostUnreached() (ok bool, unreached, live int) {
-	for _, n := range s.nodes.all() {
-		live++
-		if n.LeaderUnreachable {
-			unreached++
-		}
-	}
+	unreached, live = s.nodes.unreached()
 	return live > 0 && 2*unreached > live, unreached, live
 }
 
@@ -42,12 +37,16 @@ func (s *Server) mostUnreached() (ok bool, unreached, live int) {
 // leader, which has led at least that long (since); it reports whether
 // it did.
 func (s *Server) maybeHandOverUnheard(ctx context.Context, u *unheard, since time.Time) bool {
-	now := s.cfg.Clock()
-	most, unreached, live := s.mostUnreached()
-	if !most || s.cfg.NATS == nil || s.cfg.Etcd == nil || s.cfg.NATSHandoverAfter < 0 || !s.natsUp.Load() {
+	if s.cfg.NATS == nil || s.cfg.Etcd == nil || s.cfg.NATSHandoverAfter < 0 || !s.natsUp.Load() {
 		*u = unheard{}
 		return false
 	}
+	most, unreached, live := s.mostUnreached()
+	if !most {
+		*u = unheard{}
+		return false
+	}
+	now := s.cfg.Clock()
 	if u.since.IsZero() {
 		u.since = now
 	}

@@ -57,3 +57,21 @@ func TestMostUnreached(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferLeadership: the leader hands over to the voter named; a
+// follower, or an id that names no voter, is refused.
+func TestTransferLeadership(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	first := c.leader(10 * time.Second)
+	to := (first + 1) % 3
+	if err := c.members[to].srv.TransferLeadership("c0"); err == nil {
+		t.Error("a follower transferred the leadership")
+	}
+	if err := c.members[first].srv.TransferLeadership("c9"); err == nil {
+		t.Error("transferred the leadership to no voter")
+	}
+	if err := c.members[first].srv.TransferLeadership(fmt.Sprintf("c%d", to)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the named voter leading", func() bool { return c.members[to].srv.IsLeader() })
+}

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
+	"github.com/sanafarm/sanafarm/internal/metrics/metricstest"
 )
 
 // TestUnitsRunLocally starts the coordinator and node units' ExecStart
@@ -95,23 +96,26 @@ func TestUnitsRunLocally(t *testing.T) {
 // none) and returns the status.
 func scrape(t *testing.T, url, caFile, token string) int {
 	t.Helper()
-	pem, err := os.ReadFile(caFile)
+	hc, err := caClient(caFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth := ""
+	if token != "" {
+		auth = "Bearer " + token
+	}
+	return metricstest.Get(t, hc, url, auth).Status
+}
+
+// caClient is an HTTP client trusting the CA in caFile.
+func caClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, nil
 }
 
 // unitProc is a unit's ExecStart running as a local process.
@@ -218,13 +222,10 @@ func waitFor(t *testing.T, p *unitProc, what string, ok func() bool) {
 // health returns the coordinator's role from GET /v1/health over HTTPS
 // trusting the CA file ("" on error).
 func health(addr, caFile string) string {
-	pem, err := os.ReadFile(caFile)
+	hc, err := caClient(caFile)
 	if err != nil {
 		return ""
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := hc.Get("https://" + addr + "/v1/health")
 	if err != nil {
 		return ""

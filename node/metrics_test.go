@@ -152,20 +152,11 @@ func TestMetricsServeToken(t *testing.T) {
 		{"other scheme", "Basic " + token, http.StatusUnauthorized},
 		{"right token", "Bearer " + token, http.StatusOK},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr.String()+"/metrics", nil)
-		if c.header != "" {
-			req.Header.Set("Authorization", c.header)
+		got := metricstest.Get(t, nil, "http://"+addr.String()+"/metrics", c.header)
+		if got.Status != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, got.Status, c.status)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.status {
-			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.status)
-		}
-		if has := strings.Contains(string(body), "go_goroutines"); has != (c.status == http.StatusOK) {
+		if has := strings.Contains(got.Body, "go_goroutines"); has != (c.status == http.StatusOK) {
 			t.Errorf("%s: metrics in the answer: %v", c.name, has)
 		}
 	}

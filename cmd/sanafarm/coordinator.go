@@ -191,9 +191,11 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	defer etcd.Close()
 	srv, err := coordinator.New(coordinator.Config{ID: f.id, DataDir: f.data, RaftBind: f.raftBind,
 		Bootstrap: f.bootstrap, Peers: peers, HTTPAddr: f.httpAddr, HTTPAdvertise: f.advertise, NATS: nc, Etcd: etcd,
-		Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")), ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)), LeaseTTL: f.leaseTTL, NATSHandoverAfter: zeroMeansOff(f.handoverAfter), Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, MaxJobBytes: zeroMeansOff(f.maxJobBytes), JobRetention: f.retention.age, JobRetentionCount: f.retention.count,
-		AutoDrainAfter: zeroMeansOff(f.autoDrain)})
+		Token:     firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
+		ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)),
+		LeaseTTL: f.leaseTTL, NATSHandoverAfter: zeroMeansOff(f.handoverAfter), Allow: &allow, Logger: log,
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, MaxJobBytes: zeroMeansOff(f.maxJobBytes),
+		JobRetention: f.retention.age, JobRetentionCount: f.retention.count, AutoDrainAfter: zeroMeansOff(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}

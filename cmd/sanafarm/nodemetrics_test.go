@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/sanafarm/sanafarm/internal/metrics/metricstest"
 )
 
 func TestServeNodeMetrics(t *testing.T) {
@@ -61,17 +63,12 @@ func TestNodeMetricsToken(t *testing.T) {
 			t.Errorf("the log quotes the token: %s", logged.String())
 		}
 		for _, tok := range []string{"", env, flag} {
-			req, _ := http.NewRequest(http.MethodGet, line.URL, nil)
+			auth := ""
 			if tok != "" {
-				req.Header.Set("Authorization", "Bearer "+tok)
+				auth = "Bearer " + tok
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if want := tok == c.want; (resp.StatusCode == http.StatusOK) != want {
-				t.Errorf("flag %q, scrape with %q: status %d, want success %v", c.flag, tok, resp.StatusCode, want)
+			if got, want := metricstest.Get(t, nil, line.URL, auth), tok == c.want; (got.Status == http.StatusOK) != want {
+				t.Errorf("flag %q, scrape with %q: status %d, want success %v", c.flag, tok, got.Status, want)
 			}
 		}
 		cancel()

@@ -209,16 +209,17 @@ func (cl *NATSCluster) apply(o *server.Options) error {
 	if cl == nil {
 		return nil
 	}
-	host, port := "127.0.0.1", -1
+	host, port := "127.0.0.1", -1 // NATS: -1 is a free port (0 would be 6222)
 	if cl.ListenAddr != "" {
 		h, p, err := net.SplitHostPort(cl.ListenAddr)
-		if err != nil {
-			return fmt.Errorf("cluster listen address %q: %w", cl.ListenAddr, err)
+		if err == nil {
+			port, err = strconv.Atoi(p)
 		}
-		if host, port = h, 0; p != "" {
-			if port, err = strconv.Atoi(p); err != nil {
-				return fmt.Errorf("cluster listen address %q: %w", cl.ListenAddr, err)
-			}
+		if err != nil || port < 0 || port > 65535 {
+			return fmt.Errorf("cluster listen address %q: want host:port", cl.ListenAddr)
+		}
+		if host = h; port == 0 {
+			port = -1
 		}
 	}
 	o.Cluster = server.ClusterOpts{Name: cl.Name, Host: host, Port: port, Advertise: cl.Advertise}
