@@ -6,12 +6,17 @@ import (
 	"testing"
 )
 
-// TestFreeAddr: the address is loopback, bindable, and below the
-// ephemeral range when the kernel says where that is.
+// TestFreeAddr: the address is loopback, bindable, below the ephemeral
+// range when the kernel says where that is, and never the same twice.
 func TestFreeAddr(t *testing.T) {
 	lo := ephemeralLow()
-	for range 20 {
-		addr := FreeAddr(t)
+	seen := map[string]bool{}
+	for range 200 {
+		addr := FreeAddr(t) // none bound in between: the picks must still differ
+		if seen[addr] {
+			t.Fatalf("FreeAddr handed out %s twice", addr)
+		}
+		seen[addr] = true
 		host, p, err := net.SplitHostPort(addr)
 		port, _ := strconv.Atoi(p)
 		if err != nil || host != "127.0.0.1" || port == 0 {
