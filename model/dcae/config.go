@@ -109,6 +109,13 @@ func ReadConfig(fsys fs.FS, name string) (Config, error) {
 // side a job may ask for (protocol.MaxImageSide, 4096).
 const maxStages = 16
 
+// maxKernel bounds a multi-scale aggregation kernel and maxScales their
+// number per stage (released DC-AEs use one, of size 5).
+const (
+	maxKernel = 63
+	maxScales = 16
+)
+
 // Stages is the number of resolution stages.
 func (c Config) Stages() int { return len(c.DecoderBlockOutChannels) }
 
@@ -162,14 +169,14 @@ func (c Config) Validate() error {
 	switch {
 	case c.ClassName != "" && c.ClassName != ClassName:
 		return bad("_class_name", c.ClassName, ClassName)
-	case c.InChannels <= 0:
-		return bad("in_channels", c.InChannels, "> 0")
-	case c.LatentChannels <= 0:
-		return bad("latent_channels", c.LatentChannels, "> 0")
+	case c.InChannels <= 0 || c.InChannels > weights.MaxWidth:
+		return bad("in_channels", c.InChannels, fmt.Sprintf("1 to %d", weights.MaxWidth))
+	case c.LatentChannels <= 0 || c.LatentChannels > weights.MaxWidth:
+		return bad("latent_channels", c.LatentChannels, fmt.Sprintf("1 to %d", weights.MaxWidth))
 	case !(c.ScalingFactor > 0) || math.IsInf(c.ScalingFactor, 0): // latents are divided by it
 		return bad("scaling_factor", c.ScalingFactor, "a finite number > 0")
-	case c.AttentionHeadDim <= 0:
-		return bad("attention_head_dim", c.AttentionHeadDim, "> 0")
+	case c.AttentionHeadDim <= 0 || c.AttentionHeadDim > weights.MaxHeadDim:
+		return bad("attention_head_dim", c.AttentionHeadDim, fmt.Sprintf("1 to %d", weights.MaxHeadDim))
 	case c.UpsampleBlockType != "interpolate":
 		return bad("upsample_block_type", fmt.Sprintf("%q", c.UpsampleBlockType), `"interpolate" (pixel_shuffle upsampling is not implemented)`)
 	case c.DownsampleBlockType == "pixel_unshuffle":
@@ -244,8 +251,11 @@ func (c Config) validateStage(side string, i int, typ string, ch []int, layers i
 		// Zero layers turn stems/resamplers into other module types in diffusers.
 		return fmt.Errorf("autoencoder config: %s_layers_per_block[%d] = %d (want > 0; empty stages are not implemented)", side, i, layers)
 	}
-	if ch[i] <= 0 {
-		return fmt.Errorf("autoencoder config: %s_block_out_channels[%d] = %d (want > 0)", side, i, ch[i])
+	if layers > weights.MaxLayers {
+		return fmt.Errorf("autoencoder config: %s_layers_per_block[%d] = %d (want at most %d)", side, i, layers, weights.MaxLayers)
+	}
+	if ch[i] <= 0 || ch[i] > weights.MaxWidth {
+		return fmt.Errorf("autoencoder config: %s_block_out_channels[%d] = %d (want 1 to %d)", side, i, ch[i], weights.MaxWidth)
 	}
 	// The next stage's channels are its own check's, but they divide here
 	// first.
@@ -258,9 +268,12 @@ func (c Config) validateStage(side string, i int, typ string, ch []int, layers i
 		if ch[i]%c.AttentionHeadDim != 0 {
 			return fmt.Errorf("autoencoder config: %s_block_out_channels[%d] = %d is not a multiple of attention_head_dim %d", side, i, ch[i], c.AttentionHeadDim)
 		}
+		if len(ms) > maxScales {
+			return fmt.Errorf("autoencoder config: %s_qkv_multiscales[%d] has %d kernel sizes (want at most %d)", side, i, len(ms), maxScales)
+		}
 		for _, k := range ms {
-			if k <= 0 || k%2 == 0 {
-				return fmt.Errorf("autoencoder config: %s_qkv_multiscales[%d] has kernel size %d (want odd > 0)", side, i, k)
+			if k <= 0 || k%2 == 0 || k > maxKernel {
+				return fmt.Errorf("autoencoder config: %s_qkv_multiscales[%d] has kernel size %d (want odd, 1 to %d)", side, i, k, maxKernel)
 			}
 		}
 	default:

@@ -71,6 +71,11 @@ func FuzzReadConfig(f *testing.F) {
 		`"encoder_layers_per_block":[1` + strings.Repeat(",1", 64) + `],"decoder_layers_per_block":[1` + strings.Repeat(",1", 64) + `],` +
 		`"encoder_qkv_multiscales":[[]` + strings.Repeat(",[]", 64) + `],"decoder_qkv_multiscales":[[]` + strings.Repeat(",[]", 64) + `]}`
 	f.Add([]byte(many))
+	// Counts that once drove Load's loops without a bound (weights.MaxLayers).
+	f.Add([]byte(`{"upsample_block_type":"interpolate","downsample_block_type":"conv","latent_channels":1,` +
+		`"encoder_block_out_channels":[1],"decoder_block_out_channels":[1],"encoder_layers_per_block":[1099511627776],` +
+		`"decoder_layers_per_block":[1099511627776],"encoder_qkv_multiscales":[[]],"decoder_qkv_multiscales":[[]]}`))
+	f.Add([]byte(strings.Replace(g, `"latent_channels": 8`, `"latent_channels": 4611686018427387904`, 1)))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"in_channels": "3"}`))
@@ -148,7 +153,7 @@ func checkAccepted(t *testing.T, c Config) {
 		stages []stageDesc
 	}{{"encoder", c.encoderStages()}, {"decoder", c.decoderStages()}} {
 		for i, s := range side.stages {
-			if s.channels <= 0 || s.layers <= 0 || i+1 < n && (4*s.channels)%side.stages[i+1].channels != 0 {
+			if s.channels <= 0 || s.layers <= 0 || s.channels > weights.MaxWidth || s.layers > weights.MaxLayers || len(s.scales) > maxScales || i+1 < n && (4*s.channels)%side.stages[i+1].channels != 0 {
 				t.Fatalf("accepted %s stage %d: %+v", side.name, i, s)
 			}
 			if i == n-1 && s.channels%c.LatentChannels != 0 {
@@ -171,7 +176,7 @@ func checkBlock(t *testing.T, c Config, side string, i int, s stageDesc) {
 			t.Fatalf("accepted %s stage %d: %d channels, head dim %d", side, i, s.channels, c.AttentionHeadDim)
 		}
 		for _, k := range s.scales {
-			if k <= 0 || k%2 == 0 {
+			if k <= 0 || k%2 == 0 || k > maxKernel {
 				t.Fatalf("accepted %s stage %d: kernel size %d", side, i, k)
 			}
 		}

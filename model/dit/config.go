@@ -93,6 +93,9 @@ func (c Config) Validate() error {
 	bad := func(key string, v any, want string) error {
 		return fmt.Errorf("transformer config: %s = %v (want %s)", key, v, want)
 	}
+	if err := c.validateSizes(); err != nil {
+		return err
+	}
 	switch {
 	case c.ClassName != "" && c.ClassName != ClassName:
 		return bad("_class_name", c.ClassName, ClassName)
@@ -122,6 +125,41 @@ func (c Config) Validate() error {
 		return bad("qk_norm", *c.QKNorm, `null or "rms_norm_across_heads"`)
 	case c.InterpolationScale != nil && (*c.InterpolationScale <= 0 || c.SampleSize <= 0):
 		return bad("interpolation_scale/sample_size", fmt.Sprint(*c.InterpolationScale, "/", c.SampleSize), "positive")
+	}
+	return nil
+}
+
+// maxMLPRatio bounds mlp_ratio (released Sana models use 2.5).
+const maxMLPRatio = 64
+
+// validateSizes bounds every count and width before Validate multiplies
+// them or Load loops over them (weights.MaxLayers says why).
+func (c Config) validateSizes() error {
+	const scope = "transformer config"
+	for _, s := range []struct {
+		key         string
+		v, min, max int
+	}{
+		{"in_channels", c.InChannels, 1, weights.MaxWidth},
+		{"out_channels", c.Out(), 1, weights.MaxWidth},
+		{"num_attention_heads", c.NumAttentionHeads, 1, weights.MaxHeads},
+		{"attention_head_dim", c.AttentionHeadDim, 1, weights.MaxHeadDim},
+		{"num_cross_attention_heads", c.NumCrossAttnHeads, 1, weights.MaxHeads},
+		{"cross_attention_head_dim", c.CrossAttnHeadDim, 1, weights.MaxHeadDim},
+		{"cross_attention_dim", c.CrossAttentionDim, 1, weights.MaxWidth},
+		{"caption_channels", c.CaptionChannels, 1, weights.MaxWidth},
+		{"num_layers", c.NumLayers, 0, weights.MaxLayers},
+		{"sample_size", c.SampleSize, 0, 1 << 16},
+	} {
+		if err := weights.CheckCount(scope, s.key, s.v, s.min, s.max); err != nil {
+			return err
+		}
+	}
+	if !(c.MLPRatio > 0 && c.MLPRatio <= maxMLPRatio) {
+		return fmt.Errorf("%s: mlp_ratio = %v (want > 0 and at most %d)", scope, c.MLPRatio, maxMLPRatio)
+	}
+	if c.Dim() > weights.MaxWidth || c.Hidden() > weights.MaxWidth {
+		return fmt.Errorf("%s: num_attention_heads×attention_head_dim = %d and mlp width %d (want at most %d)", scope, c.Dim(), c.Hidden(), weights.MaxWidth)
 	}
 	return nil
 }

@@ -135,21 +135,30 @@ func (c Config) Validate() error {
 	bad := func(key string, v any, want string) error {
 		return fmt.Errorf("gemma2 config: %s = %v (want %s)", key, v, want)
 	}
-	pos := []struct {
-		key string
-		v   int
-	}{{"vocab_size", c.VocabSize}, {"hidden_size", c.HiddenSize}, {"intermediate_size", c.IntermediateSize},
-		{"num_attention_heads", c.NumAttentionHeads}, {"num_key_value_heads", c.NumKeyValueHeads}, {"head_dim", c.HeadDim}}
-	for _, p := range pos {
-		if p.v <= 0 {
+	// Sizes first: they drive loops and products below and in Load
+	// (weights.MaxLayers and the rest say why they are bounded).
+	sizes := []struct {
+		key    string
+		v, max int
+		zeroOK bool
+	}{{"vocab_size", c.VocabSize, weights.MaxVocab, false}, {"hidden_size", c.HiddenSize, weights.MaxWidth, false},
+		{"intermediate_size", c.IntermediateSize, weights.MaxWidth, false},
+		{"num_attention_heads", c.NumAttentionHeads, weights.MaxHeads, false},
+		{"num_key_value_heads", c.NumKeyValueHeads, weights.MaxHeads, false},
+		{"head_dim", c.HeadDim, weights.MaxHeadDim, false}, {"num_hidden_layers", c.NumHiddenLayers, weights.MaxLayers, true}}
+	for _, p := range sizes {
+		switch {
+		case p.zeroOK && p.v < 0:
+			return bad(p.key, p.v, "≥ 0")
+		case !p.zeroOK && p.v <= 0:
 			return bad(p.key, p.v, "> 0")
+		case p.v > p.max:
+			return bad(p.key, p.v, fmt.Sprintf("at most %d", p.max))
 		}
 	}
 	switch {
 	case c.ModelType != ModelType:
 		return bad("model_type", c.ModelType, `"gemma2"`)
-	case c.NumHiddenLayers < 0:
-		return bad("num_hidden_layers", c.NumHiddenLayers, "≥ 0")
 	case c.NumAttentionHeads%c.NumKeyValueHeads != 0:
 		return bad("num_key_value_heads", c.NumKeyValueHeads, fmt.Sprintf("a divisor of num_attention_heads %d", c.NumAttentionHeads))
 	case c.HeadDim%2 != 0:

@@ -98,6 +98,13 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.LayerTypes = []string{"full_attention", "chunked", "full_attention"} }, `layer_types[1] = "chunked"`},
 		{func(c *Config) { b := true; c.UseBidirectional = &b }, "use_bidirectional_attention = true"},
 		{func(c *Config) { w := -1; c.SlidingWindow = &w }, "sliding_window = -1"},
+		// Bounded before anything multiplies or loops over them.
+		{func(c *Config) { c.NumHiddenLayers = 1 << 40 }, "num_hidden_layers = 1099511627776 (want at most 1024)"},
+		{func(c *Config) { c.NumHiddenLayers = -1 }, "num_hidden_layers = -1"},
+		{func(c *Config) { c.VocabSize = 1 << 23 }, "vocab_size = 8388608"},
+		{func(c *Config) { c.IntermediateSize = 1 << 18 }, "intermediate_size = 262144"},
+		{func(c *Config) { c.NumAttentionHeads, c.NumKeyValueHeads = 1<<62, 1<<61 }, "num_attention_heads = 4611686018427387904"},
+		{func(c *Config) { c.HeadDim = 1 << 13 }, "head_dim = 8192"},
 	}
 	for _, tc := range cases {
 		c := smallConfig()

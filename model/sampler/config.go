@@ -7,6 +7,7 @@ package sampler
 import (
 	"fmt"
 	"io/fs"
+	"math"
 
 	"github.com/sanafarm/sanafarm/model/weights"
 )
@@ -99,6 +100,9 @@ func (c Config) withDefaults() Config {
 // Validate reports, naming the field and value, any option the flow samplers
 // do not implement, instead of silently sampling with different math.
 func (c Config) Validate() error {
+	if c.NumTrainTimesteps < 1 || c.NumTrainTimesteps > MaxTrainTimesteps {
+		return fmt.Errorf("scheduler %s: num_train_timesteps = %d is not supported (want 1 to %d)", c.ClassName, c.NumTrainTimesteps, MaxTrainTimesteps)
+	}
 	switch c.ClassName {
 	case ClassDPMSolver:
 		return c.validateDPM()
@@ -133,8 +137,8 @@ func (c Config) validateDPM() error {
 		return bad("use_{karras,exponential,beta}_sigmas/use_lu_lambdas", true, "false")
 	case c.UseDynamicShift:
 		return bad("use_dynamic_shifting", true, "false")
-	case c.FlowShift <= 0:
-		return bad("flow_shift", float64(c.FlowShift), "> 0")
+	case !finitePositive(float64(c.FlowShift)):
+		return bad("flow_shift", float64(c.FlowShift), "a finite number > 0")
 	}
 	return nil
 }
@@ -152,8 +156,18 @@ func (c Config) validateEuler() error {
 		return bad("invert_sigmas/stochastic_sampling", true, "false")
 	case c.ShiftTerminal != nil:
 		return bad("shift_terminal", *c.ShiftTerminal, "null")
-	case c.Shift <= 0:
-		return bad("shift", float64(c.Shift), "> 0")
+	case !finitePositive(float64(c.Shift)):
+		return bad("shift", float64(c.Shift), "a finite number > 0")
 	}
 	return nil
 }
+
+// MaxTrainTimesteps bounds num_train_timesteps: every released scheduler
+// config says 1000, and the timesteps are σ·T in an int64.
+const MaxTrainTimesteps = 1_000_000
+
+// finitePositive is v > 0 and not +Inf (a NaN fails too): the sigmas are
+// computed from it, and a NaN would render NaN images without an error.
+func finitePositive(v float64) bool { return v > 0 && !math.IsInf(v, 1) }
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/sanafarm/sanafarm/model/weights"
 )
@@ -177,14 +178,54 @@ func FuzzParseConfig(f *testing.F) {
 	if b, err := os.ReadFile("../../testdata/golden/flow_euler/scheduler_config.json"); err == nil {
 		f.Add(b, 3)
 	}
+	f.Add([]byte(`{"_class_name":"FlowMatchEulerDiscreteScheduler","shift":NaN}`), 4)
+	f.Add([]byte(`{"_class_name":"DPMSolverMultistepScheduler","use_flow_sigmas":true,"prediction_type":"flow_prediction","flow_shift":Infinity}`), 4)
+	f.Add([]byte(`{"_class_name":"FlowMatchEulerDiscreteScheduler","num_train_timesteps":-1000}`), 4)
 	f.Fuzz(func(t *testing.T, data []byte, n int) {
 		cfg, err := ParseConfig(data)
-		if err != nil || n > 2000 {
+		if err != nil {
 			return
 		}
-		if cfg.NumTrainTimesteps < 1 || cfg.NumTrainTimesteps > 1e6 {
+		n = 1 + (n%200+200)%200
+		s, err := New(cfg, n)
+		if err != nil {
 			return
 		}
-		_, _ = New(cfg, n)
+		// An accepted config samples: finite, non-negative sigmas that
+		// never rise (a NaN or negative one renders garbage silently).
+		sig := s.Sigmas()
+		for i, v := range sig {
+			if !isFinite(float64(v)) || v < 0 || i > 0 && v > sig[i-1] {
+				t.Fatalf("accepted config gives sigmas %v", sig)
+			}
+		}
+	})
+}
+
+// FuzzSCMConfig: a Sprint scheduler_config.json never panics, and an
+// accepted one gives finite angles from max_timesteps down to 0.
+func FuzzSCMConfig(f *testing.F) {
+	f.Add([]byte(`{"_class_name":"SCMScheduler","prediction_type":"trigflow","sigma_data":0.5,"max_timesteps":1.5708}`), 2)
+	f.Add([]byte(`{"_class_name":"SCMScheduler","prediction_type":"trigflow","max_timesteps":Infinity}`), 3)
+	f.Add([]byte(`{"_class_name":"SCMScheduler","prediction_type":"trigflow","intermediate_timesteps":NaN}`), 2)
+	f.Add([]byte(`{"_class_name":"SCMScheduler","prediction_type":"trigflow","num_train_timesteps":-1}`), 2)
+	f.Fuzz(func(t *testing.T, data []byte, n int) {
+		c, err := ReadSCMConfig(fstest.MapFS{"s.json": {Data: data}}, "s.json")
+		if err != nil {
+			return
+		}
+		s, err := NewSCM(c, 1+(n%8+8)%8, nil)
+		if err != nil {
+			return
+		}
+		ts := s.Timesteps()
+		if !isFinite(float64(s.SigmaData())) || !(s.SigmaData() > 0) || ts[len(ts)-1] != 0 {
+			t.Fatalf("accepted sigma_data %v, angles %v", s.SigmaData(), ts)
+		}
+		for _, v := range ts {
+			if !isFinite(float64(v)) {
+				t.Fatalf("accepted config gives angles %v", ts)
+			}
+		}
 	})
 }

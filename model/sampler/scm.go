@@ -45,8 +45,12 @@ func (c SCMConfig) Validate() error {
 		return fmt.Errorf("scheduler: _class_name %q is not %s", c.ClassName, ClassSCM)
 	case c.PredictionType != "trigflow":
 		return fmt.Errorf("scheduler %s: prediction_type = %q is not supported (want trigflow)", ClassSCM, c.PredictionType)
-	case !(c.SigmaData > 0) || !(c.MaxTimesteps > 0):
-		return fmt.Errorf("scheduler %s: sigma_data %g and max_timesteps %g must be > 0", ClassSCM, c.SigmaData, c.MaxTimesteps)
+	case !finitePositive(float64(c.SigmaData)) || !finitePositive(float64(c.MaxTimesteps)):
+		return fmt.Errorf("scheduler %s: sigma_data %g and max_timesteps %g must be finite and > 0", ClassSCM, c.SigmaData, c.MaxTimesteps)
+	case c.IntermediateTimesteps != nil && !isFinite(float64(*c.IntermediateTimesteps)):
+		return fmt.Errorf("scheduler %s: intermediate_timesteps = %g (want a finite number or null)", ClassSCM, *c.IntermediateTimesteps)
+	case c.NumTrainTimesteps < 0 || c.NumTrainTimesteps > MaxTrainTimesteps:
+		return fmt.Errorf("scheduler %s: num_train_timesteps = %d (want 0 to %d)", ClassSCM, c.NumTrainTimesteps, MaxTrainTimesteps)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ func DecodeJSON(data []byte, v any) error {
 
 // ReadConfig reads and decodes a JSON config file from fsys.
 func ReadConfig(fsys fs.FS, name string, v any) error {
-	b, err := fs.ReadFile(fsys, name)
+	b, err := readBounded(fsys, name)
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}

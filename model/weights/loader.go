@@ -23,7 +23,28 @@ type Loader struct {
 	origin   string
 	missing  []string
 	problems []string
-	used     map[string]bool
+	// nMissing and nProblems count every one; the lists keep the first
+	// maxListed, so a config naming far more tensors than the file holds
+	// costs a bounded error, not memory per name.
+	nMissing, nProblems int
+	used                map[string]bool
+}
+
+// maxListed bounds the missing tensors and problems an error names.
+const maxListed = 64
+
+func (l *Loader) addMissing(name string) {
+	l.nMissing++
+	if len(l.missing) < maxListed {
+		l.missing = append(l.missing, name)
+	}
+}
+
+func (l *Loader) addProblem(p string) {
+	l.nProblems++
+	if len(l.problems) < maxListed {
+		l.problems = append(l.problems, p)
+	}
 }
 
 // NewLoader returns a loader over src; origin names the weights in errors
@@ -37,7 +58,7 @@ func NewLoader(src Source, origin string) *Loader {
 // binding everything.
 func (l *Loader) Get(name string, shape ...int) *kernels.Tensor {
 	if _, ok := l.src.Info(name); !ok {
-		l.missing = append(l.missing, name)
+		l.addMissing(name)
 		return nil
 	}
 	return l.read(name, shape)
@@ -52,7 +73,7 @@ func (l *Loader) GetF32(name string, shape ...int) *kernels.Tensor {
 	}
 	f, err := t.ToF32()
 	if err != nil {
-		l.problems = append(l.problems, fmt.Sprintf("%s: %v", name, err))
+		l.addProblem(fmt.Sprintf("%s: %v", name, err))
 		return nil
 	}
 	return f
@@ -76,16 +97,16 @@ func (l *Loader) read(name string, shape []int) *kernels.Tensor {
 	l.used[name] = true
 	in, _ := l.src.Info(name)
 	if len(shape) > 0 && !slices.Equal(in.Shape, shape) {
-		l.problems = append(l.problems, fmt.Sprintf("%s has shape %v, want %v", name, in.Shape, shape))
+		l.addProblem(fmt.Sprintf("%s has shape %v, want %v", name, in.Shape, shape))
 		return nil
 	}
 	if !in.DType.IsFloat() {
-		l.problems = append(l.problems, fmt.Sprintf("%s has dtype %s, want F32, BF16 or F16", name, in.Raw))
+		l.addProblem(fmt.Sprintf("%s has dtype %s, want F32, BF16 or F16", name, in.Raw))
 		return nil
 	}
 	t, err := l.src.Tensor(name)
 	if err != nil {
-		l.problems = append(l.problems, err.Error())
+		l.addProblem(err.Error())
 		return nil
 	}
 	return t
@@ -94,16 +115,26 @@ func (l *Loader) read(name string, shape []int) *kernels.Tensor {
 // Err returns nil when every Get succeeded, otherwise one error listing
 // every missing tensor and every other problem.
 func (l *Loader) Err() error {
-	if len(l.missing) == 0 && len(l.problems) == 0 {
+	if l.nMissing == 0 && l.nProblems == 0 {
 		return nil
 	}
 	var parts []string
 	if len(l.missing) > 0 {
 		sort.Strings(l.missing)
-		parts = append(parts, fmt.Sprintf("%d missing tensors: %s", len(l.missing), strings.Join(l.missing, ", ")))
+		parts = append(parts, fmt.Sprintf("%d missing tensors: %s%s", l.nMissing, strings.Join(l.missing, ", "), more(l.nMissing, len(l.missing))))
 	}
 	parts = append(parts, l.problems...)
+	if m := more(l.nProblems, len(l.problems)); m != "" {
+		parts = append(parts, m[2:])
+	}
 	return fmt.Errorf("weights %s: %s", l.origin, strings.Join(parts, "; "))
+}
+
+func more(n, listed int) string {
+	if n == listed {
+		return ""
+	}
+	return fmt.Sprintf(", and %d more", n-listed)
 }
 
 // Unused lists tensors in the source that no Get/Optional asked for (a
