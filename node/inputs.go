@@ -167,11 +167,7 @@ func (e *PipelineExecutor) readInput(ctx context.Context, field, raw string, lim
 
 // hubClient opens the Hugging Face cache as the model resolver does.
 func (e *PipelineExecutor) hubClient() (*hub.Client, error) {
-	cfg := hub.ConfigFromEnv()
-	if e.cfg.Models.Hub != nil {
-		cfg = *e.cfg.Models.Hub
-	}
-	c, err := hub.New(cfg)
+	c, err := hub.New(e.cfg.Models.hubConfig())
 	if err != nil {
 		return nil, fmt.Errorf("opening the Hugging Face cache: %w", err)
 	}

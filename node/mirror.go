@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )
@@ -161,12 +162,19 @@ func pushFile(ctx context.Context, store storage.Store, file, prefix, rel string
 // temporary sibling renamed into place, so dest is complete or absent),
 // checking every file's size and SHA-256 against the manifest. A mirror
 // without the snapshot gives storage.ErrNotFound.
-func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string) (MirrorManifest, error) {
+func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string, limit int64) (MirrorManifest, error) {
 	m, err := readMirrorManifest(ctx, store, name, rev)
 	if err != nil {
 		return m, err
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return m, err
+	}
+	var need int64
+	for _, f := range m.Files {
+		need += f.Size // each is ≥ 0 and the sum cannot wrap (readMirrorManifest)
+	}
+	if err := diskroom.Check(fmt.Sprintf("model mirror %s@%s (%d files)", name, rev, len(m.Files)), dest, need, limit); err != nil {
 		return m, err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".mirror-*")
@@ -190,6 +198,11 @@ func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string
 	return m, nil
 }
 
+// maxMirrorFile bounds a mirror file's size and the manifest's total, so
+// sums cannot wrap (16 EiB is far past any model; the download bound and
+// the free-space check are what refuse a large one).
+const maxMirrorFile = 1 << 60
+
 func readMirrorManifest(ctx context.Context, store storage.Store, name, rev string) (MirrorManifest, error) {
 	var m MirrorManifest
 	prefix, err := mirrorPrefix(name, rev)
@@ -204,9 +217,13 @@ func readMirrorManifest(ctx context.Context, store storage.Store, name, rev stri
 	if err := json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&m); err != nil {
 		return m, fmt.Errorf("model mirror %s@%s: bad manifest: %w", name, rev, err)
 	}
+	var total int64
 	for _, f := range m.Files {
-		if storage.CheckKey(f.Path) != nil || f.Path == MirrorManifestName || len(f.SHA256) != 64 {
-			return m, fmt.Errorf("model mirror %s@%s: bad manifest entry %q", name, rev, f.Path)
+		if storage.CheckKey(f.Path) != nil || f.Path == MirrorManifestName || len(f.SHA256) != 64 || f.Size < 0 || f.Size > maxMirrorFile {
+			return m, fmt.Errorf("model mirror %s@%s: bad manifest entry %q (%d bytes)", name, rev, f.Path, f.Size)
+		}
+		if total += f.Size; total > maxMirrorFile {
+			return m, fmt.Errorf("model mirror %s@%s: the manifest's files add up to more than %d bytes", name, rev, int64(maxMirrorFile))
 		}
 	}
 	return m, nil

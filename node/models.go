@@ -40,6 +40,10 @@ type ModelResolver struct {
 	// OpenMirror opens Mirror (default storage.Open, S3 settings from the
 	// environment).
 	OpenMirror func(ctx context.Context, url string) (storage.Store, error)
+	// MaxDownloadBytes bounds what one model download from the Hub or the
+	// mirror fetches (0: hub.DefaultMaxDownloadBytes, negative: no bound);
+	// either must also leave diskroom.Reserve free on the cache's disk.
+	MaxDownloadBytes int64
 
 	mu sync.Mutex // one sana-tiny writer per process
 }
@@ -140,17 +144,30 @@ func (r *ModelResolver) fromMirror(ctx context.Context, name, rev, dir string) e
 		return fmt.Errorf("opening model mirror %s: %w", r.Mirror, err)
 	}
 	defer store.Close()
-	if _, err := FetchModel(ctx, store, name, rev, dir); err != nil {
+	limit := r.MaxDownloadBytes
+	if limit == 0 {
+		limit = hub.DefaultMaxDownloadBytes
+	}
+	if _, err := FetchModel(ctx, store, name, rev, dir, limit); err != nil {
 		return fmt.Errorf("model mirror %s: %w", r.Mirror, err)
 	}
 	return nil
 }
 
-func (r *ModelResolver) download(ctx context.Context, repo, rev, variant string, offline bool) (string, error) {
+// hubConfig is the Hub configuration every download of this node uses.
+func (r *ModelResolver) hubConfig() hub.Config {
 	cfg := hub.ConfigFromEnv()
 	if r.Hub != nil {
 		cfg = *r.Hub
 	}
+	if cfg.MaxDownloadBytes == 0 {
+		cfg.MaxDownloadBytes = r.MaxDownloadBytes
+	}
+	return cfg
+}
+
+func (r *ModelResolver) download(ctx context.Context, repo, rev, variant string, offline bool) (string, error) {
+	cfg := r.hubConfig()
 	cfg.Offline = cfg.Offline || offline
 	c, err := hub.New(cfg)
 	if err != nil {

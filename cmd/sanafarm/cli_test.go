@@ -102,6 +102,8 @@ func TestExitCodes(t *testing.T) {
 
 		{[]string{"node", "--devices", "first"}, 2, "--devices"},
 		{[]string{"node", "--resident", "0"}, 2, "--resident 0"},
+		{[]string{"node", "--max-model-bytes", "0"}, 2, "--max-model-bytes 0: want a positive size"},
+		{[]string{"dev", "--max-model-bytes", "-2"}, 2, "--max-model-bytes -2"},
 		{[]string{"node", "--nats", "nats://127.0.0.1:1", "--metrics-addr", "", "--log-level", "error"}, 1, "connecting to nats"},
 
 		{[]string{"submit", "--addr", down, "--model", "sana-tiny", "--dest", dest}, 2, "give either --prompts"},

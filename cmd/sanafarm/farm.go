@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sanafarm/sanafarm/internal/redact"
+	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/node"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -135,6 +136,7 @@ type nodeFlags struct {
 	slots        int
 	cache        string
 	modelMirror  string
+	maxModel     int64 // --max-model-bytes
 	leaseTTL     time.Duration
 	drainTimeout time.Duration
 	poll         time.Duration
@@ -157,6 +159,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	f.backend.registerGraphs(fl)
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "`URL` of a model mirror filled by sanafarm models push (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
+	fl.Int64Var(&f.maxModel, "max-model-bytes", hub.DefaultMaxDownloadBytes, "most bytes one model download from the Hub or the mirror may fetch (a job may name any Hub repo); a download must also leave 1 GiB free on the cache's disk; -1: no bound")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
 	fl.DurationVar(&f.telemetry, "telemetry-interval", protocol.DefaultTelemetryInterval, "how often the GPUs are sampled and sent to the coordinators (memory, utilisation, temperature, power, clocks, throttling, ECC); negative: never")
@@ -169,6 +172,9 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 // checkBackend rejects a backend this binary does not have (a usage
 // error, before anything starts).
 func (f *nodeFlags) checkBackend() error {
+	if f.maxModel == 0 || f.maxModel < -1 {
+		return usagef("--max-model-bytes %d: want a positive size in bytes, or -1 for no bound", f.maxModel)
+	}
 	if f.resident < 1 || f.resident > 64 {
 		return usagef("--resident %d: want 1..64 pipelines per slot", f.resident)
 	}
@@ -220,7 +226,7 @@ func newExecutors(ctx context.Context, f nodeFlags, id string, devices []int, lo
 			c()
 		}
 	}
-	models := &node.ModelResolver{CacheRoot: f.cache, Mirror: f.modelMirror}
+	models := &node.ModelResolver{CacheRoot: f.cache, Mirror: f.modelMirror, MaxDownloadBytes: f.maxModel}
 	for _, d := range devices {
 		o := f.backend
 		o.device = d

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 )
 
 // Download fetches the files Plan selects into the cache and returns the
@@ -44,6 +46,10 @@ func (c *Client) fetchPlan(ctx context.Context, p *plan, opts Options) error {
 	}
 	c.log.Debug("hub download", "repo", p.repo, "revision", p.rev, "commit", p.commit,
 		"files", len(p.files), "to_fetch", len(todo), "bytes", total)
+	what := fmt.Sprintf("repo %s (revision %s, %d files to fetch)", p.repo, p.rev, len(todo))
+	if err := diskroom.Check(what, p.rc.root, total, c.maxBytes); err != nil {
+		return err
+	}
 	if len(todo) > 0 {
 		if c.progress != nil {
 			c.progress.Start(len(todo), total)

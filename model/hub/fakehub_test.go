@@ -33,6 +33,7 @@ type fakeHub struct {
 	ignoreRange bool
 	fail        map[string]int // path prefix → 503 answers left
 	cdnDelay    time.Duration
+	announce    map[string]int // path → size the listing claims instead of the real one
 	inFlight    atomic.Int32
 	maxInFlight atomic.Int32
 }
@@ -178,9 +179,13 @@ func (h *fakeHub) serveAPI(w http.ResponseWriter, rest string) {
 		Siblings []sib  `json:"siblings"`
 	}{ID: parts[0] + "/" + parts[1], SHA: commit}
 	for p, b := range files {
-		s := sib{RFilename: p, BlobID: gitBlobSHA(b), Size: len(b)}
+		size, ok := h.announce[p]
+		if !ok {
+			size = len(b)
+		}
+		s := sib{RFilename: p, BlobID: gitBlobSHA(b), Size: size}
 		if isLFS(p) {
-			s.LFS = &lfs{SHA256: sha256Hex(b), Size: len(b), PointerSize: 134}
+			s.LFS = &lfs{SHA256: sha256Hex(b), Size: size, PointerSize: 134}
 		}
 		out.Siblings = append(out.Siblings, s)
 	}

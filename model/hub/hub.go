@@ -69,7 +69,15 @@ type Config struct {
 	// RetryWait is the first backoff delay, doubled per retry up to 30 times
 	// itself; 0 means 500ms.
 	RetryWait time.Duration
+	// MaxDownloadBytes bounds what one Download fetches (the files not
+	// cached yet); 0 means DefaultMaxDownloadBytes, negative no bound. A
+	// download must also leave diskroom.Reserve free on the cache's disk.
+	MaxDownloadBytes int64
 }
+
+// DefaultMaxDownloadBytes is four times the largest released Sana pipeline
+// in float32 (4.8B transformer, Gemma-2-2B, DC-AE: about 30 GiB).
+const DefaultMaxDownloadBytes = 128 << 30
 
 // Client downloads repos into a Hugging Face cache. It is safe for concurrent
 // use, also by several processes sharing one cache.
@@ -83,6 +91,7 @@ type Client struct {
 	progress   Progress
 	maxRetries int
 	retryWait  time.Duration
+	maxBytes   int64 // ≤ 0: no bound
 }
 
 // New checks cfg, fills in defaults and returns a Client.
@@ -112,10 +121,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryWait <= 0 {
 		cfg.RetryWait = 500 * time.Millisecond
 	}
+	if cfg.MaxDownloadBytes == 0 {
+		cfg.MaxDownloadBytes = DefaultMaxDownloadBytes
+	}
 	return &Client{
 		endpoint: ep, cacheDir: cfg.CacheDir, token: cfg.Token, offline: cfg.Offline,
 		http: cfg.HTTPClient, log: cfg.Logger, progress: cfg.Progress,
-		maxRetries: cfg.MaxRetries, retryWait: cfg.RetryWait,
+		maxRetries: cfg.MaxRetries, retryWait: cfg.RetryWait, maxBytes: cfg.MaxDownloadBytes,
 	}, nil
 }
 

@@ -1,0 +1,66 @@
+// Package diskroom checks that a download fits before it starts: within
+// the operator's bound and in the free space of the disk it lands on. A job
+// may name any Hub repo, so without it one naming a huge repo filled the
+// node's disk, which its cache, other models and shard staging share, and
+// failed only when writes did (docs/architecture.md §7).
+package diskroom
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Reserve is what a download must leave free on its disk.
+const Reserve = 1 << 30
+
+// Check returns an error naming what, its size and the bound when need
+// bytes exceed limit (limit ≤ 0: no bound) or the free space of the file
+// system holding dir (or its nearest existing parent) less Reserve. Where
+// the free space cannot be read, only limit is checked.
+func Check(what, dir string, need, limit int64) error {
+	if limit > 0 && need > limit {
+		return fmt.Errorf("%s needs %s, more than this node downloads for one model (%s; --max-model-bytes)", what, Human(need), Human(limit))
+	}
+	if need <= 0 {
+		return nil
+	}
+	free, err := Free(dir)
+	if err != nil {
+		return nil
+	}
+	if need > free-Reserve {
+		return fmt.Errorf("%s needs %s, but the disk of %s has %s free (%s kept in reserve)", what, Human(need), dir, Human(free), Human(Reserve))
+	}
+	return nil
+}
+
+// Free is the space an unprivileged writer may use on the file system of
+// dir or of its nearest existing parent.
+func Free(dir string) (int64, error) {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			return free(p)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return 0, err
+		}
+		if filepath.Dir(p) == p {
+			return 0, fmt.Errorf("%s: no existing parent", dir)
+		}
+	}
+}
+
+// Human writes n bytes in binary units ("1.5 GiB").
+func Human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n)/unit, 0
+	for v >= unit && i < 5 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
+}

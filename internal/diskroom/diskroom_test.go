@@ -1,0 +1,45 @@
+package diskroom
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	free, err := Free(dir)
+	if err != nil || free <= 0 {
+		t.Fatalf("free %d, %v", free, err)
+	}
+	missing := filepath.Join(dir, "not", "yet")
+	if f, err := Free(missing); err != nil || f <= 0 {
+		t.Fatalf("a folder not made yet: free %d, %v (want its parent's)", f, err)
+	}
+	cases := []struct {
+		name        string
+		need, limit int64
+		want        string
+	}{
+		{"small", 1 << 20, 0, ""},
+		{"nothing", 0, 1, ""},
+		{"unknown size", -1, 0, ""},
+		{"past the limit", 3 << 30, 2 << 30, "x needs 3.0 GiB, more than this node downloads for one model (2.0 GiB; --max-model-bytes)"},
+		{"past the disk", free + 1, 0, "but the disk of " + missing + " has "},
+		{"into the reserve", free - Reserve/2, 0, "kept in reserve"},
+	}
+	for _, tc := range cases {
+		err := Check("x", missing, tc.need, tc.limit)
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 30: "5.0 GiB", 1 << 50: "1.0 PiB"} {
+		if got := Human(n); got != want {
+			t.Errorf("Human(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package hub
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDownloadRoom: a repo larger than the node's bound, or than the free
+// space of the cache's disk, is refused with the sizes named before any
+// file is fetched; within both it downloads as before.
+func TestDownloadRoom(t *testing.T) {
+	cases := []struct {
+		name     string
+		limit    int64
+		announce map[string]int
+		want     string
+	}{
+		// The default files of pipelineRepo are about 440 kB.
+		{"past the bound", 100_000, nil, "more than this node downloads for one model (97.7 KiB; --max-model-bytes)"},
+		{"past the disk", -1, map[string]int{"transformer/diffusion_pytorch_model.safetensors": 1 << 60}, "but the disk of "},
+		{"within both", 1 << 20, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHub(t)
+			h.announce = tc.announce
+			h.addCommit(testRepo, commitA, pipelineRepo("a"), "main")
+			c := newTestClient(t, h, t.TempDir(), func(c *Config) { c.MaxDownloadBytes = tc.limit })
+			_, err := c.Download(context.Background(), testRepo, "", Options{})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "repo "+testRepo) {
+				t.Fatalf("err = %v, want it to name the repo and %q", err, tc.want)
+			}
+			for _, r := range h.requests() {
+				if strings.Contains(r.path, "/resolve/") && strings.HasSuffix(r.path, ".safetensors") || strings.HasPrefix(r.path, "/cdn/") {
+					t.Errorf("fetched %s %s after refusing", r.method, r.path)
+				}
+			}
+		})
+	}
+}
+
+// TestDownloadBoundDefault: no bound set means DefaultMaxDownloadBytes.
+func TestDownloadBoundDefault(t *testing.T) {
+	c, err := New(Config{CacheDir: os.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.maxBytes != DefaultMaxDownloadBytes {
+		t.Fatalf("bound %d, want %d", c.maxBytes, DefaultMaxDownloadBytes)
+	}
+}

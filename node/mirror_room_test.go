@@ -1,0 +1,53 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sanafarm/sanafarm/model/hub"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// TestMirrorDownloadBound: a mirrored model larger than the node's
+// --max-model-bytes, or a manifest with a size no file has, is refused
+// before a byte is fetched, naming the model and sizes; within the bound it
+// resolves.
+func TestMirrorDownloadBound(t *testing.T) {
+	mirror := t.TempDir()
+	m := strings.Repeat("0", 64) // a sha256
+	manifest := func(size string) string {
+		return `{"files":[{"path":"model_index.json","size":` + size + `,"sha256":"` + m + `"}]}`
+	}
+	for name, body := range map[string]string{
+		"org/big/main":      manifest("200000000"),
+		"org/negative/main": manifest("-5"),
+		"org/huge/main":     `{"files":[` + strings.TrimSuffix(strings.Repeat(`{"path":"a","size":1152921504606846976,"sha256":"`+m+`"},`, 17), ",") + `]}`,
+	} {
+		dir := filepath.Join(mirror, filepath.FromSlash(name))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, MirrorManifestName), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct{ model, want string }{
+		{"org/big", "model mirror org/big@main (1 files) needs 190.7 MiB, more than this node downloads for one model (1.0 MiB"},
+		{"org/negative", `bad manifest entry "model_index.json" (-5 bytes)`},
+		{"org/huge", "the manifest's files add up to more than"},
+	}
+	for _, tc := range cases {
+		cache := t.TempDir()
+		r := &ModelResolver{CacheRoot: cache, Mirror: "file://" + mirror, MaxDownloadBytes: 1 << 20,
+			Hub: &hub.Config{CacheDir: t.TempDir(), Offline: true}}
+		_, err := r.Resolve(t.Context(), protocol.JobSpec{Model: tc.model, Revision: "main"})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.model, err, tc.want)
+		}
+		if leftovers, _ := filepath.Glob(filepath.Join(cache, "mirror", "org", "*", ".mirror-*")); len(leftovers) > 0 {
+			t.Errorf("%s: left %v", tc.model, leftovers)
+		}
+	}
+}
