@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -63,6 +64,8 @@ type apiConfig struct {
 	// authLimit throttles clients that send wrong tokens (authlimit.go;
 	// nil: a fresh one).
 	authLimit *authLimiter
+	// proxies name clients in X-Forwarded-For (realclient.go).
+	proxies []netip.Prefix
 }
 
 type apiServer struct {
@@ -94,7 +97,7 @@ func newAPI(b backend, cfg apiConfig) http.Handler {
 		writeError(w, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("no route %s %s", r.Method, shortValue(r.URL.Path)),
 			Fields: []protocol.FieldError{{Field: "path", Value: r.Method + " " + shortValue(r.URL.Path), Problem: "no such route"}}})
 	})
-	return mux
+	return realClient(mux, cfg.proxies)
 }
 
 // authAny lets through requests that bear one of tokens; with none set

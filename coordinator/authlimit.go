@@ -20,9 +20,9 @@ import (
 // client learns nothing, so guessing a token costs days per address even
 // when the operator chose a short one. Right tokens never use up the
 // budget. A client behind the same address as a guesser (one NAT, one
-// proxy, the load balancer of docs/deploy.md, behind which every client
-// has one address) is throttled with it, since X-Forwarded-For is trusted
-// from no one — except that a strong token (strongTokenLen bytes or more)
+// proxy) is throttled with it; X-Forwarded-For names the client only when
+// a trusted proxy sent it (realclient.go, as the load balancer of
+// docs/deploy.md is) — and a strong token (strongTokenLen bytes or more)
 // is still let through while throttled: guessing one is hopeless at any
 // rate, so for it the throttle only spares the coordinator's CPU, and one
 // guesser cannot lock every other client out. A wrong one gets the 429.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -109,6 +110,10 @@ type Config struct {
 	APITLS *tls.Config
 	// HTTP bounds the API server's connections (zero fields: defaults).
 	HTTP HTTPLimits
+	// TrustedProxies are the networks whose X-Forwarded-For names the
+	// client (the load balancer's; realclient.go). Empty: the header is
+	// believed from no one.
+	TrustedProxies []netip.Prefix
 	// Raft are the Raft timeouts (zero fields: DefaultRaftTimeouts).
 	Raft RaftTimeouts
 	// JobRetention and JobRetentionCount bound the finished jobs kept in

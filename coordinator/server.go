@@ -117,7 +117,7 @@ func (s *Server) Store() *state.Store { return s.store }
 func (s *Server) Handler() http.Handler {
 	h := newAPI(s, apiConfig{token: s.cfg.Token, readToken: s.cfg.ReadToken, metricsToken: s.cfg.MetricsToken, log: s.log, metrics: s.registry, id: s.cfg.ID,
 		forward: forwardTransport(s.cfg.ClusterTLS), secure: s.cfg.APITLS != nil, events: s.events,
-		authLimit: newAuthLimiter(s.cfg.Clock, s.log)})
+		authLimit: newAuthLimiter(s.cfg.Clock, s.log), proxies: s.cfg.TrustedProxies})
 	if s.cfg.ClusterTLS != nil {
 		h = requireClusterCertOnForward(h)
 	}

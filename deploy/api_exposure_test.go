@@ -118,8 +118,8 @@ func TestCoordinatorConnsBehindBalancer(t *testing.T) {
 		extra string
 		want  string
 	}{
-		{true, "", "--max-conns-per-client 4096"},
-		{true, "--log-level debug", "--max-conns-per-client 4096 --log-level debug"},
+		{true, "", "--max-conns-per-client 4096 --trusted-proxies 10.42.0.0/20"},
+		{true, "--log-level debug", "--max-conns-per-client 4096 --trusted-proxies 10.42.0.0/20 --log-level debug"},
 		{false, "", ""},
 		{false, "--log-level debug", "--log-level debug"},
 	} {

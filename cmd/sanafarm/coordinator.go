@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -21,7 +22,7 @@ import (
 type coordinatorFlags struct {
 	id, data, raftBind, httpAddr, advertise string
 	peers, natsURL, etcd, token, logLevel   string
-	metricsToken, readToken                 string
+	metricsToken, readToken, proxies        string
 	bootstrap                               bool
 	leaseTTL, handoverAfter                 time.Duration
 	autoDrain                               int
@@ -111,6 +112,7 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&f.http.MaxConns, "max-conns", coordinator.DefaultHTTPLimits.MaxConns, "open API connections at most, in all")
 	fl.IntVar(&f.http.MaxConnsPerClient, "max-conns-per-client", coordinator.DefaultHTTPLimits.MaxConnsPerClient,
 		"open API connections at most per client address (behind a load balancer, every client is the balancer)")
+	fl.StringVar(&f.proxies, "trusted-proxies", "", "`CIDRs` (comma-separated) whose X-Forwarded-For names the client, for the wrong-token throttle and the logs: the load balancer's network (empty: believed from no one)")
 	f.retention.register(fl)
 }
 
@@ -131,6 +133,23 @@ func zeroMeansOff[T ~int | ~int64](v T) T {
 // readTokenEnv holds the read-only token when --read-token is not given
 // (out of the process list, like $SANAFARM_TOKEN).
 const readTokenEnv = "SANAFARM_READ_TOKEN"
+
+// parseProxies reads --trusted-proxies: CIDRs or single addresses.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range splitList(s) {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			a, aerr := netip.ParseAddr(e)
+			if aerr != nil {
+				return nil, usagef("--trusted-proxies entry %q: want a CIDR such as 10.10.0.0/16 or an address", e)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
 
 // parsePeers reads id=host:port,...
 func parsePeers(s string) ([]coordinator.Peer, error) {
@@ -164,6 +183,10 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		return usagef("--nats-handover-after %v, --max-job-bytes %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
 			f.handoverAfter, f.maxJobBytes, f.http.MaxConns, f.http.MaxConnsPerClient)
 	}
+	proxies, err := parseProxies(f.proxies)
+	if err != nil {
+		return err
+	}
 	if err := storage.CheckS3Env(); err != nil {
 		return usage(err) // else every manifest written to S3 would fail on it
 	}
@@ -194,7 +217,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		Token:     firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
 		ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)),
 		LeaseTTL: f.leaseTTL, NATSHandoverAfter: zeroMeansOff(f.handoverAfter), Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, MaxJobBytes: zeroMeansOff(f.maxJobBytes),
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, TrustedProxies: proxies, MaxJobBytes: zeroMeansOff(f.maxJobBytes),
 		JobRetention: f.retention.age, JobRetentionCount: f.retention.count, AutoDrainAfter: zeroMeansOff(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))

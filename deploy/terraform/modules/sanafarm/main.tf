@@ -4,9 +4,17 @@
 # optionally an HTTPS load balancer for the API. Firewalls: firewall.tf.
 
 locals {
-  # Behind the load balancer every API client is the balancer's address:
-  # one client's bound (256 open connections) would be everyone's.
-  coordinator_flags = trimspace(join(" ", [var.api_load_balancer ? "--max-conns-per-client 4096" : "", var.coordinator_extra_flags]))
+  # Behind the load balancer every API connection is the balancer's
+  # address: one client's bound (256 open connections) would be everyone's,
+  # and the wrong-token throttle takes the client from X-Forwarded-For,
+  # which the balancer writes and the coordinators believe only from the
+  # VPC (the balancer's private side; a worker, also in it, can only
+  # choose the address its own wrong tokens count against, and the module
+  # requires 32-byte tokens).
+  coordinator_flags = trimspace(join(" ", [
+    var.api_load_balancer ? "--max-conns-per-client 4096 --trusted-proxies ${var.vpc_ip_range}" : "",
+    var.coordinator_extra_flags,
+  ]))
 
   domain = "${var.cluster_name}.${var.dns_zone}"
 
