@@ -66,6 +66,20 @@ func (c *Client) repoCache(repo string) repoCache {
 
 func (rc repoCache) blobPath(etag string) string { return filepath.Join(rc.dir, "blobs", etag) }
 
+// partial is how much of f an earlier, interrupted download left in its
+// blob's .incomplete file (LFS files, whose etag is their sha256: the
+// large ones; 0 when unknown), which a resumed download need not fetch.
+func (rc repoCache) partial(f File) int64 {
+	if len(f.SHA256) != 64 {
+		return 0
+	}
+	st, err := os.Stat(rc.blobPath(f.SHA256) + ".incomplete")
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
 func (rc repoCache) snapshotDir(commit string) string {
 	return filepath.Join(rc.dir, "snapshots", commit)
 }

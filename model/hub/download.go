@@ -41,7 +41,7 @@ func (c *Client) fetchPlan(ctx context.Context, p *plan, opts Options) error {
 	for _, f := range p.files {
 		if !f.Cached {
 			todo = append(todo, f)
-			total += max(f.Size, 0)
+			total += max(f.Size-p.rc.partial(f), 0)
 		}
 	}
 	c.log.Debug("hub download", "repo", p.repo, "revision", p.rev, "commit", p.commit,

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,33 @@ func TestDownloadBoundDefault(t *testing.T) {
 	}
 	if c.maxBytes != DefaultMaxDownloadBytes {
 		t.Fatalf("bound %d, want %d", c.maxBytes, DefaultMaxDownloadBytes)
+	}
+}
+
+// TestDownloadRoomCountsPartial: what an interrupted download left in its
+// .incomplete blob is not counted again, so a resume that fits the bound
+// is not refused for the whole file's size.
+func TestDownloadRoomCountsPartial(t *testing.T) {
+	h := newFakeHub(t)
+	files := bigRepo()
+	h.addCommit("org/big", commitA, files, "main")
+	cache := t.TempDir()
+	sum := sha256Hex(files["model.safetensors"])
+	blobs := filepath.Join(cache, "models--org--big", "blobs")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const have = 1 << 20 // of 1 MiB + 12345 bytes
+	if err := os.WriteFile(filepath.Join(blobs, sum+".incomplete"), files["model.safetensors"][:have], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(len(files["model.safetensors"]) - have + len(files["config.json"]))
+	c := newTestClient(t, h, cache, func(c *Config) { c.MaxDownloadBytes = limit })
+	if _, err := c.Download(context.Background(), "org/big", "main", Options{}); err != nil {
+		t.Fatalf("a resume of %d bytes under a bound of %d: %v", limit, limit, err)
+	}
+	fresh := newTestClient(t, h, t.TempDir(), func(c *Config) { c.MaxDownloadBytes = limit })
+	if _, err := fresh.Download(context.Background(), "org/big", "main", Options{}); err == nil {
+		t.Fatal("the whole file fetched under a bound for what was left of it")
 	}
 }
