@@ -41,6 +41,11 @@ func (a *apiServer) authWrite(h http.HandlerFunc) http.HandlerFunc {
 // checkReadToken refuses a read token without an API token (there would
 // be nothing to withhold) or equal to it (it would write).
 func checkReadToken(read, token string) error {
+	for _, t := range []struct{ name, v string }{{"Token", token}, {"ReadToken", read}} {
+		if err := bearer.Check("config: "+t.name, t.v); err != nil {
+			return err
+		}
+	}
 	switch {
 	case read == "":
 		return nil

@@ -91,7 +91,8 @@ func TestCheckReadToken(t *testing.T) {
 	for _, c := range []struct {
 		read, token string
 		ok          bool
-	}{{"", "", true}, {"", "t", true}, {"r", "t", true}, {"r", "", false}, {"t", "t", false}} {
+	}{{"", "", true}, {"", "t", true}, {"r", "t", true}, {"r", "", false}, {"t", "t", false},
+		{"", "t\n", false}, {"r ", "t", false}, {"", " t", false}} {
 		if err := checkReadToken(c.read, c.token); (err == nil) != c.ok {
 			t.Errorf("read %q token %q: %v", c.read, c.token, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -206,6 +207,9 @@ func (c *Config) setDefaults() error {
 		c.HTTPAddr = "127.0.0.1:0"
 	}
 	if err := checkReadToken(c.ReadToken, c.Token); err != nil {
+		return err
+	}
+	if err := bearer.Check("config: MetricsToken", c.MetricsToken); err != nil {
 		return err
 	}
 	c.HTTP = c.HTTP.withDefaults()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"io"
 	"os"
 	"strings"
@@ -36,6 +37,9 @@ func (f *apiFlags) register(fl *pflag.FlagSet) {
 // certificate is a failed operation (exit status 1), like any file a
 // command cannot read.
 func (f *apiFlags) check() error {
+	if err := bearer.Check("--token ($SANAFARM_TOKEN)", firstOf(f.token, os.Getenv("SANAFARM_TOKEN"))); err != nil {
+		return usage(err)
+	}
 	if ca := firstOf(f.caCert, os.Getenv("SANAFARM_CA_CERT")); ca != "" {
 		if _, err := loadPool(ca); err != nil {
 			return fmt.Errorf("--ca-cert %s: %w", ca, err)

@@ -104,6 +104,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"node", "--devices", "first"}, 2, "--devices"},
 		{[]string{"node", "--resident", "0"}, 2, "--resident 0"},
 		{[]string{"node", "--max-model-bytes", "0"}, 2, "--max-model-bytes 0: want a positive size"},
+		{[]string{"node", "--metrics-token", "pas\x00ted"}, 2, "--metrics-token ($SANAFARM_METRICS_TOKEN) has a control character at byte 3"},
+		{[]string{"node", "--metrics-token", "pasted\n"}, 2, "--metrics-token ($SANAFARM_METRICS_TOKEN) begins or ends with white space"},
+		{[]string{"dev", "--token", " pasted"}, 2, "--token ($SANAFARM_TOKEN) begins or ends with white space"},
+		{[]string{"status", "--addr", down, "--token", "pasted "}, 2, "--token ($SANAFARM_TOKEN) begins or ends with white space"},
+		{append(coord, "--read-token", "r\tr"), 2, "--read-token ($SANAFARM_READ_TOKEN) has a control character at byte 1"},
 		{[]string{"dev", "--max-model-bytes", "-2"}, 2, "--max-model-bytes -2"},
 		{[]string{"node", "--nats", "nats://127.0.0.1:1", "--metrics-addr", "", "--log-level", "error"}, 1, "connecting to nats"},
 

@@ -183,6 +183,11 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		return usagef("--nats-handover-after %v, --max-job-bytes %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
 			f.handoverAfter, f.maxJobBytes, f.http.MaxConns, f.http.MaxConnsPerClient)
 	}
+	if err := checkTokens(map[string]string{"--token ($SANAFARM_TOKEN)": firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
+		"--read-token ($" + readTokenEnv + ")":       firstOf(f.readToken, os.Getenv(readTokenEnv)),
+		"--metrics-token ($" + metricsTokenEnv + ")": firstOf(f.metricsToken, os.Getenv(metricsTokenEnv))}); err != nil {
+		return err
+	}
 	proxies, err := parseProxies(f.proxies)
 	if err != nil {
 		return err

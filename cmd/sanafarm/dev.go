@@ -98,6 +98,9 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTokens(map[string]string{"--token ($SANAFARM_TOKEN)": firstOf(f.token, os.Getenv("SANAFARM_TOKEN"))}); err != nil {
+		return err
+	}
 	if err := f.node.checkBackend(); err != nil {
 		return err
 	}

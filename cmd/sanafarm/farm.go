@@ -172,6 +172,9 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 // checkBackend rejects a backend this binary does not have (a usage
 // error, before anything starts).
 func (f *nodeFlags) checkBackend() error {
+	if err := checkTokens(map[string]string{"--metrics-token ($" + metricsTokenEnv + ")": f.metricsBearer()}); err != nil {
+		return err
+	}
 	if f.maxModel == 0 || f.maxModel < -1 {
 		return usagef("--max-model-bytes %d: want a positive size in bytes, or -1 for no bound", f.maxModel)
 	}

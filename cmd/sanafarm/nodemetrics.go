@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+
+	"github.com/sanafarm/sanafarm/internal/bearer"
 
 	"github.com/sanafarm/sanafarm/node"
 )
@@ -17,8 +21,8 @@ func (f *nodeFlags) serveMetrics(ctx context.Context, log *slog.Logger) error {
 	if f.metricsAddr == "" {
 		return nil
 	}
+	token := f.metricsBearer() // checked by checkBackend
 	m := node.NewMetrics()
-	token := f.metricsBearer()
 	addr, err := m.Serve(ctx, f.metricsAddr, token)
 	if err != nil {
 		// The default port is per host: a second node process there needs
@@ -39,4 +43,16 @@ const metricsTokenEnv = "SANAFARM_METRICS_TOKEN"
 // $SANAFARM_METRICS_TOKEN ("": public).
 func (f *nodeFlags) metricsBearer() string {
 	return firstOf(f.metricsToken, os.Getenv(metricsTokenEnv))
+}
+
+// checkTokens refuses, as a usage error naming the flag, a bearer token
+// no request could present (bearer.Check), which would otherwise lock
+// every client out with 401s.
+func checkTokens(named map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(named)) {
+		if err := bearer.Check(name, named[name]); err != nil {
+			return usage(err)
+		}
+	}
+	return nil
 }

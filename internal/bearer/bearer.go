@@ -4,6 +4,7 @@ package bearer
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"strings"
 )
 
@@ -25,4 +26,21 @@ func Match(header string, tokens ...string) bool {
 		}
 	}
 	return match == 1
+}
+
+// Check refuses a token that no request could ever present: one with a
+// control character (a newline copied from a file, a tab) or with white
+// space at either end, which HTTP trims from a header. Such a token used
+// to be accepted at start, and every request was then refused. name is
+// what the error calls it (a flag or variable, never the value).
+func Check(name, token string) error {
+	if strings.TrimSpace(token) != token {
+		return fmt.Errorf("%s begins or ends with white space, which no Authorization header can carry: remove it", name)
+	}
+	for i, r := range token {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s has a control character at byte %d, which no Authorization header can carry", name, i)
+		}
+	}
+	return nil
 }

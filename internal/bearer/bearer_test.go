@@ -1,6 +1,8 @@
 package bearer
 
 import (
+	"bufio"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -49,6 +51,42 @@ func FuzzMatch(f *testing.F) {
 		scheme, rest, _ := strings.Cut(header, " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimLeft(rest, " ") != tok {
 			t.Errorf("Match(%q) with token %q", header, tok)
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	for tok, bad := range map[string]bool{
+		"0123456789abcdef": false, "with inner space": false, "": false, "ünïcode": false,
+		"token\n": true, " token": true, "token ": true, "tok\ten": true, "tok\x00en": true, "tok\x7fen": true,
+	} {
+		err := Check("--flag", tok)
+		if (err != nil) != bad {
+			t.Errorf("Check(%q) = %v, want error %v", tok, err, bad)
+		}
+		if err != nil && (strings.Contains(err.Error(), tok) || !strings.Contains(err.Error(), "--flag")) {
+			t.Errorf("Check(%q) = %q: names the value or not the flag", tok, err)
+		}
+	}
+}
+
+// FuzzCheck: a token Check accepts is matched once it has travelled in an
+// Authorization header through net/http's request parser.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"0123456789abcdef", "a b", "tok\n", " x", "x\t", "é", "a\x00b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		if tok == "" || Check("t", tok) != nil {
+			return
+		}
+		raw := "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			t.Fatalf("accepted %q, which no request can carry: %v", tok, err)
+		}
+		if !Match(r.Header.Get("Authorization"), tok) {
+			t.Fatalf("accepted %q, which arrives as %q", tok, r.Header.Get("Authorization"))
 		}
 	})
 }
