@@ -102,6 +102,25 @@ func (v *nodeView) unreached() (unreached, live int) {
 	return unreached, len(v.nodes)
 }
 
+// unreachedSince is when, by the nodes' clocks, need of the live nodes
+// were saying no leader answers them (NodeInfo.LeaderUnreachableSince):
+// the need-th earliest of their times; zero when fewer than need say when.
+func (v *nodeView) unreachedSince(need int) time.Time {
+	v.mu.RLock()
+	var since []int64
+	for _, n := range v.nodes {
+		if n.LeaderUnreachable && n.LeaderUnreachableSince > 0 {
+			since = append(since, n.LeaderUnreachableSince)
+		}
+	}
+	v.mu.RUnlock()
+	if need < 1 || len(since) < need {
+		return time.Time{}
+	}
+	slices.Sort(since)
+	return time.Unix(since[need-1], 0)
+}
+
 // Nodes joins the live nodes with the tasks leased to each and their
 // control state (nodes holding leases or drained but gone from etcd are
 // listed with Live false).

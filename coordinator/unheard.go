@@ -17,12 +17,36 @@ import (
 // (pickLinked). If that one is cut off from the nodes too, it hands on in
 // turn, so every voter gets tried. While this leader's own link is down
 // the NATS link handover decides instead.
+//
+// When the fault is on the nodes' side (one node black-holed from NATS
+// while its etcd works, the farm's only node), every leader in turn is
+// "unreachable", and each handover only costs an election. So a leader
+// that took office after most nodes had begun saying it
+// (NodeInfo.LeaderUnreachableSince) waits as long as the outage had
+// lasted before it, up to maxUnheardFactor × NATSHandoverAfter: the waits
+// double from leader to leader (unheardWait).
 
 // unheard is the leader loop's view of the nodes' verdicts on it.
 type unheard struct {
 	since   time.Time // when most live nodes were first seen saying it (zero: they are not)
 	checked time.Time // the last read of the announcements of the coordinators' links
 	warned  bool      // "staying leader" said for this spell
+	waiting bool      // "waiting longer" said for this spell
+}
+
+// maxUnheardFactor bounds a leader's wait, in NATSHandoverAfter, when the
+// nodes' outage predates it (20 s × 16: about 5 minutes by default).
+const maxUnheardFactor = 16
+
+// unheardWait is how long most nodes must say a leader that took office
+// at led cannot reach them before it hands on: wait, or when their outage
+// began before led (by the nodes' clocks; zero: not said) as long as it
+// had lasted then, at most maxUnheardFactor × wait.
+func unheardWait(wait time.Duration, led, outage time.Time) time.Duration {
+	if outage.IsZero() || !led.After(outage) {
+		return wait
+	}
+	return min(max(wait, led.Sub(outage)), maxUnheardFactor*wait)
 }
 
 // mostUnreached reports whether most live nodes say no leader answers
@@ -56,6 +80,14 @@ func (s *Server) maybeHandOverUnheard(ctx context.Context, u *unheard, since tim
 		return false
 	}
 	u.checked = now
+	if longer := unheardWait(wait, since, s.nodes.unreachedSince(live/2+1)); now.Sub(u.since) < longer {
+		if !u.waiting {
+			u.waiting = true
+			s.log.Warn("most live nodes could not reach a leader before this one took office: waiting as long as that lasted before handing on",
+				"wait", longer, "unreached", unreached, "live", live)
+		}
+		return false
+	}
 	id, addr, ok := s.linkedVoter(ctx, r)
 	if !ok {
 		if !u.warned {

@@ -75,3 +75,65 @@ func TestTransferLeadership(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the named voter leading", func() bool { return c.members[to].srv.IsLeader() })
 }
+
+func TestUnheardWait(t *testing.T) {
+	const h = 20 * time.Second
+	led := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name   string
+		outage time.Time
+		want   time.Duration
+	}{
+		{"not said", time.Time{}, h},
+		{"began under this leader", led.Add(time.Second), h},
+		{"began as it took office", led, h},
+		{"began just before", led.Add(-5 * time.Second), h},
+		{"lasted 45 s before", led.Add(-45 * time.Second), 45 * time.Second},
+		{"lasted an hour before", led.Add(-time.Hour), maxUnheardFactor * h},
+	} {
+		if got := unheardWait(h, led, c.outage); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestUnreachedSince: the time by which the needed number of nodes said
+// it, from those that say when.
+func TestUnreachedSince(t *testing.T) {
+	v := newNodeView()
+	for i, since := range []int64{300, 100, 0, 200} {
+		v.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: true, LeaderUnreachableSince: since})
+	}
+	v.put("n9", protocol.NodeInfo{ID: "n9", LeaderUnreachableSince: 50}) // not flagged: ignored
+	for need, want := range map[int]int64{1: 100, 2: 200, 3: 300, 4: 0, 0: 0} {
+		got := v.unreachedSince(need)
+		if want == 0 && !got.IsZero() || want != 0 && got.Unix() != want {
+			t.Errorf("need %d: %v, want %d", need, got, want)
+		}
+	}
+}
+
+// TestUnheardLeaderWaitsForOldOutage: when most nodes have said since
+// before this leader took office that no leader answers them, the fault
+// is likely theirs: the leader waits as long as that had lasted (here the
+// bound, 16 × 2 s) instead of handing on after 2 s; once the nodes' spell
+// begins under it, it hands on as before.
+func TestUnheardLeaderWaitsForOldOutage(t *testing.T) {
+	c, _ := proxiedCluster(t, 3, MinNATSHandoverAfter)
+	first := c.leader(10 * time.Second)
+	waitFor(t, 10*time.Second, "every coordinator announcing its NATS link", func() bool { return len(linked(t, c.etcd)) == 3 })
+	nodes := func(since int64) {
+		for i := range 3 {
+			announceInfo(t, c.etcd, protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), Backend: "cpu", Slots: 1,
+				LeaderUnreachable: true, LeaderUnreachableSince: since})
+		}
+	}
+	nodes(time.Now().Add(-time.Hour).Unix())
+	for end := time.Now().Add(3*MinNATSHandoverAfter + time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if !c.members[first].srv.IsLeader() {
+			t.Fatalf("leadership left %d although the nodes' outage began an hour before it took office", first)
+		}
+	}
+	nodes(time.Now().Unix())
+	waitOtherLeader(t, c, first)
+}

@@ -33,24 +33,25 @@ type reach struct {
 // the announcement's new flag when it changes. connected is whether the
 // node's NATS connection was up; err the request's transport error (an
 // answer, even an error reply, is nil here).
-func (r *reach) observe(err error, connected bool, now time.Time, after time.Duration) (flag, changed bool) {
+// since is when the failing began (zero when answering).
+func (r *reach) observe(err error, connected bool, now time.Time, after time.Duration) (flag, changed bool, since time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case err == nil:
 		r.failingSince = time.Time{}
 		changed, r.flagged = r.flagged, false
-		return false, changed
+		return false, changed, time.Time{}
 	case !connected || !noLeader(err):
-		return r.flagged, false // no verdict on the leader
+		return r.flagged, false, r.failingSince // no verdict on the leader
 	case r.failingSince.IsZero():
 		r.failingSince = now
 	}
 	if !r.flagged && now.Sub(r.failingSince) >= after {
 		r.flagged = true
-		return true, true
+		return true, true, r.failingSince
 	}
-	return r.flagged, false
+	return r.flagged, false, r.failingSince
 }
 
 // noLeader reports whether err says no leader answered: nobody listens
@@ -64,7 +65,7 @@ func noLeader(err error) bool {
 // the node when its verdict on the leader changes.
 func (a *Agent) noteReach(err error) {
 	connected := a.cfg.NATS != nil && a.cfg.NATS.Status() == nats.CONNECTED
-	flag, changed := a.reach.observe(err, connected, time.Now(), a.cfg.UnreachableAfter)
+	flag, changed, since := a.reach.observe(err, connected, time.Now(), a.cfg.UnreachableAfter)
 	if !changed {
 		return
 	}
@@ -74,5 +75,10 @@ func (a *Agent) noteReach(err error) {
 	} else {
 		a.log.Info("the leader answers this node's requests again")
 	}
-	a.update(func(info *protocol.NodeInfo) { info.LeaderUnreachable = flag })
+	a.update(func(info *protocol.NodeInfo) {
+		info.LeaderUnreachable, info.LeaderUnreachableSince = flag, 0
+		if flag {
+			info.LeaderUnreachableSince = since.Unix()
+		}
+	})
 }

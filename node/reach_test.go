@@ -49,9 +49,12 @@ func TestReachObserve(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var r reach
 			for i, s := range c.steps {
-				flag, changed := r.observe(s.err, s.connected, t0.Add(s.at), after)
+				flag, changed, since := r.observe(s.err, s.connected, t0.Add(s.at), after)
 				if flag != s.flag || changed != s.changed {
 					t.Fatalf("step %d (%v, %v): flag %v changed %v, want %v %v", i, s.at, s.err, flag, changed, s.flag, s.changed)
+				}
+				if flag && (since.IsZero() || since.After(t0.Add(s.at-after))) {
+					t.Fatalf("step %d: flagged since %v, want the first failure at least %v before", i, since, after)
 				}
 			}
 		})
@@ -65,13 +68,17 @@ func TestAgentAnnouncesUnreachableLeader(t *testing.T) {
 	cfg := baseConfig(t, "n7", &blockingExecutor{})
 	cfg.UnreachableAfter = 300 * time.Millisecond
 	startAgent(t, cfg)
+	start := time.Now()
 	waitFor(t, 10*time.Second, "the announcement saying no leader answers", func() bool {
 		info, ok := nodeInfo(t, cfg.Etcd, "n7")
 		return ok && info.LeaderUnreachable
 	})
+	if info, _ := nodeInfo(t, cfg.Etcd, "n7"); info.LeaderUnreachableSince < start.Unix()-1 || info.LeaderUnreachableSince > time.Now().Unix() {
+		t.Errorf("unreachable since %d, want between %d and now", info.LeaderUnreachableSince, start.Unix())
+	}
 	newFakeLeader(t, cfg.NATS)
 	waitFor(t, 10*time.Second, "the announcement taking it back", func() bool {
 		info, ok := nodeInfo(t, cfg.Etcd, "n7")
-		return ok && !info.LeaderUnreachable
+		return ok && !info.LeaderUnreachable && info.LeaderUnreachableSince == 0
 	})
 }

@@ -39,6 +39,11 @@ type NodeInfo struct {
 	// that most live nodes cannot reach hands its leadership on
 	// (coordinator/unheard.go). Earlier coordinators ignore it.
 	LeaderUnreachable bool `json:"leader_unreachable,omitempty"`
+	// LeaderUnreachableSince is when, by the node's clock (Unix seconds),
+	// its requests began finding no leader: a leader that took office
+	// after that waits as long as the outage had lasted before handing on
+	// (coordinator/unheard.go). 0: not said (or not flagged).
+	LeaderUnreachableSince int64 `json:"leader_unreachable_since,omitempty"`
 }
 
 // maxNodeLabel bounds each free-text field of an announcement.
@@ -51,6 +56,9 @@ const maxNodeLabel = 128
 func (n NodeInfo) Sanitized() NodeInfo {
 	for _, f := range []*string{&n.Host, &n.Version, &n.Backend, &n.Precision} {
 		*f = label(*f)
+	}
+	if !n.LeaderUnreachable || n.LeaderUnreachableSince < 0 {
+		n.LeaderUnreachableSince = 0
 	}
 	return n
 }
