@@ -214,7 +214,15 @@ func readMirrorManifest(ctx context.Context, store storage.Store, name, rev stri
 		return m, fmt.Errorf("model mirror %s@%s: %w", name, rev, err)
 	}
 	defer rc.Close()
-	if err := json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&m); err != nil {
+	return decodeMirrorManifest(rc, name, rev)
+}
+
+// decodeMirrorManifest reads a manifest (at most 16 MiB) and checks every
+// entry: a key inside the model's folder, a sha256, a size that no sum
+// can wrap.
+func decodeMirrorManifest(r io.Reader, name, rev string) (MirrorManifest, error) {
+	var m MirrorManifest
+	if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&m); err != nil {
 		return m, fmt.Errorf("model mirror %s@%s: bad manifest: %w", name, rev, err)
 	}
 	var total int64

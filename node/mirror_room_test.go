@@ -3,6 +3,7 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,4 +51,30 @@ func TestMirrorDownloadBound(t *testing.T) {
 			t.Errorf("%s: left %v", tc.model, leftovers)
 		}
 	}
+}
+
+// FuzzMirrorManifest: any manifest a mirror holds is read without a
+// panic, and an accepted one names only keys inside the model's folder
+// (never the manifest itself), with sha256s and sizes whose sum cannot wrap.
+func FuzzMirrorManifest(f *testing.F) {
+	sum := strings.Repeat("ab", 32)
+	f.Add(`{"files":[{"path":"model_index.json","size":10,"sha256":"` + sum + `"}]}`)
+	f.Add(`{"files":[{"path":"../escape","size":1,"sha256":"` + sum + `"}]}`)
+	f.Add(`{"files":[{"path":"a","size":-1,"sha256":"` + sum + `"}]}`)
+	f.Add(`{"files":[{"path":"` + MirrorManifestName + `","size":1,"sha256":"` + sum + `"}]}`)
+	f.Add(`{"files":null}`)
+	f.Fuzz(func(t *testing.T, data string) {
+		m, err := decodeMirrorManifest(strings.NewReader(data), "org/name", "main")
+		if err != nil {
+			return
+		}
+		var total int64
+		for _, e := range m.Files {
+			total += e.Size
+			if e.Path == MirrorManifestName || slices.Contains(strings.Split(e.Path, "/"), "..") ||
+				strings.HasPrefix(e.Path, "/") || len(e.SHA256) != 64 || e.Size < 0 || total < 0 || total > maxMirrorFile {
+				t.Fatalf("accepted entry %+v (total %d)", e, total)
+			}
+		}
+	})
 }

@@ -98,14 +98,18 @@ func parseParams(t string) float64 {
 	return v * scale
 }
 
-// parseResolution reads "1024" or "2k".
+// maxNamedSide bounds a side read from a model name: the name comes from
+// a client, and "99999999999999999kpx" must not wrap to a small number.
+const maxNamedSide = 1 << 20
+
+// parseResolution reads "1024" or "2k" (0 for none, or past maxNamedSide).
 func parseResolution(t string) int {
 	mult := 1
 	if k, ok := strings.CutSuffix(t, "k"); ok {
 		t, mult = k, 1024
 	}
 	v, err := strconv.Atoi(t)
-	if err != nil || v <= 0 {
+	if err != nil || v <= 0 || v > maxNamedSide/mult {
 		return 0
 	}
 	return v * mult

@@ -39,6 +39,11 @@ func TestModelMemory(t *testing.T) {
 		{"someone/my-sana-2Kpx", 16},
 		{"someone/model-infm-nanb", 12},
 		{"", 12},
+		// A side past maxNamedSide counts as none (the multiply by 1024
+		// once wrapped).
+		{"someone/sana-600m-9007199254740993kpx", 6},
+		{"someone/sana-600m-1048577px", 6},
+		{"someone/sana-600m-1024kpx", 18},
 	}
 	for _, tc := range cases {
 		if got := ModelMemory(tc.model); got != tc.gib*gib {
@@ -55,4 +60,23 @@ func TestModelMemory(t *testing.T) {
 			t.Errorf("preset %s missing from the table", p.Name)
 		}
 	}
+}
+
+// FuzzModelMemory: any model name a client submits is sized without a
+// panic, within what the size classes allow (the largest named DiT, 10^9
+// million parameters at 5 GiB a billion, plus the 4K extra).
+func FuzzModelMemory(f *testing.F) {
+	for _, s := range []string{"someone/Sana_4.8B_4Kpx", "x/9007199254740993kpx", "a/1e5b_-1px", "sana-tiny", "a/nanm_infb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := ModelMemory(name)
+		if got > uint64(5e6+1)*gib+mem4K {
+			t.Fatalf("ModelMemory(%q) = %d GiB", name, got/gib)
+		}
+		_, res := parseModelName(name)
+		if res < 0 || res > maxNamedSide {
+			t.Fatalf("parseModelName(%q) resolution %d", name, res)
+		}
+	})
 }
