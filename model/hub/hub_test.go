@@ -480,14 +480,7 @@ func TestResumeLeftoverIncomplete(t *testing.T) {
 	files := bigRepo()
 	h.addCommit("org/big", commitA, files, "main")
 	cache := t.TempDir()
-	sum := sha256Hex(files["model.safetensors"])
-	blobs := filepath.Join(cache, "models--org--big", "blobs")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(blobs, sum+".incomplete"), files["model.safetensors"][:1000], 0o644); err != nil {
-		t.Fatal(err)
-	}
+	leaveIncomplete(t, cache, "models--org--big", files["model.safetensors"], 1000)
 	c := newTestClient(t, h, cache, nil)
 	if _, err := c.Download(context.Background(), "org/big", "main", Options{}); err != nil {
 		t.Fatal(err)
@@ -496,6 +489,19 @@ func TestResumeLeftoverIncomplete(t *testing.T) {
 		if strings.HasPrefix(r.path, "/cdn/") && r.rangeHdr != "bytes=1000-" {
 			t.Errorf("CDN request with Range %q, want bytes=1000-", r.rangeHdr)
 		}
+	}
+}
+
+// leaveIncomplete writes the first n bytes of blob as an interrupted
+// download of it would leave them in the repo folder of cache.
+func leaveIncomplete(t *testing.T, cache, folder string, blob []byte, n int) {
+	t.Helper()
+	blobs := filepath.Join(cache, folder, "blobs")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(blobs, sha256Hex(blob)+".incomplete"), blob[:n], 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

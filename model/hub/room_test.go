@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,15 +66,8 @@ func TestDownloadRoomCountsPartial(t *testing.T) {
 	files := bigRepo()
 	h.addCommit("org/big", commitA, files, "main")
 	cache := t.TempDir()
-	sum := sha256Hex(files["model.safetensors"])
-	blobs := filepath.Join(cache, "models--org--big", "blobs")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	const have = 1 << 20 // of 1 MiB + 12345 bytes
-	if err := os.WriteFile(filepath.Join(blobs, sum+".incomplete"), files["model.safetensors"][:have], 0o644); err != nil {
-		t.Fatal(err)
-	}
+	leaveIncomplete(t, cache, "models--org--big", files["model.safetensors"], have)
 	limit := int64(len(files["model.safetensors"]) - have + len(files["config.json"]))
 	c := newTestClient(t, h, cache, func(c *Config) { c.MaxDownloadBytes = limit })
 	if _, err := c.Download(context.Background(), "org/big", "main", Options{}); err != nil {
