@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,8 +65,21 @@ func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error 
 		if n.Control != nil && n.Control.Reason != "" {
 			fmt.Fprintf(stdout, "%s: %s (sanafarm undrain %s when it is fixed)\n", n.Info.ID, n.Control.Reason, n.Info.ID)
 		}
+		if n.Live && n.Info.LeaderUnreachable {
+			fmt.Fprintf(stdout, "%s: no leader answers its requests%s although its NATS connection is up (a cut NATS route? docs/deploy.md §8)\n",
+				n.Info.ID, unreachableSince(n.Info.LeaderUnreachableSince))
+		}
 	}
 	return writeNodeGPUs(stdout, nodes)
+}
+
+// unreachableSince says since when, by the node's clock (" since …"; ""
+// when it did not say).
+func unreachableSince(unix int64) string {
+	if unix <= 0 {
+		return ""
+	}
+	return " since " + time.Unix(unix, 0).UTC().Format(time.RFC3339)
 }
 
 // nodeState is a node's STATE column.

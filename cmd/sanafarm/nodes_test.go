@@ -19,7 +19,7 @@ func TestNodesStates(t *testing.T) {
 		{Info: protocol.NodeInfo{ID: "n-auto", Draining: true}, Live: true, Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: reason}},
 		{Info: protocol.NodeInfo{ID: "n-drained", Draining: true}, Live: true, Control: &protocol.NodeControl{Drain: true}},
 		{Info: protocol.NodeInfo{ID: "n-live"}, Live: true},
-		{Info: protocol.NodeInfo{ID: "n-cut", LeaderUnreachable: true}, Live: true},
+		{Info: protocol.NodeInfo{ID: "n-cut", LeaderUnreachable: true, LeaderUnreachableSince: 1796601600}, Live: true},
 	}
 	addr := fakeNodeCoordinator(t, nodes).URL
 	code, stdout, stderr := sanafarm("nodes", "--addr", addr)
@@ -39,7 +39,10 @@ func TestNodesStates(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("rows missing: %v\n%s", want, stdout)
 	}
-	if line := "n-auto: " + reason + " (sanafarm undrain n-auto when it is fixed)"; !strings.Contains(stdout, line) {
-		t.Errorf("output lacks %q:\n%s", line, stdout)
+	for _, line := range []string{"n-auto: " + reason + " (sanafarm undrain n-auto when it is fixed)",
+		"n-cut: no leader answers its requests since 2026-12-07T00:00:00Z although its NATS connection is up"} {
+		if !strings.Contains(stdout, line) {
+			t.Errorf("output lacks %q:\n%s", line, stdout)
+		}
 	}
 }
