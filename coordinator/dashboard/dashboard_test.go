@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
@@ -80,7 +81,9 @@ func TestPagesWithoutAuth(t *testing.T) {
 	f.jobs["job-3"] = &protocol.Job{ID: "job-3", State: protocol.JobQueued, Spec: protocol.JobSpec{Name: "<img src=x onerror=alert(1)>"}}
 	f.nodes = append(f.nodes, api.NodeStatus{Info: protocol.NodeInfo{ID: "node-b", Backend: "cpu", Slots: 1, Draining: true}, Live: true,
 		Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: "auto-drained: 3 shards in a row failed; last error: <oom>"}},
-		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-c", Backend: "cpu", Slots: 1, LeaderUnreachable: true}, Live: true})
+		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-c", Backend: "cpu", Slots: 1, LeaderUnreachable: true}, Live: true},
+		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-d", Backend: "cpu", Slots: 1, LeaderUnreachable: true,
+			LeaderUnreachableSince: time.Now().Add(-330 * time.Second).Unix()}, Live: true})
 	c := client(t)
 	for _, c2 := range []struct {
 		path string
@@ -94,7 +97,8 @@ func TestPagesWithoutAuth(t *testing.T) {
 			`<div class="failure">#2 on node-b: out of memory</div>`}},
 		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB", "cuda ·", `data-node="node-b" data-state="auto-drained"`,
 			`data-reason>auto-drained: 3 shards in a row failed; last error: &lt;oom&gt;</div>`, `data-action="/ui/nodes/node-b/undrain"`,
-			`data-node="node-c" data-state="up"`, `<div class="sub bad" data-no-leader>no leader answers it</div>`, `data-action="/ui/nodes/node-c/drain"`}},
+			`data-node="node-c" data-state="up"`, `<div class="sub bad" data-no-leader>no leader answers it</div>`, `data-action="/ui/nodes/node-c/drain"`,
+			`<div class="sub bad" data-no-leader>no leader answers it for 5m</div>`}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)

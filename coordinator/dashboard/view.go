@@ -62,6 +62,9 @@ type nodeRow struct {
 	State  string
 	Uptime string
 	Leased int
+	// NoLeaderFor is how long the node has found no leader, by its clock
+	// (NodeInfo.LeaderUnreachableSince; "" when it did not say).
+	NoLeaderFor string
 }
 
 var funcs = template.FuncMap{
@@ -143,6 +146,9 @@ func newNodeRow(n api.NodeStatus, now time.Time) nodeRow {
 	}
 	if !n.Info.StartedAt.IsZero() {
 		r.Uptime = ago(now.Sub(n.Info.StartedAt))
+	}
+	if n.Info.LeaderUnreachable && n.Info.LeaderUnreachableSince > 0 {
+		r.NoLeaderFor = ago(now.Sub(time.Unix(n.Info.LeaderUnreachableSince, 0)))
 	}
 	return r
 }
