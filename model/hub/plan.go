@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sanafarm/sanafarm/internal/readcap"
 	"net/url"
-	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -284,14 +284,23 @@ func (c *Client) offlineNote() string {
 	return ""
 }
 
+// maxSmallFile bounds the metadata files a plan reads whole
+// (model_index.json, a sharded checkpoint's index): real ones are under
+// 1 MiB, and the repo is whatever a job names.
+const maxSmallFile = 16 << 20
+
 // readSmall returns a small metadata file's contents, downloading it into
-// the cache first when needed.
+// the cache first when needed; one the Hub lists as larger than
+// maxSmallFile is refused before it is downloaded.
 func (c *Client) readSmall(ctx context.Context, p *plan, file string) ([]byte, error) {
 	f := File{Path: file, Size: p.listing[file].size, SHA256: p.listing[file].sha256}
+	if f.Size > maxSmallFile {
+		return nil, fmt.Errorf("%s of repo %s is %d bytes, more than the %d an index may be", file, p.repo, f.Size, maxSmallFile)
+	}
 	if err := c.ensureFile(ctx, p, f, nil); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p.rc.pointerPath(p.commit, file))
+	data, err := readcap.File(p.rc.pointerPath(p.commit, file), maxSmallFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s of repo %s from the cache: %w", file, p.repo, err)
 	}

@@ -78,3 +78,21 @@ func TestDownloadRoomCountsPartial(t *testing.T) {
 		t.Fatal("the whole file fetched under a bound for what was left of it")
 	}
 }
+
+// TestDownloadIndexBound: a model_index.json the Hub lists as larger than
+// an index may be is refused before it is downloaded.
+func TestDownloadIndexBound(t *testing.T) {
+	h := newFakeHub(t)
+	h.announce = map[string]int{"model_index.json": maxSmallFile + 1}
+	h.addCommit(testRepo, commitA, pipelineRepo("a"), "main")
+	c := newTestClient(t, h, t.TempDir(), nil)
+	_, err := c.Download(context.Background(), testRepo, "", Options{})
+	if err == nil || !strings.Contains(err.Error(), "model_index.json of repo "+testRepo+" is 16777217 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, r := range h.requests() {
+		if strings.Contains(r.path, "/resolve/") {
+			t.Errorf("fetched %s %s", r.method, r.path)
+		}
+	}
+}

@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
+	"github.com/sanafarm/sanafarm/internal/readcap"
 	"reflect"
 	"slices"
 	"strings"
@@ -112,9 +112,13 @@ var trainingOnly = map[string][]string{
 	"scheduler":    {"weighting_scheme", "logit_mean", "logit_std", "train_sampling_steps"},
 }
 
+// maxConfigBytes bounds an NVlabs YAML config (the released ones are
+// under 8 KiB).
+const maxConfigBytes = 1 << 20
+
 // ReadFile reads and validates an NVlabs YAML config.
 func ReadFile(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readcap.File(path, maxConfigBytes)
 	if err != nil {
 		return Config{}, fmt.Errorf("nvlabs config: %w", err)
 	}

@@ -13,7 +13,7 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"github.com/sanafarm/sanafarm/internal/readcap"
 	"strings"
 	"sync"
 )
@@ -50,12 +50,16 @@ type merge struct {
 	rank, id int32
 }
 
+// MaxFileBytes bounds a tokenizer.json (Gemma-2's is 17 MB; the file
+// comes from whatever repo a job names).
+const MaxFileBytes = 256 << 20
+
 // maxCache bounds the per-tokenizer cache of encoded pieces.
 const maxCache = 4096
 
 // Load reads and parses a tokenizer.json file.
 func Load(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := readcap.File(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}

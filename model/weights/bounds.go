@@ -1,9 +1,6 @@
 package weights
 
-import (
-	"fmt"
-	"io/fs"
-)
+import "fmt"
 
 // Bounds on what a model config may declare. A config comes from whatever
 // Hub repo or mirror a job names, and its counts drive loops, products and
@@ -33,16 +30,4 @@ func CheckCount(scope, key string, v, lo, hi int) error {
 		return fmt.Errorf("%s: %s = %d (want %d to %d)", scope, key, v, lo, hi)
 	}
 	return nil
-}
-
-// readBounded reads a config file of at most MaxConfigBytes.
-func readBounded(fsys fs.FS, name string) ([]byte, error) {
-	if st, err := fs.Stat(fsys, name); err == nil && st.Size() > MaxConfigBytes {
-		return nil, fmt.Errorf("%s is %d bytes (a config is at most %d)", name, st.Size(), MaxConfigBytes)
-	}
-	b, err := fs.ReadFile(fsys, name)
-	if err == nil && len(b) > MaxConfigBytes {
-		return nil, fmt.Errorf("%s is %d bytes (a config is at most %d)", name, len(b), MaxConfigBytes)
-	}
-	return b, err
 }

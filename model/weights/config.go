@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/sanafarm/sanafarm/internal/readcap"
 	"io/fs"
 	"math"
 	"strconv"
@@ -27,7 +28,7 @@ func DecodeJSON(data []byte, v any) error {
 
 // ReadConfig reads and decodes a JSON config file from fsys.
 func ReadConfig(fsys fs.FS, name string, v any) error {
-	b, err := readBounded(fsys, name)
+	b, err := readcap.FS(fsys, name, MaxConfigBytes)
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}
