@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/sanafarm/sanafarm/internal/readcap"
+	"github.com/sanafarm/sanafarm/model/weights"
 	"io"
 	"io/fs"
 	"os"
@@ -87,7 +89,9 @@ func inspectModel(ctx context.Context, dir string) (*modelFacts, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "scheduler", "scheduler_config.json")); err == nil {
+	// Recorded whole in every shard's provenance, so bounded like every
+	// config (the sampler refuses a larger one anyway).
+	if b, err := readcap.File(filepath.Join(dir, "scheduler", "scheduler_config.json"), weights.MaxConfigBytes); err == nil {
 		var buf bytes.Buffer
 		if json.Compact(&buf, b) == nil {
 			f.Scheduler = buf.Bytes()
