@@ -34,9 +34,11 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	if j, ok := s.store.JobByID(id); ok {
 		return existing(j, spec)
 	}
-	if err := s.checkRoom(spec); err != nil { // room.go
+	release, err := s.reserveRoom(spec) // room.go
+	if err != nil {
 		return protocol.Job{}, err
 	}
+	defer release()
 	job := protocol.Job{ID: id, Spec: spec}
 	if _, err := s.apply(ctx, protocol.CmdJobSubmit, protocol.JobSubmit{Job: job, At: s.cfg.Clock()}); err != nil {
 		if j, ok := s.store.JobByID(id); ok && protocol.CodeOf(err) == protocol.CodeConflict {

@@ -16,8 +16,10 @@ import (
 // script that resubmits in a loop would grow the state until the voters
 // run out of memory, and the whole farm with them. So the leader refuses
 // a submit that would take the specs held past Config.MaxJobBytes, with
-// what to do. Concurrent submits may each pass the check: the bound can be
-// passed by at most their number of bodies.
+// what to do. A submit's bytes are reserved from its check until its
+// commit has applied, so concurrent submits cannot pass the bound together
+// (only a leader change between a check and its commit can: the new
+// leader does not know the old one's reservations).
 
 // DefaultMaxJobBytes bounds the job specs the state holds: thousands of
 // jobs with large inline prompt lists, or hundreds of thousands of jobs
@@ -27,8 +29,9 @@ const DefaultMaxJobBytes = 256 << 20
 // specSizes caches each held job's encoded spec size (a job's spec never
 // changes), so a submit adds up the held jobs without encoding them.
 type specSizes struct {
-	mu sync.Mutex
-	by map[protocol.JobID]int64
+	mu      sync.Mutex
+	by      map[protocol.JobID]int64
+	pending int64 // reserved by submits checked but not yet applied
 }
 
 // specBytes is the size of a spec as the state holds it (its JSON).
@@ -44,9 +47,14 @@ func specBytes(spec protocol.JobSpec) int64 {
 // is rebuilt from the held jobs, so deleted ones drop out of it.
 func (s *Server) heldSpecBytes() int64 {
 	ids := s.store.JobIDs()
+	s.specSizes.mu.Lock()
+	defer s.specSizes.mu.Unlock()
+	return s.heldLocked(ids)
+}
+
+// heldLocked is heldSpecBytes with specSizes.mu held.
+func (s *Server) heldLocked(ids []protocol.JobID) int64 {
 	c := &s.specSizes
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	next := make(map[protocol.JobID]int64, len(ids))
 	var total int64
 	for _, id := range ids {
@@ -65,16 +73,32 @@ func (s *Server) heldSpecBytes() int64 {
 	return total
 }
 
-// checkRoom refuses spec when the state's job specs would pass
-// MaxJobBytes with it.
-func (s *Server) checkRoom(spec protocol.JobSpec) error {
+// reserveRoom refuses spec when the state's job specs, with those of the
+// submits in flight, would pass MaxJobBytes with it; otherwise it
+// reserves its bytes until release, which the caller calls once the
+// submit's commit has applied or failed.
+func (s *Server) reserveRoom(spec protocol.JobSpec) (release func(), err error) {
 	if s.cfg.MaxJobBytes < 0 {
-		return nil
+		return func() {}, nil
 	}
-	need, held := specBytes(spec), s.heldSpecBytes()
-	if held+need <= s.cfg.MaxJobBytes {
-		return nil
+	need, ids := specBytes(spec), s.store.JobIDs()
+	c := &s.specSizes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	held := s.heldLocked(ids) + c.pending
+	if held+need > s.cfg.MaxJobBytes {
+		return nil, s.noRoom(held, need)
 	}
+	c.pending += need
+	return sync.OnceFunc(func() {
+		c.mu.Lock()
+		c.pending -= need
+		c.mu.Unlock()
+	}), nil
+}
+
+// noRoom is the error of a submit past MaxJobBytes.
+func (s *Server) noRoom(held, need int64) error {
 	return &protocol.Error{Code: protocol.CodeTooLarge,
 		Message: fmt.Sprintf("the farm holds jobs whose specs take %d bytes; this one (%d bytes) would pass the %d it keeps "+
 			"(--max-job-bytes): delete finished jobs (sanafarm rm), keep them for less (--job-retention, --job-retention-count), "+

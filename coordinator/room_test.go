@@ -3,7 +3,10 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,4 +61,39 @@ func (s *Server) mustJob(t *testing.T, id protocol.JobID) protocol.Job {
 		t.Fatalf("no job %s", id)
 	}
 	return j
+}
+
+// TestJobBytesBoundConcurrent: submits racing each other cannot pass the
+// bound together: each reserves its bytes from its check to its commit.
+func TestJobBytesBoundConcurrent(t *testing.T) {
+	one := specBytes(testSpec(50))
+	c := startCluster(t, 1, func(cfg *Config) { cfg.MaxJobBytes = 3*one + one/2 })
+	srv := c.members[c.leader(10*time.Second)].srv
+	var wg sync.WaitGroup
+	var accepted, refused atomic.Int32
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := srv.SubmitJob(context.Background(), protocol.JobID(fmt.Sprintf("j-%02d", i)), testSpec(50))
+			switch {
+			case err == nil:
+				accepted.Add(1)
+			case protocol.CodeOf(err) == protocol.CodeTooLarge:
+				refused.Add(1)
+			default:
+				t.Errorf("submit %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 3 || refused.Load() != 13 {
+		t.Errorf("%d accepted and %d refused, want 3 and 13", accepted.Load(), refused.Load())
+	}
+	if held := srv.heldSpecBytes(); held > 3*one+one/2 {
+		t.Errorf("the state holds %d bytes of specs, past the bound %d", held, 3*one+one/2)
+	}
+	if srv.specSizes.pending != 0 {
+		t.Errorf("%d bytes still reserved after every submit returned", srv.specSizes.pending)
+	}
 }
