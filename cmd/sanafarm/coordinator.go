@@ -192,6 +192,9 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if len(proxies) > 0 {
+		log.Info("API clients behind these proxies are told apart by X-Forwarded-For", "trusted_proxies", proxies)
+	}
 	if err := storage.CheckS3Env(); err != nil {
 		return usage(err) // else every manifest written to S3 would fail on it
 	}
