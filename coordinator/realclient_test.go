@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -107,6 +108,18 @@ func TestThrottlePerForwardedClient(t *testing.T) {
 			}
 			if code := call(lb, "198.51.100.7", token); code != tc.holderAfter {
 				t.Fatalf("another client of the balancer with the token: %d, want %d", code, tc.holderAfter)
+			}
+			// The dashboard's log-in counts the same client.
+			form := url.Values{"token": {token}, "next": {"/ui/"}}
+			r := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(form.Encode()))
+			r.RemoteAddr = lb
+			r.Header.Set("X-Forwarded-For", "198.51.100.8")
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			throttled := w.Code == http.StatusUnauthorized && strings.Contains(w.Body.String(), "too many wrong tokens from this address")
+			if tc.proxies != nil && w.Code != http.StatusSeeOther || tc.proxies == nil && !throttled {
+				t.Fatalf("dashboard log-in of another client of the balancer: %d %.200s", w.Code, w.Body)
 			}
 			// A direct client cannot pick its address by header.
 			for i := range authFailBurst {
