@@ -5,7 +5,7 @@
 //
 // Why: CI keeps only the tail of a long log, and a chaos run prints its
 // results table after all the scenarios, so the message of a failed run
-// scrolled out of what CI kept (docs/testing.md, "Reading a failure").
+// scrolled out of what CI kept (docs/reliability.md, "Running it").
 // The exit status is 1 when anything failed or no package passed, so a
 // Makefile needs no pipefail.
 package main
