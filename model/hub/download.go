@@ -132,6 +132,11 @@ func (c *Client) ensureFile(ctx context.Context, p *plan, f File, prog Progress)
 	if err != nil {
 		return err
 	}
+	if f.Size < 0 && c.maxBytes > 0 && meta.size > c.maxBytes {
+		// Not counted in fetchPlan's bound: the listing gave no size.
+		return fmt.Errorf("%s of repo %s is %d bytes, more than this node downloads for one model (%d; --max-model-bytes)",
+			f.Path, p.repo, meta.size, c.maxBytes)
+	}
 	if meta.commit != p.commit {
 		c.log.Warn("hub answered for another commit", "repo", p.repo, "file", f.Path, "want", p.commit, "got", meta.commit)
 	}
