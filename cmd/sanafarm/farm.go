@@ -159,7 +159,7 @@ func (f *nodeFlags) register(fl *pflag.FlagSet, drainDefault, pollDefault time.D
 	f.backend.registerGraphs(fl)
 	fl.StringVar(&f.cache, "cache", "", "model cache root for sana-tiny (default $SANAFARM_CACHE, else the user cache dir + /sanafarm)")
 	fl.StringVar(&f.modelMirror, "model-mirror", "", "`URL` of a model mirror filled by sanafarm models push (s3://bucket/models; S3 settings from AWS_* / S3_ENDPOINT): models not cached locally come from it before the Hub")
-	fl.Int64Var(&f.maxModel, "max-model-bytes", hub.DefaultMaxDownloadBytes, "most bytes one model download from the Hub or the mirror may fetch (a job may name any Hub repo); a download must also leave 1 GiB free on the cache's disk; -1: no bound")
+	fl.Int64Var(&f.maxModel, "max-model-bytes", hub.DefaultMaxDownloadBytes, "most bytes one model download from the Hub or the mirror may fetch (a job may name any Hub repo); a download must also leave 1 GiB free on the cache's disk (half the free space on a nearly full one); -1: no bound")
 	fl.DurationVar(&f.leaseTTL, "node-ttl", 10*time.Second, "etcd lease of the node's announcement: a node silent this long is lost and its shards requeued")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", drainDefault, "on shutdown, how long running shards may finish before they are handed back")
 	fl.DurationVar(&f.telemetry, "telemetry-interval", protocol.DefaultTelemetryInterval, "how often the GPUs are sampled and sent to the coordinators (memory, utilisation, temperature, power, clocks, throttling, ECC); negative: never")

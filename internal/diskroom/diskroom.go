@@ -12,13 +12,15 @@ import (
 	"path/filepath"
 )
 
-// Reserve is what a download must leave free on its disk.
+// Reserve is what a download must leave free on its disk; on a disk with
+// less than twice that free, half of what is free (a small download on a
+// nearly full disk is not what fills it, and tests run on such disks).
 const Reserve = 1 << 30
 
 // Check returns an error naming what, its size and the bound when need
 // bytes exceed limit (limit ≤ 0: no bound) or the free space of the file
-// system holding dir (or its nearest existing parent) less Reserve. Where
-// the free space cannot be read, only limit is checked.
+// system holding dir (or its nearest existing parent) less the reserve.
+// Where the free space cannot be read, only limit is checked.
 func Check(what, dir string, need, limit int64) error {
 	if limit > 0 && need > limit {
 		return fmt.Errorf("%s needs %s, more than this node downloads for one model (%s; --max-model-bytes)", what, Human(need), Human(limit))
@@ -30,10 +32,16 @@ func Check(what, dir string, need, limit int64) error {
 	if err != nil {
 		return nil
 	}
-	if need > free-Reserve {
-		return fmt.Errorf("%s needs %s, but the disk of %s has %s free (%s kept in reserve)", what, Human(need), dir, Human(free), Human(Reserve))
+	if keep, ok := fits(need, free); !ok {
+		return fmt.Errorf("%s needs %s, but the disk of %s has %s free (%s kept in reserve)", what, Human(need), dir, Human(free), Human(keep))
 	}
 	return nil
+}
+
+// fits reports whether need bytes fit in free ones with the reserve kept.
+func fits(need, free int64) (keep int64, ok bool) {
+	keep = min(Reserve, free/2)
+	return keep, need <= free-keep
 }
 
 // Free is the space an unprivileged writer may use on the file system of

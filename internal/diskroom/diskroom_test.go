@@ -43,3 +43,20 @@ func TestHuman(t *testing.T) {
 		}
 	}
 }
+
+// TestFits: 1 GiB kept free, or half of what is free on a disk with less
+// than 2 GiB free (a CI machine once had 287 MiB).
+func TestFits(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		need, free int64
+		ok         bool
+	}{
+		{100 * mib, 287 * mib, true}, {143 * mib, 287 * mib, true}, {144 * mib, 287 * mib, false},
+		{74 << 30, 75 << 30, true}, {74<<30 + 1, 75 << 30, false}, {2, 2, false}, {0, 0, true},
+	} {
+		if _, ok := fits(c.need, c.free); ok != c.ok {
+			t.Errorf("need %d of %d free: %v, want %v", c.need, c.free, ok, c.ok)
+		}
+	}
+}
