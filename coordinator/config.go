@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/bearer"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sanafarm/sanafarm/coordinator/scheduler"
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 

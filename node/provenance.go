@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/readcap"
-	"github.com/sanafarm/sanafarm/model/weights"
 	"io"
 	"io/fs"
 	"os"
@@ -18,7 +16,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sanafarm/sanafarm/internal/readcap"
 	"github.com/sanafarm/sanafarm/model/sana"
+	"github.com/sanafarm/sanafarm/model/weights"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )

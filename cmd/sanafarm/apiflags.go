@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/bearer"
 	"io"
 	"os"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
+	"github.com/sanafarm/sanafarm/internal/bearer"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 

@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"github.com/sanafarm/sanafarm/internal/bearer"
-
 	"github.com/sanafarm/sanafarm/node"
 )
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/readcap"
 	"net/url"
 	"path"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/sanafarm/sanafarm/internal/readcap"
 )
 
 // Options choose which files of a repo to fetch.

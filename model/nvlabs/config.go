@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/readcap"
 	"reflect"
 	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sanafarm/sanafarm/internal/readcap"
 	"github.com/sanafarm/sanafarm/model/dit"
 )
 

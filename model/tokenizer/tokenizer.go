@@ -13,9 +13,10 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/readcap"
 	"strings"
 	"sync"
+
+	"github.com/sanafarm/sanafarm/internal/readcap"
 )
 
 // Tokenizer encodes text to token ids. It is safe for concurrent use.

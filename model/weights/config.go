@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/sanafarm/sanafarm/internal/readcap"
 	"io/fs"
 	"math"
 	"strconv"
+
+	"github.com/sanafarm/sanafarm/internal/readcap"
 )
 
 // DecodeJSON decodes a diffusers/transformers config. Python's json module
