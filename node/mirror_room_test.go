@@ -35,7 +35,7 @@ func TestMirrorDownloadBound(t *testing.T) {
 		}
 	}
 	cases := []struct{ model, want string }{
-		{"org/big", "model mirror org/big@main (1 files) needs 190.7 MiB, more than this node downloads for one model (1.0 MiB"},
+		{"org/big", "model mirror org/big@main (1 files) needs 191 MiB, more than this node downloads for one model (1.0 MiB"},
 		{"org/negative", `bad manifest entry "model_index.json" (-5 bytes)`},
 		{"org/huge", "the manifest's files add up to more than"},
 	}

@@ -146,6 +146,11 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p.Bits() == 0 {
+			// Every client could then choose the address its wrong
+			// tokens count against, and the throttle would hold no one.
+			return nil, usagef("--trusted-proxies entry %q trusts every address: list the proxy's network", e)
+		}
 		out = append(out, p.Masked())
 	}
 	return out, nil

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Reserve is what a download must leave free on its disk; on a disk with
@@ -23,7 +25,7 @@ const Reserve = 1 << 30
 // Where the free space cannot be read, only limit is checked.
 func Check(what, dir string, need, limit int64) error {
 	if limit > 0 && need > limit {
-		return fmt.Errorf("%s needs %s, more than this node downloads for one model (%s; --max-model-bytes)", what, Human(need), Human(limit))
+		return fmt.Errorf("%s needs %s, more than this node downloads for one model (%s; --max-model-bytes)", what, size(need), size(limit))
 	}
 	if need <= 0 {
 		return nil
@@ -33,7 +35,7 @@ func Check(what, dir string, need, limit int64) error {
 		return nil
 	}
 	if keep, ok := fits(need, free); !ok {
-		return fmt.Errorf("%s needs %s, but the disk of %s has %s free (%s kept in reserve)", what, Human(need), dir, Human(free), Human(keep))
+		return fmt.Errorf("%s needs %s, but the disk of %s has %s free (%s kept in reserve)", what, size(need), dir, size(free), size(keep))
 	}
 	return nil
 }
@@ -59,16 +61,5 @@ func Free(dir string) (int64, error) {
 	}
 }
 
-// Human writes n bytes in binary units ("1.5 GiB").
-func Human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 5 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
-}
+// size writes n bytes in binary units ("1.5 GiB").
+func size(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }

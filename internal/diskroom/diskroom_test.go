@@ -36,14 +36,6 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestHuman(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 30: "5.0 GiB", 1 << 50: "1.0 PiB"} {
-		if got := Human(n); got != want {
-			t.Errorf("Human(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // TestFits: 1 GiB kept free, or half of what is free on a disk with less
 // than 2 GiB free (a CI machine once had 287 MiB).
 func TestFits(t *testing.T) {

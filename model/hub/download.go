@@ -132,10 +132,10 @@ func (c *Client) ensureFile(ctx context.Context, p *plan, f File, prog Progress)
 	if err != nil {
 		return err
 	}
-	if f.Size < 0 && c.maxBytes > 0 && meta.size > c.maxBytes {
-		// Not counted in fetchPlan's bound: the listing gave no size.
-		return fmt.Errorf("%s of repo %s is %d bytes, more than this node downloads for one model (%d; --max-model-bytes)",
-			f.Path, p.repo, meta.size, c.maxBytes)
+	if f.Size < 0 { // not in fetchPlan's sum: the listing gave no size
+		if err := diskroom.Check(fmt.Sprintf("%s of repo %s", f.Path, p.repo), p.rc.root, meta.size, c.maxBytes); err != nil {
+			return err
+		}
 	}
 	if meta.commit != p.commit {
 		c.log.Warn("hub answered for another commit", "repo", p.repo, "file", f.Path, "want", p.commit, "got", meta.commit)

@@ -19,13 +19,13 @@ func TestDownloadRoom(t *testing.T) {
 		upFront  bool // refused before any weights are fetched
 	}{
 		// The default files of pipelineRepo are about 440 kB.
-		{"past the bound", 100_000, nil, "more than this node downloads for one model (97.7 KiB; --max-model-bytes)", true},
+		{"past the bound", 100_000, nil, "more than this node downloads for one model (98 KiB; --max-model-bytes)", true},
 		{"past the disk", -1, map[string]int{"transformer/diffusion_pytorch_model.safetensors": 1 << 60}, "but the disk of ", true},
 		{"within both", 1 << 20, nil, "", false},
 		// Listed without a size: not in the plan's sum, so checked alone
 		// once the Hub gives it (other files may be fetched by then).
 		{"listed without a size", 200_000, map[string]int{"transformer/diffusion_pytorch_model.safetensors": -1},
-			"transformer/diffusion_pytorch_model.safetensors of repo " + testRepo + " is 300000 bytes, more than this node downloads", false},
+			"transformer/diffusion_pytorch_model.safetensors of repo " + testRepo + " needs 293 KiB, more than this node downloads", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
