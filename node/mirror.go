@@ -161,8 +161,10 @@ func pushFile(ctx context.Context, store storage.Store, file, prefix, rel string
 // FetchModel downloads the mirrored snapshot <name>/<rev> into dest (a
 // temporary sibling renamed into place, so dest is complete or absent),
 // checking every file's size and SHA-256 against the manifest. A mirror
-// without the snapshot gives storage.ErrNotFound.
-func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string, limit int64) (MirrorManifest, error) {
+// without the snapshot gives storage.ErrNotFound. Its bytes must be within
+// limit and fit on dest's disk with what room's other downloads still
+// have to write.
+func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string, limit int64, room *diskroom.Ledger) (MirrorManifest, error) {
 	m, err := readMirrorManifest(ctx, store, name, rev)
 	if err != nil {
 		return m, err
@@ -174,9 +176,11 @@ func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string
 	for _, f := range m.Files {
 		need += f.Size // each is ≥ 0 and the sum cannot wrap (readMirrorManifest)
 	}
-	if err := diskroom.Check(fmt.Sprintf("model mirror %s@%s (%d files)", name, rev, len(m.Files)), dest, need, limit); err != nil {
+	hold, err := room.Take(fmt.Sprintf("model mirror %s@%s (%d files)", name, rev, len(m.Files)), dest, need, limit)
+	if err != nil {
 		return m, err
 	}
+	defer hold.Release()
 	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".mirror-*")
 	if err != nil {
 		return m, err
@@ -184,7 +188,7 @@ func FetchModel(ctx context.Context, store storage.Store, name, rev, dest string
 	defer os.RemoveAll(tmp)
 	prefix, _ := mirrorPrefix(name, rev)
 	for _, f := range m.Files {
-		if err := fetchFile(ctx, store, prefix, f, tmp); err != nil {
+		if err := fetchFile(ctx, store, prefix, f, tmp, hold); err != nil {
 			return m, fmt.Errorf("model mirror %s@%s: %w", name, rev, err)
 		}
 	}
@@ -237,8 +241,9 @@ func decodeMirrorManifest(r io.Reader, name, rev string) (MirrorManifest, error)
 	return m, nil
 }
 
-// fetchFile downloads one file into dir, checking size and SHA-256.
-func fetchFile(ctx context.Context, store storage.Store, prefix string, f MirrorFile, dir string) error {
+// fetchFile downloads one file into dir, checking size and SHA-256, and
+// takes what it wrote off hold.
+func fetchFile(ctx context.Context, store storage.Store, prefix string, f MirrorFile, dir string, hold *diskroom.Hold) error {
 	key := prefix + "/" + f.Path
 	if st, err := store.Stat(ctx, key); err != nil {
 		return err
@@ -259,7 +264,7 @@ func fetchFile(ctx context.Context, store storage.Store, prefix string, f Mirror
 		return err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), rc)
+	n, err := io.Copy(io.MultiWriter(out, h, heldWriter{hold}), rc)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -270,6 +275,14 @@ func fetchFile(ctx context.Context, store storage.Store, prefix string, f Mirror
 		return fmt.Errorf("%s: downloaded %d bytes with sha256 %s, the manifest says %d bytes, %s", key, n, sum, f.Size, f.SHA256)
 	}
 	return nil
+}
+
+// heldWriter tells a hold about bytes written beside it.
+type heldWriter struct{ h *diskroom.Hold }
+
+func (w heldWriter) Write(p []byte) (int, error) {
+	w.h.Wrote(int64(len(p)))
+	return len(p), nil
 }
 
 // mirrorComplete reports whether dir is a finished mirror download.

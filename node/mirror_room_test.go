@@ -1,12 +1,14 @@
 package node
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -77,4 +79,39 @@ func FuzzMirrorManifest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestResolverSharesRoom: the resolver's downloads, from the mirror and
+// from the Hub, share one diskroom.Ledger, so a model download counts what
+// another one in progress still has to write.
+func TestResolverSharesRoom(t *testing.T) {
+	cache := t.TempDir()
+	free, err := diskroom.Free(cache)
+	if err != nil || free < 64<<20 {
+		t.Skipf("free space %d, %v", free, err)
+	}
+	room := free - min(diskroom.Reserve, free/2)
+	mirror := t.TempDir()
+	dir := filepath.Join(mirror, "org", "big", "main")
+	body := fmt.Sprintf(`{"files":[{"path":"model_index.json","size":%d,"sha256":"%s"}]}`, room*3/10, strings.Repeat("0", 64))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, MirrorManifestName), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &ModelResolver{CacheRoot: cache, Mirror: "file://" + mirror, MaxDownloadBytes: -1,
+		Hub: &hub.Config{CacheDir: t.TempDir(), Offline: true}}
+	if a, b := r.hubConfig(), r.hubConfig(); a.Room == nil || a.Room != b.Room || a.Room != &r.room {
+		t.Fatalf("Hub downloads do not share the resolver's ledger: %p %p", a.Room, b.Room)
+	}
+	other, err := r.room.Take("a Hub download in progress", cache, room*8/10, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	_, err = r.Resolve(t.Context(), protocol.JobSpec{Model: "org/big", Revision: "main"})
+	if err == nil || !strings.Contains(err.Error(), "model mirror org/big@main (1 files) needs") || !strings.Contains(err.Error(), "promised to downloads in progress") {
+		t.Fatalf("err = %v, want the mirror download refused for the room promised", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/model/sana"
 	"github.com/sanafarm/sanafarm/protocol"
@@ -45,7 +46,8 @@ type ModelResolver struct {
 	// either must also leave diskroom.Reserve free on the cache's disk.
 	MaxDownloadBytes int64
 
-	mu sync.Mutex // one sana-tiny writer per process
+	mu   sync.Mutex      // one sana-tiny writer per process
+	room diskroom.Ledger // shared by its downloads (Hub and mirror)
 }
 
 // Model is a resolved model.
@@ -148,7 +150,7 @@ func (r *ModelResolver) fromMirror(ctx context.Context, name, rev, dir string) e
 	if limit == 0 {
 		limit = hub.DefaultMaxDownloadBytes
 	}
-	if _, err := FetchModel(ctx, store, name, rev, dir, limit); err != nil {
+	if _, err := FetchModel(ctx, store, name, rev, dir, limit, &r.room); err != nil {
 		return fmt.Errorf("model mirror %s: %w", r.Mirror, err)
 	}
 	return nil
@@ -162,6 +164,9 @@ func (r *ModelResolver) hubConfig() hub.Config {
 	}
 	if cfg.MaxDownloadBytes == 0 {
 		cfg.MaxDownloadBytes = r.MaxDownloadBytes
+	}
+	if cfg.Room == nil {
+		cfg.Room = &r.room
 	}
 	return cfg
 }

@@ -49,14 +49,23 @@ func fits(need, free int64) (keep int64, ok bool) {
 // Free is the space an unprivileged writer may use on the file system of
 // dir or of its nearest existing parent.
 func Free(dir string) (int64, error) {
+	p, err := existing(dir)
+	if err != nil {
+		return 0, err
+	}
+	return freeAt(p)
+}
+
+// existing is dir or its nearest parent that exists.
+func existing(dir string) (string, error) {
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
 		if _, err := os.Stat(p); err == nil {
-			return free(p)
+			return p, nil
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return 0, err
+			return "", err
 		}
 		if filepath.Dir(p) == p {
-			return 0, fmt.Errorf("%s: no existing parent", dir)
+			return "", fmt.Errorf("%s: no existing parent", dir)
 		}
 	}
 }

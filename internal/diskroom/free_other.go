@@ -4,4 +4,6 @@ package diskroom
 
 import "errors"
 
-func free(string) (int64, error) { return 0, errors.ErrUnsupported }
+func freeAt(string) (int64, error) { return 0, errors.ErrUnsupported }
+
+func fsID(string) (uint64, error) { return 0, errors.ErrUnsupported }

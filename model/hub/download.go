@@ -47,9 +47,12 @@ func (c *Client) fetchPlan(ctx context.Context, p *plan, opts Options) error {
 	c.log.Debug("hub download", "repo", p.repo, "revision", p.rev, "commit", p.commit,
 		"files", len(p.files), "to_fetch", len(todo), "bytes", total)
 	what := fmt.Sprintf("repo %s (revision %s, %d files to fetch)", p.repo, p.rev, len(todo))
-	if err := diskroom.Check(what, p.rc.root, total, c.maxBytes); err != nil {
+	hold, err := c.room.Take(what, p.rc.root, total, c.maxBytes)
+	if err != nil {
 		return err
 	}
+	defer hold.Release()
+	p.hold = hold
 	if len(todo) > 0 {
 		if c.progress != nil {
 			c.progress.Start(len(todo), total)
@@ -132,10 +135,12 @@ func (c *Client) ensureFile(ctx context.Context, p *plan, f File, prog Progress)
 	if err != nil {
 		return err
 	}
+	hold := p.hold
 	if f.Size < 0 { // not in fetchPlan's sum: the listing gave no size
-		if err := diskroom.Check(fmt.Sprintf("%s of repo %s", f.Path, p.repo), p.rc.root, meta.size, c.maxBytes); err != nil {
+		if hold, err = c.room.Take(fmt.Sprintf("%s of repo %s", f.Path, p.repo), p.rc.root, meta.size, c.maxBytes); err != nil {
 			return err
 		}
+		defer hold.Release()
 	}
 	if meta.commit != p.commit {
 		c.log.Warn("hub answered for another commit", "repo", p.repo, "file", f.Path, "want", p.commit, "got", meta.commit)
@@ -146,11 +151,14 @@ func (c *Client) ensureFile(ctx context.Context, p *plan, f File, prog Progress)
 	}
 	blob := p.rc.blobPath(meta.etag)
 	if st, err := os.Stat(blob); err != nil || st.Size() != meta.size {
-		if err := c.fetchBlob(ctx, p, f.Path, meta, want, prog); err != nil {
+		if err := c.fetchBlob(ctx, p, f.Path, meta, want, prog, hold); err != nil {
 			return err
 		}
-	} else if prog != nil {
-		prog.Add(f.Path, meta.size)
+	} else {
+		hold.Wrote(meta.size) // linked, not written: its room is free again
+		if prog != nil {
+			prog.Add(f.Path, meta.size)
+		}
 	}
 	return p.rc.link(p.commit, f.Path, meta.etag)
 }
@@ -158,7 +166,7 @@ func (c *Client) ensureFile(ctx context.Context, p *plan, f File, prog Progress)
 // fetchBlob downloads one blob under the cross-process lock that
 // huggingface_hub also takes ({cache}/.locks/models--org--name/{etag}.lock),
 // resuming from blobs/{etag}.incomplete.
-func (c *Client) fetchBlob(ctx context.Context, p *plan, file string, meta fileMeta, sum string, prog Progress) error {
+func (c *Client) fetchBlob(ctx context.Context, p *plan, file string, meta fileMeta, sum string, prog Progress, hold *diskroom.Hold) error {
 	blob := p.rc.blobPath(meta.etag)
 	unlock, err := lockFile(ctx, p.rc.lockPath(meta.etag))
 	if err != nil {
@@ -166,6 +174,7 @@ func (c *Client) fetchBlob(ctx context.Context, p *plan, file string, meta fileM
 	}
 	defer unlock()
 	if st, err := os.Stat(blob); err == nil && st.Size() == meta.size {
+		hold.Wrote(meta.size)
 		if prog != nil {
 			prog.Add(file, meta.size)
 		}
@@ -174,7 +183,7 @@ func (c *Client) fetchBlob(ctx context.Context, p *plan, file string, meta fileM
 	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 		return fmt.Errorf("creating blobs folder of %s in %s: %w: %w", p.repo, p.rc.root, errDisk, err)
 	}
-	d := &blobDownload{c: c, p: p, file: file, meta: meta, sum: sum, prog: prog, path: blob + ".incomplete", url: meta.location}
+	d := &blobDownload{c: c, p: p, file: file, meta: meta, sum: sum, prog: prog, hold: hold, path: blob + ".incomplete", url: meta.location}
 	if err := c.retry(ctx, "GET "+file, func() error { return d.attempt(ctx) }); err != nil {
 		return c.describe(err, p.repo, p.rev, file)
 	}
@@ -195,9 +204,10 @@ type blobDownload struct {
 	meta fileMeta
 	sum  string // expected sha256, "" for git-stored files
 	prog Progress
-	path string // blobs/{etag}.incomplete
-	url  string // where the bytes are: the HEAD's Location
-	told int64  // bytes already reported to prog
+	hold *diskroom.Hold // the room the download took (diskroom.Ledger)
+	path string         // blobs/{etag}.incomplete
+	url  string         // where the bytes are: the HEAD's Location
+	told int64          // bytes already reported to prog
 	try  int
 }
 
@@ -328,6 +338,7 @@ func (d *blobDownload) copyBody(f *os.File, h hash.Hash, body io.Reader, want in
 				return fmt.Errorf("%w: writing %s: %w", errDisk, d.path, err)
 			}
 			h.Write(buf[:n])
+			d.hold.Wrote(int64(n))
 			got += int64(n)
 			d.report(int64(n))
 		}

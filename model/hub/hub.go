@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 )
 
 // DefaultEndpoint is the Hub used when Config.Endpoint and HF_ENDPOINT are empty.
@@ -73,6 +75,10 @@ type Config struct {
 	// cached yet); 0 means DefaultMaxDownloadBytes, negative no bound. A
 	// download must also leave diskroom.Reserve free on the cache's disk.
 	MaxDownloadBytes int64
+	// Room, when set, is shared by every Client whose downloads land on
+	// the same disks, so downloads at once count each other's bytes still
+	// to come (nil: each checks the free space alone).
+	Room *diskroom.Ledger
 }
 
 // DefaultMaxDownloadBytes is four times the largest released Sana pipeline
@@ -92,6 +98,7 @@ type Client struct {
 	maxRetries int
 	retryWait  time.Duration
 	maxBytes   int64 // ≤ 0: no bound
+	room       *diskroom.Ledger
 }
 
 // New checks cfg, fills in defaults and returns a Client.
@@ -128,6 +135,7 @@ func New(cfg Config) (*Client, error) {
 		endpoint: ep, cacheDir: cfg.CacheDir, token: cfg.Token, offline: cfg.Offline,
 		http: cfg.HTTPClient, log: cfg.Logger, progress: cfg.Progress,
 		maxRetries: cfg.MaxRetries, retryWait: cfg.RetryWait, maxBytes: cfg.MaxDownloadBytes,
+		room: cfg.Room,
 	}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 	"github.com/sanafarm/sanafarm/internal/readcap"
 )
 
@@ -44,6 +45,7 @@ type plan struct {
 	rc                repoCache
 	listing           map[string]remoteFile
 	files             []File
+	hold              *diskroom.Hold // the room fetchPlan took for files
 }
 
 // modelIndex is the file that marks a diffusers pipeline repo.

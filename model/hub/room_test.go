@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/sanafarm/sanafarm/internal/diskroom"
 )
 
 // TestDownloadRoom: a repo larger than the node's bound, or than the free
@@ -100,4 +102,51 @@ func TestDownloadIndexBound(t *testing.T) {
 			t.Errorf("fetched %s %s", r.method, r.path)
 		}
 	}
+}
+
+// TestDownloadRoomShared: downloads sharing a diskroom.Ledger count what
+// the others still have to write, and a download's hold ends with it.
+func TestDownloadRoomShared(t *testing.T) {
+	cache := t.TempDir()
+	free, err := diskroom.Free(cache)
+	if err != nil || free < 64<<20 {
+		t.Skipf("free space %d, %v", free, err)
+	}
+	room := free - min(diskroom.Reserve, free/2)
+	var l diskroom.Ledger
+	other, err := l.Take("another model", cache, room*8/10, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFakeHub(t)
+	h.announce = map[string]int{"transformer/diffusion_pytorch_model.safetensors": int(room * 3 / 10)}
+	h.addCommit(testRepo, commitA, pipelineRepo("a"), "main")
+	c := newTestClient(t, h, cache, func(c *Config) { c.MaxDownloadBytes, c.Room = -1, &l })
+	_, err = c.Download(context.Background(), testRepo, "", Options{})
+	if err == nil || !strings.Contains(err.Error(), "promised to downloads in progress") || !strings.Contains(err.Error(), "repo "+testRepo) {
+		t.Fatalf("with most of the disk promised to another download: %v", err)
+	}
+	other.Release()
+	// Now it fits (the Hub's listing said more than the file holds: the
+	// hold keeps the rest until the download ends).
+	if _, err = c.Download(context.Background(), testRepo, "", Options{}); err != nil {
+		t.Fatalf("with the other download ended: %v", err)
+	}
+	if h, err := l.Take("a model as large as the room", cache, room*9/10, -1); err != nil {
+		t.Fatalf("the finished download still holds room: %v", err)
+	} else {
+		h.Release()
+	}
+
+	h2 := newFakeHub(t)
+	h2.addCommit(testRepo, commitA, pipelineRepo("a"), "main")
+	c2 := newTestClient(t, h2, t.TempDir(), func(c *Config) { c.MaxDownloadBytes, c.Room = -1, &l })
+	if _, err := c2.Download(context.Background(), testRepo, "", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := l.Take("a model as large as the room", cache, room*9/10, -1)
+	if err != nil {
+		t.Fatalf("the finished downloads still hold room: %v", err)
+	}
+	last.Release()
 }
