@@ -61,7 +61,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	var c command
 	switch typ &^ protocol.IgnoreUnknown {
-	case protocol.CmdJobSubmit:
+	case protocol.CmdJobSubmit, protocol.CmdJobSubmitBounded:
 		c = &jobSubmit{}
 	case protocol.CmdJobCancel:
 		c = &jobCancel{}
@@ -91,6 +91,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if tf, ok := c.(*taskFail); ok {
 		// Only the type says "no fault" (protocol.TaskFail.NoFault).
 		tf.NoFault = typ&^protocol.IgnoreUnknown == protocol.CmdTaskRequeue
+	}
+	if js, ok := c.(*jobSubmit); ok && typ&^protocol.IgnoreUnknown != protocol.CmdJobSubmitBounded {
+		// Only the type carries the bound and the size (an older voter
+		// applies a plain submit without them).
+		js.MaxSpecBytes, js.Job.SpecBytes = 0, 0
 	}
 	pre := f.health.before(f.st, c)
 	resp := f.applyEvents(c, l.Index)

@@ -39,10 +39,13 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 		return protocol.Job{}, err
 	}
 	defer release()
-	job := protocol.Job{ID: id, Spec: spec}
-	if _, err := s.apply(ctx, protocol.CmdJobSubmit, protocol.JobSubmit{Job: job, At: s.cfg.Clock()}); err != nil {
+	typ, submit := s.submitCommand(ctx, protocol.Job{ID: id, Spec: spec})
+	if _, err := s.apply(ctx, typ, submit); err != nil {
 		if j, ok := s.store.JobByID(id); ok && protocol.CodeOf(err) == protocol.CodeConflict {
 			return existing(j, spec)
+		}
+		if protocol.CodeOf(err) == protocol.CodeTooLarge {
+			return protocol.Job{}, s.noRoom(s.heldSpecBytes(), specBytes(spec)) // the log's own check (room.go)
 		}
 		return protocol.Job{}, err
 	}

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -17,9 +18,12 @@ import (
 // run out of memory, and the whole farm with them. So the leader refuses
 // a submit that would take the specs held past Config.MaxJobBytes, with
 // what to do. A submit's bytes are reserved from its check until its
-// commit has applied, so concurrent submits cannot pass the bound together
-// (only a leader change between a check and its commit can: the new
-// leader does not know the old one's reservations).
+// commit has applied, so concurrent submits cannot pass the bound together.
+// A leader change between a check and its commit could still let two
+// leaders' submits through together (the new leader does not know the old
+// one's reservations), so once every coordinator knows it the submit is a
+// CmdJobSubmitBounded, which the FSM checks again in log order against the
+// sizes the submits recorded.
 
 // DefaultMaxJobBytes bounds the job specs the state holds: thousands of
 // jobs with large inline prompt lists, or hundreds of thousands of jobs
@@ -95,6 +99,18 @@ func (s *Server) reserveRoom(spec protocol.JobSpec) (release func(), err error) 
 		c.pending -= need
 		c.mu.Unlock()
 	}), nil
+}
+
+// submitCommand is the entry that adds job: CmdJobSubmitBounded, with the
+// spec's size and the bound, where every server knows it (features.go);
+// else the plain CmdJobSubmit.
+func (s *Server) submitCommand(ctx context.Context, job protocol.Job) (protocol.CommandType, protocol.JobSubmit) {
+	c := protocol.JobSubmit{Job: job, At: s.cfg.Clock()}
+	if !s.clusterHas(ctx, protocol.FeatureJobBytes) {
+		return protocol.CmdJobSubmit, c
+	}
+	c.Job.SpecBytes, c.MaxSpecBytes = specBytes(job.Spec), max(s.cfg.MaxJobBytes, 0)
+	return protocol.CmdJobSubmitBounded, c
 }
 
 // noRoom is the error of a submit past MaxJobBytes.

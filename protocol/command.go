@@ -48,13 +48,20 @@ const (
 	// leader sends it only while every server of the Raft configuration
 	// announces FeatureRequeue (docs/architecture.md, "Feature gates").
 	CmdTaskRequeue CommandType = 13
+	// CmdJobSubmitBounded (JobSubmit) adds a job only while the specs the
+	// state holds, this one's included, stay within its MaxSpecBytes (the
+	// leader's --max-job-bytes): the FSM checks in log order, so submits
+	// checked by different leaders around an election cannot pass the
+	// bound together. Gated like CmdTaskRequeue (FeatureJobBytes).
+	CmdJobSubmitBounded CommandType = 14
 )
 
 func (t CommandType) String() string {
 	names := map[CommandType]string{CmdJobSubmit: "job-submit", CmdJobCancel: "job-cancel", CmdTaskAssign: "task-assign",
 		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail",
 		CmdJobManifest: "job-manifest", CmdJobPause: "job-pause", CmdJobRetry: "job-retry", CmdJobPriority: "job-priority",
-		CmdJobDelete: "job-delete", CmdNodeDrain: "node-drain", CmdTaskRequeue: "task-requeue"}
+		CmdJobDelete: "job-delete", CmdNodeDrain: "node-drain", CmdTaskRequeue: "task-requeue",
+		CmdJobSubmitBounded: "job-submit-bounded"}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
 	}
@@ -65,6 +72,11 @@ func (t CommandType) String() string {
 type JobSubmit struct {
 	Job Job       `json:"job"`
 	At  time.Time `json:"at"`
+	// MaxSpecBytes bounds the Job.SpecBytes of every held job with this
+	// one (CmdJobSubmitBounded; ≤ 0: none). The FSM honours it, and
+	// keeps Job.SpecBytes, only for that type: an older voter would ignore
+	// both fields.
+	MaxSpecBytes int64 `json:"max_spec_bytes,omitempty"`
 }
 
 // JobCancel cancels a job; its unfinished tasks are dropped.

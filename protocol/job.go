@@ -211,6 +211,12 @@ type Job struct {
 	Images     int64  `json:"images"`
 	ImagesDone int64  `json:"images_done"`
 	Error      string `json:"error,omitempty"`
+	// SpecBytes is the size of Spec as JSON, measured by the leader that
+	// committed the job (CmdJobSubmitBounded; zero for jobs submitted
+	// before every coordinator knew that command): the replicated state
+	// adds these up for --max-job-bytes, never re-encoding specs, which a
+	// later release might encode differently.
+	SpecBytes int64 `json:"spec_bytes,omitempty"`
 	// ManifestAt is when the leader recorded the job's manifest as
 	// written (CmdJobManifest); zero until then. Only done jobs get one.
 	ManifestAt time.Time `json:"manifest_at,omitzero"`

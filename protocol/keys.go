@@ -57,11 +57,12 @@ func NATSLinkKey(id string) string { return NATSLinkPrefix + id }
 // such a command only while every server of the Raft configuration
 // announces its feature (docs/architecture.md, "Feature gates").
 const (
-	FeatureRequeue = "task-requeue" // CmdTaskRequeue
+	FeatureRequeue  = "task-requeue"   // CmdTaskRequeue
+	FeatureJobBytes = "job-spec-bytes" // CmdJobSubmitBounded
 )
 
 // Features are the features this release announces.
-var Features = []string{FeatureRequeue}
+var Features = []string{FeatureRequeue, FeatureJobBytes}
 
 // FeatureKey is the etcd key of coordinator id's features, bound to its
 // registration lease like CoordinatorKey.

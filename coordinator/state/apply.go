@@ -27,6 +27,15 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 	if err := s.outputConflict(j); err != nil {
 		return err
 	}
+	if j.SpecBytes < 0 || j.SpecBytes > maxSpecBytes {
+		return protocol.Errorf(protocol.CodeBadRequest, "job %s records a %d-byte spec, want 0..%d", j.ID, j.SpecBytes, int64(maxSpecBytes))
+	}
+	if c.MaxSpecBytes > 0 {
+		if held := s.specBytesLocked(); held+j.SpecBytes > c.MaxSpecBytes {
+			return protocol.Errorf(protocol.CodeTooLarge, "the held jobs' specs take %d bytes; with job %s's %d they would pass %d",
+				held, j.ID, j.SpecBytes, c.MaxSpecBytes)
+		}
+	}
 	j.State = protocol.JobQueued
 	j.CreatedAt, j.UpdatedAt = c.At, c.At
 	j.Shards = j.Spec.Shards()
@@ -39,6 +48,16 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 	s.order = append(s.order, j.ID)
 	s.reindex(j.ID)
 	return nil
+}
+
+// specBytesLocked adds up the SpecBytes of the held jobs (each as its
+// submit recorded it). Callers hold s.mu.
+func (s *Store) specBytesLocked() int64 {
+	var n int64
+	for _, e := range s.jobs {
+		n += e.job.SpecBytes
+	}
+	return n
 }
 
 // CancelJob cancels a job (JobCancel); its leases are dropped.

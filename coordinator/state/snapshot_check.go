@@ -16,6 +16,10 @@ import (
 // largest maps would allocate half a gigabyte.
 const maxTaskHint = 1024
 
+// maxSpecBytes bounds a job's recorded spec size (a spec is at most a
+// request body, far less), so no sum of them can wrap.
+const maxSpecBytes = 1 << 32
+
 // checkJobRecord checks a job record before its tasks are read.
 func (s *Store) checkJobRecord(jr *jobRecord) error {
 	j := jr.Job
@@ -27,6 +31,9 @@ func (s *Store) checkJobRecord(jr *jobRecord) error {
 	}
 	if j.Shards < 0 || j.Shards > protocol.MaxShards {
 		return fmt.Errorf("snapshot: job %s has %d shards, want 0..%d", j.ID, j.Shards, protocol.MaxShards)
+	}
+	if j.SpecBytes < 0 || j.SpecBytes > maxSpecBytes {
+		return fmt.Errorf("snapshot: job %s records a %d-byte spec, want 0..%d", j.ID, j.SpecBytes, int64(maxSpecBytes))
 	}
 	if jr.Cursor < 0 || jr.Cursor > j.Shards {
 		return fmt.Errorf("snapshot: job %s cursor %d outside its %d shards", j.ID, jr.Cursor, j.Shards)
