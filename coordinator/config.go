@@ -115,6 +115,10 @@ type Config struct {
 	// client (the load balancer's; realclient.go). Empty: the header is
 	// believed from no one.
 	TrustedProxies []netip.Prefix
+	// ProxyProtocol: connections from TrustedProxies may open with a PROXY
+	// protocol header naming their client, whose address they then have,
+	// connection bounds included (proxyconn.go). Needs TrustedProxies.
+	ProxyProtocol bool
 	// Raft are the Raft timeouts (zero fields: DefaultRaftTimeouts).
 	Raft RaftTimeouts
 	// JobRetention and JobRetentionCount bound the finished jobs kept in
@@ -208,6 +212,9 @@ func (c *Config) setDefaults() error {
 	}
 	if err := checkReadToken(c.ReadToken, c.Token); err != nil {
 		return err
+	}
+	if c.ProxyProtocol && len(c.TrustedProxies) == 0 {
+		return errors.New("config: ProxyProtocol needs TrustedProxies: a PROXY header is believed only from the proxies' networks")
 	}
 	if err := bearer.Check("config: MetricsToken", c.MetricsToken); err != nil {
 		return err

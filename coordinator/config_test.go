@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -29,5 +30,18 @@ func TestConfigNATSHandoverAfter(t *testing.T) {
 		case c.err == "" && cfg.NATSHandoverAfter != c.want:
 			t.Errorf("%v: NATSHandoverAfter %v, want %v", c.in, cfg.NATSHandoverAfter, c.want)
 		}
+	}
+}
+
+// TestConfigProxyProtocol: PROXY headers are believed only from trusted
+// proxies, so ProxyProtocol without them is refused.
+func TestConfigProxyProtocol(t *testing.T) {
+	cfg := Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", ProxyProtocol: true}
+	if err := cfg.setDefaults(); err == nil || !strings.Contains(err.Error(), "ProxyProtocol needs TrustedProxies") {
+		t.Fatalf("err = %v", err)
+	}
+	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
 	}
 }

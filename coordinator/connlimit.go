@@ -3,6 +3,7 @@ package coordinator
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -24,6 +25,9 @@ type connLimitListener struct {
 	max, perClient int
 	log            *slog.Logger
 	clock          func() time.Time
+	// proxies, with --proxy-protocol, are the peers whose connections
+	// open with a PROXY header naming their client (proxyconn.go).
+	proxies []netip.Prefix
 
 	mu       sync.Mutex
 	total    int
@@ -44,27 +48,38 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		client := addrKey(c.RemoteAddr().String())
-		if l.admit(client) {
-			return &limitedConn{Conn: c, release: func() { l.release(client) }}, nil
+		peer := c.RemoteAddr().String()
+		if l.fromProxy(peer) {
+			// Its client is counted once its header is read, in the
+			// connection's own goroutine (proxyconn.go).
+			if l.admit("", true) {
+				return newProxiedConn(c, l), nil
+			}
+		} else if client := addrKey(peer); l.admit(client, true) {
+			return &limitedConn{Conn: c, release: func() { l.release(client, true) }}, nil
 		}
 		c.Close()
 	}
 }
 
-// admit counts a connection of client in, unless it is past a bound.
-func (l *connLimitListener) admit(client string) bool {
+// admit counts a connection in — in all (total) and for client (unless
+// "") — unless that is past a bound.
+func (l *connLimitListener) admit(client string, total bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	why := ""
 	switch {
-	case l.total >= l.max:
+	case total && l.total >= l.max:
 		why = "the API has its most open connections"
-	case l.byClient[client] >= l.perClient:
+	case client != "" && l.byClient[client] >= l.perClient:
 		why = "the client has its most open connections"
 	default:
-		l.total++
-		l.byClient[client]++
+		if total {
+			l.total++
+		}
+		if client != "" {
+			l.byClient[client]++
+		}
 		return true
 	}
 	l.refused++
@@ -76,11 +91,17 @@ func (l *connLimitListener) admit(client string) bool {
 	return false
 }
 
-// release counts a closed connection of client out.
-func (l *connLimitListener) release(client string) {
+// release counts a closed connection out: in all (total) and for client
+// (unless "").
+func (l *connLimitListener) release(client string, total bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total--
+	if total {
+		l.total--
+	}
+	if client == "" {
+		return
+	}
 	if l.byClient[client]--; l.byClient[client] <= 0 {
 		delete(l.byClient, client)
 	}

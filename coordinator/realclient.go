@@ -16,7 +16,8 @@ import (
 // header), reading it right to left past trusted hops, and makes the first
 // other address the request's RemoteAddr for the throttle, the dashboard's
 // in-process calls and the logs. Connections per client (connlimit.go)
-// are counted before any header is read and stay per balancer.
+// are counted before any HTTP header is read: per balancer, unless it
+// sends PROXY headers (proxyconn.go), which also set the peer this sees.
 
 // maxForwardHops bounds the X-Forwarded-For entries read from the right.
 const maxForwardHops = 16

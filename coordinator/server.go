@@ -149,7 +149,11 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn(w)
 	}
 	hs := newHTTPServer(s.Handler(), s.cfg.HTTP, s.apiTLS(), s.log)
-	var ln net.Listener = newConnLimitListener(s.httpLn, s.cfg.HTTP.MaxConns, s.cfg.HTTP.MaxConnsPerClient, s.log, s.cfg.Clock)
+	cl := newConnLimitListener(s.httpLn, s.cfg.HTTP.MaxConns, s.cfg.HTTP.MaxConnsPerClient, s.log, s.cfg.Clock)
+	if s.cfg.ProxyProtocol {
+		cl.proxies = s.cfg.TrustedProxies // proxyconn.go
+	}
+	var ln net.Listener = cl
 	if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}

@@ -108,18 +108,27 @@ func mentionsVar(e hclsyntax.Expression, name string) bool {
 	return false
 }
 
-// TestCoordinatorConnsBehindBalancer: behind the load balancer, whose
-// address every API client then has, the coordinators raise their bound of
-// connections per client; without it they keep the default; the
-// operator's own flags follow either way.
+// TestCoordinatorConnsBehindBalancer: behind the load balancer, which
+// names each connection's client in a PROXY header, the coordinators
+// believe it (and X-Forwarded-For) from the VPC; without it they believe
+// neither; the operator's own flags follow either way.
 func TestCoordinatorConnsBehindBalancer(t *testing.T) {
+	m := loadModule(t, moduleDir)
+	ctx := evalContext(t, m, moduleVars(t, m, sampleVars()))
+	lb := m.resource(t, "digitalocean_loadbalancer", "api")
+	if v := evalAttr(t, lb.Body, "enable_proxy_protocol", ctx); !v.True() {
+		t.Error("the load balancer does not send PROXY headers, which the coordinators' --proxy-protocol expects")
+	}
+	if v := evalAttr(t, lb.Body, "enable_backend_keepalive", ctx); v.True() {
+		t.Error("backend keep-alive would carry several clients on one connection of one PROXY header")
+	}
 	for _, c := range []struct {
 		lb    bool
 		extra string
 		want  string
 	}{
-		{true, "", "--max-conns-per-client 4096 --trusted-proxies 10.42.0.0/20"},
-		{true, "--log-level debug", "--max-conns-per-client 4096 --trusted-proxies 10.42.0.0/20 --log-level debug"},
+		{true, "", "--trusted-proxies 10.42.0.0/20 --proxy-protocol"},
+		{true, "--log-level debug", "--trusted-proxies 10.42.0.0/20 --proxy-protocol --log-level debug"},
 		{false, "", ""},
 		{false, "--log-level debug", "--log-level debug"},
 	} {

@@ -100,6 +100,7 @@ func TestExitCodes(t *testing.T) {
 		{append(coord, "--auto-drain-after", "101"), 2, "--auto-drain-after 101"},
 		{append(coord, "--trusted-proxies", "10.10.0.0/16,the-balancer"), 2, `--trusted-proxies entry "the-balancer"`},
 		{append(coord, "--trusted-proxies", "::/0"), 2, `--trusted-proxies entry "::/0" trusts every address`},
+		{append(coord, "--proxy-protocol"), 2, `--proxy-protocol needs --trusted-proxies`},
 		{append(coord, "--nats", "nats://127.0.0.1:1"), 1, "connecting to nats"},
 
 		{[]string{"node", "--devices", "first"}, 2, "--devices"},

@@ -23,7 +23,7 @@ type coordinatorFlags struct {
 	id, data, raftBind, httpAddr, advertise string
 	peers, natsURL, etcd, token, logLevel   string
 	metricsToken, readToken, proxies        string
-	bootstrap                               bool
+	bootstrap, proxyProtocol                bool
 	leaseTTL, handoverAfter                 time.Duration
 	autoDrain                               int
 	allow                                   allowFlags
@@ -111,8 +111,10 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 		"job specs (inline prompts included) the state holds at most, finished jobs included; a submit past it is refused (0: no bound)")
 	fl.IntVar(&f.http.MaxConns, "max-conns", coordinator.DefaultHTTPLimits.MaxConns, "open API connections at most, in all")
 	fl.IntVar(&f.http.MaxConnsPerClient, "max-conns-per-client", coordinator.DefaultHTTPLimits.MaxConnsPerClient,
-		"open API connections at most per client address (behind a load balancer, every client is the balancer)")
+		"open API connections at most per client address (behind a load balancer without --proxy-protocol, every client is the balancer)")
 	fl.StringVar(&f.proxies, "trusted-proxies", "", "`CIDRs` (comma-separated) whose X-Forwarded-For names the client, for the wrong-token throttle and the logs: the load balancer's network (empty: believed from no one)")
+	fl.BoolVar(&f.proxyProtocol, "proxy-protocol", false,
+		"connections from --trusted-proxies may open with a PROXY protocol header (v1 or v2) naming their client, counted per client from then on (a load balancer's enable_proxy_protocol)")
 	f.retention.register(fl)
 }
 
@@ -197,8 +199,11 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if f.proxyProtocol && len(proxies) == 0 {
+		return usagef("--proxy-protocol needs --trusted-proxies: a PROXY header is believed only from the proxies' networks")
+	}
 	if len(proxies) > 0 {
-		log.Info("API clients behind these proxies are told apart by X-Forwarded-For", "trusted_proxies", proxies)
+		log.Info("API clients behind these proxies are told apart by X-Forwarded-For", "trusted_proxies", proxies, "proxy_protocol", f.proxyProtocol)
 	}
 	if err := storage.CheckS3Env(); err != nil {
 		return usage(err) // else every manifest written to S3 would fail on it
@@ -230,7 +235,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		Token:     firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
 		ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)),
 		LeaseTTL: f.leaseTTL, NATSHandoverAfter: zeroMeansOff(f.handoverAfter), Allow: &allow, Logger: log,
-		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, TrustedProxies: proxies, MaxJobBytes: zeroMeansOff(f.maxJobBytes),
+		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, TrustedProxies: proxies, ProxyProtocol: f.proxyProtocol, MaxJobBytes: zeroMeansOff(f.maxJobBytes),
 		JobRetention: f.retention.age, JobRetentionCount: f.retention.count, AutoDrainAfter: zeroMeansOff(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))

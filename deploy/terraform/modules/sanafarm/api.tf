@@ -25,6 +25,11 @@ resource "digitalocean_loadbalancer" "api" {
   droplet_tag = digitalocean_tag.coordinator.id
 
   redirect_http_to_https = true
+  # Each backend connection opens with a PROXY header naming its client
+  # (the coordinators run with --proxy-protocol, main.tf); without backend
+  # keep-alive no connection carries two clients' requests.
+  enable_proxy_protocol    = true
+  enable_backend_keepalive = false
 
   forwarding_rule {
     entry_port       = 443

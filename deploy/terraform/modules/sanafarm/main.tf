@@ -4,15 +4,16 @@
 # optionally an HTTPS load balancer for the API. Firewalls: firewall.tf.
 
 locals {
-  # Behind the load balancer every API connection is the balancer's
-  # address: one client's bound (256 open connections) would be everyone's,
-  # and the wrong-token throttle takes the client from X-Forwarded-For,
-  # which the balancer writes and the coordinators believe only from the
-  # VPC (the balancer's private side; a worker, also in it, can only
-  # choose the address its own wrong tokens count against, and the module
-  # requires 32-byte tokens).
+  # Behind the load balancer every API connection comes from the
+  # balancer: it opens each with a PROXY protocol header naming its client
+  # (enable_proxy_protocol, api.tf), so connections per client are counted
+  # per client, and X-Forwarded-For names the client of each request for
+  # the wrong-token throttle. The coordinators believe both only from the
+  # VPC (the balancer's private side; a worker, also in it, can only choose
+  # the address its own connections and wrong tokens count against, and
+  # the module requires 32-byte tokens).
   coordinator_flags = trimspace(join(" ", [
-    var.api_load_balancer ? "--max-conns-per-client 4096 --trusted-proxies ${var.vpc_ip_range}" : "",
+    var.api_load_balancer ? "--trusted-proxies ${var.vpc_ip_range} --proxy-protocol" : "",
     var.coordinator_extra_flags,
   ]))
 
