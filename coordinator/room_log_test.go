@@ -48,6 +48,20 @@ func TestFSMJobBytesInLog(t *testing.T) {
 		t.Fatalf("a negative size: %v", r)
 	}
 
+	// Deleting a finished job frees what it recorded.
+	f.Apply(entry(t, 7, protocol.CmdJobCancel, protocol.JobCancel{ID: "a", At: t0}))
+	if r := f.Apply(entry(t, 8, protocol.CmdJobDelete|protocol.IgnoreUnknown, protocol.JobDelete{IDs: []protocol.JobID{"a"}, At: t0})); r != nil {
+		if _, isErr := r.(error); isErr {
+			t.Fatalf("delete: %v", r)
+		}
+	}
+	if r := bounded(9, "e", 600); r != nil {
+		t.Fatalf("with the first job deleted: %v", r)
+	}
+	if r := bounded(10, "f", 1); protocol.CodeOf(asErr(r)) != protocol.CodeTooLarge {
+		t.Fatalf("one byte past the bound after the delete: %v", r)
+	}
+
 	restored := newFSM()
 	snap, err := f.Snapshot()
 	if err != nil {
@@ -62,7 +76,7 @@ func TestFSMJobBytesInLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, g := range []*fsm{f, restored} {
-		if r := g.Apply(entry(t, 6, protocol.CmdJobSubmitBounded,
+		if r := g.Apply(entry(t, 11, protocol.CmdJobSubmitBounded,
 			protocol.JobSubmit{Job: protocol.Job{ID: "d", Spec: testSpec(2), SpecBytes: 1}, At: t0, MaxSpecBytes: 1000})); protocol.CodeOf(asErr(r)) != protocol.CodeTooLarge {
 			t.Errorf("one byte past the bound: %v, want too_large (restored: %v)", r, g == restored)
 		}

@@ -31,7 +31,7 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 		return protocol.Errorf(protocol.CodeBadRequest, "job %s records a %d-byte spec, want 0..%d", j.ID, j.SpecBytes, int64(maxSpecBytes))
 	}
 	if c.MaxSpecBytes > 0 {
-		if held := s.specBytesLocked(); held+j.SpecBytes > c.MaxSpecBytes {
+		if held := s.specBytes; held+j.SpecBytes > c.MaxSpecBytes {
 			return protocol.Errorf(protocol.CodeTooLarge, "the held jobs' specs take %d bytes; with job %s's %d they would pass %d",
 				held, j.ID, j.SpecBytes, c.MaxSpecBytes)
 		}
@@ -45,19 +45,10 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 	s.jobs[j.ID] = &jobEntry{gen: s.gen, seq: s.seq, job: j, tasks: map[int]protocol.Task{}, leased: map[int]struct{}{},
 		fails: map[string]int{}, counts: TaskCounts{Queued: j.Shards}}
 	s.seq++
+	s.specBytes += j.SpecBytes
 	s.order = append(s.order, j.ID)
 	s.reindex(j.ID)
 	return nil
-}
-
-// specBytesLocked adds up the SpecBytes of the held jobs (each as its
-// submit recorded it). Callers hold s.mu.
-func (s *Store) specBytesLocked() int64 {
-	var n int64
-	for _, e := range s.jobs {
-		n += e.job.SpecBytes
-	}
-	return n
 }
 
 // CancelJob cancels a job (JobCancel); its leases are dropped.

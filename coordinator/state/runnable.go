@@ -38,8 +38,10 @@ func (s *Store) reindex(id protocol.JobID) {
 // (after a snapshot restore). Callers hold s.mu or own s.
 func (s *Store) rebuildIndexes() {
 	s.active, s.runnable = map[protocol.JobID]uint64{}, map[protocol.JobID]uint64{}
+	s.specBytes = 0
 	for i, id := range s.order {
 		s.jobs[id].seq = uint64(i)
+		s.specBytes += s.jobs[id].job.SpecBytes
 		s.reindex(id)
 	}
 	s.seq = uint64(len(s.order))

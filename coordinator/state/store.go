@@ -109,6 +109,9 @@ type Store struct {
 	// cursor naming one still pages on (pages.go); derived, not
 	// snapshotted.
 	graves graveyard
+	// specBytes adds up the held jobs' Job.SpecBytes (derived: kept as
+	// jobs come and go, rebuilt on restore), for CmdJobSubmitBounded.
+	specBytes int64
 }
 
 // New returns an empty store.
