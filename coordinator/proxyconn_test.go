@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sanafarm/sanafarm/internal/tlstest"
 )
 
 // proxyServer serves, on a connection-limited listener whose trusted
@@ -159,5 +162,36 @@ func TestAPIProxyProtocol(t *testing.T) {
 	plain := startCluster(t, 1, func(cfg *Config) { cfg.TrustedProxies = trusted })
 	if got := ask(t, dialFrom(t, "127.0.0.4", plain.members[0].srv.HTTPAddr()), clientA); got != "400 Bad Request" && got != "" {
 		t.Fatalf("a PROXY header to a coordinator without ProxyProtocol: %q", got)
+	}
+}
+
+// TestAPIProxyProtocolTLS: over HTTPS the PROXY header comes before the
+// TLS handshake; each client the header names has its own bound.
+func TestAPIProxyProtocolTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "api CA")
+	c := startCluster(t, 1, func(cfg *Config) {
+		cfg.APITLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t, cfg.ID).Pair(t)}}
+		cfg.HTTP.MaxConnsPerClient, cfg.ProxyProtocol = 1, true
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	addr := c.members[0].srv.HTTPAddr()
+	healthy := func(header string) bool {
+		raw := dialFrom(t, "127.0.0.5", addr)
+		raw.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(raw, header); err != nil {
+			return false
+		}
+		tc := tls.Client(raw, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+		t.Cleanup(func() { tc.Close() })
+		return answers(t, tc)
+	}
+	if !healthy(clientA) || !healthy(clientB) {
+		t.Fatal("one connection each of two clients through the proxy (1 per client) was refused")
+	}
+	if healthy(clientA) {
+		t.Fatal("client A's second connection was served (1 per client)")
+	}
+	if !healthy("") {
+		t.Fatal("the proxy's own connection (a health check, no header) was refused")
 	}
 }
