@@ -17,7 +17,7 @@ func TestNodeEvents(t *testing.T) {
 	put := func(id string, draining bool) {
 		info := protocol.NodeInfo{ID: id, Draining: draining}
 		s.noteNodePut(id, info)
-		s.nodes.put(id, info)
+		s.nodes.put(id, info, time.Now())
 	}
 	list := func(ids ...string) {
 		m := map[string]protocol.NodeInfo{}

@@ -369,7 +369,7 @@ func TestGoneNodeRequeuedByLaterLeader(t *testing.T) {
 	if r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2}); r.Error == nil || r.Error.Code != protocol.CodeUnavailable {
 		t.Errorf("lease of a gone node: %+v, want unavailable", r)
 	}
-	srv.nodes.put("n1", n1) // registered again
+	srv.nodes.put("n1", n1, time.Now()) // registered again
 	if r := srv.Lease(ctx, protocol.LeaseRequest{Node: n1, Free: 2}); r.Error != nil || len(r.Assignments) == 0 {
 		t.Errorf("lease after re-registering: %+v", r)
 	}

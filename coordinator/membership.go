@@ -44,6 +44,11 @@ type nodeView struct {
 	// heard is when the leader last had progress from each node
 	// (nodegone.go: a node still reporting is not lost).
 	heard map[string]time.Time
+	// flagged is when this coordinator's watch saw each node begin to say
+	// no leader answers it (NodeInfo.LeaderUnreachable), by its own clock:
+	// unreachedSince prefers it to the node's own word, which a node clock
+	// far off would skew. A node first seen already saying it has none.
+	flagged map[string]time.Time
 
 	// incMu serialises incarnation changes with the lease path: the tasks
 	// of an old incarnation are listed while it is held, so no lease of
@@ -54,21 +59,37 @@ type nodeView struct {
 
 func newNodeView() *nodeView {
 	return &nodeView{nodes: map[string]protocol.NodeInfo{}, gone: map[string]time.Time{}, heard: map[string]time.Time{},
-		started: map[string]time.Time{}}
+		flagged: map[string]time.Time{}, started: map[string]time.Time{}}
 }
 
+// set replaces the view with a full listing. A node that began saying no
+// leader answers it while the watch was down has no flagged time (when it
+// began is its word only).
 func (v *nodeView) set(n map[string]protocol.NodeInfo) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	for id := range v.flagged {
+		if !n[id].LeaderUnreachable || !v.nodes[id].LeaderUnreachable {
+			delete(v.flagged, id)
+		}
+	}
 	v.nodes = n
 	for id := range n {
 		delete(v.gone, id)
 	}
 }
 
-func (v *nodeView) put(id string, n protocol.NodeInfo) {
+// put records a node's announcement, seen at at by this coordinator.
+func (v *nodeView) put(id string, n protocol.NodeInfo, at time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	prev, had := v.nodes[id]
+	switch {
+	case !n.LeaderUnreachable:
+		delete(v.flagged, id)
+	case had && !prev.LeaderUnreachable:
+		v.flagged[id] = at // seen beginning now
+	}
 	v.nodes[id] = n
 	delete(v.gone, id)
 }
@@ -77,6 +98,7 @@ func (v *nodeView) del(id string, at time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.nodes, id)
+	delete(v.flagged, id)
 	if _, already := v.gone[id]; !already {
 		v.gone[id] = at
 	}
@@ -102,15 +124,22 @@ func (v *nodeView) unreached() (unreached, live int) {
 	return unreached, len(v.nodes)
 }
 
-// unreachedSince is when, by the nodes' clocks, need of the live nodes
-// were saying no leader answers them (NodeInfo.LeaderUnreachableSince):
-// the need-th earliest of their times; zero when fewer than need say when.
+// unreachedSince is when need of the live nodes were saying no leader
+// answers them: the need-th earliest of their times, each the one this
+// coordinator saw it begin at (flagged) or else the node's own
+// (NodeInfo.LeaderUnreachableSince, its clock); zero when fewer than need
+// have a time.
 func (v *nodeView) unreachedSince(need int) time.Time {
 	v.mu.RLock()
 	var since []int64
-	for _, n := range v.nodes {
-		if n.LeaderUnreachable && n.LeaderUnreachableSince > 0 {
-			since = append(since, n.LeaderUnreachableSince)
+	for id, n := range v.nodes {
+		if !n.LeaderUnreachable {
+			continue
+		}
+		if at, ok := v.flagged[id]; ok {
+			since = append(since, at.UnixNano())
+		} else if n.LeaderUnreachableSince > 0 {
+			since = append(since, time.Unix(n.LeaderUnreachableSince, 0).UnixNano())
 		}
 	}
 	v.mu.RUnlock()
@@ -118,7 +147,7 @@ func (v *nodeView) unreachedSince(need int) time.Time {
 		return time.Time{}
 	}
 	slices.Sort(since)
-	return time.Unix(since[need-1], 0)
+	return time.Unix(0, since[need-1])
 }
 
 // Nodes joins the live nodes with the tasks leased to each and their
@@ -203,7 +232,7 @@ func (s *Server) nodeEvent(ctx context.Context, ev *clientv3.Event) {
 	if ev.Type == clientv3.EventTypePut {
 		if id, info, ok := s.decodeNode(ev.Kv.Key, ev.Kv.Value); ok {
 			s.noteNodePut(id, info)
-			s.nodes.put(id, info)
+			s.nodes.put(id, info, s.cfg.Clock())
 			s.noteAnnounced(info) // a restart is acted on once NATS agrees (restarts.go)
 		}
 		return

@@ -37,7 +37,7 @@ func TestTelemetryUpdatesNodeView(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := &Server{log: slog.New(slog.DiscardHandler), nodes: newNodeView()}
-			s.nodes.put("w0", protocol.NodeInfo{ID: "w0", StartedAt: started, GPUs: []protocol.GPUInfo{announced}})
+			s.nodes.put("w0", protocol.NodeInfo{ID: "w0", StartedAt: started, GPUs: []protocol.GPUInfo{announced}}, time.Now())
 			data, err := json.Marshal(c.msg)
 			if err != nil {
 				t.Fatal(err)

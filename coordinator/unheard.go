@@ -24,7 +24,10 @@ import (
 // that took office after most nodes had begun saying it
 // (NodeInfo.LeaderUnreachableSince) waits as long as the outage had
 // lasted before it, up to maxUnheardFactor × NATSHandoverAfter: the waits
-// double from leader to leader (unheardWait).
+// double from leader to leader (unheardWait). The spell's start is the one
+// this coordinator's watch saw, by its own clock, where it saw it begin
+// (nodeView.unreachedSince), so node clocks matter only for spells older
+// than its watch.
 
 // unheard is the leader loop's view of the nodes' verdicts on it.
 type unheard struct {

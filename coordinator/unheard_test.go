@@ -50,7 +50,7 @@ func TestMostUnreached(t *testing.T) {
 	} {
 		s := &Server{nodes: newNodeView()}
 		for i, f := range c.flags {
-			s.nodes.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: f})
+			s.nodes.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: f}, time.Now())
 		}
 		if got, _, _ := s.mostUnreached(); got != c.want {
 			t.Errorf("%v: %v, want %v", c.flags, got, c.want)
@@ -102,9 +102,9 @@ func TestUnheardWait(t *testing.T) {
 func TestUnreachedSince(t *testing.T) {
 	v := newNodeView()
 	for i, since := range []int64{300, 100, 0, 200} {
-		v.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: true, LeaderUnreachableSince: since})
+		v.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: true, LeaderUnreachableSince: since}, time.Now())
 	}
-	v.put("n9", protocol.NodeInfo{ID: "n9", LeaderUnreachableSince: 50}) // not flagged: ignored
+	v.put("n9", protocol.NodeInfo{ID: "n9", LeaderUnreachableSince: 50}, time.Now()) // not flagged: ignored
 	for need, want := range map[int]int64{1: 100, 2: 200, 3: 300, 4: 0, 0: 0} {
 		got := v.unreachedSince(need)
 		if want == 0 && !got.IsZero() || want != 0 && got.Unix() != want {
@@ -136,4 +136,40 @@ func TestUnheardLeaderWaitsForOldOutage(t *testing.T) {
 	}
 	nodes(time.Now().Unix())
 	waitOtherLeader(t, c, first)
+}
+
+// TestUnreachedSinceOwnClock: a spell this coordinator saw begin is dated
+// by its own clock, so a node clock an hour behind does not make a new
+// leader wait for an outage that never was; a node first seen already
+// saying it is dated by its own word; a spell that ends and begins again
+// is dated anew; a full re-read keeps what it saw.
+func TestUnreachedSinceOwnClock(t *testing.T) {
+	v := newNodeView()
+	t0 := time.Unix(1_000_000, 0)
+	v.put("n1", protocol.NodeInfo{ID: "n1"}, t0)
+	behind := protocol.NodeInfo{ID: "n1", LeaderUnreachable: true, LeaderUnreachableSince: t0.Add(-time.Hour).Unix()}
+	v.put("n1", behind, t0.Add(10*time.Second))
+	if got := v.unreachedSince(1); !got.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("a spell seen beginning: %v, want this coordinator's %v", got, t0.Add(10*time.Second))
+	}
+	v.put("n1", behind, t0.Add(time.Minute)) // announced again, still saying it
+	if got := v.unreachedSince(1); !got.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("a re-announcement moved the spell's start to %v", got)
+	}
+	v.set(map[string]protocol.NodeInfo{"n1": behind, "n2": {ID: "n2", LeaderUnreachable: true, LeaderUnreachableSince: t0.Unix() - 5}})
+	if got := v.unreachedSince(1); !got.Equal(time.Unix(t0.Unix()-5, 0)) {
+		t.Fatalf("a node first seen saying it (n2): %v, want its own time", got)
+	}
+	if got := v.unreachedSince(2); !got.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("n1 after a full re-read: %v, want the start seen before it", got)
+	}
+	v.put("n1", protocol.NodeInfo{ID: "n1"}, t0.Add(2*time.Minute))
+	v.put("n1", behind, t0.Add(3*time.Minute))
+	if got := v.unreachedSince(2); !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Fatalf("a new spell: %v, want %v", got, t0.Add(3*time.Minute))
+	}
+	v.del("n1", t0)
+	if _, ok := v.flagged["n1"]; ok {
+		t.Fatal("a gone node keeps its flagged time")
+	}
 }
