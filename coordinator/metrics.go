@@ -13,7 +13,7 @@ type collector struct {
 	s                                              *Server
 	jobs, tasks, queue, leader, drained            *prometheus.Desc
 	leases, completions, retries, failures, images *prometheus.Desc
-	noFault                                        *prometheus.Desc
+	noFault, specBytes, specLimit                  *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -34,11 +34,14 @@ func newCollector(s *Server) *collector {
 		failures:    d("task_failures_total", "Attempts that ended without a result."),
 		noFault:     d("task_failures_not_counted_total", "Attempts that ended through no fault of their shard (a hand-back, a disable, a lost lease reply), not counted toward max attempts."),
 		images:      d("images_done_total", "Images of completed shards."),
+		specBytes:   d("job_spec_bytes", "Bytes of job specs the replicated state holds, finished jobs included, as --max-job-bytes counts them."),
+		specLimit:   d("job_spec_bytes_limit", "The --max-job-bytes bound (absent when there is none): a submit that would take job_spec_bytes past it is refused."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.noFault, c.images} {
+	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.noFault, c.images,
+		c.specBytes, c.specLimit} {
 		ch <- d
 	}
 }
@@ -53,6 +56,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(n), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(sum.QueueDepth))
+	ch <- prometheus.MustNewConstMetric(c.specBytes, prometheus.GaugeValue, float64(c.s.heldSpecBytes()))
+	if c.s.cfg.MaxJobBytes > 0 {
+		ch <- prometheus.MustNewConstMetric(c.specLimit, prometheus.GaugeValue, float64(c.s.cfg.MaxJobBytes))
+	}
 	leader := 0.0
 	if c.s.IsLeader() {
 		leader = 1

@@ -38,7 +38,8 @@ func TestMetricsExposition(t *testing.T) {
 	for _, want := range []string{`sanafarm_raft_leader_changes_total{to="leader"} 1`,
 		`sanafarm_raft_apply_duration_seconds_count{command="task-assign"} 1`,
 		`sanafarm_lease_duration_seconds_count{result="granted"} 1`, `sanafarm_lease_duration_seconds_count{result="empty"} 1`,
-		`sanafarm_build_info{goversion=`, "sanafarm_queue_depth 0", `sanafarm_nodes_drained{by="auto"} 0`, "go_goroutines ", "process_cpu_seconds_total "} {
+		`sanafarm_build_info{goversion=`, "sanafarm_queue_depth 0", `sanafarm_nodes_drained{by="auto"} 0`,
+		"sanafarm_job_spec_bytes 0", "sanafarm_job_spec_bytes_limit 2.68435456e+08", "go_goroutines ", "process_cpu_seconds_total "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -92,6 +92,7 @@ func NewPipelineExecutor(cfg PipelineConfig) *PipelineExecutor {
 	if cfg.Models == nil {
 		cfg.Models = &ModelResolver{}
 	}
+	cfg.Metrics.watchModels(cfg.Models)
 	if cfg.OpenStore == nil {
 		log := cfg.Logger
 		cfg.OpenStore = func(ctx context.Context, url string) (ObjectStore, error) { return storage.OpenLogged(ctx, url, log) }

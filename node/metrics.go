@@ -25,17 +25,18 @@ import (
 // Metrics serves every agent and executor of the process (sanafarm dev
 // runs several); a nil *Metrics records nothing.
 type Metrics struct {
-	reg      *prometheus.Registry
-	shard    prometheus.Histogram
-	stage    *prometheus.HistogramVec
-	step     prometheus.Histogram
-	upload   *prometheus.HistogramVec
-	images   prometheus.Counter
-	shards   *prometheus.CounterVec
-	steps    *prometheus.CounterVec
-	retries  *metrics.Retries
-	gpuMu    sync.Mutex
-	gpuInfos []func() protocol.NodeInfo // agents' Info, read at scrape time
+	reg       *prometheus.Registry
+	shard     prometheus.Histogram
+	stage     *prometheus.HistogramVec
+	step      prometheus.Histogram
+	upload    *prometheus.HistogramVec
+	images    prometheus.Counter
+	shards    *prometheus.CounterVec
+	steps     *prometheus.CounterVec
+	retries   *metrics.Retries
+	gpuMu     sync.Mutex
+	gpuInfos  []func() protocol.NodeInfo // agents' Info, read at scrape time
+	diskWatch                            // model cache disks (metrics_disk.go)
 }
 
 // Stages of the pipeline observed by sanafarm_node_stage_duration_seconds.
@@ -79,7 +80,7 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, m.steps, newGPUCollector(m)}
+	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, m.steps, newGPUCollector(m), newDiskCollector(m)}
 }
 
 // MetricFamilies names every sanafarm_ family a node exports (the Grafana

@@ -93,3 +93,18 @@ func disk(dir string) (fs uint64, free int64, err error) {
 	free, err = freeAt(p)
 	return fs, free, err
 }
+
+// Pending is what the downloads holding room still have to write, on
+// every file system together.
+func (l *Ledger) Pending() int64 {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, p := range l.pending {
+		n += p
+	}
+	return n
+}
