@@ -263,6 +263,7 @@ func publicHealth(h api.Health) api.Health {
 		voters[i] = v
 	}
 	h.Voters = voters
+	h.JobSpecBytes, h.MaxJobBytes = 0, 0
 	if h.Etcd != "ok" && h.Etcd != "none" && h.Etcd != "" {
 		h.Etcd = "unreachable"
 	}

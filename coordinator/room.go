@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -36,6 +37,26 @@ type specSizes struct {
 	mu      sync.Mutex
 	by      map[protocol.JobID]int64
 	pending int64 // reserved by submits checked but not yet applied
+	// last and lastAt: the latest sum, for GET /v1/health (recentSpecBytes).
+	last   int64
+	lastAt time.Time
+}
+
+// specBytesEvery bounds how often GET /v1/health, which needs no token,
+// adds up the held specs (a walk over every job).
+const specBytesEvery = 5 * time.Second
+
+// recentSpecBytes is heldSpecBytes as of at most specBytesEvery ago.
+func (s *Server) recentSpecBytes() int64 {
+	c, now := &s.specSizes, s.cfg.Clock()
+	c.mu.Lock()
+	fresh := !c.lastAt.IsZero() && now.Sub(c.lastAt) < specBytesEvery && !now.Before(c.lastAt)
+	last := c.last
+	c.mu.Unlock()
+	if fresh {
+		return last
+	}
+	return s.heldSpecBytes()
 }
 
 // specBytes is the size of a spec as the state holds it (its JSON).
@@ -73,7 +94,7 @@ func (s *Server) heldLocked(ids []protocol.JobID) int64 {
 		next[id] = n
 		total += n
 	}
-	c.by = next
+	c.by, c.last, c.lastAt = next, total, s.cfg.Clock()
 	return total
 }
 

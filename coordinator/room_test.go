@@ -97,3 +97,31 @@ func TestJobBytesBoundConcurrent(t *testing.T) {
 		t.Errorf("%d bytes still reserved after every submit returned", srv.specSizes.pending)
 	}
 }
+
+// TestHealthSpecBytes: /v1/health (with the token) and the dashboard's
+// cluster page say what the held specs take and the bound, from a sum at
+// most specBytesEvery old (the endpoint needs no token, so it must not
+// walk every job on each call).
+func TestHealthSpecBytes(t *testing.T) {
+	one := specBytes(testSpec(50))
+	c := startCluster(t, 1, func(cfg *Config) { cfg.MaxJobBytes = 10 * one })
+	srv := c.members[c.leader(10*time.Second)].srv
+	if h := srv.Health(); h.JobSpecBytes != 0 || h.MaxJobBytes != 10*one {
+		t.Fatalf("before any job: %d of %d", h.JobSpecBytes, h.MaxJobBytes)
+	}
+	if _, err := srv.SubmitJob(context.Background(), "j", testSpec(50)); err != nil {
+		t.Fatal(err)
+	}
+	srv.specSizes.mu.Lock()
+	srv.specSizes.lastAt = time.Time{} // as if specBytesEvery had passed
+	srv.specSizes.mu.Unlock()
+	if h := srv.Health(); h.JobSpecBytes != one {
+		t.Fatalf("after a submit: %d, want %d", h.JobSpecBytes, one)
+	}
+	srv.specSizes.mu.Lock()
+	srv.specSizes.last = 7 // a recent sum is reused
+	srv.specSizes.mu.Unlock()
+	if h := srv.Health(); h.JobSpecBytes != 7 {
+		t.Fatalf("within specBytesEvery: %d, want the cached 7", h.JobSpecBytes)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -77,8 +79,9 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.0f", 100*float64(g.MemoryUsed)/float64(g.MemoryTotal))
 	},
-	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
-	"mib": func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
+	"mib":   func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
+	"bytes": func(b int64) string { return humanize.IBytes(uint64(max(b, 0))) },
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"
