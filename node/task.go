@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sanafarm/sanafarm/internal/mono"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -257,8 +258,10 @@ type reporter struct {
 	abort context.CancelCauseFunc
 	done  atomic.Int64
 	// moved is when done last grew, or the executor's first progress
-	// call (unix ns; 0: not armed yet): the stall watchdog's clock.
+	// call (a mono stamp of clock; 0: not armed yet): the stall
+	// watchdog's clock, monotonic so a stepped wall clock is no stall.
 	moved  atomic.Int64
+	clock  mono.Clock
 	notify chan struct{}
 	quit   chan struct{}
 	exited chan struct{}
@@ -281,7 +284,7 @@ func leaseDeadline(d time.Time) time.Time {
 }
 
 func newReporter(a *Agent, asg protocol.Assignment, abort context.CancelCauseFunc) *reporter {
-	return &reporter{a: a, asg: asg, abort: abort, dead: leaseDeadline(asg.Deadline),
+	return &reporter{a: a, asg: asg, abort: abort, dead: leaseDeadline(asg.Deadline), clock: mono.New(),
 		notify: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 }
 
@@ -290,7 +293,7 @@ func newReporter(a *Agent, asg protocol.Assignment, abort context.CancelCauseFun
 // watchdog: a model download before it has its own stall guards.
 func (r *reporter) set(done int) {
 	if prev := r.done.Swap(int64(done)); int64(done) > prev || r.moved.Load() == 0 {
-		r.moved.Store(time.Now().UnixNano())
+		r.moved.Store(r.clock.Now())
 	}
 	select {
 	case r.notify <- struct{}{}:
@@ -341,7 +344,7 @@ func (r *reporter) run(ctx context.Context) {
 func (r *reporter) stalled() bool {
 	moved, limit := r.moved.Load(), r.a.cfg.StallTimeout
 	left := r.done.Load() < r.asg.Task.End-r.asg.Task.Start
-	return moved != 0 && limit > 0 && left && time.Since(time.Unix(0, moved)) > limit
+	return moved != 0 && limit > 0 && left && r.clock.Since(moved) > limit
 }
 
 func (r *reporter) send(ctx context.Context) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sanafarm/sanafarm/internal/mono"
 	"github.com/sanafarm/sanafarm/internal/redact"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -75,7 +76,8 @@ type NATS struct {
 	pub     string   // this rank's subject prefix
 	senders []string // subject token of each rank
 	subs    []*nats.Subscription
-	seen    []atomic.Int64 // unix nanos of each peer's last message
+	seen    []atomic.Int64 // each peer's last message (a stamp of mono; 0: none yet)
+	mono    mono.Clock     // monotonic, so a stepped wall clock loses no peer
 	drops   dropLog
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -101,7 +103,7 @@ func NewNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		cfg.MaxPending = DefaultMaxPending
 	}
 	t := &NATS{core: newCore(cfg.Rank, cfg.Size, cfg.Encoding, cfg.Limits), cfg: cfg, log: cfg.Logger,
-		senders: make([]string, cfg.Size), seen: make([]atomic.Int64, cfg.Size), stop: make(chan struct{})}
+		senders: make([]string, cfg.Size), seen: make([]atomic.Int64, cfg.Size), mono: mono.New(), stop: make(chan struct{})}
 	for k := range t.senders {
 		t.senders[k] = fmt.Sprintf("r%d", k)
 		if len(cfg.Peers) > 0 {
@@ -229,7 +231,7 @@ func (t *NATS) onMsg(m *nats.Msg) {
 		return // our own message, echoed (NoEcho is only a request)
 	}
 	if err == nil {
-		t.seen[h.src].Store(time.Now().UnixNano())
+		t.seen[h.src].Store(t.mono.Now())
 		if h.kind != kindBeat {
 			err = t.deliver(h, m.Data[headerSize:])
 		}

@@ -63,12 +63,12 @@ func (t *NATS) watch() {
 		select {
 		case <-t.stop:
 			return
-		case now := <-tick.C:
+		case <-tick.C:
 			for k := range t.size {
 				if k == t.rank {
 					continue
 				}
-				if idle := now.Sub(time.Unix(0, t.seen[k].Load())); idle > t.cfg.PeerTimeout {
+				if idle := t.mono.Since(t.seen[k].Load()); idle > t.cfg.PeerTimeout {
 					t.log.Warn("shard peer lost", "peer", k, "silent", idle)
 					t.box.fail(fmt.Errorf("%w: rank %d silent for %v", ErrPeerLost, k, idle.Round(time.Millisecond)))
 					return
