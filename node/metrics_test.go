@@ -63,7 +63,7 @@ func histCount(t *testing.T, m *Metrics, name, label string) int {
 	return int(gathered(t, m, name, label))
 }
 
-// gathered is the value of a counter, or the sample count of a histogram,
+// gathered is the value of a counter or gauge, or the sample count of a histogram,
 // of family name's series whose only label has value label ("" for a
 // family without labels); 0 if there is none.
 func gathered(t *testing.T, m *Metrics, name, label string) float64 {
@@ -78,7 +78,7 @@ func gathered(t *testing.T, m *Metrics, name, label string) float64 {
 		}
 		for _, s := range mf.GetMetric() {
 			if label == "" || (len(s.GetLabel()) == 1 && s.GetLabel()[0].GetValue() == label) {
-				return s.GetCounter().GetValue() + float64(s.GetHistogram().GetSampleCount())
+				return s.GetCounter().GetValue() + float64(s.GetHistogram().GetSampleCount()) + s.GetGauge().GetValue()
 			}
 		}
 	}
