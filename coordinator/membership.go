@@ -131,23 +131,23 @@ func (v *nodeView) unreached() (unreached, live int) {
 // have a time.
 func (v *nodeView) unreachedSince(need int) time.Time {
 	v.mu.RLock()
-	var since []int64
+	var since []time.Time // not UnixNano: a node may announce any number of seconds
 	for id, n := range v.nodes {
 		if !n.LeaderUnreachable {
 			continue
 		}
 		if at, ok := v.flagged[id]; ok {
-			since = append(since, at.UnixNano())
+			since = append(since, at)
 		} else if n.LeaderUnreachableSince > 0 {
-			since = append(since, time.Unix(n.LeaderUnreachableSince, 0).UnixNano())
+			since = append(since, time.Unix(n.LeaderUnreachableSince, 0))
 		}
 	}
 	v.mu.RUnlock()
 	if need < 1 || len(since) < need {
 		return time.Time{}
 	}
-	slices.Sort(since)
-	return time.Unix(0, since[need-1])
+	slices.SortFunc(since, time.Time.Compare)
+	return since[need-1]
 }
 
 // Nodes joins the live nodes with the tasks leased to each and their

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -105,6 +106,9 @@ func TestUnreachedSince(t *testing.T) {
 		v.put(fmt.Sprintf("n%d", i), protocol.NodeInfo{ID: fmt.Sprintf("n%d", i), LeaderUnreachable: true, LeaderUnreachableSince: since}, time.Now())
 	}
 	v.put("n9", protocol.NodeInfo{ID: "n9", LeaderUnreachableSince: 50}, time.Now()) // not flagged: ignored
+	// A hostile announcement, as the watch decodes it (Sanitized): a time
+	// past year 9999, where time.Unix wraps and would sort first, is none.
+	v.put("n8", protocol.NodeInfo{ID: "n8", LeaderUnreachable: true, LeaderUnreachableSince: math.MaxInt64}.Sanitized(), time.Now())
 	for need, want := range map[int]int64{1: 100, 2: 200, 3: 300, 4: 0, 0: 0} {
 		got := v.unreachedSince(need)
 		if want == 0 && !got.IsZero() || want != 0 && got.Unix() != want {

@@ -35,17 +35,17 @@ func (c *diskCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.diskMu.Lock()
-	resolvers := append([]*ModelResolver(nil), c.m.resolvers...)
+	resolvers := append([]watchedModels(nil), c.m.resolvers...)
 	c.m.diskMu.Unlock()
 	free := map[string]int64{}
 	var pending int64
-	for _, r := range resolvers {
-		for name, dir := range r.cacheDirs() {
+	for _, w := range resolvers {
+		for name, dir := range w.dirs {
 			if n, err := diskroom.Free(dir); err == nil {
 				free[name] = n // one resolver per process in practice; the last wins
 			}
 		}
-		pending += r.room.Pending()
+		pending += w.r.room.Pending()
 	}
 	for name, n := range free {
 		ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(n), name)
@@ -56,7 +56,9 @@ func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // watchModels adds a model resolver whose cache disks the gauges report
-// (each once, however many executors share it).
+// (each once, however many executors share it). Its folders are found
+// here, once: the environment they come from does not change, and a
+// scrape should only stat them.
 func (m *Metrics) watchModels(r *ModelResolver) {
 	if m == nil || r == nil {
 		return
@@ -64,17 +66,23 @@ func (m *Metrics) watchModels(r *ModelResolver) {
 	m.diskMu.Lock()
 	defer m.diskMu.Unlock()
 	for _, have := range m.resolvers {
-		if have == r {
+		if have.r == r {
 			return
 		}
 	}
-	m.resolvers = append(m.resolvers, r)
+	m.resolvers = append(m.resolvers, watchedModels{r: r, dirs: r.cacheDirs()})
 }
 
 // diskWatch is the state of the disk gauges, embedded in Metrics.
 type diskWatch struct {
 	diskMu    sync.Mutex
-	resolvers []*ModelResolver
+	resolvers []watchedModels
+}
+
+// watchedModels is a resolver and its cache folders by name.
+type watchedModels struct {
+	r    *ModelResolver
+	dirs map[string]string
 }
 
 // cacheDirs are the folders r downloads models into, by name: the Hugging
@@ -82,12 +90,12 @@ type diskWatch struct {
 // be found).
 func (r *ModelResolver) cacheDirs() map[string]string {
 	dirs := map[string]string{}
-	cfg := r.hubConfig()
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = hub.ConfigFromEnv().CacheDir
+	cache := r.hubConfig().CacheDir
+	if cache == "" {
+		cache = hub.ConfigFromEnv().CacheDir // as hub.New fills it in
 	}
-	if cfg.CacheDir != "" {
-		dirs["hub"] = cfg.CacheDir
+	if cache != "" {
+		dirs["hub"] = cache
 	}
 	if root, err := r.cacheRoot(); err == nil {
 		dirs["sanafarm"] = root

@@ -57,11 +57,14 @@ func (n NodeInfo) Sanitized() NodeInfo {
 	for _, f := range []*string{&n.Host, &n.Version, &n.Backend, &n.Precision} {
 		*f = label(*f)
 	}
-	if !n.LeaderUnreachable || n.LeaderUnreachableSince < 0 {
-		n.LeaderUnreachableSince = 0
+	if !n.LeaderUnreachable || n.LeaderUnreachableSince < 0 || n.LeaderUnreachableSince > maxUnixSeconds {
+		n.LeaderUnreachableSince = 0 // not said: past year 9999 time.Unix wraps, and the time would sort first
 	}
 	return n
 }
+
+// maxUnixSeconds is the last second of year 9999.
+const maxUnixSeconds = 253402300799
 
 func label(s string) string {
 	s = strings.Map(func(r rune) rune {

@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -43,6 +45,23 @@ func TestNodeInfoSanitized(t *testing.T) {
 				t.Errorf("%q: %q, want %q", c.in, f, c.want)
 			}
 		}
+	}
+}
+
+// TestSanitizedUnreachableSince: a time the coordinators could not order
+// (negative, or past year 9999, where time.Unix wraps) reads as not said.
+func TestSanitizedUnreachableSince(t *testing.T) {
+	for in, want := range map[int64]int64{-1: 0, 0: 0, 1_800_000_000: 1_800_000_000, maxUnixSeconds: maxUnixSeconds,
+		maxUnixSeconds + 1: 0, math.MaxInt64: 0} {
+		if got := (NodeInfo{LeaderUnreachable: true, LeaderUnreachableSince: in}).Sanitized().LeaderUnreachableSince; got != want {
+			t.Errorf("since %d: %d, want %d", in, got, want)
+		}
+	}
+	if got := (NodeInfo{LeaderUnreachableSince: 5}).Sanitized().LeaderUnreachableSince; got != 0 {
+		t.Errorf("not flagged: since %d, want 0", got)
+	}
+	if !time.Unix(maxUnixSeconds, 0).After(time.Unix(1_800_000_000, 0)) {
+		t.Error("the bound is past where time.Unix orders correctly")
 	}
 }
 

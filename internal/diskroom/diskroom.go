@@ -34,10 +34,22 @@ func Check(what, dir string, need, limit int64) error {
 	if err != nil {
 		return nil
 	}
-	if keep, ok := fits(need, free); !ok {
-		return fmt.Errorf("%s needs %s, but the disk of %s has %s free (%s kept in reserve)", what, size(need), dir, size(free), size(keep))
+	return noRoom(what, dir, need, free, 0)
+}
+
+// noRoom is the refusal of a download of need bytes into dir when it does
+// not fit in free less what other downloads have been promised, with the
+// reserve kept; nil when it fits.
+func noRoom(what, dir string, need, free, promised int64) error {
+	keep, ok := fits(need, free-promised)
+	if ok {
+		return nil
 	}
-	return nil
+	held := ""
+	if promised > 0 {
+		held = fmt.Sprintf(", %s of it promised to downloads in progress", size(promised))
+	}
+	return fmt.Errorf("%s needs %s, but the disk of %s has %s free%s (%s kept in reserve)", what, size(need), dir, size(free), held, size(keep))
 }
 
 // fits reports whether need bytes fit in free ones with the reserve kept.

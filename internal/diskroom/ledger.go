@@ -1,9 +1,6 @@
 package diskroom
 
-import (
-	"fmt"
-	"sync"
-)
+import "sync"
 
 // Ledger counts what the downloads it let start still have to write, per
 // file system. Check alone compares one download with the free space; two
@@ -39,10 +36,8 @@ func (l *Ledger) Take(what, dir string, need, limit int64) (*Hold, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	promised := l.pending[fs]
-	if keep, ok := fits(need, free-promised); !ok {
-		return nil, fmt.Errorf("%s needs %s, but the disk of %s has %s free, %s of it promised to downloads in progress (%s kept in reserve)",
-			what, size(need), dir, size(free), size(promised), size(keep))
+	if err := noRoom(what, dir, need, free, l.pending[fs]); err != nil {
+		return nil, err
 	}
 	if l.pending == nil {
 		l.pending = map[uint64]int64{}
@@ -58,7 +53,9 @@ func (h *Hold) Wrote(n int64) {
 	}
 	h.l.mu.Lock()
 	defer h.l.mu.Unlock()
-	n = min(n, h.left)
+	if n = min(n, h.left); n == 0 {
+		return // released, or all written: nothing of it is pending
+	}
 	h.left -= n
 	h.l.pending[h.fs] -= n
 }
