@@ -37,7 +37,7 @@ func (s *Server) clusterHealth(h *api.Health, r *raft.Raft) {
 		h.NATS = s.cfg.NATS.Status().String()
 	}
 	h.Etcd = s.probeEtcd()
-	h.JobSpecBytes, h.MaxJobBytes = s.recentSpecBytes(), max(s.cfg.MaxJobBytes, 0)
+	h.JobSpecBytes, h.MaxJobBytes = s.store.SpecBytes(), max(s.cfg.MaxJobBytes, 0)
 }
 
 func (s *Server) probeEtcd() string {

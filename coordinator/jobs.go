@@ -45,7 +45,7 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 			return existing(j, spec)
 		}
 		if protocol.CodeOf(err) == protocol.CodeTooLarge {
-			return protocol.Job{}, s.noRoom(s.heldSpecBytes(), specBytes(spec)) // the log's own check (room.go)
+			return protocol.Job{}, s.noRoom(s.store.SpecBytes(), specBytes(spec)) // the log's own check (room.go)
 		}
 		return protocol.Job{}, err
 	}

@@ -56,7 +56,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(n), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(sum.QueueDepth))
-	ch <- prometheus.MustNewConstMetric(c.specBytes, prometheus.GaugeValue, float64(c.s.recentSpecBytes()))
+	ch <- prometheus.MustNewConstMetric(c.specBytes, prometheus.GaugeValue, float64(c.s.store.SpecBytes()))
 	if c.s.cfg.MaxJobBytes > 0 {
 		ch <- prometheus.MustNewConstMetric(c.specLimit, prometheus.GaugeValue, float64(c.s.cfg.MaxJobBytes))
 	}

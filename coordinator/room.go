@@ -2,12 +2,11 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
+	"github.com/sanafarm/sanafarm/coordinator/state"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -31,72 +30,16 @@ import (
 // reading prompt files.
 const DefaultMaxJobBytes = 256 << 20
 
-// specSizes caches each held job's encoded spec size (a job's spec never
-// changes), so a submit adds up the held jobs without encoding them.
+// specSizes holds what submits checked but not yet applied reserve; the
+// held jobs' sizes are the store's (state.Store.SpecBytes, kept as jobs
+// come and go).
 type specSizes struct {
 	mu      sync.Mutex
-	by      map[protocol.JobID]int64
-	pending int64 // reserved by submits checked but not yet applied
-	// last and lastAt: the latest sum, for GET /v1/health (recentSpecBytes).
-	last   int64
-	lastAt time.Time
-}
-
-// specBytesEvery bounds how often GET /v1/health, which needs no token,
-// adds up the held specs (a walk over every job).
-const specBytesEvery = 5 * time.Second
-
-// recentSpecBytes is heldSpecBytes as of at most specBytesEvery ago.
-func (s *Server) recentSpecBytes() int64 {
-	c, now := &s.specSizes, s.cfg.Clock()
-	c.mu.Lock()
-	fresh := !c.lastAt.IsZero() && now.Sub(c.lastAt) < specBytesEvery && !now.Before(c.lastAt)
-	last := c.last
-	c.mu.Unlock()
-	if fresh {
-		return last
-	}
-	return s.heldSpecBytes()
+	pending int64
 }
 
 // specBytes is the size of a spec as the state holds it (its JSON).
-func specBytes(spec protocol.JobSpec) int64 {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return 0 // a spec that cannot be encoded cannot be submitted either
-	}
-	return int64(len(b))
-}
-
-// heldSpecBytes adds up the specs of every job in the state; the cache
-// is rebuilt from the held jobs, so deleted ones drop out of it.
-func (s *Server) heldSpecBytes() int64 {
-	ids := s.store.JobIDs()
-	s.specSizes.mu.Lock()
-	defer s.specSizes.mu.Unlock()
-	return s.heldLocked(ids)
-}
-
-// heldLocked is heldSpecBytes with specSizes.mu held.
-func (s *Server) heldLocked(ids []protocol.JobID) int64 {
-	c := &s.specSizes
-	next := make(map[protocol.JobID]int64, len(ids))
-	var total int64
-	for _, id := range ids {
-		n, ok := c.by[id]
-		if !ok {
-			j, found := s.store.JobByID(id)
-			if !found {
-				continue // deleted meanwhile
-			}
-			n = specBytes(j.Spec)
-		}
-		next[id] = n
-		total += n
-	}
-	c.by, c.last, c.lastAt = next, total, s.cfg.Clock()
-	return total
-}
+func specBytes(spec protocol.JobSpec) int64 { return state.SpecSize(spec) }
 
 // reserveRoom refuses spec when the state's job specs, with those of the
 // submits in flight, would pass MaxJobBytes with it; otherwise it
@@ -106,11 +49,11 @@ func (s *Server) reserveRoom(spec protocol.JobSpec) (release func(), err error) 
 	if s.cfg.MaxJobBytes < 0 {
 		return func() {}, nil
 	}
-	need, ids := specBytes(spec), s.store.JobIDs()
+	need := specBytes(spec)
 	c := &s.specSizes
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	held := s.heldLocked(ids) + c.pending
+	held := s.store.SpecBytes() + c.pending
 	if held+need > s.cfg.MaxJobBytes {
 		return nil, s.noRoom(held, need)
 	}

@@ -96,8 +96,8 @@ func (bufSink) Cancel() error { return nil }
 func (bufSink) Close() error  { return nil }
 
 // TestJobBytesLogCheckReachesClient: where the leader's own count passes
-// but the log's refuses (the held jobs recorded larger sizes, as submits
-// by another leader may), the client gets the same too_large error as
+// but the log's refuses (a submit another leader checked, which this one
+// did not count), the client gets the same too_large error as
 // from the leader's check, and nothing is held.
 func TestJobBytesLogCheckReachesClient(t *testing.T) {
 	one := specBytes(testSpec(50))
@@ -110,10 +110,15 @@ func TestJobBytesLogCheckReachesClient(t *testing.T) {
 	if j.SpecBytes != one {
 		t.Fatalf("a one-server cluster's submit recorded %d spec bytes, want %d (CmdJobSubmitBounded)", j.SpecBytes, one)
 	}
-	big := protocol.JobSubmit{Job: protocol.Job{ID: "measured-elsewhere", Spec: testSpec(1), SpecBytes: 2 * one}, At: t0, MaxSpecBytes: 3*one + one/2}
+	big := protocol.JobSubmit{Job: protocol.Job{ID: "another-leaders", Spec: testSpec(1), SpecBytes: 2 * one}, At: t0, MaxSpecBytes: 3*one + one/2}
 	if _, err := srv.apply(context.Background(), protocol.CmdJobSubmitBounded, big); err != nil {
 		t.Fatal(err)
 	}
+	// This leader's check does not know of it (as if it were still in
+	// flight under the leader before): only the log's check stops the next.
+	srv.specSizes.mu.Lock()
+	srv.specSizes.pending = -2 * one
+	srv.specSizes.mu.Unlock()
 	_, err = srv.SubmitJob(context.Background(), "second", testSpec(50))
 	if protocol.CodeOf(err) != protocol.CodeTooLarge || !bytes.Contains([]byte(err.Error()), []byte("--max-job-bytes")) {
 		t.Fatalf("err = %v, want the too_large error naming --max-job-bytes", err)

@@ -48,8 +48,8 @@ func TestJobBytesBound(t *testing.T) {
 	if _, err := srv.SubmitJob(ctx, "j-c", testSpec(50)); err != nil {
 		t.Fatalf("submit after a delete made room: %v", err)
 	}
-	if total, want := srv.heldSpecBytes(), specBytes(srv.mustJob(t, "j-b").Spec)+specBytes(srv.mustJob(t, "j-c").Spec); total != want || len(srv.specSizes.by) != 2 {
-		t.Errorf("held %d bytes in %d cached sizes, want %d in 2 (the deleted job's forgotten)", total, len(srv.specSizes.by), want)
+	if total, want := srv.store.SpecBytes(), specBytes(srv.mustJob(t, "j-b").Spec)+specBytes(srv.mustJob(t, "j-c").Spec); total != want {
+		t.Errorf("held %d bytes, want %d (the deleted job's forgotten)", total, want)
 	}
 }
 
@@ -90,7 +90,7 @@ func TestJobBytesBoundConcurrent(t *testing.T) {
 	if accepted.Load() != 3 || refused.Load() != 13 {
 		t.Errorf("%d accepted and %d refused, want 3 and 13", accepted.Load(), refused.Load())
 	}
-	if held := srv.heldSpecBytes(); held > 3*one+one/2 {
+	if held := srv.store.SpecBytes(); held > 3*one+one/2 {
 		t.Errorf("the state holds %d bytes of specs, past the bound %d", held, 3*one+one/2)
 	}
 	if srv.specSizes.pending != 0 {
@@ -99,9 +99,9 @@ func TestJobBytesBoundConcurrent(t *testing.T) {
 }
 
 // TestHealthSpecBytes: /v1/health (with the token) and the dashboard's
-// cluster page say what the held specs take and the bound, from a sum at
-// most specBytesEvery old (the endpoint needs no token, so it must not
-// walk every job on each call).
+// cluster page say what the held specs take and the bound, from the
+// store's running sum (the endpoint needs no token, so it must not walk
+// every job on each call).
 func TestHealthSpecBytes(t *testing.T) {
 	one := specBytes(testSpec(50))
 	c := startCluster(t, 1, func(cfg *Config) { cfg.MaxJobBytes = 10 * one })
@@ -112,16 +112,7 @@ func TestHealthSpecBytes(t *testing.T) {
 	if _, err := srv.SubmitJob(context.Background(), "j", testSpec(50)); err != nil {
 		t.Fatal(err)
 	}
-	srv.specSizes.mu.Lock()
-	srv.specSizes.lastAt = time.Time{} // as if specBytesEvery had passed
-	srv.specSizes.mu.Unlock()
 	if h := srv.Health(); h.JobSpecBytes != one {
 		t.Fatalf("after a submit: %d, want %d", h.JobSpecBytes, one)
-	}
-	srv.specSizes.mu.Lock()
-	srv.specSizes.last = 7 // a recent sum is reused
-	srv.specSizes.mu.Unlock()
-	if h := srv.Health(); h.JobSpecBytes != 7 {
-		t.Fatalf("within specBytesEvery: %d, want the cached 7", h.JobSpecBytes)
 	}
 }

@@ -162,9 +162,8 @@ type Health struct {
 	NATS string `json:"nats,omitempty"`
 	Etcd string `json:"etcd,omitempty"`
 	// JobSpecBytes is what the held jobs' specs take, finished jobs
-	// included, as --max-job-bytes counts them (read at most every few
-	// seconds), and MaxJobBytes that bound (0: none); both only with the
-	// token.
+	// included, as --max-job-bytes counts them, and MaxJobBytes that
+	// bound (0: none); both only with the token.
 	JobSpecBytes int64 `json:"job_spec_bytes,omitempty"`
 	MaxJobBytes  int64 `json:"max_job_bytes,omitempty"`
 }

@@ -42,10 +42,12 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 	j.Images = j.Spec.Samples()
 	j.ShardsDone, j.ImagesDone = 0, 0
 	j.ManifestAt = time.Time{}
-	s.jobs[j.ID] = &jobEntry{gen: s.gen, seq: s.seq, job: j, tasks: map[int]protocol.Task{}, leased: map[int]struct{}{},
-		fails: map[string]int{}, counts: TaskCounts{Queued: j.Shards}}
+	e := &jobEntry{gen: s.gen, seq: s.seq, job: j, tasks: map[int]protocol.Task{}, leased: map[int]struct{}{},
+		fails: map[string]int{}, counts: TaskCounts{Queued: j.Shards}, est: estimate(j)}
+	s.jobs[j.ID] = e
 	s.seq++
 	s.specBytes += j.SpecBytes
+	s.estBytes += e.est
 	s.order = append(s.order, j.ID)
 	s.reindex(j.ID)
 	return nil

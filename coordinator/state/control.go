@@ -121,6 +121,7 @@ func (s *Store) DeleteJobs(index uint64, c protocol.JobDelete) ([]protocol.JobID
 		}
 		s.graves.bury(id, e.seq) // a listing cursor on it pages on (pages.go)
 		s.specBytes -= e.job.SpecBytes
+		s.estBytes -= e.est
 		delete(s.jobs, id)
 		delete(s.unmanifested, id)
 		s.reindex(id)

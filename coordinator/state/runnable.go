@@ -38,10 +38,15 @@ func (s *Store) reindex(id protocol.JobID) {
 // (after a snapshot restore). Callers hold s.mu or own s.
 func (s *Store) rebuildIndexes() {
 	s.active, s.runnable = map[protocol.JobID]uint64{}, map[protocol.JobID]uint64{}
-	s.specBytes = 0
+	s.specBytes, s.estBytes = 0, 0
 	for i, id := range s.order {
-		s.jobs[id].seq = uint64(i)
-		s.specBytes += s.jobs[id].job.SpecBytes
+		e := s.jobs[id]
+		e.seq = uint64(i)
+		if e.est == 0 {
+			e.est = estimate(e.job) // restored: measured once here (specsize.go)
+		}
+		s.specBytes += e.job.SpecBytes
+		s.estBytes += e.est
 		s.reindex(id)
 	}
 	s.seq = uint64(len(s.order))

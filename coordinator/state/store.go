@@ -52,6 +52,7 @@ type jobEntry struct {
 	leased  map[int]struct{}      // shards currently leased
 	fails   map[string]int        // failed attempts per node
 	counts  TaskCounts
+	est     int64 // what its spec counts for in Store.estBytes (specsize.go)
 }
 
 // TaskCounts counts a job's tasks by state.
@@ -109,9 +110,9 @@ type Store struct {
 	// cursor naming one still pages on (pages.go); derived, not
 	// snapshotted.
 	graves graveyard
-	// specBytes adds up the held jobs' Job.SpecBytes (derived: kept as
-	// jobs come and go, rebuilt on restore), for CmdJobSubmitBounded.
-	specBytes int64
+	// specBytes and estBytes add up the held jobs' spec sizes, recorded
+	// and estimated (specsize.go); derived, not snapshotted.
+	specBytes, estBytes int64
 }
 
 // New returns an empty store.
