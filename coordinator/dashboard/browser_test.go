@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -17,12 +19,18 @@ import (
 // of each page land in the test's temp dir (and in
 // $SANAFARM_SCREENSHOT_DIR when set: docs/dashboard.png comes from there).
 func TestBrowser(t *testing.T) {
-	ctx, errs := browsertest.Start(t)
-	srv, f := newServer(t, true)
 	dir := t.TempDir()
 	if d := os.Getenv("SANAFARM_SCREENSHOT_DIR"); d != "" {
 		dir = d
 	}
+	browsertest.Run(t, func(ctx context.Context, _ *browsertest.Errors) error {
+		return browseDashboard(t, ctx, dir)
+	})
+}
+
+// browseDashboard is one attempt of TestBrowser on a fresh server.
+func browseDashboard(t *testing.T, ctx context.Context, dir string) error {
+	srv, f := newServer(t, true)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() { // the farm makes progress while the page watches
@@ -50,7 +58,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row+` button[data-verb="resume"]`)),
 	)
 	if err != nil {
-		t.Fatalf("log in and pause: %v", err)
+		return fmt.Errorf("log in and pause: %w", err)
 	}
 	if !slices.Contains(f.called(), "pause job-1") {
 		t.Fatalf("pause from the page reached no API: %v", f.called())
@@ -81,12 +89,12 @@ func TestBrowser(t *testing.T) {
 		browsertest.Shot(dir, "cluster"),
 	)
 	if err != nil {
-		t.Fatalf("watch, resume, retry, drain: %v (API calls %v)", err, f.called())
+		return fmt.Errorf("watch, resume, retry, drain: %w (API calls %v)", err, f.called())
 	}
 	for _, want := range []string{"resume job-1", "retry job-2", "submit from-the-page", "drain node-a disable=false"} {
 		if !slices.Contains(f.called(), want) {
 			t.Errorf("the page never called %q: %v", want, f.called())
 		}
 	}
-	errs.Check(t)
+	return nil
 }

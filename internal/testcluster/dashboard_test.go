@@ -20,7 +20,14 @@ import (
 // the node from the nodes page — with no JavaScript error; the drain is
 // in the replicated state afterwards.
 func TestDashboardInBrowser(t *testing.T) {
-	bctx, errs := browsertest.Start(t)
+	browsertest.Run(t, func(bctx context.Context, _ *browsertest.Errors) error {
+		return browseCluster(t, bctx)
+	})
+}
+
+// browseCluster is one attempt of TestDashboardInBrowser on a fresh
+// cluster: a retry after a browser crash starts from nothing.
+func browseCluster(t *testing.T, bctx context.Context) error {
 	const token = "dashboard-token"
 	c := testcluster.Start(t, testcluster.Options{Coordinators: 3, Nodes: 1, Token: token})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -44,7 +51,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`body[data-live="events"]`)),
 	)
 	if err != nil {
-		t.Fatalf("log in at %s: %v", url, err)
+		return fmt.Errorf("log in at %s: %w", url, err)
 	}
 	job, err := c.Client().SubmitJob(ctx, tinyJob(filepath.Join(c.OutputDir, "dash"), 6, 1, 2))
 	if err != nil {
@@ -70,9 +77,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Navigate(url+"/"),
 	)
 	if err != nil {
-		t.Fatalf("dashboard at %s: %v", url, err)
+		return fmt.Errorf("dashboard at %s: %w", url, err)
 	}
-	pauseAndResume(t, ctx, bctx, c, url)
+	if err := pauseAndResume(t, ctx, bctx, c, url); err != nil {
+		return err
+	}
 	err = chromedp.Do(bctx,
 		chromedp.Navigate(url+"/ui/nodes"),
 		chromedp.Click(chromedp.CSS(`button[data-verb="drain"]`)),
@@ -85,19 +94,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		browsertest.Shot(dir, "cluster"),
 	)
 	if err != nil {
-		t.Fatalf("dashboard at %s: %v", url, err)
+		return fmt.Errorf("dashboard at %s: %w", url, err)
 	}
 	nodes, err := c.Client().Nodes(ctx)
 	if err != nil || len(nodes) != 1 || nodes[0].Control == nil || !nodes[0].Control.Drain {
 		t.Fatalf("after drain from the page: nodes %+v, %v", nodes, err)
 	}
-	errs.Check(t)
+	return nil
 }
 
 // pauseAndResume pauses a longer job from its row on the jobs page: once
 // its running shard is done no shard is leased and the count stands
-// still; resume from the page, and it finishes.
-func pauseAndResume(t *testing.T, ctx, bctx context.Context, c *testcluster.Cluster, url string) {
+// still; resume from the page, and it finishes. The browser's errors are
+// returned (a crash is retried), the cluster's fail the test.
+func pauseAndResume(t *testing.T, ctx, bctx context.Context, c *testcluster.Cluster, url string) error {
 	t.Helper()
 	job, err := c.Client().SubmitJob(ctx, tinyJob(filepath.Join(c.OutputDir, "dash-pause"), 12, 2, 2))
 	if err != nil {
@@ -109,7 +119,7 @@ func pauseAndResume(t *testing.T, ctx, bctx context.Context, c *testcluster.Clus
 		chromedp.Click(chromedp.CSS(row+` button[data-verb="pause"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row+` button[data-verb="resume"]`)),
 	); err != nil {
-		t.Fatalf("pausing from the page: %v", err)
+		return fmt.Errorf("pausing from the page: %w", err)
 	}
 	var done int
 	waitFor(t, 30*time.Second, "the paused job's running shard to end", func() bool {
@@ -126,6 +136,7 @@ func pauseAndResume(t *testing.T, ctx, bctx context.Context, c *testcluster.Clus
 		chromedp.Click(chromedp.CSS(row+` button[data-verb="resume"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="done"]`)),
 	); err != nil {
-		t.Fatalf("resuming from the page: %v", err)
+		return fmt.Errorf("resuming from the page: %w", err)
 	}
+	return nil
 }
