@@ -71,7 +71,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		c = &taskProgress{}
 	case protocol.CmdTaskComplete:
 		c = &taskComplete{}
-	case protocol.CmdTaskFail, protocol.CmdTaskRequeue:
+	case protocol.CmdTaskFail, protocol.CmdTaskRequeue, protocol.CmdTaskNodeFault:
 		c = &taskFail{}
 	case protocol.CmdJobManifest:
 		c = &jobManifest{}
@@ -89,8 +89,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return f.skip(l, fmt.Errorf("decoding %v: %w", typ, err))
 	}
 	if tf, ok := c.(*taskFail); ok {
-		// Only the type says "no fault" (protocol.TaskFail.NoFault).
+		// Only the type says "no fault" or "the node's fault"
+		// (protocol.TaskFail.NoFault, NodeFault).
 		tf.NoFault = typ&^protocol.IgnoreUnknown == protocol.CmdTaskRequeue
+		tf.NodeFault = typ&^protocol.IgnoreUnknown == protocol.CmdTaskNodeFault
 	}
 	if js, ok := c.(*jobSubmit); ok && typ&^protocol.IgnoreUnknown != protocol.CmdJobSubmitBounded {
 		// Only the type carries the bound and the size (an older voter

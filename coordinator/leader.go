@@ -315,15 +315,22 @@ const (
 	failStrike   failKind = iota // a failure on the node: counts, and strikes the node for the job
 	failNoStrike                 // counts toward MaxAttempts, no strike (node lost or restarted: maybe the shard's doing)
 	failNoFault                  // neither (protocol.CmdTaskRequeue), where every server knows it
+	// failNodeFault: the node's own doing (protocol.CmdTaskNodeFault,
+	// where every server knows it): strikes the node, does not count.
+	failNodeFault
 )
 
 // failCommand is the entry that ends an attempt of kind: CmdTaskRequeue
-// needs every server to know it (features.go); until then a failure
-// without a fault is sent as one without a strike, which counts.
+// and CmdTaskNodeFault need every server to know them (features.go);
+// until then a failure without a fault is sent as one without a strike,
+// and a node's own as a plain failure, both counted.
 func (s *Server) failCommand(ctx context.Context, c protocol.TaskFail, kind failKind) (protocol.CommandType, protocol.TaskFail) {
-	c.NoStrike = kind != failStrike
-	if kind == failNoFault && s.clusterHas(ctx, protocol.FeatureRequeue) {
+	c.NoStrike = kind == failNoStrike || kind == failNoFault
+	switch {
+	case kind == failNoFault && s.clusterHas(ctx, protocol.FeatureRequeue):
 		return protocol.CmdTaskRequeue, c
+	case kind == failNodeFault && s.clusterHas(ctx, protocol.FeatureNodeFault):
+		return protocol.CmdTaskNodeFault, c
 	}
 	return protocol.CmdTaskFail, c
 }
@@ -337,5 +344,5 @@ func (s *Server) endAttempt(ctx context.Context, t protocol.Task, node, reason s
 		return
 	}
 	s.log.Info("task requeued", "job_id", t.Job, "shard", t.Shard, "node_id", t.Assignee, "attempt", t.Attempt, "reason", reason,
-		"counted", typ == protocol.CmdTaskFail && kind != failNoFault)
+		"counted", typ == protocol.CmdTaskFail)
 }

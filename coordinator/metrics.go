@@ -13,7 +13,7 @@ type collector struct {
 	s                                              *Server
 	jobs, tasks, queue, leader, drained            *prometheus.Desc
 	leases, completions, retries, failures, images *prometheus.Desc
-	noFault, specBytes, specLimit                  *prometheus.Desc
+	noFault, nodeFault, specBytes, specLimit       *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -32,7 +32,8 @@ func newCollector(s *Server) *collector {
 		completions: d("completions_total", "Shards completed."),
 		retries:     d("task_retries_total", "Attempts requeued after a failure, lease expiry or node loss."),
 		failures:    d("task_failures_total", "Attempts that ended without a result."),
-		noFault:     d("task_failures_not_counted_total", "Attempts that ended through no fault of their shard (a hand-back, a disable, a lost lease reply), not counted toward max attempts."),
+		noFault:     d("task_failures_not_counted_total", "Attempts that ended through no fault of their shard (a hand-back, a disable, a lost lease reply, the node's own fault), not counted toward max attempts."),
+		nodeFault:   d("task_failures_node_fault_total", "Attempts that failed through their node's own fault as it reported it (a full disk, a model over its --max-model-bytes, a location outside its allow-lists): the node is struck, the shard's attempt not counted."),
 		images:      d("images_done_total", "Images of completed shards."),
 		specBytes:   d("job_spec_bytes", "Bytes of job specs the replicated state holds, finished jobs included, as --max-job-bytes counts them."),
 		specLimit:   d("job_spec_bytes_limit", "The --max-job-bytes bound (absent when there is none): a submit that would take job_spec_bytes past it is refused."),
@@ -41,7 +42,7 @@ func newCollector(s *Server) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.noFault, c.images,
-		c.specBytes, c.specLimit} {
+		c.nodeFault, c.specBytes, c.specLimit} {
 		ch <- d
 	}
 }
@@ -77,7 +78,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, float64(n), k)
 	}
 	for d, v := range map[*prometheus.Desc]int64{c.leases: sum.Stats.Leases, c.completions: sum.Stats.Completions,
-		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.noFault: sum.Stats.NoFault, c.images: sum.Stats.ImagesDone} {
+		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.noFault: sum.Stats.NoFault, c.images: sum.Stats.ImagesDone,
+		c.nodeFault: sum.Stats.NodeFault} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
 }

@@ -55,17 +55,18 @@ func TestExecutorRefusesLocationsOutsideAllowList(t *testing.T) {
 		out     string
 		field   string
 		want    string
+		own     bool // outside the node's roots: the node's own fault (ownFault), not a bad field
 	}{
 		{"proc environ prompts", testAllow(root), protocol.PromptSource{URL: "file:///proc/self/environ", Rows: 1},
-			filepath.Join(root, "out"), protocol.FieldPromptsURL, "outside the node's allowed locations"},
+			filepath.Join(root, "out"), protocol.FieldPromptsURL, "outside the node's allowed locations", true},
 		{"cmdline prompts", testAllow(root), protocol.PromptSource{URL: "/proc/self/cmdline", Rows: 1},
-			filepath.Join(root, "out"), protocol.FieldPromptsURL, root},
+			filepath.Join(root, "out"), protocol.FieldPromptsURL, root, true},
 		{"traversal prompts", testAllow(root), protocol.PromptSource{URL: "file://" + root + "/../../etc/passwd", Rows: 1},
-			filepath.Join(root, "out"), protocol.FieldPromptsURL, ".. element"},
-		{"relative output", testAllow(root), inline, "out/job", protocol.FieldOutputURL, "relative path"},
-		{"output outside", testAllow(root), inline, "/etc/sanafarm-out", protocol.FieldOutputURL, "--allow-write"},
+			filepath.Join(root, "out"), protocol.FieldPromptsURL, ".. element", false},
+		{"relative output", testAllow(root), inline, "out/job", protocol.FieldOutputURL, "relative path", false},
+		{"output outside", testAllow(root), inline, "/etc/sanafarm-out", protocol.FieldOutputURL, "--allow-write", true},
 		{"no roots configured", protocol.Access{}, protocol.PromptSource{URL: filepath.Join(root, "p.txt"), Rows: 1},
-			filepath.Join(root, "out"), protocol.FieldPromptsURL, "node allows no locations here (its operator adds roots with --allow-read)"},
+			filepath.Join(root, "out"), protocol.FieldPromptsURL, "node allows no locations here (its operator adds roots with --allow-read)", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var rec recordingOpeners
@@ -77,6 +78,9 @@ func TestExecutorRefusesLocationsOutsideAllowList(t *testing.T) {
 			var v protocol.ValidationError
 			if !errors.As(err, &v) || v[0].Field != c.field || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Execute = %v, want a %s error mentioning %q", err, c.field, c.want)
+			}
+			if ownFault(err) != c.own {
+				t.Errorf("ownFault(%v) = %v, want %v", err, !c.own, c.own)
 			}
 			if c.field == protocol.FieldPromptsURL && rec.prompts.Load() != 0 {
 				t.Error("the prompt source was opened")

@@ -36,10 +36,13 @@ func TestMirrorDownloadBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cases := []struct{ model, want string }{
-		{"org/big", "model mirror org/big@main (1 files) needs 191 MiB, more than this node downloads for one model (1.0 MiB"},
-		{"org/negative", `bad manifest entry "model_index.json" (-5 bytes)`},
-		{"org/huge", "the manifest's files add up to more than"},
+	cases := []struct {
+		model, want string
+		own         bool // the node's own refusal (ownFault), not the mirror's bad manifest
+	}{
+		{"org/big", "model mirror org/big@main (1 files) needs 191 MiB, more than this node downloads for one model (1.0 MiB", true},
+		{"org/negative", `bad manifest entry "model_index.json" (-5 bytes)`, false},
+		{"org/huge", "the manifest's files add up to more than", false},
 	}
 	for _, tc := range cases {
 		cache := t.TempDir()
@@ -48,6 +51,9 @@ func TestMirrorDownloadBound(t *testing.T) {
 		_, err := r.Resolve(t.Context(), protocol.JobSpec{Model: tc.model, Revision: "main"})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.model, err, tc.want)
+		}
+		if ownFault(err) != tc.own {
+			t.Errorf("%s: ownFault = %v, want %v", tc.model, !tc.own, tc.own)
 		}
 		if leftovers, _ := filepath.Glob(filepath.Join(cache, "mirror", "org", "*", ".mirror-*")); len(leftovers) > 0 {
 			t.Errorf("%s: left %v", tc.model, leftovers)
@@ -113,5 +119,8 @@ func TestResolverSharesRoom(t *testing.T) {
 	_, err = r.Resolve(t.Context(), protocol.JobSpec{Model: "org/big", Revision: "main"})
 	if err == nil || !strings.Contains(err.Error(), "model mirror org/big@main (1 files) needs") || !strings.Contains(err.Error(), "promised to downloads in progress") {
 		t.Fatalf("err = %v, want the mirror download refused for the room promised", err)
+	}
+	if !ownFault(err) {
+		t.Errorf("a full disk's refusal is not the node's own fault: %v", err)
 	}
 }

@@ -54,7 +54,7 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	case err == nil:
 		info.Node = a.cfg.ID
 		log.Info("task done", "images", info.Images, "seconds", time.Since(start).Seconds())
-		switch a.complete(ctx, asg, rep.deadline(), &info, "", a.outcomeCheck(exec, asg)) {
+		switch a.complete(ctx, asg, rep.deadline(), ending{info: &info}, a.outcomeCheck(exec, asg)) {
 		case completionAccepted:
 			a.publish(ctx, exec, asg, info)
 		case completionRefused:
@@ -68,15 +68,16 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	case errors.Is(cause, errStalled):
 		log.Error("task stalled: given up, its heartbeat stopped (the leader requeues it)", "stall_timeout", a.cfg.StallTimeout,
 			"images_done", rep.done.Load())
-		a.complete(ctx, asg, rep.deadline(), nil, fmt.Sprintf("%v (%v)", errStalled, a.cfg.StallTimeout), nil)
+		a.complete(ctx, asg, rep.deadline(), failed(fmt.Sprintf("%v (%v)", errStalled, a.cfg.StallTimeout)), nil)
 		a.discard(ctx, exec, asg)
 	case errors.Is(cause, errDraining):
 		log.Warn("task handed back", "reason", "draining")
-		a.complete(ctx, asg, rep.deadline(), nil, protocol.ReasonDraining, nil)
+		a.complete(ctx, asg, rep.deadline(), failed(protocol.ReasonDraining), nil)
 		a.discard(ctx, exec, asg)
 	default:
-		log.Error("task failed", "err", err)
-		a.complete(ctx, asg, rep.deadline(), nil, err.Error(), nil)
+		own := ownFault(err)
+		log.Error("task failed", "err", err, "node_fault", own)
+		a.complete(ctx, asg, rep.deadline(), ending{reason: err.Error(), nodeFault: own}, nil)
 		a.discard(ctx, exec, asg)
 	}
 }
@@ -186,14 +187,15 @@ const (
 
 // complete sends the CompleteReport, retrying retryable failures (the
 // leader may be failing over) until the lease deadline passes — for a
-// finished shard (info set) up to Config.CompletionPatience past it, or
+// finished shard (end.info set) up to Config.CompletionPatience past it, or
 // until settled (if set) says the shard's outcome is visible in its
 // output: another attempt won, or the leader published this one.
-func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, info *protocol.ShardInfo, reason string,
+func (a *Agent) complete(ctx context.Context, asg protocol.Assignment, deadline time.Time, end ending,
 	settled func(context.Context) bool) completion {
 	log := a.log.With("job_id", asg.Task.Job, "shard", asg.Task.Shard, "attempt", asg.Task.Attempt)
+	info := end.info
 	rep := protocol.CompleteReport{TaskKey: asg.Task.TaskKey, Node: a.cfg.ID, Attempt: asg.Task.Attempt, Result: info,
-		Error: protocol.ClipReason(reason), StartedAt: a.Info().StartedAt}
+		Error: protocol.ClipReason(end.reason), StartedAt: a.Info().StartedAt, NodeFault: end.nodeFault && info == nil}
 	giveUp := later(deadline, time.Now().Add(a.cfg.RequestTimeout))
 	patience := giveUp
 	if info != nil { // finished work: worth waiting out an outage for

@@ -231,18 +231,6 @@ func (s JobSpec) ModelFiles() (fields, urls []string) {
 	return fields, urls
 }
 
-// checkModelFiles checks every file ModelFiles lists against Read.
-func (a Access) checkModelFiles(s JobSpec) ValidationError {
-	var v, fe ValidationError
-	fields, urls := s.ModelFiles()
-	for i, u := range urls {
-		if err := a.check(fields[i], u, a.Read, "--allow-read"); errors.As(err, &fe) {
-			v = append(v, fe...)
-		}
-	}
-	return v
-}
-
 // CheckModelFile checks one of a job's model files (field as ModelFiles
 // names it) against Read; hf:// URLs pass.
 func (a Access) CheckModelFile(field, raw string) error {

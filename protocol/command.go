@@ -54,6 +54,17 @@ const (
 	// checked by different leaders around an election cannot pass the
 	// bound together. Gated like CmdTaskRequeue (FeatureJobBytes).
 	CmdJobSubmitBounded CommandType = 14
+	// CmdTaskNodeFault (TaskFail) ends an attempt that failed through the
+	// node's own fault, as the node reported it (CompleteReport.NodeFault:
+	// its disk full, a model over its --max-model-bytes, a location its
+	// allow-lists do not cover): the node is struck for the job (its
+	// blocklist and auto-drain count it) but the failure does not count
+	// toward the shard's MaxAttempts (up to MaxNoFaultRequeues, shared
+	// with CmdTaskRequeue), so a small job that meets a few such nodes in
+	// turn does not fail while healthy ones could run it. When no live
+	// node may run it any more, the stuck-job check fails the job with
+	// the nodes' reasons. Gated like CmdTaskRequeue (FeatureNodeFault).
+	CmdTaskNodeFault CommandType = 15
 )
 
 func (t CommandType) String() string {
@@ -61,7 +72,7 @@ func (t CommandType) String() string {
 		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail",
 		CmdJobManifest: "job-manifest", CmdJobPause: "job-pause", CmdJobRetry: "job-retry", CmdJobPriority: "job-priority",
 		CmdJobDelete: "job-delete", CmdNodeDrain: "node-drain", CmdTaskRequeue: "task-requeue",
-		CmdJobSubmitBounded: "job-submit-bounded"}
+		CmdJobSubmitBounded: "job-submit-bounded", CmdTaskNodeFault: "task-node-fault"}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
 	}
@@ -155,6 +166,10 @@ type TaskFail struct {
 	// never read from the payload: an older voter would ignore a field
 	// and count the failure, so only the type may carry the meaning.
 	NoFault bool `json:"-"`
+	// NodeFault is set by the FSM from the entry's type
+	// (CmdTaskNodeFault), never read from the payload, for the same
+	// reason.
+	NodeFault bool `json:"-"`
 }
 
 // EncodeCommand renders a log entry.

@@ -57,12 +57,13 @@ func NATSLinkKey(id string) string { return NATSLinkPrefix + id }
 // such a command only while every server of the Raft configuration
 // announces its feature (docs/architecture.md, "Feature gates").
 const (
-	FeatureRequeue  = "task-requeue"   // CmdTaskRequeue
-	FeatureJobBytes = "job-spec-bytes" // CmdJobSubmitBounded
+	FeatureRequeue   = "task-requeue"    // CmdTaskRequeue
+	FeatureJobBytes  = "job-spec-bytes"  // CmdJobSubmitBounded
+	FeatureNodeFault = "task-node-fault" // CmdTaskNodeFault
 )
 
 // Features are the features this release announces.
-var Features = []string{FeatureRequeue, FeatureJobBytes}
+var Features = []string{FeatureRequeue, FeatureJobBytes, FeatureNodeFault}
 
 // FeatureKey is the etcd key of coordinator id's features, bound to its
 // registration lease like CoordinatorKey.

@@ -294,24 +294,41 @@ func (a Access) CheckWrite(raw string) error {
 }
 
 // CheckSpec checks a job's prompt file (if any) and output, returning
-// every problem as one ValidationError.
+// every problem as one ValidationError (wrapping ErrNotAllowed too when
+// any location lies outside the allow-lists).
 func (a Access) CheckSpec(s JobSpec) error {
 	var v ValidationError
-	var fe ValidationError
-	if s.Prompts.URL != "" {
-		if err := a.CheckRead(s.Prompts.URL); errors.As(err, &fe) {
+	outside := false
+	add := func(err error) {
+		var fe ValidationError
+		if errors.As(err, &fe) {
 			v = append(v, fe...)
+			outside = outside || errors.Is(err, ErrNotAllowed)
 		}
 	}
-	if err := a.CheckWrite(s.Output.URL); errors.As(err, &fe) {
-		v = append(v, fe...)
+	if s.Prompts.URL != "" {
+		add(a.CheckRead(s.Prompts.URL))
 	}
-	v = append(v, a.checkModelFiles(s)...)
-	if len(v) == 0 {
+	add(a.CheckWrite(s.Output.URL))
+	fields, urls := s.ModelFiles()
+	for i, u := range urls {
+		add(a.check(fields[i], u, a.Read, "--allow-read"))
+	}
+	switch {
+	case len(v) == 0:
 		return nil
+	case outside:
+		return notAllowed{v}
 	}
 	return v
 }
+
+// notAllowed is a ValidationError naming locations outside the
+// allow-lists that also says ErrNotAllowed: a node tells its own refusal
+// (its operator's roots) from a job's bad field by it (node.ownFault).
+type notAllowed struct{ ValidationError }
+
+func (e notAllowed) Unwrap() []error { return []error{e.ValidationError, ErrNotAllowed} }
 
 func (a Access) check(field, raw string, l AllowList, flag string) error {
 	err := l.Check(raw)
@@ -322,13 +339,14 @@ func (a Access) check(field, raw string, l AllowList, flag string) error {
 	problem := "refused: " + err.Error()
 	switch {
 	case !errors.Is(err, ErrNotAllowed):
+		return ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}
 	case l.Empty():
 		problem = fmt.Sprintf("refused: the %s allows no locations here (its operator adds roots with %s)", who, flag)
 	default:
 		problem = fmt.Sprintf("refused: outside the %s's allowed locations (%s; %s adds roots)",
 			who, strings.Join(l.Roots(), ", "), flag)
 	}
-	return ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}
+	return notAllowed{ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}}
 }
 
 // redactURL hides the credentials a URL echoed in an error may carry: a

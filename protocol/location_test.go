@@ -174,7 +174,22 @@ func TestAccessFieldErrors(t *testing.T) {
 		!strings.Contains(v[1].Problem, "--allow-write") {
 		t.Errorf("write error %+v", v[1])
 	}
+	if !errors.Is(err, ErrNotAllowed) { // a node tells its own refusal by it
+		t.Errorf("CheckSpec = %v, does not say ErrNotAllowed", err)
+	}
+	if err := a.CheckSpec(JobSpec{Prompts: PromptSource{URL: "/srv/prompts/../x"}, Output: OutputSpec{URL: "/srv/out"}}); !errors.As(err, &v) ||
+		len(v) != 2 || !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("a bad prompt path with an output outside: %v, want two field errors saying ErrNotAllowed", err)
+	}
 	a.Write = MustAllowList("/srv/out")
+	for _, bad := range []JobSpec{
+		{Prompts: PromptSource{URL: "/srv/prompts/../x"}, Output: OutputSpec{URL: "/srv/out"}},
+		{Prompts: PromptSource{Inline: []string{"x"}}, Output: OutputSpec{URL: "out/j"}},
+	} {
+		if err := a.CheckSpec(bad); !errors.As(err, &v) || errors.Is(err, ErrNotAllowed) {
+			t.Errorf("%+v: %v, want a field error that is not ErrNotAllowed (a bad location, not one outside the roots)", bad, err)
+		}
+	}
 	if err := a.CheckSpec(JobSpec{Prompts: PromptSource{Inline: []string{"x"}}, Output: OutputSpec{URL: "/srv/out/j"}}); err != nil {
 		t.Errorf("inline prompts, allowed output: %v", err)
 	}

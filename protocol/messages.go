@@ -83,6 +83,13 @@ type CompleteReport struct {
 	// hand-back holds off new work for that process only, not for one
 	// started after it (zero from earlier nodes: the latest known).
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// NodeFault: Error is the node's own doing, not the shard's — its
+	// disk is full, the model is over its --max-model-bytes, the job
+	// names a location its allow-lists do not cover. Another node may
+	// well run the shard, so the leader strikes this node without
+	// counting the attempt (CmdTaskNodeFault). Older leaders ignore it
+	// and count the failure.
+	NodeFault bool `json:"node_fault,omitempty"`
 }
 
 // Ack answers progress and completion reports; Deadline is the extended

@@ -62,11 +62,16 @@ type Failure struct {
 	// NoFault: the attempt ended through no fault of the shard
 	// (CmdTaskRequeue); it does not count toward MaxAttempts.
 	NoFault bool `json:"no_fault,omitempty"`
+	// NodeFault: the node reported the failure as its own (its disk,
+	// its limits, its allow-lists; CmdTaskNodeFault). The node is struck
+	// for the job; NoFault says whether the failure went uncounted (it
+	// counts past MaxNoFaultRequeues).
+	NodeFault bool `json:"node_fault,omitempty"`
 }
 
-// MaxNoFaultRequeues bounds the requeues without a fault a task gets
-// since its last retry; later ones count toward MaxAttempts like any
-// failure. A week-long job rides out many drains and leader changes, but
+// MaxNoFaultRequeues bounds the requeues without a fault of the shard
+// (CmdTaskRequeue, CmdTaskNodeFault) a task gets since its last retry;
+// later ones count toward MaxAttempts like any failure. A week-long job rides out many drains and leader changes, but
 // a shard whose attempts always end "without a fault" (a node that hands
 // every shard back) must still end its job.
 const MaxNoFaultRequeues = 20

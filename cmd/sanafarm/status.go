@@ -172,7 +172,12 @@ func printTasks(w io.Writer, tasks []protocol.Task) error {
 		fails := ""
 		for _, fl := range t.Failures {
 			note := ""
-			if fl.NoFault {
+			switch {
+			case fl.NodeFault && fl.NoFault:
+				note = " (the node's fault, not counted)"
+			case fl.NodeFault:
+				note = " (the node's fault)"
+			case fl.NoFault:
 				note = " (not counted)"
 			}
 			fails += fmt.Sprintf("#%d %s: %s%s; ", fl.Attempt, fl.Node, fl.Reason, note)

@@ -266,7 +266,9 @@ func (s *Store) CompleteTask(index uint64, c protocol.TaskComplete) error {
 // FailTask ends the current attempt without a result (TaskFail): the task
 // is requeued, or fails the job once its attempts are exhausted. A failure
 // with c.NoFault (CmdTaskRequeue) neither strikes the node nor counts
-// toward MaxAttempts, up to protocol.MaxNoFaultRequeues per task.
+// toward MaxAttempts; one with c.NodeFault (CmdTaskNodeFault) strikes the
+// node but does not count: both up to protocol.MaxNoFaultRequeues per
+// task, together.
 func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -285,9 +287,9 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	}
 	// Past MaxNoFaultRequeues a requeue without a fault counts like any
 	// failure, so that the job still ends.
-	noFault := c.NoFault && t.NoFaultFailures() < protocol.MaxNoFaultRequeues
+	noFault := (c.NoFault || c.NodeFault) && t.NoFaultFailures() < protocol.MaxNoFaultRequeues
 	t.Failures = append(t.Failures[:len(t.Failures):len(t.Failures)],
-		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason, NoFault: noFault})
+		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason, NoFault: noFault, NodeFault: c.NodeFault})
 	if len(t.Peers) == 0 && !c.NoStrike && !c.NoFault {
 		// A gang attempt fails on every rank when one is lost, so its
 		// failures do not blocklist the reporting node.
@@ -301,6 +303,9 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	s.stats.Failures++
 	if noFault {
 		s.stats.NoFault++
+	}
+	if c.NodeFault {
+		s.stats.NodeFault++
 	}
 	if t.CountedFailures() >= e.job.Spec.EffectiveMaxAttempts() {
 		t.State = protocol.TaskFailed

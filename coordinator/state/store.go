@@ -36,7 +36,11 @@ type Stats struct {
 	Failures    int64 `json:"failures"`    // attempts that ended without a result
 	// NoFault counts the failures not counted toward max attempts
 	// (protocol.Failure.NoFault: hand-backs, disables, lost replies).
-	NoFault    int64 `json:"no_fault,omitempty"`
+	NoFault int64 `json:"no_fault,omitempty"`
+	// NodeFault counts the failures nodes reported as their own
+	// (protocol.Failure.NodeFault: a full disk, a model over the node's
+	// limit, a location outside its allow-lists).
+	NodeFault  int64 `json:"node_fault,omitempty"`
 	ImagesDone int64 `json:"images_done"` // images of done shards
 }
 

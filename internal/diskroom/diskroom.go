@@ -19,13 +19,24 @@ import (
 // nearly full disk is not what fills it, and tests run on such disks).
 const Reserve = 1 << 30
 
+// ErrRefused is wrapped by every refusal of Check and Ledger.Take: the
+// node's own bound or disk says no, which is the node's doing rather
+// than the job's (node.ownFault).
+var ErrRefused = errors.New("download refused by this node's bound or free disk space")
+
+// refusal keeps a refusal's message as it was and says ErrRefused.
+type refusal struct{ msg string }
+
+func (r refusal) Error() string { return r.msg }
+func (refusal) Unwrap() error   { return ErrRefused }
+
 // Check returns an error naming what, its size and the bound when need
 // bytes exceed limit (limit ≤ 0: no bound) or the free space of the file
 // system holding dir (or its nearest existing parent) less the reserve.
 // Where the free space cannot be read, only limit is checked.
 func Check(what, dir string, need, limit int64) error {
 	if limit > 0 && need > limit {
-		return fmt.Errorf("%s needs %s, more than this node downloads for one model (%s; --max-model-bytes)", what, size(need), size(limit))
+		return refusal{fmt.Sprintf("%s needs %s, more than this node downloads for one model (%s; --max-model-bytes)", what, size(need), size(limit))}
 	}
 	if need <= 0 {
 		return nil
@@ -49,7 +60,7 @@ func noRoom(what, dir string, need, free, promised int64) error {
 	if promised > 0 {
 		held = fmt.Sprintf(", %s of it promised to downloads in progress", size(promised))
 	}
-	return fmt.Errorf("%s needs %s, but the disk of %s has %s free%s (%s kept in reserve)", what, size(need), dir, size(free), held, size(keep))
+	return refusal{fmt.Sprintf("%s needs %s, but the disk of %s has %s free%s (%s kept in reserve)", what, size(need), dir, size(free), held, size(keep))}
 }
 
 // fits reports whether need bytes fit in free ones with the reserve kept.

@@ -1,6 +1,7 @@
 package diskroom
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,9 @@ func TestCheck(t *testing.T) {
 		err := Check("x", missing, tc.need, tc.limit)
 		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+		if err != nil && !errors.Is(err, ErrRefused) {
+			t.Errorf("%s: %v does not say ErrRefused", tc.name, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package diskroom
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,7 @@ func TestLedgerCountsDownloadsInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the first download: %v", err)
 	}
-	if _, err := l.Take("b", dir, share(0.7), 0); err == nil || !strings.Contains(err.Error(), "promised to downloads in progress") {
+	if _, err := l.Take("b", dir, share(0.7), 0); err == nil || !strings.Contains(err.Error(), "promised to downloads in progress") || !errors.Is(err, ErrRefused) {
 		t.Fatalf("a second download of the same size while the first has it all to write: %v, want a refusal", err)
 	}
 	a.Wrote(share(0.6)) // on the disk now: the free space would show it

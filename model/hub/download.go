@@ -181,17 +181,17 @@ func (c *Client) fetchBlob(ctx context.Context, p *plan, file string, meta fileM
 		return nil // another process finished it while we waited
 	}
 	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
-		return fmt.Errorf("creating blobs folder of %s in %s: %w: %w", p.repo, p.rc.root, errDisk, err)
+		return fmt.Errorf("creating blobs folder of %s in %s: %w: %w", p.repo, p.rc.root, ErrDisk, err)
 	}
 	d := &blobDownload{c: c, p: p, file: file, meta: meta, sum: sum, prog: prog, hold: hold, path: blob + ".incomplete", url: meta.location}
 	if err := c.retry(ctx, "GET "+file, func() error { return d.attempt(ctx) }); err != nil {
 		return c.describe(err, p.repo, p.rev, file)
 	}
 	if err := os.Chmod(d.path, 0o644); err != nil {
-		return fmt.Errorf("storing blob of %s in %s: %w: %w", file, p.repo, errDisk, err)
+		return fmt.Errorf("storing blob of %s in %s: %w: %w", file, p.repo, ErrDisk, err)
 	}
 	if err := os.Rename(d.path, blob); err != nil {
-		return fmt.Errorf("storing blob of %s in %s: %w: %w", file, p.repo, errDisk, err)
+		return fmt.Errorf("storing blob of %s in %s: %w: %w", file, p.repo, ErrDisk, err)
 	}
 	return nil
 }
@@ -221,13 +221,13 @@ func (d *blobDownload) attempt(ctx context.Context) error {
 	}
 	f, err := os.OpenFile(d.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	have, err := io.Copy(h, f) // hash the part we already have, and seek to its end
 	if err != nil {
-		return fmt.Errorf("%w: reading partial download: %w", errDisk, err)
+		return fmt.Errorf("%w: reading partial download: %w", ErrDisk, err)
 	}
 	if have > d.meta.size {
 		if have, err = restart(f, h); err != nil {
@@ -241,7 +241,7 @@ func (d *blobDownload) attempt(ctx context.Context) error {
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("%w: %w", errDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	return d.verify(f, h)
 }
@@ -335,7 +335,7 @@ func (d *blobDownload) copyBody(f *os.File, h hash.Hash, body io.Reader, want in
 				return fmt.Errorf("server sent more than the %d bytes announced: %w", d.meta.size, ErrIntegrity)
 			}
 			if _, err := f.Write(buf[:n]); err != nil {
-				return fmt.Errorf("%w: writing %s: %w", errDisk, d.path, err)
+				return fmt.Errorf("%w: writing %s: %w", ErrDisk, d.path, err)
 			}
 			h.Write(buf[:n])
 			d.hold.Wrote(int64(n))
@@ -359,7 +359,7 @@ func (d *blobDownload) copyBody(f *os.File, h hash.Hash, body io.Reader, want in
 func (d *blobDownload) verify(f *os.File, h hash.Hash) error {
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("%w: %w", errDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	if st.Size() != d.meta.size {
 		_ = os.Remove(d.path)
@@ -388,10 +388,10 @@ func (d *blobDownload) sync(have int64) { d.report(have - d.told) }
 func restart(f *os.File, h hash.Hash) (int64, error) {
 	h.Reset()
 	if err := f.Truncate(0); err != nil {
-		return 0, fmt.Errorf("%w: %w", errDisk, err)
+		return 0, fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("%w: %w", errDisk, err)
+		return 0, fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	return 0, nil
 }

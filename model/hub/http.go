@@ -59,7 +59,7 @@ func retryable(ctx context.Context, err error) bool {
 	if errors.As(err, &se) {
 		return se.code >= 500 || se.code == http.StatusTooManyRequests || se.code == http.StatusRequestTimeout
 	}
-	return !errors.Is(err, ErrIntegrity) && !errors.Is(err, errDisk)
+	return !errors.Is(err, ErrIntegrity) && !errors.Is(err, ErrDisk)
 }
 
 // hubCause is err's bounded "cause" label for sanafarm_retries_total and
@@ -78,8 +78,10 @@ func hubCause(err error) string {
 	return metrics.CauseOther
 }
 
-// errDisk marks local file-system failures, which retrying does not fix.
-var errDisk = errors.New("disk error")
+// ErrDisk marks failures of the local cache's file system (a full disk, a
+// read-only mount), which retrying does not fix and which are the node's,
+// not the job's (node.ownFault).
+var ErrDisk = errors.New("disk error")
 
 // retry runs op until it succeeds, fails for good, or the retries run out,
 // sleeping with exponential backoff in between (from RetryWait up to 30×,
@@ -256,7 +258,7 @@ func (c *Client) describe(err error, repo, rev, file string) error {
 	switch {
 	case errors.As(err, &se):
 		return c.describeStatus(se, target, repo, rev, file)
-	case errors.Is(err, errDisk):
+	case errors.Is(err, ErrDisk):
 		return fmt.Errorf("writing %s to the cache %s: %w", target, c.cacheDir, err)
 	case errors.Is(err, ErrIntegrity):
 		return fmt.Errorf("downloading %s: %w", target, err)

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -44,6 +45,9 @@ func TestDownloadRoom(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "repo "+testRepo) {
 				t.Fatalf("err = %v, want it to name the repo and %q", err, tc.want)
+			}
+			if !errors.Is(err, diskroom.ErrRefused) { // the node's own refusal (node.ownFault)
+				t.Errorf("err = %v does not say diskroom.ErrRefused", err)
 			}
 			for _, r := range h.requests() {
 				if tc.upFront && (strings.HasPrefix(r.path, "/cdn/") || strings.Contains(r.path, "/resolve/") && strings.HasSuffix(r.path, ".safetensors")) {

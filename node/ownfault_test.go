@@ -1,0 +1,59 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sanafarm/sanafarm/internal/diskroom"
+	"github.com/sanafarm/sanafarm/model/hub"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// failingExecutor fails every task with err.
+type failingExecutor struct{ err error }
+
+func (f failingExecutor) Execute(context.Context, protocol.Assignment, func(int)) (protocol.ShardInfo, error) {
+	return protocol.ShardInfo{}, f.err
+}
+
+// TestOwnFaultReported: a task that fails through the node's own doing —
+// a download its bound or disk refuses, a cache write that fails, a
+// location outside its allow-lists — is reported with NodeFault, so the
+// leader strikes the node without using up the shard's attempts; any
+// other failure is reported as before.
+func TestOwnFaultReported(t *testing.T) {
+	outside := protocol.Access{Who: "node"}.CheckWrite("/data/out") // no roots: refused
+	refused := diskroom.Check("repo org/big", t.TempDir(), 2<<30, 1<<30)
+	for _, c := range []struct {
+		name string
+		err  error
+		own  bool
+	}{
+		{"over --max-model-bytes", fmt.Errorf("resolving model: downloading org/big@main: %w", refused), true},
+		{"cache disk write", fmt.Errorf("downloading: storing blob: %w: %w", hub.ErrDisk, errors.New("no space left on device")), true},
+		{"output outside --allow-write", fmt.Errorf("shard 0: %w", outside), true},
+		{"bad prompt file", errors.New("prompts.url: line 3: not UTF-8"), false},
+		{"model does not load", errors.New("transformer: tensor blocks.0.attn.qkv missing"), false},
+		{"hub integrity", fmt.Errorf("downloading: %w", hub.ErrIntegrity), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := ownFault(c.err); got != c.own {
+				t.Fatalf("ownFault(%v) = %v, want %v", c.err, got, c.own)
+			}
+			cfg := baseConfig(t, "n-own", failingExecutor{c.err})
+			leader := newFakeLeader(t, cfg.NATS, assignment(tinySpec(t.TempDir(), "a"), "j-own", 0, 1))
+			startAgent(t, cfg)
+			select {
+			case rep := <-leader.completions:
+				if rep.Result != nil || rep.Error != c.err.Error() || rep.NodeFault != c.own {
+					t.Fatalf("completion %+v, want failed with %q, node fault %v", rep, c.err, c.own)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no completion")
+			}
+		})
+	}
+}
