@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/diskroom"
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/protocol"
+	"github.com/sanafarm/sanafarm/storage"
 )
 
 // failingExecutor fails every task with err.
@@ -35,6 +38,8 @@ func TestOwnFaultReported(t *testing.T) {
 		{"over --max-model-bytes", fmt.Errorf("resolving model: downloading org/big@main: %w", refused), true},
 		{"cache disk write", fmt.Errorf("downloading: storing blob: %w: %w", hub.ErrDisk, errors.New("no space left on device")), true},
 		{"output outside --allow-write", fmt.Errorf("shard 0: %w", outside), true},
+		{"spool disk full", fmt.Errorf("writing shard 00003: spooling the upload: %w: %w", storage.ErrSpool, syscall.ENOSPC), true},
+		{"output disk full", fmt.Errorf("writing 00000003.png: %w", syscall.ENOSPC), false}, // a shared output fails everywhere
 		{"bad prompt file", errors.New("prompts.url: line 3: not UTF-8"), false},
 		{"model does not load", errors.New("transformer: tensor blocks.0.attn.qkv missing"), false},
 		{"hub integrity", fmt.Errorf("downloading: %w", hub.ErrIntegrity), false},
@@ -55,5 +60,21 @@ func TestOwnFaultReported(t *testing.T) {
 				t.Fatal("no completion")
 			}
 		})
+	}
+}
+
+// TestExecutorSpoolFailureIsOwnFault: a webdataset shard on a node whose
+// temporary folder is gone (as good as a full disk) fails through the real
+// executor with an error ownFault recognises.
+func TestExecutorSpoolFailureIsOwnFault(t *testing.T) {
+	out, cache, tmp := t.TempDir(), t.TempDir(), t.TempDir()
+	e := NewPipelineExecutor(PipelineConfig{Allow: testAllow(out), Models: &ModelResolver{CacheRoot: cache}, Node: "n-spool", Logger: testLogger(t)})
+	defer e.Close()
+	spec := tinySpec(out, "a red fox")
+	spec.Output.Format = storage.FormatWebDataset
+	t.Setenv("TMPDIR", filepath.Join(tmp, "gone"))
+	_, err := e.Execute(context.Background(), assignment(spec, "j-spool", 0, 1), func(int) {})
+	if err == nil || !ownFault(err) {
+		t.Fatalf("Execute = %v, want a spool failure that is the node's own", err)
 	}
 }

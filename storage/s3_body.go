@@ -92,12 +92,12 @@ func (s *S3) spool(ctx context.Context, r io.Reader) (*putBody, error) {
 	if n <= s.cfg.PartSize {
 		return &putBody{ra: bytes.NewReader(buf.Bytes()), size: n, sha: hex.EncodeToString(h.Sum(nil))}, nil
 	}
-	f, err := os.CreateTemp(s.cfg.SpoolDir, ".sanafarm-s3-spool-*")
+	f, err := createSpool(s.cfg.SpoolDir, ".sanafarm-s3-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("spooling the upload: %w", err)
 	}
 	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	m, err := io.Copy(f, io.MultiReader(&buf, src))
+	m, err := io.Copy(spoolWriter{f}, io.MultiReader(&buf, src))
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("spooling the upload: %w", err)

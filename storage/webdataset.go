@@ -80,12 +80,12 @@ func (w *WebDatasetWriter) open() error {
 	if w.tmp != nil {
 		return nil
 	}
-	f, err := os.CreateTemp("", fmt.Sprintf("sanafarm-shard-%05d-*.tar", w.shard))
+	f, err := createSpool("", fmt.Sprintf("sanafarm-shard-%05d-*.tar", w.shard))
 	if err != nil {
 		return w.fail(fmt.Errorf("spooling shard %05d: %w", w.shard, err))
 	}
 	w.tmp, w.sum = f, sha256.New()
-	w.tw = tar.NewWriter(&countWriter{w: io.MultiWriter(f, w.sum), n: &w.size})
+	w.tw = tar.NewWriter(&countWriter{w: io.MultiWriter(spoolWriter{f}, w.sum), n: &w.size})
 	return nil
 }
 
