@@ -90,6 +90,9 @@ func (s *Server) onLease(m *nats.Msg) {
 	defer cancel()
 	start := time.Now()
 	rep := s.Lease(ctx, req)
+	if len(rep.Assignments) > 0 {
+		rep.Now = s.cfg.Clock() // the deadlines are read against it (protocol.LeaseReply.Now)
+	}
 	s.metrics.leased(rep, time.Since(start))
 	s.respond(m, rep)
 }
@@ -269,10 +272,11 @@ func (s *Server) Progress(rep protocol.ProgressReport) protocol.Ack {
 	}
 	// The attempt's holder is alive, whatever etcd says (nodegone.go); its
 	// id comes from the lease, not from the report's claim.
-	s.nodes.heardFrom(t.Assignee, s.cfg.Clock())
-	deadline := s.cfg.Clock().Add(s.cfg.LeaseTTL)
+	now := s.cfg.Clock()
+	s.nodes.heardFrom(t.Assignee, now)
+	deadline := now.Add(s.cfg.LeaseTTL)
 	s.progress.add(protocol.ProgressUpdate{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Done: rep.Done, Deadline: deadline})
-	return protocol.Ack{Deadline: deadline}
+	return protocol.Ack{Deadline: deadline, Now: now}
 }
 
 // Complete answers a completion: a result commits TaskComplete, an error

@@ -215,6 +215,9 @@ func (a *Agent) lease(ctx context.Context, free int) (protocol.LeaseReply, error
 	if err := a.request(ctx, protocol.SubjectLease, req, &reply, func() *protocol.Error { return reply.Error }); err != nil {
 		return protocol.LeaseReply{}, fmt.Errorf("leasing tasks: %w", err)
 	}
+	for i := range reply.Assignments { // on the node's clock from here on
+		reply.Assignments[i].Deadline = leaseDeadline(reply.Assignments[i].Deadline, reply.Now)
+	}
 	return reply, nil
 }
 

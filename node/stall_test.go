@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,17 +87,36 @@ func TestAgentStallWatchdog(t *testing.T) {
 	}
 }
 
-// TestLeaseDeadlineBounded: a deadline from a grant or an ack is taken as
-// it is up to an hour ahead, and cut there beyond.
+// TestLeaseDeadlineBounded: a deadline from a grant or an ack is read
+// against the leader's clock at its answer when the answer carries it —
+// whatever the node's clock says, the lease lasts what the leader gave —
+// and as a wall time from older leaders; either way it is cut an hour
+// ahead.
 func TestLeaseDeadlineBounded(t *testing.T) {
-	soon := time.Now().Add(time.Minute)
-	if got := leaseDeadline(soon); !got.Equal(soon) {
-		t.Errorf("a minute ahead: %v, want %v", got, soon)
+	now := time.Now()
+	near := func(got, want time.Time) bool { return got.Sub(want).Abs() < time.Second }
+	for _, c := range []struct {
+		name         string
+		d, leaderNow time.Time
+		want         time.Time // zero: checked by cut
+		cut          bool      // at most maxLeaseAhead from now
+	}{
+		{"wall time, a minute ahead", now.Add(time.Minute), time.Time{}, now.Add(time.Minute), false},
+		{"wall time, a century ahead", now.Add(100 * 365 * 24 * time.Hour), time.Time{}, time.Time{}, true},
+		{"leader an hour behind the node", now.Add(-time.Hour + 10*time.Second), now.Add(-time.Hour), now.Add(10 * time.Second), false},
+		{"leader a day ahead of the node", now.Add(24*time.Hour + 10*time.Second), now.Add(24 * time.Hour), now.Add(10 * time.Second), false},
+		{"leader's lease already over", now.Add(-time.Second), now, now.Add(-time.Second), false},
+		{"a century from the leader's now", now.Add(100 * 365 * 24 * time.Hour), now, time.Time{}, true},
+	} {
+		got := leaseDeadline(c.d, c.leaderNow)
+		switch {
+		case c.cut && got.After(time.Now().Add(maxLeaseAhead)):
+			t.Errorf("%s: %v, want at most an hour ahead", c.name, got)
+		case !c.cut && !near(got, c.want):
+			t.Errorf("%s: %v, want about %v", c.name, got, c.want)
+		}
 	}
-	if got := leaseDeadline(time.Now().Add(100 * 365 * 24 * time.Hour)); got.After(time.Now().Add(maxLeaseAhead)) {
-		t.Errorf("a century ahead: %v, want at most an hour ahead", got)
-	}
-	if got := leaseDeadline(time.Time{}); !got.IsZero() {
+	if got := leaseDeadline(time.Time{}, time.Time{}); !got.IsZero() {
 		t.Errorf("zero: %v", got)
 	}
 }
@@ -114,5 +136,54 @@ func TestAgentDrainBounded(t *testing.T) {
 	n.stop(t) // fails the test if Run does not return
 	if _, ok := nodeInfo(t, cfg.Etcd, "n-hung"); ok {
 		t.Error("the node's announcement outlived its exit")
+	}
+}
+
+// TestCompletionOnLeaderClock: a leader whose clock is an hour behind the
+// node's grants a 20 s lease. The node reads it against the leader's
+// clock (LeaseReply.Now), so it keeps retrying a failed attempt's
+// completion through a few seconds without a leader, instead of taking
+// the lease for an hour over and giving up after one request timeout.
+func TestCompletionOnLeaderClock(t *testing.T) {
+	cfg := baseConfig(t, "n-skew", failingExecutor{errors.New("prompts.url: line 3: not UTF-8")})
+	leaderNow := time.Now().Add(-time.Hour)
+	asg := assignment(tinySpec(t.TempDir(), "a"), "j-skew", 0, 1)
+	asg.Deadline = leaderNow.Add(20 * time.Second)
+	queue := []protocol.Assignment{asg}
+	var mu sync.Mutex
+	respond(t, cfg.NATS, protocol.SubjectLease, func([]byte) any {
+		mu.Lock()
+		defer mu.Unlock()
+		out := queue
+		queue = nil
+		return protocol.LeaseReply{Assignments: out, Now: time.Now().Add(-time.Hour)}
+	})
+	var first time.Time
+	accepted := make(chan protocol.CompleteReport, 1)
+	respond(t, cfg.NATS, protocol.SubjectComplete, func(data []byte) any {
+		mu.Lock()
+		defer mu.Unlock()
+		if first.IsZero() {
+			first = time.Now()
+		}
+		if time.Since(first) < 3*time.Second { // three RequestTimeouts without a leader
+			return protocol.Ack{Error: protocol.Errorf(protocol.CodeUnavailable, "no leader")}
+		}
+		var rep protocol.CompleteReport
+		_ = json.Unmarshal(data, &rep)
+		select {
+		case accepted <- rep:
+		default:
+		}
+		return protocol.Ack{}
+	})
+	startAgent(t, cfg)
+	select {
+	case rep := <-accepted:
+		if rep.Result != nil || rep.Attempt != 1 {
+			t.Fatalf("completion %+v", rep)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the failed attempt's completion was given up: the lease was read on the node's clock")
 	}
 }

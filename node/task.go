@@ -277,16 +277,26 @@ type reporter struct {
 // in the future (a bug, a skewed clock) would have it retried for ever.
 const maxLeaseAhead = time.Hour
 
-// leaseDeadline is d, at most maxLeaseAhead from now.
-func leaseDeadline(d time.Time) time.Time {
-	if limit := time.Now().Add(maxLeaseAhead); d.After(limit) {
+// leaseDeadline is the leader's deadline d on the node's clock, at most
+// maxLeaseAhead from now. With the leader's clock at its answer
+// (leaderNow, protocol.LeaseReply.Now) it is d-leaderNow from now, read
+// on the monotonic clock: a node clock far ahead of the leader's (or one
+// stepped meanwhile) neither sees a live lease as past — and gives up
+// retrying a completion at once — nor the reverse. Without it (an older
+// leader) d is taken as a wall time.
+func leaseDeadline(d, leaderNow time.Time) time.Time {
+	now := time.Now()
+	if !leaderNow.IsZero() {
+		d = now.Add(d.Sub(leaderNow))
+	}
+	if limit := now.Add(maxLeaseAhead); d.After(limit) {
 		return limit
 	}
 	return d
 }
 
 func newReporter(a *Agent, asg protocol.Assignment, abort context.CancelCauseFunc) *reporter {
-	return &reporter{a: a, asg: asg, abort: abort, dead: leaseDeadline(asg.Deadline), clock: mono.New(),
+	return &reporter{a: a, asg: asg, abort: abort, dead: asg.Deadline, clock: mono.New(),
 		notify: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 }
 
@@ -357,7 +367,7 @@ func (r *reporter) send(ctx context.Context) {
 	case err == nil:
 		if !ack.Deadline.IsZero() {
 			r.mu.Lock()
-			r.dead = leaseDeadline(ack.Deadline)
+			r.dead = leaseDeadline(ack.Deadline, ack.Now)
 			r.mu.Unlock()
 		}
 	case fenced(err):

@@ -55,6 +55,11 @@ type LeaseReply struct {
 	// it should ask again shortly (the agent waits 100 ms; its rank's Assignment comes then).
 	Pending bool   `json:"pending,omitempty"`
 	Error   *Error `json:"error,omitempty"`
+	// Now is the leader's clock when it answered: a node takes each
+	// assignment's Deadline as Deadline-Now from its own receipt, so a
+	// node clock far off the leader's does not misjudge how long its
+	// lease lasts (zero from older leaders: Deadline as a wall time).
+	Now time.Time `json:"now,omitzero"`
 }
 
 // ProgressReport extends a task's lease and reports images done in the
@@ -97,4 +102,6 @@ type CompleteReport struct {
 type Ack struct {
 	Deadline time.Time `json:"deadline,omitempty"`
 	Error    *Error    `json:"error,omitempty"`
+	// Now is the leader's clock when it answered (LeaseReply.Now).
+	Now time.Time `json:"now,omitzero"`
 }
