@@ -44,15 +44,17 @@ func TestStatusNoJobs(t *testing.T) {
 }
 
 // TestPrintTasksMarksUncounted: a failure without a fault is listed, marked
-// as not counted toward max attempts; a counted one is not marked.
+// as not counted toward max attempts; a counted one is not marked; a
+// node's own fault says so, and whether it counted (past the cap).
 func TestPrintTasksMarksUncounted(t *testing.T) {
 	var b strings.Builder
 	err := printTasks(&b, []protocol.Task{{TaskKey: protocol.TaskKey{Job: "j", Shard: 3}, State: protocol.TaskQueued, Attempt: 2,
-		Failures: []protocol.Failure{{Attempt: 1, Node: "n1", Reason: protocol.ReasonDraining, NoFault: true}, {Attempt: 2, Node: "n2", Reason: "oom"}}}})
+		Failures: []protocol.Failure{{Attempt: 1, Node: "n1", Reason: protocol.ReasonDraining, NoFault: true}, {Attempt: 2, Node: "n2", Reason: "oom"},
+			{Attempt: 3, Node: "n3", Reason: "disk full", NoFault: true, NodeFault: true}, {Attempt: 4, Node: "n3", Reason: "disk full", NodeFault: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := b.String(); !strings.Contains(out, "#1 n1: draining (not counted); #2 n2: oom; ") {
+	if out := b.String(); !strings.Contains(out, "#1 n1: draining (not counted); #2 n2: oom; #3 n3: disk full (the node's fault, not counted); #4 n3: disk full (the node's fault); ") {
 		t.Errorf("tasks table:\n%s", out)
 	}
 }

@@ -96,10 +96,11 @@ func (c *fakeClient) Job(_ context.Context, id protocol.JobID, _ bool, _, _ int)
 			t.State, t.Attempt, t.Assignee = protocol.TaskDone, 1, "node-a"
 			t.Result = &protocol.ShardInfo{Node: "node-a", Images: 8, Seconds: 1.5}
 		}
-		if i == j.ShardsDone { // the first shard not done was handed back, then failed
-			t.Attempt = 2
+		if i == j.ShardsDone { // the first shard not done was handed back, refused by a full disk, then failed
+			t.Attempt = 3
 			t.Failures = []protocol.Failure{{Attempt: 1, Node: "node-a", Reason: protocol.ReasonDraining, NoFault: true},
-				{Attempt: 2, Node: "node-b", Reason: "out of memory"}}
+				{Attempt: 2, Node: "node-c", Reason: "disk full", NoFault: true, NodeFault: true},
+				{Attempt: 3, Node: "node-b", Reason: "out of memory"}}
 		}
 		d.Tasks = append(d.Tasks, t)
 	}
