@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -168,10 +169,21 @@ func poll(ctx context.Context, nc *nats.Conn, node string) {
 	}
 }
 
+// leaseN asks for free shards as node. A leader subscribes to node traffic
+// just after its election, so a request finding no responder yet is sent
+// again for a few seconds, as a node's would be (it reached nobody).
 func leaseN(t *testing.T, nc *nats.Conn, node string, free int) []protocol.Assignment {
 	t.Helper()
 	var reply protocol.LeaseReply
-	mustRequest(t, nc, protocol.SubjectLease, protocol.LeaseRequest{Node: protocol.NodeInfo{ID: node, Backend: "cpu", Slots: free}, Free: free}, &reply)
+	req := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: node, Backend: "cpu", Slots: free}, Free: free}
+	err := request(context.Background(), nc, protocol.SubjectLease, req, &reply)
+	for end := time.Now().Add(5 * time.Second); errors.Is(err, nats.ErrNoResponders) && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+		err = request(context.Background(), nc, protocol.SubjectLease, req, &reply)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", protocol.SubjectLease, err)
+	}
 	if reply.Error != nil {
 		t.Fatalf("lease for %s: %v", node, reply.Error)
 	}

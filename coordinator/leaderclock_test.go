@@ -2,8 +2,11 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -21,7 +24,10 @@ func TestRepliesCarryLeaderClock(t *testing.T) {
 	}
 	nc := connectNATS(t, c.natsURL)
 	var reply protocol.LeaseReply
-	mustRequest(t, nc, protocol.SubjectLease, protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 1}, Free: 1}, &reply)
+	req := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 1}, Free: 1}
+	waitFor(t, 5*time.Second, "the leader answering leases", func() bool { // it subscribes just after its election
+		return !errors.Is(request(context.Background(), nc, protocol.SubjectLease, req, &reply), nats.ErrNoResponders)
+	})
 	if reply.Error != nil || len(reply.Assignments) != 1 {
 		t.Fatalf("lease: %+v", reply)
 	}
