@@ -11,11 +11,15 @@ import (
 // that does not cover the job's output (an operator's typo on one
 // droplet). Nodes do not announce their allow-lists, so the leader still
 // leases n0 shards; n0 must refuse to write them — failed attempts whose
-// reason names the allow-list — the per-job blocklist keeps it off the job
-// after two, n1 completes the job, and the verifier finds nothing outside
-// the output (the node touches only locations its operator allowed).
+// reason names the allow-list, reported as the node's own fault: struck
+// but not counted, so the job's --max-attempts 1 survives them — the
+// per-job blocklist keeps it off the job after two, n1 completes the job,
+// and the verifier finds nothing outside the output (the node touches only
+// locations its operator allowed).
 func misconfiguredNode(t *testing.T, r *Result) {
-	fr := newFarmRun(t, r)
+	spec := DefaultJob
+	spec.MaxAttempts = 1
+	fr := newFarmRunJob(t, r, spec)
 	n := fr.f.Nodes[0]
 	fr.waitLeased(n.ID)
 	fr.faultNow()
@@ -37,6 +41,9 @@ func misconfiguredNode(t *testing.T, r *Result) {
 		for _, f := range tk.Failures {
 			if f.Node == n.ID && strings.Contains(f.Reason, "--allow-write") {
 				refused++
+				if !f.NodeFault || !f.NoFault {
+					t.Errorf("refusal recorded as %+v, want the node's own fault, not counted", f)
+				}
 			}
 		}
 	}
