@@ -52,12 +52,15 @@ func Run(t TB, body func(ctx context.Context, errs *Errors) error) {
 		if err == nil {
 			err = body(ctx, errs)
 		}
+		// chromedp cancels a tab whose browser process went away; a call
+		// that failed just then may not carry the exit error yet.
+		lost := errors.Is(ctx.Err(), context.Canceled)
 		stop()
 		if err == nil {
 			errs.Check(t)
 			return
 		}
-		if !Crashed(err) || i == attempts {
+		if !(Crashed(err) || lost) || i == attempts {
 			t.Fatalf("%v\nthe browser's last output:\n%s", err, out.String())
 		}
 		t.Logf("attempt %d of %d: the browser process died (%v); its last output:\n%s", i, attempts, err, out.String())
