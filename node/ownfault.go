@@ -22,14 +22,16 @@ func failed(reason string) ending { return ending{reason: reason} }
 // ownFault reports whether a task's error is the node's own doing rather
 // than the shard's: a download its --max-model-bytes or its disk's free
 // space refuses (diskroom), a write to its model cache that fails
-// (hub.ErrDisk), a spool file on its temporary disk that cannot be
-// written (storage.ErrSpool), a location its allow-lists do not cover
+// (hub.ErrDisk), a model or input it does not hold while its operator
+// keeps it offline (hub.ErrOffline: a node on the network may fetch it),
+// a spool file on its temporary disk that cannot be written
+// (storage.ErrSpool), a location its allow-lists do not cover
 // (protocol.ErrNotAllowed). Another node may run the shard, so the leader
 // strikes this node without counting the attempt against the shard
 // (protocol.CmdTaskNodeFault). Anything else — a bad prompt file, a
 // model that does not load, a store that refuses writes — may be the
 // job's, and counts as before.
 func ownFault(err error) bool {
-	return errors.Is(err, diskroom.ErrRefused) || errors.Is(err, hub.ErrDisk) || errors.Is(err, storage.ErrSpool) ||
-		errors.Is(err, protocol.ErrNotAllowed)
+	return errors.Is(err, diskroom.ErrRefused) || errors.Is(err, hub.ErrDisk) || errors.Is(err, hub.ErrOffline) ||
+		errors.Is(err, storage.ErrSpool) || errors.Is(err, protocol.ErrNotAllowed)
 }

@@ -43,6 +43,8 @@ func TestOwnFaultReported(t *testing.T) {
 		{"bad prompt file", errors.New("prompts.url: line 3: not UTF-8"), false},
 		{"model does not load", errors.New("transformer: tensor blocks.0.attn.qkv missing"), false},
 		{"hub integrity", fmt.Errorf("downloading: %w", hub.ErrIntegrity), false},
+		{"not cached, node offline", fmt.Errorf("model org/x is not cached and the node is offline: %w (%w)", hub.ErrNotFound, hub.ErrOffline), true},
+		{"not on the Hub", fmt.Errorf("downloading org/x@main: %w", hub.ErrNotFound), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := ownFault(c.err); got != c.own {
@@ -76,5 +78,16 @@ func TestExecutorSpoolFailureIsOwnFault(t *testing.T) {
 	_, err := e.Execute(context.Background(), assignment(spec, "j-spool", 0, 1), func(int) {})
 	if err == nil || !ownFault(err) {
 		t.Fatalf("Execute = %v, want a spool failure that is the node's own", err)
+	}
+}
+
+// TestOfflineResolveIsOwnFault: a model an offline node does not hold is
+// its own fault (a node on the network may fetch it), through the real
+// resolver's wrapping.
+func TestOfflineResolveIsOwnFault(t *testing.T) {
+	r := &ModelResolver{CacheRoot: t.TempDir(), Hub: &hub.Config{CacheDir: t.TempDir(), Offline: true}}
+	_, err := r.Resolve(t.Context(), protocol.JobSpec{Model: "org/absent", Revision: "main"})
+	if err == nil || !ownFault(err) {
+		t.Fatalf("Resolve = %v, want an offline refusal that is the node's own", err)
 	}
 }
