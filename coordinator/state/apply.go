@@ -290,9 +290,11 @@ func (s *Store) FailTask(index uint64, c protocol.TaskFail) error {
 	noFault := (c.NoFault || c.NodeFault) && t.NoFaultFailures() < protocol.MaxNoFaultRequeues
 	t.Failures = append(t.Failures[:len(t.Failures):len(t.Failures)],
 		protocol.Failure{Attempt: c.Attempt, Node: node, Reason: c.Reason, NoFault: noFault, NodeFault: c.NodeFault})
-	if len(t.Peers) == 0 && !c.NoStrike && !c.NoFault {
+	if !c.NoStrike && !c.NoFault && (len(t.Peers) == 0 || c.NodeFault) {
 		// A gang attempt fails on every rank when one is lost, so its
-		// failures do not blocklist the reporting node.
+		// failures do not blocklist the reporting node — unless the node
+		// says the failure is its own (a full disk): else the same gang
+		// would be formed with it again and again.
 		e.fails[node]++
 	}
 	e.job.ImagesDone -= int64(t.Progress)

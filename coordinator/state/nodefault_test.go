@@ -58,3 +58,24 @@ func TestNodeFaultFailures(t *testing.T) {
 	}
 	assertRoundTrip(t, s) // the mark is replicated state
 }
+
+// TestNodeFaultStrikesGangRank: a gang attempt's failure does not strike
+// the rank that reports it (every rank fails when one is lost), but one
+// the rank reports as its own does, so the gang is not formed with it
+// again and again.
+func TestNodeFaultStrikesGangRank(t *testing.T) {
+	s := seeded(t)
+	for i, nodeFault := range []bool{false, true} {
+		idx := uint64(10 * (i + 1))
+		if got := s.AssignTasks(idx, protocol.TaskAssign{Node: "n1", Peers: []string{"n1", "n2"}, Leases: []protocol.TaskNext{lease("a", 3, i+1)}, At: t0}); len(got) != 1 {
+			t.Fatalf("gang attempt %d not granted", i+1)
+		}
+		c := protocol.TaskFail{TaskKey: key("a", 3), Attempt: i + 1, Node: "n2", Reason: "rank 1 failed", At: t0, NodeFault: nodeFault}
+		if err := s.FailTask(idx+1, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n1, n2 := s.View().FailuresOn("a", "n1"), s.View().FailuresOn("a", "n2"); n1 != 0 || n2 != 1 {
+		t.Fatalf("strikes n1 %d, n2 %d; want 0 and 1 (the node's own fault only)", n1, n2)
+	}
+}
