@@ -336,17 +336,21 @@ func (a Access) check(field, raw string, l AllowList, flag string) error {
 		return nil
 	}
 	who := firstNonEmpty(a.Who, "this server")
+	outside := errors.Is(err, ErrNotAllowed)
 	problem := "refused: " + err.Error()
 	switch {
-	case !errors.Is(err, ErrNotAllowed):
-		return ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}
+	case !outside:
 	case l.Empty():
 		problem = fmt.Sprintf("refused: the %s allows no locations here (its operator adds roots with %s)", who, flag)
 	default:
 		problem = fmt.Sprintf("refused: outside the %s's allowed locations (%s; %s adds roots)",
 			who, strings.Join(l.Roots(), ", "), flag)
 	}
-	return notAllowed{ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}}
+	v := ValidationError{{Field: field, Value: Clip(redactURL(raw), MaxLocationURLSize), Problem: problem}}
+	if outside {
+		return notAllowed{v}
+	}
+	return v
 }
 
 // redactURL hides the credentials a URL echoed in an error may carry: a

@@ -71,9 +71,10 @@ type Failure struct {
 
 // MaxNoFaultRequeues bounds the requeues without a fault of the shard
 // (CmdTaskRequeue, CmdTaskNodeFault) a task gets since its last retry;
-// later ones count toward MaxAttempts like any failure. A week-long job rides out many drains and leader changes, but
-// a shard whose attempts always end "without a fault" (a node that hands
-// every shard back) must still end its job.
+// later ones count toward MaxAttempts like any failure. A week-long job
+// rides out many drains and leader changes, but a shard whose attempts
+// always end "without a fault" (a node that hands every shard back, or
+// says every failure is its own) must still end its job.
 const MaxNoFaultRequeues = 20
 
 // ShardInfo is what a node reports for a completed shard.
