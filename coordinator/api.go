@@ -263,7 +263,7 @@ func publicHealth(h api.Health) api.Health {
 		voters[i] = v
 	}
 	h.Voters = voters
-	h.JobSpecBytes, h.MaxJobBytes = 0, 0
+	h.JobSpecBytes, h.MaxJobBytes, h.FeaturesInUse = 0, 0, nil
 	if h.Etcd != "ok" && h.Etcd != "none" && h.Etcd != "" {
 		h.Etcd = "unreachable"
 	}

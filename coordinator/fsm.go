@@ -25,14 +25,16 @@ import (
 // only captures the store's copy-on-write view (O(jobs)); Persist streams
 // that immutable view.
 //
-// Entries are [type][JSON]. An entry we cannot apply — empty, an
-// undecodable payload, or an unknown type without protocol.IgnoreUnknown
-// — is logged at ERROR and skipped, and Apply returns an error value for
-// it. Skipping is deterministic (every voter decodes the same bytes the
-// same way), so replicas do not diverge; panicking instead would let one
-// forged or corrupt entry crash-loop every voter, since raft replays it
-// on each restart. An unknown type with IgnoreUnknown (written by a newer
-// server during a rolling upgrade) is skipped with a warning.
+// Entries are [type][JSON]. An entry we cannot apply — empty, or an
+// undecodable payload of a known type — is logged at ERROR and skipped,
+// and Apply returns an error value for it. Skipping is deterministic
+// (every voter decodes the same bytes the same way), so replicas do not
+// diverge; panicking instead would let one corrupt entry crash-loop every
+// voter, since raft replays it on each restart. An unknown type with
+// IgnoreUnknown (written by a newer server during a rolling upgrade) is
+// skipped with a warning. An unknown type without it halts the FSM
+// (fsmhalt.go): a newer release wrote it, and only this server would
+// skip it.
 type fsm struct {
 	st  *state.Store
 	log *slog.Logger
@@ -40,6 +42,8 @@ type fsm struct {
 	// health follows each node's failed shards for auto-drain
 	// (nodehealth.go); nil: none.
 	health *nodeHealth
+	// halt stops the FSM at what a newer release wrote (fsmhalt.go).
+	halt haltLatch
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -54,6 +58,9 @@ var errBadEntry = errors.New("unusable raft entry")
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
+	}
+	if err := f.halt.get(); err != nil {
+		return err // nothing after the entry it halted at
 	}
 	typ, buf, err := protocol.DecodeCommand(l.Data)
 	if err != nil {
@@ -83,10 +90,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 			f.log.Warn("skipping unknown raft command", "type", uint8(typ), "index", l.Index)
 			return nil
 		}
-		return f.skip(l, fmt.Errorf("unknown command type %d", uint8(typ)))
+		return f.haltNewer(l, uint8(typ))
 	}
 	if err := json.Unmarshal(buf, c); err != nil {
 		return f.skip(l, fmt.Errorf("decoding %v: %w", typ, err))
+	}
+	if name := typ.Feature(); name != "" {
+		f.st.UseFeature(name, l.Index) // its snapshots now need this release
 	}
 	if tf, ok := c.(*taskFail); ok {
 		// Only the type says "no fault" or "the node's fault"
@@ -166,15 +176,26 @@ func errOrNil(err error) any {
 
 // Snapshot captures the store's immutable view (cheap; see fsm).
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.halt.get(); err != nil {
+		return nil, fmt.Errorf("no snapshot of a halted state: %w", err)
+	}
 	return &fsmSnapshot{snap: f.st.Snapshot()}, nil
 }
 
 // Restore replaces the state with a persisted snapshot.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if err := f.halt.get(); err != nil {
+		return err
+	}
 	n, err := state.ReadSnapshot(rc)
 	if err != nil {
-		return fmt.Errorf("restoring snapshot: %w", err)
+		err = fmt.Errorf("restoring snapshot: %w", err)
+		if errors.Is(err, state.ErrNewerRelease) {
+			f.log.Error("stopping: a snapshot needs a newer release", "err", err)
+			f.halt.set(err)
+		}
+		return err
 	}
 	f.st.Replace(n)
 	f.health.reset()

@@ -38,6 +38,7 @@ func (s *Server) clusterHealth(h *api.Health, r *raft.Raft) {
 	}
 	h.Etcd = s.probeEtcd()
 	h.JobSpecBytes, h.MaxJobBytes = s.store.SpecBytes(), max(s.cfg.MaxJobBytes, 0)
+	h.FeaturesInUse = s.store.FeaturesInUse()
 }
 
 func (s *Server) probeEtcd() string {

@@ -131,7 +131,8 @@ func (s *Server) getRaft() *raft.Raft {
 }
 
 // Run starts Raft, the API, membership and the leader loop, and blocks
-// until ctx is cancelled; then it stops them all and returns.
+// until ctx is cancelled or the FSM halts at what a newer release wrote
+// (fsmhalt.go; Run then returns why); then it stops them all.
 func (s *Server) Run(ctx context.Context) error {
 	r, closeRaft, err := s.startRaft()
 	if err != nil {
@@ -176,12 +177,16 @@ func (s *Server) Run(ctx context.Context) error {
 		start(func() { s.announceNATSLink(ctx) }) // handover.go
 	}
 	s.log.Info("coordinator running", "raft", s.RaftAddr(), "http", s.URL())
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-s.fsm.halt.done(): // fsmhalt.go: the log needs a newer release
+		cancel()
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	_ = hs.Shutdown(sctx)
 	wg.Wait()
-	return closeRaft()
+	return errors.Join(s.fsm.halt.get(), closeRaft())
 }
 
 // startRaft opens the stores, builds the transport and starts Raft,
@@ -217,7 +222,9 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 	if err != nil {
 		trans.Close()
 		bolt.Close()
-		return nil, nil, fmt.Errorf("starting raft: %w", err)
+		// raft says only "failed to load any existing snapshots"; a
+		// snapshot of a newer release says why (fsmhalt.go)
+		return nil, nil, fmt.Errorf("starting raft: %w", errors.Join(err, s.fsm.halt.get()))
 	}
 	closeAll := func() error {
 		err := r.Shutdown().Error()

@@ -65,3 +65,24 @@ func TestCountedFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandFeatures: each gated command names a feature this release
+// knows and announces, flagged or not; the others name none.
+func TestCommandFeatures(t *testing.T) {
+	gated := map[CommandType]string{CmdTaskRequeue: FeatureRequeue, CmdJobSubmitBounded: FeatureJobBytes, CmdTaskNodeFault: FeatureNodeFault}
+	for typ := range CommandType(IgnoreUnknown) {
+		want := gated[typ]
+		if got := typ.Feature(); got != want {
+			t.Errorf("%v: feature %q, want %q", typ, got, want)
+		}
+		if got := (typ | IgnoreUnknown).Feature(); got != want {
+			t.Errorf("%v flagged: feature %q, want %q", typ, got, want)
+		}
+		if want != "" && !KnownFeature(want) {
+			t.Errorf("%v: feature %q not known", typ, want)
+		}
+	}
+	if KnownFeature("lease-fencing") || KnownFeature("") {
+		t.Error("an unknown feature is known")
+	}
+}

@@ -1,6 +1,9 @@
 package protocol
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // NATS subjects of the control plane. Only the leader subscribes. A node
 // sends on its own subject under each (NodeSubject); the bare subjects are
@@ -96,3 +99,20 @@ func NodeIDFromKey(key string) (string, bool) {
 
 // CoordinatorKey is the etcd key of a coordinator's API address.
 func CoordinatorKey(id string) string { return CoordinatorPrefix + id }
+
+// KnownFeature reports whether this release knows feature: a snapshot or
+// log that uses one it does not know was written by a newer release.
+func KnownFeature(feature string) bool { return slices.Contains(Features, feature) }
+
+// Feature is the feature a gated command type needs ("" for the others).
+func (t CommandType) Feature() string {
+	switch t &^ IgnoreUnknown {
+	case CmdTaskRequeue:
+		return FeatureRequeue
+	case CmdJobSubmitBounded:
+		return FeatureJobBytes
+	case CmdTaskNodeFault:
+		return FeatureNodeFault
+	}
+	return ""
+}

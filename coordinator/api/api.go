@@ -166,6 +166,11 @@ type Health struct {
 	// bound (0: none); both only with the token.
 	JobSpecBytes int64 `json:"job_spec_bytes,omitempty"`
 	MaxJobBytes  int64 `json:"max_job_bytes,omitempty"`
+	// FeaturesInUse are the gated features the replicated state used,
+	// each with the Raft index that first used it: a coordinator may be
+	// rolled back only to a release that knows all of them
+	// (docs/deploy.md §5); only with the token.
+	FeaturesInUse map[string]uint64 `json:"features_in_use,omitempty"`
 }
 
 // Voter is one server of the Raft configuration.

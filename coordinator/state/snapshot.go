@@ -28,6 +28,8 @@ type Snapshot struct {
 	jobs  map[protocol.JobID]*jobEntry
 	order []protocol.JobID
 	nodes map[string]protocol.NodeControl // never written: replaced on change
+	// features: likewise (features.go)
+	features map[string]uint64
 }
 
 // Snapshot captures the current state in O(jobs).
@@ -35,7 +37,7 @@ func (s *Store) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := &Snapshot{index: s.index, stats: s.stats, jobs: maps.Clone(s.jobs), order: slices.Clone(s.order),
-		nodes: s.nodes}
+		nodes: s.nodes, features: s.features}
 	s.gen++ // every entry now belongs to the snapshot: writers clone first
 	return snap
 }
@@ -53,6 +55,10 @@ type header struct {
 	// Nodes are the nodes' control states (drain, disable); an older
 	// server ignores the field.
 	Nodes map[string]protocol.NodeControl `json:"nodes,omitempty"`
+	// Features are the gated features the state used (features.go): a
+	// reader that does not know one refuses the snapshot. Releases before
+	// the field ignore it.
+	Features map[string]uint64 `json:"features,omitempty"`
 }
 
 type record struct {
@@ -75,7 +81,8 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	enc := json.NewEncoder(bw)
-	if err := enc.Encode(header{Version: snapshotVersion, Index: sn.index, Stats: sn.stats, Jobs: len(sn.order), Nodes: sn.nodes}); err != nil {
+	if err := enc.Encode(header{Version: snapshotVersion, Index: sn.index, Stats: sn.stats, Jobs: len(sn.order), Nodes: sn.nodes,
+		Features: sn.features}); err != nil {
 		return cw.n, fmt.Errorf("writing snapshot header: %w", err)
 	}
 	for _, id := range sn.order {
@@ -119,11 +126,17 @@ func ReadSnapshot(r io.Reader) (*Store, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("reading snapshot header: %w", err)
 	}
+	if h.Version > snapshotVersion {
+		return nil, fmt.Errorf("snapshot version %d, this release reads up to %d: %w", h.Version, snapshotVersion, ErrNewerRelease)
+	}
 	if h.Version != snapshotVersion && h.Version != snapshotVersionV1 {
 		return nil, fmt.Errorf("snapshot version %d, want %d", h.Version, snapshotVersion)
 	}
+	if err := checkFeatures(h.Features); err != nil {
+		return nil, err
+	}
 	s := New()
-	s.index, s.stats = h.Index, h.Stats
+	s.index, s.stats, s.features = h.Index, h.Stats, h.Features
 	if h.Nodes != nil {
 		s.nodes = h.Nodes
 	}
@@ -231,6 +244,7 @@ func (s *Store) Replace(n *Store) {
 		e.gen = s.gen
 	}
 	s.index, s.stats, s.jobs, s.order, s.nodes = n.index, n.stats, n.jobs, n.order, n.nodes
+	s.features = n.features
 	s.rebuildUnmanifested()
 	s.rebuildIndexes()
 	// Their sequences were renumbered away (pages.go).

@@ -110,6 +110,9 @@ type Store struct {
 	// nodes are the nodes' control states (control.go); the map is
 	// replaced, never written, so a snapshot may share it.
 	nodes map[string]protocol.NodeControl
+	// features are the gated features the log used, with the index of
+	// the first use (features.go); replaced, never written, like nodes.
+	features map[string]uint64
 	// graves remember where recently deleted jobs stood, so a listing
 	// cursor naming one still pages on (pages.go); derived, not
 	// snapshotted.
