@@ -39,8 +39,14 @@ func (c *cloudConfig) file(t *testing.T, path string) string {
 // templatefile call) with vars and parses it as cloud-config.
 func renderUserData(t *testing.T, droplet string, vars map[string]cty.Value) (string, *cloudConfig) {
 	t.Helper()
+	return renderUserDataAt(t, droplet, vars, 0)
+}
+
+// renderUserDataAt renders the user_data of droplet number index.
+func renderUserDataAt(t *testing.T, droplet string, vars map[string]cty.Value, index int) (string, *cloudConfig) {
+	t.Helper()
 	m := loadModule(t, moduleDir)
-	ctx := evalContext(t, m, moduleVars(t, m, vars))
+	ctx := evalContextAt(t, m, moduleVars(t, m, vars), index)
 	text := evalAttr(t, m.resource(t, "digitalocean_droplet", droplet).Body, "user_data", ctx).AsString()
 	if !strings.HasPrefix(text, "#cloud-config\n") {
 		t.Fatalf("%s user_data does not start with #cloud-config", droplet)
@@ -91,12 +97,16 @@ func TestCloudInitCoordinator(t *testing.T) {
 		t.Error("the sanafarm user cannot read server-key.pem (not in group sanafarm-tls)")
 	}
 	nats := cc.file(t, "/etc/nats/nats.conf")
-	for _, want := range []string{"nats-route://route:" + sampleRoutePassword + "@c2.sanafarm.example.com:6222", "verify: true", "password: \"" + sampleNATSPassword + "\""} {
+	for _, want := range []string{"nats-route://route:" + sampleRoutePassword + "@c2.sanafarm.example.com:6222", "verify: true", `include "auth.conf"`} {
 		if !strings.Contains(nats, want) {
 			t.Errorf("nats.conf lacks %q", want)
 		}
 	}
-	checkPermissions(t, cc, map[string]string{"/etc/sanafarm/secrets.env": "0600", "/etc/sanafarm/tls/server-key.pem": "0600"})
+	if strings.Contains(nats, sampleNATSPassword) {
+		t.Error("nats.conf holds a NATS user's password: the users belong in auth.conf, written at boot")
+	}
+	checkPermissions(t, cc, map[string]string{"/etc/sanafarm/secrets.env": "0600", "/etc/sanafarm/tls/server-key.pem": "0600",
+		"/etc/sanafarm/nats-auth.env": "0600", "/etc/sanafarm/nats-users": "0600"})
 	checkInstalls(t, cc, "sanafarm", "etcd", "nats-server")
 }
 

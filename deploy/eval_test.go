@@ -82,10 +82,16 @@ func moduleVars(t *testing.T, m *tfModule, overrides map[string]cty.Value) map[s
 // and path.module; count.index is 0.
 func evalContext(t *testing.T, m *tfModule, vars map[string]cty.Value) *hcl.EvalContext {
 	t.Helper()
+	return evalContextAt(t, m, vars, 0)
+}
+
+// evalContextAt is evalContext for the resource of count.index index.
+func evalContextAt(t *testing.T, m *tfModule, vars map[string]cty.Value, index int) *hcl.EvalContext {
+	t.Helper()
 	ctx := &hcl.EvalContext{Functions: functions(), Variables: map[string]cty.Value{
 		"var":   cty.ObjectVal(vars),
 		"path":  cty.ObjectVal(map[string]cty.Value{"module": cty.StringVal(m.dir)}),
-		"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(0)}),
+		"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(int64(index))}),
 		"digitalocean_vpc": cty.ObjectVal(map[string]cty.Value{"this": cty.ObjectVal(map[string]cty.Value{
 			"id": cty.StringVal("vpc-1"), "ip_range": vars["vpc_ip_range"]})}),
 		"digitalocean_loadbalancer": cty.ObjectVal(map[string]cty.Value{"api": cty.TupleVal([]cty.Value{

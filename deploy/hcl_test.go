@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -141,6 +143,7 @@ func functions() map[string]function.Function {
 		"jsonencode": stdlib.JSONEncodeFunc, "tostring": toStringFunc, "file": fileFunc,
 		// variable validations
 		"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "trimspace": stdlib.TrimSpaceFunc,
+		"max": stdlib.MaxFunc, "sha256": sha256Func,
 	}
 	fns["templatefile"] = templateFileFunc(fns)
 	return fns
@@ -151,6 +154,16 @@ var toStringFunc = function.New(&function.Spec{
 	Type:   function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		return convert.Convert(args[0], cty.String)
+	},
+})
+
+// sha256Func is Terraform's sha256: the hex digest of the string's UTF-8.
+var sha256Func = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "s", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		sum := sha256.Sum256([]byte(args[0].AsString()))
+		return cty.StringVal(hex.EncodeToString(sum[:])), nil
 	},
 })
 

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// NATS subjects by role. The deploy's nats-server configuration
-// (deploy/terraform/templates/nats-auth.conf.tftpl) and `sanafarm dev`'s
+// NATS subjects by role. The deploy's nats-server users (written by
+// `sanafarm nats-auth`, internal/natsusers) and `sanafarm dev`'s
 // embedded server give each role exactly these permissions
 // (docs/deploy.md, Security):
 //

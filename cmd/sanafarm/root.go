@@ -132,7 +132,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 models, golden), the farm's servers (dev, coordinator, node) and its clients
 (submit, status, nodes, cancel, pause, resume, retry, priority, rm, drain,
 undrain; gpus lists this machine's GPUs; etcd-auth gives each worker an etcd
-user of its own; version, or --version, prints the version, the Go version and
+user of its own, nats-auth a NATS user; version, or --version, prints the version, the Go version and
 the compiled-in backends).
 
 Flags mean the same in every command: -o/--output is the output format of
@@ -148,7 +148,7 @@ what a command prints, table (the default) or json; where images go is
 	root.AddCommand(newGoldenCmd(), newGenerateCmd(), newModelsCmd())
 	root.AddCommand(newDevCmd(), newCoordinatorCmd(), newNodeCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newNodesCmd(), newGPUsCmd())
 	root.AddCommand(newPauseCmd(), newResumeCmd(), newRetryCmd(), newPriorityCmd(), newRmCmd(), newDrainCmd(), newUndrainCmd())
-	root.AddCommand(newVersionCmd(), newEtcdAuthCmd())
+	root.AddCommand(newVersionCmd(), newEtcdAuthCmd(), newNATSAuthCmd())
 	operationalErrors(root)
 	return root
 }

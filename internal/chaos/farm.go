@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -14,9 +15,9 @@ import (
 
 	"github.com/sanafarm/sanafarm/coordinator/client"
 	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
+	"github.com/sanafarm/sanafarm/internal/natsusers"
 	"github.com/sanafarm/sanafarm/internal/s3test"
 	"github.com/sanafarm/sanafarm/internal/tlstest"
-	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )
 
@@ -24,10 +25,13 @@ import (
 // few seconds, and the secrets every process is started with.
 const (
 	coordinatorUser = "coordinator"
-	natsPass        = "chaos-nats-password-0123456789"
-	apiToken        = "chaos-api-token-0123456789abcdef"
-	bucket          = "chaos"
-	leaseTTL        = "6s"
+	natsPass        = "chaosNATSpassword0123456789abc" // the coordinator user's
+	// workerSecret derives each node's NATS password, as the Terraform
+	// module's worker_secret does (internal/natsusers).
+	workerSecret = "chaosWorkerSecret0123456789abcdefghij"
+	apiToken     = "chaos-api-token-0123456789abcdef"
+	bucket       = "chaos"
+	leaseTTL     = "6s"
 	// handoverAfter is the coordinators' --nats-handover-after: short, as
 	// the lease TTL is, so leader-nats-cut sees a handover well within its
 	// cut, but longer than a node's longest backoff (10 s) plus a request,
@@ -130,8 +134,8 @@ func (f *Farm) startEtcd() {
 func (f *Farm) startNATS() {
 	f.natsAddr = freeAddr(f.t)
 	host, port, _ := net.SplitHostPort(f.natsAddr)
-	// Role users with subject permissions, as deploy/terraform's
-	// nats-auth.conf; passwords in the config file, not on a command line.
+	// Role users with subject permissions, as a deployed coordinator's
+	// auth.conf; passwords in the config file, not on a command line.
 	conf := filepath.Join(f.dir("nats"), "nats.conf")
 	if err := os.WriteFile(conf, natsAuthConf(), 0o600); err != nil {
 		f.t.Fatal(err)
@@ -141,33 +145,28 @@ func (f *Farm) startNATS() {
 	f.waitTCP(f.NATS, f.natsAddr)
 }
 
-// natsAuthConf is the NATS authorization block: the coordinator user and
-// one user per node, each with its role's subjects.
+// natsAuthConf is the NATS authorization block the deploy's coordinators
+// write with sanafarm nats-auth: the coordinator user and a user per
+// node, each password derived from workerSecret.
 func natsAuthConf() []byte {
-	list := func(subjects []string) string {
-		q := make([]string, len(subjects))
-		for i, s := range subjects {
-			q[i] = strconv.Quote(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
+	workers, err := natsusers.Derived(workerSecret, "n", nodeCount)
+	if err != nil {
+		panic(err) // constants
 	}
-	user := func(name string, p protocol.NATSPermissions) string {
-		return fmt.Sprintf("  {user: %q, password: %q, permissions: {publish: {allow: %s}, subscribe: {allow: %s}}}\n",
-			name, natsPassword(name), list(p.Publish), list(p.Subscribe))
+	var b bytes.Buffer
+	if err := natsusers.Render(&b, natsusers.Config{CoordinatorPassword: natsPass, Workers: workers}); err != nil {
+		panic(err)
 	}
-	var b strings.Builder
-	b.WriteString("authorization {\n users = [\n")
-	b.WriteString(user(coordinatorUser, protocol.CoordinatorPermissions()))
-	for i := range nodeCount {
-		id := fmt.Sprintf("n%d", i)
-		b.WriteString(user(id, protocol.NodePermissions(id)))
-	}
-	b.WriteString(" ]\n}\n")
-	return []byte(b.String())
+	return b.Bytes()
 }
 
 // natsPassword is the NATS password of user.
-func natsPassword(user string) string { return natsPass + "-" + user }
+func natsPassword(user string) string {
+	if user == coordinatorUser {
+		return natsPass
+	}
+	return natsusers.DerivePassword(workerSecret, user)
+}
 
 // env is a coordinator's or node's environment: the NATS URL with its
 // user's password (through natsAddr), the API token, the S3 configuration

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -16,13 +17,23 @@ const metricsToken = "chaos-metrics-token-0123456789abcdef"
 // farmSecret is a credential the farm's processes hold, by what it is.
 type farmSecret struct{ name, value string }
 
-// farmSecrets are the credentials of the chaos farm. natsPass is the
-// start of every user's NATS password, so it finds any of them.
-var farmSecrets = []farmSecret{
+// farmSecrets are the credentials of the chaos farm: every NATS user's
+// password and the secret the nodes' derive from among them.
+var farmSecrets = append([]farmSecret{
 	{"the API token", apiToken},
 	{"the metrics token", metricsToken},
 	{"a NATS password", natsPass},
+	{"the worker secret", workerSecret},
 	{"the S3 secret key", s3test.SecretKey},
+}, nodeNATSSecrets()...)
+
+// nodeNATSSecrets are the nodes' NATS passwords.
+func nodeNATSSecrets() []farmSecret {
+	out := make([]farmSecret, nodeCount)
+	for i := range out {
+		out[i] = farmSecret{"a NATS password", natsPassword(fmt.Sprintf("n%d", i))}
+	}
+	return out
 }
 
 // findSecrets returns what of farmSecrets text holds, each with the line

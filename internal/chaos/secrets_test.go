@@ -10,7 +10,7 @@ func TestFindSecrets(t *testing.T) {
 		"Authorization: Bearer " + apiToken + "\nclean line\n"
 	got := findSecrets(text)
 	if len(got) != 2 || !strings.HasPrefix(got[0], "the API token: Authorization: Bearer <the API token>") ||
-		got[1] != "a NATS password: connect tls://n0:<a NATS password>-n0@127.0.0.1:4222 failed" {
+		got[1] != "a NATS password: connect tls://n0:<a NATS password>@127.0.0.1:4222 failed" {
 		t.Fatalf("findSecrets = %q", got)
 	}
 	for _, f := range got {

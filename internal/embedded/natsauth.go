@@ -16,8 +16,8 @@ type NATSUser struct {
 	Permissions    protocol.NATSPermissions
 }
 
-// Role user names: the deploy's nats-server configuration
-// (deploy/terraform/templates/nats-auth.conf.tftpl) uses the same.
+// Role user names: the deploy's nats-server users (internal/natsusers)
+// are the same.
 const (
 	CoordinatorUser = "coordinator"
 	NodeUser        = "node" // shared by the nodes without a user of their own

@@ -112,6 +112,12 @@ variable "nats_node_password" {
   sensitive   = true
 }
 
+variable "worker_secret" {
+  description = "Secret each worker's own NATS password is derived from (TF_VAR_worker_secret: openssl rand -hex 32)."
+  type        = string
+  sensitive   = true
+}
+
 variable "nats_route_password" {
   description = "NATS route password (TF_VAR_nats_route_password)."
   type        = string

@@ -40,20 +40,28 @@ locals {
   nats_urls            = join(",", [for f in local.coordinator_fqdns : "tls://${f}:${local.ports.nats_client}"])
   nats_routes          = join(", ", [for f in local.coordinator_fqdns : "\"nats-route://route:${var.nats_route_password}@${f}:${local.ports.nats_cluster}\""])
   # NATS URLs with a role's password: only in the droplets' secrets.env.
-  # Coordinators connect as user coordinator; a worker as its own user when
-  # nats_node_passwords has one for it, else as the shared user node.
+  # Coordinators connect as user coordinator; a worker as its own user:
+  # with the password nats_node_passwords gives it, else the one derived
+  # from worker_secret (internal/natsusers.DerivePassword), else as the
+  # shared user node.
   nats_url_with_auth = join(",", [for f in local.coordinator_fqdns : "tls://coordinator:${var.nats_password}@${f}:${local.ports.nats_client}"])
+  worker_prefix      = "${var.cluster_name}-w"
   nats_worker_users = [for i in range(var.worker_count) : (
-    length([for id, pw in var.nats_node_passwords : pw if id == "${var.cluster_name}-w${i}"]) > 0
-    ? "${var.cluster_name}-w${i}:${join("", [for id, pw in var.nats_node_passwords : pw if id == "${var.cluster_name}-w${i}"])}"
-    : "node:${var.nats_node_password}"
+    length([for id, pw in var.nats_node_passwords : pw if id == "${local.worker_prefix}${i}"]) > 0
+    ? "${local.worker_prefix}${i}:${join("", [for id, pw in var.nats_node_passwords : pw if id == "${local.worker_prefix}${i}"])}"
+    : (var.worker_secret != ""
+      ? "${local.worker_prefix}${i}:${sha256("${var.worker_secret}:nats:${local.worker_prefix}${i}")}"
+    : "node:${var.nats_node_password}")
   )]
   nats_worker_urls = [for u in local.nats_worker_users : join(",", [for f in local.coordinator_fqdns : "tls://${u}@${f}:${local.ports.nats_client}"])]
-  nats_authorization = templatefile("${path.module}/../../templates/nats-auth.conf.tftpl", {
-    coordinator_password = var.nats_password
-    node_password        = var.nats_node_password
-    node_users           = var.nats_node_passwords
-  })
+  # The coordinators write their nats-server users at boot with sanafarm
+  # nats-auth (one user per worker name below worker_limit), from these.
+  nats_auth_env = join("", [
+    "SANAFARM_NATS_COORDINATOR_PASSWORD=${var.nats_password}\n",
+    var.worker_secret != "" ? "SANAFARM_WORKER_SECRET=${var.worker_secret}\n" : "SANAFARM_NATS_NODE_PASSWORD=${var.nats_node_password}\n",
+  ])
+  nats_auth_count = var.worker_secret != "" ? max(var.worker_limit, var.worker_count) : 0
+  nats_node_users = join("", [for id, pw in var.nats_node_passwords : "${id} ${pw}\n"])
 
   # Per-node etcd users (docs/deploy.md §3.7): on with etcd_root_password.
   # The first coordinator runs sanafarm etcd-auth; every service connects
@@ -125,7 +133,10 @@ resource "digitalocean_droplet" "coordinator" {
     etcd_endpoints       = local.etcd_endpoints
     nats_routes          = local.nats_routes
     nats_url             = local.nats_url_with_auth
-    nats_authorization   = local.nats_authorization
+    nats_auth_env        = local.nats_auth_env
+    nats_node_users      = local.nats_node_users
+    nats_auth_count      = local.nats_auth_count
+    worker_prefix        = local.worker_prefix
     nats_route_password  = var.nats_route_password
     api_token            = var.api_token
     metrics_token        = var.metrics_token

@@ -253,8 +253,31 @@ variable "nats_node_password" {
   }
 }
 
+variable "worker_secret" {
+  description = "Secret from which each worker's own NATS password is derived (docs/deploy.md, \"NATS users\"): worker <cluster_name>-w<i> gets sha256(\"<worker_secret>:nats:<name>\") in its user data, and the coordinators render a user for every worker name below worker_limit at boot with `sanafarm nats-auth`, so no worker can act as or read for another and the user data keeps its size. At least 32 letters or digits (openssl rand -hex 32). Empty: workers share the user node (not recommended on a shared cluster)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.worker_secret == "" || can(regex("^[A-Za-z0-9]{32,}$", var.worker_secret))
+    error_message = "worker_secret must be empty or at least 32 letters or digits."
+  }
+}
+
+variable "worker_limit" {
+  description = "How many worker names (<cluster_name>-w0 onwards) the coordinators give a NATS user of their own at boot, with worker_secret. Coordinators ignore later user data changes: to grow past it, run `sanafarm nats-auth` with a larger --count on each coordinator (docs/deploy.md, \"NATS users\")."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.worker_limit >= 1 && var.worker_limit <= 10000 && floor(var.worker_limit) == var.worker_limit
+    error_message = "worker_limit must be a whole number between 1 and 10000."
+  }
+}
+
 variable "nats_node_passwords" {
-  description = "Optional NATS users of their own for workers: worker name (<cluster_name>-w<i>) => password (at least 24 letters or digits). Such a worker cannot send gang traffic as another node or read another node's replies."
+  description = "Optional NATS passwords of their own for workers: worker name (<cluster_name>-w<i>) => password (at least 24 letters or digits), taking precedence over the one worker_secret derives. Such a worker cannot send gang traffic as another node or read another node's replies."
   type        = map(string)
   default     = {}
   sensitive   = true
