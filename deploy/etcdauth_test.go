@@ -1,10 +1,13 @@
 package deploy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sanafarm/sanafarm/internal/workercred"
 )
 
 const (
@@ -67,6 +70,39 @@ func TestCloudInitNoEtcdAuth(t *testing.T) {
 		for _, s := range []string{"SANAFARM_ETCD_USER", "etcd-auth", "etcd-users"} {
 			if strings.Contains(text, s) {
 				t.Errorf("%s user_data mentions %s without etcd_root_password", droplet, s)
+			}
+		}
+	}
+}
+
+// TestCloudInitEtcdAuthDerived: with worker_secret, sanafarm etcd-auth
+// derives the users of every worker name below worker_limit (the unit's
+// --workers and --count come from etcd-auth.env, with the secret), and a
+// worker without its own entry connects with the password its droplet
+// derives — the same the command derives (internal/workercred).
+func TestCloudInitEtcdAuthDerived(t *testing.T) {
+	vars := etcdAuthVars()
+	vars["worker_secret"] = cty.StringVal(sampleWorkerSecret)
+	vars["worker_limit"] = cty.NumberIntVal(sampleWorkerLimit)
+	vars["worker_count"] = cty.NumberIntVal(2)
+	_, cc := renderUserData(t, "coordinator", vars)
+	env := parseEnvFile(t, cc.file(t, "/etc/sanafarm/coordinator.env"))
+	auth := parseEnvFile(t, cc.file(t, "/etc/sanafarm/etcd-auth.env"))
+	checkExecEnv(t, cc, "sanafarm-etcd-auth.service", env, auth)
+	if auth["SANAFARM_WORKER_SECRET"] != sampleWorkerSecret || auth["SANAFARM_ETCD_WORKERS"] != "sanafarm-w" ||
+		auth["SANAFARM_ETCD_WORKER_COUNT"] != strconv.Itoa(sampleWorkerLimit) {
+		t.Errorf("etcd-auth.env: workers %q count %q, secret set %v", auth["SANAFARM_ETCD_WORKERS"], auth["SANAFARM_ETCD_WORKER_COUNT"],
+			auth["SANAFARM_WORKER_SECRET"] != "")
+	}
+	for i, want := range []string{sampleEtcdW0, workercred.Password(sampleWorkerSecret, workercred.Etcd, "sanafarm-w1")} {
+		_, wc := renderUserDataAt(t, "worker", vars, i)
+		ws := parseEnvFile(t, wc.file(t, "/etc/sanafarm/secrets.env"))
+		if ws["SANAFARM_ETCD_USER"] != "sanafarm-w"+strconv.Itoa(i) || ws["SANAFARM_ETCD_PASSWORD"] != want {
+			t.Errorf("worker %d: etcd user %q, or not the password expected", i, ws["SANAFARM_ETCD_USER"])
+		}
+		for _, f := range wc.WriteFiles {
+			if strings.Contains(f.Content, sampleWorkerSecret) {
+				t.Errorf("worker %d holds the worker secret in %s", i, f.Path)
 			}
 		}
 	}

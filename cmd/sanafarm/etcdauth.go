@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sanafarm/sanafarm/internal/etcdauth"
+	"github.com/sanafarm/sanafarm/internal/workercred"
 )
 
 // etcd credentials come from the environment (a systemd EnvironmentFile),
@@ -36,24 +37,28 @@ func etcdCreds() (user, password string, err error) {
 
 func newEtcdAuthCmd() *cobra.Command {
 	var (
-		endpoints, nodeUsers string
-		tlsFlags             etcdTLSFlags
+		endpoints, nodeUsers, prefix string
+		count                        int
+		tlsFlags                     etcdTLSFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "etcd-auth --etcd ENDPOINTS --node-users FILE",
+		Use:   "etcd-auth --etcd ENDPOINTS (--workers PREFIX --count N | --node-users FILE)",
 		Short: "Give each worker an etcd user that may write only its own announcement, and turn etcd authentication on",
 		Long: `etcd-auth sets up etcd's role-based access for a farm (docs/deploy.md,
 "Per-node etcd users"): the root user ($` + envEtcdRootPassword + `), the
 coordinators' user ` + etcdauth.CoordinatorUser + ` ($` + envEtcdCoordinatorPass + `),
 which reads and writes /sanafarm/, and one user per worker, named by its node id,
-which may write /sanafarm/nodes/<id> only. FILE lists the workers, one "id
-password" per line ('#' starts a comment). Then it turns authentication on.
+which may write /sanafarm/nodes/<id> only: the workers PREFIX0 … PREFIX<N-1>,
+each password derived from the cluster's worker secret ($` + envWorkerSecret + `) as
+the Terraform module derives it for the worker's droplet (docs/deploy.md §3.8),
+and those FILE lists, one "id password" per line ('#' starts a comment), whose
+passwords take precedence. Then it turns authentication on.
 Run it again to add workers or change passwords (it connects as root); it
 removes nobody. Coordinators and workers then connect with $` + envEtcdUser + `
 and $` + envEtcdPassword + `. Passwords: at least 16 bytes (openssl rand -hex 16).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			plan, err := etcdAuthPlan(nodeUsers)
+			plan, err := etcdAuthPlan(nodeUsers, prefix, count)
 			if err != nil {
 				return err
 			}
@@ -61,7 +66,8 @@ and $` + envEtcdPassword + `. Passwords: at least 16 bytes (openssl rand -hex 16
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			// etcd hashes each password with bcrypt: allow for it per user.
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute+time.Duration(len(plan.Nodes))*time.Second/2)
 			defer cancel()
 			cli, err := connectEtcdAs(ctx, endpoints, tc, etcdauth.RootUser, plan.RootPassword)
 			if err != nil {
@@ -76,26 +82,25 @@ and $` + envEtcdPassword + `. Passwords: at least 16 bytes (openssl rand -hex 16
 		},
 	}
 	cmd.Flags().StringVar(&endpoints, "etcd", "127.0.0.1:2379", "etcd endpoints (comma-separated)")
-	cmd.Flags().StringVar(&nodeUsers, "node-users", "", `file of the workers' users: "id password" per line (required)`)
+	cmd.Flags().StringVar(&nodeUsers, "node-users", "", `file of workers' users: "id password" per line`)
+	cmd.Flags().StringVar(&prefix, "workers", "", "the workers' names before their number (<cluster_name>-w), for --count")
+	cmd.Flags().IntVar(&count, "count", 0, fmt.Sprintf("how many workers get a derived user (at most %d)", workercred.MaxWorkers))
 	tlsFlags.register(cmd.Flags())
 	return cmd
 }
 
-// etcdAuthPlan reads the passwords from the environment and FILE.
-func etcdAuthPlan(nodeUsers string) (etcdauth.Plan, error) {
+// etcdAuthPlan reads the passwords from the environment and FILE, and
+// derives those of the --count workers.
+func etcdAuthPlan(nodeUsers, prefix string, count int) (etcdauth.Plan, error) {
 	p := etcdauth.Plan{RootPassword: os.Getenv(envEtcdRootPassword), CoordinatorPassword: os.Getenv(envEtcdCoordinatorPass)}
 	if p.RootPassword == "" || p.CoordinatorPassword == "" {
 		return p, usagef("$%s and $%s must be set", envEtcdRootPassword, envEtcdCoordinatorPass)
 	}
-	if nodeUsers == "" {
-		return p, usagef("--node-users FILE is required (an empty file: no workers yet)")
+	if nodeUsers == "" && count <= 0 {
+		return p, usagef("--node-users FILE or --workers PREFIX --count N is required (an empty file: no workers yet)")
 	}
-	f, err := os.Open(nodeUsers)
-	if err != nil {
-		return p, fmt.Errorf("--node-users: %w", err)
-	}
-	defer f.Close()
-	if p.Nodes, err = parseNodeUsers(io.LimitReader(f, maxNodeUsersFile+1), nodeUsers); err != nil {
+	var err error
+	if p.Nodes, err = workerUsers(workercred.Etcd, prefix, count, nodeUsers); err != nil {
 		return p, err
 	}
 	if err := p.Check(); err != nil {

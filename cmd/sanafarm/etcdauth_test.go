@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -61,6 +62,35 @@ func TestEtcdAuthCommand(t *testing.T) {
 	t.Setenv(envEtcdPassword, "")
 	if _, err := connectEtcd(context.Background(), ep, nil); err == nil || !strings.Contains(err.Error(), envEtcdPassword) {
 		t.Fatalf("a user without a password: %v, want an error naming %s", err, envEtcdPassword)
+	}
+
+	// Derived users (docs/deploy.md §3.8): w2 gets the password Terraform
+	// derives for its droplet from the worker secret.
+	const secret = "workerSecretA8Zr5Tq2Lm7Xc4Vn1Bk6Jh3Qw9"
+	t.Setenv(envWorkerSecret, secret)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"etcd-auth", "--etcd", ep, "--workers", "w", "--count", "3", "--node-users", users}, &out, &errb); code != 0 {
+		t.Fatalf("etcd-auth --count: exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), secret) || !strings.Contains(out.String(), "3 workers") {
+		t.Fatalf("etcd-auth --count printed %q %q", out.String(), errb.String())
+	}
+	t.Setenv(envEtcdUser, "w2")
+	t.Setenv(envEtcdPassword, workercred.Password(secret, workercred.Etcd, "w2"))
+	w2, err := connectEtcd(context.Background(), ep, nil)
+	if err != nil {
+		t.Fatalf("worker w2 with its derived password: %v", err)
+	}
+	defer w2.Close()
+	if _, err := w2.Put(context.Background(), protocol.NodeKey("w2"), "{}"); err != nil {
+		t.Fatalf("w2 announcing itself: %v", err)
+	}
+	t.Setenv(envEtcdUser, "w1") // the file's password takes precedence over the derived one
+	t.Setenv(envEtcdPassword, "w1-password-0123456789")
+	if c, err := connectEtcd(context.Background(), ep, nil); err != nil {
+		t.Fatalf("w1 with the file's password: %v", err)
+	} else {
+		c.Close()
 	}
 }
 
@@ -128,7 +158,8 @@ func TestEtcdAuthExitCodes(t *testing.T) {
 		message string
 	}{
 		{"no passwords", false, []string{"--node-users", bad}, 2, envEtcdRootPassword},
-		{"no file flag", true, nil, 2, "--node-users FILE is required"},
+		{"no file flag", true, nil, 2, "--node-users FILE or --workers PREFIX --count N is required"},
+		{"no worker secret", true, []string{"--workers", "w", "--count", "2"}, 2, "--count needs $" + envWorkerSecret},
 		{"missing file", true, []string{"--node-users", filepath.Join(dir, "none")}, 1, "--node-users: open"},
 		{"short password", true, []string{"--node-users", bad}, 2, bad + ": etcd user w0: password of 5 bytes"},
 	} {

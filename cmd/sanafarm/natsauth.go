@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sanafarm/sanafarm/internal/natsusers"
+	"github.com/sanafarm/sanafarm/internal/workercred"
 )
 
 // NATS secrets come from the environment (an EnvironmentFile), never the
@@ -61,7 +63,7 @@ reload nats-server. Run it again with a larger --count to add workers.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&prefix, "workers", "", "the workers' names before their number (<cluster_name>-w)")
-	f.IntVar(&count, "count", 0, fmt.Sprintf("how many workers get a derived user (at most %d)", natsusers.MaxWorkers))
+	f.IntVar(&count, "count", 0, fmt.Sprintf("how many workers get a derived user (at most %d)", workercred.MaxWorkers))
 	f.StringVar(&nodeUsers, "node-users", "", `file of "id password" lines: workers with a password of their own`)
 	f.StringVar(&dest, "dest", "", "file to write (default: stdout)")
 	return cmd
@@ -73,36 +75,44 @@ func natsAuthConfig(prefix string, count int, nodeUsers string) (natsusers.Confi
 	if cfg.CoordinatorPassword == "" {
 		return cfg, usagef("$%s must be set", envNATSCoordinatorPassword)
 	}
-	if count > 0 && prefix == "" {
-		return cfg, usagef("--count needs --workers PREFIX")
-	}
-	cfg.Workers = map[string]string{}
+	var err error
+	cfg.Workers, err = workerUsers(workercred.NATS, prefix, count, nodeUsers)
+	return cfg, err
+}
+
+// workerUsers are the --count workers' passwords for service, derived from
+// $SANAFARM_WORKER_SECRET, and those of the --node-users file, which take
+// precedence.
+func workerUsers(service, prefix string, count int, nodeUsers string) (map[string]string, error) {
+	users := map[string]string{}
 	if count > 0 {
+		if prefix == "" {
+			return nil, usagef("--count needs --workers PREFIX")
+		}
 		secret := os.Getenv(envWorkerSecret)
 		if secret == "" {
-			return cfg, usagef("--count needs $%s", envWorkerSecret)
+			return nil, usagef("--count needs $%s", envWorkerSecret)
 		}
-		derived, err := natsusers.Derived(secret, prefix, count)
+		derived, err := workercred.Derive(secret, service, prefix, count)
 		if err != nil {
-			return cfg, usage(err)
+			return nil, usage(err)
 		}
-		cfg.Workers = derived
+		users = derived
 	}
-	if nodeUsers != "" {
-		f, err := os.Open(nodeUsers)
-		if err != nil {
-			return cfg, fmt.Errorf("--node-users: %w", err)
-		}
-		defer f.Close()
-		own, err := parseNodeUsers(io.LimitReader(f, maxNodeUsersFile+1), nodeUsers)
-		if err != nil {
-			return cfg, err
-		}
-		for id, pw := range own {
-			cfg.Workers[id] = pw
-		}
+	if nodeUsers == "" {
+		return users, nil
 	}
-	return cfg, nil
+	f, err := os.Open(nodeUsers)
+	if err != nil {
+		return nil, fmt.Errorf("--node-users: %w", err)
+	}
+	defer f.Close()
+	own, err := parseNodeUsers(io.LimitReader(f, maxNodeUsersFile+1), nodeUsers)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(users, own)
+	return users, nil
 }
 
 // writeWhole writes b to path through a temporary file in its folder, so

@@ -5,16 +5,11 @@
 // (protocol.CoordinatorPermissions, protocol.NodePermissions).
 //
 // A worker's password may be derived from one cluster secret
-// (DerivePassword), as the Terraform module derives it for the worker's
-// own droplet: the coordinators render the users of every worker name up
-// to a limit at boot, so the user data of a droplet stays the same size
-// however many workers the farm has, and a worker holds only its own
-// password.
+// (internal/workercred), as the Terraform module derives it for the
+// worker's own droplet.
 package natsusers
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -23,14 +18,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
 // Bounds on what a configuration may hold.
 const (
-	MaxWorkers     = 10000
+	MaxWorkers     = workercred.MaxWorkers
 	MinPassword    = 24
-	MinSecret      = 32
 	maxPasswordLen = 256
 )
 
@@ -40,13 +35,9 @@ var (
 )
 
 // DerivePassword is worker id's NATS password under the cluster's worker
-// secret: hex(sha256(secret ":nats:" id)), what the Terraform module
-// computes with sha256("${worker_secret}:nats:${id}"). The secret comes
-// first, and ids never hold the bytes a length extension would append,
-// so knowing one worker's password tells nothing of another's.
+// secret (workercred.Password).
 func DerivePassword(secret, id string) string {
-	sum := sha256.Sum256([]byte(secret + ":nats:" + id))
-	return hex.EncodeToString(sum[:])
+	return workercred.Password(secret, workercred.NATS, id)
 }
 
 // Config is what Render writes.
@@ -58,24 +49,10 @@ type Config struct {
 	Workers map[string]string
 }
 
-// Derived returns the passwords of workers prefix0 … prefix(count-1)
-// under secret.
+// Derived returns the NATS passwords of workers prefix0 …
+// prefix(count-1) under secret.
 func Derived(secret, prefix string, count int) (map[string]string, error) {
-	if len(secret) < MinSecret || !passwordPattern.MatchString(secret) {
-		return nil, fmt.Errorf("worker secret: want at least %d letters or digits", MinSecret)
-	}
-	if count < 0 || count > MaxWorkers {
-		return nil, fmt.Errorf("worker count %d: want 0 to %d", count, MaxWorkers)
-	}
-	out := make(map[string]string, count)
-	for i := range count {
-		id := prefix + strconv.Itoa(i)
-		if !idPattern.MatchString(id) {
-			return nil, fmt.Errorf("worker name %q: want 1 to 128 letters, digits, '_' or '-'", id)
-		}
-		out[id] = DerivePassword(secret, id)
-	}
-	return out, nil
+	return workercred.Derive(secret, workercred.NATS, prefix, count)
 }
 
 // Check reports the first unusable name or password, never the password.

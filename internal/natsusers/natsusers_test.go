@@ -2,8 +2,6 @@ package natsusers
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,32 +20,6 @@ const (
 	nodePW  = "nodePWa8Zr5Tq2Lm7Xc4Vn1Bk6Jh3x"
 	secret  = "workerSecretA8Zr5Tq2Lm7Xc4Vn1Bk6Jh3Qw9"
 )
-
-func TestDerived(t *testing.T) {
-	got, err := Derived(secret, "farm-w", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(secret + ":nats:farm-w2"))
-	if len(got) != 3 || got["farm-w2"] != hex.EncodeToString(sum[:]) || got["farm-w0"] == got["farm-w1"] {
-		t.Fatalf("derived %v", got)
-	}
-	for _, c := range []struct {
-		secret, prefix string
-		count          int
-		want           string
-	}{
-		{"short", "w", 1, "worker secret"},
-		{secret + "!", "w", 1, "worker secret"},
-		{secret, "w", -1, "worker count -1"},
-		{secret, "w", MaxWorkers + 1, "worker count"},
-		{secret, "w.", 1, `worker name "w.0"`},
-	} {
-		if _, err := Derived(c.secret, c.prefix, c.count); err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), secret) {
-			t.Errorf("Derived(%q, %q, %d): %v, want %q without the secret", c.secret, c.prefix, c.count, err, c.want)
-		}
-	}
-}
 
 func TestCheckNamesNoPassword(t *testing.T) {
 	for _, c := range []struct {

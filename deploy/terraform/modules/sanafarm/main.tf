@@ -42,7 +42,7 @@ locals {
   # NATS URLs with a role's password: only in the droplets' secrets.env.
   # Coordinators connect as user coordinator; a worker as its own user:
   # with the password nats_node_passwords gives it, else the one derived
-  # from worker_secret (internal/natsusers.DerivePassword), else as the
+  # from worker_secret (internal/workercred), else as the
   # shared user node.
   nats_url_with_auth = join(",", [for f in local.coordinator_fqdns : "tls://coordinator:${var.nats_password}@${f}:${local.ports.nats_client}"])
   worker_prefix      = "${var.cluster_name}-w"
@@ -66,9 +66,15 @@ locals {
   # Per-node etcd users (docs/deploy.md §3.7): on with etcd_root_password.
   # The first coordinator runs sanafarm etcd-auth; every service connects
   # with its user (etcd ignores users until authentication is on).
-  etcd_auth             = var.etcd_root_password != ""
-  etcd_node_users       = join("", [for id, pw in var.etcd_node_passwords : "${id} ${pw}\n"])
-  etcd_worker_passwords = [for i in range(var.worker_count) : join("", [for id, pw in var.etcd_node_passwords : pw if id == "${var.cluster_name}-w${i}"])]
+  etcd_auth       = var.etcd_root_password != ""
+  etcd_node_users = join("", [for id, pw in var.etcd_node_passwords : "${id} ${pw}\n"])
+  # A worker's own password (etcd_node_passwords), else the one derived
+  # from worker_secret (internal/workercred; sanafarm etcd-auth --count).
+  etcd_worker_passwords = [for i in range(var.worker_count) : (
+    length([for id, pw in var.etcd_node_passwords : pw if id == "${local.worker_prefix}${i}"]) > 0
+    ? join("", [for id, pw in var.etcd_node_passwords : pw if id == "${local.worker_prefix}${i}"])
+    : (var.worker_secret != "" ? sha256("${var.worker_secret}:etcd:${local.worker_prefix}${i}") : "")
+  )]
 
   s3_endpoint = var.s3_endpoint != "" ? var.s3_endpoint : "https://${var.spaces_region}.digitaloceanspaces.com"
   s3_env = templatefile("${path.module}/../../templates/s3.env.tftpl", {
@@ -136,6 +142,7 @@ resource "digitalocean_droplet" "coordinator" {
     nats_auth_env        = local.nats_auth_env
     nats_node_users      = local.nats_node_users
     nats_auth_count      = local.nats_auth_count
+    worker_secret        = local.etcd_auth && count.index == 0 ? var.worker_secret : ""
     worker_prefix        = local.worker_prefix
     nats_route_password  = var.nats_route_password
     api_token            = var.api_token
@@ -229,7 +236,7 @@ resource "digitalocean_droplet" "worker" {
 
     precondition {
       condition     = !local.etcd_auth || local.etcd_worker_passwords[count.index] != ""
-      error_message = "etcd_root_password is set but etcd_node_passwords has no entry for ${var.cluster_name}-w${count.index}: it would be refused by etcd."
+      error_message = "etcd_root_password is set but neither worker_secret nor an entry of etcd_node_passwords gives ${var.cluster_name}-w${count.index} a password: it would be refused by etcd."
     }
   }
 }

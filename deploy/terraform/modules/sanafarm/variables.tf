@@ -289,7 +289,7 @@ variable "nats_node_passwords" {
 }
 
 variable "etcd_root_password" {
-  description = "Set it, with etcd_coordinator_password and an entry in etcd_node_passwords for every worker, to give each worker an etcd user that may write only its own announcement (docs/deploy.md §3.7): the first coordinator runs sanafarm etcd-auth. At least 24 letters or digits. Empty (the default): etcd authenticates clients by certificate only, and any worker may write any key."
+  description = "Set it, with etcd_coordinator_password and worker_secret (or an entry in etcd_node_passwords for every worker), to give each worker an etcd user that may write only its own announcement (docs/deploy.md §3.7): the first coordinator runs sanafarm etcd-auth, which derives the password of every worker name below worker_limit from worker_secret as each worker's droplet does. At least 24 letters or digits. Empty (the default): etcd authenticates clients by certificate only, and any worker may write any key."
   type        = string
   default     = ""
   sensitive   = true
@@ -313,7 +313,7 @@ variable "etcd_coordinator_password" {
 }
 
 variable "etcd_node_passwords" {
-  description = "The workers' etcd users (with etcd_root_password): worker name (<cluster_name>-w<i>) => password (at least 24 letters or digits). Every worker needs one: once authentication is on, a worker without a user is refused."
+  description = "The workers' etcd passwords of their own (with etcd_root_password): worker name (<cluster_name>-w<i>) => password (at least 24 letters or digits), taking precedence over the one worker_secret derives. Without worker_secret every worker needs one: once authentication is on, a worker without a user is refused."
   type        = map(string)
   default     = {}
   sensitive   = true
