@@ -182,3 +182,24 @@ func checkWorkerNATS(t *testing.T, vars map[string]cty.Value, i int, want string
 		}
 	}
 }
+
+// TestNATSWorkerUserRequired: a module call must give the workers NATS
+// users: worker_secret, or else the shared user's password.
+func TestNATSWorkerUserRequired(t *testing.T) {
+	m := loadModule(t, moduleDir)
+	pre := coordinatorPrecondition(t, m, "worker_secret")
+	if pre == nil {
+		t.Fatal("no precondition on worker_secret")
+	}
+	for _, c := range []struct {
+		secret, node string
+		want         bool
+	}{{sampleWorkerSecret, "", true}, {"", sampleNATSNodePassword, true}, {sampleWorkerSecret, sampleNATSNodePassword, true}, {"", "", false}} {
+		vars := sampleVars()
+		vars["worker_secret"], vars["nats_node_password"] = cty.StringVal(c.secret), cty.StringVal(c.node)
+		v, diags := pre.Value(evalContext(t, m, moduleVars(t, m, vars)))
+		if diags.HasErrors() || v.True() != c.want {
+			t.Errorf("worker_secret set %v, node password set %v: precondition %v (%v), want %v", c.secret != "", c.node != "", v, diags, c.want)
+		}
+	}
+}

@@ -39,7 +39,6 @@ module "sanafarm" {
   metrics_token       = var.metrics_token
   read_token          = var.read_token
   nats_password       = var.nats_password
-  nats_node_password  = var.nats_node_password
   worker_secret       = var.worker_secret
   nats_route_password = var.nats_route_password
   hf_token            = var.hf_token

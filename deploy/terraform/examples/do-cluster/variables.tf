@@ -106,12 +106,6 @@ variable "nats_password" {
   sensitive   = true
 }
 
-variable "nats_node_password" {
-  description = "Password of the NATS user node, the workers' (TF_VAR_nats_node_password)."
-  type        = string
-  sensitive   = true
-}
-
 variable "worker_secret" {
   description = "Secret each worker's own NATS password is derived from (TF_VAR_worker_secret: openssl rand -hex 32)."
   type        = string

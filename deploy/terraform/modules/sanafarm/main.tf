@@ -182,6 +182,11 @@ resource "digitalocean_droplet" "coordinator" {
       error_message = "etcd_root_password is set: set etcd_coordinator_password too."
     }
 
+    precondition {
+      condition     = var.worker_secret != "" || var.nats_node_password != ""
+      error_message = "Set worker_secret (each worker its own NATS user, docs/deploy.md §3.8) or nats_node_password (the shared user node)."
+    }
+
     # The scrape config holds the metrics token: it must not also submit,
     # cancel and drain.
     precondition {

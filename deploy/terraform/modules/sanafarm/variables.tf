@@ -243,13 +243,14 @@ variable "nats_password" {
 }
 
 variable "nats_node_password" {
-  description = "Password of the shared NATS user node, which workers without an entry in nats_node_passwords connect as (they can publish only node requests and gang traffic, never replies). At least 24 letters or digits."
+  description = "Password of the shared NATS user node, which workers connect as when worker_secret is empty and nats_node_passwords has no entry for them (they can publish only node requests and gang traffic, never replies, but under each other's names). At least 24 letters or digits; needed only without worker_secret."
   type        = string
+  default     = ""
   sensitive   = true
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9]{24,}$", var.nats_node_password))
-    error_message = "nats_node_password must be at least 24 letters or digits."
+    condition     = var.nats_node_password == "" || can(regex("^[A-Za-z0-9]{24,}$", var.nats_node_password))
+    error_message = "nats_node_password must be empty or at least 24 letters or digits."
   }
 }
 
