@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -131,11 +132,28 @@ func writeWhole(path string, b []byte, mode os.FileMode) error {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	if err := keepOwner(tmp, path); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// keepOwner gives tmp the owner and group of the file it replaces, so a
+// rewritten /etc/nats/auth.conf (root:nats) stays readable by nats-server.
+func keepOwner(tmp *os.File, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil // a new file: ours
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return tmp.Chown(int(sys.Uid), int(sys.Gid))
 	}
 	return nil
 }

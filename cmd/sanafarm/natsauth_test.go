@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/internal/natsusers"
@@ -73,5 +74,32 @@ func TestNATSAuthCommand(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "bad.conf")); err == nil {
 		t.Error("a refused run wrote its file")
+	}
+}
+
+// TestWriteWholeKeepsOwner: a rewritten file keeps the group of the one it
+// replaces (auth.conf is root:nats, and nats-server must still read it).
+func TestWriteWholeKeepsOwner(t *testing.T) {
+	groups, err := os.Getgroups()
+	if err != nil || len(groups) < 2 && os.Getuid() != 0 {
+		t.Skip("needs root or a second group to change a file's group")
+	}
+	gid := 1 // daemon: any group but ours, which root may give
+	if os.Getuid() != 0 {
+		gid = groups[1]
+	}
+	path := filepath.Join(t.TempDir(), "auth.conf")
+	if err := os.WriteFile(path, []byte("old"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, -1, gid); err != nil {
+		t.Skipf("chown: %v", err)
+	}
+	if err := writeWhole(path, []byte("new"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if b, _ := os.ReadFile(path); string(b) != "new" || int(st.Sys().(*syscall.Stat_t).Gid) != gid || st.Mode().Perm() != 0o640 {
+		t.Fatalf("rewritten: %q, gid %d, mode %v; want new, gid %d, 0640", b, st.Sys().(*syscall.Stat_t).Gid, st.Mode().Perm(), gid)
 	}
 }
