@@ -32,7 +32,7 @@ func newNATSAuthCmd() *cobra.Command {
 		Use:   "nats-auth --workers PREFIX --count N [--node-users FILE] [--dest FILE]",
 		Short: "Write the authorization block of the farm's nats-server: the roles and a user of its own for every worker",
 		Long: `nats-auth writes the authorization block of the coordinators' nats-server
-configuration (docs/deploy.md, "NATS users"): the user coordinator
+configuration (docs/deploy.md §3.8): the user coordinator
 ($` + envNATSCoordinatorPassword + `), the shared user node ($` + envNATSNodePassword + `;
 unset: none), and one user per worker named PREFIX0 … PREFIX<N-1>, whose
 password is derived from the cluster's worker secret ($` + envWorkerSecret + `,

@@ -1,5 +1,5 @@
 // Package natsusers renders the authorization block of the farm's
-// nats-server configuration (docs/deploy.md, "NATS users"): the
+// nats-server configuration (docs/deploy.md §3.8): the
 // coordinator role, the shared node role, and a user of its own for every
 // worker, each limited to the subjects protocol gives it
 // (protocol.CoordinatorPermissions, protocol.NodePermissions).
@@ -92,7 +92,7 @@ func Render(w io.Writer, c Config) error {
 		return err
 	}
 	var b strings.Builder
-	b.WriteString("# Written by sanafarm nats-auth (docs/deploy.md, \"NATS users\"); do not edit.\nauthorization {\n  users = [\n")
+	b.WriteString("# Written by sanafarm nats-auth (docs/deploy.md §3.8); do not edit.\nauthorization {\n  users = [\n")
 	user(&b, "coordinator", c.CoordinatorPassword, protocol.CoordinatorPermissions())
 	if c.NodePassword != "" {
 		user(&b, "node", c.NodePassword, protocol.NodePermissions(""))

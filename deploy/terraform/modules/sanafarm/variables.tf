@@ -255,7 +255,7 @@ variable "nats_node_password" {
 }
 
 variable "worker_secret" {
-  description = "Secret from which each worker's own NATS password is derived (docs/deploy.md, \"NATS users\"): worker <cluster_name>-w<i> gets sha256(\"<worker_secret>:nats:<name>\") in its user data, and the coordinators render a user for every worker name below worker_limit at boot with `sanafarm nats-auth`, so no worker can act as or read for another and the user data keeps its size. At least 32 letters or digits (openssl rand -hex 32). Empty: workers share the user node (not recommended on a shared cluster)."
+  description = "Secret from which each worker's own NATS password is derived (docs/deploy.md §3.8): worker <cluster_name>-w<i> gets sha256(\"<worker_secret>:nats:<name>\") in its user data, and the coordinators render a user for every worker name below worker_limit at boot with `sanafarm nats-auth`, so no worker can act as or read for another and the user data keeps its size. At least 32 letters or digits (openssl rand -hex 32). Empty: workers share the user node (not recommended on a shared cluster)."
   type        = string
   default     = ""
   sensitive   = true
@@ -267,7 +267,7 @@ variable "worker_secret" {
 }
 
 variable "worker_limit" {
-  description = "How many worker names (<cluster_name>-w0 onwards) the coordinators give a NATS user of their own at boot, with worker_secret. Coordinators ignore later user data changes: to grow past it, run `sanafarm nats-auth` with a larger --count on each coordinator (docs/deploy.md, \"NATS users\")."
+  description = "How many worker names (<cluster_name>-w0 onwards) the coordinators give a NATS user of their own at boot, with worker_secret. Coordinators ignore later user data changes: to grow past it, run `sanafarm nats-auth` with a larger --count on each coordinator (docs/deploy.md §3.8)."
   type        = number
   default     = 256
 
