@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/zclconf/go-cty/cty"
 
@@ -200,6 +201,36 @@ func TestNATSWorkerUserRequired(t *testing.T) {
 		v, diags := pre.Value(evalContext(t, m, moduleVars(t, m, vars)))
 		if diags.HasErrors() || v.True() != c.want {
 			t.Errorf("worker_secret set %v, node password set %v: precondition %v (%v), want %v", c.secret != "", c.node != "", v, diags, c.want)
+		}
+	}
+}
+
+// TestWorkerPastLimitRefused: with worker_secret, a worker numbered at or
+// past worker_limit (the coordinators made no user for it) fails the plan.
+func TestWorkerPastLimitRefused(t *testing.T) {
+	m := loadModule(t, moduleDir)
+	var pre hclsyntax.Expression
+	for _, b := range m.resource(t, "digitalocean_droplet", "worker").Body.Blocks {
+		for _, pb := range b.Body.Blocks {
+			if pb.Type == "precondition" && mentionsVar(pb.Body.Attributes["condition"].Expr, "worker_limit") {
+				pre = pb.Body.Attributes["condition"].Expr
+			}
+		}
+	}
+	if pre == nil {
+		t.Fatal("no precondition on worker_limit")
+	}
+	for _, c := range []struct {
+		secret string
+		index  int
+		want   bool
+	}{{sampleWorkerSecret, sampleWorkerLimit - 1, true}, {sampleWorkerSecret, sampleWorkerLimit, false}, {"", sampleWorkerLimit, true}} {
+		vars := sampleVars()
+		vars["worker_secret"], vars["worker_limit"] = cty.StringVal(c.secret), cty.NumberIntVal(sampleWorkerLimit)
+		vars["worker_count"] = cty.NumberIntVal(sampleWorkerLimit + 1)
+		v, diags := pre.Value(evalContextAt(t, m, moduleVars(t, m, vars), c.index))
+		if diags.HasErrors() || v.True() != c.want {
+			t.Errorf("secret set %v, worker %d of limit %d: precondition %v (%v), want %v", c.secret != "", c.index, sampleWorkerLimit, v, diags, c.want)
 		}
 	}
 }

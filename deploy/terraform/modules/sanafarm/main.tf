@@ -60,7 +60,7 @@ locals {
     "SANAFARM_NATS_COORDINATOR_PASSWORD=${var.nats_password}\n",
     var.worker_secret != "" ? "SANAFARM_WORKER_SECRET=${var.worker_secret}\n" : "SANAFARM_NATS_NODE_PASSWORD=${var.nats_node_password}\n",
   ])
-  nats_auth_count = var.worker_secret != "" ? max(var.worker_limit, var.worker_count) : 0
+  nats_auth_count = var.worker_secret != "" ? var.worker_limit : 0
   nats_node_users = join("", [for id, pw in var.nats_node_passwords : "${id} ${pw}\n"])
 
   # Per-node etcd users (docs/deploy.md §3.7): on with etcd_root_password.
@@ -242,6 +242,13 @@ resource "digitalocean_droplet" "worker" {
     precondition {
       condition     = !local.etcd_auth || local.etcd_worker_passwords[count.index] != ""
       error_message = "etcd_root_password is set but neither worker_secret nor an entry of etcd_node_passwords gives ${var.cluster_name}-w${count.index} a password: it would be refused by etcd."
+    }
+
+    # The coordinators created the NATS (and etcd) users of the first
+    # worker_limit names at their boot; a later worker needs them first.
+    precondition {
+      condition     = var.worker_secret == "" || count.index < var.worker_limit
+      error_message = "${var.cluster_name}-w${count.index} is past worker_limit (${var.worker_limit}): the coordinators have no NATS user for it. Run sanafarm nats-auth (and etcd-auth) with a larger --count on the coordinators first (docs/deploy.md §3.8), then raise worker_limit."
     }
   }
 }
