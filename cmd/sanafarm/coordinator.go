@@ -180,19 +180,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if err := f.retention.check(); err != nil {
-		return err
-	}
-	if f.autoDrain < 0 || f.autoDrain > maxAutoDrainAfter {
-		return usagef("--auto-drain-after %d: want 0 (never) to %d", f.autoDrain, maxAutoDrainAfter)
-	}
-	if f.handoverAfter < 0 || f.maxJobBytes < 0 || f.http.MaxConns < 0 || f.http.MaxConnsPerClient < 0 {
-		return usagef("--nats-handover-after %v, --max-job-bytes %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
-			f.handoverAfter, f.maxJobBytes, f.http.MaxConns, f.http.MaxConnsPerClient)
-	}
-	if err := checkTokens(map[string]string{"--token ($SANAFARM_TOKEN)": firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
-		"--read-token ($" + readTokenEnv + ")":       firstOf(f.readToken, os.Getenv(readTokenEnv)),
-		"--metrics-token ($" + metricsTokenEnv + ")": firstOf(f.metricsToken, os.Getenv(metricsTokenEnv))}); err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
 	proxies, err := parseProxies(f.proxies)
@@ -245,6 +233,24 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		return failed(stderr, fmt.Errorf("running coordinator: %w", err))
 	}
 	return nil
+}
+
+// check refuses flag values the coordinator would misuse: bounds, signs
+// and the tokens' strength.
+func (f coordinatorFlags) check() error {
+	if err := f.retention.check(); err != nil {
+		return err
+	}
+	if f.autoDrain < 0 || f.autoDrain > maxAutoDrainAfter {
+		return usagef("--auto-drain-after %d: want 0 (never) to %d", f.autoDrain, maxAutoDrainAfter)
+	}
+	if f.handoverAfter < 0 || f.maxJobBytes < 0 || f.http.MaxConns < 0 || f.http.MaxConnsPerClient < 0 {
+		return usagef("--nats-handover-after %v, --max-job-bytes %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
+			f.handoverAfter, f.maxJobBytes, f.http.MaxConns, f.http.MaxConnsPerClient)
+	}
+	return checkTokens(map[string]string{"--token ($SANAFARM_TOKEN)": firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
+		"--read-token ($" + readTokenEnv + ")":       firstOf(f.readToken, os.Getenv(readTokenEnv)),
+		"--metrics-token ($" + metricsTokenEnv + ")": firstOf(f.metricsToken, os.Getenv(metricsTokenEnv))})
 }
 
 // coordinatorTLS are the loaded TLS configs of a coordinator.
