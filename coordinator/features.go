@@ -41,10 +41,16 @@ func newFeatureGate() *featureGate {
 	return &featureGate{checked: map[string]time.Time{}, ok: map[string]bool{}}
 }
 
-// clusterHas reports whether every server of the Raft configuration
-// announces feature. Any doubt — no etcd, no configuration, a read error —
-// answers false: the older command is always safe.
-func (s *Server) clusterHas(ctx context.Context, feature string) bool {
+// clusterKnows reports whether every server of the Raft configuration
+// can apply typ: it announces the feature typ needs (the mapping the FSM
+// records features in use by, protocol.CommandType.Feature). Any doubt —
+// no etcd, no configuration, a read error — answers false: the older
+// command is always safe.
+func (s *Server) clusterKnows(ctx context.Context, typ protocol.CommandType) bool {
+	feature := typ.Feature()
+	if feature == "" {
+		return true // every release knows it
+	}
 	g, now := s.features, s.cfg.Clock()
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -327,9 +327,9 @@ const (
 func (s *Server) failCommand(ctx context.Context, c protocol.TaskFail, kind failKind) (protocol.CommandType, protocol.TaskFail) {
 	c.NoStrike = kind == failNoStrike || kind == failNoFault
 	switch {
-	case kind == failNoFault && s.clusterHas(ctx, protocol.FeatureRequeue):
+	case kind == failNoFault && s.clusterKnows(ctx, protocol.CmdTaskRequeue):
 		return protocol.CmdTaskRequeue, c
-	case kind == failNodeFault && s.clusterHas(ctx, protocol.FeatureNodeFault):
+	case kind == failNodeFault && s.clusterKnows(ctx, protocol.CmdTaskNodeFault):
 		return protocol.CmdTaskNodeFault, c
 	}
 	return protocol.CmdTaskFail, c

@@ -70,7 +70,7 @@ func (s *Server) reserveRoom(spec protocol.JobSpec) (release func(), err error) 
 // else the plain CmdJobSubmit.
 func (s *Server) submitCommand(ctx context.Context, job protocol.Job) (protocol.CommandType, protocol.JobSubmit) {
 	c := protocol.JobSubmit{Job: job, At: s.cfg.Clock()}
-	if !s.clusterHas(ctx, protocol.FeatureJobBytes) {
+	if !s.clusterKnows(ctx, protocol.CmdJobSubmitBounded) {
 		return protocol.CmdJobSubmit, c
 	}
 	c.Job.SpecBytes, c.MaxSpecBytes = specBytes(job.Spec), max(s.cfg.MaxJobBytes, 0)

@@ -143,7 +143,7 @@ func functions() map[string]function.Function {
 		"jsonencode": stdlib.JSONEncodeFunc, "tostring": toStringFunc, "file": fileFunc,
 		// variable validations
 		"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "trimspace": stdlib.TrimSpaceFunc,
-		"max": stdlib.MaxFunc, "sha256": sha256Func,
+		"max": stdlib.MaxFunc, "sha256": sha256Func, "lookup": stdlib.LookupFunc,
 	}
 	fns["templatefile"] = templateFileFunc(fns)
 	return fns

@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sanafarm/sanafarm/internal/natsusers"
+	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -52,7 +53,7 @@ func bootNATSAuth(t *testing.T, cc *cloudConfig) []*server.User {
 	cfg := natsusers.Config{CoordinatorPassword: env["SANAFARM_NATS_COORDINATOR_PASSWORD"], NodePassword: env["SANAFARM_NATS_NODE_PASSWORD"], Workers: map[string]string{}}
 	if n, _ := strconv.Atoi(flags["--count"]); n > 0 {
 		var err error
-		if cfg.Workers, err = natsusers.Derived(env["SANAFARM_WORKER_SECRET"], flags["--workers"], n); err != nil {
+		if cfg.Workers, err = workercred.Derive(env["SANAFARM_WORKER_SECRET"], workercred.NATS, flags["--workers"], n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +104,7 @@ func TestNATSRoleUsers(t *testing.T) {
 					return "sanafarm-w0:" + sampleW0Password
 				}
 				id := "sanafarm-w" + strconv.Itoa(i)
-				return id + ":" + natsusers.DerivePassword(sampleWorkerSecret, id)
+				return id + ":" + workercred.Password(sampleWorkerSecret, workercred.NATS, id)
 			}},
 		{"shared user", false, []string{"coordinator", "node", "sanafarm-w0"},
 			func(i int) string {

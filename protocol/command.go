@@ -67,6 +67,22 @@ const (
 	CmdTaskNodeFault CommandType = 15
 )
 
+// Feature is the feature a gated command type needs ("" for the others):
+// the leader sends the type only while every server announces it, and
+// the FSM records it in use from the first entry of the type
+// (docs/architecture.md, "Feature gates").
+func (t CommandType) Feature() string {
+	switch t &^ IgnoreUnknown {
+	case CmdTaskRequeue:
+		return FeatureRequeue
+	case CmdJobSubmitBounded:
+		return FeatureJobBytes
+	case CmdTaskNodeFault:
+		return FeatureNodeFault
+	}
+	return ""
+}
+
 func (t CommandType) String() string {
 	names := map[CommandType]string{CmdJobSubmit: "job-submit", CmdJobCancel: "job-cancel", CmdTaskAssign: "task-assign",
 		CmdTaskProgress: "task-progress", CmdTaskComplete: "task-complete", CmdTaskFail: "task-fail",

@@ -103,16 +103,3 @@ func CoordinatorKey(id string) string { return CoordinatorPrefix + id }
 // KnownFeature reports whether this release knows feature: a snapshot or
 // log that uses one it does not know was written by a newer release.
 func KnownFeature(feature string) bool { return slices.Contains(Features, feature) }
-
-// Feature is the feature a gated command type needs ("" for the others).
-func (t CommandType) Feature() string {
-	switch t &^ IgnoreUnknown {
-	case CmdTaskRequeue:
-		return FeatureRequeue
-	case CmdJobSubmitBounded:
-		return FeatureJobBytes
-	case CmdTaskNodeFault:
-		return FeatureNodeFault
-	}
-	return ""
-}

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/sanafarm/sanafarm/internal/natsusers"
+	"github.com/sanafarm/sanafarm/internal/workercred"
 )
 
 // TestNATSAuthCommand: nats-auth writes the roles and the derived users
@@ -44,12 +44,12 @@ func TestNATSAuthCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := string(b)
-	for _, want := range []string{natsusers.DerivePassword(secret, "farm-w0"), natsusers.DerivePassword(secret, "farm-w2"), own, `user: "coordinator"`} {
+	for _, want := range []string{workercred.Password(secret, workercred.NATS, "farm-w0"), workercred.Password(secret, workercred.NATS, "farm-w2"), own, `user: "coordinator"`} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("auth.conf lacks %.12s…", want)
 		}
 	}
-	if strings.Contains(conf, natsusers.DerivePassword(secret, "farm-w1")) || strings.Contains(conf, `user: "node"`) || strings.Contains(conf, "farm-w3") {
+	if strings.Contains(conf, workercred.Password(secret, workercred.NATS, "farm-w1")) || strings.Contains(conf, `user: "node"`) || strings.Contains(conf, "farm-w3") {
 		t.Errorf("auth.conf: the own password does not override, or extra users:\n%s", conf)
 	}
 	if st, _ := os.Stat(dest); st.Mode().Perm() != 0o640 {

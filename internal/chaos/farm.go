@@ -18,6 +18,7 @@ import (
 	"github.com/sanafarm/sanafarm/internal/natsusers"
 	"github.com/sanafarm/sanafarm/internal/s3test"
 	"github.com/sanafarm/sanafarm/internal/tlstest"
+	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/storage"
 )
 
@@ -27,7 +28,7 @@ const (
 	coordinatorUser = "coordinator"
 	natsPass        = "chaosNATSpassword0123456789abc" // the coordinator user's
 	// workerSecret derives each node's NATS password, as the Terraform
-	// module's worker_secret does (internal/natsusers).
+	// module's worker_secret does (internal/workercred).
 	workerSecret = "chaosWorkerSecret0123456789abcdefghij"
 	apiToken     = "chaos-api-token-0123456789abcdef"
 	bucket       = "chaos"
@@ -149,7 +150,7 @@ func (f *Farm) startNATS() {
 // write with sanafarm nats-auth: the coordinator user and a user per
 // node, each password derived from workerSecret.
 func natsAuthConf() []byte {
-	workers, err := natsusers.Derived(workerSecret, "n", nodeCount)
+	workers, err := workercred.Derive(workerSecret, workercred.NATS, "n", nodeCount)
 	if err != nil {
 		panic(err) // constants
 	}
@@ -165,7 +166,7 @@ func natsPassword(user string) string {
 	if user == coordinatorUser {
 		return natsPass
 	}
-	return natsusers.DerivePassword(workerSecret, user)
+	return workercred.Password(workerSecret, workercred.NATS, user)
 }
 
 // env is a coordinator's or node's environment: the NATS URL with its

@@ -20,6 +20,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -69,7 +70,7 @@ func checkNodeID(id string) error {
 	switch {
 	case id == RootUser || id == CoordinatorUser:
 		return fmt.Errorf("etcd node user %q: reserved name", id)
-	case protocol.SubjectToken(id) != id || len(id) > 128 || id == "":
+	case !workercred.ValidID(id):
 		return fmt.Errorf("etcd node user %q: want letters, digits, '_' and '-' (at most 128)", id)
 	}
 	return nil

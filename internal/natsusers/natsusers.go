@@ -2,7 +2,7 @@
 // nats-server configuration (docs/deploy.md §3.8): the
 // coordinator role, the shared node role, and a user of its own for every
 // worker, each limited to the subjects protocol gives it
-// (protocol.CoordinatorPermissions, protocol.NodePermissions).
+// (embedded.RoleUsers, the users `sanafarm dev` gives its own server).
 //
 // A worker's password may be derived from one cluster secret
 // (internal/workercred), as the Terraform module derives it for the
@@ -13,11 +13,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/sanafarm/sanafarm/internal/embedded"
 	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -29,17 +29,6 @@ const (
 	maxPasswordLen = 256
 )
 
-var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-	passwordPattern = regexp.MustCompile(`^[A-Za-z0-9]+$`)
-)
-
-// DerivePassword is worker id's NATS password under the cluster's worker
-// secret (workercred.Password).
-func DerivePassword(secret, id string) string {
-	return workercred.Password(secret, workercred.NATS, id)
-}
-
 // Config is what Render writes.
 type Config struct {
 	CoordinatorPassword string
@@ -49,19 +38,13 @@ type Config struct {
 	Workers map[string]string
 }
 
-// Derived returns the NATS passwords of workers prefix0 …
-// prefix(count-1) under secret.
-func Derived(secret, prefix string, count int) (map[string]string, error) {
-	return workercred.Derive(secret, workercred.NATS, prefix, count)
-}
-
 // Check reports the first unusable name or password, never the password.
 func (c Config) Check() error {
-	if err := checkPassword("coordinator", c.CoordinatorPassword); err != nil {
+	if err := checkPassword(embedded.CoordinatorUser, c.CoordinatorPassword); err != nil {
 		return err
 	}
 	if c.NodePassword != "" {
-		if err := checkPassword("node", c.NodePassword); err != nil {
+		if err := checkPassword(embedded.NodeUser, c.NodePassword); err != nil {
 			return err
 		}
 	}
@@ -69,7 +52,7 @@ func (c Config) Check() error {
 		return fmt.Errorf("%d workers, at most %d", len(c.Workers), MaxWorkers)
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.Workers)) {
-		if !idPattern.MatchString(id) || id == "coordinator" || id == "node" {
+		if !workercred.ValidID(id) || id == embedded.CoordinatorUser || id == embedded.NodeUser {
 			return fmt.Errorf("worker name %q: want 1 to 128 letters, digits, '_' or '-', not a role's name", protocol.Clip(id, 64))
 		}
 		if err := checkPassword("worker "+id, c.Workers[id]); err != nil {
@@ -80,7 +63,7 @@ func (c Config) Check() error {
 }
 
 func checkPassword(who, pw string) error {
-	if len(pw) < MinPassword || len(pw) > maxPasswordLen || !passwordPattern.MatchString(pw) {
+	if len(pw) < MinPassword || len(pw) > maxPasswordLen || !workercred.Alphanumeric(pw) {
 		return fmt.Errorf("password of %s: want %d to %d letters or digits", who, MinPassword, maxPasswordLen)
 	}
 	return nil
@@ -93,12 +76,9 @@ func Render(w io.Writer, c Config) error {
 	}
 	var b strings.Builder
 	b.WriteString("# Written by sanafarm nats-auth (docs/deploy.md §3.8); do not edit.\nauthorization {\n  users = [\n")
-	user(&b, "coordinator", c.CoordinatorPassword, protocol.CoordinatorPermissions())
-	if c.NodePassword != "" {
-		user(&b, "node", c.NodePassword, protocol.NodePermissions(""))
-	}
-	for _, id := range slices.Sorted(maps.Keys(c.Workers)) {
-		user(&b, id, c.Workers[id], protocol.NodePermissions(id))
+	// the users sanafarm dev's embedded server gets too
+	for _, u := range embedded.RoleUsers(c.CoordinatorPassword, c.NodePassword, c.Workers) {
+		user(&b, u)
 	}
 	b.WriteString("  ]\n}\n")
 	_, err := io.WriteString(w, b.String())
@@ -107,9 +87,10 @@ func Render(w io.Writer, c Config) error {
 
 // user writes one entry; names and passwords were checked, subjects come
 // from protocol (SubjectToken keeps them to safe characters).
-func user(b *strings.Builder, name, password string, p protocol.NATSPermissions) {
-	fmt.Fprintf(b, "    {\n      user: %q\n      password: %q\n      permissions: {\n", name, password)
-	fmt.Fprintf(b, "        publish: { allow: %s }\n        subscribe: { allow: %s }\n      }\n    }\n", list(p.Publish), list(p.Subscribe))
+func user(b *strings.Builder, u embedded.NATSUser) {
+	fmt.Fprintf(b, "    {\n      user: %q\n      password: %q\n      permissions: {\n", u.Name, u.Password)
+	fmt.Fprintf(b, "        publish: { allow: %s }\n        subscribe: { allow: %s }\n      }\n    }\n",
+		list(u.Permissions.Publish), list(u.Permissions.Subscribe))
 }
 
 func list(s []string) string {

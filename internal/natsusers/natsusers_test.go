@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sanafarm/sanafarm/internal/workercred"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -43,7 +44,7 @@ func TestCheckNamesNoPassword(t *testing.T) {
 // holds exactly protocol's subjects, and a worker connected with its
 // derived password may send on its own subjects only.
 func TestRenderedUsersOnARealServer(t *testing.T) {
-	workers, err := Derived(secret, "farm-w", 4)
+	workers, err := workercred.Derive(secret, workercred.NATS, "farm-w", 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,15 @@ var (
 	idPattern     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 )
 
+// ValidID reports whether id can name a worker's user in NATS and etcd:
+// 1 to 128 letters, digits, '_' or '-' (a NATS subject token as it is,
+// protocol.SubjectToken).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// Alphanumeric reports whether s is letters and digits only, as secrets
+// and passwords are (no quoting in configuration files or URLs).
+func Alphanumeric(s string) bool { return secretPattern.MatchString(s) }
+
 // Password is worker id's password for service under secret.
 func Password(secret, service, id string) string {
 	sum := sha256.Sum256([]byte(secret + ":" + service + ":" + id))
@@ -43,7 +52,7 @@ func Password(secret, service, id string) string {
 // Derive returns the passwords for service of workers prefix0 …
 // prefix(count-1). Errors never quote the secret.
 func Derive(secret, service, prefix string, count int) (map[string]string, error) {
-	if len(secret) < MinSecret || !secretPattern.MatchString(secret) {
+	if len(secret) < MinSecret || !Alphanumeric(secret) {
 		return nil, fmt.Errorf("worker secret: want at least %d letters or digits", MinSecret)
 	}
 	if count < 0 || count > MaxWorkers {
@@ -52,7 +61,7 @@ func Derive(secret, service, prefix string, count int) (map[string]string, error
 	out := make(map[string]string, count)
 	for i := range count {
 		id := prefix + strconv.Itoa(i)
-		if !idPattern.MatchString(id) {
+		if !ValidID(id) {
 			return nil, fmt.Errorf("worker name %q: want 1 to 128 letters, digits, '_' or '-'", id)
 		}
 		out[id] = Password(secret, service, id)

@@ -38,3 +38,15 @@ func TestDerive(t *testing.T) {
 		}
 	}
 }
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{"farm-w0": true, "w_1": true, strings.Repeat("a", 128): true,
+		"": false, strings.Repeat("a", 129): false, "w.1": false, "w*": false, "w 1": false, "wö": false, "coordinator": true} {
+		if ValidID(id) != want {
+			t.Errorf("ValidID(%.20q) = %v, want %v", id, !want, want)
+		}
+	}
+	if Alphanumeric("") || Alphanumeric("a-b") || !Alphanumeric("aB3") {
+		t.Error("Alphanumeric")
+	}
+}

@@ -42,16 +42,14 @@ locals {
   # NATS URLs with a role's password: only in the droplets' secrets.env.
   # Coordinators connect as user coordinator; a worker as its own user:
   # with the password nats_node_passwords gives it, else the one derived
-  # from worker_secret (internal/workercred), else as the
-  # shared user node.
+  # from worker_secret (internal/workercred), else as the shared user node.
   nats_url_with_auth = join(",", [for f in local.coordinator_fqdns : "tls://coordinator:${var.nats_password}@${f}:${local.ports.nats_client}"])
   worker_prefix      = "${var.cluster_name}-w"
-  nats_worker_users = [for i in range(var.worker_count) : (
-    length([for id, pw in var.nats_node_passwords : pw if id == "${local.worker_prefix}${i}"]) > 0
-    ? "${local.worker_prefix}${i}:${join("", [for id, pw in var.nats_node_passwords : pw if id == "${local.worker_prefix}${i}"])}"
-    : (var.worker_secret != ""
-      ? "${local.worker_prefix}${i}:${sha256("${var.worker_secret}:nats:${local.worker_prefix}${i}")}"
-    : "node:${var.nats_node_password}")
+  worker_ids         = [for i in range(var.worker_count) : "${local.worker_prefix}${i}"]
+  nats_worker_users = [for id in local.worker_ids : (
+    lookup(var.nats_node_passwords, id, "") != "" ? "${id}:${var.nats_node_passwords[id]}"
+    : var.worker_secret != "" ? "${id}:${sha256("${var.worker_secret}:nats:${id}")}"
+    : "node:${var.nats_node_password}"
   )]
   nats_worker_urls = [for u in local.nats_worker_users : join(",", [for f in local.coordinator_fqdns : "tls://${u}@${f}:${local.ports.nats_client}"])]
   # The coordinators write their nats-server users at boot with sanafarm
@@ -70,11 +68,8 @@ locals {
   etcd_node_users = join("", [for id, pw in var.etcd_node_passwords : "${id} ${pw}\n"])
   # A worker's own password (etcd_node_passwords), else the one derived
   # from worker_secret (internal/workercred; sanafarm etcd-auth --count).
-  etcd_worker_passwords = [for i in range(var.worker_count) : (
-    length([for id, pw in var.etcd_node_passwords : pw if id == "${local.worker_prefix}${i}"]) > 0
-    ? join("", [for id, pw in var.etcd_node_passwords : pw if id == "${local.worker_prefix}${i}"])
-    : (var.worker_secret != "" ? sha256("${var.worker_secret}:etcd:${local.worker_prefix}${i}") : "")
-  )]
+  etcd_worker_passwords = [for id in local.worker_ids : lookup(var.etcd_node_passwords, id,
+  var.worker_secret != "" ? sha256("${var.worker_secret}:etcd:${id}") : "")]
 
   s3_endpoint = var.s3_endpoint != "" ? var.s3_endpoint : "https://${var.spaces_region}.digitaloceanspaces.com"
   s3_env = templatefile("${path.module}/../../templates/s3.env.tftpl", {
