@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -64,4 +65,47 @@ func (s *Server) noteHandBack(node string, started time.Time) {
 		s.nodes.incMu.Unlock()
 	}
 	s.handBacks.note(node, started)
+}
+
+// reportedKind is what a failure a node reports counts against. A shard
+// handed back by a stopping node did not fail there: no strike and no
+// attempt, or every rolling upgrade or preemption during a long job would
+// count against its nodes until the job was blocklisted on all, and
+// against its shards until they failed (trusted once per incarnation,
+// above). A node's own fault (its disk, limits, allow-lists or GPU memory)
+// strikes it without counting against the shard that another node may
+// run. A refused grant is judged by the leader's own check of it
+// (refusalKind). Anything else strikes and counts — protocol.ReasonNoSlot
+// too: a leader cannot tell a grant past the node's free slots from a node
+// handing back whatever it likes, which, trusted, would let one node churn
+// every shard of a job without ever being blocklisted for it.
+func (s *Server) reportedKind(rep protocol.CompleteReport) failKind {
+	switch {
+	case rep.Error == protocol.ReasonDraining:
+		s.noteHandBack(rep.Node, rep.StartedAt)
+		return failNoFault
+	case strings.HasPrefix(rep.Error, protocol.ReasonRefused+":"):
+		return s.refusalKind(rep.TaskKey)
+	case rep.NodeFault:
+		return failNodeFault
+	}
+	return failStrike
+}
+
+// refusalKind judges a node's refusal of the current attempt of key by
+// checking the grant as the leader built it: a grant this release finds
+// invalid is the job's doing (counted, so the job ends with the node's
+// reason, without striking nodes that were right to refuse it); a valid
+// one refused is the node's (a newer release's stricter check, a fault):
+// struck, not counted, so the shard goes to a node that takes it.
+func (s *Server) refusalKind(key protocol.TaskKey) failKind {
+	t, ok := s.store.TaskByKey(key)
+	j, jok := s.store.JobByID(key.Job)
+	if !ok || !jok {
+		return failStrike
+	}
+	if (protocol.Assignment{Task: t, Spec: j.Spec.ForSamples(t.Start, t.End)}).CheckGrant() != nil {
+		return failNoStrike
+	}
+	return failNodeFault
 }

@@ -71,3 +71,56 @@ func leaseStarted(t *testing.T, srv *Server, id string, at time.Time) []protocol
 	}
 	return rep.Assignments
 }
+
+// TestRefusalJudgedByLeader: a node's refusal of a grant is judged by the
+// leader's own check of it. A grant the leader finds invalid too (a job an
+// older release accepted under looser rules) counts against the shard, so
+// the job ends with the node's reason, and strikes nobody; a valid grant
+// refused (a node of a newer release, a faulty one) is the node's fault:
+// struck, the attempt not counted, the shard queued for another node.
+func TestRefusalJudgedByLeader(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	announce(t, c.etcd, "n")
+	waitFor(t, 5*time.Second, "the node in the view", func() bool { return len(srv.nodes.all()) == 1 })
+	f := &drainFixture{t: t, srv: srv}
+	ctx := context.Background()
+	refuse := func(job protocol.JobID) protocol.Task {
+		t.Helper()
+		as := f.lease("n", 1)
+		if len(as) != 1 || as[0].Task.Job != job {
+			t.Fatalf("lease: %+v, want one shard of %s", as, job)
+		}
+		f.report("n", as[0], protocol.ReasonRefused+": spec.steps: 1001: want 1..1000")
+		tk, _ := srv.Store().TaskByKey(as[0].Task.TaskKey)
+		return tk
+	}
+
+	bad := testSpec(2)
+	bad.Steps, bad.MaxAttempts = protocol.MaxSteps+1, 1
+	typ, sub := srv.submitCommand(ctx, protocol.Job{ID: "j-bad", Spec: bad})
+	if _, err := srv.apply(ctx, typ, sub); err != nil {
+		t.Fatal(err)
+	}
+	tk := refuse("j-bad")
+	if j, _ := srv.Store().JobByID("j-bad"); j.State != protocol.JobFailed || len(tk.Failures) != 1 || tk.Failures[0].NodeFault {
+		t.Errorf("invalid grant refused: job %s, failures %+v; want failed on one counted failure", j.State, tk.Failures)
+	}
+	if n := srv.Store().View().FailuresOn("j-bad", "n"); n != 0 {
+		t.Errorf("%d strikes for refusing an invalid grant, want 0", n)
+	}
+
+	good := testSpec(2)
+	good.MaxAttempts = 1
+	if _, err := srv.SubmitJob(ctx, "j-good", good); err != nil {
+		t.Fatal(err)
+	}
+	tk = refuse("j-good")
+	if tk.State != protocol.TaskQueued || len(tk.Failures) != 1 || !tk.Failures[0].NodeFault {
+		t.Errorf("valid grant refused: shard %s, failures %+v; want queued on the node's fault", tk.State, tk.Failures)
+	}
+	if n := srv.Store().View().FailuresOn("j-good", "n"); n != 1 {
+		t.Errorf("%d strikes for refusing a valid grant, want 1", n)
+	}
+}

@@ -303,21 +303,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		res := rep.Result.Compact()
 		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: res, At: now})
 	} else {
-		// A shard handed back by a stopping node did not fail there: no
-		// strike and no attempt, or every rolling upgrade or preemption
-		// during a long job would count against its nodes until the job
-		// was blocklisted on all, and against its shards until they failed.
-		// A node's own fault (its disk, limits or allow-lists) strikes it
-		// without counting against the shard that another node may run.
-		kind := failStrike
-		switch {
-		case rep.Error == protocol.ReasonDraining:
-			kind = failNoFault
-			s.noteHandBack(rep.Node, rep.StartedAt)
-		case rep.NodeFault:
-			kind = failNodeFault
-		}
-		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, kind)
+		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, s.reportedKind(rep))
 		_, err = s.apply(ctx, typ, c)
 	}
 	if err != nil {

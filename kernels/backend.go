@@ -7,6 +7,12 @@ import "errors"
 // decomposition while a new backend is partial.
 var ErrNotImplemented = errors.New("not implemented")
 
+// ErrOutOfMemory is wrapped by a backend's error when its device memory
+// ran out (after it freed what it could): a node's GPU shared with other
+// processes, or a job too large for it. The node reports it as its own
+// fault (node/ownfault.go), so another node may run the shard.
+var ErrOutOfMemory = errors.New("out of device memory")
+
 // Act selects an elementwise activation.
 type Act uint8
 

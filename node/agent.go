@@ -204,7 +204,7 @@ const pendingRetryDelay = 100 * time.Millisecond
 func (a *Agent) refuse(ctx context.Context, asg protocol.Assignment, err error) {
 	a.log.Error("refusing an invalid assignment", "job_id", protocol.Clip(string(asg.Task.Job), 80),
 		"shard", asg.Task.Shard, "attempt", asg.Task.Attempt, "err", err)
-	a.complete(ctx, asg, time.Now(), failed("node refused the assignment: "+err.Error()), nil)
+	a.complete(ctx, asg, time.Now(), failed(protocol.ReasonRefused+": "+err.Error()), nil)
 }
 
 // lease asks the leader for up to free tasks.
@@ -229,7 +229,7 @@ func (a *Agent) start(ctx context.Context, asg protocol.Assignment, tasks *sync.
 	case slot = <-a.slots:
 	default:
 		a.log.Warn("leader sent more tasks than free slots; handing one back", "job_id", asg.Task.Job, "shard", asg.Task.Shard)
-		tasks.Go(func() { a.complete(ctx, asg, asg.Deadline, failed("node has no free slot"), nil) })
+		tasks.Go(func() { a.complete(ctx, asg, asg.Deadline, failed(protocol.ReasonNoSlot), nil) })
 		return
 	}
 	a.hold(asg, true) // before the next lease request is built (loop is sequential)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/diskroom"
+	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/model/hub"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
@@ -45,6 +46,9 @@ func TestOwnFaultReported(t *testing.T) {
 		{"hub integrity", fmt.Errorf("downloading: %w", hub.ErrIntegrity), false},
 		{"not cached, node offline", fmt.Errorf("model org/x is not cached and the node is offline: %w (%w)", hub.ErrNotFound, hub.ErrOffline), true},
 		{"not on the Hub", fmt.Errorf("downloading org/x@main: %w", hub.ErrNotFound), false},
+		{"GPU memory taken", fmt.Errorf("denoising step 3: cuda: alloc bf16[2 2240 32 32]: allocating 9175040 bytes: %w: %w",
+			kernels.ErrOutOfMemory, errors.New("CUDA_ERROR_OUT_OF_MEMORY")), true},
+		{"GPU fault", errors.New("denoising step 3: cuda: launch mixffn: CUDA_ERROR_ILLEGAL_ADDRESS"), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := ownFault(c.err); got != c.own {

@@ -24,6 +24,16 @@ func (a Assignment) Check() error {
 	return e.err()
 }
 
+// CheckGrant checks what a leader derives from its state alone — the spec
+// and the task — leaving out the gang fields it builds per node: the check
+// a leader runs on its own grant that a node refused.
+func (a Assignment) CheckGrant() error {
+	e := &fieldErrors{what: "assignment"}
+	a.checkSpec(e)
+	a.checkTask(e)
+	return e.err()
+}
+
 // checkSpec validates the spec as a job spec. An assignment's spec
 // carries only its task's inline prompts (InlineStart, the first one's
 // row) and prompt index entry (Index.First): JobSpec.ForSamples trims them

@@ -76,6 +76,20 @@ type ProgressReport struct {
 // fail there, so the leader requeues it without a strike against the node.
 const ReasonDraining = "draining"
 
+// ReasonNoSlot is a CompleteReport's Error when a node hands back a grant
+// it has no free slot for (a leader sent more than the request's Free,
+// which a correct one never does). The leader cannot verify the claim, so
+// it counts as a failure on the node.
+const ReasonNoSlot = "node has no free slot"
+
+// ReasonRefused starts a CompleteReport's Error when a node refuses an
+// assignment that fails its Check, followed by ": " and the problem. The
+// leader checks its own grant again (Assignment.CheckGrant): a grant that
+// fails there too is the job's doing and counts against the shard without
+// a strike; one that passes is the node's (another release, a fault) and
+// strikes it without counting.
+const ReasonRefused = "node refused the assignment"
+
 // CompleteReport ends an attempt (NATS SubjectComplete): Result on
 // success, Error (with the reason) on failure.
 type CompleteReport struct {

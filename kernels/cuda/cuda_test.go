@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"testing"
@@ -42,6 +43,19 @@ func TestConformance(t *testing.T) {
 	kernelstest.Run(t, func(t *testing.T) kernels.Backend { return kb })
 	if err := be.Sync(); err != nil {
 		t.Fatalf("sync after the suite: %v", err)
+	}
+}
+
+// TestAllocOutOfMemory: an allocation past the card's memory fails with
+// kernels.ErrOutOfMemory in its chain (the node reports that as its own
+// fault, node/ownfault.go), and the backend still allocates afterwards.
+func TestAllocOutOfMemory(t *testing.T) {
+	be := testBackend(t)
+	if _, err := be.Alloc(kernels.Float32, 1<<40); !errors.Is(err, kernels.ErrOutOfMemory) {
+		t.Fatalf("Alloc of 4 TiB = %v, want an error wrapping kernels.ErrOutOfMemory", err)
+	}
+	if _, err := be.Alloc(kernels.Float32, 1024); err != nil {
+		t.Fatalf("Alloc after an out-of-memory: %v", err)
 	}
 }
 

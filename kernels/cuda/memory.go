@@ -133,6 +133,9 @@ func (a *allocator) get(n int) (*allocation, error) {
 		}
 		p, pool, err = a.take(class)
 	}
+	if errors.Is(err, cu.OutOfMemory) {
+		err = fmt.Errorf("%w: %w", kernels.ErrOutOfMemory, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("allocating %d bytes (class %d; %d live, %d cached): %w", n, class, a.liveBytes(), a.cachedBytes(), err)
 	}
