@@ -13,6 +13,13 @@ var ErrNotImplemented = errors.New("not implemented")
 // fault (node/ownfault.go), so another node may run the shard.
 var ErrOutOfMemory = errors.New("out of device memory")
 
+// ErrDeviceFault is wrapped by a backend's error once its device can do
+// no more work in this process (a CUDA error that breaks the context: an
+// illegal address, an uncorrectable ECC error). The node reports the
+// attempt as its own fault and stops taking work, so that its service
+// manager restarts it with a fresh context (node/task.go).
+var ErrDeviceFault = errors.New("GPU fault")
+
 // Act selects an elementwise activation.
 type Act uint8
 

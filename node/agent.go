@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
+	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -42,6 +43,9 @@ type Agent struct {
 	// sampling: a GPU read is under way (telemetry.go); a wedged driver
 	// keeps it so, and no second read piles up behind it.
 	sampling atomic.Bool
+	// stopLeasing ends the lease loop with a cause (Run sets it before the
+	// loop starts): a GPU fault stops the node (task.go).
+	stopLeasing context.CancelCauseFunc
 }
 
 // New checks cfg and fills in its defaults.
@@ -110,9 +114,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	execCtx, stopExec := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopExec(nil)
+	leaseCtx, stopLeasing := context.WithCancelCause(ctx)
+	defer stopLeasing(nil)
+	a.stopLeasing = stopLeasing
 	var tasks sync.WaitGroup
-	a.loop(ctx, execCtx, &tasks)
+	a.loop(leaseCtx, execCtx, &tasks)
 	a.drain(execCtx, stopExec, &tasks)
+	if err := context.Cause(leaseCtx); errors.Is(err, kernels.ErrDeviceFault) {
+		return err // exit non-zero: the service manager restarts the node
+	}
 	return nil
 }
 

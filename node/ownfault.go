@@ -27,14 +27,17 @@ func failed(reason string) ending { return ending{reason: reason} }
 // keeps it offline (hub.ErrOffline: a node on the network may fetch it),
 // a spool file on its temporary disk that cannot be written
 // (storage.ErrSpool), a location its allow-lists do not cover
-// (protocol.ErrNotAllowed), GPU memory that ran out (kernels.ErrOutOfMemory:
-// other processes on a shared GPU; a job too large for every node ends
-// anyway, its nodes all blocklisted for it). Another node may run the shard, so the leader
-// strikes this node without counting the attempt against the shard
+// (protocol.ErrNotAllowed), GPU memory that ran out
+// (kernels.ErrOutOfMemory: other processes on a shared GPU; a job too
+// large for every node ends anyway, its nodes all blocklisted for it), a
+// GPU whose context an error broke (kernels.ErrDeviceFault: the node then
+// stops, task.go). Another node may run the shard, so the leader strikes
+// this node without counting the attempt against the shard
 // (protocol.CmdTaskNodeFault). Anything else — a bad prompt file, a
 // model that does not load, a store that refuses writes — may be the
 // job's, and counts as before.
 func ownFault(err error) bool {
 	return errors.Is(err, diskroom.ErrRefused) || errors.Is(err, hub.ErrDisk) || errors.Is(err, hub.ErrOffline) ||
-		errors.Is(err, storage.ErrSpool) || errors.Is(err, protocol.ErrNotAllowed) || errors.Is(err, kernels.ErrOutOfMemory)
+		errors.Is(err, storage.ErrSpool) || errors.Is(err, protocol.ErrNotAllowed) ||
+		errors.Is(err, kernels.ErrOutOfMemory) || errors.Is(err, kernels.ErrDeviceFault)
 }

@@ -95,3 +95,72 @@ func TestOfflineResolveIsOwnFault(t *testing.T) {
 		t.Fatalf("Resolve = %v, want an offline refusal that is the node's own", err)
 	}
 }
+
+// gatedExecutor finishes a shard once its gate closes.
+type gatedExecutor struct{ gate chan struct{} }
+
+func (g gatedExecutor) Execute(ctx context.Context, a protocol.Assignment, _ func(int)) (protocol.ShardInfo, error) {
+	select {
+	case <-g.gate:
+		return protocol.ShardInfo{Images: int(a.Task.End - a.Task.Start)}, nil
+	case <-ctx.Done():
+		return protocol.ShardInfo{}, context.Cause(ctx)
+	}
+}
+
+// TestGPUFaultStopsNode: a shard that fails with a GPU fault (a CUDA
+// error that broke the context: every later op would fail too) is
+// reported as the node's own fault; the node leases nothing more, lets
+// the shard on its other GPU finish, and Run returns the fault, so that
+// the service manager restarts the process with a fresh context.
+func TestGPUFaultStopsNode(t *testing.T) {
+	fault := fmt.Errorf("denoising step 2: cuda: sync: %w: %w", kernels.ErrDeviceFault, errors.New("CUDA_ERROR_ILLEGAL_ADDRESS"))
+	gate := make(chan struct{})
+	cfg := baseConfig(t, "n-gpu", nil)
+	cfg.Executors = []Executor{failingExecutor{fault}, gatedExecutor{gate}}
+	spec := tinySpec(t.TempDir(), "a", "b", "c")
+	leader := newFakeLeader(t, cfg.NATS, assignment(spec, "j-gpu", 0, 1), assignment(spec, "j-gpu", 1, 1), assignment(spec, "j-gpu", 2, 1))
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	next := func() protocol.CompleteReport {
+		t.Helper()
+		select {
+		case rep := <-leader.completions:
+			return rep
+		case <-time.After(30 * time.Second):
+			t.Fatal("no completion")
+		}
+		return protocol.CompleteReport{}
+	}
+	if rep := next(); rep.Shard != 0 || rep.Result != nil || !rep.NodeFault {
+		t.Fatalf("faulted shard reported %+v, want shard 0 failed as the node's fault", rep)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while another shard was still running", err)
+	case <-time.After(300 * time.Millisecond): // several poll intervals: a lease would have come
+	}
+	close(gate)
+	if rep := next(); rep.Shard != 1 || rep.Result == nil {
+		t.Fatalf("the other GPU's shard reported %+v, want it finished", rep)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, kernels.ErrDeviceFault) {
+			t.Fatalf("Run = %v, want the GPU fault", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after the GPU fault")
+	}
+	leader.mu.Lock()
+	defer leader.mu.Unlock()
+	if len(leader.queue) != 1 {
+		t.Errorf("%d shards left unleased, want 1: the node leased after its GPU fault", len(leader.queue))
+	}
+}

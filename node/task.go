@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/mono"
+	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -76,6 +77,14 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 		a.discard(ctx, exec, asg)
 	default:
 		own := ownFault(err)
+		if errors.Is(err, kernels.ErrDeviceFault) {
+			// Every later op on this GPU fails the same way: lease no
+			// more, let the other slots' shards end, and exit non-zero
+			// for the service manager to restart the node with a fresh
+			// context (a GPU that stays broken fails at start instead).
+			log.Error("GPU fault: the node stops taking work and exits once its other shards end", "err", err)
+			a.stopLeasing(fmt.Errorf("stopping after a GPU fault: %w", err))
+		}
 		log.Error("task failed", "err", err, "node_fault", own)
 		a.complete(ctx, asg, rep.deadline(), ending{reason: err.Error(), nodeFault: own}, nil)
 		a.discard(ctx, exec, asg)

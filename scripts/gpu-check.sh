@@ -76,7 +76,7 @@ done
 echo "== gpus (NVML inventory and telemetry, as nodes announce them)"; timeout 20 "$BIN/sanafarm-cuda" gpus 2>&1 | sed 's/^/   /'
 
 # 1. Conformance suite and backend unit tests (test binaries run in their package directory).
-step conformance 150 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run 'TestConformance|TestCopyRoundTrip|TestAllocReuseIsZeroed|TestAllocOutOfMemory|TestSizeClass|TestAttentionGEMMMatchesFlash|TestConvBF16MatchesF32|TestGraph|TestCublasLt' -test.v=true -test.timeout=140s"
+step conformance 150 bash -c "cd kernels/cuda && exec $BIN/cuda.test -test.run 'TestConformance|TestCopyRoundTrip|TestAllocReuseIsZeroed|TestAllocOutOfMemory|TestDeviceFault|TestSizeClass|TestAttentionGEMMMatchesFlash|TestConvBF16MatchesF32|TestGraph|TestCublasLt' -test.v=true -test.timeout=140s"
 log=$LOGS/conformance.log
 echo "   pass $(grep -c -- '--- PASS' "$log") fail $(grep -c -- '--- FAIL' "$log") skip $(grep -c -- '--- SKIP' "$log")"
 grep -E -- '--- FAIL|panic:|^\s+\S+_test\.go:[0-9]+:|^\s+\S+\.go:[0-9]+:' "$log" | grep -v -- '--- FAIL: TestConformance ' | head -40

@@ -74,6 +74,7 @@ type Backend struct {
 	blasErr  error
 
 	closed atomic.Bool
+	fault  atomic.Pointer[error] // the sticky error that broke the context (fault.go)
 }
 
 // New opens device cfg.Device, loads the embedded kernels and creates the
@@ -156,6 +157,9 @@ func (b *Backend) with(f func() error) error {
 	if b.closed.Load() {
 		return errClosed
 	}
+	if err := b.deviceFault(); err != nil {
+		return err
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	// Without Config.Graphs nothing ever captures: no gate, no mutex per op.
@@ -165,7 +169,7 @@ func (b *Backend) with(f func() error) error {
 	if err := cu.SetCurrentContext(b.ctx); err != nil {
 		return fmt.Errorf("cuda: making the context current: %w", err)
 	}
-	return f()
+	return b.noteFault(f())
 }
 
 // Sync waits for all queued work and reports asynchronous kernel errors.
