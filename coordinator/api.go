@@ -263,7 +263,7 @@ func publicHealth(h api.Health) api.Health {
 		voters[i] = v
 	}
 	h.Voters = voters
-	h.JobSpecBytes, h.MaxJobBytes, h.FeaturesInUse = 0, 0, nil
+	h.JobSpecBytes, h.MaxJobBytes, h.FeaturesInUse, h.DataFreeBytes, h.MinDataFree = 0, 0, nil, 0, 0
 	if h.Etcd != "ok" && h.Etcd != "none" && h.Etcd != "" {
 		h.Etcd = "unreachable"
 	}
@@ -354,6 +354,8 @@ func statusOf(c protocol.Code) int {
 		return http.StatusConflict
 	case protocol.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case protocol.CodeInsufficientStorage:
+		return http.StatusInsufficientStorage
 	case protocol.CodeTooManyRequests:
 		return http.StatusTooManyRequests
 	case protocol.CodeNotLeader, protocol.CodeUnavailable:

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/nats-io/nats.go"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -132,6 +134,16 @@ type Config struct {
 	// included: a submit past it is refused (room.go; 0 =
 	// DefaultMaxJobBytes, negative = no bound).
 	MaxJobBytes int64
+	// MinDataFree is the free space DataDir's disk keeps: the leader
+	// refuses a submit that would leave less (datadisk.go; 0 =
+	// DefaultMinDataFree, negative = no check).
+	MinDataFree int64
+	// DataFree reads the free space of DataDir's disk (nil: the file
+	// system's own figure; tests stand in a full disk).
+	DataFree func(dir string) (int64, error)
+	// raftStores wraps the Raft log and stable stores (nil: the bolt
+	// store itself); package tests stand in a disk that fills up.
+	raftStores func(*raftboltdb.BoltStore) (raft.LogStore, raft.StableStore)
 	// AutoDrainAfter is how many failed shards in a row, each of which then
 	// completed on another node, make the leader drain a node
 	// (autodrain.go; 0 = DefaultAutoDrainAfter, negative = never).
@@ -187,6 +199,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxJobBytes == 0 {
 		c.MaxJobBytes = DefaultMaxJobBytes
+	}
+	if c.MinDataFree == 0 {
+		c.MinDataFree = DefaultMinDataFree
 	}
 	if c.GangTimeout <= 0 {
 		c.GangTimeout = DefaultGangTimeout

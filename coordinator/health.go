@@ -39,6 +39,8 @@ func (s *Server) clusterHealth(h *api.Health, r *raft.Raft) {
 	h.Etcd = s.probeEtcd()
 	h.JobSpecBytes, h.MaxJobBytes = s.store.SpecBytes(), max(s.cfg.MaxJobBytes, 0)
 	h.FeaturesInUse = s.store.FeaturesInUse()
+	h.DataFreeBytes, _ = s.dataFree()
+	h.MinDataFree = max(s.cfg.MinDataFree, 0)
 }
 
 func (s *Server) probeEtcd() string {

@@ -34,6 +34,9 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	if j, ok := s.store.JobByID(id); ok {
 		return existing(j, spec)
 	}
+	if err := s.checkDataDisk(specBytes(spec)); err != nil {
+		return protocol.Job{}, err
+	}
 	release, err := s.reserveRoom(spec) // room.go
 	if err != nil {
 		return protocol.Job{}, err

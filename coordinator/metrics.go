@@ -14,6 +14,7 @@ type collector struct {
 	jobs, tasks, queue, leader, drained            *prometheus.Desc
 	leases, completions, retries, failures, images *prometheus.Desc
 	noFault, nodeFault, specBytes, specLimit       *prometheus.Desc
+	dataFree, dataMin                              *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -37,12 +38,14 @@ func newCollector(s *Server) *collector {
 		images:      d("images_done_total", "Images of completed shards."),
 		specBytes:   d("job_spec_bytes", "Bytes of job specs the replicated state holds, finished jobs included, as --max-job-bytes counts them."),
 		specLimit:   d("job_spec_bytes_limit", "The --max-job-bytes bound (absent when there is none): a submit that would take job_spec_bytes past it is refused."),
+		dataFree:    d("coordinator_data_free_bytes", "Free bytes on the disk of this coordinator's --data dir (its Raft log and snapshots)."),
+		dataMin:     d("coordinator_data_free_bytes_min", "The --min-data-free bound (absent when there is none): while the leader's data disk would keep less, submits are refused."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.noFault, c.images,
-		c.nodeFault, c.specBytes, c.specLimit} {
+		c.nodeFault, c.specBytes, c.specLimit, c.dataFree, c.dataMin} {
 		ch <- d
 	}
 }
@@ -60,6 +63,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.specBytes, prometheus.GaugeValue, float64(c.s.store.SpecBytes()))
 	if c.s.cfg.MaxJobBytes > 0 {
 		ch <- prometheus.MustNewConstMetric(c.specLimit, prometheus.GaugeValue, float64(c.s.cfg.MaxJobBytes))
+	}
+	if free, err := c.s.dataFree(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.dataFree, prometheus.GaugeValue, float64(free))
+	}
+	if c.s.cfg.MinDataFree > 0 {
+		ch <- prometheus.MustNewConstMetric(c.dataMin, prometheus.GaugeValue, float64(c.s.cfg.MinDataFree))
 	}
 	leader := 0.0
 	if c.s.IsLeader() {

@@ -18,7 +18,7 @@ import (
 // collectors and sanafarm_build_info, passes promtool check metrics, and
 // MetricFamilies names every sanafarm_ family in it.
 func TestMetricsExposition(t *testing.T) {
-	s, err := New(Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0"})
+	s, err := New(Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", DataFree: func(string) (int64, error) { return 5 << 30, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,8 @@ func TestMetricsExposition(t *testing.T) {
 		`sanafarm_raft_apply_duration_seconds_count{command="task-assign"} 1`,
 		`sanafarm_lease_duration_seconds_count{result="granted"} 1`, `sanafarm_lease_duration_seconds_count{result="empty"} 1`,
 		`sanafarm_build_info{goversion=`, "sanafarm_queue_depth 0", `sanafarm_nodes_drained{by="auto"} 0`,
-		"sanafarm_job_spec_bytes 0", "sanafarm_job_spec_bytes_limit 2.68435456e+08", "go_goroutines ", "process_cpu_seconds_total "} {
+		"sanafarm_job_spec_bytes 0", "sanafarm_job_spec_bytes_limit 2.68435456e+08", "sanafarm_coordinator_data_free_bytes 5.36870912e+09",
+		"sanafarm_coordinator_data_free_bytes_min 1.073741824e+09", "go_goroutines ", "process_cpu_seconds_total "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -135,9 +135,14 @@ func (s *Server) apply(ctx context.Context, t protocol.CommandType, payload any)
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), time.Millisecond)
 	}
-	start := time.Now()
+	start, logFailures := time.Now(), s.disk.logFailures.Load()
 	f := r.Apply(b, timeout)
 	if err := waitFuture(ctx, f); err != nil {
+		if !errors.Is(err, ErrNotLeader) && s.disk.logFailures.Load() != logFailures {
+			// raft answers a log it could not store with a plain error, and
+			// steps down: the retry belongs with the next leader.
+			err = fmt.Errorf("%w: the leader could not write its Raft log: %w", ErrNotLeader, err)
+		}
 		return nil, fmt.Errorf("applying %v: %w", t, err)
 	}
 	s.metrics.applied(t, time.Since(start))

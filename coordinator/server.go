@@ -29,6 +29,7 @@ var ErrNotLeader = errors.New("not the raft leader")
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
+	disk      *raftDisk // the Raft stores (raftstore.go)
 	store     *state.Store
 	fsm       *fsm
 	raftLn    net.Listener
@@ -70,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("coordinator", cfg.ID), store: state.New(),
 		progress: newProgressBuffer(), nodes: newNodeView(), reserved: newReservations(), gangs: newGangs(), grants: newGrantLog(), seqs: newSeqMarks(), notifyCh: make(chan bool, 16),
 		manifests: newManifests(), features: newFeatureGate(), handBacks: newHandBacks(), restarts: newRestartWatch()}
+	s.disk = &raftDisk{dir: cfg.DataDir, log: s.log}
 	s.events = newEventHub(eventLimits{Write: cfg.HTTP.WriteTimeout})
 	s.fsm = &fsm{st: s.store, log: s.log, ev: s.events, health: newNodeHealth(2 * max(s.autoDrainAfter(), 1))}
 	var err error
@@ -205,7 +207,13 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 		bolt.Close()
 		return nil, nil, fmt.Errorf("opening snapshot store: %w", err)
 	}
-	logs, err := raft.NewLogCache(512, bolt)
+	var logStore raft.LogStore = bolt
+	var stable raft.StableStore = bolt
+	if s.cfg.raftStores != nil {
+		logStore, stable = s.cfg.raftStores(bolt)
+	}
+	s.disk.LogStore, s.disk.stable = logStore, stable // before raft runs (raftstore.go)
+	logs, err := raft.NewLogCache(512, s.disk)
 	if err != nil {
 		bolt.Close()
 		return nil, nil, fmt.Errorf("creating log cache: %w", err)
@@ -213,12 +221,12 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: s.raftStream(), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl})
 	rc := s.raftConfig(hl)
-	if err := s.bootstrap(rc, logs, bolt, snaps, trans); err != nil {
+	if err := s.bootstrap(rc, logs, s.disk, snaps, trans); err != nil {
 		trans.Close()
 		bolt.Close()
 		return nil, nil, err
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, trans)
+	r, err := raft.NewRaft(rc, s.fsm, logs, s.disk, snaps, trans)
 	if err != nil {
 		trans.Close()
 		bolt.Close()

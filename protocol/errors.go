@@ -18,6 +18,9 @@ const (
 	CodeNotFound     Code = "not_found"
 	CodeConflict     Code = "conflict"
 	CodeTooLarge     Code = "too_large"
+	// CodeInsufficientStorage: the coordinator's data disk is nearly full
+	// (HTTP 507); not retried.
+	CodeInsufficientStorage Code = "insufficient_storage"
 	// CodeTooManyRequests: the client is throttled (too many wrong
 	// tokens); Retry-After says when it may try again. Not retried.
 	CodeTooManyRequests Code = "too_many_requests"

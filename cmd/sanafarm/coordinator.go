@@ -32,7 +32,7 @@ type coordinatorFlags struct {
 	etcdTLS                                 etcdTLSFlags
 	raft                                    coordinator.RaftTimeouts
 	http                                    coordinator.HTTPLimits
-	maxJobBytes                             int64
+	maxJobBytes, minDataFree                int64
 	retention                               retentionFlags
 }
 
@@ -109,6 +109,8 @@ func (f *coordinatorFlags) register(fl *pflag.FlagSet) {
 	registerRaftTimeouts(fl, &f.raft)
 	fl.Int64Var(&f.maxJobBytes, "max-job-bytes", coordinator.DefaultMaxJobBytes,
 		"job specs (inline prompts included) the state holds at most, finished jobs included; a submit past it is refused (0: no bound)")
+	fl.Int64Var(&f.minDataFree, "min-data-free", coordinator.DefaultMinDataFree,
+		"bytes the --data dir's disk keeps free for the Raft log: while a submit would leave less, the leader refuses it (0: no check)")
 	fl.IntVar(&f.http.MaxConns, "max-conns", coordinator.DefaultHTTPLimits.MaxConns, "open API connections at most, in all")
 	fl.IntVar(&f.http.MaxConnsPerClient, "max-conns-per-client", coordinator.DefaultHTTPLimits.MaxConnsPerClient,
 		"open API connections at most per client address (behind a load balancer without --proxy-protocol, every client is the balancer)")
@@ -224,7 +226,7 @@ func runCoordinator(ctx context.Context, f coordinatorFlags, stderr io.Writer) e
 		ReadToken: firstOf(f.readToken, os.Getenv(readTokenEnv)), MetricsToken: firstOf(f.metricsToken, os.Getenv(metricsTokenEnv)),
 		LeaseTTL: f.leaseTTL, NATSHandoverAfter: zeroMeansOff(f.handoverAfter), Allow: &allow, Logger: log,
 		ClusterTLS: sec.cluster, APITLS: sec.api, Raft: f.raft, HTTP: f.http, TrustedProxies: proxies, ProxyProtocol: f.proxyProtocol, MaxJobBytes: zeroMeansOff(f.maxJobBytes),
-		JobRetention: f.retention.age, JobRetentionCount: f.retention.count, AutoDrainAfter: zeroMeansOff(f.autoDrain)})
+		MinDataFree: zeroMeansOff(f.minDataFree), JobRetention: f.retention.age, JobRetentionCount: f.retention.count, AutoDrainAfter: zeroMeansOff(f.autoDrain)})
 	if err != nil {
 		return failed(stderr, fmt.Errorf("starting coordinator: %w", err))
 	}
@@ -244,9 +246,9 @@ func (f coordinatorFlags) check() error {
 	if f.autoDrain < 0 || f.autoDrain > maxAutoDrainAfter {
 		return usagef("--auto-drain-after %d: want 0 (never) to %d", f.autoDrain, maxAutoDrainAfter)
 	}
-	if f.handoverAfter < 0 || f.maxJobBytes < 0 || f.http.MaxConns < 0 || f.http.MaxConnsPerClient < 0 {
-		return usagef("--nats-handover-after %v, --max-job-bytes %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
-			f.handoverAfter, f.maxJobBytes, f.http.MaxConns, f.http.MaxConnsPerClient)
+	if f.handoverAfter < 0 || f.maxJobBytes < 0 || f.minDataFree < 0 || f.http.MaxConns < 0 || f.http.MaxConnsPerClient < 0 {
+		return usagef("--nats-handover-after %v, --max-job-bytes %d, --min-data-free %d, --max-conns %d, --max-conns-per-client %d: none may be negative",
+			f.handoverAfter, f.maxJobBytes, f.minDataFree, f.http.MaxConns, f.http.MaxConnsPerClient)
 	}
 	return checkTokens(map[string]string{"--token ($SANAFARM_TOKEN)": firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
 		"--read-token ($" + readTokenEnv + ")":       firstOf(f.readToken, os.Getenv(readTokenEnv)),

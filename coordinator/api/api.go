@@ -171,6 +171,12 @@ type Health struct {
 	// rolled back only to a release that knows all of them
 	// (docs/deploy.md §5); only with the token.
 	FeaturesInUse map[string]uint64 `json:"features_in_use,omitempty"`
+	// DataFreeBytes is the free space on this coordinator's data disk
+	// (its Raft log and snapshots) and MinDataFree the --min-data-free
+	// below which its submits are refused while it leads (0: none); both
+	// only with the token.
+	DataFreeBytes int64 `json:"data_free_bytes,omitempty"`
+	MinDataFree   int64 `json:"min_data_free,omitempty"`
 }
 
 // Voter is one server of the Raft configuration.
