@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/backoff"
-	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -44,7 +43,8 @@ type Agent struct {
 	// keeps it so, and no second read piles up behind it.
 	sampling atomic.Bool
 	// stopLeasing ends the lease loop with a cause (Run sets it before the
-	// loop starts): a GPU fault stops the node (task.go).
+	// loop starts): a GPU fault or a hung executor stops the node
+	// (restart.go).
 	stopLeasing context.CancelCauseFunc
 }
 
@@ -120,8 +120,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	var tasks sync.WaitGroup
 	a.loop(leaseCtx, execCtx, &tasks)
 	a.drain(execCtx, stopExec, &tasks)
-	if err := context.Cause(leaseCtx); errors.Is(err, kernels.ErrDeviceFault) {
-		return err // exit non-zero: the service manager restarts the node
+	if err := context.Cause(leaseCtx); errors.Is(err, errMustRestart) {
+		return err // exit non-zero: the service manager restarts the node (restart.go)
 	}
 	return nil
 }

@@ -44,18 +44,22 @@ func (h *hungExecutor) Execute(ctx context.Context, _ protocol.Assignment, progr
 // TestAgentStallWatchdog: a task that finished no image for StallTimeout
 // after its model resolved is given up: reported failed as stalled when
 // its executor returns, and its heartbeat stops either way, so the leader
-// requeues it even if the executor hangs for ever. Before the model
-// resolved (a download, which has its own stall guards) nothing fires.
+// requeues it even if the executor hangs for ever. An executor that does
+// not return within a quarter of StallTimeout of its cancel is hung: the
+// node drains (leases nothing more) and Run returns errExecutorHung, so
+// the service manager restarts it. Before the model resolved (a download,
+// which has its own stall guards) nothing fires.
 func TestAgentStallWatchdog(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		exec      hungExecutor
 		completes bool // a stalled completion arrives
 		stops     bool // heartbeats stop
+		restarts  bool // the node drains and Run returns errExecutorHung
 	}{
-		{"executor honours the cancel", hungExecutor{done: 1, armed: true, honourCtx: true}, true, true},
-		{"executor hangs for ever", hungExecutor{done: 1, armed: true}, false, true},
-		{"model not resolved yet", hungExecutor{honourCtx: true}, false, false},
+		{"executor honours the cancel", hungExecutor{done: 1, armed: true, honourCtx: true}, true, true, false},
+		{"executor hangs for ever", hungExecutor{done: 1, armed: true}, false, true, true},
+		{"model not resolved yet", hungExecutor{honourCtx: true}, false, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			exec := c.exec
@@ -64,8 +68,25 @@ func TestAgentStallWatchdog(t *testing.T) {
 			cfg.StallTimeout, cfg.ProgressInterval = 400*time.Millisecond, 50*time.Millisecond
 			spec := tinySpec(t.TempDir(), "a", "b")
 			leader := newFakeLeader(t, cfg.NATS, assignment(spec, "j-stall", 0, 1))
-			startAgent(t, cfg)
-			t.Cleanup(func() { close(exec.release) }) // before the agent stops (cleanups run last first)
+			a, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			defer func() {
+				close(exec.release)
+				cancel()
+				select {
+				case err := <-done:
+					if got := errors.Is(err, errExecutorHung); got != c.restarts || !c.restarts && err != nil {
+						t.Errorf("Run = %v, want errExecutorHung: %v", err, c.restarts)
+					}
+				case <-time.After(30 * time.Second):
+					t.Error("Run did not return")
+				}
+			}()
 			waitFor(t, 10*time.Second, "a heartbeat", func() bool { return len(leader.progressReports()) > 0 })
 			time.Sleep(cfg.StallTimeout + 600*time.Millisecond)
 			select {
@@ -82,6 +103,10 @@ func TestAgentStallWatchdog(t *testing.T) {
 			time.Sleep(300 * time.Millisecond) // six heartbeat intervals
 			if stopped := len(leader.progressReports()) == n; stopped != c.stops {
 				t.Errorf("heartbeats stopped: %v, want %v", stopped, c.stops)
+			}
+			info, _ := nodeInfo(t, cfg.Etcd, "n-stall")
+			if info.Draining != c.restarts {
+				t.Errorf("node draining: %v, want %v", info.Draining, c.restarts)
 			}
 		})
 	}

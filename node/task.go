@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sanafarm/sanafarm/internal/mono"
-	"github.com/sanafarm/sanafarm/kernels"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -43,6 +42,7 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 	log.Info("task started", "samples", asg.Task.End-asg.Task.Start)
 	start := time.Now()
 	info, err := a.execute(tctx, exec, asg, rep.set)
+	close(rep.returned)
 	a.refreshModels(exec)
 	cause := context.Cause(tctx)
 	switch {
@@ -77,14 +77,7 @@ func (a *Agent) runTask(ctx context.Context, exec Executor, asg protocol.Assignm
 		a.discard(ctx, exec, asg)
 	default:
 		own := ownFault(err)
-		if errors.Is(err, kernels.ErrDeviceFault) {
-			// Every later op on this GPU fails the same way: lease no
-			// more, let the other slots' shards end, and exit non-zero
-			// for the service manager to restart the node with a fresh
-			// context (a GPU that stays broken fails at start instead).
-			log.Error("GPU fault: the node stops taking work and exits once its other shards end", "err", err)
-			a.stopLeasing(fmt.Errorf("stopping after a GPU fault: %w", err))
-		}
+		a.checkGPUFault(log, err) // restart.go
 		log.Error("task failed", "err", err, "node_fault", own)
 		a.complete(ctx, asg, rep.deadline(), ending{reason: err.Error(), nodeFault: own}, nil)
 		a.discard(ctx, exec, asg)
@@ -271,11 +264,12 @@ type reporter struct {
 	// moved is when done last grew, or the executor's first progress
 	// call (a mono stamp of clock; 0: not armed yet): the stall
 	// watchdog's clock, monotonic so a stepped wall clock is no stall.
-	moved  atomic.Int64
-	clock  mono.Clock
-	notify chan struct{}
-	quit   chan struct{}
-	exited chan struct{}
+	moved    atomic.Int64
+	clock    mono.Clock
+	notify   chan struct{}
+	quit     chan struct{}
+	exited   chan struct{}
+	returned chan struct{} // the executor returned (restart.go watches a stalled one)
 
 	mu   sync.Mutex
 	dead time.Time
@@ -306,7 +300,7 @@ func leaseDeadline(d, leaderNow time.Time) time.Time {
 
 func newReporter(a *Agent, asg protocol.Assignment, abort context.CancelCauseFunc) *reporter {
 	return &reporter{a: a, asg: asg, abort: abort, dead: asg.Deadline, clock: mono.New(),
-		notify: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+		notify: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{}), returned: make(chan struct{})}
 }
 
 // set records images done (the Executor's progress callback). A first
@@ -347,6 +341,7 @@ func (r *reporter) run(ctx context.Context) {
 		case <-tick.C:
 			if r.stalled() {
 				r.abort(errStalled) // and no more heartbeats: the lease expires even if the executor never returns
+				r.watchHung()
 				return
 			}
 		case <-r.notify:
