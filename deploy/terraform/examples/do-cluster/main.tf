@@ -35,13 +35,15 @@ module "sanafarm" {
   ssh_allowed_cidrs = var.ssh_allowed_cidrs
   api_allowed_cidrs = var.api_allowed_cidrs
 
-  api_token           = var.api_token
-  metrics_token       = var.metrics_token
-  read_token          = var.read_token
-  nats_password       = var.nats_password
-  worker_secret       = var.worker_secret
-  nats_route_password = var.nats_route_password
-  hf_token            = var.hf_token
+  api_token                 = var.api_token
+  metrics_token             = var.metrics_token
+  read_token                = var.read_token
+  nats_password             = var.nats_password
+  worker_secret             = var.worker_secret
+  etcd_root_password        = var.etcd_root_password
+  etcd_coordinator_password = var.etcd_coordinator_password
+  nats_route_password       = var.nats_route_password
+  hf_token                  = var.hf_token
 
   tls_ca_cert = file("${var.tls_dir}/ca.pem")
   tls_cert    = file("${var.tls_dir}/server.pem")

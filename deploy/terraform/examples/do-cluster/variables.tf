@@ -107,7 +107,19 @@ variable "nats_password" {
 }
 
 variable "worker_secret" {
-  description = "Secret each worker's own NATS password is derived from (TF_VAR_worker_secret: openssl rand -hex 32)."
+  description = "Secret each worker's own NATS and etcd passwords are derived from (TF_VAR_worker_secret: openssl rand -hex 32)."
+  type        = string
+  sensitive   = true
+}
+
+variable "etcd_root_password" {
+  description = "etcd's root password: with it each worker gets an etcd user that may write only its own announcement (TF_VAR_etcd_root_password: openssl rand -hex 24)."
+  type        = string
+  sensitive   = true
+}
+
+variable "etcd_coordinator_password" {
+  description = "Password of the coordinators' etcd user (TF_VAR_etcd_coordinator_password: openssl rand -hex 24)."
   type        = string
   sensitive   = true
 }
