@@ -81,6 +81,11 @@ log=$LOGS/conformance.log
 echo "   pass $(grep -c -- '--- PASS' "$log") fail $(grep -c -- '--- FAIL' "$log") skip $(grep -c -- '--- SKIP' "$log")"
 grep -E -- '--- FAIL|panic:|^\s+\S+_test\.go:[0-9]+:|^\s+\S+\.go:[0-9]+:' "$log" | grep -v -- '--- FAIL: TestConformance ' | head -40
 
+# 1a. A kernel fault (an illegal address) breaks the context: the backend
+#     must call it a device fault (kernels/cuda/fault.go). Its own process.
+step device-fault 30 bash -c "cd kernels/cuda && SANAFARM_CUDA_FAULT_TEST=1 exec $BIN/cuda.test -test.run '^TestIllegalAddressIsDeviceFault$' -test.v=true -test.timeout=25s"
+grep -E -- '--- (PASS|FAIL|SKIP)|fault:|want' "$LOGS/device-fault.log" | head -4 | sed 's/^/   /'
+
 # 1b. CUDA graphs: a replayed denoising step equals the eager one (model/dit/step.go).
 step graphs 60 bash -c "cd model/dit && exec $BIN/dit-cuda.test -test.run 'TestCUDAStepGraphMatchesForward' -test.v=true -test.timeout=55s"
 grep -E -- '--- (PASS|FAIL|SKIP)|max \||not replaying|panic:' "$LOGS/graphs.log" | head -8 | sed 's/^/   /'

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"testing"
 
 	"gorgonia.org/cu"
@@ -50,4 +51,33 @@ func TestDeviceFault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIllegalAddressIsDeviceFault: a kernel that touches an address no
+// allocation holds breaks the context for good (CUDA_ERROR_ILLEGAL_ADDRESS
+// at the next sync), and the backend reports it as kernels.ErrDeviceFault
+// and refuses every later call. It breaks the process's primary context,
+// which every backend of the process shares, so it runs only in a process
+// of its own: scripts/gpu-check.sh sets SANAFARM_CUDA_FAULT_TEST=1 for it.
+func TestIllegalAddressIsDeviceFault(t *testing.T) {
+	if os.Getenv("SANAFARM_CUDA_FAULT_TEST") != "1" {
+		t.Skip("breaks the CUDA context of the process: run alone with SANAFARM_CUDA_FAULT_TEST=1 (scripts/gpu-check.sh)")
+	}
+	b, err := New(Config{})
+	if err != nil {
+		t.Skipf("no usable CUDA device: %v", err)
+	}
+	const n = 1 << 20
+	bad := cu.DevicePtr(16) // below any allocation
+	err = b.with(func() error { return b.runN("fault", "add_bcast", n, bad, bad, bad, int64(n), int64(1)) })
+	if err == nil {
+		err = b.Sync() // a kernel's fault shows at the next sync
+	}
+	if !errors.Is(err, kernels.ErrDeviceFault) {
+		t.Fatalf("a kernel touching address 16 = %v, want kernels.ErrDeviceFault", err)
+	}
+	if _, err := b.Alloc(kernels.Float32, 8); !errors.Is(err, kernels.ErrDeviceFault) {
+		t.Fatalf("an Alloc after the fault = %v, want the device fault again", err)
+	}
+	t.Logf("fault: %v", err)
 }
