@@ -22,6 +22,11 @@ import (
 )
 
 // devFlags are the options of `sanafarm dev`.
+// devMinDataFree is the free space sanafarm dev keeps on its --data disk
+// before refusing submits (coordinator.Config.MinDataFree): one machine's
+// small Raft log, not a cluster's, so less than the coordinator's 1 GiB.
+const devMinDataFree = 64 << 20
+
 type devFlags struct {
 	node                            nodeFlags
 	data, httpAddr, raftBind, token string
@@ -177,7 +182,7 @@ func (d *devFarm) startCoordinator(ctx context.Context, f devFlags) error {
 	}
 	srv, err := coordinator.New(coordinator.Config{ID: "dev", DataDir: filepath.Join(f.data, "raft"), RaftBind: f.raftBind,
 		Bootstrap: true, HTTPAddr: f.httpAddr, NATS: d.nc, Etcd: d.cli, Token: firstOf(f.token, os.Getenv("SANAFARM_TOKEN")),
-		LeaseTTL: f.leaseTTL, Allow: &f.node.allow, Logger: d.log, APITLS: apiTLS})
+		LeaseTTL: f.leaseTTL, Allow: &f.node.allow, Logger: d.log, APITLS: apiTLS, MinDataFree: devMinDataFree})
 	if err != nil {
 		return fmt.Errorf("starting the coordinator: %w", err)
 	}

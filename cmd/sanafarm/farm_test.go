@@ -187,7 +187,7 @@ func TestCoordinatorAndNodeCommands(t *testing.T) {
 	}
 	t.Cleanup(n.Close)
 	coordLog := runDaemon(t, "coordinator", "--id", "c1", "--data", t.TempDir(), "--bootstrap", "--raft-bind", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--nats", n.URL(), "--etcd", e.Endpoints()[0], "--allow-write", os.TempDir())
+		"--http", "127.0.0.1:0", "--nats", n.URL(), "--etcd", e.Endpoints()[0], "--allow-write", os.TempDir(), "--min-data-free", "0")
 	runDaemon(t, "node", "--id", "box1", "--nats", n.URL(), "--etcd", e.Endpoints()[0], "--poll-interval", "100ms",
 		"--allow-write", os.TempDir())
 	var addr string

@@ -39,9 +39,13 @@ const (
 	// so the nodes of nats-freeze take back their "no leader answers"
 	// (node/reach.go) before the thawed leader counts it.
 	handoverAfter = "16s"
-	nodeTTL       = "3s"
-	nodeCount     = 2
-	voters        = 3
+	// chaosMinDataFree is the coordinators' --min-data-free (64 MiB):
+	// the farm's Raft data is tiny, and a CI machine's disk is sometimes
+	// nearly full; the 1 GiB default would refuse the job there.
+	chaosMinDataFree = "67108864"
+	nodeTTL          = "3s"
+	nodeCount        = 2
+	voters           = 3
 	// s3Stall is every process's SANAFARM_S3_STALL_TIMEOUT: a hung S3
 	// request is given up and retried after it, not the default 2 min.
 	s3Stall = 4 * time.Second
@@ -195,7 +199,8 @@ func (f *Farm) startCoordinators() {
 			"--bootstrap", "--peers", strings.Join(peers, ","), "--raft-bind", raft[i], "--http", http,
 			"--etcd", "https://" + f.etcdAddr, "--etcd-ca", f.CA.File, "--etcd-cert", f.srv.Cert, "--etcd-key", f.srv.Key,
 			"--cluster-ca", f.CA.File, "--cluster-cert", f.srv.Cert, "--cluster-key", f.srv.Key,
-			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--nats-handover-after", handoverAfter, "--log-level", "info"},
+			"--tls-cert", f.srv.Cert, "--tls-key", f.srv.Key, "--lease-ttl", leaseTTL, "--nats-handover-after", handoverAfter, "--log-level", "info",
+			"--min-data-free", chaosMinDataFree},
 			f.Bins.allowWrite("coordinator", "s3://"+bucket)...), f.env(id, coordinatorUser, link.Addr()))
 		api := client.New("https://"+http, apiToken, client.WithTLS(&tls.Config{RootCAs: f.CA.Pool()}))
 		f.Coords = append(f.Coords, &Coord{Proc: p, ID: id, HTTP: http, API: api, Link: link})

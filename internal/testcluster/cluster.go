@@ -222,7 +222,8 @@ func (c *Cluster) startCoordinators() {
 		srv, err := coordinator.New(coordinator.Config{ID: p.ID, DataDir: t.TempDir(), RaftListener: lns[i],
 			Bootstrap: true, Peers: peers, NATS: nc, Etcd: c.Etcd, Token: c.opts.Token, LeaseTTL: c.opts.LeaseTTL, Allow: &allow,
 			NATSHandoverAfter: c.opts.NATSHandoverAfter, ProgressInterval: 50 * time.Millisecond,
-			Logger: c.opts.Logger.With("coordinator", p.ID)})
+			MinDataFree: -1, // no floor on the test machine's disk (coordinator TestDataDiskFloor covers it)
+			Logger:      c.opts.Logger.With("coordinator", p.ID)})
 		if err != nil {
 			t.Fatalf("creating coordinator %s: %v", p.ID, err)
 		}
