@@ -83,6 +83,10 @@ func TestCloudInitCoordinator(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(cc.file(t, "/etc/etcd/etcd.yaml")), &etcd); err != nil {
 		t.Fatalf("etcd.yaml: %v", err)
 	}
+	if etcd["bcrypt-cost"] != 4 {
+		t.Errorf("etcd bcrypt-cost = %v, want 4 (random passwords: the work factor only slows logins)", etcd["bcrypt-cost"])
+	}
+	checkEtcdConfig(t, cc.file(t, "/etc/etcd/etcd.yaml"))
 	if etcd["initial-cluster"] != "c0=https://c0.sanafarm.example.com:2380,c1=https://c1.sanafarm.example.com:2380,c2=https://c2.sanafarm.example.com:2380" {
 		t.Errorf("etcd initial-cluster = %v", etcd["initial-cluster"])
 	}
