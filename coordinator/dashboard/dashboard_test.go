@@ -100,7 +100,8 @@ func TestPagesWithoutAuth(t *testing.T) {
 			`data-reason>auto-drained: 3 shards in a row failed; last error: &lt;oom&gt;</div>`, `data-action="/ui/nodes/node-b/undrain"`,
 			`data-node="node-c" data-state="up"`, `<div class="sub bad" data-no-leader>no leader answers it</div>`, `data-action="/ui/nodes/node-c/drain"`,
 			`<div class="sub bad" data-no-leader>no leader answers it for 5m</div>`}},
-		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`, `id="specs">3.0 MiB of 256 MiB`}},
+		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`, `id="specs">3.0 MiB of 256 MiB`,
+			`id="datadisk">5.0 GiB free (while the leader's is under 1.0 GiB`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)
 		if resp.StatusCode != 200 {

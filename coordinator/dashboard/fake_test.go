@@ -122,6 +122,7 @@ func (c *fakeClient) Health(context.Context) (api.Health, error) {
 	}
 	return api.Health{ID: "c1", Role: "leader", Leader: "c1", LeaderAddr: "127.0.0.1:7001", RaftState: "Leader", Term: 3,
 		LastIndex: 42, AppliedIndex: 42, Time: time.Now(), NATS: "CONNECTED", Etcd: "ok", JobSpecBytes: 3 << 20, MaxJobBytes: 256 << 20,
+		DataFreeBytes: 5 << 30, MinDataFree: 1 << 30,
 		Voters: []api.Voter{{ID: "c1", Address: "127.0.0.1:7001", Suffrage: "Voter", Leader: true},
 			{ID: "c2", Address: "127.0.0.1:7002", Suffrage: "Voter"}, {ID: "c3", Address: "127.0.0.1:7003", Suffrage: "Voter"}}}, nil
 }
