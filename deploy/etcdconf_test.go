@@ -25,6 +25,10 @@ func checkEtcdConfig(t *testing.T, rendered string) {
 	if cfg.BcryptCost != 4 {
 		t.Errorf("etcd reads bcrypt-cost %d, want 4", cfg.BcryptCost)
 	}
+	if cfg.AutoCompactionMode != "periodic" || cfg.AutoCompactionRetention != "1h" {
+		t.Errorf("etcd reads auto-compaction %q %q, want periodic 1h (else its history grows until the quota stops writes)",
+			cfg.AutoCompactionMode, cfg.AutoCompactionRetention)
+	}
 	if !cfg.ClientTLSInfo.ClientCertAuth || cfg.Name == "" {
 		t.Errorf("etcd reads client-cert-auth %v, name %q", cfg.ClientTLSInfo.ClientCertAuth, cfg.Name)
 	}

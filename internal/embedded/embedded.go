@@ -92,6 +92,9 @@ func StartEtcd(ctx context.Context, c EtcdConfig) (*Etcd, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{local}, []url.URL{local}
 	cfg.InitialCluster = cfg.Name + "=" + local.String()
+	// Bounded history: each announcement is a revision, kept until
+	// compacted; a dev farm left running must not fill etcd's quota.
+	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "periodic", "1h"
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd: %w", err)
