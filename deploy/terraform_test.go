@@ -278,3 +278,23 @@ func refs(n hclsyntax.Node) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestBucketAbortsIncompleteUploads: the bucket the module creates aborts
+// multipart uploads left open (a process killed mid-upload) within days,
+// so their parts are not billed for ever.
+func TestBucketAbortsIncompleteUploads(t *testing.T) {
+	m := loadModule(t, moduleDir)
+	for _, b := range m.resource(t, "digitalocean_spaces_bucket", "outputs").Body.Blocks {
+		if b.Type != "lifecycle_rule" {
+			continue
+		}
+		on := evalAttr(t, b.Body, "enabled", nil)
+		days := evalAttr(t, b.Body, "abort_incomplete_multipart_upload_days", nil)
+		if on.True() && days.Type() == cty.Number {
+			if d, _ := days.AsBigFloat().Int64(); d >= 1 && d <= 7 {
+				return
+			}
+		}
+	}
+	t.Fatal("the outputs bucket has no enabled lifecycle_rule aborting incomplete multipart uploads within 1..7 days")
+}

@@ -83,9 +83,16 @@ type Remover interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// UploadAborter is implemented by stores whose interrupted uploads stay
+// behind unlisted (S3 multipart uploads).
+type UploadAborter interface {
+	AbortUploads(ctx context.Context, prefix string) (int, error)
+}
+
 // DeletePrefix deletes every object whose key starts with prefix and
 // returns how many it deleted (a local store also removes the folders
-// left empty).
+// left empty); on a store with open uploads under prefix (an
+// UploadAborter) it aborts them too.
 func DeletePrefix(ctx context.Context, s Remover, prefix string) (int, error) {
 	var keys []string
 	for o, err := range s.List(ctx, prefix) {
@@ -97,6 +104,11 @@ func DeletePrefix(ctx context.Context, s Remover, prefix string) (int, error) {
 	for i, k := range keys {
 		if err := s.Delete(ctx, k); err != nil {
 			return i, err
+		}
+	}
+	if a, ok := s.(UploadAborter); ok {
+		if _, err := a.AbortUploads(ctx, prefix); err != nil {
+			return len(keys), err
 		}
 	}
 	return len(keys), nil

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -59,4 +60,48 @@ func (s *S3) uploadParts(ctx context.Context, core minio.Core, key, id string, b
 	}
 	wg.Wait()
 	return parts, errors.Join(errs...)
+}
+
+// AbortUploads aborts every multipart upload still open under prefix and
+// returns how many it aborted. A node killed mid-upload leaves its parts
+// stored, unlisted and billed until someone aborts them (DeletePrefix
+// calls this for a job's staging). Sweeping is best effort: a store that
+// does not list uploads, or a policy that denies it, is logged and left
+// to the bucket's lifecycle rule (deploy/terraform aborts them after a
+// day), never failing the caller; other errors are returned.
+func (s *S3) AbortUploads(ctx context.Context, prefix string) (int, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return 0, err
+	}
+	full := s.objKey(prefix)
+	if prefix == "" && s.prefix != "" {
+		full = s.prefix + "/"
+	}
+	core := minio.Core{Client: s.client}
+	lctx, cancel := context.WithCancel(ctx)
+	uploads := s.client.ListIncompleteUploads(lctx, s.bucket, full, true)
+	defer func() {
+		cancel()
+		for range uploads { // its lister blocks on each send until read, even cancelled
+		}
+	}()
+	n := 0
+	for u := range uploads {
+		err := u.Err
+		if err == nil {
+			err = core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID)
+		}
+		switch code := minio.ToErrorResponse(err).Code; {
+		case err == nil:
+			n++
+		case code == "NoSuchUpload": // completed or aborted meanwhile
+		case code == "NotImplemented" || code == "AccessDenied" || code == "MethodNotAllowed":
+			s.log.Warn("cannot abort the open multipart uploads here; the bucket's lifecycle rule must",
+				"bucket", s.bucket, "prefix", full, "code", code)
+			return n, nil
+		default:
+			return n, fmt.Errorf("s3 aborting the uploads under s3://%s/%s: %w", s.bucket, full, err)
+		}
+	}
+	return n, nil
 }

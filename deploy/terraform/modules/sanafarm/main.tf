@@ -265,4 +265,14 @@ resource "digitalocean_spaces_bucket" "outputs" {
   name   = var.bucket_name
   region = var.spaces_region
   acl    = "private"
+
+  # A process killed mid-upload leaves its multipart upload's parts stored,
+  # unlisted and billed. The leader aborts those under a job's staging when
+  # the job ends (storage.DeletePrefix); this catches the rest (a manifest
+  # or model mirror upload cut short) a day later.
+  lifecycle_rule {
+    id                                     = "abort-incomplete-multipart-uploads"
+    enabled                                = true
+    abort_incomplete_multipart_upload_days = 1
+  }
 }
