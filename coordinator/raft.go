@@ -99,6 +99,19 @@ func (t RaftTimeouts) Validate() error {
 	return nil
 }
 
+// raftTransport is the Raft network transport over the cluster stream
+// (mutual TLS when configured), without pipelined replication
+// (MaxRPCsInFlight 1): raft's pipeline can deadlock once a follower
+// answers an append with a failure (a newer term, a log it cannot store:
+// a full disk) — the leader then never replicates to that follower again,
+// nor shuts down (hashicorp/raft#612; seen here as a voter whose Shutdown
+// hung in a leadership handover). HashiCorp's own measurements find the
+// pipeline of little use with batched applies, which the FSM uses.
+func (s *Server) raftTransport(hl hclog.Logger) *raft.NetworkTransport {
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: s.raftStream(), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl, MaxRPCsInFlight: 1})
+}
+
 // raftConfig applies Config.Raft (fast timers by default).
 func (s *Server) raftConfig(hl hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()

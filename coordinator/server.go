@@ -218,8 +218,7 @@ func (s *Server) startRaft() (*raft.Raft, func() error, error) {
 		bolt.Close()
 		return nil, nil, fmt.Errorf("creating log cache: %w", err)
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: s.raftStream(), MaxPool: 3, Timeout: 10 * time.Second, Logger: hl})
+	trans := s.raftTransport(hl)
 	rc := s.raftConfig(hl)
 	if err := s.bootstrap(rc, logs, s.disk, snaps, trans); err != nil {
 		trans.Close()
