@@ -138,9 +138,9 @@ type Config struct {
 	// refuses a submit that would leave less (datadisk.go; 0 =
 	// DefaultMinDataFree, negative = no check).
 	MinDataFree int64
-	// DataFree reads the free space of DataDir's disk (nil: the file
-	// system's own figure; tests stand in a full disk).
-	DataFree func(dir string) (int64, error)
+	// diskFree reads the free space of DataDir's disk (nil: the file
+	// system's own figure); package tests stand in a nearly full disk.
+	diskFree func(dir string) (int64, error)
 	// raftStores wraps the Raft log and stable stores (nil: the bolt
 	// store itself); package tests stand in a disk that fills up.
 	raftStores func(*raftboltdb.BoltStore) (raft.LogStore, raft.StableStore)

@@ -30,8 +30,8 @@ const DefaultMinDataFree = 1 << 30
 
 // dataFree is the free space on the data dir's disk.
 func (s *Server) dataFree() (int64, error) {
-	if s.cfg.DataFree != nil {
-		return s.cfg.DataFree(s.cfg.DataDir)
+	if s.cfg.diskFree != nil {
+		return s.cfg.diskFree(s.cfg.DataDir)
 	}
 	return diskroom.Free(s.cfg.DataDir)
 }

@@ -24,7 +24,7 @@ func TestDataDiskFloor(t *testing.T) {
 	free.Store(4 << 30)
 	c := startCluster(t, 1, func(cfg *Config) {
 		cfg.MinDataFree = 1 << 30
-		cfg.DataFree = func(string) (int64, error) {
+		cfg.diskFree = func(string) (int64, error) {
 			if readErr.Load() {
 				return 0, errors.New("statfs: input/output error")
 			}

@@ -79,29 +79,28 @@ func (s *Server) noteHandBack(node string, started time.Time) {
 // too: a leader cannot tell a grant past the node's free slots from a node
 // handing back whatever it likes, which, trusted, would let one node churn
 // every shard of a job without ever being blocklisted for it.
-func (s *Server) reportedKind(rep protocol.CompleteReport) failKind {
+func (s *Server) reportedKind(rep protocol.CompleteReport, t protocol.Task) failKind {
 	switch {
 	case rep.Error == protocol.ReasonDraining:
 		s.noteHandBack(rep.Node, rep.StartedAt)
 		return failNoFault
 	case strings.HasPrefix(rep.Error, protocol.ReasonRefused+":"):
-		return s.refusalKind(rep.TaskKey)
+		return s.refusalKind(t)
 	case rep.NodeFault:
 		return failNodeFault
 	}
 	return failStrike
 }
 
-// refusalKind judges a node's refusal of the current attempt of key by
-// checking the grant as the leader built it: a grant this release finds
+// refusalKind judges a node's refusal of t, the current attempt
+// (Complete checked it), by checking the grant as the leader built it: a grant this release finds
 // invalid is the job's doing (counted, so the job ends with the node's
 // reason, without striking nodes that were right to refuse it); a valid
 // one refused is the node's (a newer release's stricter check, a fault):
 // struck, not counted, so the shard goes to a node that takes it.
-func (s *Server) refusalKind(key protocol.TaskKey) failKind {
-	t, ok := s.store.TaskByKey(key)
-	j, jok := s.store.JobByID(key.Job)
-	if !ok || !jok {
+func (s *Server) refusalKind(t protocol.Task) failKind {
+	j, ok := s.store.JobByID(t.Job)
+	if !ok {
 		return failStrike
 	}
 	if (protocol.Assignment{Task: t, Spec: j.Spec.ForSamples(t.Start, t.End)}).CheckGrant() != nil {

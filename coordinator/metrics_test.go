@@ -18,7 +18,7 @@ import (
 // collectors and sanafarm_build_info, passes promtool check metrics, and
 // MetricFamilies names every sanafarm_ family in it.
 func TestMetricsExposition(t *testing.T) {
-	s, err := New(Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", DataFree: func(string) (int64, error) { return 5 << 30, nil }})
+	s, err := New(Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", diskFree: func(string) (int64, error) { return 5 << 30, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -21,16 +22,25 @@ type raftDisk struct {
 	dir         string
 	log         *slog.Logger
 	logFailures atomic.Uint64 // log writes that failed
+	loggedAt    atomic.Int64  // when a failed log write was last logged (unix ns)
 }
+
+// logFailureEvery rate-limits the log line of failed log writes: on a full
+// disk a follower fails every append the leader retries, and a line each
+// would fill the journal, on that same disk as often as not.
+const logFailureEvery = time.Minute
 
 func (d *raftDisk) StoreLog(l *raft.Log) error { return d.StoreLogs([]*raft.Log{l}) }
 
 func (d *raftDisk) StoreLogs(ls []*raft.Log) error {
 	err := d.LogStore.StoreLogs(ls)
 	if err != nil {
-		d.logFailures.Add(1)
-		d.log.Error("the Raft log cannot be written (is the data disk full?): this coordinator cannot lead or follow until it can",
-			"dir", d.dir, "err", err)
+		n := d.logFailures.Add(1)
+		now, last := time.Now().UnixNano(), d.loggedAt.Load()
+		if now-last >= int64(logFailureEvery) && d.loggedAt.CompareAndSwap(last, now) {
+			d.log.Error("the Raft log cannot be written (is the data disk full?): this coordinator cannot lead or follow until it can",
+				"dir", d.dir, "err", err, "failed_writes", n)
+		}
 	}
 	return err
 }

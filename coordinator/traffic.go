@@ -285,14 +285,14 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 	if !s.IsLeader() {
 		return protocol.Ack{Error: protocol.Errorf(protocol.CodeNotLeader, "%s is not the leader", s.cfg.ID)}
 	}
-	_, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node)
+	t, done, err := s.checkAttempt(rep.TaskKey, rep.Attempt, rep.Node)
 	if err != nil {
 		return protocol.Ack{Error: wireError(err)}
 	}
 	if done {
 		return protocol.Ack{}
 	}
-	if t, _ := s.store.TaskByKey(rep.TaskKey); rep.Result != nil && len(t.Peers) > 0 && rep.Node != t.Peers[0] {
+	if rep.Result != nil && len(t.Peers) > 0 && rep.Node != t.Peers[0] {
 		return protocol.Ack{Error: protocol.Errorf(protocol.CodeBadRequest,
 			"task %s: only rank 0 (%s) reports the result of a gang attempt, not %s", rep.TaskKey, t.Peers[0], rep.Node)}
 	}
@@ -303,7 +303,7 @@ func (s *Server) Complete(ctx context.Context, rep protocol.CompleteReport) prot
 		res := rep.Result.Compact()
 		_, err = s.apply(ctx, protocol.CmdTaskComplete, protocol.TaskComplete{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Result: res, At: now})
 	} else {
-		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, s.reportedKind(rep))
+		typ, c := s.failCommand(ctx, protocol.TaskFail{TaskKey: rep.TaskKey, Attempt: rep.Attempt, Node: rep.Node, Reason: rep.Error, At: now}, s.reportedKind(rep, t))
 		_, err = s.apply(ctx, typ, c)
 	}
 	if err != nil {

@@ -98,6 +98,8 @@ func TestExitCodes(t *testing.T) {
 		{append(coord, "--peers", "c1"), 2, "--peers entry"},
 		{append(coord, "--auto-drain-after", "-1"), 2, "--auto-drain-after -1: want 0 (never) to 100"},
 		{append(coord, "--auto-drain-after", "101"), 2, "--auto-drain-after 101"},
+		{append(coord, "--min-data-free", "-1"), 2, "--min-data-free -1"},
+		{append(coord, "--min-data-free", "1GiB"), 2, `invalid argument "1GiB" for "--min-data-free"`},
 		{append(coord, "--trusted-proxies", "10.10.0.0/16,the-balancer"), 2, `--trusted-proxies entry "the-balancer"`},
 		{append(coord, "--trusted-proxies", "::/0"), 2, `--trusted-proxies entry "::/0" trusts every address`},
 		{append(coord, "--proxy-protocol"), 2, `--proxy-protocol needs --trusted-proxies`},
