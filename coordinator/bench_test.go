@@ -64,7 +64,7 @@ func BenchmarkLeaseComplete(b *testing.B) {
 	for _, mode := range []string{"direct", "nats"} {
 		b.Run(mode, func(b *testing.B) {
 			c := startCluster(b, 1, nil)
-			c.leader(10 * time.Second)
+			c.serving(10 * time.Second)
 			srv := c.members[0].srv
 			ctx := context.Background()
 			spec := protocol.JobSpec{Model: protocol.TinyPreset, ShardSize: 1,

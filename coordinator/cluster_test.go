@@ -122,6 +122,24 @@ func (c *testCluster) leader(timeout time.Duration) int {
 	return -1
 }
 
+// serving waits for a leader that answers node traffic: it subscribes
+// after its election's barrier, so a request sent as soon as leader
+// returns can find no responders.
+func (c *testCluster) serving(timeout time.Duration) int {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for i, m := range c.members {
+			if m.cancel != nil && m.srv.IsLeader() && m.srv.serving.Load() {
+				return i
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader serving nodes within %v", timeout)
+	return -1
+}
+
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -79,7 +79,7 @@ func TestLeaderFailover(t *testing.T) {
 // completions are idempotent, and an expired lease is requeued.
 func TestFencingAndRequeue(t *testing.T) {
 	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = 500 * time.Millisecond })
-	c.leader(10 * time.Second)
+	c.serving(10 * time.Second)
 	srv := c.members[0].srv
 	ctx := context.Background()
 	nc := connectNATS(t, c.natsURL)

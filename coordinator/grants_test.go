@@ -133,7 +133,7 @@ func TestGrantLogPrune(t *testing.T) {
 // (with per-node NATS users, the subject is the node's identity).
 func TestNodeSubjectSender(t *testing.T) {
 	c := startCluster(t, 1, nil)
-	c.leader(10 * time.Second)
+	c.serving(10 * time.Second)
 	srv := c.members[0].srv
 	ctx := context.Background()
 	if _, err := srv.SubmitJob(ctx, "j-sender", testSpec(4)); err != nil {

@@ -69,6 +69,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	if !ok {
 		return
 	}
+	s.serving.Store(true)
 	led := s.cfg.Clock()
 	s.log.Info("leadership established", "index", s.store.Index())
 	t := time.NewTicker(s.cfg.ProgressInterval)
@@ -155,6 +156,7 @@ func (s *Server) unsubscribe(subs []*nats.Subscription) {
 
 // revoke undoes leader-only setup.
 func (s *Server) revoke(subs []*nats.Subscription) {
+	s.serving.Store(false)
 	s.unsubscribe(subs)
 	s.progress.reset()
 	s.grants.reset()

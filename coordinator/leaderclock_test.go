@@ -2,11 +2,8 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -18,16 +15,14 @@ import (
 func TestRepliesCarryLeaderClock(t *testing.T) {
 	skew := -time.Hour // the leader's clock an hour behind the machine's
 	c := startCluster(t, 1, func(cfg *Config) { cfg.Clock = func() time.Time { return time.Now().Add(skew) } })
-	srv := c.members[c.leader(10*time.Second)].srv
+	srv := c.members[c.serving(10*time.Second)].srv
 	if _, err := srv.SubmitJob(context.Background(), "j-clock", testSpec(2)); err != nil {
 		t.Fatal(err)
 	}
 	nc := connectNATS(t, c.natsURL)
 	var reply protocol.LeaseReply
 	req := protocol.LeaseRequest{Node: protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 1}, Free: 1}
-	waitFor(t, 5*time.Second, "the leader answering leases", func() bool { // it subscribes just after its election
-		return !errors.Is(request(context.Background(), nc, protocol.SubjectLease, req, &reply), nats.ErrNoResponders)
-	})
+	mustRequest(t, nc, protocol.SubjectLease, req, &reply)
 	if reply.Error != nil || len(reply.Assignments) != 1 {
 		t.Fatalf("lease: %+v", reply)
 	}

@@ -49,7 +49,7 @@ func TestLeaseGrantUnderMaxPayload(t *testing.T) {
 	const maxPayload = 16 << 10
 	small := embedtest.NATS(t, maxPayload)
 	c := startCluster(t, 1, func(cfg *Config) { cfg.NATS = connectNATS(t, small) })
-	c.leader(10 * time.Second)
+	c.serving(10 * time.Second)
 	srv := c.members[0].srv
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -16,7 +16,7 @@ import (
 func TestGoneNodeStillReporting(t *testing.T) {
 	const ttl = 2 * time.Second // goneGrace 1 s
 	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = ttl; cfg.ProgressInterval = 50 * time.Millisecond })
-	c.leader(10 * time.Second)
+	c.serving(10 * time.Second)
 	srv := c.members[0].srv
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

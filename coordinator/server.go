@@ -58,6 +58,9 @@ type Server struct {
 	// natsUp: this coordinator's NATS link answered its last probe
 	// (handover.go).
 	natsUp atomic.Bool
+	// serving: this leader's node-traffic subscriptions are in place
+	// (leader.go); a new leader answers nodes only after its barrier.
+	serving atomic.Bool
 
 	mu   sync.Mutex // guards raft (set once in Run)
 	raft *raft.Raft
