@@ -31,10 +31,10 @@ func (s *Server) noteNodePut(id string, info protocol.NodeInfo) {
 	case !known:
 		s.events.publishLocal(api.Event{Type: api.EventNode, Node: id, State: api.NodeJoined, Time: now})
 		if info.Draining {
-			s.events.publishLocal(api.Event{Type: api.EventNode, Node: id, State: api.NodeDraining, Time: now})
+			s.events.publishLocal(api.Event{Type: api.EventNode, Node: id, State: api.NodeDraining, Reason: info.DrainReason, Time: now})
 		}
-	case info.Draining && !prev.Draining:
-		s.events.publishLocal(api.Event{Type: api.EventNode, Node: id, State: api.NodeDraining, Time: now})
+	case info.Draining && (!prev.Draining || info.DrainReason != prev.DrainReason):
+		s.events.publishLocal(api.Event{Type: api.EventNode, Node: id, State: api.NodeDraining, Reason: info.DrainReason, Time: now})
 	}
 }
 

@@ -119,9 +119,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.stopLeasing = stopLeasing
 	var tasks sync.WaitGroup
 	a.loop(leaseCtx, execCtx, &tasks)
+	cause := context.Cause(leaseCtx)
+	restart := errors.Is(cause, errMustRestart)
+	if restart {
+		a.update(func(info *protocol.NodeInfo) { info.DrainReason = cause.Error() })
+	}
 	a.drain(execCtx, stopExec, &tasks)
-	if err := context.Cause(leaseCtx); errors.Is(err, errMustRestart) {
-		return err // exit non-zero: the service manager restarts the node (restart.go)
+	if restart {
+		return cause // exit non-zero: the service manager restarts the node (restart.go)
 	}
 	return nil
 }

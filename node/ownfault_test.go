@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -154,6 +155,9 @@ func TestGPUFaultStopsNode(t *testing.T) {
 	case err := <-done:
 		if !errors.Is(err, kernels.ErrDeviceFault) {
 			t.Fatalf("Run = %v, want the GPU fault", err)
+		}
+		if info := a.Info(); !info.Draining || !strings.Contains(info.DrainReason, "CUDA_ERROR_ILLEGAL_ADDRESS") {
+			t.Errorf("announced draining %v, reason %q: want why it restarts", info.Draining, info.DrainReason)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after the GPU fault")

@@ -29,6 +29,11 @@ type NodeInfo struct {
 	StartedAt time.Time `json:"started_at"`
 	// Draining nodes take no new work.
 	Draining bool `json:"draining,omitempty"`
+	// DrainReason says why a node drains of its own accord when it is not
+	// a plain shutdown: it restarts after a GPU fault or a hung executor
+	// (node/restart.go), and operators should see why without reading its
+	// journal. Cut to 128 bytes like the other labels.
+	DrainReason string `json:"drain_reason,omitempty"`
 	// Features lists what the node's release can run beyond plain jobs
 	// (FeatureJobInputs): a node of an earlier release would ignore the
 	// fields it does not know and write wrong images, so the scheduler
@@ -50,11 +55,11 @@ type NodeInfo struct {
 const maxNodeLabel = 128
 
 // Sanitized returns n with its free-text display fields (Host, Version,
-// Backend, Precision) cut to 128 bytes at a rune boundary and control
+// Backend, Precision, DrainReason) cut to 128 bytes at a rune boundary and control
 // characters replaced: an announcement comes from the node, and these
 // end up in terminal tables and logs (a newline or tab would forge rows).
 func (n NodeInfo) Sanitized() NodeInfo {
-	for _, f := range []*string{&n.Host, &n.Version, &n.Backend, &n.Precision} {
+	for _, f := range []*string{&n.Host, &n.Version, &n.Backend, &n.Precision, &n.DrainReason} {
 		*f = label(*f)
 	}
 	if !n.LeaderUnreachable || n.LeaderUnreachableSince < 0 || n.LeaderUnreachableSince > maxUnixSeconds {

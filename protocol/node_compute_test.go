@@ -39,8 +39,8 @@ func TestNodeInfoSanitized(t *testing.T) {
 		{"bad\xffutf8", "bad?utf8"},
 		{long, strings.Repeat("é", 64)},
 	} {
-		got := NodeInfo{Host: c.in, Version: c.in, Backend: c.in, Precision: c.in}.Sanitized()
-		for _, f := range []string{got.Host, got.Version, got.Backend, got.Precision} {
+		got := NodeInfo{Host: c.in, Version: c.in, Backend: c.in, Precision: c.in, DrainReason: c.in}.Sanitized()
+		for _, f := range []string{got.Host, got.Version, got.Backend, got.Precision, got.DrainReason} {
 			if f != c.want {
 				t.Errorf("%q: %q, want %q", c.in, f, c.want)
 			}

@@ -65,6 +65,9 @@ func listNodes(ctx context.Context, f apiFlags, stdout, stderr io.Writer) error 
 		if n.Control != nil && n.Control.Reason != "" {
 			fmt.Fprintf(stdout, "%s: %s (sanafarm undrain %s when it is fixed)\n", n.Info.ID, n.Control.Reason, n.Info.ID)
 		}
+		if n.Live && n.Info.DrainReason != "" {
+			fmt.Fprintf(stdout, "%s: drains and restarts: %s\n", n.Info.ID, n.Info.DrainReason)
+		}
 		if n.Live && n.Info.LeaderUnreachable {
 			fmt.Fprintf(stdout, "%s: no leader answers its requests%s although its NATS connection is up (a cut NATS route? docs/deploy.md §8)\n",
 				n.Info.ID, unreachableSince(n.Info.LeaderUnreachableSince))

@@ -234,7 +234,7 @@ const (
 //	job:      job, state, images_done, images, shards_done, shards, [paused], [manifest], [reason]
 //	task:     job, shard, attempt, state, [node], [reason], shard_done, and the job's images_done, images, shards_done, shards
 //	progress: job, shard, attempt, node, shard_done (the shard's images), images_done, images (the job's)
-//	node:     node, state
+//	node:     node, state, [reason] (why a draining node restarts)
 //	reset:    nothing else
 type Event struct {
 	ID         uint64         `json:"id"`

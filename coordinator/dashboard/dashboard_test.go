@@ -83,7 +83,9 @@ func TestPagesWithoutAuth(t *testing.T) {
 		Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: "auto-drained: 3 shards in a row failed; last error: <oom>"}},
 		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-c", Backend: "cpu", Slots: 1, LeaderUnreachable: true}, Live: true},
 		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-d", Backend: "cpu", Slots: 1, LeaderUnreachable: true,
-			LeaderUnreachableSince: time.Now().Add(-330 * time.Second).Unix()}, Live: true})
+			LeaderUnreachableSince: time.Now().Add(-330 * time.Second).Unix()}, Live: true},
+		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-e", Backend: "cuda", Slots: 1, Draining: true,
+			DrainReason: "the node must restart: CUDA_ERROR_<ILLEGAL>_ADDRESS"}, Live: true})
 	c := client(t)
 	for _, c2 := range []struct {
 		path string
@@ -99,7 +101,8 @@ func TestPagesWithoutAuth(t *testing.T) {
 		{"/ui/nodes", []string{"node-a", "NVIDIA H100 80GB HBM3", "81920 MiB", "cuda ·", `data-node="node-b" data-state="auto-drained"`,
 			`data-reason>auto-drained: 3 shards in a row failed; last error: &lt;oom&gt;</div>`, `data-action="/ui/nodes/node-b/undrain"`,
 			`data-node="node-c" data-state="up"`, `<div class="sub bad" data-no-leader>no leader answers it</div>`, `data-action="/ui/nodes/node-c/drain"`,
-			`<div class="sub bad" data-no-leader>no leader answers it for 5m</div>`}},
+			`<div class="sub bad" data-no-leader>no leader answers it for 5m</div>`,
+			`data-node="node-e" data-state="draining"`, `<div class="sub bad" data-drain-reason>the node must restart: CUDA_ERROR_&lt;ILLEGAL&gt;_ADDRESS</div>`}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`, `id="specs">3.0 MiB of 256 MiB`,
 			`id="datadisk">5.0 GiB free (while the leader's is under 1.0 GiB`}},
 	} {
