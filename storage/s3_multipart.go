@@ -94,7 +94,7 @@ func (s *S3) AbortUploads(ctx context.Context, prefix string) (int, error) {
 		switch code := minio.ToErrorResponse(err).Code; {
 		case err == nil:
 			n++
-		case code == "NoSuchUpload": // completed or aborted meanwhile
+		case code == "NoSuchUpload" || code == "NoSuchKey": // completed or aborted meanwhile (NoSuchKey: a bare 404)
 		case code == "NotImplemented" || code == "AccessDenied" || code == "MethodNotAllowed":
 			s.log.Warn("cannot abort the open multipart uploads here; the bucket's lifecycle rule must",
 				"bucket", s.bucket, "prefix", full, "code", code)
