@@ -263,8 +263,12 @@ func publicHealth(h api.Health) api.Health {
 		voters[i] = v
 	}
 	h.Voters = voters
-	h.JobSpecBytes, h.MaxJobBytes, h.FeaturesInUse, h.DataFreeBytes, h.MinDataFree = 0, 0, nil, 0, 0
-	if h.Etcd != "ok" && h.Etcd != "none" && h.Etcd != "" {
+	h.JobSpecBytes, h.MaxJobBytes, h.FeaturesInUse, h.DataFreeBytes, h.MinDataFree, h.EtcdMembers = 0, 0, nil, 0, 0, nil
+	switch {
+	case h.Etcd == "ok" || h.Etcd == "none" || h.Etcd == "":
+	case strings.HasPrefix(h.Etcd, "alarm "):
+		h.Etcd = "alarm"
+	default:
 		h.Etcd = "unreachable"
 	}
 	return h

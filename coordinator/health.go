@@ -18,9 +18,17 @@ const etcdProbeEvery = 5 * time.Second
 
 // etcdProbe caches the last etcd probe.
 type etcdProbe struct {
-	mu     sync.Mutex
-	at     time.Time
-	result string
+	mu  sync.Mutex
+	at  time.Time
+	got etcdHealth
+}
+
+// etcdHealth is what an etcd probe found: "ok", an alarm or the error
+// (result), and each endpoint's database space (etcdspace.go).
+type etcdHealth struct {
+	result  string
+	members []api.EtcdMember
+	alarms  map[string]int // active alarms by type (NOSPACE, CORRUPT); nil: not known
 }
 
 // clusterHealth fills the voters, NATS and etcd parts of h (the
@@ -36,28 +44,32 @@ func (s *Server) clusterHealth(h *api.Health, r *raft.Raft) {
 	if s.cfg.NATS != nil {
 		h.NATS = s.cfg.NATS.Status().String()
 	}
-	h.Etcd = s.probeEtcd()
+	eh := s.probeEtcd()
+	h.Etcd, h.EtcdMembers = eh.result, eh.members
 	h.JobSpecBytes, h.MaxJobBytes = s.store.SpecBytes(), max(s.cfg.MaxJobBytes, 0)
 	h.FeaturesInUse = s.store.FeaturesInUse()
 	h.DataFreeBytes, _ = s.dataFree()
 	h.MinDataFree = max(s.cfg.MinDataFree, 0)
 }
 
-func (s *Server) probeEtcd() string {
+// probeEtcd returns the last probe, asking etcd again when it is older
+// than etcdProbeEvery.
+func (s *Server) probeEtcd() etcdHealth {
 	if s.cfg.Etcd == nil {
-		return "none"
+		return etcdHealth{result: "none"}
 	}
 	p := &s.etcdHealth
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if now := s.cfg.Clock(); now.Sub(p.at) >= etcdProbeEvery || p.result == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if now := s.cfg.Clock(); now.Sub(p.at) >= etcdProbeEvery || p.got.result == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := s.cfg.Etcd.Get(ctx, protocol.NodePrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		p.at, p.result = now, "ok"
-		if err != nil {
-			p.result = "unreachable: " + err.Error()
+		p.at, p.got = now, etcdHealth{result: "ok"}
+		if _, err := s.cfg.Etcd.Get(ctx, protocol.NodePrefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
+			p.got.result = "unreachable: " + err.Error()
+			return p.got
 		}
+		p.got = s.etcdSpace(ctx)
 	}
-	return p.result
+	return p.got
 }

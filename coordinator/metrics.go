@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sanafarm/sanafarm/protocol"
@@ -15,6 +17,7 @@ type collector struct {
 	leases, completions, retries, failures, images *prometheus.Desc
 	noFault, nodeFault, specBytes, specLimit       *prometheus.Desc
 	dataFree, dataMin                              *prometheus.Desc
+	etcdDB, etcdInUse, etcdQuota, etcdAlarms       *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -40,12 +43,16 @@ func newCollector(s *Server) *collector {
 		specLimit:   d("job_spec_bytes_limit", "The --max-job-bytes bound (absent when there is none): a submit that would take job_spec_bytes past it is refused."),
 		dataFree:    d("coordinator_data_free_bytes", "Free bytes on the disk of this coordinator's --data dir (its Raft log and snapshots)."),
 		dataMin:     d("coordinator_data_free_bytes_min", "The --min-data-free bound (absent when there is none): while the leader's data disk would keep less, submits are refused."),
+		etcdDB:      d("etcd_db_bytes", "Size of an etcd member's database file: at its quota etcd raises NOSPACE and refuses every write.", "endpoint"),
+		etcdInUse:   d("etcd_db_in_use_bytes", "The part of an etcd member's database file in use; the rest comes back only by defragmenting the member.", "endpoint"),
+		etcdQuota:   d("etcd_db_quota_bytes", "An etcd member's database quota (quota-backend-bytes).", "endpoint"),
+		etcdAlarms:  d("etcd_alarms", "Active etcd alarms by type (NOSPACE: writes refused; CORRUPT: a member's data differs).", "alarm"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.jobs, c.tasks, c.queue, c.leader, c.drained, c.leases, c.completions, c.retries, c.failures, c.noFault, c.images,
-		c.nodeFault, c.specBytes, c.specLimit, c.dataFree, c.dataMin} {
+		c.nodeFault, c.specBytes, c.specLimit, c.dataFree, c.dataMin, c.etcdDB, c.etcdInUse, c.etcdQuota, c.etcdAlarms} {
 		ch <- d
 	}
 }
@@ -70,6 +77,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.s.cfg.MinDataFree > 0 {
 		ch <- prometheus.MustNewConstMetric(c.dataMin, prometheus.GaugeValue, float64(c.s.cfg.MinDataFree))
 	}
+	c.collectEtcd(ch)
 	leader := 0.0
 	if c.s.IsLeader() {
 		leader = 1
@@ -90,5 +98,32 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.retries: sum.Stats.Retries, c.failures: sum.Stats.Failures, c.noFault: sum.Stats.NoFault, c.images: sum.Stats.ImagesDone,
 		c.nodeFault: sum.Stats.NodeFault} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+}
+
+// collectEtcd exports the last etcd probe's space and alarms (health.go;
+// at most one probe per etcdProbeEvery however often it is scraped).
+func (c *collector) collectEtcd(ch chan<- prometheus.Metric) {
+	eh := c.s.probeEtcd()
+	for _, m := range eh.members {
+		if m.Error != "" {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.etcdDB, prometheus.GaugeValue, float64(m.DBBytes), m.Endpoint)
+		ch <- prometheus.MustNewConstMetric(c.etcdInUse, prometheus.GaugeValue, float64(m.DBInUseBytes), m.Endpoint)
+		if m.QuotaBytes > 0 {
+			ch <- prometheus.MustNewConstMetric(c.etcdQuota, prometheus.GaugeValue, float64(m.QuotaBytes), m.Endpoint)
+		}
+	}
+	if eh.alarms == nil {
+		return
+	}
+	for kind, n := range eh.alarms {
+		if !slices.Contains(etcdAlarmKinds, kind) {
+			ch <- prometheus.MustNewConstMetric(c.etcdAlarms, prometheus.GaugeValue, float64(n), kind)
+		}
+	}
+	for _, kind := range etcdAlarmKinds {
+		ch <- prometheus.MustNewConstMetric(c.etcdAlarms, prometheus.GaugeValue, float64(eh.alarms[kind]), kind)
 	}
 }

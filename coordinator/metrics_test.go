@@ -18,7 +18,8 @@ import (
 // collectors and sanafarm_build_info, passes promtool check metrics, and
 // MetricFamilies names every sanafarm_ family in it.
 func TestMetricsExposition(t *testing.T) {
-	s, err := New(Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", diskFree: func(string) (int64, error) { return 5 << 30, nil }})
+	s, err := New(Config{ID: "c1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", diskFree: func(string) (int64, error) { return 5 << 30, nil },
+		Etcd: startEtcd(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,8 @@ func TestMetricsExposition(t *testing.T) {
 		`sanafarm_lease_duration_seconds_count{result="granted"} 1`, `sanafarm_lease_duration_seconds_count{result="empty"} 1`,
 		`sanafarm_build_info{goversion=`, "sanafarm_queue_depth 0", `sanafarm_nodes_drained{by="auto"} 0`,
 		"sanafarm_job_spec_bytes 0", "sanafarm_job_spec_bytes_limit 2.68435456e+08", "sanafarm_coordinator_data_free_bytes 5.36870912e+09",
-		"sanafarm_coordinator_data_free_bytes_min 1.073741824e+09", "go_goroutines ", "process_cpu_seconds_total "} {
+		"sanafarm_coordinator_data_free_bytes_min 1.073741824e+09", `sanafarm_etcd_alarms{alarm="NOSPACE"} 0`,
+		`sanafarm_etcd_db_quota_bytes{endpoint="127.0.0.1:`, "go_goroutines ", "process_cpu_seconds_total "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

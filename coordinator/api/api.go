@@ -157,8 +157,9 @@ type Health struct {
 	Voters []Voter `json:"voters,omitempty"`
 	// NATS is this coordinator's NATS connection status (CONNECTED,
 	// RECONNECTING, CLOSED, …; "none" without NATS) and Etcd the result of
-	// its last etcd probe ("ok", or the error; "none" without etcd),
-	// probed at most every few seconds.
+	// its last etcd probe ("ok", "alarm …" naming etcd's active alarms,
+	// or the error; "none" without etcd), probed at most every few
+	// seconds.
 	NATS string `json:"nats,omitempty"`
 	Etcd string `json:"etcd,omitempty"`
 	// JobSpecBytes is what the held jobs' specs take, finished jobs
@@ -177,6 +178,21 @@ type Health struct {
 	// only with the token.
 	DataFreeBytes int64 `json:"data_free_bytes,omitempty"`
 	MinDataFree   int64 `json:"min_data_free,omitempty"`
+	// EtcdMembers is each etcd endpoint's database space, as the last
+	// probe saw it (coordinator/etcdspace.go); only with the token.
+	EtcdMembers []EtcdMember `json:"etcd_members,omitempty"`
+}
+
+// EtcdMember is one etcd endpoint's database: its file's size, the part
+// of it in use (the rest is freed by compaction and comes back only when
+// the member is defragmented) and the quota past which etcd refuses
+// writes; Error when the endpoint did not answer.
+type EtcdMember struct {
+	Endpoint     string `json:"endpoint"`
+	DBBytes      int64  `json:"db_bytes,omitempty"`
+	DBInUseBytes int64  `json:"db_in_use_bytes,omitempty"`
+	QuotaBytes   int64  `json:"quota_bytes,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 // Voter is one server of the Raft configuration.

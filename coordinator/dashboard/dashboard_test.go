@@ -104,7 +104,10 @@ func TestPagesWithoutAuth(t *testing.T) {
 			`<div class="sub bad" data-no-leader>no leader answers it for 5m</div>`,
 			`data-node="node-e" data-state="draining"`, `<div class="sub bad" data-drain-reason>the node must restart: CUDA_ERROR_&lt;ILLEGAL&gt;_ADDRESS</div>`}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`, `id="specs">3.0 MiB of 256 MiB`,
-			`id="datadisk">5.0 GiB free (while the leader's is under 1.0 GiB`}},
+			`id="datadisk">5.0 GiB free (while the leader's is under 1.0 GiB`,
+			`<tr data-etcd="https://c1:2379"><td>https://c1:2379</td><td class="error">1.8 GiB (87% of the quota)</td><td>40 MiB</td><td>2.0 GiB</td></tr>`,
+			`<tr data-etcd="https://c2:2379"><td>https://c2:2379</td><td>20 MiB (0% of the quota)</td>`,
+			`<tr data-etcd="https://c3:2379"><td>https://c3:2379</td><td colspan="3" class="error">context deadline exceeded</td></tr>`}},
 	} {
 		resp, body := get(t, c, srv.URL+c2.path)
 		if resp.StatusCode != 200 {

@@ -123,6 +123,8 @@ func (c *fakeClient) Health(context.Context) (api.Health, error) {
 	return api.Health{ID: "c1", Role: "leader", Leader: "c1", LeaderAddr: "127.0.0.1:7001", RaftState: "Leader", Term: 3,
 		LastIndex: 42, AppliedIndex: 42, Time: time.Now(), NATS: "CONNECTED", Etcd: "ok", JobSpecBytes: 3 << 20, MaxJobBytes: 256 << 20,
 		DataFreeBytes: 5 << 30, MinDataFree: 1 << 30,
+		EtcdMembers: []api.EtcdMember{{Endpoint: "https://c1:2379", DBBytes: 1800 << 20, DBInUseBytes: 40 << 20, QuotaBytes: 2 << 30},
+			{Endpoint: "https://c2:2379", DBBytes: 20 << 20, DBInUseBytes: 20 << 20, QuotaBytes: 2 << 30}, {Endpoint: "https://c3:2379", Error: "context deadline exceeded"}},
 		Voters: []api.Voter{{ID: "c1", Address: "127.0.0.1:7001", Suffrage: "Voter", Leader: true},
 			{ID: "c2", Address: "127.0.0.1:7002", Suffrage: "Voter"}, {ID: "c3", Address: "127.0.0.1:7003", Suffrage: "Voter"}}}, nil
 }

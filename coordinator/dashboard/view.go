@@ -82,6 +82,13 @@ var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"mib":   func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) },
 	"bytes": func(b int64) string { return humanize.IBytes(uint64(max(b, 0))) },
+	// share is part as a whole percentage of whole (0 when whole is not known).
+	"share": func(part, whole int64) int64 {
+		if whole <= 0 {
+			return 0
+		}
+		return part * 100 / whole
+	},
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

@@ -35,6 +35,9 @@ type EtcdConfig struct {
 	// CA), so tests can check what certificates and users allow together.
 	// nil: plain http, as `sanafarm dev` and the test clusters run it.
 	TLS *EtcdTLS
+	// QuotaBytes is etcd's database quota (quota-backend-bytes; 0: etcd's
+	// 2 GiB): tests fill a small one to see the NOSPACE alarm.
+	QuotaBytes int64
 }
 
 // EtcdTLS is the client listener's TLS: etcd's --cert-file, --key-file,
@@ -95,6 +98,7 @@ func StartEtcd(ctx context.Context, c EtcdConfig) (*Etcd, error) {
 	// Bounded history: each announcement is a revision, kept until
 	// compacted; a dev farm left running must not fill etcd's quota.
 	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "periodic", "1h"
+	cfg.QuotaBackendBytes = c.QuotaBytes
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd: %w", err)
