@@ -74,6 +74,8 @@ func (e *EtcdAnnouncer) session(ctx context.Context, info func() protocol.NodeIn
 		return err
 	}
 	e.log.Info("node announced", "node_id", info().ID, "lease", fmt.Sprintf("%x", lease.ID), "ttl", e.ttl)
+	var retry <-chan time.Time // a failed update, tried again
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,11 +85,32 @@ func (e *EtcdAnnouncer) session(ctx context.Context, info func() protocol.NodeIn
 				return errLeaseLost
 			}
 		case <-changed:
-			if err := e.put(ctx, lease.ID, info()); err != nil {
-				return err
-			}
+			retry, failing = e.update(ctx, lease.ID, info(), failing)
+		case <-retry:
+			retry, failing = e.update(ctx, lease.ID, info(), failing)
 		}
 	}
+}
+
+// update puts a changed announcement. A failed put ends nothing: the lease
+// is still kept alive and the announcement already registered stands, so
+// it is tried again every TTL. Ending the session would revoke the lease
+// and delete the key, and an etcd that refuses writes (its NOSPACE alarm:
+// docs/architecture.md "etcd full") also refuses a new lease, so the
+// leader would count a working node gone and requeue its shards.
+func (e *EtcdAnnouncer) update(ctx context.Context, lease clientv3.LeaseID, info protocol.NodeInfo, failing bool) (retry <-chan time.Time, stillFailing bool) {
+	err := e.put(ctx, lease, info)
+	switch {
+	case err == nil && failing:
+		e.log.Info("node announcement updated again", "node_id", info.ID)
+	case err != nil && !failing:
+		e.log.Warn("updating the node announcement failed; the registered one stands, trying again every TTL",
+			"node_id", info.ID, "ttl", e.ttl, "err", err)
+	}
+	if err != nil && ctx.Err() == nil {
+		return time.After(e.ttl), true
+	}
+	return nil, false
 }
 
 func (e *EtcdAnnouncer) put(ctx context.Context, lease clientv3.LeaseID, info protocol.NodeInfo) error {

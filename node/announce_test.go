@@ -1,0 +1,145 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/protocol"
+)
+
+// lockedBuffer is a log sink the test reads while the announcer writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAnnouncementOutlivesFullEtcd: when etcd refuses writes (its
+// database at its quota: NOSPACE) a changed announcement cannot be
+// written; the registered one stands under its live lease (before, the
+// node revoked its lease, etcd refused a new one, and the leader counted
+// the working node gone), and once etcd has room again the change lands.
+func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
+	e, err := embedded.StartEtcd(t.Context(), embedded.EtcdConfig{Dir: t.TempDir(), QuotaBytes: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	cli, err := e.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	const ttl = 2 * time.Second
+	var logs lockedBuffer
+	ann := NewEtcdAnnouncer(cli, ttl, slog.New(slog.NewTextHandler(&logs, nil)))
+	var mu sync.Mutex
+	info := protocol.NodeInfo{ID: "n7", Slots: 1}
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ann.Announce(ctx, func() protocol.NodeInfo { mu.Lock(); defer mu.Unlock(); return info }, changed)
+	}()
+	announced := func() (protocol.NodeInfo, clientv3.LeaseID) {
+		t.Helper()
+		resp, err := cli.Get(ctx, protocol.NodeKey("n7"))
+		if err != nil || len(resp.Kvs) != 1 {
+			return protocol.NodeInfo{}, 0
+		}
+		var got protocol.NodeInfo
+		if err := json.Unmarshal(resp.Kvs[0].Value, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got, clientv3.LeaseID(resp.Kvs[0].Lease)
+	}
+	var lease clientv3.LeaseID
+	waitFor(t, 5*time.Second, "the announcement", func() bool { _, lease = announced(); return lease != 0 })
+
+	fillEtcd(t, ctx, cli)
+	mu.Lock()
+	info.Models = []string{"sana-tiny"}
+	mu.Unlock()
+	changed <- struct{}{}
+	time.Sleep(ttl + ttl/2) // the update is tried at once; a lease revoked on its failure would be gone by now
+	if got, l := announced(); l != lease || got.ID != "n7" || len(got.Models) != 0 {
+		t.Fatalf("with etcd full: announced %+v under lease %x, want the registered one under %x", got, l, lease)
+	}
+	if !strings.Contains(logs.String(), "updating the node announcement failed") {
+		t.Errorf("no warning of the failed update:\n%s", logs.String())
+	}
+
+	freeEtcd(t, ctx, cli)
+	waitFor(t, 3*ttl, "the update once etcd has room", func() bool {
+		got, l := announced()
+		return l == lease && slices.Equal(got.Models, []string{"sana-tiny"})
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillEtcd writes junk until etcd raises NOSPACE.
+func fillEtcd(t *testing.T, ctx context.Context, cli *clientv3.Client) {
+	t.Helper()
+	val := strings.Repeat("x", 256<<10)
+	for i := range 64 {
+		if _, err := cli.Put(ctx, "junk/"+strings.Repeat("k", i+1), val); err != nil {
+			if strings.Contains(err.Error(), "database space exceeded") {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("etcd took 16 MiB under its 4 MiB quota")
+}
+
+// freeEtcd is the remedy of docs/deploy.md §8: delete, compact,
+// defragment, disarm.
+func freeEtcd(t *testing.T, ctx context.Context, cli *clientv3.Client) {
+	t.Helper()
+	del, err := cli.Delete(ctx, "junk/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, del.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range cli.Endpoints() {
+		if _, err := cli.Defragment(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alarms, err := cli.AlarmList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alarms.Alarms {
+		if _, err := cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
