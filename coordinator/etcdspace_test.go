@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/coordinator/state"
-	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 )
 
 // TestEtcdSpace: an etcd whose database reaches its quota raises NOSPACE
@@ -21,16 +20,7 @@ import (
 // disarm) it says ok again with the file shrunk.
 func TestEtcdSpace(t *testing.T) {
 	const quota = 4 << 20
-	e, err := embedded.StartEtcd(t.Context(), embedded.EtcdConfig{Dir: t.TempDir(), QuotaBytes: quota})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := e.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := embedtest.EtcdQuota(t, quota)
 	now := time.Now()
 	s := &Server{cfg: Config{Etcd: cli, Clock: func() time.Time { return now }, MinDataFree: -1}, log: testLogger(), store: state.New()}
 	probe := func() etcdHealth {
@@ -44,14 +34,7 @@ func TestEtcdSpace(t *testing.T) {
 	ep := eh.members[0].Endpoint
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	val := strings.Repeat("x", 256<<10)
-	var full error
-	for i := 0; i < 64 && full == nil; i++ {
-		_, full = cli.Put(ctx, "junk/"+string(rune('a'+i%26))+strings.Repeat("k", i/26), val)
-	}
-	if full == nil || !strings.Contains(full.Error(), "database space exceeded") {
-		t.Fatalf("etcd took 16 MiB under a 4 MiB quota (last put: %v)", full)
-	}
+	embedtest.FillEtcd(t, ctx, cli)
 	eh = probe()
 	if want := "alarm NOSPACE on " + ep + ": etcd's database reached its quota"; !strings.HasPrefix(eh.result, want) || !strings.Contains(eh.result, "docs/deploy.md §8") {
 		t.Errorf("full etcd: %q, want it to start %q and name the remedy", eh.result, want)
@@ -67,25 +50,7 @@ func TestEtcdSpace(t *testing.T) {
 
 	// The remedy: free the keys, compact the history, give the file back,
 	// disarm.
-	del, err := cli.Delete(ctx, "junk/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Compact(ctx, del.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Defragment(ctx, ep); err != nil {
-		t.Fatal(err)
-	}
-	alarms, err := cli.AlarmList(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range alarms.Alarms {
-		if _, err := cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	embedtest.FreeEtcd(t, ctx, cli)
 	eh = probe()
 	if eh.result != "ok" || eh.members[0].DBBytes >= full1 {
 		t.Errorf("after the remedy: %q, database %d bytes (was %d)", eh.result, eh.members[0].DBBytes, full1)

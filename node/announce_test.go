@@ -13,7 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -41,16 +41,7 @@ func (l *lockedBuffer) String() string {
 // node revoked its lease, etcd refused a new one, and the leader counted
 // the working node gone), and once etcd has room again the change lands.
 func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
-	e, err := embedded.StartEtcd(t.Context(), embedded.EtcdConfig{Dir: t.TempDir(), QuotaBytes: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cli, err := e.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	cli := embedtest.EtcdQuota(t, 4<<20)
 	const ttl = 2 * time.Second
 	var logs lockedBuffer
 	ann := NewEtcdAnnouncer(cli, ttl, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -78,7 +69,7 @@ func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
 	var lease clientv3.LeaseID
 	waitFor(t, 5*time.Second, "the announcement", func() bool { _, lease = announced(); return lease != 0 })
 
-	fillEtcd(t, ctx, cli)
+	embedtest.FillEtcd(t, ctx, cli)
 	mu.Lock()
 	info.Models = []string{"sana-tiny"}
 	mu.Unlock()
@@ -91,7 +82,7 @@ func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
 		t.Errorf("no warning of the failed update:\n%s", logs.String())
 	}
 
-	freeEtcd(t, ctx, cli)
+	embedtest.FreeEtcd(t, ctx, cli)
 	waitFor(t, 3*ttl, "the update once etcd has room", func() bool {
 		got, l := announced()
 		return l == lease && slices.Equal(got.Models, []string{"sana-tiny"})
@@ -99,47 +90,5 @@ func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-}
-
-// fillEtcd writes junk until etcd raises NOSPACE.
-func fillEtcd(t *testing.T, ctx context.Context, cli *clientv3.Client) {
-	t.Helper()
-	val := strings.Repeat("x", 256<<10)
-	for i := range 64 {
-		if _, err := cli.Put(ctx, "junk/"+strings.Repeat("k", i+1), val); err != nil {
-			if strings.Contains(err.Error(), "database space exceeded") {
-				return
-			}
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("etcd took 16 MiB under its 4 MiB quota")
-}
-
-// freeEtcd is the remedy of docs/deploy.md §8: delete, compact,
-// defragment, disarm.
-func freeEtcd(t *testing.T, ctx context.Context, cli *clientv3.Client) {
-	t.Helper()
-	del, err := cli.Delete(ctx, "junk/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Compact(ctx, del.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
-		t.Fatal(err)
-	}
-	for _, ep := range cli.Endpoints() {
-		if _, err := cli.Defragment(ctx, ep); err != nil {
-			t.Fatal(err)
-		}
-	}
-	alarms, err := cli.AlarmList(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range alarms.Alarms {
-		if _, err := cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

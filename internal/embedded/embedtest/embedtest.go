@@ -4,6 +4,8 @@
 package embedtest
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -14,9 +16,13 @@ import (
 
 // Etcd starts a single-member etcd in t.TempDir() and returns a client;
 // both are closed when the test ends.
-func Etcd(t testing.TB) *clientv3.Client {
+func Etcd(t testing.TB) *clientv3.Client { return EtcdQuota(t, 0) }
+
+// EtcdQuota is Etcd with a database quota of quota bytes (0: etcd's
+// 2 GiB), for tests that fill it (FillEtcd).
+func EtcdQuota(t testing.TB, quota int64) *clientv3.Client {
 	t.Helper()
-	e, err := embedded.StartEtcd(t.Context(), embedded.EtcdConfig{Dir: t.TempDir()})
+	e, err := embedded.StartEtcd(t.Context(), embedded.EtcdConfig{Dir: t.TempDir(), QuotaBytes: quota})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,4 +56,47 @@ func Conn(t testing.TB, url string) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// FillEtcd writes 256 KiB values under junk/ until etcd refuses them for
+// its quota (the NOSPACE alarm); at most 64 of them.
+func FillEtcd(t testing.TB, ctx context.Context, cli *clientv3.Client) {
+	t.Helper()
+	val := strings.Repeat("x", 256<<10)
+	for i := range 64 {
+		if _, err := cli.Put(ctx, "junk/"+strings.Repeat("k", i+1), val); err != nil {
+			if strings.Contains(err.Error(), "database space exceeded") {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("etcd took 16 MiB without reaching its quota")
+}
+
+// FreeEtcd is the remedy docs/deploy.md §8 gives for a full etcd: delete
+// what filled it, compact the history, defragment every member, disarm.
+func FreeEtcd(t testing.TB, ctx context.Context, cli *clientv3.Client) {
+	t.Helper()
+	del, err := cli.Delete(ctx, "junk/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, del.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range cli.Endpoints() {
+		if _, err := cli.Defragment(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alarms, err := cli.AlarmList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alarms.Alarms {
+		if _, err := cli.AlarmDisarm(ctx, (*clientv3.AlarmMember)(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
