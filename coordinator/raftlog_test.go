@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 )
 
 // TestHclogFor: raft's records reach slog at their own level with their
@@ -81,24 +82,6 @@ func TestHclogFor(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer several goroutines log to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestElectionLogLevel: a real one-voter coordinator (sanafarm dev) logs
 // its first election at info and no raft warning; a three-voter one
 // still warns about it.
@@ -108,7 +91,7 @@ func TestElectionLogLevel(t *testing.T) {
 		want   string // level of msgElection
 	}{{1, "INFO"}, {3, "WARN"}} {
 		t.Run(fmt.Sprintf("%d voters", c.voters), func(t *testing.T) {
-			var buf lockedBuffer
+			var buf syncbuf.Buffer
 			cl := startCluster(t, c.voters, func(cfg *Config) {
 				cfg.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			})

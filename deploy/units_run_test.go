@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
 	"github.com/sanafarm/sanafarm/internal/metrics/metricstest"
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 )
 
 // TestUnitsRunLocally starts the coordinator and node units' ExecStart
@@ -123,29 +123,12 @@ type unitProc struct {
 	name    string
 	cmd     *exec.Cmd
 	timeout time.Duration
-	out     *syncBuffer
+	out     *syncbuf.Buffer
 	done    chan error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 func (p *unitProc) logs() string {
-	p.out.mu.Lock()
-	defer p.out.mu.Unlock()
-	s := p.out.b.String()
-	if len(s) > 4000 {
-		s = s[len(s)-4000:]
-	}
-	return p.name + " log:\n" + s
+	return p.name + " log:\n" + p.out.Tail(4000)
 }
 
 // startUnit runs the unit's ExecStart with env, the binary path,
@@ -162,7 +145,7 @@ func startUnit(t *testing.T, name, bin, root, tls string, env map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &unitProc{name: name, cmd: exec.Command(args[0], args[1:]...), timeout: timeout, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &unitProc{name: name, cmd: exec.Command(args[0], args[1:]...), timeout: timeout, out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root}
 	for _, e := range u["Service"]["Environment"] {
 		p.cmd.Env = append(p.cmd.Env, fix(e))

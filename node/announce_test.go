@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -14,26 +13,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sanafarm/sanafarm/internal/embedded/embedtest"
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 	"github.com/sanafarm/sanafarm/protocol"
 )
-
-// lockedBuffer is a log sink the test reads while the announcer writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAnnouncementOutlivesFullEtcd: when etcd refuses writes (its
 // database at its quota: NOSPACE) a changed announcement cannot be
@@ -43,7 +25,7 @@ func (l *lockedBuffer) String() string {
 func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
 	cli := embedtest.EtcdQuota(t, 4<<20)
 	const ttl = 2 * time.Second
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	ann := NewEtcdAnnouncer(cli, ttl, slog.New(slog.NewTextHandler(&logs, nil)))
 	var mu sync.Mutex
 	info := protocol.NodeInfo{ID: "n7", Slots: 1}

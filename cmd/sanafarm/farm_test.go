@@ -9,33 +9,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/internal/embedded"
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 	"github.com/sanafarm/sanafarm/protocol"
 	"github.com/sanafarm/sanafarm/storage"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startDev runs `sanafarm dev` in-process on free ports and returns its
 // API address; cleanup cancels it (Ctrl-C) and checks it exits 0.
@@ -43,7 +25,7 @@ func startDev(t *testing.T) string {
 	t.Helper()
 	t.Setenv("SANAFARM_CACHE", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error",
@@ -215,10 +197,10 @@ func TestCoordinatorAndNodeCommands(t *testing.T) {
 
 // runDaemon runs a long-lived command until cleanup cancels it; it must
 // then exit 0. It returns the command's stderr (its log).
-func runDaemon(t *testing.T, args ...string) *syncBuffer {
+func runDaemon(t *testing.T, args ...string) *syncbuf.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, &stdout, &stderr) }()
 	t.Cleanup(func() {

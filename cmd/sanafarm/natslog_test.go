@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 )
 
 func startPasswordNATS(t *testing.T, port int, pass string) *server.Server {
@@ -40,7 +42,7 @@ func TestNATSPasswordNotLogged(t *testing.T) {
 	const pass, token = "Sup3rSecretNatsPassw0rd", "T0kenSecretValue"
 	port := freePort(t)
 	srv := startPasswordNATS(t, port, pass)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	nc, err := connectNATS(fmt.Sprintf("nats://farm:%s@127.0.0.1:%d", pass, port), "test", log)
 	if err != nil {

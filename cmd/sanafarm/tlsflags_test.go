@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sanafarm/sanafarm/coordinator"
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 	"github.com/sanafarm/sanafarm/internal/tlstest"
 )
 
@@ -192,7 +193,7 @@ func TestDevServesHTTPS(t *testing.T) {
 	cert := ca.Server(t, "dev")
 	t.Setenv("SANAFARM_CACHE", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--log-level", "error",

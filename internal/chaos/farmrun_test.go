@@ -160,7 +160,7 @@ func (fr *farmRun) trail(shard int) string {
 	var b strings.Builder
 	for _, p := range fr.f.AllProcs() {
 		var hits []string
-		for _, l := range strings.Split(p.log.tail(1<<30), "\n") {
+		for _, l := range strings.Split(p.log.Tail(1<<30), "\n") {
 			if re.MatchString(l) {
 				hits = append(hits, l)
 			}

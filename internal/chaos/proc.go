@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sanafarm/sanafarm/internal/syncbuf"
 )
 
 // Proc is one farm process: started from a fixed command line, it can be
@@ -21,7 +22,7 @@ type Proc struct {
 	Name string
 	args []string
 	env  []string
-	log  *procLog
+	log  *syncbuf.Buffer // its output across restarts
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -29,33 +30,11 @@ type Proc struct {
 	err  error
 }
 
-// procLog keeps a process's output across restarts; Tail shows its end.
-type procLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *procLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *procLog) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	if len(s) > n {
-		s = "…" + s[len(s)-n:]
-	}
-	return s
-}
-
 // StartProc starts name with args and env (added to PATH, HOME and
 // TMPDIR of this process); it is killed when the test ends.
 func StartProc(t testing.TB, name string, args, env []string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, args: args, log: &procLog{}}
+	p := &Proc{Name: name, args: args, log: &syncbuf.Buffer{}}
 	p.env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}, env...)
 	t.Cleanup(func() { keepLog(t, p) }) // runs after the kill below (cleanups run last-in first-out)
 	t.Cleanup(func() { p.Kill() })
@@ -79,7 +58,7 @@ func keepLog(t testing.TB, p *Proc) {
 		return
 	}
 	f := filepath.Join(dir, p.Name+".log")
-	if err := os.WriteFile(f, []byte(p.log.tail(1<<30)), 0o644); err != nil {
+	if err := os.WriteFile(f, []byte(p.log.Tail(1<<30)), 0o644); err != nil {
 		t.Logf("CHAOS_LOGS: %v", err)
 		return
 	}
@@ -201,7 +180,7 @@ func (p *Proc) Exited() (bool, error) {
 // LogsSince returns the output after the last line containing marker
 // (such as "SIGCONT"), at most n bytes of its end.
 func (p *Proc) LogsSince(marker string, n int) string {
-	s := p.log.tail(1 << 20)
+	s := p.log.Tail(1 << 20)
 	if i := strings.LastIndex(s, marker); i >= 0 {
 		s = s[i:]
 	}
@@ -212,4 +191,4 @@ func (p *Proc) LogsSince(marker string, n int) string {
 }
 
 // Logs returns the end of the process's output (all its runs).
-func (p *Proc) Logs() string { return "==== " + p.Name + " log:\n" + p.log.tail(6000) }
+func (p *Proc) Logs() string { return "==== " + p.Name + " log:\n" + p.log.Tail(6000) }

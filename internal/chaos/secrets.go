@@ -62,7 +62,7 @@ func findSecrets(text string) []string {
 func checkLogsClean(t testing.TB, procs []*Proc) {
 	t.Helper()
 	for _, p := range procs {
-		for _, found := range findSecrets(p.log.tail(1 << 30)) {
+		for _, found := range findSecrets(p.log.Tail(1 << 30)) {
 			t.Errorf("%s's log holds %s", p.Name, found)
 		}
 	}
