@@ -39,13 +39,11 @@ func TestTinyGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := sana.Request{Prompts: []string{"a red fox"}, Width: 256, Height: 192, Steps: 3, Seed: 7}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*testTimeout)
-	defer cancel()
 	single, err := loadTiny(t, dir, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := single.Generate(ctx, req)
+	want, err := single.Generate(timeoutCtx(t, 5*testTimeout), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +54,7 @@ func TestTinyGeneration(t *testing.T) {
 	}{{"loop", Plan{TP, 2}}, {"nats", Plan{TP, 2}}, {"loop", Plan{SP, 4}}, {"nats", Plan{SP, 3}}, {"loop", Plan{CFG, 2}}, {"nats", Plan{CFG, 2}}} {
 		t.Run(c.kind+"/"+c.plan.String(), func(t *testing.T) {
 			ts := group(t, c.kind, url, c.plan.Degree, F32)
+			ctx := timeoutCtx(t, 5*testTimeout)
 			pix, err := onRanks(c.plan.Degree, func(k int) ([]byte, error) {
 				p, err := loadTiny(t, dir, c.plan.Mode, ts[k])
 				if err != nil {
@@ -136,9 +135,7 @@ func TestDenoiseLoop(t *testing.T) {
 	req := sana.DenoiseRequest{PromptEmbeds: get("prompt_embeds"), PromptMask: get("prompt_attention_mask"),
 		NegativeEmbeds: get("negative_prompt_embeds"), NegativeMask: get("negative_prompt_attention_mask"),
 		Latents: get("latents"), GuidanceScale: 4.5}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	run := func(m sana.Transformer) (*kernels.Tensor, error) {
+	run := func(ctx context.Context, m sana.Transformer) (*kernels.Tensor, error) {
 		s, err := sampler.New(sc, 5)
 		if err != nil {
 			return nil, err
@@ -146,7 +143,7 @@ func TestDenoiseLoop(t *testing.T) {
 		return sana.Denoise(ctx, m, s, req)
 	}
 	be := cpu.New(cpu.Config{})
-	want, err := run(dit.New(cfg, w, be))
+	want, err := run(timeoutCtx(t, testTimeout), dit.New(cfg, w, be))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +152,13 @@ func TestDenoiseLoop(t *testing.T) {
 		for _, p := range []Plan{{TP, 2}, {SP, 2}, {SP, 4}, {CFG, 2}} {
 			t.Run(kind+"/"+p.String(), func(t *testing.T) {
 				ts := group(t, kind, url, p.Degree, F32)
+				ctx := timeoutCtx(t, testTimeout)
 				diffs, err := onRanks(p.Degree, func(k int) (float64, error) {
 					m, err := NewModel(p.Mode, cfg, w, be, ts[k])
 					if err != nil {
 						return 0, err
 					}
-					got, err := run(m)
+					got, err := run(ctx, m)
 					if err != nil {
 						return 0, err
 					}

@@ -20,6 +20,15 @@ import (
 // testTimeout bounds every collective in the tests: a hang fails fast.
 const testTimeout = 20 * time.Second
 
+// timeoutCtx is a context that ends after d or with the test: each
+// subtest gets its own, so a slow earlier one (-race on a loaded machine)
+// does not eat a later one's time.
+func timeoutCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // startNATS runs an embedded NATS server for the test.
 func startNATS(t testing.TB, maxPayload int32) string { return embedtest.NATS(t, maxPayload) }
 

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"context"
 	"testing"
 
 	"github.com/sanafarm/sanafarm/model/dit"
@@ -11,10 +10,9 @@ import (
 // count during a real forward.
 func TestStepTraffic(t *testing.T) {
 	gc := randomCase(t, true, 2, 16, 12)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
 	for _, p := range []Plan{{TP, 2}, {TP, 3}, {SP, 2}, {SP, 4}, {CFG, 2}} {
 		for _, enc := range []Encoding{F32, BF16} {
+			ctx := timeoutCtx(t, testTimeout) // each run its own: -race on a loaded machine is slow
 			ts := group(t, "loop", "", p.Degree, enc)
 			got, err := onRanks(p.Degree, func(k int) (Stats, error) {
 				m, err := NewModel(p.Mode, gc.cfg, gc.w, gc.backend, ts[k])
