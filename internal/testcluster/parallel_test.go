@@ -42,6 +42,8 @@ func TestParallelJob(t *testing.T) {
 	}
 	for _, plan := range []string{"sp:2", "cfg:2"} {
 		t.Run(plan, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // each job its own: CI machines are loaded
+			defer cancel()
 			out := filepath.Join(c.OutputDir, strings.ReplaceAll(plan, ":", ""))
 			spec := tinyJob(out, 2, 2, 2) // 2 shards × 2 images
 			spec.Parallel = plan
