@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
 )
@@ -27,34 +29,29 @@ import (
 // etcdAlarmKinds are the alarms the metrics always export (0 when quiet).
 var etcdAlarmKinds = []string{"NOSPACE", "CORRUPT"}
 
+// etcdStatusTimeout bounds each etcd member's answer: the members are
+// asked at once, so one that hangs costs the probe this, not the others'
+// answers.
+const etcdStatusTimeout = time.Second
+
 // etcdSpace asks every endpoint of the client for its database size and
 // quota, and the cluster for its alarms. An endpoint that does not answer
 // is listed with its error; the result is "ok" unless an alarm is active.
 func (s *Server) etcdSpace(ctx context.Context) etcdHealth {
 	h := etcdHealth{result: "ok"}
 	byID := map[uint64]string{}
-	seen := map[string]bool{}
-	for _, ep := range s.cfg.Etcd.Endpoints() {
-		if seen[ep] { // listed twice: one metric per endpoint
-			continue
+	for _, m := range s.etcdMembers(ctx) {
+		if m.Error == "" {
+			byID[m.id] = m.Endpoint
 		}
-		seen[ep] = true
-		m := api.EtcdMember{Endpoint: ep}
-		st, err := s.cfg.Etcd.Status(ctx, ep)
-		if err != nil {
-			m.Error = err.Error()
-		} else {
-			m.DBBytes, m.DBInUseBytes, m.QuotaBytes = st.DbSize, st.DbSizeInUse, st.DbSizeQuota
-			if st.Header != nil {
-				byID[st.Header.MemberId] = ep
-			}
-		}
-		h.members = append(h.members, m)
+		h.members = append(h.members, m.EtcdMember)
 	}
-	resp, err := s.cfg.Etcd.AlarmList(ctx)
+	actx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	defer cancel()
+	resp, err := s.cfg.Etcd.AlarmList(actx)
 	if err != nil {
-		s.log.Warn("listing etcd's alarms", "err", err)
-		return h // alarms nil: not known
+		s.log.Debug("listing etcd's alarms", "err", err)
+		return h // alarms nil: not known, and no alarm metric exported
 	}
 	h.alarms = map[string]int{}
 	var said []string
@@ -82,4 +79,38 @@ func etcdAlarmHint(alarms map[string]int) string {
 			"compact, defragment and disarm it (docs/deploy.md §8)"
 	}
 	return "an etcd member's data is damaged or differs from the others: replace it (docs/deploy.md §8)"
+}
+
+// etcdMembers asks each endpoint (once, however often listed) for its
+// database's size, use and quota, all at once.
+func (s *Server) etcdMembers(ctx context.Context) []etcdMember {
+	eps := slices.Compact(slices.Sorted(slices.Values(s.cfg.Etcd.Endpoints())))
+	out := make([]etcdMember, len(eps))
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+			defer cancel()
+			m := etcdMember{EtcdMember: api.EtcdMember{Endpoint: ep}}
+			st, err := s.cfg.Etcd.Status(sctx, ep)
+			switch {
+			case err != nil:
+				m.Error = err.Error()
+			default:
+				m.DBBytes, m.DBInUseBytes, m.QuotaBytes = st.DbSize, st.DbSizeInUse, st.DbSizeQuota
+				if st.Header != nil {
+					m.id = st.Header.MemberId
+				}
+			}
+			out[i] = m
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// etcdMember is an endpoint's answer with the member id that alarms name.
+type etcdMember struct {
+	api.EtcdMember
+	id uint64
 }

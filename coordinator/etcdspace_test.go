@@ -2,11 +2,14 @@ package coordinator
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/coordinator/state"
@@ -88,5 +91,52 @@ func checkEtcdMetrics(t *testing.T, s *Server, ep string, nospace, quota float64
 	}
 	if got["sanafarm_etcd_db_bytes,endpoint="+ep] <= 0 || got["sanafarm_etcd_db_in_use_bytes,endpoint="+ep] <= 0 {
 		t.Errorf("database size not exported: %v", got)
+	}
+}
+
+// TestEtcdSpaceHungMember: a member that accepts connections but never
+// answers is listed with its error, and the others' sizes and the alarms
+// are still read (the members are asked at once, each for a second).
+func TestEtcdSpaceHungMember(t *testing.T) {
+	good := embedtest.Etcd(t)
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Close() })
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, never answered
+		}
+	}()
+	eps := append(good.Endpoints(), hung.Addr().String())
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	s := &Server{cfg: Config{Etcd: cli, Clock: time.Now}, log: testLogger(), store: state.New()}
+	eh := s.probeEtcd()
+	if len(eh.members) != 2 {
+		t.Fatalf("members %+v, want both endpoints", eh.members)
+	}
+	for _, m := range eh.members {
+		switch m.Endpoint {
+		case hung.Addr().String():
+			if m.Error == "" {
+				t.Errorf("hung member: %+v, want its error", m)
+			}
+		default:
+			if m.Error != "" || m.DBBytes <= 0 || m.QuotaBytes <= 0 {
+				t.Errorf("answering member: %+v", m)
+			}
+		}
+	}
+	if eh.result != "ok" || eh.alarms == nil {
+		t.Errorf("result %q, alarms %v: want ok and the alarms read", eh.result, eh.alarms)
 	}
 }
