@@ -54,6 +54,7 @@ var scenarios = []scenario{
 	{"leader-nats-cut", leaderNATSCut},
 	{"etcd-restart", etcdRestart},
 	{"etcd-freeze", etcdFreeze},
+	{"etcd-full", etcdFull},
 	{"s3-restart", s3Restart},
 	{"s3-freeze", s3Freeze},
 	{"s3-outage", s3Outage},

@@ -125,6 +125,10 @@ func (f *Farm) dir(name string) string {
 	return d
 }
 
+// etcdQuota is the farm's etcd quota (--quota-backend-bytes): room for
+// every scenario's writes, small enough for etcd-full to fill quickly.
+const etcdQuota = 64 << 20
+
 func (f *Farm) startEtcd() {
 	client, peer := freeAddr(f.t), freeAddr(f.t)
 	f.etcdAddr = client
@@ -132,7 +136,8 @@ func (f *Farm) startEtcd() {
 		"--listen-client-urls", "https://" + client, "--advertise-client-urls", "https://" + client,
 		"--cert-file", f.srv.Cert, "--key-file", f.srv.Key, "--client-cert-auth", "--trusted-ca-file", f.CA.File,
 		"--listen-peer-urls", "http://" + peer, "--initial-advertise-peer-urls", "http://" + peer,
-		"--initial-cluster", "e0=http://" + peer, "--log-level", "warn"}, nil)
+		"--initial-cluster", "e0=http://" + peer, "--log-level", "warn",
+		"--quota-backend-bytes", strconv.Itoa(etcdQuota)}, nil)
 	f.waitTCP(f.Etcd, client)
 }
 

@@ -5,6 +5,7 @@ package embedtest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,20 +59,21 @@ func Conn(t testing.TB, url string) *nats.Conn {
 	return nc
 }
 
-// FillEtcd writes 256 KiB values under junk/ until etcd refuses them for
-// its quota (the NOSPACE alarm); at most 64 of them.
+// FillEtcd writes 1 MiB values under junk/ (etcd takes requests up to
+// 1.5 MiB) until etcd refuses them for its quota (the NOSPACE alarm); at
+// most 256 of them.
 func FillEtcd(t testing.TB, ctx context.Context, cli *clientv3.Client) {
 	t.Helper()
-	val := strings.Repeat("x", 256<<10)
-	for i := range 64 {
-		if _, err := cli.Put(ctx, "junk/"+strings.Repeat("k", i+1), val); err != nil {
+	val := strings.Repeat("x", 1<<20)
+	for i := range 256 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("junk/%03d", i), val); err != nil {
 			if strings.Contains(err.Error(), "database space exceeded") {
 				return
 			}
 			t.Fatal(err)
 		}
 	}
-	t.Fatal("etcd took 16 MiB without reaching its quota")
+	t.Fatal("etcd took 256 MiB without reaching its quota")
 }
 
 // FreeEtcd is the remedy docs/deploy.md §8 gives for a full etcd: delete
