@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
+	"github.com/sanafarm/sanafarm/internal/backoff"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -333,26 +334,42 @@ func (s *Server) requeue(ctx context.Context, tasks []protocol.Task, node, reaso
 }
 
 // registerAPI publishes this coordinator's API URL under an etcd lease and
-// keeps it alive; on loss it registers again.
+// keeps it alive; on loss it registers again, backing off to the lease's
+// TTL. A registration lost is logged as a warning, and so is the first
+// failure to register again; the rest of a run of failures (an etcd down
+// for an hour, or refusing writes: docs/architecture.md "etcd full") at
+// debug, so the journal is not a line a second.
 func (s *Server) registerAPI(ctx context.Context) {
+	b := backoff.Policy{Base: time.Second, Max: registrationTTL * time.Second, Jitter: 0.25}.New()
+	failing := false
 	for ctx.Err() == nil {
-		err := s.registerOnce(ctx)
+		registered, err := s.registerOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("coordinator registration lost", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+		switch {
+		case registered:
+			b.Reset()
+			s.log.Warn("coordinator registration lost; registering again", "err", err)
+		case !failing:
+			s.log.Warn("registering this coordinator's api address in etcd failed; trying again (further failures at debug)", "err", err)
+		default:
+			s.log.Debug("registering this coordinator's api address in etcd failed", "err", err)
+		}
+		failing = !registered
+		if !b.Wait(ctx) {
+			return
 		}
 	}
 }
 
-func (s *Server) registerOnce(ctx context.Context) error {
+// registerOnce registers and keeps the registration alive until it is
+// lost or ctx ends; registered says whether it got that far.
+func (s *Server) registerOnce(ctx context.Context) (registered bool, err error) {
 	etcd := s.cfg.Etcd
 	lease, err := etcd.Grant(ctx, registrationTTL)
 	if err != nil {
-		return fmt.Errorf("granting lease: %w", err)
+		return false, fmt.Errorf("granting lease: %w", err)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -360,19 +377,19 @@ func (s *Server) registerOnce(ctx context.Context) error {
 		_, _ = etcd.Revoke(rctx, lease.ID)
 	}()
 	if _, err := etcd.Put(ctx, protocol.CoordinatorKey(s.cfg.ID), s.advertise, clientv3.WithLease(lease.ID)); err != nil {
-		return fmt.Errorf("publishing api address: %w", err)
+		return false, fmt.Errorf("publishing api address: %w", err)
 	}
 	features := strings.Join(protocol.Features, ",")
 	if _, err := etcd.Put(ctx, protocol.FeatureKey(s.cfg.ID), features, clientv3.WithLease(lease.ID)); err != nil {
-		return fmt.Errorf("publishing features: %w", err)
+		return false, fmt.Errorf("publishing features: %w", err)
 	}
 	ka, err := etcd.KeepAlive(ctx, lease.ID)
 	if err != nil {
-		return fmt.Errorf("keeping lease alive: %w", err)
+		return false, fmt.Errorf("keeping lease alive: %w", err)
 	}
 	for range ka { // drain; closed when the lease is lost or ctx ends
 	}
-	return errors.New("keepalive channel closed")
+	return true, errors.New("keepalive channel closed")
 }
 
 // errNoLeader: no leader is known right now.
