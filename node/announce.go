@@ -39,15 +39,28 @@ func NewEtcdAnnouncer(cli *clientv3.Client, ttl time.Duration, log *slog.Logger)
 	return &EtcdAnnouncer{cli: cli, ttl: max(ttl, time.Second), log: log}
 }
 
-// Announce keeps the node registered until ctx ends, then revokes.
+// Announce keeps the node registered until ctx ends, then revokes. A
+// registration lost is a warning, and so is the first failure to register
+// again; the rest of a run of failures (an etcd refusing writes for an
+// hour) are logged at debug.
 func (e *EtcdAnnouncer) Announce(ctx context.Context, info func() protocol.NodeInfo, changed <-chan struct{}) error {
 	b := newBackoff(200*time.Millisecond, e.ttl)
+	failing := false
 	for {
-		err := e.session(ctx, info, changed)
+		registered, err := e.session(ctx, info, changed)
 		if ctx.Err() != nil {
 			return nil
 		}
-		e.log.Warn("node announcement interrupted; registering again", "node_id", info().ID, "err", err)
+		switch {
+		case registered:
+			b.Reset()
+			e.log.Warn("node announcement interrupted; registering again", "node_id", info().ID, "err", err)
+		case !failing:
+			e.log.Warn("registering the node in etcd failed; trying again (further failures at debug)", "node_id", info().ID, "err", err)
+		default:
+			e.log.Debug("registering the node in etcd failed", "node_id", info().ID, "err", err)
+		}
+		failing = !registered
 		if !b.Wait(ctx) {
 			return nil
 		}
@@ -55,23 +68,24 @@ func (e *EtcdAnnouncer) Announce(ctx context.Context, info func() protocol.NodeI
 }
 
 // session runs one lease: it returns nil when ctx ends (after revoking),
-// errLeaseLost when the keepalive channel closes, or an etcd error.
-func (e *EtcdAnnouncer) session(ctx context.Context, info func() protocol.NodeInfo, changed <-chan struct{}) error {
+// errLeaseLost when the keepalive channel closes, or an etcd error;
+// registered says whether the announcement was put.
+func (e *EtcdAnnouncer) session(ctx context.Context, info func() protocol.NodeInfo, changed <-chan struct{}) (registered bool, err error) {
 	gctx, cancel := context.WithTimeout(ctx, e.ttl)
 	lease, err := e.cli.Grant(gctx, int64((e.ttl+time.Second-1)/time.Second))
 	cancel()
 	if err != nil {
-		return fmt.Errorf("granting node lease: %w", err)
+		return false, fmt.Errorf("granting node lease: %w", err)
 	}
 	defer e.revoke(ctx, lease.ID)
 	kctx, kcancel := context.WithCancel(ctx)
 	defer kcancel()
 	ka, err := e.cli.KeepAlive(kctx, lease.ID)
 	if err != nil {
-		return fmt.Errorf("keeping node lease alive: %w", err)
+		return false, fmt.Errorf("keeping node lease alive: %w", err)
 	}
 	if err := e.put(ctx, lease.ID, info()); err != nil {
-		return err
+		return false, err
 	}
 	e.log.Info("node announced", "node_id", info().ID, "lease", fmt.Sprintf("%x", lease.ID), "ttl", e.ttl)
 	var retry <-chan time.Time // a failed update, tried again
@@ -79,10 +93,10 @@ func (e *EtcdAnnouncer) session(ctx context.Context, info func() protocol.NodeIn
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return true, nil
 		case _, ok := <-ka:
 			if !ok {
-				return errLeaseLost
+				return true, errLeaseLost
 			}
 		case <-changed:
 			retry, failing = e.update(ctx, lease.ID, info(), failing)

@@ -74,3 +74,44 @@ func TestAnnouncementOutlivesFullEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAnnouncerQuietWhileEtcdFull: a node whose lease is lost while etcd
+// refuses writes (a new lease is refused at once) warns that it was lost
+// and that registering failed, then retries at debug (before: a warning
+// every try); once etcd has room it registers again.
+func TestAnnouncerQuietWhileEtcdFull(t *testing.T) {
+	cli := embedtest.EtcdQuota(t, 4<<20)
+	var logs syncbuf.Buffer
+	ann := NewEtcdAnnouncer(cli, 2*time.Second, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ann.Announce(ctx, func() protocol.NodeInfo { return protocol.NodeInfo{ID: "n8", Slots: 1} }, nil)
+	}()
+	lease := func() clientv3.LeaseID {
+		resp, err := cli.Get(ctx, protocol.NodeKey("n8"))
+		if err != nil || len(resp.Kvs) != 1 {
+			return 0
+		}
+		return clientv3.LeaseID(resp.Kvs[0].Lease)
+	}
+	var first clientv3.LeaseID
+	waitFor(t, 5*time.Second, "the announcement", func() bool { first = lease(); return first != 0 })
+	embedtest.FillEtcd(t, ctx, cli)
+	if _, err := cli.Revoke(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a failed registration at debug", func() bool {
+		return strings.Contains(logs.String(), `level=DEBUG msg="registering the node in etcd failed"`)
+	})
+	time.Sleep(3 * time.Second) // tries every 2 s at most: a warning each would show
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Errorf("%d warnings while etcd refused the registration, want 2 (lost, then the first failure):\n%s", n, logs.String())
+	}
+	embedtest.FreeEtcd(t, ctx, cli)
+	waitFor(t, 10*time.Second, "registering again once etcd has room", func() bool { l := lease(); return l != 0 && l != first })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
