@@ -216,7 +216,7 @@ CHAOS_RUNS ?= 3
 CHAOS_TIMEOUT_MIN = $$(( $(CHAOS_RUNS) * 13 + 10 ))
 
 .PHONY: chaos
-chaos: ## multi-process fault scenarios (leader kill/freeze, leader cut off from NATS, node kill, frozen node, NATS/etcd/S3 restart, NATS/S3 outage and freeze, etcd freeze, quorum loss, cluster restart, a misconfigured node, dev kill -9), CHAOS_RUNS times each (default 3, ~23 min; 20 for the long run)
+chaos: ## multi-process fault scenarios (leader kill/freeze, leader cut off from NATS, node kill, frozen node, NATS/etcd/S3 restart, NATS/S3 outage and freeze, etcd freeze, etcd full, quorum loss, cluster restart, a misconfigured node, dev kill -9), CHAOS_RUNS times each (default 3, ~39 min on 2 cores; 20 for the long run)
 	SANAFARM_VERSITYGW=$${SANAFARM_VERSITYGW:-$$(SANAFARM_TOOLS=$(TOOLS) GO=$(GO) ./scripts/install-versitygw.sh | tail -n 1)} \
 	SANAFARM_CHAOS=1 CHAOS_RUNS=$(CHAOS_RUNS) CGO_ENABLED=0 \
 		$(GO) test -json -count=1 -timeout $(CHAOS_TIMEOUT_MIN)m -run 'TestChaos' ./internal/chaos/ \
