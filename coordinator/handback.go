@@ -92,12 +92,12 @@ func (s *Server) reportedKind(rep protocol.CompleteReport, t protocol.Task) fail
 	return failStrike
 }
 
-// refusalKind judges a node's refusal of t, the current attempt
-// (Complete checked it), by checking the grant as the leader built it: a grant this release finds
-// invalid is the job's doing (counted, so the job ends with the node's
-// reason, without striking nodes that were right to refuse it); a valid
-// one refused is the node's (a newer release's stricter check, a fault):
-// struck, not counted, so the shard goes to a node that takes it.
+// refusalKind judges a node's refusal of t, the current attempt (Complete
+// checked it), by checking the grant as the leader built it: a grant this
+// release finds invalid is the job's doing (counted, so the job ends with
+// the node's reason, without striking nodes that were right to refuse it);
+// a valid one refused is the node's (a newer release's stricter check, a
+// fault): struck, not counted, so the shard goes to a node that takes it.
 func (s *Server) refusalKind(t protocol.Task) failKind {
 	j, ok := s.store.JobByID(t.Job)
 	if !ok {

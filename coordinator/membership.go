@@ -341,22 +341,18 @@ func (s *Server) requeue(ctx context.Context, tasks []protocol.Task, node, reaso
 // debug, so the journal is not a line a second.
 func (s *Server) registerAPI(ctx context.Context) {
 	b := backoff.Policy{Base: time.Second, Max: registrationTTL * time.Second, Jitter: 0.25}.New()
-	failing := false
+	var streak backoff.Streak
 	for ctx.Err() == nil {
 		registered, err := s.registerOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		switch {
-		case registered:
+		msg := "registering this coordinator's api address in etcd failed; trying again"
+		if registered {
 			b.Reset()
-			s.log.Warn("coordinator registration lost; registering again", "err", err)
-		case !failing:
-			s.log.Warn("registering this coordinator's api address in etcd failed; trying again (further failures at debug)", "err", err)
-		default:
-			s.log.Debug("registering this coordinator's api address in etcd failed", "err", err)
+			msg = "coordinator registration lost; registering again"
 		}
-		failing = !registered
+		s.log.Log(ctx, streak.Level(registered), msg, "err", err)
 		if !b.Wait(ctx) {
 			return
 		}

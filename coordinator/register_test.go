@@ -28,13 +28,7 @@ func TestRegisterAPIQuietWhileEtcdFull(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); s.registerAPI(ctx) }()
 	defer func() { cancel(); <-done }()
-	lease := func() clientv3.LeaseID {
-		resp, err := cli.Get(ctx, protocol.CoordinatorKey("c1"))
-		if err != nil || len(resp.Kvs) != 1 {
-			return 0
-		}
-		return clientv3.LeaseID(resp.Kvs[0].Lease)
-	}
+	lease := func() clientv3.LeaseID { return embedtest.KeyLease(ctx, cli, protocol.CoordinatorKey("c1")) }
 	var first clientv3.LeaseID
 	waitFor(t, 5*time.Second, "the registration", func() bool { first = lease(); return first != 0 })
 
@@ -43,7 +37,7 @@ func TestRegisterAPIQuietWhileEtcdFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "a failed registration logged at debug", func() bool {
-		return strings.Contains(logs.String(), "level=DEBUG msg=\"registering this coordinator's api address in etcd failed\"")
+		return strings.Contains(logs.String(), "level=DEBUG msg=\"registering this coordinator's api address in etcd failed")
 	})
 	time.Sleep(3 * time.Second) // a warning a second would show now
 	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {

@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/sanafarm/sanafarm/internal/backoff"
 	"github.com/sanafarm/sanafarm/protocol"
 )
 
@@ -45,22 +46,18 @@ func NewEtcdAnnouncer(cli *clientv3.Client, ttl time.Duration, log *slog.Logger)
 // hour) are logged at debug.
 func (e *EtcdAnnouncer) Announce(ctx context.Context, info func() protocol.NodeInfo, changed <-chan struct{}) error {
 	b := newBackoff(200*time.Millisecond, e.ttl)
-	failing := false
+	var streak backoff.Streak
 	for {
 		registered, err := e.session(ctx, info, changed)
 		if ctx.Err() != nil {
 			return nil
 		}
-		switch {
-		case registered:
+		msg := "registering the node in etcd failed; trying again"
+		if registered {
 			b.Reset()
-			e.log.Warn("node announcement interrupted; registering again", "node_id", info().ID, "err", err)
-		case !failing:
-			e.log.Warn("registering the node in etcd failed; trying again (further failures at debug)", "node_id", info().ID, "err", err)
-		default:
-			e.log.Debug("registering the node in etcd failed", "node_id", info().ID, "err", err)
+			msg = "node announcement interrupted; registering again"
 		}
-		failing = !registered
+		e.log.Log(ctx, streak.Level(registered), msg, "node_id", info().ID, "err", err)
 		if !b.Wait(ctx) {
 			return nil
 		}

@@ -88,13 +88,7 @@ func TestAnnouncerQuietWhileEtcdFull(t *testing.T) {
 	go func() {
 		done <- ann.Announce(ctx, func() protocol.NodeInfo { return protocol.NodeInfo{ID: "n8", Slots: 1} }, nil)
 	}()
-	lease := func() clientv3.LeaseID {
-		resp, err := cli.Get(ctx, protocol.NodeKey("n8"))
-		if err != nil || len(resp.Kvs) != 1 {
-			return 0
-		}
-		return clientv3.LeaseID(resp.Kvs[0].Lease)
-	}
+	lease := func() clientv3.LeaseID { return embedtest.KeyLease(ctx, cli, protocol.NodeKey("n8")) }
 	var first clientv3.LeaseID
 	waitFor(t, 5*time.Second, "the announcement", func() bool { first = lease(); return first != 0 })
 	embedtest.FillEtcd(t, ctx, cli)
@@ -102,7 +96,7 @@ func TestAnnouncerQuietWhileEtcdFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "a failed registration at debug", func() bool {
-		return strings.Contains(logs.String(), `level=DEBUG msg="registering the node in etcd failed"`)
+		return strings.Contains(logs.String(), `level=DEBUG msg="registering the node in etcd failed`)
 	})
 	time.Sleep(3 * time.Second) // tries every 2 s at most: a warning each would show
 	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {

@@ -2,6 +2,7 @@ package backoff
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -54,5 +55,23 @@ func TestBackoffResetAndWait(t *testing.T) {
 	}
 	if !Sleep(context.Background(), time.Microsecond) {
 		t.Fatal("Sleep returned false")
+	}
+}
+
+// TestStreak: a loss and the first failure of each run are warnings; the
+// failures after it are not, until the thing is up again.
+func TestStreak(t *testing.T) {
+	var s Streak
+	for i, c := range []struct {
+		up   bool
+		want slog.Level
+	}{
+		{false, slog.LevelWarn}, {false, slog.LevelDebug}, {false, slog.LevelDebug},
+		{true, slog.LevelWarn}, {false, slog.LevelWarn}, {false, slog.LevelDebug},
+		{true, slog.LevelWarn}, {true, slog.LevelWarn},
+	} {
+		if got := s.Level(c.up); got != c.want {
+			t.Errorf("try %d (up %v): %v, want %v", i, c.up, got, c.want)
+		}
 	}
 }

@@ -102,3 +102,13 @@ func FreeEtcd(t testing.TB, ctx context.Context, cli *clientv3.Client) {
 		}
 	}
 }
+
+// KeyLease is the lease key is bound to in cli's etcd; 0 when there is no
+// such key (or etcd did not answer).
+func KeyLease(ctx context.Context, cli *clientv3.Client, key string) clientv3.LeaseID {
+	resp, err := cli.Get(ctx, key)
+	if err != nil || len(resp.Kvs) != 1 {
+		return 0
+	}
+	return clientv3.LeaseID(resp.Kvs[0].Lease)
+}
