@@ -374,3 +374,46 @@ func TestGoneNodeRequeuedByLaterLeader(t *testing.T) {
 		t.Errorf("lease after re-registering: %+v", r)
 	}
 }
+
+// TestRestartedNodeWorksBeforeRegistering: a node that restarts while etcd
+// refuses writes (full) cannot register; its old key expired, so its id is
+// gone. Its new incarnation's lease request requeues the old leases and is
+// granted work at once, as a node never seen before would be (not only
+// once requeueGone forgets the id, goneGrace later); a request of the old
+// incarnation while the id is gone is still refused.
+func TestRestartedNodeWorksBeforeRegistering(t *testing.T) {
+	c := startCluster(t, 1, func(cfg *Config) { cfg.LeaseTTL = time.Hour })
+	c.leader(10 * time.Second)
+	srv := c.members[0].srv
+	ctx := context.Background()
+	if _, err := srv.SubmitJob(ctx, "j-restart-full", testSpec(8)); err != nil {
+		t.Fatal(err)
+	}
+	old := protocol.NodeInfo{ID: "n1", Backend: "cpu", Slots: 2, StartedAt: t0}
+	r := srv.Lease(ctx, protocol.LeaseRequest{Node: old, Free: 2})
+	if r.Error != nil || len(r.Assignments) != 2 {
+		t.Fatalf("lease: %+v", r)
+	}
+	srv.nodes.del("n1", time.Now()) // the old process's key expired
+	if r := srv.Lease(ctx, protocol.LeaseRequest{Node: old, Free: 2}); protocol.CodeOf(r.Error) != protocol.CodeUnavailable {
+		t.Errorf("lease of the gone incarnation: %+v, want unavailable", r)
+	}
+	restarted := old
+	restarted.StartedAt = t0.Add(time.Minute)
+	r2 := srv.Lease(ctx, protocol.LeaseRequest{Node: restarted, Free: 2})
+	if r2.Error != nil || len(r2.Assignments) == 0 {
+		t.Fatalf("lease of the restarted, unregistered node: %+v", r2)
+	}
+	for _, a := range r.Assignments {
+		tk, _ := srv.Store().TaskByKey(a.Task.TaskKey)
+		if tk.Attempt == a.Task.Attempt && tk.State == protocol.TaskLeased {
+			t.Errorf("old incarnation's lease %v still held: %+v", a.Task.TaskKey, tk)
+		}
+	}
+	if srv.nodes.isGone("n1") {
+		t.Error("n1 still gone after its new incarnation was granted work: requeueGone would take its leases")
+	}
+	if n := srv.Store().View().FailuresOn("j-restart-full", "n1"); n != 0 {
+		t.Errorf("n1 has %d strikes for restarting", n)
+	}
+}

@@ -282,6 +282,7 @@ func (s *Server) noteIncarnation(ctx context.Context, info protocol.NodeInfo) {
 	}
 	s.log.Info("node restarted", "node_id", info.ID, "started_at", info.StartedAt, "leases", len(old))
 	s.requeue(ctx, old, info.ID, "node restarted", failNoStrike)
+	s.reviveGone(info.ID)
 }
 
 // recordLocked records info's incarnation if it is the node's first or a

@@ -76,3 +76,20 @@ func (s *Server) requeueGone(ctx context.Context) {
 		s.requeue(ctx, tasks, id, "node lost", failNoStrike)
 	}
 }
+
+// reviveGone (leader, on a later incarnation's lease request) drops a gone
+// id once the old incarnation's leases are all requeued. The deleted key
+// was the old process's; the new one may be unable to register (etcd full:
+// docs/architecture.md "etcd full") and, like a node never seen before,
+// is granted work over NATS meanwhile. While an old lease is left (its
+// requeue failed: leadership lost), the id stays gone, so requeueGone and
+// the leases' expiry still return them without a strike.
+func (s *Server) reviveGone(id string) {
+	if !s.nodes.isGone(id) || len(s.store.LeasesByNode()[id]) > 0 {
+		return
+	}
+	s.nodes.mu.Lock()
+	delete(s.nodes.gone, id)
+	s.nodes.mu.Unlock()
+	s.log.Info("a restarted node asks for work before it could register; granting it", "node_id", id)
+}

@@ -65,6 +65,9 @@ type Options struct {
 	// NATSHandoverAfter is the coordinators' Config.NATSHandoverAfter and
 	// UnreachableAfter the nodes' Config.UnreachableAfter (0: theirs).
 	NATSHandoverAfter, UnreachableAfter time.Duration
+	// EtcdQuota is the embedded etcd's database quota in bytes (0: etcd's
+	// 2 GiB), for tests that fill it (embedtest.FillEtcd).
+	EtcdQuota int64
 }
 
 func (o *Options) setDefaults(t testing.TB) {
@@ -152,14 +155,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 	t.Cleanup(c.stopAll)
 	c.Leader()
 	for i := range opts.Nodes {
-		c.startNode(i)
+		c.nodes = append(c.nodes, c.startNode(i))
 	}
 	return c
 }
 
 func (c *Cluster) startInfra() {
 	t := c.t
-	e, err := embedded.StartEtcd(context.Background(), embedded.EtcdConfig{Dir: t.TempDir()})
+	e, err := embedded.StartEtcd(context.Background(), embedded.EtcdConfig{Dir: t.TempDir(), QuotaBytes: c.opts.EtcdQuota})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +251,8 @@ func TestAccess() protocol.Access {
 	return protocol.Access{Read: l, Write: l}
 }
 
-func (c *Cluster) startNode(i int) {
+// startNode creates and runs node agent i (id "n<i>").
+func (c *Cluster) startNode(i int) *agent {
 	t := c.t
 	id := fmt.Sprintf("n%d", i)
 	mk := c.opts.Executor
@@ -271,7 +275,7 @@ func (c *Cluster) startNode(i int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go func() { n.done <- a.Run(ctx) }()
-	c.nodes = append(c.nodes, n)
+	return n
 }
 
 // stopAll stops the nodes (draining), then the coordinators. etcd and

@@ -54,6 +54,14 @@ func (c *Cluster) KillNode(i int) {
 	go n.stop(c.t)
 }
 
+// RestartNode starts node i again after KillNode, as its service manager
+// would: a new agent with the same id, a later StartedAt and a new
+// executor, its own NATS connection and etcd client.
+func (c *Cluster) RestartNode(i int) {
+	c.nodes[i].stop(c.t) // the killed agent's Run has ended
+	c.nodes[i] = c.startNode(i)
+}
+
 // FreezeNode cuts node i off from NATS and etcd but lets its running
 // tasks go on (they still reach storage), as a node frozen past its lease
 // (SIGSTOP, a long GC pause) behind a partition would: its lease expires,
