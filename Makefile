@@ -43,7 +43,7 @@ test: lint ## lint, then the whole test suite without cgo (no GPU needed); insta
 # The control plane: concurrent by nature (Raft, NATS handlers, leases), so
 # CI runs its packages under the race detector. The model/kernels packages are
 # left out: pure compute, and 10x slower under -race.
-RACE_PKGS ?= ./protocol/... ./coordinator/... ./storage/... ./shard/... ./internal/embedded/...
+RACE_PKGS ?= ./protocol/... ./coordinator/... ./storage/... ./shard/... ./internal/embedded/... ./internal/syncbuf/ ./internal/backoff/
 
 .PHONY: test-race
 test-race: ## the control-plane packages under the race detector (needs cgo; RACE_PKGS to change the set)
