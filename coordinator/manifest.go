@@ -137,4 +137,10 @@ func (s *Server) writeManifest(ctx context.Context, j protocol.Job, write func(c
 		log.Info("job manifest written", "rows", info.Rows, "shards", info.Shards,
 			"parquet_bytes", info.ParquetBytes, "seconds", time.Since(start).Seconds())
 	}
+	switch {
+	case info.SweepErr != nil:
+		log.Warn("aborting the manifest uploads an earlier writer left open", "aborted", info.Aborted, "err", info.SweepErr)
+	case info.Aborted > 0:
+		log.Info("aborted the manifest uploads an earlier writer left open", "aborted", info.Aborted)
+	}
 }

@@ -95,6 +95,29 @@ func PushModel(ctx context.Context, store storage.Store, dir, name, rev string, 
 	return m, nil
 }
 
+// AbortModelUploads aborts the multipart uploads left open under the
+// mirror's <name>/<rev>/ and returns how many: a push killed or cut off
+// mid-file leaves its upload's parts stored, unlisted and billed (only the
+// module's own bucket aborts them after a day). Run after a push of the
+// same revision completed, anything still open there is such a leftover
+// (or a concurrent push of the same files, which then fails and is run
+// again). A store without multipart uploads has none.
+func AbortModelUploads(ctx context.Context, store storage.Store, name, rev string) (int, error) {
+	prefix, err := mirrorPrefix(name, rev)
+	if err != nil {
+		return 0, err
+	}
+	a, ok := store.(storage.UploadAborter)
+	if !ok {
+		return 0, nil
+	}
+	n, err := a.AbortUploads(ctx, prefix+"/")
+	if err != nil {
+		return n, fmt.Errorf("aborting the uploads left open under %s@%s: %w", name, rev, err)
+	}
+	return n, nil
+}
+
 // listFolder returns the slash paths of dir's files, sorted, skipping
 // hidden ones (temporary files, .cache).
 func listFolder(dir string) ([]string, error) {

@@ -128,3 +128,54 @@ func sameTree(t *testing.T, want, got string) {
 		}
 	}
 }
+
+// TestAbortModelUploads: the uploads a killed push left open under a
+// mirrored revision are aborted; one under another revision is left, and a
+// local mirror (no multipart uploads) has none to abort.
+func TestAbortModelUploads(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t, mirrorBucket)
+	store, err := storage.OpenS3(ctx, "s3://"+mirrorBucket+"/models/", mirrorConfig(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	core := minio.Core{Client: srv.Client()}
+	open := func(key string) {
+		t.Helper()
+		id, err := core.NewMultipartUpload(ctx, mirrorBucket, key, minio.PutObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := bytes.Repeat([]byte("w"), 5<<20)
+		if _, err := core.PutObjectPart(ctx, mirrorBucket, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openUnder := func(prefix string) int {
+		n := 0
+		for u := range srv.Client().ListIncompleteUploads(ctx, mirrorBucket, prefix, true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			n++
+		}
+		return n
+	}
+	open("models/org/model/rev-a/transformer/diffusion_pytorch_model.safetensors")
+	open("models/org/model/rev-b/vae/diffusion_pytorch_model.safetensors")
+	if n, err := AbortModelUploads(ctx, store, "org/model", "rev-a"); err != nil || n != 1 {
+		t.Fatalf("AbortModelUploads = %d, %v; want the 1 under rev-a", n, err)
+	}
+	if a, b := openUnder("models/org/model/rev-a/"), openUnder("models/org/model/rev-b/"); a != 0 || b != 1 {
+		t.Errorf("uploads open after: rev-a %d (want 0), rev-b %d (want 1)", a, b)
+	}
+	local, err := storage.Open(ctx, "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if n, err := AbortModelUploads(ctx, local, "org/model", "rev-a"); err != nil || n != 0 {
+		t.Errorf("local mirror: %d, %v", n, err)
+	}
+}

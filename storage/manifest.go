@@ -78,6 +78,11 @@ type ManifestOptions struct {
 type ManifestInfo struct {
 	Rows, Shards             int64
 	JSONLBytes, ParquetBytes int64
+	// Aborted counts the uploads of the manifest's files that an earlier
+	// writer killed mid-upload had left open (sweepManifestUploads);
+	// SweepErr is why they could not be aborted (the manifest is written).
+	Aborted  int
+	SweepErr error
 }
 
 // ManifestStore is what WriteManifest needs of a Store.
@@ -119,7 +124,36 @@ func WriteManifestOf(ctx context.Context, store ManifestStore, prefix string, sh
 	if info.ParquetBytes, err = putFile(ctx, store, path.Join(prefix, ManifestParquet), pf); err != nil {
 		return info, err
 	}
+	info.Aborted, info.SweepErr = sweepManifestUploads(ctx, store, prefix)
 	return info, nil
+}
+
+// keyUploadAborter is implemented by stores whose interrupted uploads stay
+// behind unlisted (S3 multipart uploads), for one key.
+type keyUploadAborter interface {
+	AbortUploadsOf(ctx context.Context, key string) (int, error)
+}
+
+// sweepManifestUploads aborts the multipart uploads still open for the
+// manifest's two files. A leader killed while writing a large manifest
+// left its upload's parts stored, unlisted and billed; the next leader
+// writes the manifest again, and once it has, anything still open for those
+// keys is such a leftover (or the write of a deposed leader, which then
+// fails harmlessly). Exactly those keys: the output may hold other
+// uploads beside them.
+func sweepManifestUploads(ctx context.Context, store Putter, prefix string) (int, error) {
+	a, ok := store.(keyUploadAborter)
+	if !ok {
+		return 0, nil
+	}
+	total := 0
+	var errs []error
+	for _, name := range []string{ManifestJSONL, ManifestParquet} {
+		n, err := a.AbortUploadsOf(ctx, path.Join(prefix, name))
+		total += n
+		errs = append(errs, err)
+	}
+	return total, errors.Join(errs...)
 }
 
 func spoolManifest(ctx context.Context, store Reader, prefix string, shards int, opts ManifestOptions, jf, pf *os.File) (int64, error) {

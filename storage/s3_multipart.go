@@ -15,7 +15,8 @@ import (
 // whose completion carries If-None-Match: * (minio-go's PutObject drops
 // conditional headers from CompleteMultipartUpload, so a create-once
 // multipart upload is driven part by part here). The upload is aborted
-// when it fails.
+// when it fails, under a context of its own (a cancelled or stalled put's
+// would not send the abort), as minio-go's PutObject does.
 func (s *S3) putCreateOnce(ctx context.Context, key string, body *putBody, mo minio.PutObjectOptions) error {
 	core := minio.Core{Client: s.client}
 	// The condition goes on the completion only.
@@ -33,7 +34,10 @@ func (s *S3) putCreateOnce(ctx context.Context, key string, body *putBody, mo mi
 	if err != nil {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_ = core.AbortMultipartUpload(actx, s.bucket, s.objKey(key), id)
+		if aerr := core.AbortMultipartUpload(actx, s.bucket, s.objKey(key), id); aerr != nil {
+			s.log.Warn("aborting a failed multipart upload; its parts stay until swept or the bucket's lifecycle rule",
+				"bucket", s.bucket, "key", s.objKey(key), "err", aerr)
+		}
 	}
 	return err
 }
@@ -77,6 +81,22 @@ func (s *S3) AbortUploads(ctx context.Context, prefix string) (int, error) {
 	if prefix == "" && s.prefix != "" {
 		full = s.prefix + "/"
 	}
+	return s.abortUploads(ctx, full, func(string) bool { return true })
+}
+
+// AbortUploadsOf is AbortUploads for the uploads of exactly key (not of
+// the keys it is a prefix of).
+func (s *S3) AbortUploadsOf(ctx context.Context, key string) (int, error) {
+	if err := checkS3Key(key); err != nil {
+		return 0, err
+	}
+	full := s.objKey(key)
+	return s.abortUploads(ctx, full, func(k string) bool { return k == full })
+}
+
+// abortUploads aborts the open uploads under full (a bucket key prefix)
+// whose keys match.
+func (s *S3) abortUploads(ctx context.Context, full string, match func(key string) bool) (int, error) {
 	core := minio.Core{Client: s.client}
 	lctx, cancel := context.WithCancel(ctx)
 	uploads := s.client.ListIncompleteUploads(lctx, s.bucket, full, true)
@@ -88,6 +108,9 @@ func (s *S3) AbortUploads(ctx context.Context, prefix string) (int, error) {
 	n := 0
 	for u := range uploads {
 		err := u.Err
+		if err == nil && !match(u.Key) {
+			continue
+		}
 		if err == nil {
 			err = core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID)
 		}

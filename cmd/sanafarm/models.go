@@ -111,7 +111,11 @@ func pushModel(ctx context.Context, preset, url string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%s/%s/%s: %d files, %d bytes uploaded, %d unchanged\n",
 		strings.TrimSuffix(url, "/"), name, rev, len(m.Files), sent, skipped)
-	return nil
+	n, err := node.AbortModelUploads(ctx, store, name, rev)
+	if n > 0 {
+		fmt.Fprintf(stderr, "aborted %d upload(s) an interrupted push had left open\n", n)
+	}
+	return err
 }
 
 // modelList is `sanafarm models list -o json`.
