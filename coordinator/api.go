@@ -259,7 +259,7 @@ func publicHealth(h api.Health) api.Health {
 	h.LeaderAddr = ""
 	voters := make([]api.Voter, len(h.Voters))
 	for i, v := range h.Voters {
-		v.Address = ""
+		v.Address, v.DataFreeBytes = "", 0
 		voters[i] = v
 	}
 	h.Voters = voters

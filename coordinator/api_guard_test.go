@@ -111,11 +111,11 @@ type healthBackend struct {
 func (b healthBackend) Health() api.Health { return b.h }
 
 // TestHealthWithoutToken: /v1/health answers without the token, but then
-// leaves out the voters' addresses, etcd's error text and members, the
+// leaves out the voters' addresses and disks, etcd's error text and members, the
 // held bytes and the features in use (they tell which releases run).
 func TestHealthWithoutToken(t *testing.T) {
 	full := api.Health{ID: "c1", Role: "follower", Leader: "c2", LeaderAddr: "10.0.0.2:7701", AppliedIndex: 42,
-		Voters: []api.Voter{{ID: "c1", Address: "10.0.0.1:7701", Suffrage: "Voter"}, {ID: "c2", Address: "10.0.0.2:7701", Suffrage: "Voter", Leader: true}},
+		Voters: []api.Voter{{ID: "c1", Address: "10.0.0.1:7701", Suffrage: "Voter", DataFreeBytes: 3 << 30}, {ID: "c2", Address: "10.0.0.2:7701", Suffrage: "Voter", Leader: true}},
 		NATS:   "CONNECTED", Etcd: "unreachable: dial tcp 10.0.0.9:2379: connection refused", JobSpecBytes: 1234, MaxJobBytes: 4096,
 		FeaturesInUse: map[string]uint64{"task-requeue": 17}, DataFreeBytes: 5 << 30, MinDataFree: 1 << 30,
 		EtcdMembers: []api.EtcdMember{{Endpoint: "https://10.0.0.9:2379", DBBytes: 1 << 20, DBInUseBytes: 1 << 19, QuotaBytes: 2 << 30}}}

@@ -141,6 +141,9 @@ type Config struct {
 	// diskFree reads the free space of DataDir's disk (nil: the file
 	// system's own figure); package tests stand in a nearly full disk.
 	diskFree func(dir string) (int64, error)
+	// dataDiskEvery is how often the free space is published in etcd
+	// (0: dataDiskEvery, datadisk_voters.go); package tests shorten it.
+	dataDiskEvery time.Duration
 	// raftStores wraps the Raft log and stable stores (nil: the bolt
 	// store itself); package tests stand in a disk that fills up.
 	raftStores func(*raftboltdb.BoltStore) (raft.LogStore, raft.StableStore)

@@ -35,9 +35,10 @@ type etcdHealth struct {
 // dashboard's cluster page, docs/dashboard.md).
 func (s *Server) clusterHealth(h *api.Health, r *raft.Raft) {
 	if f := r.GetConfiguration(); f.Error() == nil {
+		free := s.readVoterDisks(context.Background()) // datadisk_voters.go
 		for _, v := range f.Configuration().Servers {
 			h.Voters = append(h.Voters, api.Voter{ID: string(v.ID), Address: string(v.Address),
-				Suffrage: v.Suffrage.String(), Leader: string(v.ID) == h.Leader})
+				Suffrage: v.Suffrage.String(), Leader: string(v.ID) == h.Leader, DataFreeBytes: free[string(v.ID)]})
 		}
 	}
 	h.NATS = "none"

@@ -37,6 +37,9 @@ func (s *Server) SubmitJob(ctx context.Context, id protocol.JobID, spec protocol
 	if err := s.checkDataDisk(specBytes(spec)); err != nil {
 		return protocol.Job{}, err
 	}
+	if err := s.checkVoterDisks(ctx, specBytes(spec)); err != nil {
+		return protocol.Job{}, err
+	}
 	release, err := s.reserveRoom(spec) // room.go
 	if err != nil {
 		return protocol.Job{}, err

@@ -384,8 +384,7 @@ func (s *Server) registerOnce(ctx context.Context) (registered bool, err error) 
 	if err != nil {
 		return false, fmt.Errorf("keeping lease alive: %w", err)
 	}
-	for range ka { // drain; closed when the lease is lost or ctx ends
-	}
+	s.publishDataDisk(ctx, lease.ID, ka) // until the lease is lost or ctx ends
 	return true, errors.New("keepalive channel closed")
 }
 

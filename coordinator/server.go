@@ -51,7 +51,8 @@ type Server struct {
 	handBacks *handBacks    // node incarnations that handed shards back (handback.go; leader only)
 	restarts  *restartWatch // restarts announced in etcd, not yet seen on NATS (restarts.go; leader only)
 
-	etcdHealth etcdProbe // the last etcd probe of Health (health.go)
+	etcdHealth etcdProbe  // the last etcd probe of Health (health.go)
+	voterDisks voterDisks // the voters' data disk space, read by the leader (datadisk_voters.go)
 	// nodeTraffic is when a node message last reached this leader (unix
 	// nanoseconds; nodelink.go).
 	nodeTraffic atomic.Int64

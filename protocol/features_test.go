@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -85,4 +86,48 @@ func TestCommandFeatures(t *testing.T) {
 	if KnownFeature("lease-fencing") || KnownFeature("") {
 		t.Error("an unknown feature is known")
 	}
+}
+
+func TestParseDataDisk(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  int64
+		ok    bool
+	}{
+		{"0", 0, true},
+		{"1073741824", 1 << 30, true},
+		{"9223372036854775807", 1<<63 - 1, true},
+		{"", 0, false},
+		{"-1", 0, false},
+		{" 5", 0, false},
+		{"5 GiB", 0, false},
+		{"9223372036854775808", 0, false},
+		{strings.Repeat("0", MaxDataDiskValue) + "1", 0, false}, // over the bound
+	} {
+		got, ok := ParseDataDisk([]byte(tc.value))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ParseDataDisk(%.40q) = %d, %v; want %d, %v", tc.value, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// FuzzParseDataDisk: etcd values are outside data; any value answers
+// without panicking, and what it accepts is a bounded, non-negative
+// decimal that reads back the same.
+func FuzzParseDataDisk(f *testing.F) {
+	f.Add([]byte("1073741824"))
+	f.Add([]byte("-0"))
+	f.Add([]byte("+7"))
+	f.Fuzz(func(t *testing.T, value []byte) {
+		n, ok := ParseDataDisk(value)
+		if !ok {
+			return
+		}
+		if n < 0 || len(value) > MaxDataDiskValue {
+			t.Fatalf("accepted %q as %d", value, n)
+		}
+		if m, ok := ParseDataDisk(strconv.AppendInt(nil, n, 10)); !ok || m != n {
+			t.Fatalf("%d does not read back: %d %v", n, m, ok)
+		}
+	})
 }

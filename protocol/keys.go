@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -48,7 +49,32 @@ const (
 	// NATSLinkPrefix holds one key per coordinator connected to NATS
 	// (NATSLinkKey).
 	NATSLinkPrefix = "/sanafarm/natslink/"
+	// DataDiskPrefix holds each coordinator's data disk free space
+	// (DataDiskKey).
+	DataDiskPrefix = "/sanafarm/datadisk/"
 )
+
+// DataDiskKey holds the free bytes of coordinator id's data disk, in
+// decimal, bound to its registration lease like CoordinatorKey: the
+// leader refuses submits that fewer than a majority of voters have room
+// to store (coordinator/datadisk_voters.go).
+func DataDiskKey(id string) string { return DataDiskPrefix + id }
+
+// MaxDataDiskValue bounds the value read from a DataDiskKey.
+const MaxDataDiskValue = 32
+
+// ParseDataDisk reads a DataDiskKey value: a decimal byte count, at most
+// MaxDataDiskValue bytes, not negative.
+func ParseDataDisk(value []byte) (int64, bool) {
+	if len(value) == 0 || len(value) > MaxDataDiskValue {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(value), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
 
 // NATSLinkKey is present, under a short lease of its own, while
 // coordinator id is connected to NATS: a leader cut off from NATS hands

@@ -201,6 +201,9 @@ type Voter struct {
 	Address  string `json:"address"`
 	Suffrage string `json:"suffrage"` // Voter, Nonvoter, Staging
 	Leader   bool   `json:"leader,omitempty"`
+	// DataFreeBytes is the free space its data disk last published in
+	// etcd (0: none known; with the token only).
+	DataFreeBytes int64 `json:"data_free_bytes,omitempty"`
 }
 
 // PathEvents is the live event stream (GET, Server-Sent Events; see

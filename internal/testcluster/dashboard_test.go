@@ -89,6 +89,8 @@ func browseCluster(t *testing.T, bctx context.Context) error {
 		browsertest.Shot(dir, "nodes"),
 		chromedp.Navigate(url+"/ui/cluster"),
 		browsertest.Until(`document.querySelectorAll("tr[data-voter]").length == 3`),
+		// Every voter's data disk, as it published it in etcd.
+		browsertest.Until(`document.querySelectorAll("td[data-free]:not([data-free='0'])").length == 3`),
 		chromedp.WaitVisible(chromedp.CSS(`#etcd.ok`)),
 		chromedp.WaitVisible(chromedp.CSS(`#nats.ok`)),
 		browsertest.Shot(dir, "cluster"),
