@@ -106,6 +106,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			}
 			s.expireGangs(ctx)
 			s.failStuckJobs(ctx, stuck)
+			s.failTimedOut(ctx) // timeout.go
 			s.collectJobs(ctx, gc)
 			s.manifestDispatch(ctx, &writers, true)
 		}

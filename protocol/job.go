@@ -109,6 +109,12 @@ type JobSpec struct {
 	Priority int `json:"priority,omitempty"`
 	// MaxAttempts per shard before the job fails (0 = DefaultMaxAttempts).
 	MaxAttempts int `json:"max_attempts,omitempty"`
+	// Timeout bounds a run of the job (a Go duration such as "36h";
+	// empty: none): once it has passed since the job was submitted, or
+	// since a finished job was retried (Job.RunSince), the leader fails
+	// the job whatever it is doing — queued with no node to run it,
+	// paused, or running (coordinator/timeout.go).
+	Timeout string `json:"timeout,omitempty"`
 	// Parallel splits each shard's transformer over a gang of nodes:
 	// "tp:d", "sp:d" (d = 2..8) or "cfg:2" ("" = one node per shard; see
 	// ParseParallel).
@@ -237,4 +243,40 @@ type Job struct {
 	// snapshot reads as zero, an older coordinator ignores them).
 	StartedAt     time.Time `json:"started_at,omitzero"`
 	StartedImages int64     `json:"started_images,omitempty"`
+	// RunSince is when the current run began: the submit, or the retry of
+	// a finished job (from the command's At, so every replica agrees).
+	// Spec.Timeout counts from it; zero in state written before the field
+	// existed, which counts from CreatedAt.
+	RunSince time.Time `json:"run_since,omitzero"`
+}
+
+// Bounds of JobSpec.Timeout.
+const (
+	MinJobTimeout = time.Second
+	MaxJobTimeout = 366 * 24 * time.Hour
+)
+
+// TimeoutDuration is Spec.Timeout parsed (0: none, or not valid).
+func (s JobSpec) TimeoutDuration() time.Duration {
+	if s.Timeout == "" || len(s.Timeout) > 32 {
+		return 0
+	}
+	d, err := time.ParseDuration(s.Timeout)
+	if err != nil || d < MinJobTimeout || d > MaxJobTimeout {
+		return 0
+	}
+	return d
+}
+
+// TimeoutAt is when the job's current run times out (zero: no timeout).
+func (j Job) TimeoutAt() time.Time {
+	d := j.Spec.TimeoutDuration()
+	if d == 0 {
+		return time.Time{}
+	}
+	since := j.RunSince
+	if since.IsZero() {
+		since = j.CreatedAt
+	}
+	return since.Add(d)
 }

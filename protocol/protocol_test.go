@@ -149,10 +149,14 @@ func FuzzJobSpec(f *testing.F) {
 	b, _ := json.Marshal(validSpec())
 	f.Add(b)
 	f.Add([]byte(`{"model":"sana-tiny","prompts":{"url":"s3://b/x.csv","rows":1000000},"output":{"url":"/o"},"shard_size":7}`))
+	f.Add([]byte(`{"model":"sana-tiny","prompts":{"inline":["a"]},"output":{"url":"/o"},"timeout":"36h"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s JobSpec
 		if json.Unmarshal(data, &s) != nil || s.Validate() != nil {
 			return
+		}
+		if d := s.TimeoutDuration(); (s.Timeout != "") != (d > 0) || d > MaxJobTimeout {
+			t.Fatalf("valid spec with timeout %q read as %v", s.Timeout, d)
 		}
 		if s.Samples() < 0 || (s.Samples() > 0 && s.Shards() < 1) {
 			t.Fatalf("valid spec with %d samples, %d shards", s.Samples(), s.Shards())

@@ -123,6 +123,10 @@ func (s JobSpec) validateImage(add addFunc) {
 	if s.MaxAttempts < 0 || s.MaxAttempts > 100 {
 		add("max_attempts", strconv.Itoa(s.MaxAttempts), "want 1..100 (0 = default)")
 	}
+	if s.Timeout != "" && s.TimeoutDuration() == 0 {
+		add("timeout", textSummary(s.Timeout), fmt.Sprintf("want a duration from %v to %.0fh (366 days), such as 36h or 90m (omit it for none)",
+			MinJobTimeout, MaxJobTimeout.Hours()))
+	}
 	if s.Parallel != "" {
 		if _, err := ParseParallel(s.Parallel); err != nil {
 			add("parallel", textSummary(s.Parallel), err.Error())

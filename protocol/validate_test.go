@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateJobSize: a client's claimed size is bounded (issue 13 item
@@ -138,5 +139,55 @@ func TestValidateLocationsBoundedAndRedacted(t *testing.T) {
 		if err := s.Validate(); err != nil {
 			t.Errorf("at the limit: %.300v", err)
 		}
+	}
+}
+
+// TestJobTimeout: a timeout is a Go duration within its bounds, refused
+// otherwise naming the field and value; it counts from the run's start
+// (RunSince), or from CreatedAt in state written before RunSince existed.
+func TestJobTimeout(t *testing.T) {
+	for _, c := range []struct {
+		timeout string
+		want    time.Duration // 0: refused (or none, for "")
+		value   string        // the refusal's value
+	}{
+		{"", 0, ""},
+		{"36h", 36 * time.Hour, ""},
+		{"90m", 90 * time.Minute, ""},
+		{"1s", time.Second, ""},
+		{"8784h", MaxJobTimeout, ""},
+		{"8785h", 0, `"8785h"`},
+		{"999ms", 0, `"999ms"`},
+		{"-1h", 0, `"-1h"`},
+		{"0", 0, `"0"`},
+		{"1 day", 0, `"1 day"`},
+		{strings.Repeat("9", 40) + "h", 0, `"` + strings.Repeat("9", 40) + `h"`},
+	} {
+		s := validSpec()
+		s.Timeout = c.timeout
+		if got := s.TimeoutDuration(); got != c.want {
+			t.Errorf("TimeoutDuration(%q) = %v, want %v", c.timeout, got, c.want)
+		}
+		err := s.Validate()
+		var v ValidationError
+		switch {
+		case c.value == "" && err != nil:
+			t.Errorf("timeout %q: %v", c.timeout, err)
+		case c.value != "" && (!errors.As(err, &v) || len(v) != 1 || v[0].Field != "timeout" || v[0].Value != c.value):
+			t.Errorf("timeout %q: %#v, want one error on timeout = %s", c.timeout, err, c.value)
+		}
+	}
+	created := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	j := Job{Spec: validSpec(), CreatedAt: created}
+	if !j.TimeoutAt().IsZero() {
+		t.Errorf("no timeout: TimeoutAt %v", j.TimeoutAt())
+	}
+	j.Spec.Timeout = "2h"
+	if got := j.TimeoutAt(); !got.Equal(created.Add(2 * time.Hour)) {
+		t.Errorf("TimeoutAt without RunSince = %v, want CreatedAt + 2h", got)
+	}
+	j.RunSince = created.Add(24 * time.Hour) // retried a day later
+	if got := j.TimeoutAt(); !got.Equal(created.Add(26 * time.Hour)) {
+		t.Errorf("TimeoutAt after a retry = %v, want RunSince + 2h", got)
 	}
 }

@@ -152,6 +152,13 @@ func showJob(ctx context.Context, f statusFlags, id protocol.JobID, stdout, stde
 		d.Counts.Queued, d.Counts.Leased, d.Counts.Done, d.Counts.Failed)
 	fmt.Fprintf(tw, "output:\t%s\n", j.Spec.Output.URL)
 	fmt.Fprintf(tw, "created:\t%s (%s ago)\n", j.CreatedAt.Local().Format(time.DateTime), age(j.CreatedAt))
+	if at := j.TimeoutAt(); !at.IsZero() {
+		verb := "fails at"
+		if j.State.Terminal() {
+			verb = "was due"
+		}
+		fmt.Fprintf(tw, "timeout:\t%s from the run's start: %s %s\n", j.Spec.Timeout, verb, at.Local().Format(time.DateTime))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

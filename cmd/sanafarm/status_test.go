@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sanafarm/sanafarm/coordinator/api"
 	"github.com/sanafarm/sanafarm/protocol"
@@ -56,5 +57,27 @@ func TestPrintTasksMarksUncounted(t *testing.T) {
 	}
 	if out := b.String(); !strings.Contains(out, "#1 n1: draining (not counted); #2 n2: oom; #3 n3: disk full (the node's fault, not counted); #4 n3: disk full (the node's fault); ") {
 		t.Errorf("tasks table:\n%s", out)
+	}
+}
+
+// TestStatusJobTimeout: a job's details show its timeout and when the
+// current run fails by it; a job without one shows no such line.
+func TestStatusJobTimeout(t *testing.T) {
+	created := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	job := protocol.Job{ID: "j-t", State: protocol.JobRunning, CreatedAt: created, RunSince: created.Add(time.Hour),
+		Spec: protocol.JobSpec{Model: protocol.TinyPreset, Timeout: "36h"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(api.JobDetail{Job: job})
+	}))
+	defer srv.Close()
+	want := "timeout:  36h from the run's start: fails at " + created.Add(37*time.Hour).Local().Format(time.DateTime)
+	code, stdout, stderr := sanafarm("status", "--addr", srv.URL, "j-t")
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("status j-t: exit %d, stdout %q, want %q; stderr %q", code, stdout, want, stderr)
+	}
+	job.Spec.Timeout = ""
+	if _, stdout, _ := sanafarm("status", "--addr", srv.URL, "j-t"); strings.Contains(stdout, "timeout:") {
+		t.Errorf("a job without a timeout: %q", stdout)
 	}
 }

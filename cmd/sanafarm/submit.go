@@ -131,6 +131,7 @@ func newSubmitCmd() *cobra.Command {
 	fl.IntVar(&f.spec.ShardSize, "shard-size", 0, fmt.Sprintf("images per output shard (default %d)", protocol.DefaultShardSize))
 	fl.IntVar(&f.spec.Priority, "priority", 0, "priority: higher runs first")
 	fl.IntVar(&f.spec.MaxAttempts, "max-attempts", 0, fmt.Sprintf("attempts per shard before the job fails (default %d)", protocol.DefaultMaxAttempts))
+	fl.StringVar(&f.spec.Timeout, "timeout", "", "fail the job once this long has passed since the submit or a retry (e.g. 36h; default: none)")
 	f.inputs.register(fl)
 	fl.StringVar(&f.spec.Parallel, "parallel", "", "split each shard's transformer over a gang of nodes: tp:N or sp:N (N = 2..8), or cfg:2")
 	fl.BoolVar(&f.wait, "wait", false, "wait for the job to end, with a progress bar")

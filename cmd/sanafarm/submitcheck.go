@@ -17,7 +17,7 @@ import (
 var specFlags = map[string]string{
 	"model": "--model", "sampler": "--sampler", "width": "--width", "height": "--height", "steps": "--steps",
 	"guidance": "--guidance", "images_per_prompt": "--images-per-prompt", "shard_size": "--shard-size",
-	"max_attempts": "--max-attempts", "parallel": "--parallel", "negative_prompt": "--negative", "name": "--name",
+	"max_attempts": "--max-attempts", "timeout": "--timeout", "parallel": "--parallel", "negative_prompt": "--negative", "name": "--name",
 	"prompts.inline": "--prompt", "prompts.url": "--prompts", "prompts.format": "--prompts-format",
 	"output.url": "--dest", "output.format": "--format",
 	"loras": "--lora", "lora_scale": "--lora-scale", "init_image": "--init-image", "init_image_column": "--init-image-column",

@@ -49,7 +49,9 @@ func TestSubmitSpecChecked(t *testing.T) {
 		{[]string{"--prompts", filepath.Join(dir, "rows.xlsx")}, 2, "--prompts-format xlsx: want txt, jsonl, csv or parquet"},
 		{[]string{"-p", "   "}, 2, `--prompt: prompts.inline[0] = "   ": must be non-empty`},
 		{[]string{"-p", "x", "--model", "org/repo/extra"}, 2, "--model org/repo/extra: not a Hugging Face repo id"},
+		{[]string{"-p", "x", "--timeout", "1 day"}, 2, `--timeout "1 day": want a duration from 1s to 8784h`},
 		{[]string{"-p", "x", "--steps", "20", "--width", "512"}, 1, "submitting job"},
+		{[]string{"-p", "x", "--timeout", "36h"}, 1, "submitting job"},
 		{[]string{"--prompts", csv, "--init-image-column", "img", "--model", "sana-sprint-600m"}, 1, "submitting job"},
 		{[]string{"-p", "x", "--model", "sana-from-the-future"}, 1, "submitting job"},
 	} {

@@ -78,7 +78,8 @@ func csrfOf(t *testing.T, html string) string {
 
 func TestPagesWithoutAuth(t *testing.T) {
 	srv, f := newServer(t, false)
-	f.jobs["job-3"] = &protocol.Job{ID: "job-3", State: protocol.JobQueued, Spec: protocol.JobSpec{Name: "<img src=x onerror=alert(1)>"}}
+	f.jobs["job-3"] = &protocol.Job{ID: "job-3", State: protocol.JobQueued, Spec: protocol.JobSpec{Name: "<img src=x onerror=alert(1)>", Timeout: "2h"},
+		CreatedAt: time.Now(), RunSince: time.Now()}
 	f.nodes = append(f.nodes, api.NodeStatus{Info: protocol.NodeInfo{ID: "node-b", Backend: "cpu", Slots: 1, Draining: true}, Live: true,
 		Control: &protocol.NodeControl{Drain: true, Auto: true, Reason: "auto-drained: 3 shards in a row failed; last error: <oom>"}},
 		api.NodeStatus{Info: protocol.NodeInfo{ID: "node-c", Backend: "cpu", Slots: 1, LeaderUnreachable: true}, Live: true},
@@ -94,6 +95,7 @@ func TestPagesWithoutAuth(t *testing.T) {
 		{"/ui/", []string{"Jobs", `data-job="job-1"`, "foxes-and-owls", "8 / 32", "running", `data-job="job-2"`,
 			"&lt;img src=x onerror=alert(1)&gt;"}},
 		{"/ui/?state=failed", []string{`data-job="job-2"`}},
+		{"/ui/jobs/job-3", []string{`<dd id="timeout">2h from the run's start: fails `}},
 		{"/ui/jobs/job-1", []string{"<code>job-1</code>", `data-shard="0"`, "node-a", "file:///data/out",
 			`<div class="failure nofault">#1 on node-a: ` + protocol.ReasonDraining + ` <span class="sub"`, "(not counted)",
 			`<div class="failure nofault">#2 on node-c: disk full <span class="sub"`, "(the node's fault, not counted)",
@@ -105,6 +107,7 @@ func TestPagesWithoutAuth(t *testing.T) {
 			`data-node="node-e" data-state="draining"`, `<div class="sub bad" data-drain-reason>the node must restart: CUDA_ERROR_&lt;ILLEGAL&gt;_ADDRESS</div>`}},
 		{"/ui/cluster", []string{"leader", "term 3", `data-voter="c3"`, `id="etcd">ok`, `id="nats">CONNECTED`, `id="specs">3.0 MiB of 256 MiB`,
 			`id="datadisk">5.0 GiB free (while the leader's is under 1.0 GiB`,
+			`<td data-free="5368709120">5.0 GiB</td>`, `<td data-free="536870912" class="error">512 MiB</td>`, `<td data-free="0">—</td>`,
 			`<tr data-etcd="https://c1:2379"><td>https://c1:2379</td><td class="error">1.8 GiB (87% of the quota)</td><td>40 MiB</td><td>2.0 GiB</td></tr>`,
 			`<tr data-etcd="https://c2:2379"><td>https://c2:2379</td><td>20 MiB (0% of the quota)</td>`,
 			`<tr data-etcd="https://c3:2379"><td>https://c3:2379</td><td colspan="3" class="error">context deadline exceeded</td></tr>`}},
@@ -274,7 +277,7 @@ func TestSubmitForm(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	good := url.Values{"name": {"portraits"}, "model": {"sana-tiny"}, "output": {"/data/out"}, "width": {"256"},
-		"prompts": {"a fox\n\n  an owl  \n"}, "images_per_prompt": {"2"}}
+		"prompts": {"a fox\n\n  an owl  \n"}, "images_per_prompt": {"2"}, "timeout": {" 36h "}}
 	for _, tc := range []struct {
 		name   string
 		form   url.Values
@@ -299,7 +302,8 @@ func TestSubmitForm(t *testing.T) {
 	for _, j := range f.jobs {
 		if j.Spec.Name == "portraits" {
 			found = true
-			if len(j.Spec.Prompts.Inline) != 2 || j.Spec.Prompts.Inline[1] != "an owl" || j.Spec.Width != 256 || j.Spec.ImagesPerPrompt != 2 {
+			if len(j.Spec.Prompts.Inline) != 2 || j.Spec.Prompts.Inline[1] != "an owl" || j.Spec.Width != 256 || j.Spec.ImagesPerPrompt != 2 ||
+				j.Spec.Timeout != "36h" {
 				t.Errorf("submitted spec %+v", j.Spec)
 			}
 		}

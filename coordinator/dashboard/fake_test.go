@@ -125,8 +125,8 @@ func (c *fakeClient) Health(context.Context) (api.Health, error) {
 		DataFreeBytes: 5 << 30, MinDataFree: 1 << 30,
 		EtcdMembers: []api.EtcdMember{{Endpoint: "https://c1:2379", DBBytes: 1800 << 20, DBInUseBytes: 40 << 20, QuotaBytes: 2 << 30},
 			{Endpoint: "https://c2:2379", DBBytes: 20 << 20, DBInUseBytes: 20 << 20, QuotaBytes: 2 << 30}, {Endpoint: "https://c3:2379", Error: "context deadline exceeded"}},
-		Voters: []api.Voter{{ID: "c1", Address: "127.0.0.1:7001", Suffrage: "Voter", Leader: true},
-			{ID: "c2", Address: "127.0.0.1:7002", Suffrage: "Voter"}, {ID: "c3", Address: "127.0.0.1:7003", Suffrage: "Voter"}}}, nil
+		Voters: []api.Voter{{ID: "c1", Address: "127.0.0.1:7001", Suffrage: "Voter", Leader: true, DataFreeBytes: 5 << 30},
+			{ID: "c2", Address: "127.0.0.1:7002", Suffrage: "Voter", DataFreeBytes: 512 << 20}, {ID: "c3", Address: "127.0.0.1:7003", Suffrage: "Voter"}}}, nil
 }
 
 func (c *fakeClient) act(call string, id protocol.JobID, f func(j *protocol.Job)) (protocol.Job, error) {

@@ -58,7 +58,7 @@ func (d *Dashboard) submit(w http.ResponseWriter, r *http.Request, s *session) {
 // validation.
 func specFromForm(r *http.Request) (protocol.JobSpec, error) {
 	f := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
-	spec := protocol.JobSpec{Name: f("name"), Model: f("model"), NegativePrompt: f("negative"),
+	spec := protocol.JobSpec{Name: f("name"), Model: f("model"), NegativePrompt: f("negative"), Timeout: f("timeout"),
 		Output: protocol.OutputSpec{URL: f("output"), Format: f("format")}}
 	ints := []struct {
 		field string

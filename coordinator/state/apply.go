@@ -37,7 +37,7 @@ func (s *Store) UpsertJob(index uint64, c protocol.JobSubmit) error {
 		}
 	}
 	j.State = protocol.JobQueued
-	j.CreatedAt, j.UpdatedAt = c.At, c.At
+	j.CreatedAt, j.UpdatedAt, j.RunSince = c.At, c.At, c.At
 	j.Shards = j.Spec.Shards()
 	j.Images = j.Spec.Samples()
 	j.ShardsDone, j.ImagesDone = 0, 0

@@ -82,8 +82,9 @@ func (s *Store) RetryJob(index uint64, c protocol.JobRetry) error {
 	e.job.Retries++
 	e.job.Error, e.job.UpdatedAt, e.job.ManifestAt = "", c.At, time.Time{}
 	if e.job.State.Terminal() {
-		// A new run: its rate starts at its first lease (protocol.Job).
-		e.job.StartedAt, e.job.StartedImages = time.Time{}, 0
+		// A new run: its rate starts at its first lease, its timeout now
+		// (protocol.Job).
+		e.job.StartedAt, e.job.StartedImages, e.job.RunSince = time.Time{}, 0, c.At
 		e.job.State = protocol.JobQueued
 		if e.job.ShardsDone > 0 {
 			e.job.State = protocol.JobRunning

@@ -207,6 +207,9 @@ func TestRetryFailedShard(t *testing.T) {
 	if err := s.UpsertJob(30, protocol.JobSubmit{Job: protocol.Job{ID: "b", Spec: spec(10, 2)}, At: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if j, _ := s.JobByID("b"); !j.RunSince.Equal(t0) {
+		t.Fatalf("a submitted job's run began %v, want the submit's %v", j.RunSince, t0)
+	}
 	idx := uint64(30)
 	for a := 1; a <= 2; a++ {
 		idx += 2
@@ -226,6 +229,9 @@ func TestRetryFailedShard(t *testing.T) {
 	tk, _ := s.TaskByKey(key("b", 3))
 	if j.State != protocol.JobQueued || c.Failed != 0 || c.Queued != 5 || tk.Attempt != 2 || tk.CountedFailures() != 0 || len(tk.Failures) != 2 {
 		t.Fatalf("after retry: job %s counts %+v task %+v", j.State, c, tk)
+	}
+	if !j.RunSince.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a retried job's run began %v, want the retry's %v (its timeout counts from it)", j.RunSince, t0.Add(time.Minute))
 	}
 	if s.View().FailuresOn("b", "n1") != 0 {
 		t.Fatal("retry keeps the blocklist")

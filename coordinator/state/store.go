@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sanafarm/sanafarm/protocol"
 )
@@ -250,6 +251,22 @@ func (s *Store) LeasesByNode() map[string][]protocol.Task {
 		}
 		for _, p := range t.Peers {
 			out[p] = append(out[p], t)
+		}
+	}
+	return out
+}
+
+// TimedOut returns the active jobs (paused ones included) whose run's
+// timeout (JobSpec.Timeout) has passed at now, in no particular order.
+// It walks the active index, never the history.
+func (s *Store) TimedOut(now time.Time) []protocol.Job {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []protocol.Job
+	for id := range s.active {
+		j := s.jobs[id].job
+		if at := j.TimeoutAt(); !at.IsZero() && !now.Before(at) {
+			out = append(out, j)
 		}
 	}
 	return out
