@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,67 @@ func TestAbortModelUploads(t *testing.T) {
 	defer local.Close()
 	if n, err := AbortModelUploads(ctx, local, "org/model", "rev-a"); err != nil || n != 0 {
 		t.Errorf("local mirror: %d, %v", n, err)
+	}
+}
+
+// TestCorruptCachedModelRefetched: a model a node fetched from the mirror
+// whose weights were damaged in its cache fails to load; the node finds
+// the file that no longer matches the mirror's SHA-256, removes the
+// download and reports the failure as its own (the shard's attempt is not
+// counted), and the next shard fetches the model again and renders.
+func TestCorruptCachedModelRefetched(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t, mirrorBucket)
+	cfg := mirrorConfig(srv)
+	open := func(ctx context.Context, url string) (storage.Store, error) { return storage.OpenS3(ctx, url, cfg) }
+	const url = "s3://" + mirrorBucket + "/models/"
+	const model = "example-org/tiny-mirror"
+	srcDir, err := (&ModelResolver{CacheRoot: t.TempDir()}).ensureTiny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := PushModel(ctx, store, srcDir, model, "main", nil); err != nil {
+		t.Fatal(err)
+	}
+	models := &ModelResolver{CacheRoot: t.TempDir(), Mirror: url, OpenMirror: open}
+	out := t.TempDir()
+	spec := tinySpec(out, "a red fox")
+	spec.Model = model
+	run := func(shard int) error {
+		e := NewPipelineExecutor(PipelineConfig{Models: models, Allow: tempAllow()}) // loads afresh
+		defer e.Close()
+		_, err := e.Execute(ctx, assignment(spec, "j-cache", shard, 1), func(int) {})
+		return err
+	}
+	if err := run(0); err != nil {
+		t.Fatal(err)
+	}
+	cached, err := models.Resolve(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := filepath.Join(cached.Dir, "transformer", "diffusion_pytorch_model.safetensors")
+	b, err := os.ReadFile(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8] = '[' // the safetensors header's opening brace: the file no longer parses
+	if err := os.WriteFile(weights, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(0)
+	if !errors.Is(err, ErrCacheCorrupt) || !ownFault(err) || !strings.Contains(err.Error(), "transformer/diffusion_pytorch_model.safetensors") {
+		t.Fatalf("loading the damaged model: %v; want the node's own fault naming the file", err)
+	}
+	if _, err := os.Stat(cached.Dir); !os.IsNotExist(err) {
+		t.Errorf("the damaged download is still cached (%v)", err)
+	}
+	if err := run(0); err != nil {
+		t.Fatalf("the next shard after the damaged download was removed: %v", err)
 	}
 }

@@ -31,7 +31,8 @@ func failed(reason string) ending { return ending{reason: reason} }
 // (kernels.ErrOutOfMemory: other processes on a shared GPU; a job too
 // large for every node ends anyway, its nodes all blocklisted for it), a
 // GPU whose context an error broke (kernels.ErrDeviceFault: the node then
-// stops, task.go). Another node may run the shard, so the leader strikes
+// stops, task.go), a cached model whose files no longer match their
+// digests (ErrCacheCorrupt: removed, fetched again by the next shard). Another node may run the shard, so the leader strikes
 // this node without counting the attempt against the shard
 // (protocol.CmdTaskNodeFault). Anything else — a bad prompt file, a
 // model that does not load, a store that refuses writes — may be the
@@ -39,5 +40,5 @@ func failed(reason string) ending { return ending{reason: reason} }
 func ownFault(err error) bool {
 	return errors.Is(err, diskroom.ErrRefused) || errors.Is(err, hub.ErrDisk) || errors.Is(err, hub.ErrOffline) ||
 		errors.Is(err, storage.ErrSpool) || errors.Is(err, protocol.ErrNotAllowed) ||
-		errors.Is(err, kernels.ErrOutOfMemory) || errors.Is(err, kernels.ErrDeviceFault)
+		errors.Is(err, kernels.ErrOutOfMemory) || errors.Is(err, kernels.ErrDeviceFault) || errors.Is(err, ErrCacheCorrupt)
 }

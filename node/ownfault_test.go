@@ -50,6 +50,8 @@ func TestOwnFaultReported(t *testing.T) {
 		{"GPU memory taken", fmt.Errorf("denoising step 3: cuda: alloc bf16[2 2240 32 32]: allocating 9175040 bytes: %w: %w",
 			kernels.ErrOutOfMemory, errors.New("CUDA_ERROR_OUT_OF_MEMORY")), true},
 		{"GPU fault", errors.New("denoising step 3: cuda: launch mixffn: CUDA_ERROR_ILLEGAL_ADDRESS"), false},
+		{"cached model damaged", fmt.Errorf("%w (transformer/w.safetensors under /c/m; removed, they download again): %w",
+			ErrCacheCorrupt, errors.New("loading /c/m: safetensors header")), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := ownFault(c.err); got != c.own {

@@ -1,0 +1,93 @@
+package node
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sanafarm/sanafarm/model/hub"
+)
+
+// ErrCacheCorrupt: a model the node had cached failed to load and some of
+// its files no longer match the digests they were downloaded with. The
+// node's disk (or a hand in its cache) is at fault, not the shard, so the
+// failure is the node's own (ownFault): the attempt is not counted, and
+// the files are removed so that the next shard downloads them again.
+var ErrCacheCorrupt = errors.New("the node's model cache held corrupt files")
+
+// checkCache is called when the cached model in dir failed to load with
+// err: it verifies dir's files (verifyModelDir) and, if some were corrupt
+// and removed, returns err wrapped in ErrCacheCorrupt naming them;
+// otherwise err as it was.
+func checkCache(log *slog.Logger, dir string, err error) error {
+	bad, verr := verifyModelDir(dir)
+	if verr != nil {
+		log.Warn("verifying the model cache after a failed load", "dir", dir, "err", verr)
+	}
+	if len(bad) == 0 {
+		return err
+	}
+	log.Warn("the model cache held corrupt files: removed, the next shard downloads them again", "dir", dir, "files", bad)
+	return fmt.Errorf("%w (%s under %s; removed, they download again): %w", ErrCacheCorrupt, strings.Join(bad, ", "), dir, err)
+}
+
+// verifyModelDir re-hashes a resolved model folder's files against the
+// digests they were fetched with and removes what no longer matches: a
+// mirror download (its manifest's SHA-256s; the whole folder goes, as a
+// mirror folder is fetched whole) or a Hub snapshot (its weights, whose
+// blobs are named by their SHA-256). Other folders (sana-tiny, written
+// here) have no digests to check. It returns the corrupt files.
+func verifyModelDir(dir string) ([]string, error) {
+	switch {
+	case mirrorComplete(dir):
+		return verifyMirrorDir(dir)
+	case filepath.Base(filepath.Dir(dir)) == "snapshots":
+		return hub.VerifySnapshot(dir)
+	}
+	return nil, nil
+}
+
+// verifyMirrorDir checks a mirror download against the manifest it keeps
+// and removes the folder when a file differs.
+func verifyMirrorDir(dir string) ([]string, error) {
+	f, err := os.Open(filepath.Join(dir, MirrorManifestName))
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeMirrorManifest(f, dir, "cached")
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	var bad []string
+	for _, mf := range m.Files {
+		if ok, err := fileMatches(filepath.Join(dir, filepath.FromSlash(mf.Path)), mf); err != nil || !ok {
+			bad = append(bad, mf.Path)
+		}
+	}
+	if len(bad) == 0 {
+		return nil, nil
+	}
+	return bad, os.RemoveAll(dir)
+}
+
+// fileMatches reports whether the file at p has f's size and SHA-256.
+func fileMatches(p string, f MirrorFile) (bool, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, fh)
+	if err != nil {
+		return false, err
+	}
+	return n == f.Size && hex.EncodeToString(h.Sum(nil)) == f.SHA256, nil
+}
