@@ -55,7 +55,8 @@ func (s *Server) publishDataDisk(ctx context.Context, lease clientv3.LeaseID, ka
 	defer t.Stop()
 	for {
 		if free, err := s.dataFree(); err == nil {
-			pctx, cancel := context.WithTimeout(ctx, every)
+			// Bounded well below the lease's TTL: ka is not drained meanwhile.
+			pctx, cancel := context.WithTimeout(ctx, min(every, 3*time.Second))
 			_, err = s.cfg.Etcd.Put(pctx, protocol.DataDiskKey(s.cfg.ID), strconv.FormatInt(max(free, 0), 10), clientv3.WithLease(lease))
 			cancel()
 			if err != nil && ctx.Err() == nil {
@@ -119,7 +120,9 @@ func (s *Server) checkVoterDisks(ctx context.Context, need int64) error {
 }
 
 // readVoterDisks returns the published free space by coordinator id, read
-// again when older than voterDiskRecheck; nil when etcd cannot be read.
+// again when older than voterDiskRecheck; nil when etcd could not be read
+// (cached too: /v1/health, which anyone may ask, reads it, and a hung etcd
+// must cost it a second per voterDiskRecheck, not one per request).
 func (s *Server) readVoterDisks(ctx context.Context) map[string]int64 {
 	c, now := &s.voterDisks, s.cfg.Clock()
 	c.mu.Lock()
@@ -130,11 +133,12 @@ func (s *Server) readVoterDisks(ctx context.Context) map[string]int64 {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	resp, err := s.cfg.Etcd.Get(ctx, protocol.DataDiskPrefix, clientv3.WithPrefix(), clientv3.WithLimit(maxFeatureServers))
+	c.at, c.free = now, nil
 	if err != nil {
 		s.log.Debug("reading the coordinators' data disk space", "err", err)
-		return nil // not cached: the next submit asks again
+		return nil
 	}
-	c.at, c.free = now, make(map[string]int64, len(resp.Kvs))
+	c.free = make(map[string]int64, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		id, ok := strings.CutPrefix(string(kv.Key), protocol.DataDiskPrefix)
 		if n, valid := protocol.ParseDataDisk(kv.Value); ok && valid {
