@@ -1,12 +1,12 @@
 package node
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,16 +24,29 @@ var ErrCacheCorrupt = errors.New("the node's model cache held corrupt files")
 // checkCache is called when the cached model in dir failed to load with
 // err: it verifies dir's files (verifyModelDir) and, if some were corrupt
 // and removed, returns err wrapped in ErrCacheCorrupt naming them;
-// otherwise err as it was.
-func checkCache(log *slog.Logger, dir string, err error) error {
-	bad, verr := verifyModelDir(dir)
-	if verr != nil {
-		log.Warn("verifying the model cache after a failed load", "dir", dir, "err", verr)
-	}
-	if len(bad) == 0 {
+// otherwise err as it was. Hashing a model costs seconds per gigabyte, so
+// a failure that is already the node's own (GPU memory, a full disk) or a
+// cancellation is not a reason to, and a folder found intact is not hashed
+// again by this executor: a model that is broken at its source fails its
+// shards as before, at the price of one check per node.
+func (e *PipelineExecutor) checkCache(dir string, err error) error {
+	if ownFault(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	log.Warn("the model cache held corrupt files: removed, the next shard downloads them again", "dir", dir, "files", bad)
+	if _, done := e.intact.Load(dir); done {
+		return err
+	}
+	bad, verr := verifyModelDir(dir)
+	if verr != nil {
+		e.log.Warn("verifying the model cache after a failed load", "dir", dir, "err", verr)
+	}
+	if len(bad) == 0 {
+		if verr == nil {
+			e.intact.Store(dir, true)
+		}
+		return err
+	}
+	e.log.Warn("the model cache held corrupt files: removed, the next shard downloads them again", "dir", dir, "files", bad)
 	return fmt.Errorf("%w (%s under %s; removed, they download again): %w", ErrCacheCorrupt, strings.Join(bad, ", "), dir, err)
 }
 

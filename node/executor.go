@@ -77,6 +77,7 @@ type PipelineExecutor struct {
 	patiences         sync.Map      // protocol.TaskAttempt → *patience of a running shard (patient.go)
 	generated, reused atomic.Int64
 	staged            sync.Map // stagedKey → true: attempts with staged objects
+	intact            sync.Map // model folder → true: verified after a failed load (cacheverify.go)
 }
 
 var (
@@ -141,7 +142,7 @@ func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec, in *
 	opts.Variant, opts.Origin = m.Variant, m.Origin
 	p, err := sana.Load(ctx, osDirFS(m.Dir), opts)
 	if err != nil {
-		return nil, checkCache(e.log, m.Dir, fmt.Errorf("loading %s: %w", m.Dir, err))
+		return nil, e.checkCache(m.Dir, fmt.Errorf("loading %s: %w", m.Dir, err))
 	}
 	e.log.Info("model loaded", "model", m.Name, "dir", m.Dir, "loras", len(spec.LoRAs), "seconds", time.Since(start).Seconds())
 	return &resident{model: m, variant: spec.VariantKey(), p: p, loadTime: time.Since(start)}, nil
