@@ -46,6 +46,7 @@ func (e *PipelineExecutor) checkCache(dir string, err error) error {
 		}
 		return err
 	}
+	e.cfg.Metrics.cacheCorrupt(len(bad))
 	e.log.Warn("the model cache held corrupt files: removed, the next shard downloads them again", "dir", dir, "files", bad)
 	return fmt.Errorf("%w (%s under %s; removed, they download again): %w", ErrCacheCorrupt, strings.Join(bad, ", "), dir, err)
 }

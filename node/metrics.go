@@ -33,6 +33,7 @@ type Metrics struct {
 	images    prometheus.Counter
 	shards    *prometheus.CounterVec
 	steps     *prometheus.CounterVec
+	corrupt   prometheus.Counter // files of cached models found damaged (cacheverify.go)
 	retries   *metrics.Retries
 	gpuMu     sync.Mutex
 	gpuInfos  []func() protocol.NodeInfo // agents' Info, read at scrape time
@@ -73,6 +74,8 @@ func NewMetrics() *Metrics {
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sanafarm_node_denoise_steps_total",
 			Help: "Denoising steps by how they ran: mode=graph (a replayed CUDA graph, --cuda-graphs) or mode=eager (op by op)."},
 			[]string{"mode"}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "sanafarm_node_model_cache_corrupt_files_total",
+			Help: "Files of cached models found damaged after a failed load (removed and fetched again): a disk that loses or flips bytes."}),
 	}
 	reg.MustRegister(m.collectors()...)
 	m.retries = metrics.NewRetries(reg)
@@ -80,7 +83,8 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, m.steps, newGPUCollector(m), newDiskCollector(m)}
+	return []prometheus.Collector{m.shard, m.stage, m.step, m.upload, m.images, m.shards, m.steps, m.corrupt,
+		newGPUCollector(m), newDiskCollector(m)}
 }
 
 // MetricFamilies names every sanafarm_ family a node exports (the Grafana
@@ -166,6 +170,12 @@ func (m *Metrics) observeShard(d time.Duration) {
 func (m *Metrics) imageWritten() {
 	if m != nil {
 		m.images.Inc()
+	}
+}
+
+func (m *Metrics) cacheCorrupt(files int) {
+	if m != nil {
+		m.corrupt.Add(float64(files))
 	}
 }
 

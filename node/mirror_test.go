@@ -209,8 +209,9 @@ func TestCorruptCachedModelRefetched(t *testing.T) {
 	out := t.TempDir()
 	spec := tinySpec(out, "a red fox")
 	spec.Model = model
+	metrics := NewMetrics()
 	run := func(shard int) error {
-		e := NewPipelineExecutor(PipelineConfig{Models: models, Allow: tempAllow()}) // loads afresh
+		e := NewPipelineExecutor(PipelineConfig{Models: models, Allow: tempAllow(), Metrics: metrics}) // loads afresh
 		defer e.Close()
 		_, err := e.Execute(ctx, assignment(spec, "j-cache", shard, 1), func(int) {})
 		return err
@@ -237,6 +238,9 @@ func TestCorruptCachedModelRefetched(t *testing.T) {
 	}
 	if _, err := os.Stat(cached.Dir); !os.IsNotExist(err) {
 		t.Errorf("the damaged download is still cached (%v)", err)
+	}
+	if n := gathered(t, metrics, "sanafarm_node_model_cache_corrupt_files_total", ""); n != 1 {
+		t.Errorf("sanafarm_node_model_cache_corrupt_files_total = %v, want 1", n)
 	}
 	if err := run(0); err != nil {
 		t.Fatalf("the next shard after the damaged download was removed: %v", err)
