@@ -88,8 +88,6 @@ func (s *Server) reviveGone(id string) {
 	if !s.nodes.isGone(id) || len(s.store.LeasesByNode()[id]) > 0 {
 		return
 	}
-	s.nodes.mu.Lock()
-	delete(s.nodes.gone, id)
-	s.nodes.mu.Unlock()
+	s.nodes.forget(id)
 	s.log.Info("a restarted node asks for work before it could register; granting it", "node_id", id)
 }

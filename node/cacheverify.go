@@ -2,11 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,14 +26,14 @@ var ErrCacheCorrupt = errors.New("the node's model cache held corrupt files")
 // cancellation is not a reason to, and a folder found intact is not hashed
 // again by this executor: a model that is broken at its source fails its
 // shards as before, at the price of one check per node.
-func (e *PipelineExecutor) checkCache(dir string, err error) error {
+func (e *PipelineExecutor) checkCache(ctx context.Context, dir string, err error) error {
 	if ownFault(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	if _, done := e.intact.Load(dir); done {
 		return err
 	}
-	bad, verr := verifyModelDir(dir)
+	bad, verr := verifyModelDir(ctx, dir)
 	if verr != nil {
 		e.log.Warn("verifying the model cache after a failed load", "dir", dir, "err", verr)
 	}
@@ -57,10 +54,10 @@ func (e *PipelineExecutor) checkCache(dir string, err error) error {
 // mirror folder is fetched whole) or a Hub snapshot (its weights, whose
 // blobs are named by their SHA-256). Other folders (sana-tiny, written
 // here) have no digests to check. It returns the corrupt files.
-func verifyModelDir(dir string) ([]string, error) {
+func verifyModelDir(ctx context.Context, dir string) ([]string, error) {
 	switch {
 	case mirrorComplete(dir):
-		return verifyMirrorDir(dir)
+		return verifyMirrorDir(ctx, dir)
 	case filepath.Base(filepath.Dir(dir)) == "snapshots":
 		return hub.VerifySnapshot(dir)
 	}
@@ -69,7 +66,7 @@ func verifyModelDir(dir string) ([]string, error) {
 
 // verifyMirrorDir checks a mirror download against the manifest it keeps
 // and removes the folder when a file differs.
-func verifyMirrorDir(dir string) ([]string, error) {
+func verifyMirrorDir(ctx context.Context, dir string) ([]string, error) {
 	f, err := os.Open(filepath.Join(dir, MirrorManifestName))
 	if err != nil {
 		return nil, err
@@ -81,7 +78,11 @@ func verifyMirrorDir(dir string) ([]string, error) {
 	}
 	var bad []string
 	for _, mf := range m.Files {
-		if ok, err := fileMatches(filepath.Join(dir, filepath.FromSlash(mf.Path)), mf); err != nil || !ok {
+		got, err := hashFile(ctx, filepath.Join(dir, filepath.FromSlash(mf.Path)))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil || got.Size != mf.Size || got.SHA256 != mf.SHA256 {
 			bad = append(bad, mf.Path)
 		}
 	}
@@ -89,19 +90,4 @@ func verifyMirrorDir(dir string) ([]string, error) {
 		return nil, nil
 	}
 	return bad, os.RemoveAll(dir)
-}
-
-// fileMatches reports whether the file at p has f's size and SHA-256.
-func fileMatches(p string, f MirrorFile) (bool, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return false, err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, fh)
-	if err != nil {
-		return false, err
-	}
-	return n == f.Size && hex.EncodeToString(h.Sum(nil)) == f.SHA256, nil
 }

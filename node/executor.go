@@ -142,7 +142,7 @@ func (e *PipelineExecutor) load(ctx context.Context, spec protocol.JobSpec, in *
 	opts.Variant, opts.Origin = m.Variant, m.Origin
 	p, err := sana.Load(ctx, osDirFS(m.Dir), opts)
 	if err != nil {
-		return nil, e.checkCache(m.Dir, fmt.Errorf("loading %s: %w", m.Dir, err))
+		return nil, e.checkCache(ctx, m.Dir, fmt.Errorf("loading %s: %w", m.Dir, err))
 	}
 	e.log.Info("model loaded", "model", m.Name, "dir", m.Dir, "loras", len(spec.LoRAs), "seconds", time.Since(start).Seconds())
 	return &resident{model: m, variant: spec.VariantKey(), p: p, loadTime: time.Since(start)}, nil

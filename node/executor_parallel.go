@@ -95,7 +95,7 @@ func (e *PipelineExecutor) generateRank(ctx context.Context, a protocol.Assignme
 		}})
 	if err != nil {
 		s.t.Abort(err)
-		return protocol.ShardInfo{}, e.checkCache(s.model.Dir, fmt.Errorf("loading %s for parallel %s: %w", s.model.Dir, s.parallel, err))
+		return protocol.ShardInfo{}, e.checkCache(ctx, s.model.Dir, fmt.Errorf("loading %s for parallel %s: %w", s.model.Dir, s.parallel, err))
 	}
 	defer p.Close()
 	res := &resident{model: s.model, p: p, loadTime: time.Since(t0)}

@@ -32,7 +32,8 @@ func failed(reason string) ending { return ending{reason: reason} }
 // large for every node ends anyway, its nodes all blocklisted for it), a
 // GPU whose context an error broke (kernels.ErrDeviceFault: the node then
 // stops, task.go), a cached model whose files no longer match their
-// digests (ErrCacheCorrupt: removed, fetched again by the next shard). Another node may run the shard, so the leader strikes
+// digests (ErrCacheCorrupt: removed, fetched again by the next shard).
+// Another node may run the shard, so the leader strikes
 // this node without counting the attempt against the shard
 // (protocol.CmdTaskNodeFault). Anything else — a bad prompt file, a
 // model that does not load, a store that refuses writes — may be the

@@ -18,8 +18,11 @@ import (
 // name is no SHA-256 (small git files) are not checked. It returns the
 // repo paths removed. A node calls it when a cached model fails to load:
 // a disk that lost or flipped bytes, or a hand that edited the cache,
-// would otherwise fail every shard the node takes.
+// would otherwise fail every shard the node takes. Only links into the
+// repo's own blobs folder ({repo}/blobs, beside snapshots/) are followed:
+// a link elsewhere is neither hashed nor removed.
 func VerifySnapshot(dir string) ([]string, error) {
+	blobs := filepath.Join(filepath.Dir(filepath.Dir(filepath.Clean(dir))), "blobs")
 	var removed []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.Type()&fs.ModeSymlink == 0 {
@@ -33,8 +36,8 @@ func VerifySnapshot(dir string) ([]string, error) {
 			target = filepath.Join(filepath.Dir(p), target)
 		}
 		etag := filepath.Base(target)
-		if !sha256RE.MatchString(etag) || filepath.Base(filepath.Dir(target)) != "blobs" {
-			return nil // not a blob this cache names by its digest: leave it
+		if !sha256RE.MatchString(etag) || filepath.Dir(target) != blobs {
+			return nil // not a blob of this repo named by its digest: leave it
 		}
 		ok, err := hasSHA256(target, etag)
 		if errors.Is(err, fs.ErrNotExist) || ok {

@@ -11,8 +11,9 @@ import (
 // TestVerifySnapshot: a weights blob whose bytes changed in the cache
 // (same size: the download's own size check cannot see it) is found and
 // removed with its link, and the next download fetches it again; a small
-// git file (its blob not named by a SHA-256) is left unchecked, and an
-// intact snapshot has nothing to remove.
+// git file (its blob not named by a SHA-256) is left unchecked, a link
+// out of the cache is not followed, and an intact snapshot has nothing to
+// remove.
 func TestVerifySnapshot(t *testing.T) {
 	h := newFakeHub(t)
 	files := bigRepo()
@@ -46,6 +47,18 @@ func TestVerifySnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	flip(cfg)
+	// A link out of the cache to a digest-named file that does not match
+	// it: not this repo's blob, so neither hashed nor removed.
+	elsewhere := filepath.Join(t.TempDir(), "blobs", sum)
+	if err := os.MkdirAll(filepath.Dir(elsewhere), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(elsewhere, []byte("not the weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "outside.safetensors")); err != nil {
+		t.Fatal(err)
+	}
 	removed, err := VerifySnapshot(dir)
 	if err != nil || !slices.Equal(removed, []string{"model.safetensors"}) {
 		t.Fatalf("removed %v, %v; want the corrupted weights only", removed, err)
@@ -54,6 +67,9 @@ func TestVerifySnapshot(t *testing.T) {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s still there (%v)", p, err)
 		}
+	}
+	if _, err := os.Stat(elsewhere); err != nil {
+		t.Errorf("a file outside the cache was touched: %v", err)
 	}
 	dir, err = c.Download(ctx, "org/big", "main", Options{})
 	if err != nil {
